@@ -1,0 +1,18 @@
+#ifndef DARKNET_SOFTMAX_BLAS_H
+#define DARKNET_SOFTMAX_BLAS_H
+
+#include <stddef.h>
+
+/* Darknet's kernels (src/blas.c), with Darknet's names and argument order.
+   Sizes are size_t; callers check bounds, so none of these can fail. */
+
+void softmax(const float *input, size_t n, float temp, size_t stride, float *output);
+void softmax_cpu(const float *input, size_t n, size_t batch, size_t batch_offset,
+                 size_t groups, size_t group_offset, size_t stride, float temp,
+                 float *output);
+void softmax_x_ent_cpu(size_t n, const float *pred, const float *truth,
+                       float *delta, float *error);
+void axpy_cpu(size_t N, float ALPHA, const float *X, size_t INCX, float *Y, size_t INCY);
+float sum_array(const float *a, size_t n);
+
+#endif

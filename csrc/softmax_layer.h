@@ -1,0 +1,33 @@
+#ifndef DARKNET_SOFTMAX_SOFTMAX_LAYER_H
+#define DARKNET_SOFTMAX_SOFTMAX_LAYER_H
+
+#include <stddef.h>
+
+#include "network.h"
+#include "tree.h"
+
+/* Darknet's softmax layer (src/softmax_layer.c). output, delta and loss hold
+   batch*inputs floats each and live in the same allocation as the struct, so
+   one free releases all of them. delta is the NEGATIVE gradient. */
+typedef struct softmax_layer {
+    size_t batch;
+    size_t inputs;
+    size_t outputs;
+    size_t groups;
+    float temperature;
+    int noloss;
+    const tree *softmax_tree;   /* borrowed; the caller keeps it alive */
+    float *output;
+    float *delta;
+    float *loss;
+    float cost;
+} softmax_layer;
+
+int make_softmax_layer(size_t batch, size_t inputs, size_t groups, softmax_layer **out);
+void free_softmax_layer(softmax_layer *l);
+/* Bytes from the start of the struct to the end of its last buffer. */
+size_t softmax_layer_bytes(const softmax_layer *l);
+int forward_softmax_layer(softmax_layer *l, const network *net);
+int backward_softmax_layer(const softmax_layer *l, const network *net);
+
+#endif

@@ -1,0 +1,86 @@
+"""The compiled library, the checks every wrapper makes before it calls C, and
+C status codes turned into exceptions. Nothing is written before the checks pass."""
+import math
+import numbers
+
+import numpy as np
+
+from ._lib import ffi, lib
+
+_ERRORS = {
+    lib.DS_ERR_ARG: (ValueError, "an argument is out of range"),
+    lib.DS_ERR_NOMEM: (MemoryError, "out of memory, or the size overflows"),
+    lib.DS_ERR_IO: (OSError, "a file could not be read"),
+    lib.DS_ERR_FORMAT: (ValueError, "a file is malformed"),
+}
+
+
+def check_status(status, function):
+    """Raise the exception that a C status code stands for."""
+    if status != lib.DS_OK:
+        error, meaning = _ERRORS.get(status, (RuntimeError, f"unknown status {status}"))
+        raise error(f"{function}: {meaning}")
+
+
+def float_array(name, array, writable=False):
+    """`array` as Darknet takes data: a C-contiguous, non-empty float32 ndarray."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray of float32, not {type(array).__name__}")
+    if array.dtype != np.float32:
+        raise TypeError(f"{name} must have dtype float32, not {array.dtype}")
+    if not array.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
+    if array.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if writable and not array.flags.writeable:
+        raise ValueError(f"{name} must be writable")
+    return array
+
+
+def check_shape(name, array, shape):
+    if array.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, not {array.shape}")
+
+
+def check_size(name, array, size):
+    if array.size != size:
+        raise ValueError(f"{name} must hold {size} floats, not {array.size}")
+
+
+def check_distinct(*named_arrays, same_ok=True):
+    """Pairs may be disjoint or, where `same_ok`, the same memory (in place);
+    never partly overlapping."""
+    for i, (name_a, a) in enumerate(named_arrays):
+        for name_b, b in named_arrays[i + 1:]:
+            if a is None or b is None or not np.may_share_memory(a, b):
+                continue
+            same = (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+                    and a.size == b.size)
+            if not same:
+                raise ValueError(f"{name_a} and {name_b} overlap without being the same array")
+            if not same_ok:
+                raise ValueError(f"{name_a} and {name_b} must be different arrays")
+
+
+def count(name, value, minimum=1):
+    """An integer argument of at least `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {value}")
+    return int(value)
+
+
+def temperature_value(value):
+    """A finite temperature above 0 that stays above 0 in float32."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"temperature must be a number, not {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or not np.float32(value) > 0 or not np.isfinite(np.float32(value)):
+        raise ValueError(f"temperature must be finite and above 0 in float32, not {value!r}")
+    return value
+
+
+def float_ptr(array):
+    """A `float *` to the array's memory, valid while `array` lives."""
+    return ffi.from_buffer("float[]", array)

@@ -1,0 +1,138 @@
+"""The softmax layer and the network context it runs in.
+
+The layer's buffers are NumPy views of C memory. Each view keeps that memory
+alive, so a view taken before `close()` stays valid; the memory goes with the
+last view."""
+
+import numpy as np
+
+from .binding import (check_distinct, check_size, check_status, count, ffi, float_array,
+                      float_ptr, lib, temperature_value)
+from .tree import Tree
+
+
+class NetworkContext:
+    """What a layer sees of the network: `input`, `truth` (or None), `delta`
+    (the previous layer's delta, or None) and `train`. It keeps the arrays, so
+    their memory outlives every C call that uses it. Arrays are float32 and
+    C-contiguous, shaped (batch, inputs) or flat; each layer checks the sizes."""
+
+    def __init__(self, input, truth=None, delta=None, train=True):
+        self._input = float_array("input", input)
+        self._truth = None if truth is None else float_array("truth", truth)
+        self._delta = None if delta is None else float_array("delta", delta, writable=True)
+        self._struct = ffi.new("network *")
+        self._struct.input = float_ptr(input)
+        self._struct.truth = ffi.NULL if truth is None else float_ptr(truth)
+        self._struct.delta = ffi.NULL if delta is None else float_ptr(delta)
+        self._struct.train = bool(train)
+        self._struct.batch = input.shape[0] if input.ndim > 1 else 1
+
+    input = property(lambda self: self._input)
+    truth = property(lambda self: self._truth)
+    delta = property(lambda self: self._delta)
+    train = property(lambda self: bool(self._struct.train))
+    batch = property(lambda self: int(self._struct.batch))
+
+
+class SoftmaxLayer:
+    """Darknet's [softmax] layer over `batch` items of `inputs` floats.
+
+    `output`, `delta` and `loss` are (batch, inputs) float32 views of the C
+    buffers; `delta` is the NEGATIVE gradient, as in Darknet. `forward(net)`
+    computes the output and, when `net.truth` is set and `noloss` is not, the
+    loss and delta; `backward(net)` adds `delta` into `net.delta`."""
+
+    def __init__(self, batch, inputs, groups=1, temperature=1.0, tree=None, noloss=False):
+        batch, inputs, groups = count("batch", batch), count("inputs", inputs), count("groups", groups)
+        if inputs % groups:
+            raise ValueError(f"inputs ({inputs}) must divide by groups ({groups})")
+        if tree is not None and not isinstance(tree, Tree):
+            raise TypeError(f"tree must be a darknet_softmax.Tree, not {type(tree).__name__}")
+        if tree is not None and tree.n != inputs:
+            raise ValueError(f"tree has {tree.n} nodes but inputs is {inputs}; they must be equal")
+        temperature = temperature_value(temperature)
+        out = ffi.new("softmax_layer **")
+        check_status(lib.make_softmax_layer(batch, inputs, groups, out), "make_softmax_layer")
+        self._layer = ffi.gc(out[0], lib.free_softmax_layer)
+        self._layer.temperature = temperature
+        self._layer.noloss = bool(noloss)
+        self._tree = tree
+        if tree is not None:
+            self._layer.softmax_tree = tree._tree
+        self._views = self._make_views()
+
+    def _make_views(self):
+        layer = self._layer
+        block = ffi.buffer(layer, lib.softmax_layer_bytes(layer))
+        start = int(ffi.cast("uintptr_t", layer))
+        shape = (layer.batch, layer.inputs)
+
+        def view(pointer):
+            offset = int(ffi.cast("uintptr_t", pointer)) - start
+            return np.frombuffer(block, np.float32, shape[0] * shape[1], offset).reshape(shape)
+
+        return {"output": view(layer.output), "delta": view(layer.delta), "loss": view(layer.loss)}
+
+    def _open(self):
+        if self._layer is None:
+            raise ValueError("this SoftmaxLayer is closed")
+        return self._layer
+
+    def close(self):
+        """Release the C layer; views already taken keep their memory."""
+        self._layer = None
+        self._views = None
+        self._tree = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    output = property(lambda self: (self._open(), self._views["output"])[1])
+    delta = property(lambda self: (self._open(), self._views["delta"])[1])
+    loss = property(lambda self: (self._open(), self._views["loss"])[1])
+    batch = property(lambda self: int(self._open().batch))
+    inputs = property(lambda self: int(self._open().inputs))
+    outputs = property(lambda self: int(self._open().outputs))
+    groups = property(lambda self: int(self._open().groups))
+    noloss = property(lambda self: bool(self._open().noloss))
+    tree = property(lambda self: (self._open(), self._tree)[1])
+    cost = property(lambda self: float(self._open().cost))
+
+    @property
+    def temperature(self):
+        return float(self._open().temperature)
+
+    @temperature.setter
+    def temperature(self, value):
+        self._open().temperature = temperature_value(value)
+
+    def _check_net(self, net, need_delta):
+        if not isinstance(net, NetworkContext):
+            raise TypeError(f"net must be a NetworkContext, not {type(net).__name__}")
+        size = self.batch * self.inputs
+        check_size("net.input", net.input, size)
+        if net.truth is not None:
+            check_size("net.truth", net.truth, size)
+        if need_delta and net.delta is not None:
+            check_size("net.delta", net.delta, size)
+
+    def forward(self, net):
+        layer = self._open()
+        self._check_net(net, need_delta=False)
+        check_distinct(("net.input", net.input), ("layer.output", self._views["output"]))
+        check_status(lib.forward_softmax_layer(layer, net._struct), "forward_softmax_layer")
+
+    def backward(self, net):
+        layer = self._open()
+        self._check_net(net, need_delta=True)
+        check_status(lib.backward_softmax_layer(layer, net._struct), "backward_softmax_layer")
+
+    def __repr__(self):
+        if self._layer is None:
+            return "SoftmaxLayer(closed)"
+        return (f"SoftmaxLayer(batch={self.batch}, inputs={self.inputs}, groups={self.groups}, "
+                f"temperature={self.temperature}, tree={self._tree!r}, noloss={self.noloss})")

@@ -1,0 +1,50 @@
+"""Shared test helpers. `assert_close` holds C results to the float64 reference
+with the project's written tolerance and records the largest errors it saw,
+which the run prints at its end."""
+import numpy as np
+import pytest
+
+# SPEC section 2: every path agrees with float64 to 1e-6 absolute plus 1e-5 relative.
+ATOL = 1e-6
+RTOL = 1e-5
+# Relative error is reported where the expected value is a normal float32.
+REL_FLOOR = 1e-30
+
+# kind -> [largest absolute error, largest relative error]
+largest = {}
+
+
+def assert_close(actual, expected, atol=ATOL, rtol=RTOL, kind="probabilities"):
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape}"
+    same = (actual == expected) | (np.isnan(actual) & np.isnan(expected))
+    with np.errstate(invalid="ignore"):
+        error = np.where(same, 0.0, np.abs(actual - expected))
+    bad = ~(error <= atol + rtol * np.abs(expected))
+    if bad.any():
+        first = np.flatnonzero(bad)[:5]
+        raise AssertionError(
+            f"{bad.sum()} of {bad.size} values differ; largest error {np.nanmax(error):.3g}; "
+            f"first at {first.tolist()}: got {actual.ravel()[first]}, "
+            f"expected {expected.ravel()[first]}")
+    record = largest.setdefault(kind, [0.0, 0.0])
+    finite = np.isfinite(error)
+    if finite.any():
+        record[0] = max(record[0], float(error[finite].max()))
+        scaled = finite & (np.abs(expected) >= REL_FLOOR)
+        if scaled.any():
+            record[1] = max(record[1], float((error[scaled] / np.abs(expected[scaled])).max()))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if largest:
+        terminalreporter.write_line("largest error of C against the float64 reference "
+                                    f"(relative where |expected| >= {REL_FLOOR:g}):")
+    for kind, (absolute, relative) in sorted(largest.items()):
+        terminalreporter.write_line(f"  {kind:<28} absolute {absolute:.3g}  relative {relative:.3g}")

@@ -1,0 +1,225 @@
+"""SoftmaxLayer and NetworkContext (darknet_softmax.layers)."""
+import gc
+
+import numpy as np
+import pytest
+
+import darknet_softmax as ds
+from darknet_softmax import reference
+from conftest import assert_close
+
+
+def one_hot(rng, batch, groups, n):
+    truth = np.zeros((batch, groups, n), np.float32)
+    truth[np.arange(batch)[:, None], np.arange(groups), rng.integers(0, n, (batch, groups))] = 1
+    return truth.reshape(batch, groups * n)
+
+
+@pytest.mark.parametrize("batch, inputs, groups, temperature",
+                         [(1, 1, 1, 1.0), (1, 17, 17, 1.0), (4, 10, 2, 1.0), (64, 1000, 1, 1.0),
+                          (7, 15, 5, 0.5), (2, 9418, 1, 10.0), (33, 16, 8, 1e-3)])
+def test_forward_matches_reference(rng, batch, inputs, groups, temperature):
+    x = (rng.standard_normal((batch, inputs)) * 3).astype(np.float32)
+    truth = one_hot(rng, batch, groups, inputs // groups)
+    with ds.SoftmaxLayer(batch, inputs, groups, temperature) as layer:
+        layer.forward(ds.NetworkContext(x, truth))
+        expected = reference.forward_softmax_layer(x, groups, temperature, truth=truth)
+        assert_close(layer.output, expected["output"])
+        # The loss is -log of the float32 prediction, which underflows to 0 (loss inf)
+        # where the true probability is below 1e-45; hold it to that prediction.
+        delta, loss = reference.softmax_x_ent(layer.output, truth)
+        assert_close(layer.delta, delta, kind="delta")
+        assert_close(layer.loss, loss, kind="loss")
+        assert layer.cost == pytest.approx(loss.sum(), rel=1e-5)
+
+
+def test_forward_without_truth_leaves_delta_and_loss(rng):
+    x = rng.standard_normal((2, 6)).astype(np.float32)
+    layer = ds.SoftmaxLayer(2, 6)
+    layer.forward(ds.NetworkContext(x))
+    assert_close(layer.output, reference.softmax(x))
+    assert not layer.delta.any() and not layer.loss.any() and layer.cost == 0
+
+
+def test_noloss_skips_the_loss(rng):
+    x = rng.standard_normal((2, 6)).astype(np.float32)
+    layer = ds.SoftmaxLayer(2, 6, noloss=True)
+    layer.forward(ds.NetworkContext(x, one_hot(rng, 2, 1, 6)))
+    assert not layer.delta.any() and layer.cost == 0
+
+
+def test_backward_accumulates_into_net_delta(rng):
+    x = rng.standard_normal((3, 8)).astype(np.float32)
+    truth = one_hot(rng, 3, 2, 4)
+    previous = rng.standard_normal((3, 8)).astype(np.float32)
+    net_delta = previous.copy()
+    layer = ds.SoftmaxLayer(3, 8, groups=2)
+    net = ds.NetworkContext(x, truth, net_delta)
+    layer.forward(net)
+    layer.backward(net)
+    layer.backward(net)
+    assert_close(net_delta, previous + 2 * (truth - reference.softmax(x, 2)), kind="delta")
+
+
+def test_backward_without_net_delta_is_a_no_op(rng):
+    x = rng.standard_normal((1, 4)).astype(np.float32)
+    layer = ds.SoftmaxLayer(1, 4)
+    net = ds.NetworkContext(x, one_hot(rng, 1, 1, 4))
+    layer.forward(net)
+    layer.backward(net)
+    assert layer.delta.any()
+
+
+def test_buffers_are_views_of_c_memory(rng):
+    layer = ds.SoftmaxLayer(2, 5)
+    output = layer.output
+    assert not output.flags.owndata
+    layer.forward(ds.NetworkContext(rng.standard_normal((2, 5)).astype(np.float32)))
+    assert output is layer.output and output.sum() == pytest.approx(2.0)
+    output[:] = 0.25                       # writes go straight to C memory
+    assert np.all(layer.output == 0.25)
+
+
+def test_views_outlive_close(rng):
+    x = rng.standard_normal((4, 100)).astype(np.float32)
+    layer = ds.SoftmaxLayer(4, 100)
+    layer.forward(ds.NetworkContext(x))
+    output = layer.output
+    layer.close()
+    del layer
+    gc.collect()
+    junk = [np.full(400, 9.0, np.float32) for _ in range(1000)]
+    assert junk and output.sum() == pytest.approx(4.0)
+
+
+def test_context_keeps_its_arrays_alive(rng):
+    net = ds.NetworkContext(np.full((2, 3), 1.0, np.float32), np.eye(2, 3, dtype=np.float32))
+    gc.collect()
+    layer = ds.SoftmaxLayer(2, 3)
+    layer.forward(net)
+    assert_close(layer.output, np.full((2, 3), 1 / 3))
+    assert layer.cost == pytest.approx(2 * np.log(3), rel=1e-6)
+
+
+def test_flat_arrays_are_accepted(rng):
+    x = rng.standard_normal(12).astype(np.float32)
+    layer = ds.SoftmaxLayer(3, 4)
+    layer.forward(ds.NetworkContext(x))
+    assert_close(layer.output, reference.softmax(x.reshape(3, 4)))
+
+
+def test_in_place_input(rng):
+    layer = ds.SoftmaxLayer(2, 6, groups=3)
+    x = rng.standard_normal((2, 6)).astype(np.float32)
+    layer.output[:] = x
+    layer.forward(ds.NetworkContext(layer.output))
+    assert_close(layer.output, reference.softmax(x, 3))
+
+
+def test_temperature_can_change(rng):
+    x = rng.standard_normal((2, 6)).astype(np.float32)
+    layer = ds.SoftmaxLayer(2, 6)
+    layer.temperature = 0.25
+    layer.forward(ds.NetworkContext(x))
+    assert_close(layer.output, reference.softmax(x, 1, 0.25))
+
+
+def test_tree_groups_and_masking(rng):
+    tree = ds.Tree(list("abcdefg"), [-1, -1, 0, 0, 0, 1, 1])
+    x = rng.standard_normal((3, 7)).astype(np.float32)
+    truth = np.array([[1, 0, 0, 1, 0, ds.SECRET_NUM, ds.SECRET_NUM],
+                      [0, 1, ds.SECRET_NUM, ds.SECRET_NUM, ds.SECRET_NUM, 0, 1],
+                      [1, 0, 1, 0, 0, ds.SECRET_NUM, ds.SECRET_NUM]], np.float32)
+    layer = ds.SoftmaxLayer(3, 7, tree=tree, temperature=2.0)
+    layer.forward(ds.NetworkContext(x, truth))
+    expected = reference.forward_softmax_layer(x, temperature=2.0, tree=tree, truth=truth)
+    assert_close(layer.output, expected["output"])
+    assert_close(layer.delta, expected["delta"], kind="delta")
+    assert np.all(layer.delta[truth == ds.SECRET_NUM] == 0)
+    assert np.all(layer.loss[truth == ds.SECRET_NUM] == 0)
+    assert layer.cost == pytest.approx(expected["cost"], rel=1e-5)
+
+
+def test_repr_and_attributes():
+    layer = ds.SoftmaxLayer(2, 6, groups=3, temperature=0.5, noloss=True)
+    assert (layer.batch, layer.inputs, layer.outputs, layer.groups) == (2, 6, 6, 3)
+    assert layer.noloss and layer.temperature == 0.5 and layer.tree is None
+    assert "groups=3" in repr(layer)
+    layer.close()
+    assert repr(layer) == "SoftmaxLayer(closed)"
+
+
+# --- bad input: a clear exception naming the argument, and nothing written ---
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(batch=0, inputs=4), ValueError, "batch"),
+    (dict(batch=2, inputs=-1), ValueError, "inputs"),
+    (dict(batch=2, inputs=10, groups=3), ValueError, "divide"),
+    (dict(batch=2.5, inputs=10), TypeError, "batch"),
+    (dict(batch=2, inputs=4, temperature=0), ValueError, "temperature"),
+    (dict(batch=2, inputs=4, temperature=float("nan")), ValueError, "temperature"),
+    (dict(batch=2, inputs=4, temperature=float("inf")), ValueError, "temperature"),
+    (dict(batch=2, inputs=4, temperature=1e-50), ValueError, "temperature"),
+    (dict(batch=2, inputs=4, tree="9k.tree"), TypeError, "tree"),
+])
+def test_bad_layer_arguments(kwargs, error, words):
+    with pytest.raises(error, match=words):
+        ds.SoftmaxLayer(**kwargs)
+
+
+def test_tree_of_another_size_is_rejected():
+    with pytest.raises(ValueError, match="tree has 3 nodes"):
+        ds.SoftmaxLayer(1, 4, tree=ds.Tree("abc", [-1, -1, 0]))
+
+
+def sentinel(shape):
+    return np.full(shape, 3.0, np.float32)
+
+
+@pytest.mark.parametrize("make_net, words", [
+    (lambda: ds.NetworkContext(sentinel((2, 5))), "net.input"),
+    (lambda: ds.NetworkContext(sentinel((2, 4)), sentinel((2, 5))), "net.truth"),
+    (lambda: ds.NetworkContext(sentinel((2, 4)), None, sentinel((3, 4))), "net.delta"),
+    (lambda: "not a context", "NetworkContext"),
+])
+def test_bad_context_writes_nothing(make_net, words):
+    layer = ds.SoftmaxLayer(2, 4)
+    layer.output[:] = 3.0
+    net = make_net()
+    method = layer.backward if words == "net.delta" else layer.forward
+    with pytest.raises((ValueError, TypeError), match=words):
+        method(net)
+    assert np.all(layer.output == 3.0)
+    if isinstance(net, ds.NetworkContext):
+        for array in (net.input, net.truth, net.delta):
+            assert array is None or np.all(array == 3.0)
+
+
+@pytest.mark.parametrize("array, error, words", [
+    (np.zeros((2, 4)), TypeError, "float32"),
+    (np.zeros((2, 4), np.int32), TypeError, "float32"),
+    ([[0.0] * 4] * 2, TypeError, "ndarray"),
+    (np.zeros((4, 2), np.float32).T, ValueError, "C-contiguous"),
+    (np.zeros((0, 4), np.float32), ValueError, "empty"),
+])
+def test_bad_context_arrays(array, error, words):
+    with pytest.raises(error, match=f"input.*{words}|{words}"):
+        ds.NetworkContext(array)
+
+
+def test_read_only_delta_is_rejected():
+    delta = sentinel((2, 4))
+    delta.flags.writeable = False
+    with pytest.raises(ValueError, match="delta must be writable"):
+        ds.NetworkContext(sentinel((2, 4)), None, delta)
+
+
+def test_calls_after_close_raise():
+    layer = ds.SoftmaxLayer(2, 4)
+    net = ds.NetworkContext(sentinel((2, 4)))
+    layer.close()
+    for call in (lambda: layer.forward(net), lambda: layer.backward(net), lambda: layer.output,
+                 lambda: layer.cost, lambda: setattr(layer, "temperature", 2.0)):
+        with pytest.raises(ValueError, match="closed"):
+            call()
+    layer.close()                                   # closing twice is harmless
