@@ -207,3 +207,13 @@ def test_delta_is_minus_gradient_of_summed_cross_entropy(rng):
     pred = ds.softmax(x.astype(np.float32), groups)
     delta, _ = ds.softmax_x_ent(pred, truth.astype(np.float32))
     assert_close(delta, -gradient, atol=1e-5, kind="finite-difference gradient")
+
+
+def test_read_only_inputs_are_accepted(rng):
+    x = logits(rng, (3, 8))
+    x.flags.writeable = False
+    assert_close(ds.softmax(x, 2), reference.softmax(x, 2))
+    truth = np.eye(3, 8, dtype=np.float32)
+    truth.flags.writeable = False
+    delta, _ = ds.softmax_x_ent(ds.softmax(x), truth)
+    assert_close(delta, truth - reference.softmax(x), kind="delta")
