@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Build the extension with AddressSanitizer and UndefinedBehaviorSanitizer and
+# run the whole test suite against it, in a copy of the tree under
+# build/sanitize (so the normal in-place build is never touched).
+#
+#   tools/sanitize.sh               # the whole suite
+#   tools/sanitize.sh -k tree       # extra arguments go to pytest
+#   PYTHON=.venv/bin/python tools/sanitize.sh
+#
+# Needs gcc (or clang, with CC=clang) and a Python with numpy, cffi, setuptools,
+# pytest and hypothesis (the README's test venv has them all). Exits non-zero,
+# and says so, on any test failure or sanitizer report.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${SANITIZE_DIR:-$ROOT/build/sanitize}
+PYTHON=${PYTHON:-python3}
+# A relative path would break after the cd below (keep venv symlinks as they are).
+case $PYTHON in */*) PYTHON=$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON") ;; esac
+CC=${CC:-gcc}
+
+rm -rf "$BUILD"
+mkdir -p "$BUILD"
+# The sources and tests, without any build products or venvs.
+tar -C "$ROOT" --exclude=.git --exclude=.venv --exclude=build --exclude='*.so' \
+    --exclude=__pycache__ --exclude='*.egg-info' --exclude=.hypothesis \
+    --exclude=.pytest_cache -cf - . | tar -C "$BUILD" -xf -
+
+# float-cast-overflow is not part of "undefined" in gcc; float division by zero
+# is left out on purpose, since IEEE inf and NaN are part of the contract.
+SANITIZE="-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all"
+cd "$BUILD"
+CC=$CC CFLAGS="$SANITIZE -g -fno-omit-frame-pointer" LDFLAGS="$SANITIZE" \
+    "$PYTHON" setup.py -q build_ext --inplace >build.log 2>&1 || { cat build.log; exit 1; }
+
+# CPython is not built with ASan, so the runtime must be loaded before it.
+# detect_leaks=0: CPython keeps its own allocations until exit (valgrind, in
+# tools/valgrind.sh, checks our leaks). allocator_may_return_null=1: a huge
+# allocation returns NULL, as it does without ASan, so the MemoryError paths
+# are tested rather than stopped by ASan.
+LIBASAN=$("$CC" -print-file-name=libasan.so)
+export LD_PRELOAD=$LIBASAN
+export ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:abort_on_error=0:exitcode=99
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99
+export PYTHONMALLOC=malloc   # so ASan sees Python's buffers too
+
+"$PYTHON" - <<'EOF'
+import darknet_softmax._lib as lib, pathlib, os
+path = pathlib.Path(lib.__file__).resolve()
+assert path.is_relative_to(pathlib.Path.cwd()), f"imported the wrong build: {path}"
+assert b"__asan_init" in path.read_bytes(), f"{path} is not built with ASan"
+print(f"sanitized build: {path}")
+EOF
+
+status=0
+"$PYTHON" -m pytest -q -p no:cacheprovider "$@" 2>&1 | tee test.log || status=$?
+reports=$(grep -cE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" test.log || true)
+echo "sanitizer reports: $reports (pytest exit status $status); log in $BUILD/test.log"
+[ "$status" -eq 0 ] && [ "$reports" -eq 0 ]
