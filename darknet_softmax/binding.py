@@ -62,12 +62,18 @@ def check_distinct(*named_arrays, same_ok=True):
                 raise ValueError(f"{name_a} and {name_b} must be different arrays")
 
 
+# The largest size C takes; a larger count would not fit in its size_t.
+SIZE_MAX = 2 ** (8 * ffi.sizeof("size_t")) - 1
+
+
 def count(name, value, minimum=1):
-    """An integer argument of at least `minimum`."""
+    """An integer argument of at least `minimum` that fits in a C size_t."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, not {value}")
+    if value > SIZE_MAX:
+        raise ValueError(f"{name} must be at most {SIZE_MAX} (C's size_t), not {value}")
     return int(value)
 
 

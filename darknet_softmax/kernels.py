@@ -1,4 +1,6 @@
 """The functional API over Darknet's kernels (csrc/blas.c)."""
+import numbers
+
 import numpy as np
 
 from .binding import (check_distinct, check_shape, count, float_array, float_ptr,
@@ -79,6 +81,8 @@ def softmax_x_ent(pred, truth, delta=None, error=None):
 def axpy(alpha, x, y, incx=1, incy=1, n=None):
     """Darknet's axpy_cpu in place on y: y[i*incy] += alpha * x[i*incx] for i < n.
     n defaults to every strided element of x."""
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"alpha must be a number, not {type(alpha).__name__}")
     x = float_array("x", x)
     y = float_array("y", y, writable=True)
     incx, incy = count("incx", incx), count("incy", incy)

@@ -2,7 +2,13 @@
 
 The layer's buffers are NumPy views of C memory. Each view keeps that memory
 alive, so a view taken before `close()` stays valid; the memory goes with the
-last view."""
+last view.
+
+A layer may be shared by threads: a lock lets one call at a time use it, so
+every call sees and leaves whole buffers. The buffers are still shared state
+(they hold the last call's results), so threads that need their own results
+use their own layers, which run in parallel (C runs without the GIL)."""
+import threading
 
 import numpy as np
 
@@ -52,6 +58,7 @@ class SoftmaxLayer:
         if tree is not None and tree.n != inputs:
             raise ValueError(f"tree has {tree.n} nodes but inputs is {inputs}; they must be equal")
         temperature = temperature_value(temperature)
+        self._lock = threading.Lock()
         out = ffi.new("softmax_layer **")
         check_status(lib.make_softmax_layer(batch, inputs, groups, out), "make_softmax_layer")
         self._layer = ffi.gc(out[0], lib.free_softmax_layer)
@@ -80,10 +87,12 @@ class SoftmaxLayer:
         return self._layer
 
     def close(self):
-        """Release the C layer; views already taken keep their memory."""
-        self._layer = None
-        self._views = None
-        self._tree = None
+        """Release the C layer; views already taken keep their memory. Waits
+        for a call running in another thread."""
+        with self._lock:
+            self._layer = None
+            self._views = None
+            self._tree = None
 
     def __enter__(self):
         return self
@@ -108,7 +117,9 @@ class SoftmaxLayer:
 
     @temperature.setter
     def temperature(self, value):
-        self._open().temperature = temperature_value(value)
+        value = temperature_value(value)
+        with self._lock:
+            self._open().temperature = value
 
     def _check_net(self, net, need_delta):
         if not isinstance(net, NetworkContext):
@@ -121,15 +132,17 @@ class SoftmaxLayer:
             check_size("net.delta", net.delta, size)
 
     def forward(self, net):
-        layer = self._open()
-        self._check_net(net, need_delta=False)
-        check_distinct(("net.input", net.input), ("layer.output", self._views["output"]))
-        check_status(lib.forward_softmax_layer(layer, net._struct), "forward_softmax_layer")
+        with self._lock:
+            layer = self._open()
+            self._check_net(net, need_delta=False)
+            check_distinct(("net.input", net.input), ("layer.output", self._views["output"]))
+            check_status(lib.forward_softmax_layer(layer, net._struct), "forward_softmax_layer")
 
     def backward(self, net):
-        layer = self._open()
-        self._check_net(net, need_delta=True)
-        check_status(lib.backward_softmax_layer(layer, net._struct), "backward_softmax_layer")
+        with self._lock:
+            layer = self._open()
+            self._check_net(net, need_delta=True)
+            check_status(lib.backward_softmax_layer(layer, net._struct), "backward_softmax_layer")
 
     def __repr__(self):
         if self._layer is None:

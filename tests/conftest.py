@@ -21,7 +21,8 @@ def assert_close(actual, expected, atol=ATOL, rtol=RTOL, kind="probabilities"):
     same = (actual == expected) | (np.isnan(actual) & np.isnan(expected))
     with np.errstate(invalid="ignore"):
         error = np.where(same, 0.0, np.abs(actual - expected))
-    bad = ~(error <= atol + rtol * np.abs(expected))
+    with np.errstate(invalid="ignore"):
+        bad = ~same & ~(error <= atol + rtol * np.abs(expected))
     if bad.any():
         first = np.flatnonzero(bad)[:5]
         raise AssertionError(

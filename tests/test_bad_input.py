@@ -53,6 +53,7 @@ def call_cases():
     yield "axpy y short", lambda: ds.axpy(1.0, ax, ay), ValueError, "y holds 4 floats"
     yield "axpy incx 0", lambda: ds.axpy(1.0, ax, ay, incx=0), ValueError, "incx must be at least 1"
     yield "axpy n", lambda: ds.axpy(1.0, ax, ay, n=11), ValueError, "x holds 10 floats"
+    yield "axpy alpha str", lambda: ds.axpy("1", ax, np.full(10, 3.0, np.float32)), TypeError, "alpha must be a number"
     yield "axpy y read-only", lambda: ds.axpy(1.0, ax, read_only(10)), ValueError, "y must be writable"
     yield "sum_array int", lambda: ds.sum_array(np.zeros(3, np.int32)), TypeError, "a must have dtype"
 
