@@ -1,13 +1,18 @@
-"""Darknet's WordTree: groups of sibling nodes, each with its own softmax."""
+"""Darknet's WordTree: groups of sibling nodes, each with its own softmax, the
+reader of `.tree` files and the helpers of src/tree.c and src/data.c."""
+import math
+import numbers
+import os
+
 import numpy as np
 
-from .binding import check_status, ffi, lib
+from .binding import check_distinct, check_status, count, ffi, float_array, float_ptr, lib
 
 
 class Tree:
     """A tree from node names and parent indices (-1 for a root, otherwise an
     earlier node). Siblings must stand on consecutive nodes: each run of equal
-    parents is one softmax group."""
+    parents is one softmax group, and the roots are the first run."""
 
     def __init__(self, names, parents):
         names = [str(name) for name in names]
@@ -20,21 +25,30 @@ class Tree:
             raise ValueError("a tree needs at least one node")
         if parents.min() < -1 or parents.max() >= parents.size:
             raise ValueError("parents must be -1 or the index of an earlier node")
+        if any("\0" in name for name in names):
+            raise ValueError("names must not hold a NUL character")
         encoded = [ffi.new("char[]", name.encode()) for name in names]
         out = ffi.new("tree **")
         bad_node = ffi.new("size_t *")
         status = lib.make_tree(parents.size, ffi.from_buffer("int[]", parents.astype(np.intc)),
                                ffi.new("char *[]", encoded), out, bad_node)
         if status == lib.DS_ERR_FORMAT:
-            node = bad_node[0]
-            raise ValueError(f"node {node} ({names[node]!r}): its parent {parents[node]} is not "
-                             "an earlier node, or its siblings are split over two runs")
+            raise ValueError(_bad_parent(bad_node[0], names, parents))
         check_status(status, "make_tree")
-        self._tree = ffi.gc(out[0], lib.free_tree)
-        self.name = names
-        self._copy_arrays()
+        self._take(out[0], names)
 
-    def _copy_arrays(self):
+    @classmethod
+    def _from_c(cls, pointer):
+        """A Tree that owns a `tree *` made in C, with its names."""
+        self = cls.__new__(cls)
+        names = [ffi.string(pointer.name[i]).decode("utf-8", "backslashreplace")
+                 for i in range(pointer.n)]
+        self._take(pointer, names)
+        return self
+
+    def _take(self, pointer, names):
+        self._tree = ffi.gc(pointer, lib.free_tree)
+        self.name = names
         t = self._tree
         for field, length, ctype in (("parent", t.n, "int"), ("child", t.n, "int"),
                                      ("group", t.n, "int"), ("leaf", t.n, "int"),
@@ -54,5 +68,139 @@ class Tree:
     def groups(self):
         return int(self._tree.groups)
 
+    @property
+    def depth(self):
+        """The number of edges on the longest path from a root down to a leaf
+        (0 when every node is a root)."""
+        depth = [0] * self.n
+        for node, parent in enumerate(self.parent.tolist()):
+            depth[node] = 0 if parent < 0 else depth[parent] + 1
+        return max(depth)
+
     def __repr__(self):
         return f"Tree(n={self.n}, groups={self.groups})"
+
+
+def _bad_parent(node, names, parents):
+    parent = int(parents[node])
+    where = f"node {node} ({names[node]!r})"
+    if parent >= node:
+        return f"{where}: parent {parent} is not -1 or an earlier node"
+    if parent == -1:
+        return f"{where}: a second run of roots; every root (parent -1) must come first"
+    return f"{where}: the children of node {parent} are split over two runs of nodes"
+
+
+def read_tree(path):
+    """Reads a Darknet `.tree` file: one node a line, `NAME PARENT`, PARENT the
+    0-based line of an earlier node or -1. A file that cannot be read raises
+    OSError (FileNotFoundError, ...); a malformed one raises ValueError with
+    "FILE:LINE: what is wrong"."""
+    filename = os.fsencode(path)
+    message = ffi.new("char[]", len(filename) + 512)
+    out = ffi.new("tree **")
+    status = lib.read_tree(filename, out, message, len(message))
+    if status == lib.DS_ERR_IO:
+        error = ffi.errno
+        raise OSError(error, os.strerror(error), os.fsdecode(filename))
+    if status == lib.DS_ERR_FORMAT:
+        raise ValueError(ffi.string(message).decode("utf-8", "backslashreplace"))
+    check_status(status, "read_tree")
+    return Tree._from_c(out[0])
+
+
+# --- the helpers of src/tree.c and src/data.c, over one vector or a batch ---
+
+def _check_tree(tree):
+    if not isinstance(tree, Tree):
+        raise TypeError(f"tree must be a darknet_softmax.Tree, not {type(tree).__name__}")
+    return tree
+
+
+def _node_rows(name, array, tree):
+    """`array` as (rows, tree.n): it must be (tree.n,) or (batch, tree.n)."""
+    float_array(name, array)
+    if array.ndim not in (1, 2) or array.shape[-1] != tree.n:
+        raise ValueError(f"{name} must have shape ({tree.n},) or (batch, {tree.n}) for a tree "
+                         f"of {tree.n} nodes, not {array.shape}")
+    return array.reshape(-1, tree.n)
+
+
+def _output(source_name, source, out):
+    """`out` (or a new array) checked against `source`, holding a copy of it."""
+    if out is None:
+        return source.copy()
+    float_array("out", out, writable=True)
+    if out.shape != source.shape:
+        raise ValueError(f"out must have shape {source.shape}, not {out.shape}")
+    check_distinct((source_name, source), ("out", out))
+    np.copyto(out, source)
+    return out
+
+
+def _threshold(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"thresh must be a number, not {type(value).__name__}")
+    if math.isnan(value):
+        raise ValueError("thresh must not be NaN")
+    return float(value)
+
+
+def fill_hierarchy(truth, tree, out=None):
+    """Darknet's fill_hierarchy on each row of `truth` ((n,) or (batch, n)):
+    labels (1) every ancestor of a labelled node, then sets each group with no
+    label to SECRET_NUM, which the tree softmax layer masks. Returns the filled
+    truth, in `out` when given (`out` may be `truth`)."""
+    tree = _check_tree(tree)
+    _node_rows("truth", truth, tree)
+    out = _output("truth", truth, out)
+    for row in out.reshape(-1, tree.n):
+        check_status(lib.fill_hierarchy(float_ptr(row), tree.n, tree._tree), "fill_hierarchy")
+    return out
+
+
+def hierarchy_predictions(pred, tree, only_leaves=False, out=None):
+    """Darknet's hierarchy_predictions on each row of `pred` ((n,) or (batch, n)):
+    conditional probabilities (the tree softmax's output) to absolute ones, each
+    node times its parent's absolute probability; with `only_leaves`, inner nodes
+    are 0. Returns the result, in `out` when given (`out` may be `pred`)."""
+    tree = _check_tree(tree)
+    _node_rows("pred", pred, tree)
+    if not isinstance(only_leaves, (bool, np.bool_)):
+        raise TypeError(f"only_leaves must be a bool, not {type(only_leaves).__name__}")
+    out = _output("pred", pred, out)
+    for row in out.reshape(-1, tree.n):
+        check_status(lib.hierarchy_predictions(float_ptr(row), tree.n, tree._tree,
+                                               bool(only_leaves), 1), "hierarchy_predictions")
+    return out
+
+
+def get_hierarchy_probability(x, tree, c):
+    """Darknet's get_hierarchy_probability: the product of the conditional
+    probabilities in `x` from node `c` up to its root. A float for x of shape
+    (n,); a float32 array of one probability a row for (batch, n)."""
+    tree = _check_tree(tree)
+    rows = _node_rows("x", x, tree)
+    c = count("c", c, minimum=0)
+    if c >= tree.n:
+        raise ValueError(f"c must be a node of the tree (0 to {tree.n - 1}), not {c}")
+    result = np.empty(rows.shape[0], np.float32)
+    probability = ffi.new("float *")
+    for index, row in enumerate(rows):
+        check_status(lib.get_hierarchy_probability(float_ptr(row), tree._tree, c, 1, probability),
+                     "get_hierarchy_probability")
+        result[index] = probability[0]
+    return float(result[0]) if x.ndim == 1 else result
+
+
+def hierarchy_top_prediction(pred, tree, thresh):
+    """Darknet's hierarchy_top_prediction: from the root group down, take each
+    group's most probable node while the product of the conditional
+    probabilities in `pred` stays above `thresh`; the node where that stops. An
+    int for pred of shape (n,); an int64 array of one node a row for (batch, n)."""
+    tree = _check_tree(tree)
+    rows = _node_rows("pred", pred, tree)
+    thresh = _threshold(thresh)
+    result = np.array([lib.hierarchy_top_prediction(float_ptr(row), tree._tree, thresh, 1)
+                       for row in rows], dtype=np.int64)
+    return int(result[0]) if pred.ndim == 1 else result
