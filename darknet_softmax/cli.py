@@ -47,12 +47,39 @@ def _best_time(call, repeats=20):
     return best
 
 
+def tree_summary(args):
+    """Validate a .tree file and describe it; a bad file is an error message."""
+    from .tree import read_tree
+    try:
+        tree = read_tree(args.file)
+    except (OSError, ValueError) as error:
+        print(f"darknet-softmax tree: {error}", file=sys.stderr)
+        return 1
+    sizes = tree.group_size
+    print(f"{args.file}: a valid tree")
+    print(f"nodes   {tree.n}")
+    print(f"groups  {tree.groups} (sizes {sizes.min()} to {sizes.max()}, mean {sizes.mean():.2f})")
+    print(f"leaves  {int(tree.leaf.sum())}")
+    print(f"roots   {int((tree.parent < 0).sum())}")
+    print(f"depth   {tree.depth}")
+    print("largest groups:")
+    for group in np.argsort(-sizes, kind="stable")[:args.top]:
+        parent = tree.parent[tree.group_offset[group]]
+        under = "the roots" if parent < 0 else f"{tree.name[parent]} (node {parent})"
+        print(f"  group {group:>5}: {sizes[group]:>5} nodes under {under}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="darknet-softmax", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("parity", help="check C against the NumPy reference")
     check.add_argument("--seed", type=int, default=0)
     check.set_defaults(run=parity)
+    describe = commands.add_parser("tree", help="validate a .tree file and describe it")
+    describe.add_argument("file", help="a Darknet .tree file (NAME PARENT on each line)")
+    describe.add_argument("--top", type=int, default=5, help="how many of the largest groups")
+    describe.set_defaults(run=tree_summary)
     return parser
 
 

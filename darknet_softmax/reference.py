@@ -94,3 +94,94 @@ def forward_softmax_layer(input, groups=1, temperature=1.0, tree=None, truth=Non
 def backward_softmax_layer(layer_delta, net_delta):
     """net_delta plus the layer's delta: the fused gradient, accumulated."""
     return _f64(net_delta) + _f64(layer_delta).reshape(np.shape(net_delta))
+
+
+# --- The WordTree (SPEC section 5): the tree's links and the helpers ---
+
+def read_tree_file(path):
+    """(names, parents) of a well-formed .tree file."""
+    with open(path, "rb") as file:
+        fields = [line.split() for line in file.read().splitlines()]
+    return ([name.decode("utf-8", "backslashreplace") for name, _ in fields],
+            [int(parent) for _, parent in fields])
+
+
+def tree_links(parents):
+    """A valid tree's arrays from its parents: a dict of group_offset,
+    group_size, group, child and leaf, each run of equal parents one group."""
+    parents = np.asarray(parents, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, parents[1:] != parents[:-1]])
+    group = np.cumsum(np.isin(np.arange(parents.size), starts)) - 1
+    child = np.full(parents.size, -1, np.int64)
+    child[parents[starts][parents[starts] >= 0]] = group[starts][parents[starts] >= 0]
+    leaf = np.ones(parents.size, np.int64)
+    leaf[parents[parents >= 0]] = 0
+    return {"group_offset": starts, "group_size": np.diff(np.r_[starts, parents.size]),
+            "group": group, "child": child, "leaf": leaf}
+
+
+def _ancestors(tree, node):
+    node = tree.parent[node]
+    while node >= 0:
+        yield node
+        node = tree.parent[node]
+
+
+def fill_hierarchy(truth, tree):
+    """Each row of truth with every ancestor of a labelled node (not 0, not
+    SECRET_NUM) set to 1, then each group with no label set to SECRET_NUM."""
+    truth = _f64(truth)
+    for row in truth.reshape(-1, tree.n):
+        labelled = (row != 0) & (row != SECRET_NUM)
+        for node in np.flatnonzero(labelled):
+            row[list(_ancestors(tree, node))] = 1
+        labelled = (row != 0) & (row != SECRET_NUM)
+        for offset, size in zip(tree.group_offset, tree.group_size):
+            if not labelled[offset:offset + size].any():
+                row[offset:offset + size] = SECRET_NUM
+    return truth
+
+
+def hierarchy_predictions(pred, tree, only_leaves=False):
+    """Each node's probability times those of all its ancestors; with
+    only_leaves, inner nodes 0."""
+    pred = _f64(pred)
+    result = pred.copy()
+    for node in range(tree.n):
+        for ancestor in _ancestors(tree, node):
+            result[..., node] *= pred[..., ancestor]
+    if only_leaves:
+        result[..., tree.leaf == 0] = 0
+    return result
+
+
+def get_hierarchy_probability(x, tree, c):
+    """The product of x from node c up to its root: a float for one vector, an
+    array for a batch."""
+    path = [c] + list(_ancestors(tree, c))
+    return np.prod(_f64(x)[..., path], axis=-1)
+
+
+def hierarchy_top_prediction(pred, tree, thresh):
+    """The node where the walk down from group 0 stops: each step takes the
+    group's most probable node (the first of equals; the group's first node
+    when none is above 0) while the running product stays above float32(thresh)."""
+    pred = _f64(pred)
+    if pred.ndim == 2:
+        return np.array([hierarchy_top_prediction(row, tree, thresh) for row in pred])
+    thresh = float(np.float32(thresh))
+    probability, group = 1.0, 0
+    while True:
+        offset, size = tree.group_offset[group], tree.group_size[group]
+        values = np.nan_to_num(pred[offset:offset + size], nan=0.0)
+        best = offset + int(np.argmax(values)) if values.max() > 0 else offset
+        top = float(max(values.max(), 0.0))
+        if probability * top > thresh:
+            probability *= top
+            if tree.child[best] < 0:
+                return int(best)
+            group = tree.child[best]
+        elif group == 0:
+            return int(best)
+        else:
+            return int(tree.parent[offset])

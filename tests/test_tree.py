@@ -1,13 +1,79 @@
-"""darknet_softmax.Tree built from names and parents."""
+"""The WordTree: darknet_softmax.Tree, read_tree on good and bad files, the tree
+helpers against their float64 references, and the tree softmax layer on the
+YOLO9000 tree (tests/data/9k.tree)."""
+import os
+import pathlib
+import re
+
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import darknet_softmax as ds
+from darknet_softmax import reference
+from darknet_softmax.binding import ffi, float_ptr, lib
+from conftest import assert_close
 
+NINE_K = pathlib.Path(__file__).resolve().parent / "data" / "9k.tree"
+SECRET = float(ds.SECRET_NUM)
+
+
+@pytest.fixture(scope="module")
+def nine_k():
+    return ds.read_tree(NINE_K)
+
+
+def write(tmp_path, text, name="t.tree"):
+    path = tmp_path / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def tree_file_text(names, parents, newline="\n"):
+    return "".join(f"{name} {parent}{newline}" for name, parent in zip(names, parents))
+
+
+@st.composite
+def valid_trees(draw, max_groups=12, max_size=6):
+    """(names, parents) of a valid tree: a first run of roots, then each group
+    under a node that has no children yet."""
+    parents = [-1] * draw(st.integers(1, max_size))
+    childless = list(range(len(parents)))
+    for _ in range(draw(st.integers(0, max_groups))):
+        parent = childless.pop(draw(st.integers(0, len(childless) - 1)))
+        size = draw(st.integers(1, max_size))
+        childless += range(len(parents), len(parents) + size)
+        parents += [parent] * size
+    return [f"n{i}" for i in range(len(parents))], parents
+
+
+def tree_probabilities(rng, tree, batch, scale=3.0):
+    """Conditional probabilities, as the tree softmax layer gives them."""
+    x = (rng.standard_normal((batch, tree.n)) * scale).astype(np.float32)
+    return reference.tree_softmax(x, tree.group_offset, tree.group_size).astype(np.float32)
+
+
+def labelled_truth(rng, tree, batch):
+    """One random node labelled 1 in each row."""
+    truth = np.zeros((batch, tree.n), np.float32)
+    truth[np.arange(batch), rng.integers(0, tree.n, batch)] = 1
+    return truth
+
+
+def assert_same_tree(tree, names, parents):
+    links = reference.tree_links(parents)
+    assert tree.n == len(parents) and tree.name == list(names)
+    assert tree.parent.tolist() == list(parents)
+    assert tree.groups == links["group_offset"].size
+    for field, expected in links.items():
+        assert getattr(tree, field).tolist() == expected.tolist(), field
+
+
+# --- Tree from names and parents ---
 
 def test_groups_are_runs_of_equal_parents():
     tree = ds.Tree(["a", "b", "c", "d", "e", "f"], [-1, -1, 0, 0, 1, 2])
-    assert (tree.n, tree.groups) == (6, 4)
+    assert (tree.n, tree.groups, tree.depth) == (6, 4, 2)
     assert tree.group_offset.tolist() == [0, 2, 4, 5]
     assert tree.group_size.tolist() == [2, 2, 1, 1]
     assert tree.group.tolist() == [0, 0, 1, 1, 2, 3]
@@ -18,10 +84,11 @@ def test_groups_are_runs_of_equal_parents():
 
 
 @pytest.mark.parametrize("parents, words", [
-    ([-1, 1], "parent"),                 # a node is its own parent
-    ([-1, 2, 0], "parent"),              # a later node as parent
-    ([-1, -2], "parent"),
-    ([-1, -1, 0, 1, 0], "node 4"),       # the children of node 0 are split over two runs
+    ([-1, 1], "parent 1 is not -1 or an earlier node"),      # a node is its own parent
+    ([-1, 2, 0], "parent 2 is not -1 or an earlier node"),   # a later node as parent
+    ([-1, -2], "parents must be -1"),
+    ([-1, -1, 0, 1, 0], "node 4 .* children of node 0 are split"),
+    ([-1, 0, -1], "node 2 .* second run of roots"),
 ])
 def test_bad_parents(parents, words):
     with pytest.raises(ValueError, match=words):
@@ -30,5 +97,363 @@ def test_bad_parents(parents, words):
 
 def test_arrays_are_read_only():
     tree = ds.Tree(["a"], [-1])
+    assert tree.depth == 0
     with pytest.raises(ValueError):
         tree.parent[0] = 3
+
+
+@settings(max_examples=80, deadline=None)
+@given(tree=valid_trees())
+def test_links_match_reference_and_file_round_trip(tmp_path_factory, tree):
+    names, parents = tree
+    built = ds.Tree(names, parents)
+    assert_same_tree(built, names, parents)
+    path = tmp_path_factory.mktemp("round") / "t.tree"
+    path.write_text(tree_file_text(names, parents))
+    assert_same_tree(ds.read_tree(path), names, parents)
+
+
+# --- read_tree on the YOLO9000 tree ---
+
+def test_nine_k_tree(nine_k):
+    assert (nine_k.n, nine_k.groups) == (9418, 1846)
+    assert (nine_k.group_size.min(), nine_k.group_size.max()) == (1, 149)
+    assert nine_k.group_size.mean() == pytest.approx(5.1, abs=0.01)
+    assert nine_k.depth == 16
+    assert nine_k.group_size.sum() == nine_k.n
+    names, parents = reference.read_tree_file(NINE_K)
+    assert_same_tree(nine_k, names, parents)
+    assert nine_k.name[:2] == ["n00002452", "n00020827"]
+
+
+def test_crlf_and_a_last_line_without_newline(tmp_path, nine_k):
+    text = NINE_K.read_text().replace("\n", "\r\n")
+    crlf = ds.read_tree(write(tmp_path, text))
+    assert crlf.name == nine_k.name and crlf.parent.tolist() == nine_k.parent.tolist()
+    tree = ds.read_tree(write(tmp_path, "a -1\nb\t0\r\nc 0  "))
+    assert tree.name == ["a", "b", "c"] and tree.parent.tolist() == [-1, 0, 0]
+
+
+def test_names_of_any_length(tmp_path):
+    long_name = "x" * 100_000
+    tree = ds.read_tree(write(tmp_path, f"{long_name} -1\n{'y' * 300} 0\n"))
+    assert tree.name == [long_name, "y" * 300]
+
+
+def test_path_types(tmp_path):
+    path = write(tmp_path, "a -1\n")
+    for form in (path, str(path), os.fsencode(path)):
+        assert ds.read_tree(form).name == ["a"]
+
+
+BAD_FILES = [
+    ("", None, "the file is empty"),
+    ("\n", 1, "blank line"),
+    ("a -1\n\nb 0\n", 2, "blank line"),
+    ("a -1\nb 0\n\n", 3, "blank line"),
+    ("a -1\n \t\n", 2, "blank line"),
+    ("a -1\r\n\r\n", 2, "blank line"),
+    ("a\n", 1, "expected NAME PARENT, found 1 field"),
+    ("a -1 extra\n", 1, "expected NAME PARENT, found 3 fields"),
+    ("a -1\nb zero\n", 2, "the parent is not an integer"),
+    ("a -1\nb 0.5\n", 2, "the parent is not an integer"),
+    ("a -1\nb 0x0\n", 2, "the parent is not an integer"),
+    ("a 99999999999999999999\n", 1, "the parent is not an integer"),
+    ("a -1\nb 2147483648\n", 2, "the parent is not an integer"),
+    ("a 0\n", 1, r"parent 0 is not -1 or an earlier line \(0 to -1\)"),
+    ("a -1\nb -2\n", 2, r"parent -2 is not -1 or an earlier line \(0 to 0\)"),
+    ("a -1\nb 1\n", 2, "parent 1 is not -1"),
+    ("a -1\nb 0\nc 5\n", 3, "parent 5 is not -1"),
+    ("a -1\nb -1\nc 0\nd 1\ne 0\n", 5, r"the children of line 1 \(a\) are split: they start at line 3"),
+    ("a -1\nb 0\nc -1\n", 3, "a second run of roots"),
+    ("a -1\nb\x000\n", 2, "the line holds a NUL byte"),
+]
+
+
+@pytest.mark.parametrize("text, line, words", BAD_FILES)
+def test_bad_files(tmp_path, text, line, words):
+    path = write(tmp_path, text)
+    where = f"{path}:{line}: " if line else f"{path}: "
+    with pytest.raises(ValueError, match="^" + re.escape(where) + words):
+        ds.read_tree(path)
+
+
+def test_a_bad_line_deep_in_a_big_file(tmp_path):
+    lines = NINE_K.read_text().splitlines()
+    lines[5000] = lines[5000].split()[0] + " 9000"
+    with pytest.raises(ValueError, match=r":5001: parent 9000 is not -1"):
+        ds.read_tree(write(tmp_path, "\n".join(lines)))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.tree"):
+        ds.read_tree(tmp_path / "nothing.tree")
+
+
+def test_a_directory_is_not_a_file(tmp_path):
+    with pytest.raises(IsADirectoryError):
+        ds.read_tree(tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root reads any file")
+def test_unreadable_file(tmp_path):
+    path = write(tmp_path, "a -1\n")
+    path.chmod(0)
+    with pytest.raises(PermissionError):
+        ds.read_tree(path)
+
+
+def test_read_tree_message_buffer_is_cut_safely(tmp_path):
+    path = write(tmp_path, "a -1\nb 7\n")
+    out, message = ffi.new("tree **"), ffi.new("char[]", 12)
+    assert lib.read_tree(os.fsencode(path), out, message, 12) == lib.DS_ERR_FORMAT
+    assert out[0] == ffi.NULL and ffi.string(message) == os.fsencode(path)[:11]
+
+
+# --- the tree softmax layer on the 9k tree ---
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 3.0])
+def test_layer_forward_over_a_batch_of_64(rng, nine_k, temperature):
+    x = (rng.standard_normal((64, nine_k.n)) * 4).astype(np.float32)
+    layer = ds.SoftmaxLayer(64, nine_k.n, tree=nine_k, temperature=temperature)
+    layer.forward(ds.NetworkContext(x))
+    expected = reference.forward_softmax_layer(x, temperature=temperature, tree=nine_k)
+    assert_close(layer.output, expected["output"])
+    sums = np.add.reduceat(layer.output.astype(np.float64), nine_k.group_offset, axis=1)
+    assert_close(sums, np.ones_like(sums), kind="group sums")
+
+
+def test_fill_hierarchy_on_a_labelled_leaf(nine_k):
+    leaf = int(np.flatnonzero(nine_k.leaf)[-1])
+    truth = np.zeros(nine_k.n, np.float32)
+    truth[leaf] = 1
+    filled = ds.fill_hierarchy(truth, nine_k)
+    path = [leaf]
+    while nine_k.parent[path[-1]] >= 0:
+        path.append(int(nine_k.parent[path[-1]]))
+    assert np.flatnonzero(filled == 1).tolist() == sorted(path)
+    open_groups = set(nine_k.group[path].tolist())
+    for g, (offset, size) in enumerate(zip(nine_k.group_offset, nine_k.group_size)):
+        values = filled[offset:offset + size]
+        if g in open_groups:
+            assert np.all((values == 0) | (values == 1)) and values.sum() == 1
+        else:
+            assert np.all(values == SECRET)
+    assert truth.sum() == 1   # the input is left alone
+
+
+def test_training_step_with_masked_groups(rng, nine_k):
+    batch = 64
+    x = (rng.standard_normal((batch, nine_k.n)) * 2).astype(np.float32)
+    truth = ds.fill_hierarchy(labelled_truth(rng, nine_k, batch), nine_k)
+    masked = truth == SECRET
+    assert masked.mean() > 0.9
+    net_delta = np.full_like(x, 0.25)
+    layer = ds.SoftmaxLayer(batch, nine_k.n, tree=nine_k)
+    net = ds.NetworkContext(x, truth=truth, delta=net_delta)
+    layer.forward(net)
+    layer.backward(net)
+    assert np.all(layer.delta[masked] == 0) and np.all(layer.loss[masked] == 0)
+    expected = reference.forward_softmax_layer(x, tree=nine_k, truth=truth)
+    assert_close(layer.delta, expected["delta"], kind="delta")
+    assert_close(layer.loss, expected["loss"], atol=1e-5, kind="loss")
+    labelled_loss = -np.log(expected["output"][truth == 1]).sum()
+    assert layer.cost == pytest.approx(labelled_loss, rel=1e-5)
+    assert_close(net_delta, 0.25 + expected["delta"], kind="delta")
+
+
+def test_masked_delta_is_the_gradient_of_the_labelled_loss(rng):
+    """-delta is the float64 finite-difference gradient of the loss over the
+    labelled groups only (temperature 1, one label a group)."""
+    tree = ds.Tree([f"n{i}" for i in range(9)], [-1, -1, -1, 0, 0, 1, 1, 1, 3])
+    x = rng.standard_normal((2, tree.n)).astype(np.float32)
+    truth = np.zeros((2, tree.n), np.float32)
+    truth[0, 8] = truth[1, 6] = 1
+    truth = ds.fill_hierarchy(truth, tree)
+    layer = ds.SoftmaxLayer(2, tree.n, tree=tree)
+    layer.forward(ds.NetworkContext(x, truth=truth))
+
+    def cost(values):
+        return reference.forward_softmax_layer(values, tree=tree, truth=truth)["cost"]
+
+    gradient = np.zeros(x.shape)
+    step = 1e-6
+    for index in np.ndindex(x.shape):
+        up, down = x.astype(np.float64), x.astype(np.float64)
+        up[index] += step
+        down[index] -= step
+        gradient[index] = (cost(up) - cost(down)) / (2 * step)
+    assert_close(-layer.delta, gradient, atol=1e-6, kind="finite-difference gradient")
+    assert np.all(gradient[truth == SECRET] == 0)
+
+
+# --- the helpers against their references ---
+
+@settings(max_examples=60, deadline=None)
+@given(tree=valid_trees(), batch=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
+def test_helpers_match_references_over_random_trees(tree, batch, seed):
+    tree = ds.Tree(*tree)
+    check_helpers(np.random.default_rng(seed), tree, batch)
+
+
+def test_helpers_match_references_on_nine_k(rng, nine_k):
+    check_helpers(rng, nine_k, 64, nodes=rng.integers(0, nine_k.n, 20))
+
+
+def check_helpers(rng, tree, batch, nodes=None):
+    pred = tree_probabilities(rng, tree, batch)
+    for only_leaves in (False, True):
+        assert_close(ds.hierarchy_predictions(pred, tree, only_leaves),
+                     reference.hierarchy_predictions(pred, tree, only_leaves))
+    for c in range(tree.n) if nodes is None else nodes:
+        assert_close(ds.get_hierarchy_probability(pred, tree, c),
+                     reference.get_hierarchy_probability(pred, tree, c))
+        assert ds.get_hierarchy_probability(pred[0], tree, c) == pytest.approx(
+            reference.get_hierarchy_probability(pred[0], tree, c), rel=1e-5, abs=1e-6)
+    for thresh in (0, 0.05, 0.3, 0.5, 0.9, 1):
+        top = ds.hierarchy_top_prediction(pred, tree, thresh)
+        assert top.tolist() == reference.hierarchy_top_prediction(pred, tree, thresh).tolist()
+        assert ds.hierarchy_top_prediction(pred[0], tree, thresh) == top[0]
+    truth = np.where(rng.random((batch, tree.n)) < 3 / tree.n,
+                     rng.choice([1.0, 0.5, SECRET], (batch, tree.n)), 0).astype(np.float32)
+    filled = ds.fill_hierarchy(truth, tree)
+    assert np.array_equal(filled, reference.fill_hierarchy(truth, tree))
+    assert np.array_equal(ds.fill_hierarchy(filled, tree), filled)   # filling is idempotent
+
+
+@pytest.mark.parametrize("row", [
+    lambda n: np.zeros(n), lambda n: np.ones(n), lambda n: np.full(n, 0.5),
+    lambda n: np.full(n, -np.inf), lambda n: np.full(n, 1e30),
+    lambda n: np.where(np.arange(n) % 3 == 0, -1e30, 1e-30),
+    lambda n: np.where(np.arange(n) % 2 == 0, np.inf, 0.0),
+])
+def test_helpers_on_extreme_inputs(nine_k, row):
+    pred = row(nine_k.n).astype(np.float32)
+    for thresh in (-1.0, 0.0, 0.5, 2.0):
+        assert ds.hierarchy_top_prediction(pred, nine_k, thresh) == \
+            reference.hierarchy_top_prediction(pred, nine_k, thresh)
+    if np.all((pred >= 0) & (pred <= 1)):
+        assert_close(ds.hierarchy_predictions(pred, nine_k), reference.hierarchy_predictions(pred, nine_k))
+
+
+def test_top_prediction_of_an_all_zero_group_is_the_group_not_node_0():
+    tree = ds.Tree(list("abcde"), [-1, -1, 1, 1, 1])
+    pred = np.array([0.2, 0.8, 0, 0, 0], np.float32)
+    assert ds.hierarchy_top_prediction(pred, tree, 0.5) == 1        # stops at b
+    assert ds.hierarchy_top_prediction(pred, tree, -1.0) == 2       # takes c, b's first child
+
+
+def path_to(tree, node):
+    path = [node]
+    while tree.parent[path[-1]] >= 0:
+        path.append(int(tree.parent[path[-1]]))
+    return path[::-1]
+
+
+@pytest.mark.parametrize("thresh, steps", [
+    (0.0, None), (0.5, 6), (0.52, 6), (0.54, 5), (0.8, 2), (0.85, 1), (0.95, 1)])
+def test_top_prediction_walks_the_nine_k_tree(nine_k, thresh, steps):
+    """Along a path of 17 nodes each conditional probability is 0.9 and the
+    rest of each group shares 0.1, so the product after k steps is 0.9**k; the
+    walk stops at the last node whose product is above thresh (the best root
+    when even that is not)."""
+    leaf = next(node for node in np.flatnonzero(nine_k.leaf)
+                if len(path_to(nine_k, int(node))) == 17)
+    path = path_to(nine_k, int(leaf))
+    pred = np.zeros(nine_k.n, np.float32)
+    for offset, size in zip(nine_k.group_offset, nine_k.group_size):
+        pred[offset:offset + size] = 1.0 / size
+    for node in path:
+        offset, size = nine_k.group_offset[nine_k.group[node]], nine_k.group_size[nine_k.group[node]]
+        pred[offset:offset + size] = 0.1 / max(size - 1, 1)
+        pred[node] = 0.9
+    expected = path[-1] if steps is None else path[steps - 1]
+    assert ds.hierarchy_top_prediction(pred, nine_k, thresh) == expected
+    assert reference.hierarchy_top_prediction(pred, nine_k, thresh) == expected
+    absolute = ds.hierarchy_predictions(pred, nine_k)
+    assert absolute[expected] == pytest.approx(0.9 ** len(path_to(nine_k, expected)), rel=1e-5)
+    assert ds.get_hierarchy_probability(pred, nine_k, expected) == pytest.approx(
+        absolute[expected], rel=1e-6)
+
+
+def test_strided_c_helpers_match_references(rng, nine_k):
+    """Darknet's region layer reads a node vector at index*stride: column j of
+    an (n, positions) array."""
+    positions = 7
+    columns = tree_probabilities(rng, nine_k, positions)
+    laid_out = np.ascontiguousarray(columns.T)       # (n, positions)
+    absolute = laid_out.copy()
+    probability = ffi.new("float *")
+    for j in range(positions):
+        assert lib.hierarchy_predictions(float_ptr(absolute) + j, nine_k.n, nine_k._tree, 1,
+                                         positions) == lib.DS_OK
+        assert lib.get_hierarchy_probability(float_ptr(laid_out) + j, nine_k._tree, 9000,
+                                             positions, probability) == lib.DS_OK
+        assert probability[0] == pytest.approx(
+            reference.get_hierarchy_probability(columns[j], nine_k, 9000), rel=1e-5, abs=1e-7)
+        assert lib.hierarchy_top_prediction(float_ptr(laid_out) + j, nine_k._tree, 0.3,
+                                            positions) == \
+            reference.hierarchy_top_prediction(columns[j], nine_k, 0.3)
+    assert_close(absolute.T, reference.hierarchy_predictions(columns, nine_k, only_leaves=True))
+
+
+def test_c_rejects_bad_helper_arguments(nine_k):
+    values = np.zeros(nine_k.n, np.float32)
+    probability = ffi.new("float *")
+    assert lib.fill_hierarchy(float_ptr(values), nine_k.n - 1, nine_k._tree) == lib.DS_ERR_ARG
+    assert lib.hierarchy_predictions(float_ptr(values), nine_k.n + 1, nine_k._tree, 0, 1) == lib.DS_ERR_ARG
+    assert lib.hierarchy_predictions(float_ptr(values), nine_k.n, nine_k._tree, 0, 0) == lib.DS_ERR_ARG
+    for c in (-1, nine_k.n):
+        assert lib.get_hierarchy_probability(float_ptr(values), nine_k._tree, c, 1,
+                                             probability) == lib.DS_ERR_ARG
+    assert np.all(values == 0)
+
+
+# --- bad arguments to the helpers: a clear exception, and nothing written ---
+
+def bad_helper_calls(tree):
+    good = np.full((2, tree.n), 0.5, np.float32)
+    out = np.full((2, tree.n), 3.0, np.float32)
+    read_only = good.copy()
+    read_only.flags.writeable = False
+    yield lambda: ds.fill_hierarchy(good, "9k.tree", out=out), TypeError, "tree must be"
+    yield lambda: ds.fill_hierarchy(good.astype(np.float64), tree, out=out), TypeError, "truth must have dtype float32"
+    yield lambda: ds.fill_hierarchy(good[:, :-1].copy(), tree, out=out), ValueError, r"truth must have shape \(9,\)"
+    yield lambda: ds.fill_hierarchy(good.reshape(2, 1, -1), tree, out=out), ValueError, "truth must have shape"
+    yield lambda: ds.fill_hierarchy(good, tree, out=read_only), ValueError, "out must be writable"
+    yield lambda: ds.fill_hierarchy(good, tree, out=out[:1]), ValueError, "out must have shape"
+    yield lambda: ds.fill_hierarchy(good, tree, out=out.astype(np.float64)), TypeError, "out must have dtype"
+    yield lambda: ds.hierarchy_predictions(good, tree, only_leaves="yes", out=out), TypeError, "only_leaves"
+    yield lambda: ds.hierarchy_predictions(good[:, ::2], tree, out=out), ValueError, "pred must be C-contiguous"
+    yield lambda: ds.hierarchy_predictions(list(good), tree, out=out), TypeError, "pred must be a numpy.ndarray"
+    yield lambda: ds.get_hierarchy_probability(good, tree, tree.n), ValueError, r"c must be a node of the tree \(0 to 8\)"
+    yield lambda: ds.get_hierarchy_probability(good, tree, -1), ValueError, "c must be at least 0"
+    yield lambda: ds.get_hierarchy_probability(good, tree, 1.0), TypeError, "c must be an integer"
+    yield lambda: ds.hierarchy_top_prediction(good, tree, float("nan")), ValueError, "thresh must not be NaN"
+    yield lambda: ds.hierarchy_top_prediction(good, tree, "0.5"), TypeError, "thresh must be a number"
+    yield lambda: ds.hierarchy_top_prediction(np.zeros((2, 3), np.float32), tree, 0.5), ValueError, "pred must have shape"
+
+
+@pytest.mark.parametrize("index", range(16))
+def test_bad_helper_arguments(index):
+    tree = ds.Tree([f"n{i}" for i in range(9)], [-1, -1, -1, 0, 0, 1, 1, 1, 3])
+    cases = list(bad_helper_calls(tree))
+    assert len(cases) == 16
+    call, error, words = cases[index]
+    with pytest.raises(error, match=words):
+        call()
+
+
+def test_out_may_be_the_input():
+    tree = ds.Tree(list("abcd"), [-1, -1, 0, 0])
+    truth = np.array([[0, 0, 1, 0], [0, 0, 0, 0]], np.float32)
+    assert ds.fill_hierarchy(truth, tree, out=truth) is truth
+    assert truth.tolist() == [[1, 0, 1, 0], [SECRET] * 4]
+    pred = np.array([0.25, 0.75, 0.5, 0.5], np.float32)
+    assert ds.hierarchy_predictions(pred, tree, only_leaves=True, out=pred) is pred
+    assert pred.tolist() == [0, 0.75, 0.125, 0.125]
+    shared = np.zeros(6, np.float32)
+    with pytest.raises(ValueError, match="overlap"):
+        ds.hierarchy_predictions(shared[:4], tree, out=shared[2:])
+    assert np.all(shared == 0)
