@@ -34,7 +34,7 @@ int read_tree(const char *filename, tree **out, char *message, size_t message_si
 /* The helpers of src/tree.c and src/data.c. Values of one node vector are read
    at index*stride. */
 
-/* Labels (1) the ancestors of every labelled node of truth (k == hier->n),
+/* Sets to 1 the ancestors of every labelled node of truth, k == hier->n,
    then sets each group with no label to SECRET_NUM. SECRET_NUM is not a label,
    so a filled truth fills to itself. */
 int fill_hierarchy(float *truth, size_t k, const tree *hier);
