@@ -1,6 +1,7 @@
 #include <math.h>
 
 #include "blas.h"
+#include "tree.h"
 
 /* One softmax over n values at input[i*stride]. Unlike Darknet, the shift is
    taken before the division by temp and the sum is kept in double: the results
@@ -56,4 +57,101 @@ float sum_array(const float *a, size_t n)
     double sum = 0;
     for (size_t i = 0; i < n; ++i) sum += a[i];
     return (float)sum;
+}
+
+/* The exact kernels (SPEC section 4): each takes a group as softmax does, and
+   each *_cpu driver takes softmax_cpu's group arguments. */
+
+static float largest_value(const float *input, size_t n, size_t stride)
+{
+    float largest = -INFINITY;
+    for (size_t i = 0; i < n; ++i) {
+        if (input[i*stride] > largest) largest = input[i*stride];
+    }
+    return largest;
+}
+
+/* log(softmax) without taking the log of a rounded probability:
+   (x - largest)/temp - log(sum of exp), the sum in double. */
+void log_softmax(const float *input, size_t n, float temp, size_t stride, float *output)
+{
+    float largest = largest_value(input, n, stride);
+    double sum = 0;
+    for (size_t i = 0; i < n; ++i) sum += expf((input[i*stride] - largest) / temp);
+    double log_sum = log(sum);
+    for (size_t i = 0; i < n; ++i) {
+        output[i*stride] = (float)((input[i*stride] - largest) / temp - log_sum);
+    }
+}
+
+void log_softmax_cpu(const float *input, size_t n, size_t batch, size_t batch_offset,
+                     size_t groups, size_t group_offset, size_t stride, float temp,
+                     float *output)
+{
+    for (size_t b = 0; b < batch; ++b) {
+        for (size_t g = 0; g < groups; ++g) {
+            size_t offset = b*batch_offset + g*group_offset;
+            log_softmax(input + offset, n, temp, stride, output + offset);
+        }
+    }
+}
+
+/* The softmax Jacobian-vector product over one group, ADDED to dx:
+   dx += y * (dy - sum(dy*y)) / temp, where y is the softmax output. It is
+   linear in dy, so dx keeps dy's sign: Darknet's deltas (negative gradients)
+   in, a delta out. */
+void softmax_backward(const float *y, const float *dy, size_t n, float temp, size_t stride,
+                      float *dx)
+{
+    double dot = 0;
+    for (size_t i = 0; i < n; ++i) dot += (double)dy[i*stride] * y[i*stride];
+    for (size_t i = 0; i < n; ++i) {
+        dx[i*stride] += (float)(y[i*stride] * (dy[i*stride] - dot) / temp);
+    }
+}
+
+void softmax_backward_cpu(const float *y, const float *dy, size_t n, size_t batch,
+                          size_t batch_offset, size_t groups, size_t group_offset,
+                          size_t stride, float temp, float *dx)
+{
+    for (size_t b = 0; b < batch; ++b) {
+        for (size_t g = 0; g < groups; ++g) {
+            size_t offset = b*batch_offset + g*group_offset;
+            softmax_backward(y + offset, dy + offset, n, temp, stride, dx + offset);
+        }
+    }
+}
+
+/* The soft-label cross-entropy over one group: error = -truth*log(pred) and
+   delta = (truth - pred*sum(truth)) / temp, the negative gradient with respect
+   to the softmax's input. That is (truth - pred)/temp when the labels sum to 1,
+   and 0 for a group with no label. A truth of SECRET_NUM means "no label": it
+   is left out of the sum and its delta and error are 0. */
+void softmax_x_ent_exact(const float *pred, const float *truth, size_t n, float temp,
+                         size_t stride, float *delta, float *error)
+{
+    double labels = 0;
+    for (size_t i = 0; i < n; ++i) {
+        if (truth[i*stride] != SECRET_NUM) labels += truth[i*stride];
+    }
+    for (size_t i = 0; i < n; ++i) {
+        float t = truth[i*stride];
+        float p = pred[i*stride];
+        int masked = t == SECRET_NUM;
+        error[i*stride] = (t && !masked) ? -t * logf(p) : 0;
+        delta[i*stride] = masked ? 0 : (float)((t - p*labels) / temp);
+    }
+}
+
+void softmax_x_ent_exact_cpu(const float *pred, const float *truth, size_t n, size_t batch,
+                             size_t batch_offset, size_t groups, size_t group_offset,
+                             size_t stride, float temp, float *delta, float *error)
+{
+    for (size_t b = 0; b < batch; ++b) {
+        for (size_t g = 0; g < groups; ++g) {
+            size_t offset = b*batch_offset + g*group_offset;
+            softmax_x_ent_exact(pred + offset, truth + offset, n, temp, stride,
+                                delta + offset, error + offset);
+        }
+    }
 }

@@ -15,4 +15,24 @@ void softmax_x_ent_cpu(size_t n, const float *pred, const float *truth,
 void axpy_cpu(size_t N, float ALPHA, const float *X, size_t INCX, float *Y, size_t INCY);
 float sum_array(const float *a, size_t n);
 
+/* The exact kernels (SPEC section 4). Each group function takes one group as
+   softmax does; each *_cpu driver takes softmax_cpu's group arguments. */
+void log_softmax(const float *input, size_t n, float temp, size_t stride, float *output);
+void log_softmax_cpu(const float *input, size_t n, size_t batch, size_t batch_offset,
+                     size_t groups, size_t group_offset, size_t stride, float temp,
+                     float *output);
+/* Adds the softmax Jacobian times dy to dx, keeping dy's sign convention. */
+void softmax_backward(const float *y, const float *dy, size_t n, float temp, size_t stride,
+                      float *dx);
+void softmax_backward_cpu(const float *y, const float *dy, size_t n, size_t batch,
+                          size_t batch_offset, size_t groups, size_t group_offset,
+                          size_t stride, float temp, float *dx);
+/* The soft-label cross-entropy and its exact delta, group by group, with
+   SECRET_NUM truths masked: their delta and error are 0. */
+void softmax_x_ent_exact(const float *pred, const float *truth, size_t n, float temp,
+                         size_t stride, float *delta, float *error);
+void softmax_x_ent_exact_cpu(const float *pred, const float *truth, size_t n, size_t batch,
+                             size_t batch_offset, size_t groups, size_t group_offset,
+                             size_t stride, float temp, float *delta, float *error);
+
 #endif

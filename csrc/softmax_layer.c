@@ -48,14 +48,44 @@ size_t softmax_layer_bytes(const softmax_layer *l)
     return (size_t)((const char *)(l->loss + l->batch*l->inputs) - (const char *)l);
 }
 
-static void forward_tree_groups(const softmax_layer *l, const network *net)
+/* The layer's softmax groups as runs of softmax_cpu's group arguments: one
+   run per tree group, or one run for the plain and the spatial layouts. */
+typedef struct group_run {
+    size_t offset, n, groups, group_offset, stride;
+} group_run;
+
+static size_t group_runs(const softmax_layer *l)
 {
-    const tree *t = l->softmax_tree;
-    for (size_t i = 0; i < t->groups; ++i) {
-        size_t offset = t->group_offset[i];
-        softmax_cpu(net->input + offset, t->group_size[i], l->batch, l->inputs, 1, 0, 1,
-                    l->temperature, l->output + offset);
+    return l->softmax_tree ? l->softmax_tree->groups : 1;
+}
+
+static group_run group_run_at(const softmax_layer *l, size_t i)
+{
+    if (l->softmax_tree) {
+        group_run run = {l->softmax_tree->group_offset[i], l->softmax_tree->group_size[i], 1, 0, 1};
+        return run;
     }
+    if (l->spatial) {
+        size_t positions = l->w*l->h;
+        group_run run = {0, l->c, positions, 1, positions};
+        return run;
+    }
+    size_t n = l->inputs / l->groups;
+    group_run run = {0, n, l->groups, n, 1};
+    return run;
+}
+
+/* Fields set after make_softmax_layer, checked before every pass. */
+static int layer_is_valid(const softmax_layer *l)
+{
+    if (!(l->temperature > 0)) return 0;
+    if (l->softmax_tree && (l->spatial || l->softmax_tree->n != l->inputs)) return 0;
+    if (l->spatial) {
+        if (l->w == 0 || l->h == 0 || l->c == 0) return 0;
+        if (l->w > l->inputs / l->h || l->w*l->h > l->inputs / l->c) return 0;
+        if (l->w*l->h*l->c != l->inputs) return 0;
+    }
+    return 1;
 }
 
 /* Darknet masks only on the GPU; here the CPU masks too, so a group that the
@@ -70,29 +100,57 @@ static void mask_unlabelled(const softmax_layer *l, const float *truth)
     }
 }
 
+/* Darknet's loss: delta = truth - pred whatever the temperature, and -log(pred)
+   wherever truth != 0. The exact loss goes group by group and masks itself. */
+static void softmax_layer_loss(softmax_layer *l, const float *truth)
+{
+    if (!l->exact) {
+        softmax_x_ent_cpu(l->batch*l->inputs, l->output, truth, l->delta, l->loss);
+        if (l->softmax_tree) mask_unlabelled(l, truth);
+        return;
+    }
+    for (size_t i = 0; i < group_runs(l); ++i) {
+        group_run r = group_run_at(l, i);
+        softmax_x_ent_exact_cpu(l->output + r.offset, truth + r.offset, r.n, l->batch, l->inputs,
+                                r.groups, r.group_offset, r.stride, l->temperature,
+                                l->delta + r.offset, l->loss + r.offset);
+    }
+}
+
 int forward_softmax_layer(softmax_layer *l, const network *net)
 {
-    if (!net->input || !(l->temperature > 0)) return DS_ERR_ARG;
-    if (l->softmax_tree && l->softmax_tree->n != l->inputs) return DS_ERR_ARG;
-    size_t n = l->inputs / l->groups;
-    if (l->softmax_tree) {
-        forward_tree_groups(l, net);
-    } else {
-        softmax_cpu(net->input, n, l->batch, l->inputs, l->groups, n, 1,
-                    l->temperature, l->output);
+    if (!net->input || !layer_is_valid(l)) return DS_ERR_ARG;
+    for (size_t i = 0; i < group_runs(l); ++i) {
+        group_run r = group_run_at(l, i);
+        softmax_cpu(net->input + r.offset, r.n, l->batch, l->inputs, r.groups, r.group_offset,
+                    r.stride, l->temperature, l->output + r.offset);
     }
     if (net->truth && !l->noloss) {
-        softmax_x_ent_cpu(l->batch*l->inputs, l->output, net->truth, l->delta, l->loss);
-        if (l->softmax_tree) mask_unlabelled(l, net->truth);
+        softmax_layer_loss(l, net->truth);
         l->cost = sum_array(l->loss, l->batch*l->inputs);
     }
     return DS_OK;
 }
 
-/* The fused softmax + cross-entropy gradient: right only when the layer took
-   its own loss at temperature 1. Accumulates; the caller zeroes net->delta. */
+/* Accumulates into net->delta; the caller zeroes it. Darknet passes l->delta
+   straight through: the fused softmax + cross-entropy gradient, right only when
+   the layer took its own loss at temperature 1. With exact and noloss, l->delta
+   is a delta fed in from above (the negative gradient with respect to the
+   output), and its product with the softmax Jacobian is the negative gradient
+   with respect to the input. */
 int backward_softmax_layer(const softmax_layer *l, const network *net)
 {
-    if (net->delta) axpy_cpu(l->batch*l->inputs, 1, l->delta, 1, net->delta, 1);
+    if (!layer_is_valid(l)) return DS_ERR_ARG;
+    if (!net->delta) return DS_OK;
+    if (!(l->exact && l->noloss)) {
+        axpy_cpu(l->batch*l->inputs, 1, l->delta, 1, net->delta, 1);
+        return DS_OK;
+    }
+    for (size_t i = 0; i < group_runs(l); ++i) {
+        group_run r = group_run_at(l, i);
+        softmax_backward_cpu(l->output + r.offset, l->delta + r.offset, r.n, l->batch, l->inputs,
+                             r.groups, r.group_offset, r.stride, l->temperature,
+                             net->delta + r.offset);
+    }
     return DS_OK;
 }

@@ -8,7 +8,10 @@
 
 /* Darknet's softmax layer (src/softmax_layer.c). output, delta and loss hold
    batch*inputs floats each and live in the same allocation as the struct, so
-   one free releases all of them. delta is the NEGATIVE gradient. */
+   one free releases all of them. delta is the NEGATIVE gradient.
+   With spatial, the softmax runs over the c channels at each of the w*h
+   positions of an item laid out (c, h, w), and w*h*c must equal inputs.
+   exact switches on the exact gradient, Jacobian and loss (SPEC section 4). */
 typedef struct softmax_layer {
     size_t batch;
     size_t inputs;
@@ -16,6 +19,9 @@ typedef struct softmax_layer {
     size_t groups;
     float temperature;
     int noloss;
+    int spatial;
+    size_t w, h, c;
+    int exact;
     const tree *softmax_tree;   /* borrowed; the caller keeps it alive */
     float *output;
     float *delta;

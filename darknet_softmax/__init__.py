@@ -1,6 +1,7 @@
 """Darknet's softmax layer, its loss and its WordTree, in C, driven from NumPy."""
 from . import reference
 from .kernels import axpy, softmax, softmax_cpu, softmax_x_ent, sum_array
+from .kernels import log_softmax, softmax_backward
 from .layers import NetworkContext, SoftmaxLayer
 from .tree import Tree
 
@@ -15,3 +16,4 @@ from .tree import (fill_hierarchy, get_hierarchy_probability, hierarchy_predicti
 
 __all__ += ["fill_hierarchy", "get_hierarchy_probability", "hierarchy_predictions",
             "hierarchy_top_prediction", "read_tree"]
+__all__ += ["log_softmax", "softmax_backward"]

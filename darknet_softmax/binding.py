@@ -90,3 +90,11 @@ def temperature_value(value):
 def float_ptr(array):
     """A `float *` to the array's memory, valid while `array` lives."""
     return ffi.from_buffer("float[]", array)
+
+
+def flag(name, value):
+    """A switch: True or False (a NumPy bool too), never a number or a string,
+    so that a misplaced positional argument cannot pass for one."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, not {type(value).__name__}")
+    return bool(value)

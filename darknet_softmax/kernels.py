@@ -3,7 +3,7 @@ import numbers
 
 import numpy as np
 
-from .binding import (check_distinct, check_shape, count, float_array, float_ptr,
+from .binding import (check_distinct, check_shape, count, flag, float_array, float_ptr,
                       lib, temperature_value)
 
 
@@ -59,11 +59,25 @@ def softmax_cpu(input, n, batch, batch_offset, groups, group_offset, stride, tem
     return output
 
 
-def softmax_x_ent(pred, truth, delta=None, error=None):
-    """Darknet's softmax cross-entropy: returns (delta, error) with
-    delta = truth - pred (the negative gradient) and error = -log(pred) where
-    truth != 0. Writes into `delta` and `error` when given."""
-    pred = float_array("pred", pred)
+def softmax_x_ent(pred, truth, delta=None, error=None, exact=False, temperature=1.0, groups=1):
+    """The softmax cross-entropy: returns (delta, error), written into `delta`
+    and `error` when given. `delta` is the NEGATIVE gradient with respect to the
+    softmax's input, as in Darknet.
+
+    Darknet's (the default): delta = truth - pred and error = -log(pred) where
+    truth != 0, value by value; `temperature` and `groups` are ignored, as
+    Darknet ignores them. With `exact=True`, over each of `groups` equal slices
+    of every row of (batch, inputs) or (inputs,) data, softmax at `temperature`:
+    error = -truth*log(pred) and delta = (truth - pred*sum(truth))/temperature,
+    which is (truth - pred)/temperature when a group's labels sum to 1; a truth
+    of SECRET_NUM is no label (delta and error 0, left out of the sum)."""
+    exact = flag("exact", exact)
+    temperature = temperature_value(temperature)
+    if exact:
+        pred, n = _rows("pred", pred, groups)
+    else:
+        pred = float_array("pred", pred)
+        count("groups", groups)
     truth = float_array("truth", truth)
     check_shape("truth", truth, pred.shape)
     delta = np.empty_like(pred) if delta is None else delta
@@ -73,8 +87,16 @@ def softmax_x_ent(pred, truth, delta=None, error=None):
         check_shape(name, array, pred.shape)
     check_distinct(("pred", pred), ("truth", truth), ("delta", delta), ("error", error))
     check_distinct(("delta", delta), ("error", error), same_ok=False)
-    lib.softmax_x_ent_cpu(pred.size, float_ptr(pred), float_ptr(truth), float_ptr(delta),
-                          float_ptr(error))
+    if exact:
+        # C sums a group's truths first, then reads each value before writing
+        # it, so delta and error may be pred or truth.
+        inputs = pred.shape[-1]
+        lib.softmax_x_ent_exact_cpu(float_ptr(pred), float_ptr(truth), n, pred.size // inputs,
+                                    inputs, inputs // n, n, 1, temperature, float_ptr(delta),
+                                    float_ptr(error))
+    else:
+        lib.softmax_x_ent_cpu(pred.size, float_ptr(pred), float_ptr(truth), float_ptr(delta),
+                              float_ptr(error))
     return delta, error
 
 
@@ -100,3 +122,58 @@ def sum_array(a):
     """The sum of every value of a float32 array, accumulated in double."""
     a = float_array("a", a)
     return float(lib.sum_array(float_ptr(a), a.size))
+
+
+# --- The exact kernels (SPEC section 4) ---
+
+def _rows(name, x, groups):
+    """`x` as (batch, inputs) or (inputs,) float32 rows, and its group length."""
+    x = float_array(name, x)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{name} must have shape (batch, inputs) or (inputs,), not {x.shape}")
+    return x, x.shape[-1] // _groups_of(x.shape[-1], groups)
+
+
+def log_softmax(x, groups=1, temperature=1.0, out=None):
+    """log(softmax) over each of `groups` equal slices of every row of `x`,
+    computed stably as (x - max)/temperature - log(sum(exp(...))), so that it
+    stays finite where softmax underflows to 0. Into `out` (which may be `x`)
+    or a new array, which is returned."""
+    x, n = _rows("x", x, groups)
+    temperature = temperature_value(temperature)
+    if out is None:
+        out = np.empty_like(x)
+    float_array("out", out, writable=True)
+    check_shape("out", out, x.shape)
+    check_distinct(("x", x), ("out", out))
+    inputs = x.shape[-1]
+    lib.log_softmax_cpu(float_ptr(x), n, x.size // inputs, inputs, inputs // n, n, 1,
+                        temperature, float_ptr(out))
+    return out
+
+
+def softmax_backward(y, dy, groups=1, temperature=1.0, out=None):
+    """The softmax's backward pass: for `y = softmax(x, groups, temperature)`
+    and `dy` beside it, ADDS y*(dy - sum(dy*y))/temperature, per group, to
+    `out` and returns it. Without `out` it starts from zeros, so it returns the
+    product itself.
+
+    Sign: the product is linear in `dy`, so `out` takes `dy`'s convention. Give
+    a gradient dL/dy and get dL/dx; give Darknet's delta (-dL/dy) and get
+    Darknet's delta (-dL/dx). Like every Darknet backward it accumulates into
+    `out`, so the caller zeroes `out`."""
+    y, n = _rows("y", y, groups)
+    dy = float_array("dy", dy)
+    check_shape("dy", dy, y.shape)
+    temperature = temperature_value(temperature)
+    if out is None:
+        out = np.zeros_like(y)
+    float_array("out", out, writable=True)
+    check_shape("out", out, y.shape)
+    check_distinct(("y", y), ("dy", dy))
+    check_distinct(("y", y), ("out", out), same_ok=False)
+    check_distinct(("dy", dy), ("out", out), same_ok=False)
+    inputs = y.shape[-1]
+    lib.softmax_backward_cpu(float_ptr(y), float_ptr(dy), n, y.size // inputs, inputs,
+                             inputs // n, n, 1, temperature, float_ptr(out))
+    return out

@@ -12,8 +12,8 @@ import threading
 
 import numpy as np
 
-from .binding import (check_distinct, check_size, check_status, count, ffi, float_array,
-                      float_ptr, lib, temperature_value)
+from .binding import (check_distinct, check_size, check_status, count, ffi, flag,
+                      float_array, float_ptr, lib, temperature_value)
 from .tree import Tree
 
 
@@ -47,9 +47,24 @@ class SoftmaxLayer:
     `output`, `delta` and `loss` are (batch, inputs) float32 views of the C
     buffers; `delta` is the NEGATIVE gradient, as in Darknet. `forward(net)`
     computes the output and, when `net.truth` is set and `noloss` is not, the
-    loss and delta; `backward(net)` adds `delta` into `net.delta`."""
+    loss and delta; `backward(net)` adds the layer's gradient into `net.delta`.
 
-    def __init__(self, batch, inputs, groups=1, temperature=1.0, tree=None, noloss=False):
+    The softmax groups are `groups` equal slices of each item, or the groups
+    of `tree`, or, with `spatial=True`, the `c` channels at each of the `w*h`
+    positions of an item laid out (c, h, w); `w`, `h` and `c` give the input's
+    shape (all three or none) and are required with `spatial`.
+
+    `exact=False` gives Darknet's numbers. `exact=True` fixes Darknet where it
+    is wrong (SPEC section 4): the loss is -truth*log(output) and its delta is
+    (truth - output*sum(truth))/temperature per group, i.e. (truth - output)/
+    temperature for labels that sum to 1; and with `noloss`, backward applies
+    the softmax Jacobian to the delta that whoever feeds the layer wrote into
+    `layer.delta` (a negative gradient, -dL/doutput), adding
+    output*(delta - sum(delta*output))/temperature per group (-dL/dinput) into
+    `net.delta`. With a tree, a truth of SECRET_NUM masks its value in both."""
+
+    def __init__(self, batch, inputs, groups=1, temperature=1.0, tree=None, noloss=False,
+                 spatial=False, w=None, h=None, c=None, exact=False):
         batch, inputs, groups = count("batch", batch), count("inputs", inputs), count("groups", groups)
         if inputs % groups:
             raise ValueError(f"inputs ({inputs}) must divide by groups ({groups})")
@@ -58,12 +73,20 @@ class SoftmaxLayer:
         if tree is not None and tree.n != inputs:
             raise ValueError(f"tree has {tree.n} nodes but inputs is {inputs}; they must be equal")
         temperature = temperature_value(temperature)
+        spatial, exact = flag("spatial", spatial), flag("exact", exact)
+        shape = _spatial_shape(inputs, w, h, c, spatial)
+        if spatial and (tree is not None or groups != 1):
+            raise ValueError("spatial takes its groups from w, h and c: give neither tree "
+                             "nor groups with spatial=True")
         self._lock = threading.Lock()
         out = ffi.new("softmax_layer **")
         check_status(lib.make_softmax_layer(batch, inputs, groups, out), "make_softmax_layer")
         self._layer = ffi.gc(out[0], lib.free_softmax_layer)
         self._layer.temperature = temperature
         self._layer.noloss = bool(noloss)
+        self._layer.spatial = spatial
+        self._layer.w, self._layer.h, self._layer.c = shape or (0, 0, 0)
+        self._layer.exact = exact
         self._tree = tree
         if tree is not None:
             self._layer.softmax_tree = tree._tree
@@ -108,6 +131,11 @@ class SoftmaxLayer:
     outputs = property(lambda self: int(self._open().outputs))
     groups = property(lambda self: int(self._open().groups))
     noloss = property(lambda self: bool(self._open().noloss))
+    spatial = property(lambda self: bool(self._open().spatial))
+    exact = property(lambda self: bool(self._open().exact))
+    w = property(lambda self: int(self._open().w) or None)
+    h = property(lambda self: int(self._open().h) or None)
+    c = property(lambda self: int(self._open().c) or None)
     tree = property(lambda self: (self._open(), self._tree)[1])
     cost = property(lambda self: float(self._open().cost))
 
@@ -142,10 +170,31 @@ class SoftmaxLayer:
         with self._lock:
             layer = self._open()
             self._check_net(net, need_delta=True)
+            if net.delta is not None:
+                for name in ("output", "delta"):
+                    check_distinct(("net.delta", net.delta), (f"layer.{name}", self._views[name]),
+                                   same_ok=False)
             check_status(lib.backward_softmax_layer(layer, net._struct), "backward_softmax_layer")
 
     def __repr__(self):
         if self._layer is None:
             return "SoftmaxLayer(closed)"
         return (f"SoftmaxLayer(batch={self.batch}, inputs={self.inputs}, groups={self.groups}, "
-                f"temperature={self.temperature}, tree={self._tree!r}, noloss={self.noloss})")
+                f"temperature={self.temperature}, tree={self._tree!r}, noloss={self.noloss}, "
+                f"spatial={self.spatial}, w={self.w}, h={self.h}, c={self.c}, exact={self.exact})")
+
+
+def _spatial_shape(inputs, w, h, c, spatial):
+    """(w, h, c) checked against `inputs`, or None when none is given."""
+    given = [value is not None for value in (w, h, c)]
+    if not any(given):
+        if spatial:
+            raise ValueError("spatial=True needs w, h and c (the input's width, height "
+                             "and channels)")
+        return None
+    if not all(given):
+        raise ValueError("give all of w, h and c, or none of them")
+    w, h, c = count("w", w), count("h", h), count("c", c)
+    if w * h * c != inputs:
+        raise ValueError(f"w*h*c ({w}*{h}*{c} = {w * h * c}) must equal inputs ({inputs})")
+    return w, h, c

@@ -70,30 +70,50 @@ def tree_softmax(x, group_offset, group_size, temperature=1.0):
 
 
 def forward_softmax_layer(input, groups=1, temperature=1.0, tree=None, truth=None,
-                          noloss=False):
+                          noloss=False, spatial=False, w=None, h=None, c=None, exact=False):
     """The layer's forward pass on (batch, inputs) data: a dict of output and,
     when there is a truth and not noloss, delta, loss and cost. With a tree,
-    values whose truth is SECRET_NUM give no delta and no loss."""
+    values whose truth is SECRET_NUM give no delta and no loss. The groups are
+    those of `layer_groups`; `exact` takes the loss of `softmax_x_ent_exact`."""
     input = _f64(input)
-    if tree is None:
-        output = softmax(input, groups, temperature)
-    else:
-        output = tree_softmax(input, tree.group_offset, tree.group_size, temperature)
+    index = layer_groups(input.shape[-1], groups, tree, spatial, w, h, c)
+    output = np.empty_like(input)
+    for group in index:
+        output[:, group] = softmax(input[:, group], 1, temperature)
     result = {"output": output}
     if truth is not None and not noloss:
         truth = _f64(truth).reshape(input.shape)
-        delta, loss = softmax_x_ent(output, truth)
-        if tree is not None:
-            masked = truth == SECRET_NUM
-            delta[masked] = 0
-            loss[masked] = 0
+        if exact:
+            delta, loss = np.empty_like(input), np.empty_like(input)
+            for group in index:
+                delta[:, group], loss[:, group] = softmax_x_ent_exact(
+                    output[:, group], truth[:, group], 1, temperature)
+        else:
+            delta, loss = softmax_x_ent(output, truth)
+            if tree is not None:
+                masked = truth == SECRET_NUM
+                delta[masked] = 0
+                loss[masked] = 0
         result.update(delta=delta, loss=loss, cost=float(loss.sum()))
     return result
 
 
-def backward_softmax_layer(layer_delta, net_delta):
-    """net_delta plus the layer's delta: the fused gradient, accumulated."""
-    return _f64(net_delta) + _f64(layer_delta).reshape(np.shape(net_delta))
+def backward_softmax_layer(layer_delta, net_delta, output=None, noloss=False, exact=False,
+                           temperature=1.0, groups=1, tree=None, spatial=False, w=None, h=None,
+                           c=None):
+    """net_delta plus the layer's contribution: the layer's delta itself (the
+    fused gradient, Darknet's), or with `exact` and `noloss` the softmax
+    Jacobian applied to it group by group (which needs the layer's `output`)."""
+    net_delta = _f64(net_delta)
+    layer_delta = _f64(layer_delta).reshape(net_delta.shape)
+    if not (exact and noloss):
+        return net_delta + layer_delta
+    output = _f64(output).reshape(net_delta.shape)
+    flat = net_delta.reshape(-1, net_delta.shape[-1]).copy()
+    for group in layer_groups(flat.shape[-1], groups, tree, spatial, w, h, c):
+        flat[:, group] += softmax_backward(output.reshape(flat.shape)[:, group],
+                                           layer_delta.reshape(flat.shape)[:, group], 1, temperature)
+    return flat.reshape(net_delta.shape)
 
 
 # --- The WordTree (SPEC section 5): the tree's links and the helpers ---
@@ -185,3 +205,55 @@ def hierarchy_top_prediction(pred, tree, thresh):
             return int(best)
         else:
             return int(tree.parent[offset])
+
+
+# --- The exact paths (SPEC section 4) ---
+
+def _grouped(a, groups):
+    a = _f64(a)
+    return a.reshape(a.shape[:-1] + (groups, a.shape[-1] // groups))
+
+
+def log_softmax(x, groups=1, temperature=1.0):
+    """log(softmax) over each of `groups` equal slices of the last axis."""
+    grouped = _grouped(x, groups)
+    shifted = (grouped - grouped.max(axis=-1, keepdims=True)) / temperature
+    return (shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))).reshape(np.shape(x))
+
+
+def softmax_backward(y, dy, groups=1, temperature=1.0):
+    """The softmax Jacobian-vector product y*(dy - sum(dy*y))/temperature per
+    group (the product only; the C adds it to its output)."""
+    y, dy = _grouped(y, groups), _grouped(dy, groups)
+    product = y * (dy - (dy * y).sum(axis=-1, keepdims=True)) / temperature
+    return product.reshape(np.shape(y)[:-2] + (-1,))
+
+
+def softmax_x_ent_exact(pred, truth, groups=1, temperature=1.0):
+    """(delta, error) of the soft-label loss -truth*log(pred) per group:
+    delta = (truth - pred*sum(truth))/temperature, the negative gradient with
+    respect to the softmax's input. SECRET_NUM truths are no label: delta and
+    error 0 there, and left out of the sum."""
+    pred, truth = _f64(pred), _f64(truth)
+    masked = truth == SECRET_NUM
+    labels = np.where(masked, 0.0, truth)
+    sums = _grouped(labels, groups).sum(axis=-1, keepdims=True)
+    delta = (_grouped(labels, groups) - _grouped(pred, groups) * sums) / temperature
+    delta = np.where(masked, 0.0, delta.reshape(pred.shape))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        error = np.where(labels != 0, -labels * np.log(pred), 0.0)
+    return delta, error
+
+
+def layer_groups(inputs, groups=1, tree=None, spatial=False, w=None, h=None, c=None):
+    """The softmax groups of one item of a layer, as index arrays: the tree's
+    groups, or with `spatial` the c channels at each of the w*h positions of a
+    (c, h, w) item, or `groups` equal slices."""
+    if tree is not None:
+        return [np.arange(offset, offset + size)
+                for offset, size in zip(tree.group_offset, tree.group_size)]
+    if spatial:
+        positions = w * h
+        return [position + positions * np.arange(c) for position in range(positions)]
+    n = inputs // groups
+    return [g * n + np.arange(n) for g in range(groups)]
