@@ -223,3 +223,168 @@ def test_calls_after_close_raise():
         with pytest.raises(ValueError, match="closed"):
             call()
     layer.close()                                   # closing twice is harmless
+
+
+# --- spatial, exact and the default mode (issue 6) ---
+
+SPATIAL_SHAPES = [(1, 1, 1, 1), (1, 1, 1, 7), (2, 3, 2, 4), (1, 13, 13, 5), (3, 5, 1, 1),
+                  (4, 4, 4, 17)]
+
+
+def channel_labels(rng, batch, w, h, c):
+    """One-hot labels over the channels at every position, laid out (c, h, w)."""
+    truth = np.zeros((batch, c, h * w), np.float32)
+    truth[np.arange(batch)[:, None], rng.integers(0, c, (batch, h * w)), np.arange(h * w)] = 1
+    return truth.reshape(batch, c * h * w)
+
+
+@pytest.mark.parametrize("batch, w, h, c", SPATIAL_SHAPES)
+@pytest.mark.parametrize("exact", [False, True])
+def test_spatial_forward_matches_reference(rng, batch, w, h, c, exact):
+    inputs = w * h * c
+    x = (rng.standard_normal((batch, inputs)) * 3).astype(np.float32)
+    truth = channel_labels(rng, batch, w, h, c)
+    with ds.SoftmaxLayer(batch, inputs, temperature=0.5, spatial=True, w=w, h=h, c=c,
+                         exact=exact) as layer:
+        layer.forward(ds.NetworkContext(x, truth))
+        expected = reference.forward_softmax_layer(x, temperature=0.5, truth=truth, spatial=True,
+                                                   w=w, h=h, c=c, exact=exact)
+        assert_close(layer.output, expected["output"])
+        # The softmax runs down the channels: at each position they sum to 1.
+        channel_sums = layer.output.astype(np.float64).reshape(batch, c, h * w).sum(axis=1)
+        assert_close(channel_sums, np.ones_like(channel_sums), kind="group sums")
+        assert_close(layer.output.reshape(batch, c, h, w),
+                     reference.softmax(x.reshape(batch, c, h * w).transpose(0, 2, 1), 1, 0.5)
+                     .transpose(0, 2, 1).reshape(batch, c, h, w))
+        delta, loss = ((reference.softmax_x_ent_exact(layer.output.reshape(batch, c, h * w)
+                                                      .transpose(0, 2, 1),
+                                                      truth.reshape(batch, c, h * w)
+                                                      .transpose(0, 2, 1), 1, 0.5))
+                       if exact else reference.softmax_x_ent(layer.output, truth))
+        if exact:
+            delta, loss = (a.transpose(0, 2, 1).reshape(batch, inputs) for a in (delta, loss))
+        assert_close(layer.delta, delta, kind="delta")
+        assert_close(layer.loss, loss, kind="loss")
+
+
+@pytest.mark.parametrize("layout", [dict(groups=3), dict(spatial=True, w=2, h=3, c=2)])
+def test_exact_noloss_backward_matches_reference(rng, layout):
+    x = rng.standard_normal((3, 12)).astype(np.float32)
+    upstream = rng.standard_normal((3, 12)).astype(np.float32)
+    previous = rng.standard_normal((3, 12)).astype(np.float32)
+    net_delta = previous.copy()
+    layer = ds.SoftmaxLayer(3, 12, temperature=2.0, noloss=True, exact=True, **layout)
+    net = ds.NetworkContext(x, None, net_delta)
+    layer.forward(net)
+    layer.delta[:] = upstream
+    layer.backward(net)
+    expected = reference.backward_softmax_layer(upstream, previous, layer.output, noloss=True,
+                                                exact=True, temperature=2.0, **layout)
+    assert_close(net_delta, expected, kind="delta")
+
+
+def test_exact_tree_noloss_backward_matches_reference(rng):
+    tree = ds.Tree(list("abcdefg"), [-1, -1, 0, 0, 0, 1, 1])
+    x = rng.standard_normal((2, 7)).astype(np.float32)
+    upstream = rng.standard_normal((2, 7)).astype(np.float32)
+    net_delta = np.zeros((2, 7), np.float32)
+    layer = ds.SoftmaxLayer(2, 7, tree=tree, temperature=0.5, noloss=True, exact=True)
+    net = ds.NetworkContext(x, None, net_delta)
+    layer.forward(net)
+    layer.delta[:] = upstream
+    layer.backward(net)
+    expected = reference.backward_softmax_layer(upstream, np.zeros((2, 7)), layer.output,
+                                                noloss=True, exact=True, temperature=0.5, tree=tree)
+    assert_close(net_delta, expected, kind="delta")
+    # Each tree group of the product sums to 0 (its softmax sums to 1).
+    for offset, size in zip(tree.group_offset, tree.group_size):
+        assert_close(net_delta[:, offset:offset + size].astype(np.float64).sum(axis=1),
+                     np.zeros(2), kind="Jacobian group sums")
+
+
+@pytest.mark.parametrize("temperature", [0.25, 1.0, 3.0])
+def test_default_mode_keeps_darknets_numbers(rng, temperature):
+    """exact=False: delta = truth - output at any temperature, -log(output)
+    wherever truth != 0 whatever its size, and backward passes delta straight
+    through, with noloss too."""
+    x = rng.standard_normal((4, 10)).astype(np.float32)
+    truth = one_hot(rng, 4, 2, 5) * np.float32(0.7)
+    truth[0, :5] = 0.2                                   # soft labels, unweighted in the loss
+    previous = rng.standard_normal((4, 10)).astype(np.float32)
+    net_delta = previous.copy()
+    layer = ds.SoftmaxLayer(4, 10, groups=2, temperature=temperature)
+    net = ds.NetworkContext(x, truth, net_delta)
+    layer.forward(net)
+    assert np.array_equal(layer.delta, truth - layer.output)
+    # C's logf and NumPy's log may round differently by one unit.
+    assert_close(layer.loss, np.where(truth != 0, -np.log(layer.output.astype(np.float64)), 0),
+                 kind="loss")
+    assert np.all((layer.loss == 0) == (truth == 0))
+    layer.backward(net)
+    assert np.array_equal(net_delta, previous + layer.delta)
+
+    noloss = ds.SoftmaxLayer(4, 10, groups=2, temperature=temperature, noloss=True)
+    net_delta[:] = previous
+    noloss.forward(net)
+    noloss.delta[:] = truth                              # fed in from above
+    noloss.backward(net)
+    assert np.array_equal(net_delta, previous + truth)
+
+
+def test_exact_tree_masks_secret_num(rng):
+    tree = ds.Tree(list("abcdefg"), [-1, -1, 0, 0, 0, 1, 1])
+    x = rng.standard_normal((3, 7)).astype(np.float32)
+    truth = np.array([[1, 0, 0, 1, 0, ds.SECRET_NUM, ds.SECRET_NUM],
+                      [0, 1, ds.SECRET_NUM, ds.SECRET_NUM, ds.SECRET_NUM, 0, 1],
+                      [0.9, 0.1, 0.8, 0.1, 0.1, ds.SECRET_NUM, ds.SECRET_NUM]], np.float32)
+    layer = ds.SoftmaxLayer(3, 7, tree=tree, temperature=2.0, exact=True)
+    layer.forward(ds.NetworkContext(x, truth))
+    expected = reference.forward_softmax_layer(x, temperature=2.0, tree=tree, truth=truth,
+                                               exact=True)
+    assert_close(layer.delta, expected["delta"], kind="delta")
+    assert_close(layer.loss, expected["loss"], kind="loss")
+    assert np.all(layer.delta[truth == ds.SECRET_NUM] == 0)
+    assert np.all(layer.loss[truth == ds.SECRET_NUM] == 0)
+    assert layer.cost == pytest.approx(expected["cost"], rel=1e-5)
+
+
+def test_spatial_and_exact_attributes():
+    layer = ds.SoftmaxLayer(2, 24, spatial=True, w=4, h=3, c=2, exact=True)
+    assert layer.spatial and layer.exact and (layer.w, layer.h, layer.c) == (4, 3, 2)
+    assert "spatial=True" in repr(layer) and "exact=True" in repr(layer)
+    plain = ds.SoftmaxLayer(2, 24, w=4, h=3, c=2)        # the shape alone changes nothing
+    assert not plain.spatial and not plain.exact and plain.w == 4
+    assert ds.SoftmaxLayer(1, 5).w is None
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(spatial=True), ValueError, "spatial=True needs w, h and c"),
+    (dict(spatial=True, w=2, h=2), ValueError, "all of w, h and c"),
+    (dict(w=2), ValueError, "all of w, h and c"),
+    (dict(spatial=True, w=2, h=2, c=2), ValueError, r"w\*h\*c \(2\*2\*2 = 8\) must equal inputs \(12\)"),
+    (dict(w=3, h=2, c=3), ValueError, "must equal inputs"),
+    (dict(spatial=True, w=0, h=2, c=6), ValueError, "w must be at least 1"),
+    (dict(spatial=True, w=2.0, h=2, c=3), TypeError, "w must be an integer"),
+    (dict(spatial=True, w=2, h=2, c=3, groups=3), ValueError, "neither tree nor groups"),
+    (dict(spatial=True, w=2, h=2, c=3, tree=ds.Tree("abcdefghijkl", [-1] * 12)), ValueError,
+     "neither tree nor groups"),
+    (dict(spatial=1, w=2, h=2, c=3), TypeError, "spatial must be True or False, not int"),
+    (dict(exact=1), TypeError, "exact must be True or False, not int"),
+    (dict(exact="yes"), TypeError, "exact must be True or False, not str"),
+    (dict(exact=None), TypeError, "exact must be True or False"),
+])
+def test_bad_spatial_and_exact_arguments(kwargs, error, words):
+    with pytest.raises(error, match=words):
+        ds.SoftmaxLayer(2, 12, **kwargs)
+
+
+def test_net_delta_may_not_be_a_layer_buffer(rng):
+    layer = ds.SoftmaxLayer(2, 4, noloss=True, exact=True)
+    layer.delta[:] = 3.0
+    x = sentinel((2, 4))
+    layer.forward(ds.NetworkContext(x))
+    before = layer.output.copy()
+    for buffer in (layer.delta, layer.output):
+        with pytest.raises(ValueError, match="must be different arrays"):
+            layer.backward(ds.NetworkContext(x, None, buffer))
+    assert np.all(layer.delta == 3.0) and np.array_equal(layer.output, before)

@@ -1,0 +1,437 @@
+"""The exact paths (SPEC section 4): log_softmax, softmax_backward, the exact
+softmax_x_ent and the layer's exact mode, held to the float64 reference and
+to float64 finite differences. Darknet's convention throughout: a delta is the
+NEGATIVE gradient, delta = -dL/dx."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import darknet_softmax as ds
+from darknet_softmax import reference
+from conftest import assert_close
+
+GROUP_SIZES = [1, 2, 3, 5, 7, 8, 15, 16, 17, 1000]
+TEMPERATURES = [1e-3, 0.5, 1.0, 2.0, 10.0]
+EXTREMES = [
+    [88.0, 89.0, 90.0, -88.0, -89.0, -90.0],
+    [1e30, -1e30, 0.0, 1e30],
+    [-1e30, -1e30, -1e30],
+    [5.0] * 9,
+    [-np.inf, 0.0, 1.0, -np.inf],
+    [1e30, 1e30 * 0.999, -1e30],
+]
+FD_TEMPERATURES = [0.25, 0.5, 1.0, 2.0, 10.0]
+
+
+def logits(rng, shape, scale=3.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def numeric_gradient(loss, x, step):
+    """Central differences of a float64 scalar function of x."""
+    x = x.astype(np.float64)
+    gradient = np.empty_like(x)
+    for index in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[index] += step
+        down[index] -= step
+        gradient[index] = (loss(up) - loss(down)) / (2 * step)
+    return gradient
+
+
+def soft_labels(rng, batch, groups, n, smoothing=0.1):
+    """One-hot labels smoothed towards uniform: each group sums to 1."""
+    truth = np.full((batch, groups, n), smoothing / n)
+    truth[np.arange(batch)[:, None], np.arange(groups), rng.integers(0, n, (batch, groups))] += 1 - smoothing
+    return truth.reshape(batch, groups * n).astype(np.float32)
+
+
+# --- log_softmax ---
+
+@pytest.mark.parametrize("n", GROUP_SIZES)
+@pytest.mark.parametrize("temperature", TEMPERATURES)
+def test_log_softmax_matches_reference(rng, n, temperature):
+    for batch, groups in ((1, 1), (3, 2), (33, 3)):
+        x = logits(rng, (batch, n * groups))
+        assert_close(ds.log_softmax(x, groups, temperature),
+                     reference.log_softmax(x, groups, temperature), kind="log probabilities")
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 40), n=st.sampled_from(GROUP_SIZES), groups=st.integers(1, 5),
+       temperature=st.sampled_from(TEMPERATURES), scale=st.sampled_from([0.1, 3.0, 30.0]),
+       seed=st.integers(0, 2**32 - 1))
+def test_log_softmax_sweep(batch, n, groups, temperature, scale, seed):
+    x = logits(np.random.default_rng(seed), (batch, n * groups), scale)
+    out = ds.log_softmax(x, groups, temperature)
+    assert_close(out, reference.log_softmax(x, groups, temperature), kind="log probabilities")
+    assert np.all(out <= 0)
+
+
+@pytest.mark.parametrize("values", EXTREMES)
+@pytest.mark.parametrize("temperature", TEMPERATURES)
+def test_log_softmax_extremes(values, temperature):
+    x = np.array([values], np.float32)
+    out = ds.log_softmax(x, temperature=temperature)
+    expected = reference.log_softmax(x, 1, temperature)
+    assert np.array_equal(np.isneginf(out), np.isneginf(expected))
+    assert np.all(np.isfinite(out) | np.isneginf(x))
+    assert_close(out, expected, kind="log probabilities")
+
+
+def test_log_softmax_is_finite_where_softmax_underflows():
+    x = np.array([[0.0, -200.0, -1000.0]], np.float32)
+    assert ds.softmax(x)[0, 2] == 0
+    assert_close(ds.log_softmax(x), [[0.0, -200.0, -1000.0]], kind="log probabilities")
+
+
+def test_log_softmax_all_equal_and_one_element_groups():
+    assert_close(ds.log_softmax(np.full((2, 9418), 7.5, np.float32)),
+                 np.full((2, 9418), -np.log(9418)), kind="log probabilities")
+    assert np.array_equal(ds.log_softmax(np.arange(6, dtype=np.float32), groups=6), np.zeros(6))
+
+
+def test_log_softmax_in_place_and_against_softmax(rng):
+    x = logits(rng, (5, 12))
+    probs = ds.softmax(x, 3, 0.5)
+    assert ds.log_softmax(x, 3, 0.5, out=x) is x
+    assert_close(np.exp(x.astype(np.float64)), probs)
+
+
+@pytest.mark.parametrize("temperature", FD_TEMPERATURES)
+def test_log_softmax_gradient_by_finite_differences(rng, temperature):
+    """C's log_softmax, differentiated numerically, against its Jacobian
+    (delta_ij - softmax_j)/T: for L = sum(g * log_softmax(x)),
+    dL/dx = (g - softmax*sum(g))/T per group. The float32 function takes a
+    wide step, so the tolerance is wide."""
+    x = logits(rng, (2, 8), 1.0)
+    weights = rng.standard_normal((2, 8))
+    step = 1e-2 * temperature
+
+    def loss(values):
+        out = ds.log_softmax(values.astype(np.float32), 2, temperature)
+        return float((weights * out).sum())
+
+    probs = reference.softmax(x, 2, temperature).reshape(2, 2, 4)
+    grouped = weights.reshape(2, 2, 4)
+    expected = ((grouped - probs * grouped.sum(-1, keepdims=True)) / temperature).reshape(2, 8)
+    gradient = numeric_gradient(loss, x, step)
+    assert_close(gradient, expected, atol=1e-3, rtol=1e-2, kind="log_softmax float32 fd")
+
+
+# --- softmax_backward ---
+
+@pytest.mark.parametrize("n", GROUP_SIZES)
+@pytest.mark.parametrize("temperature", TEMPERATURES)
+def test_softmax_backward_matches_reference(rng, n, temperature):
+    for batch, groups in ((1, 1), (3, 2), (33, 3)):
+        y = ds.softmax(logits(rng, (batch, n * groups)), groups, temperature)
+        dy = logits(rng, y.shape, 1.0)
+        scale = 1 / temperature
+        assert_close(ds.softmax_backward(y, dy, groups, temperature),
+                     reference.softmax_backward(y, dy, groups, temperature),
+                     atol=1e-6 * scale, kind="softmax Jacobian product")
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 40), n=st.sampled_from(GROUP_SIZES), groups=st.integers(1, 5),
+       temperature=st.sampled_from(TEMPERATURES[1:]), seed=st.integers(0, 2**32 - 1))
+def test_softmax_backward_sweep(batch, n, groups, temperature, seed):
+    rng = np.random.default_rng(seed)
+    y = ds.softmax(logits(rng, (batch, n * groups)), groups, temperature)
+    dy = logits(rng, y.shape, 1.0)
+    dx = ds.softmax_backward(y, dy, groups, temperature)
+    assert_close(dx, reference.softmax_backward(y, dy, groups, temperature),
+                 atol=1e-6 / temperature, kind="softmax Jacobian product")
+    # A softmax group's outputs sum to 1 whatever x is, so each group of dx sums to 0.
+    sums = dx.astype(np.float64).reshape(batch, groups, n).sum(-1)
+    assert_close(sums, np.zeros_like(sums), atol=1e-5 / temperature, kind="Jacobian group sums")
+
+
+@pytest.mark.parametrize("values", EXTREMES)
+@pytest.mark.parametrize("temperature", TEMPERATURES)
+def test_softmax_backward_extremes(rng, values, temperature):
+    y = ds.softmax(np.array([values], np.float32), temperature=temperature)
+    for dy in (logits(rng, y.shape, 1.0), np.full(y.shape, 1e30, np.float32),
+               np.where(np.arange(y.size) % 2, 1e30, -1e30).astype(np.float32).reshape(y.shape)):
+        dx = ds.softmax_backward(y, dy, temperature=temperature)
+        expected = reference.softmax_backward(y, dy, 1, temperature)
+        assert_close(dx, expected, atol=1e-6 * np.abs(dy).max() / temperature,
+                     kind="softmax Jacobian product")
+        assert np.all(dx[y == 0] == 0)
+
+
+def test_softmax_backward_accumulates_into_out(rng):
+    y = ds.softmax(logits(rng, (4, 10)), 2)
+    dy = logits(rng, (4, 10), 1.0)
+    previous = logits(rng, (4, 10), 1.0)
+    out = previous.copy()
+    assert ds.softmax_backward(y, dy, 2, out=out) is out
+    ds.softmax_backward(y, dy, 2, out=out)
+    assert_close(out, previous + 2 * reference.softmax_backward(y, dy, 2),
+                 kind="softmax Jacobian product")
+
+
+@pytest.mark.parametrize("temperature", FD_TEMPERATURES)
+def test_softmax_backward_by_finite_differences(rng, temperature):
+    """For L = sum(g * softmax(x)), dL/dy = g, so softmax_backward(y, g) is
+    dL/dx; fed Darknet's delta -g it gives Darknet's delta -dL/dx."""
+    x = logits(rng, (3, 12), 1.0)
+    weights = rng.standard_normal((3, 12))
+
+    def loss(values):
+        return float((weights * reference.softmax(values, 3, temperature)).sum())
+
+    gradient = numeric_gradient(loss, x, 1e-6 * temperature)
+    y = ds.softmax(x, 3, temperature)
+    assert_close(ds.softmax_backward(y, weights.astype(np.float32), 3, temperature), gradient,
+                 atol=1e-5, kind="finite-difference gradient")
+    assert_close(ds.softmax_backward(y, -weights.astype(np.float32), 3, temperature), -gradient,
+                 atol=1e-5, kind="finite-difference gradient")
+
+
+# --- softmax_x_ent(exact=True) ---
+
+def cross_entropy(truth, groups, temperature):
+    """-sum(truth * log(softmax(x/T))) over unmasked values, in float64."""
+    labels = np.where(truth == ds.SECRET_NUM, 0.0, truth.astype(np.float64))
+    return lambda values: float(-(labels * reference.log_softmax(values, groups, temperature)).sum())
+
+
+@pytest.mark.parametrize("temperature", FD_TEMPERATURES)
+def test_exact_fused_gradient_by_finite_differences(rng, temperature):
+    """One-hot labels: the exact delta is (truth - pred)/T = -dL/dx."""
+    x = logits(rng, (3, 10), 1.0)
+    truth = soft_labels(rng, 3, 2, 5, smoothing=0.0)
+    pred = ds.softmax(x, 2, temperature)
+    delta, error = ds.softmax_x_ent(pred, truth, exact=True, temperature=temperature, groups=2)
+    gradient = numeric_gradient(cross_entropy(truth, 2, temperature), x, 1e-6 * temperature)
+    assert_close(delta, -gradient, atol=1e-5, kind="finite-difference gradient")
+    assert_close(delta, (truth - pred.astype(np.float64)) / temperature, kind="delta")
+    assert error.sum() == pytest.approx(cross_entropy(truth, 2, temperature)(x), rel=1e-5)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 3.0])
+def test_soft_label_loss_by_finite_differences(rng, temperature):
+    """Label smoothing (groups sum to 1), unnormalised labels and a group with
+    no label: the loss is weighted by the label and delta = -dL/dx throughout."""
+    x = logits(rng, (4, 12), 1.0)
+    truth = soft_labels(rng, 4, 3, 4, smoothing=0.2)
+    truth[1, :4] *= 2.5                                  # labels summing to 2.5
+    truth[2, 4:8] = 0                                    # an unlabelled group
+    truth[3, 8:] = rng.random(4)                         # arbitrary weights
+    pred = ds.softmax(x, 3, temperature)
+    delta, error = ds.softmax_x_ent(pred, truth, exact=True, temperature=temperature, groups=3)
+    loss = cross_entropy(truth, 3, temperature)
+    assert_close(delta, -numeric_gradient(loss, x, 1e-6 * temperature), atol=1e-5,
+                 kind="finite-difference gradient")
+    assert np.all(delta[2, 4:8] == 0) and np.all(error[2, 4:8] == 0)
+    assert error.sum() == pytest.approx(loss(x), rel=1e-5)
+    assert_close(error, -truth * np.log(pred.astype(np.float64)), kind="loss")
+
+
+def test_exact_loss_masks_secret_num(rng):
+    x = logits(rng, (2, 8), 1.0)
+    truth = soft_labels(rng, 2, 2, 4)
+    truth[0, 4:] = ds.SECRET_NUM
+    truth[1, 1] = ds.SECRET_NUM                          # a partly masked group
+    pred = ds.softmax(x, 2)
+    delta, error = ds.softmax_x_ent(pred, truth, exact=True, groups=2)
+    masked = truth == ds.SECRET_NUM
+    assert np.all(delta[masked] == 0) and np.all(error[masked] == 0)
+    expected_delta, expected_error = reference.softmax_x_ent_exact(pred, truth, 2)
+    assert_close(delta, expected_delta, kind="delta")
+    assert_close(error, expected_error, kind="loss")
+    # A wholly masked group is as if absent: its gradient is 0 too.
+    gradient = numeric_gradient(cross_entropy(truth[:1], 2, 1.0), x[:1], 1e-6)
+    assert_close(delta[:1], -gradient, atol=1e-5, kind="finite-difference gradient")
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 40), n=st.sampled_from(GROUP_SIZES), groups=st.integers(1, 5),
+       temperature=st.sampled_from(TEMPERATURES), seed=st.integers(0, 2**32 - 1))
+def test_exact_x_ent_sweep(batch, n, groups, temperature, seed):
+    rng = np.random.default_rng(seed)
+    pred = ds.softmax(logits(rng, (batch, n * groups)), groups, temperature)
+    truth = soft_labels(rng, batch, groups, n, smoothing=float(rng.random()))
+    delta, error = ds.softmax_x_ent(pred, truth, exact=True, temperature=temperature,
+                                    groups=groups)
+    expected_delta, expected_error = reference.softmax_x_ent_exact(pred, truth, groups, temperature)
+    assert_close(delta, expected_delta, atol=1e-6 / temperature, kind="delta")
+    assert_close(error, expected_error, kind="loss")
+
+
+def test_exact_x_ent_extremes():
+    pred = np.array([[0.0, 1.0, 0.0, 1e-45], [0.25, 0.25, 0.25, 0.25]], np.float32)
+    truth = np.array([[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]], np.float32)
+    delta, error = ds.softmax_x_ent(pred, truth, exact=True, temperature=1e-3)
+    assert error[0, 0] == np.inf and np.all(error[0, 1:] == 0) and np.all(error[1] == 0)
+    assert_close(delta, reference.softmax_x_ent_exact(pred, truth, 1, 1e-3)[0], kind="delta")
+    assert np.all(delta[1] == 0)
+
+
+def test_exact_x_ent_in_place(rng):
+    pred = ds.softmax(logits(rng, (3, 6)))
+    truth = soft_labels(rng, 3, 1, 6)
+    expected_delta, expected_error = reference.softmax_x_ent_exact(pred, truth, 1, 2.0)
+    delta, error = ds.softmax_x_ent(pred, truth, pred, truth, exact=True, temperature=2.0)
+    assert delta is pred and error is truth
+    assert_close(delta, expected_delta, kind="delta")
+    assert_close(error, expected_error, kind="loss")
+
+
+def test_default_x_ent_ignores_temperature_and_groups_as_darknet_does(rng):
+    pred = ds.softmax(logits(rng, (3, 8)), 2, 0.5)
+    truth = soft_labels(rng, 3, 2, 4, smoothing=0.3)
+    delta, error = ds.softmax_x_ent(pred, truth, temperature=0.5, groups=2)
+    assert np.array_equal(delta, truth - pred)
+    assert np.array_equal(error, ds.softmax_x_ent(pred, truth)[1])
+    assert_close(error, np.where(truth != 0, -np.log(pred.astype(np.float64)), 0), kind="loss")
+
+
+# --- the layer's exact mode, by finite differences ---
+
+def tree_and_truth(rng, batch):
+    """A small tree, a fill_hierarchy-style truth (unlabelled groups masked)
+    and the layer arguments for it."""
+    tree = ds.Tree(list("abcdefgh"), [-1, -1, -1, 0, 0, 1, 1, 1])
+    truth = np.full((batch, 8), ds.SECRET_NUM, np.float32)
+    for b in range(batch):
+        root = rng.integers(0, 2)
+        truth[b, :3] = np.eye(3)[root]
+        group = slice(3, 5) if root == 0 else slice(5, 8)
+        size = group.stop - group.start
+        truth[b, group] = np.eye(size)[rng.integers(0, size)]
+    return dict(tree=tree), truth
+
+
+LAYOUTS = {
+    "plain": lambda rng, batch: (dict(inputs=12, groups=3), soft_labels(rng, batch, 3, 4)),
+    "tree": lambda rng, batch: (lambda kw, t: (dict(inputs=8, **kw), t))(*tree_and_truth(rng, batch)),
+    "spatial": lambda rng, batch: (
+        dict(inputs=24, spatial=True, w=3, h=2, c=4),
+        # channel-major (c, h, w): the labels of each position run down the channels
+        soft_labels(rng, batch, 6, 4).reshape(batch, 6, 4).transpose(0, 2, 1).reshape(batch, 24)),
+}
+
+
+def layer_softmax(kwargs, temperature):
+    """The layer's softmax, in float64, as a function of a (batch, inputs) input."""
+    index = reference.layer_groups(kwargs["inputs"], kwargs.get("groups", 1), kwargs.get("tree"),
+                                   kwargs.get("spatial", False), kwargs.get("w"), kwargs.get("h"),
+                                   kwargs.get("c"))
+
+    def forward(values, log=False):
+        out = np.empty_like(values)
+        for group in index:
+            function = reference.log_softmax if log else reference.softmax
+            out[:, group] = function(values[:, group], 1, temperature)
+        return out
+    return forward
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 4.0])
+def test_layer_exact_loss_by_finite_differences(rng, layout, temperature):
+    batch = 2
+    kwargs, truth = LAYOUTS[layout](rng, batch)
+    x = logits(rng, (batch, kwargs["inputs"]), 1.0)
+    forward = layer_softmax(kwargs, temperature)
+    labels = np.where(truth == ds.SECRET_NUM, 0.0, truth.astype(np.float64))
+
+    def loss(values):
+        return float(-(labels * forward(values, log=True)).sum())
+
+    previous = logits(rng, x.shape, 1.0)
+    net_delta = previous.copy()
+    with ds.SoftmaxLayer(batch, temperature=temperature, exact=True, **kwargs) as layer:
+        net = ds.NetworkContext(x, truth, net_delta)
+        layer.forward(net)
+        layer.backward(net)
+        gradient = numeric_gradient(loss, x, 1e-6 * temperature)
+        assert_close(layer.delta, -gradient, atol=1e-5, kind="finite-difference gradient")
+        assert_close(net_delta - previous.astype(np.float64), -gradient, atol=1e-5,
+                     kind="finite-difference gradient")
+        assert layer.cost == pytest.approx(loss(x), rel=1e-5)
+        assert np.all(layer.delta[truth == ds.SECRET_NUM] == 0)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 4.0])
+def test_layer_noloss_jacobian_by_finite_differences(rng, layout, temperature):
+    """With noloss, whoever feeds the layer writes layer.delta = -dL/doutput.
+    Take L = -sum(g * output): then layer.delta is g, and backward must add
+    -dL/dinput into net.delta."""
+    batch = 2
+    kwargs, truth = LAYOUTS[layout](rng, batch)
+    x = logits(rng, (batch, kwargs["inputs"]), 1.0)
+    upstream = rng.standard_normal(x.shape)
+    forward = layer_softmax(kwargs, temperature)
+
+    def loss(values):
+        return float(-(upstream * forward(values)).sum())
+
+    previous = logits(rng, x.shape, 1.0)
+    net_delta = previous.copy()
+    with ds.SoftmaxLayer(batch, temperature=temperature, noloss=True, exact=True, **kwargs) as layer:
+        net = ds.NetworkContext(x, truth, net_delta)
+        layer.forward(net)
+        assert not layer.delta.any() and layer.cost == 0     # noloss: no loss taken
+        layer.delta[:] = upstream
+        layer.backward(net)
+    gradient = numeric_gradient(loss, x, 1e-6 * temperature)
+    assert_close(net_delta - previous.astype(np.float64), -gradient, atol=1e-5,
+                 kind="finite-difference gradient")
+
+
+# --- bad input: a clear exception naming the argument, and nothing written ---
+
+def sentinels(*shapes):
+    return [np.full(shape, 3.0, np.float32) for shape in shapes]
+
+
+def bad_calls():
+    x, out, y, dy, pred, truth, delta, error = sentinels(*[(2, 6)] * 8)
+    read_only = np.full((2, 6), 3.0, np.float32)
+    read_only.flags.writeable = False
+    shared = np.full(8, 3.0, np.float32)
+    yield "log x float64", lambda: ds.log_softmax(x.astype(np.float64), out=out), TypeError, "x must have dtype float32"
+    yield "log x 3-D", lambda: ds.log_softmax(x.reshape(1, 2, 6), out=out), ValueError, "x must have shape"
+    yield "log groups", lambda: ds.log_softmax(x, groups=4, out=out), ValueError, "divide by groups"
+    yield "log groups 0", lambda: ds.log_softmax(x, groups=0, out=out), ValueError, "groups must be at least 1"
+    yield "log temp", lambda: ds.log_softmax(x, temperature=0.0, out=out), ValueError, "temperature"
+    yield "log out shape", lambda: ds.log_softmax(x, out=out.reshape(6, 2)), ValueError, "out must have shape"
+    yield "log out read-only", lambda: ds.log_softmax(x, out=read_only), ValueError, "out must be writable"
+    yield "log overlap", lambda: ds.log_softmax(shared[:6], out=shared[2:]), ValueError, "x and out overlap"
+    yield "bwd dy shape", lambda: ds.softmax_backward(y, dy.reshape(12), out=out), ValueError, "dy must have shape"
+    yield "bwd dy int", lambda: ds.softmax_backward(y, dy.astype(np.int32), out=out), TypeError, "dy must have dtype"
+    yield "bwd y list", lambda: ds.softmax_backward(y.tolist(), dy, out=out), TypeError, "y must be a numpy.ndarray"
+    yield "bwd groups", lambda: ds.softmax_backward(y, dy, groups=5, out=out), ValueError, "divide by groups"
+    yield "bwd temp", lambda: ds.softmax_backward(y, dy, temperature=float("inf"), out=out), ValueError, "temperature"
+    yield "bwd out is dy", lambda: ds.softmax_backward(y, dy, out=dy), ValueError, "dy and out must be different"
+    yield "bwd out is y", lambda: ds.softmax_backward(y, dy, out=y), ValueError, "y and out must be different"
+    yield "bwd out read-only", lambda: ds.softmax_backward(y, dy, out=read_only), ValueError, "out must be writable"
+    yield "bwd out shape", lambda: ds.softmax_backward(y, dy, out=out.reshape(3, 4)), ValueError, "out must have shape"
+    yield "x_ent exact int", lambda: ds.softmax_x_ent(pred, truth, delta, error, exact=1), TypeError, "exact must be True or False, not int"
+    yield "x_ent exact str", lambda: ds.softmax_x_ent(pred, truth, delta, error, exact="True"), TypeError, "exact must be True or False"
+    yield "x_ent temp", lambda: ds.softmax_x_ent(pred, truth, delta, error, exact=True, temperature=-1), ValueError, "temperature"
+    yield "x_ent temp default", lambda: ds.softmax_x_ent(pred, truth, delta, error, temperature="2"), TypeError, "temperature"
+    yield "x_ent groups", lambda: ds.softmax_x_ent(pred, truth, delta, error, exact=True, groups=5), ValueError, "divide by groups"
+    yield "x_ent groups default", lambda: ds.softmax_x_ent(pred, truth, delta, error, groups=0), ValueError, "groups must be at least 1"
+    yield "x_ent exact 3-D", lambda: ds.softmax_x_ent(pred.reshape(1, 2, 6), truth.reshape(1, 2, 6), exact=True), ValueError, "pred must have shape"
+    yield "x_ent exact delta is error", lambda: ds.softmax_x_ent(pred, truth, delta, delta, exact=True), ValueError, "delta and error must be different"
+
+
+BAD_CALLS = list(bad_calls())
+
+
+@pytest.mark.parametrize("case", BAD_CALLS, ids=[case[0] for case in BAD_CALLS])
+def test_bad_call_raises_and_writes_nothing(case):
+    _, call, error, words = case
+    arrays = [cell.cell_contents for cell in call.__closure__ or ()
+              if isinstance(cell.cell_contents, np.ndarray)]
+    before = [a.copy() for a in arrays]
+    with pytest.raises(error, match=words):
+        call()
+    assert all(np.array_equal(a, b) for a, b in zip(arrays, before))
+    assert all(np.all(a == 3.0) for a in arrays)
