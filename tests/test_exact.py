@@ -2,6 +2,9 @@
 softmax_x_ent and the layer's exact mode, held to the float64 reference and
 to float64 finite differences. Darknet's convention throughout: a delta is the
 NEGATIVE gradient, delta = -dL/dx."""
+import pathlib
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -435,3 +438,22 @@ def test_bad_call_raises_and_writes_nothing(case):
         call()
     assert all(np.array_equal(a, b) for a, b in zip(arrays, before))
     assert all(np.all(a == 3.0) for a in arrays)
+
+
+# --- the README's table of quirks points to working options ---
+
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.mark.skipif(not README.exists(), reason="needs the source tree")
+def test_readme_exact_example_runs():
+    """The example under the README's table of Darknet's quirks asserts what
+    each option does; run it as a new user would."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Where Darknet is wrong"):]
+    section = section[:section.index("\n## ", 1)]
+    for option in ("spatial=True", "exact=True", "noloss=True", "log_softmax", "softmax_backward",
+                   "fill_hierarchy"):
+        assert option in section
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    exec(compile(code, str(README), "exec"), {})
