@@ -273,6 +273,19 @@ def test_exact_x_ent_extremes():
     assert np.all(delta[1] == 0)
 
 
+@pytest.mark.parametrize("values", EXTREMES)
+@pytest.mark.parametrize("temperature", TEMPERATURES)
+def test_exact_x_ent_of_extreme_logits(rng, values, temperature):
+    pred = ds.softmax(np.array([values], np.float32), temperature=temperature)
+    for truth in (np.eye(1, pred.size, int(np.argmax(pred)), np.float32),
+                  np.full(pred.shape, 1 / pred.size, np.float32)):
+        delta, error = ds.softmax_x_ent(pred, truth, exact=True, temperature=temperature)
+        expected_delta, expected_error = reference.softmax_x_ent_exact(pred, truth, 1, temperature)
+        assert_close(delta, expected_delta, atol=1e-6 / temperature, kind="delta")
+        assert_close(error, expected_error, kind="loss")
+        assert np.all(np.isfinite(delta))
+
+
 def test_exact_x_ent_in_place(rng):
     pred = ds.softmax(logits(rng, (3, 6)))
     truth = soft_labels(rng, 3, 1, 6)
