@@ -1,4 +1,5 @@
 """The darknet-softmax command line."""
+import pathlib
 import subprocess
 import sys
 
@@ -25,3 +26,30 @@ def test_unknown_command_is_an_error():
     result = subprocess.run([sys.executable, "-m", "darknet_softmax", "nonsense"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+# --- darknet-softmax tree FILE ---
+
+NINE_K = pathlib.Path(__file__).resolve().parent / "data" / "9k.tree"
+
+
+def test_tree_summary_of_the_nine_k_tree(capsys):
+    assert cli.main(["tree", str(NINE_K), "--top", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{NINE_K}: a valid tree"
+    assert lines[1:6] == ["nodes   9418", "groups  1846 (sizes 1 to 149, mean 5.10)",
+                          "leaves  7573", "roots   4", "depth   16"]
+    assert lines[6] == "largest groups:" and len(lines) == 10
+    assert lines[7].split()[2:5] == ["149", "nodes", "under"]
+    assert [int(line.split()[2]) for line in lines[7:]] == [149, 100, 100]
+
+
+def test_tree_summary_of_bad_files(tmp_path):
+    bad = tmp_path / "bad.tree"
+    bad.write_text("a -1\nb 0\nc 7\n")
+    for path, words in ((bad, f"{bad}:3: parent 7 is not -1"),
+                        (tmp_path / "missing.tree", "No such file or directory")):
+        result = subprocess.run([sys.executable, "-m", "darknet_softmax", "tree", str(path)],
+                                capture_output=True, text=True)
+        assert result.returncode == 1 and result.stdout == ""
+        assert words in result.stderr and "Traceback" not in result.stderr

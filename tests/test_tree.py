@@ -1,9 +1,12 @@
 """The WordTree: darknet_softmax.Tree, read_tree on good and bad files, the tree
 helpers against their float64 references, and the tree softmax layer on the
 YOLO9000 tree (tests/data/9k.tree)."""
+import importlib.util
 import os
 import pathlib
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -457,3 +460,22 @@ def test_out_may_be_the_input():
     with pytest.raises(ValueError, match="overlap"):
         ds.hierarchy_predictions(shared[:4], tree, out=shared[2:])
     assert np.all(shared == 0)
+
+
+# --- the example stays runnable ---
+
+EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "tree_example.py"
+
+
+@pytest.mark.skipif(not EXAMPLE.exists(), reason="needs the source tree")
+def test_tree_example_trains_and_walks_the_tree():
+    spec = importlib.util.spec_from_file_location("tree_example", EXAMPLE)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    result = example.main(verbose=False)
+    assert np.mean(result["costs"][-20:]) < 0.5 * result["costs"][0]
+    assert result["accuracy"] > 0.8
+    assert result["walk"][0.0] in ("cat", "dog") and result["walk"][0.99] == "animal"
+    assert result["absolute"][example.LEAVES].sum() == pytest.approx(1, abs=1e-5)
+    run = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True, check=True)
+    assert "top prediction at thresh 0.99 : animal" in run.stdout
