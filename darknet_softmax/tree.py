@@ -97,6 +97,8 @@ def read_tree(path):
     OSError (FileNotFoundError, ...); a malformed one raises ValueError with
     "FILE:LINE: what is wrong"."""
     filename = os.fsencode(path)
+    if b"\0" in filename:
+        raise ValueError("path must not hold a NUL character")
     message = ffi.new("char[]", len(filename) + 512)
     out = ffi.new("tree **")
     status = lib.read_tree(filename, out, message, len(message))

@@ -147,6 +147,10 @@ def test_path_types(tmp_path):
     path = write(tmp_path, "a -1\n")
     for form in (path, str(path), os.fsencode(path)):
         assert ds.read_tree(form).name == ["a"]
+    with pytest.raises(ValueError, match="path must not hold a NUL"):
+        ds.read_tree(str(path) + "\0.txt")
+    with pytest.raises(TypeError):
+        ds.read_tree(3)
 
 
 BAD_FILES = [
