@@ -63,7 +63,7 @@ def tree_summary(args):
     print(f"roots   {int((tree.parent < 0).sum())}")
     print(f"depth   {tree.depth}")
     print("largest groups:")
-    for group in np.argsort(-sizes, kind="stable")[:args.top]:
+    for group in np.argsort(-sizes, kind="stable")[:max(args.top, 0)]:
         parent = tree.parent[tree.group_offset[group]]
         under = "the roots" if parent < 0 else f"{tree.name[parent]} (node {parent})"
         print(f"  group {group:>5}: {sizes[group]:>5} nodes under {under}")
