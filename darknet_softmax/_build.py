@@ -6,7 +6,8 @@ from cffi import FFI
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The public headers, in dependency order. Their declarations are the cdef.
-HEADERS = ["status.h", "network.h", "tree.h", "blas.h", "softmax_layer.h"]
+HEADERS = ["status.h", "network.h", "tree.h", "blas.h", "softmax_layer.h",
+           "activations.h", "gemm.h", "connected_layer.h", "cost_layer.h", "dropout_layer.h"]
 
 
 def read_cdef():

@@ -1,0 +1,22 @@
+#ifndef DARKNET_SOFTMAX_ACTIVATIONS_H
+#define DARKNET_SOFTMAX_ACTIVATIONS_H
+
+#include <stddef.h>
+
+/* Darknet's activations (src/activations.h), with Darknet's enum values for
+   the five this project supports. */
+typedef enum {
+    LOGISTIC = 0,
+    RELU = 1,
+    LINEAR = 3,
+    TANH = 5,
+    LEAKY = 7
+} ACTIVATION;
+
+/* x = f(x) in place. DS_ERR_ARG for an unknown activation, before any write. */
+int activate_array(float *x, size_t n, ACTIVATION a);
+/* delta *= f'(x), where x holds the activated OUTPUT (Darknet's convention:
+   each derivative is written in terms of f(x)). */
+int gradient_array(const float *x, size_t n, ACTIVATION a, float *delta);
+
+#endif

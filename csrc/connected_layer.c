@@ -1,0 +1,88 @@
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "blas.h"
+#include "connected_layer.h"
+#include "gemm.h"
+#include "layer_block.h"
+#include "status.h"
+
+int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION activation,
+                         connected_layer **out)
+{
+    *out = NULL;
+    if (batch == 0 || inputs == 0 || outputs == 0) return DS_ERR_ARG;
+    float probe = 0;
+    if (activate_array(&probe, 1, activation) != DS_OK) return DS_ERR_ARG;
+    if (outputs > SIZE_MAX / batch || inputs > SIZE_MAX / outputs) return DS_ERR_NOMEM;
+    connected_layer l = {batch, inputs, outputs, activation, 0, 0, 0, 0, 0, 0};
+    size_t counts[] = {batch*outputs, batch*outputs, outputs*inputs, outputs,
+                       outputs*inputs, outputs};
+    float **buffers[] = {&l.output, &l.delta, &l.weights, &l.biases, &l.weight_updates,
+                         &l.bias_updates};
+    connected_layer *block = make_layer_block(sizeof l, 6, counts, buffers);
+    if (!block) return DS_ERR_NOMEM;
+    *block = l;
+    *out = block;
+    return DS_OK;
+}
+
+void free_connected_layer(connected_layer *l)
+{
+    free(l);
+}
+
+size_t connected_layer_bytes(const connected_layer *l)
+{
+    return (size_t)((const char *)(l->bias_updates + l->outputs) - (const char *)l);
+}
+
+int forward_connected_layer(connected_layer *l, const network *net)
+{
+    if (!net->input) return DS_ERR_ARG;
+    size_t m = l->batch, k = l->inputs, n = l->outputs;
+    gemm(0, 1, m, n, k, 1, net->input, k, l->weights, k, 0, l->output, n);
+    for (size_t b = 0; b < m; ++b) axpy_cpu(n, 1, l->biases, 1, l->output + b*n, 1);
+    return activate_array(l->output, m*n, l->activation);
+}
+
+int backward_connected_layer(connected_layer *l, const network *net)
+{
+    if (!net->input) return DS_ERR_ARG;
+    size_t batch = l->batch, inputs = l->inputs, outputs = l->outputs;
+    int status = gradient_array(l->output, batch*outputs, l->activation, l->delta);
+    if (status != DS_OK) return status;
+    for (size_t b = 0; b < batch; ++b) {
+        axpy_cpu(outputs, 1, l->delta + b*outputs, 1, l->bias_updates, 1);
+    }
+    gemm(1, 0, outputs, inputs, batch, 1, l->delta, outputs, net->input, inputs, 1,
+         l->weight_updates, inputs);
+    if (net->delta) {
+        gemm(0, 0, batch, inputs, outputs, 1, l->delta, outputs, l->weights, inputs, 1,
+             net->delta, inputs);
+    }
+    return DS_OK;
+}
+
+static void scal(size_t n, float alpha, float *x)
+{
+    for (size_t i = 0; i < n; ++i) x[i] *= alpha;
+}
+
+/* The updates hold delta sums, and delta is the negative gradient, so the step
+   ADDS learning_rate/batch times them. Decay enters the updates as
+   -decay*batch*weights, which the same factor turns into -learning_rate*decay*w.
+   What remains, times momentum, carries into the next step. */
+int update_connected_layer(connected_layer *l, size_t batch, float learning_rate,
+                           float momentum, float decay)
+{
+    if (batch == 0) return DS_ERR_ARG;
+    size_t n = l->inputs * l->outputs;
+    float rate = learning_rate / batch;
+    axpy_cpu(l->outputs, rate, l->bias_updates, 1, l->biases, 1);
+    scal(l->outputs, momentum, l->bias_updates);
+    axpy_cpu(n, -decay * batch, l->weights, 1, l->weight_updates, 1);
+    axpy_cpu(n, rate, l->weight_updates, 1, l->weights, 1);
+    scal(n, momentum, l->weight_updates);
+    return DS_OK;
+}

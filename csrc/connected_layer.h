@@ -1,0 +1,42 @@
+#ifndef DARKNET_SOFTMAX_CONNECTED_LAYER_H
+#define DARKNET_SOFTMAX_CONNECTED_LAYER_H
+
+#include <stddef.h>
+
+#include "activations.h"
+#include "network.h"
+
+/* Darknet's connected layer (src/connected_layer.c). weights is outputs x
+   inputs, row-major: row o holds the weights into output o, as in Darknet's
+   files. output and delta hold batch*outputs floats; delta is the NEGATIVE
+   gradient. weight_updates and bias_updates accumulate delta-weighted sums
+   between updates and carry the momentum. All buffers share one allocation
+   with the struct. */
+typedef struct connected_layer {
+    size_t batch;
+    size_t inputs;
+    size_t outputs;
+    ACTIVATION activation;
+    float *output;
+    float *delta;
+    float *weights;
+    float *biases;
+    float *weight_updates;
+    float *bias_updates;
+} connected_layer;
+
+int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION activation,
+                         connected_layer **out);
+void free_connected_layer(connected_layer *l);
+/* Bytes from the start of the struct to the end of its last buffer. */
+size_t connected_layer_bytes(const connected_layer *l);
+/* output = activation(input weights^T + biases). */
+int forward_connected_layer(connected_layer *l, const network *net);
+/* delta *= f'(output); bias_updates += sum of delta over the batch;
+   weight_updates += delta^T input; net->delta += delta weights (when set). */
+int backward_connected_layer(connected_layer *l, const network *net);
+/* Darknet's SGD step, batch being the number of items the updates summed. */
+int update_connected_layer(connected_layer *l, size_t batch, float learning_rate,
+                           float momentum, float decay);
+
+#endif

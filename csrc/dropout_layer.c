@@ -1,0 +1,65 @@
+#include <stdlib.h>
+
+#include "dropout_layer.h"
+#include "layer_block.h"
+#include "status.h"
+
+int make_dropout_layer(size_t batch, size_t inputs, float probability, uint64_t seed,
+                       dropout_layer **out)
+{
+    *out = NULL;
+    if (batch == 0 || inputs == 0 || !(probability >= 0 && probability < 1)) return DS_ERR_ARG;
+    if (inputs > SIZE_MAX / batch) return DS_ERR_NOMEM;
+    dropout_layer l = {batch, inputs, inputs, probability, 1.f / (1.f - probability),
+                       0, 0, 0, seed};
+    size_t counts[] = {batch*inputs};
+    float **buffers[] = {&l.rand};
+    dropout_layer *block = make_layer_block(sizeof l, 1, counts, buffers);
+    if (!block) return DS_ERR_NOMEM;
+    *block = l;
+    *out = block;
+    return DS_OK;
+}
+
+void free_dropout_layer(dropout_layer *l)
+{
+    free(l);
+}
+
+size_t dropout_layer_bytes(const dropout_layer *l)
+{
+    return (size_t)((const char *)(l->rand + l->batch*l->inputs) - (const char *)l);
+}
+
+/* splitmix64: Darknet calls rand(); a generator of the layer's own keeps runs
+   reproducible and threads independent. The top 24 bits give a float in [0, 1). */
+static float rand_uniform(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15u);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.f / 16777216.f);
+}
+
+int forward_dropout_layer(dropout_layer *l, const network *net)
+{
+    if (!net->input || !l->output) return DS_ERR_ARG;
+    if (!net->train) return DS_OK;
+    for (size_t i = 0; i < l->batch*l->inputs; ++i) {
+        float r = rand_uniform(&l->state);
+        l->rand[i] = r;
+        l->output[i] = r < l->probability ? 0 : net->input[i] * l->scale;
+    }
+    return DS_OK;
+}
+
+int backward_dropout_layer(const dropout_layer *l, const network *net)
+{
+    if (!net->delta || !net->train) return DS_OK;
+    if (!l->delta) return DS_ERR_ARG;
+    for (size_t i = 0; i < l->batch*l->inputs; ++i) {
+        net->delta[i] = l->rand[i] < l->probability ? 0 : l->delta[i] * l->scale;
+    }
+    return DS_OK;
+}

@@ -1,0 +1,38 @@
+#ifndef DARKNET_SOFTMAX_DROPOUT_LAYER_H
+#define DARKNET_SOFTMAX_DROPOUT_LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "network.h"
+
+/* Darknet's dropout layer (src/dropout_layer.c). It owns no output or delta:
+   as in Darknet, output and delta point at the previous layer's buffers
+   (borrowed; the caller sets them and keeps them alive), and the layer works
+   on them in place. rand holds batch*inputs uniform draws from the last
+   training pass, in one allocation with the struct; state is its generator's. */
+typedef struct dropout_layer {
+    size_t batch;
+    size_t inputs;
+    size_t outputs;
+    float probability;
+    float scale;
+    float *rand;
+    float *output;
+    float *delta;
+    uint64_t state;
+} dropout_layer;
+
+/* 0 <= probability < 1; scale = 1/(1 - probability), Darknet's scaling. */
+int make_dropout_layer(size_t batch, size_t inputs, float probability, uint64_t seed,
+                       dropout_layer **out);
+void free_dropout_layer(dropout_layer *l);
+size_t dropout_layer_bytes(const dropout_layer *l);
+/* In training only: draw rand, then output = rand < probability ? 0 : input*scale. */
+int forward_dropout_layer(dropout_layer *l, const network *net);
+/* In training only: net->delta = rand < probability ? 0 : delta*scale. It
+   overwrites rather than accumulates because, in a network, net->delta IS
+   l->delta (Darknet's in-place wiring). */
+int backward_dropout_layer(const dropout_layer *l, const network *net);
+
+#endif

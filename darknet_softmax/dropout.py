@@ -1,0 +1,87 @@
+"""Darknet's [dropout] layer (csrc/dropout_layer.c)."""
+import math
+import numbers
+
+import numpy as np
+
+from .binding import check_distinct, check_size, check_status, count, ffi, float_array, float_ptr, lib
+from .c_layer import CLayer
+
+
+def _same_memory(a, b):
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.size == b.size)
+
+
+class DropoutLayer(CLayer):
+    """Darknet's dropout: in training, each value is zeroed with `probability`
+    and the rest are scaled by 1/(1 - probability), so the expected output is
+    the input; outside training it passes everything through untouched.
+
+    Like Darknet's, the layer works IN PLACE on the layer before it: `share`
+    it that layer's output and delta; forward then expects `net.input` to be
+    that output, and backward rescales `net.delta` (that delta) in place.
+    `rand` is a (batch, inputs) view of the draws of the last training pass;
+    `seed` starts the layer's own generator."""
+
+    def __init__(self, batch, inputs, probability=0.5, seed=None):
+        batch, inputs = count("batch", batch), count("inputs", inputs)
+        if isinstance(probability, bool) or not isinstance(probability, numbers.Real):
+            raise TypeError(f"probability must be a number, not {type(probability).__name__}")
+        if not 0 <= probability < 1:
+            raise ValueError(f"probability must be at least 0 and below 1, not {probability!r}")
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+        seed = count("seed", seed, minimum=0) & (2**64 - 1)
+        out = ffi.new("dropout_layer **")
+        check_status(lib.make_dropout_layer(batch, inputs, probability, seed, out),
+                     "make_dropout_layer")
+        self._layer = ffi.gc(out[0], lib.free_dropout_layer)
+        self._map(lib.dropout_layer_bytes(self._layer), {"rand": (self._layer.rand,
+                                                                  (batch, inputs))})
+        self._output = self._delta = None
+
+    rand = property(lambda self: self._view("rand"))
+    output = property(lambda self: (self._open(), self._output)[1])
+    delta = property(lambda self: (self._open(), self._delta)[1])
+    probability = property(lambda self: float(self._open().probability))
+    scale = property(lambda self: float(self._open().scale))
+
+    def share(self, output, delta=None):
+        """Work in place on `output` and `delta`, the previous layer's buffers
+        (float32, batch*inputs each; delta may be None). The layer keeps them."""
+        layer = self._open()
+        size = self.batch * self.inputs
+        output = float_array("output", output, writable=True)
+        check_size("output", output, size)
+        if delta is not None:
+            delta = float_array("delta", delta, writable=True)
+            check_size("delta", delta, size)
+            check_distinct(("output", output), ("delta", delta), same_ok=False)
+        layer.output = float_ptr(output)
+        layer.delta = ffi.NULL if delta is None else float_ptr(delta)
+        self._output, self._delta = output, delta
+
+    def forward(self, net):
+        layer = self._open()
+        self._check_net(net)
+        if self._output is None or not _same_memory(net.input, self._output):
+            raise ValueError("net.input must be the array given to share() as output: "
+                             "dropout works in place")
+        check_status(lib.forward_dropout_layer(layer, net._struct), "forward_dropout_layer")
+
+    def backward(self, net):
+        layer = self._open()
+        self._check_net(net, backward=True)
+        if net.delta is None:
+            return
+        if self._delta is None or not _same_memory(net.delta, self._delta):
+            raise ValueError("net.delta must be the array given to share() as delta: "
+                             "dropout works in place")
+        check_status(lib.backward_dropout_layer(layer, net._struct), "backward_dropout_layer")
+
+    def __repr__(self):
+        if self._layer is None:
+            return "DropoutLayer(closed)"
+        return (f"DropoutLayer(batch={self.batch}, inputs={self.inputs}, "
+                f"probability={self.probability})")

@@ -1,0 +1,32 @@
+"""Darknet's matrix product (csrc/gemm.c) over flat float32 arrays."""
+from .binding import check_distinct, count, float_array, float_ptr, lib
+
+
+def _last_index(name, rows, columns, stride):
+    if stride < columns:
+        raise ValueError(f"{name} must be at least {columns}, not {stride}")
+    return (rows - 1) * stride + columns - 1
+
+
+def gemm(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc):
+    """C = ALPHA * op(A) op(B) + BETA * C, row-major, in place on `C`, where
+    op(X) is X, or X transposed when its flag is true. op(A) is M x K, op(B)
+    K x N and C M x N; lda, ldb, ldc are the row strides as stored. Every index
+    is checked against its array first; BETA = 0 ignores what C held."""
+    A, B = float_array("A", A), float_array("B", B)
+    C = float_array("C", C, writable=True)
+    M, N, K = count("M", M), count("N", N), count("K", K)
+    lda, ldb, ldc = count("lda", lda), count("ldb", ldb), count("ldc", ldc)
+    a_shape = (K, M) if TA else (M, K)
+    b_shape = (N, K) if TB else (K, N)
+    for name, array, (rows, columns), stride in (("A", A, a_shape, lda), ("B", B, b_shape, ldb),
+                                                 ("C", C, (M, N), ldc)):
+        last = _last_index("ld" + name.lower(), rows, columns, stride)
+        if last >= array.size:
+            raise ValueError(f"{name} holds {array.size} floats, but these arguments reach "
+                             f"index {last}")
+    check_distinct(("A", A), ("C", C), same_ok=False)
+    check_distinct(("B", B), ("C", C), same_ok=False)
+    lib.gemm(bool(TA), bool(TB), M, N, K, float(ALPHA), float_ptr(A), lda, float_ptr(B), ldb,
+             float(BETA), float_ptr(C), ldc)
+    return C

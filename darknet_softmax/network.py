@@ -1,0 +1,355 @@
+"""A Darknet network: a list of layers run as Darknet's src/network.c runs
+them, forward, backward and update, with its SGD and its delta sign.
+
+Each layer sees the network through a NetworkContext whose `input` is the
+previous layer's `output` view and whose `delta` is the previous layer's
+`delta` view (Darknet's `net.input = l.output`), so nothing is copied between
+layers: data is copied once, into the network's input and truth buffers."""
+import math
+import numbers
+
+import numpy as np
+
+from .binding import check_shape, count, float_array
+from .connected import ConnectedLayer
+from .cost import CostLayer
+from .dropout import DropoutLayer
+from .layers import NetworkContext, SoftmaxLayer
+
+
+def _number(name, value, minimum=0.0):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value < minimum:
+        raise ValueError(f"{name} must be finite and at least {minimum}, not {value!r}")
+    return value
+
+
+class Network:
+    """A network over items of `inputs` floats, run `batch` items at a time.
+
+    Build it layer by layer (`add_connected`, `add_softmax`, `add_cost`,
+    `add_dropout`; each layer takes its inputs from the one before) or from a
+    Darknet cfg with `Network.from_cfg`. `learning_rate`, `momentum` and
+    `decay` drive Darknet's SGD (see `ConnectedLayer.update`); `max_batches`
+    is kept for callers that train for a cfg's length. `height`, `width` and
+    `channels` give the input a spatial shape (for a spatial softmax);
+    `inputs` defaults to their product. `seed` starts the weights and dropout.
+    `seen` counts the items trained on, as Darknet's weights files record."""
+
+    def __init__(self, inputs=None, batch=1, learning_rate=0.001, momentum=0.9, decay=0.0001,
+                 max_batches=0, height=0, width=0, channels=0, seed=0):
+        height, width, channels = (count(name, value, minimum=0) for name, value in
+                                   (("height", height), ("width", width), ("channels", channels)))
+        spatial = height * width * channels
+        inputs = count("inputs", spatial if inputs is None else inputs)
+        if spatial and inputs != spatial:
+            raise ValueError(f"inputs ({inputs}) must equal height*width*channels ({spatial})")
+        self.inputs = inputs
+        self.shape = (height, width, channels) if spatial else (1, 1, inputs)
+        self.learning_rate = _number("learning_rate", learning_rate)
+        self.momentum = _number("momentum", momentum)
+        self.decay = _number("decay", decay)
+        self.max_batches = count("max_batches", max_batches, minimum=0)
+        self.seen = 0
+        self.layers = []
+        self._specs = []        # (kind, options) for each layer, to rebuild at another batch
+        self._shapes = []       # each layer's output shape (h, w, c)
+        self._rng = np.random.default_rng(count("seed", seed, minimum=0))
+        self._allocate(count("batch", batch))
+
+    def _allocate(self, batch):
+        self.batch = batch
+        self._input = np.zeros((batch, self.inputs), np.float32)
+        self._truth = None
+        self._contexts = {}
+        self._last = (False, False)   # (train, with_truth) of the last forward
+
+    # -- building ---------------------------------------------------------
+
+    def add_connected(self, output=1, activation="logistic"):
+        """Darknet's [connected]: `output` units (Darknet's default 1) and an
+        activation (Darknet's default "logistic")."""
+        return self._add("connected", {"output": output, "activation": activation})
+
+    def add_softmax(self, groups=1, temperature=1.0, tree=None, spatial=False, noloss=False,
+                    exact=False):
+        """Darknet's [softmax]; `tree` is a darknet_softmax.Tree. A spatial
+        softmax takes its w, h, c from this layer's input shape."""
+        return self._add("softmax", {"groups": groups, "temperature": temperature, "tree": tree,
+                                     "spatial": spatial, "noloss": noloss, "exact": exact})
+
+    def add_cost(self, type="sse", scale=1.0):
+        """Darknet's [cost]: "sse", "masked", "smooth" or "L1", times `scale`."""
+        return self._add("cost", {"type": type, "scale": scale})
+
+    def add_dropout(self, probability=0.5):
+        """Darknet's [dropout], in place on the layer before it."""
+        return self._add("dropout", {"probability": probability})
+
+    def _add(self, kind, options):
+        previous = self.layers[-1] if self.layers else None
+        shape = self._shapes[-1] if self._shapes else self.shape
+        layer, shape = self._make(kind, options, self.batch, self.outputs, shape, previous)
+        self.layers.append(layer)
+        self._specs.append((kind, options))
+        self._shapes.append(shape)
+        self._truth = None
+        self._contexts = {}
+        return layer
+
+    def _make(self, kind, options, batch, inputs, shape, previous):
+        """The layer, and the (h, w, c) shape of its output."""
+        seed = int(self._rng.integers(2**63))
+        if kind == "connected":
+            layer = ConnectedLayer(batch, inputs, options["output"], options["activation"], seed)
+            return layer, (1, 1, layer.outputs)
+        if kind == "softmax":
+            return SoftmaxLayer(batch, inputs, **_softmax_keywords(options, shape)), shape
+        if kind == "cost":
+            return CostLayer(batch, inputs, options["type"], options["scale"]), shape
+        if previous is None:
+            raise ValueError("dropout cannot be the first layer: as in Darknet, it works in "
+                             "place on the output of the layer before it")
+        layer = DropoutLayer(batch, inputs, options["probability"], seed)
+        layer.share(previous.output, previous.delta)
+        return layer, shape
+
+    def set_batch(self, batch):
+        """Rebuild every layer for `batch` items at a time, keeping the weights
+        and the momentum (Darknet's set_batch_network)."""
+        batch = count("batch", batch)
+        if batch == self.batch:
+            return
+        old_layers = self.layers
+        self._allocate(batch)
+        self.layers = []
+        inputs, shape = self.inputs, self.shape
+        for (kind, options), old in zip(self._specs, old_layers):
+            layer, shape = self._make(kind, options, batch, inputs, shape,
+                                      self.layers[-1] if self.layers else None)
+            if kind == "connected":
+                for name in ("weights", "biases", "weight_updates", "bias_updates"):
+                    getattr(layer, name)[...] = getattr(old, name)
+            self.layers.append(layer)
+            inputs = layer.outputs
+
+    # -- what it holds ----------------------------------------------------
+
+    @property
+    def outputs(self):
+        """Floats per item out of the last layer (the network's inputs if none)."""
+        return self.layers[-1].outputs if self.layers else self.inputs
+
+    @property
+    def output(self):
+        """The (batch, outputs) view of the last layer that is not a cost
+        layer: Darknet's get_network_output."""
+        self._require_layers()
+        for layer in reversed(self.layers[1:]):
+            if not isinstance(layer, CostLayer):
+                return layer.output
+        return self.layers[0].output
+
+    @property
+    def cost(self):
+        """The mean of the costs of the layers that saw a truth in the last
+        forward (Darknet's calc_network_cost), summed over the batch; None
+        when none did."""
+        train, with_truth = self._last
+        costs = [layer.cost for i, layer in enumerate(self.layers)
+                 if isinstance(layer, (SoftmaxLayer, CostLayer)) and with_truth
+                 and self._context(i, train, True).truth is not None]
+        return sum(costs) / len(costs) if costs else None
+
+    # -- running ----------------------------------------------------------
+
+    def _require_layers(self):
+        if not self.layers:
+            raise ValueError("the network has no layers")
+
+    def _truth_buffer(self):
+        if self._truth is None:
+            self._truth = np.zeros((self.batch, self.outputs), np.float32)
+        return self._truth
+
+    def _context(self, index, train, with_truth):
+        """What layer `index` sees: Darknet's net with input and delta pointed
+        at the previous layer. The first layer gets no delta, as in Darknet."""
+        key = (train, with_truth)
+        if key not in self._contexts:
+            self._contexts[key] = [self._make_context(i, train, with_truth)
+                                   for i in range(len(self.layers))]
+        return self._contexts[key][index]
+
+    def _make_context(self, index, train, with_truth):
+        previous = self.layers[index - 1] if index else None
+        layer = self.layers[index]
+        # A layer whose size differs from the truth's (a softmax inside the
+        # network, say) sees none; Darknet would read past the truth.
+        truth = None
+        if with_truth and layer.outputs == self.outputs:
+            truth = self._truth_buffer()
+        return NetworkContext(previous.output if previous else self._input, truth=truth,
+                              delta=previous.delta if previous else None, train=train)
+
+    def _load(self, input, truth):
+        self._require_layers()
+        input = float_array("input", input)
+        check_shape("input", input, (self.batch, self.inputs))
+        self._input[...] = input
+        if truth is not None:
+            truth = float_array("truth", truth)
+            check_shape("truth", truth, (self.batch, self.outputs))
+            self._truth_buffer()[...] = truth
+
+    def _forward(self, train, with_truth):
+        for index, layer in enumerate(self.layers):
+            layer.delta.fill(0)
+            layer.forward(self._context(index, train, with_truth))
+        self._last = (train, with_truth)
+
+    def forward(self, input, truth=None, train=False):
+        """Darknet's forward_network on one batch: copies `input` (batch,
+        inputs) and `truth` (batch, outputs) into the network's buffers, zeroes
+        each layer's delta and runs each layer. Returns the `output` view."""
+        self._load(input, truth)
+        self._forward(train, truth is not None)
+        return self.output
+
+    def backward(self):
+        """Darknet's backward_network: each layer, last first, adds its
+        negative gradient into the delta of the layer before it."""
+        self._require_layers()
+        train, with_truth = self._last
+        for index in reversed(range(len(self.layers))):
+            self.layers[index].backward(self._context(index, train, with_truth))
+
+    def update(self):
+        """Darknet's update_network: one SGD step of every layer with weights."""
+        for layer in self.layers:
+            if isinstance(layer, ConnectedLayer):
+                layer.update(self.batch, self.learning_rate, self.momentum, self.decay)
+
+    def train_batch(self, input, truth):
+        """Darknet's train_network_datum: forward in training, backward,
+        update. Returns the cost per item (Darknet's training loss figure)."""
+        self._load(input, truth)
+        return self._train_loaded()
+
+    def _train_loaded(self):
+        self.seen += self.batch
+        self._forward(True, True)
+        self.backward()
+        self.update()
+        cost = self.cost
+        return math.nan if cost is None else cost / self.batch
+
+    def train(self, X, Y, epochs=1, batch=None, shuffle=True, seed=None, callback=None):
+        """Train on rows of `X` (n, inputs) against `Y` (n, outputs), float32.
+
+        Each epoch runs n // batch steps over a fresh shuffle of the rows (the
+        remainder waits for another epoch's shuffle). `batch` defaults to the
+        network's; another value rebuilds the network for it (set_batch).
+        `callback(loss)` runs after every step. Returns each epoch's mean loss
+        per item."""
+        self._require_layers()
+        if batch is not None:
+            self.set_batch(batch)
+        X, Y = float_array("X", X), float_array("Y", Y)
+        if X.ndim != 2 or X.shape[1] != self.inputs:
+            raise ValueError(f"X must have shape (n, {self.inputs}), not {X.shape}")
+        check_shape("Y", Y, (X.shape[0], self.outputs))
+        epochs = count("epochs", epochs)
+        steps = X.shape[0] // self.batch
+        if steps == 0:
+            raise ValueError(f"X has {X.shape[0]} rows, fewer than one batch of {self.batch}")
+        rng = np.random.default_rng(seed)
+        truth = self._truth_buffer()
+        losses = []
+        for _ in range(epochs):
+            order = rng.permutation(X.shape[0]) if shuffle else np.arange(X.shape[0])
+            total = 0.0
+            for step in range(steps):
+                rows = order[step * self.batch:(step + 1) * self.batch]
+                np.take(X, rows, axis=0, out=self._input)
+                np.take(Y, rows, axis=0, out=truth)
+                loss = self._train_loaded()
+                total += loss
+                if callback is not None:
+                    callback(loss)
+            losses.append(total / steps)
+        return losses
+
+    def predict(self, X):
+        """The output (of the last layer that is not a cost layer) for each row
+        of `X`, (n, inputs) or one item (inputs,), float32: Darknet's
+        network_predict, a batch at a time, not training and with no truth.
+        Returns a new array."""
+        self._require_layers()
+        X = float_array("X", X)
+        single = X.ndim == 1
+        rows = X.reshape(1, -1) if single else X
+        if rows.ndim != 2 or rows.shape[1] != self.inputs:
+            raise ValueError(f"X must have shape (n, {self.inputs}) or ({self.inputs},), "
+                             f"not {X.shape}")
+        result = np.empty((rows.shape[0], self.output.shape[1]), np.float32)
+        for start in range(0, rows.shape[0], self.batch):
+            chunk = rows[start:start + self.batch]
+            self._input[:len(chunk)] = chunk
+            self._input[len(chunk):] = 0
+            self._forward(False, False)
+            result[start:start + len(chunk)] = self.output[:len(chunk)]
+        return result[0] if single else result
+
+    # -- files ------------------------------------------------------------
+
+    @classmethod
+    def from_cfg(cls, path_or_text, seed=0):
+        """A network from a Darknet .cfg file, or from its text (anything with
+        a newline or a '[' is taken as text)."""
+        from .parser import parse_network_cfg
+        return parse_network_cfg(path_or_text, seed=seed)
+
+    def save_weights(self, path):
+        """Write a Darknet .weights file (see darknet_softmax.parser.save_weights)."""
+        from .parser import save_weights
+        save_weights(self, path)
+
+    def load_weights(self, path):
+        """Read a Darknet .weights file (see darknet_softmax.parser.load_weights)."""
+        from .parser import load_weights
+        load_weights(self, path)
+
+    def summary(self):
+        """One line per layer, as Darknet prints them while it builds a network."""
+        lines = [f"network: {self.inputs} inputs, batch {self.batch}"]
+        inputs = self.inputs
+        for index, ((kind, options), layer) in enumerate(zip(self._specs, self.layers)):
+            detail = {"connected": lambda: options["activation"],
+                      "softmax": lambda: f"groups {options['groups']}",
+                      "cost": lambda: f"{options['type']}, scale {options['scale']:g}",
+                      "dropout": lambda: f"p = {options['probability']:g}"}[kind]()
+            lines.append(f"{index:>3} {kind:<10} {inputs:>5} -> {layer.outputs:>5}  {detail}")
+            inputs = layer.outputs
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return (f"Network(inputs={self.inputs}, batch={self.batch}, "
+                f"layers=[{', '.join(kind for kind, _ in self._specs)}])")
+
+
+def _softmax_keywords(options, shape):
+    """SoftmaxLayer's keywords, leaving out those at their defaults."""
+    keywords = {"groups": options["groups"], "temperature": options["temperature"]}
+    if options["tree"] is not None:
+        keywords["tree"] = options["tree"]
+    if options["noloss"]:
+        keywords["noloss"] = True
+    if options["spatial"]:
+        height, width, channels = shape
+        keywords.update(spatial=True, w=width, h=height, c=channels)
+    if options["exact"]:
+        keywords["exact"] = True
+    return keywords
