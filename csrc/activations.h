@@ -13,10 +13,11 @@ typedef enum {
     LEAKY = 7
 } ACTIVATION;
 
-/* x = f(x) in place. DS_ERR_ARG for an unknown activation, before any write. */
+/* Each x becomes its activation, in place. DS_ERR_ARG for an unknown
+   activation, before any write. */
 int activate_array(float *x, size_t n, ACTIVATION a);
-/* delta *= f'(x), where x holds the activated OUTPUT (Darknet's convention:
-   each derivative is written in terms of f(x)). */
+/* Each delta is multiplied by the activation's derivative, written, as Darknet
+   writes it, in terms of the activated OUTPUT that x holds. */
 int gradient_array(const float *x, size_t n, ACTIVATION a, float *delta);
 
 #endif

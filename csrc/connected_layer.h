@@ -30,10 +30,11 @@ int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION
 void free_connected_layer(connected_layer *l);
 /* Bytes from the start of the struct to the end of its last buffer. */
 size_t connected_layer_bytes(const connected_layer *l);
-/* output = activation(input weights^T + biases). */
+/* output = the activation of input times weights^T, plus biases. */
 int forward_connected_layer(connected_layer *l, const network *net);
-/* delta *= f'(output); bias_updates += sum of delta over the batch;
-   weight_updates += delta^T input; net->delta += delta weights (when set). */
+/* delta is multiplied by the activation's derivative; then bias_updates +=
+   the sum of delta over the batch, weight_updates += delta^T input, and, when
+   net->delta is set, net->delta += delta weights. */
 int backward_connected_layer(connected_layer *l, const network *net);
 /* Darknet's SGD step, batch being the number of items the updates summed. */
 int update_connected_layer(connected_layer *l, size_t batch, float learning_rate,

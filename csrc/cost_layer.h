@@ -36,11 +36,12 @@ size_t cost_layer_bytes(const cost_layer *l);
 int forward_cost_layer(cost_layer *l, const network *net);
 int backward_cost_layer(const cost_layer *l, const network *net);
 
-/* The kernels (Darknet keeps them in src/blas.c), with diff = truth - pred:
-   l2: error = diff^2, delta = diff (the negative gradient of error/2);
-   l1: error = |diff|, delta = diff > 0 ? 1 : -1 (Darknet's: -1 at diff = 0);
-   smooth_l1: l2 where |diff| < 1, else error = 2|diff| - 1 and delta =
-   sign(diff); Darknet has the opposite sign there, which climbs the loss. */
+/* The kernels, which Darknet keeps in src/blas.c; diff = truth - pred.
+   l2: error = diff^2 and delta = diff, the negative gradient of error/2.
+   l1: error = |diff| and delta = 1 where diff > 0, else -1, as in Darknet,
+   so -1 at diff = 0. smooth_l1: l2 where |diff| < 1, else error =
+   2|diff| - 1 and delta = the sign of diff. Darknet has the opposite sign
+   there, which climbs the loss. */
 void l2_cpu(size_t n, const float *pred, const float *truth, float *delta, float *error);
 void l1_cpu(size_t n, const float *pred, const float *truth, float *delta, float *error);
 void smooth_l1_cpu(size_t n, const float *pred, const float *truth, float *delta, float *error);

@@ -54,12 +54,22 @@ int forward_dropout_layer(dropout_layer *l, const network *net)
     return DS_OK;
 }
 
+/* Darknet leaves the previous layer's output dropped and scaled, so that
+   layer's backward takes its activation's derivative at the scaled value:
+   wrong for logistic and tanh. Undoing the scale here (to within a rounding)
+   gives it back its own output; where a value was dropped its delta is 0, so
+   the derivative there does not matter. */
 int backward_dropout_layer(const dropout_layer *l, const network *net)
 {
     if (!net->delta || !net->train) return DS_OK;
-    if (!l->delta) return DS_ERR_ARG;
+    if (!l->delta || !l->output) return DS_ERR_ARG;
     for (size_t i = 0; i < l->batch*l->inputs; ++i) {
-        net->delta[i] = l->rand[i] < l->probability ? 0 : l->delta[i] * l->scale;
+        if (l->rand[i] < l->probability) {
+            net->delta[i] = 0;
+        } else {
+            net->delta[i] = l->delta[i] * l->scale;
+            l->output[i] /= l->scale;
+        }
     }
     return DS_OK;
 }

@@ -32,7 +32,9 @@ size_t dropout_layer_bytes(const dropout_layer *l);
 int forward_dropout_layer(dropout_layer *l, const network *net);
 /* In training only: net->delta = rand < probability ? 0 : delta*scale. It
    overwrites rather than accumulates because, in a network, net->delta IS
-   l->delta (Darknet's in-place wiring). */
+   l->delta (Darknet's in-place wiring). It also divides the kept values of
+   output by scale again, so the layer before sees its own output (unlike
+   Darknet; see dropout_layer.c). */
 int backward_dropout_layer(const dropout_layer *l, const network *net);
 
 #endif

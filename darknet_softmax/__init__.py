@@ -17,3 +17,14 @@ from .tree import (fill_hierarchy, get_hierarchy_probability, hierarchy_predicti
 __all__ += ["fill_hierarchy", "get_hierarchy_probability", "hierarchy_predictions",
             "hierarchy_top_prediction", "read_tree"]
 __all__ += ["log_softmax", "softmax_backward"]
+
+# The network: Darknet's connected, cost and dropout layers, the Network that
+# runs them with the softmax layer, and its .cfg and .weights files.
+from .connected import ConnectedLayer  # noqa: E402
+from .cost import CostLayer  # noqa: E402
+from .dropout import DropoutLayer  # noqa: E402
+from .network import Network  # noqa: E402
+from .parser import load_weights, parse_network_cfg, save_weights  # noqa: E402
+
+__all__ += ["ConnectedLayer", "CostLayer", "DropoutLayer", "Network", "load_weights",
+            "parse_network_cfg", "save_weights"]

@@ -21,6 +21,9 @@ class DropoutLayer(CLayer):
     Like Darknet's, the layer works IN PLACE on the layer before it: `share`
     it that layer's output and delta; forward then expects `net.input` to be
     that output, and backward rescales `net.delta` (that delta) in place.
+    Backward also undoes the scaling of the kept outputs, so the layer before
+    takes its activation's derivative at its own output; Darknet takes it at
+    the dropped, scaled one, which is wrong for logistic and tanh.
     `rand` is a (batch, inputs) view of the draws of the last training pass;
     `seed` starts the layer's own generator."""
 

@@ -53,3 +53,35 @@ def test_tree_summary_of_bad_files(tmp_path):
                                 capture_output=True, text=True)
         assert result.returncode == 1 and result.stdout == ""
         assert words in result.stderr and "Traceback" not in result.stderr
+# -- train and predict ------------------------------------------------------
+
+def test_train_with_no_arguments_then_predict(tmp_path, capsys):
+    """The README's first command: the bundled cfg on the bundled digits,
+    in the working folder, then predict from the weights it saved."""
+    result = subprocess.run([sys.executable, "-m", "darknet_softmax", "train"], cwd=tmp_path,
+                            capture_output=True, text=True, check=True)
+    assert "loss=" in result.stderr and "100%" in result.stderr      # the progress bar
+    line = next(line for line in result.stdout.splitlines() if "held-out accuracy" in line)
+    accuracy = float(line.split()[2].rstrip("%"))
+    assert accuracy >= 95.0, result.stdout
+    weights = tmp_path / "digits.weights"
+    assert weights.stat().st_size == 20 + 4 * (64 * 64 + 64 + 64 * 10 + 10)
+    assert cli.main(["predict", "--weights", str(weights), "--show", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("row") and "predicted" in lines[0]
+    assert lines[-1].startswith(f"held-out accuracy {accuracy:.2f}%")
+
+
+def test_predict_without_weights_is_an_error(tmp_path, capsys):
+    assert cli.main(["predict", "--weights", str(tmp_path / "none.weights")]) == 1
+    assert "none.weights" in capsys.readouterr().err
+
+
+def test_train_rejects_a_cfg_that_does_not_fit_the_data(tmp_path, capsys):
+    cfg = tmp_path / "wrong.cfg"
+    cfg.write_text("[net]\ninputs=10\n[connected]\noutput=10\n[softmax]\n")
+    assert cli.main(["train", "--cfg", str(cfg), "--quiet"]) == 1
+    assert "has 64 features" in capsys.readouterr().err
+    cfg.write_text("[net]\ninputs=64\n[maxpool]\n")
+    assert cli.main(["train", "--cfg", str(cfg), "--quiet"]) == 1
+    assert "line 3: unknown section [maxpool]" in capsys.readouterr().err

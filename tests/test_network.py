@@ -1,0 +1,187 @@
+"""Network (darknet_softmax.network): wiring without copies, Darknet's
+forward, backward and SGD step against the float64 reference, training."""
+import gzip
+import pathlib
+
+import numpy as np
+import pytest
+
+import darknet_softmax as ds
+from darknet_softmax import network_reference as ref
+from darknet_softmax import reference
+from conftest import assert_close
+
+DIGITS = pathlib.Path(ds.__file__).parent / "data" / "digits.csv.gz"
+
+
+def small_network(batch=4, dropout=True, seed=0):
+    net = ds.Network(inputs=6, batch=batch, learning_rate=0.5, momentum=0.9, decay=0.01,
+                     seed=seed)
+    net.add_connected(5, "tanh")
+    if dropout:
+        net.add_dropout(0.25)
+    net.add_connected(4, "linear")
+    net.add_softmax(groups=2)
+    return net
+
+
+def one_hot_pairs(rng, batch):
+    truth = np.zeros((batch, 4), np.float32)
+    truth[np.arange(batch), rng.integers(0, 2, batch)] = 1
+    truth[np.arange(batch), 2 + rng.integers(0, 2, batch)] = 1
+    return truth
+
+
+def test_layers_share_buffers_without_copies(rng):
+    net = small_network()
+    first, dropout, second, softmax = net.layers
+    assert dropout.output is first.output and dropout.delta is first.delta
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    net.forward(x, one_hot_pairs(rng, 4), train=True)
+    for index in range(1, 4):
+        context = net._context(index, True, True)
+        assert np.shares_memory(context.input, net.layers[index - 1].output)
+        assert np.shares_memory(context.delta, net.layers[index - 1].delta)
+    assert net._context(0, True, True).delta is None
+    assert net.output is softmax.output and not softmax.output.flags.owndata
+
+
+def test_forward_backward_update_match_reference(rng):
+    """Two training steps against the float64 reference, dropout included
+    (through the draws the C made), momentum and decay carried across."""
+    net = small_network()
+    first, dropout, second, softmax = net.layers
+    w1, b1 = first.weights.astype(np.float64), first.biases.astype(np.float64)
+    w2, b2 = second.weights.astype(np.float64), second.biases.astype(np.float64)
+    u1, ub1, u2, ub2 = np.zeros_like(w1), np.zeros_like(b1), np.zeros_like(w2), np.zeros_like(b2)
+    for step in range(2):
+        x = rng.standard_normal((4, 6)).astype(np.float32)
+        truth = one_hot_pairs(rng, 4)
+        loss = net.train_batch(x, truth)
+        hidden = ref.forward_connected(x, w1, b1, "tanh")
+        dropped = ref.forward_dropout(hidden, dropout.rand, 0.25)
+        probs = reference.softmax(ref.forward_connected(dropped, w2, b2, "linear"), 2)
+        assert_close(softmax.output, probs, atol=1e-5, kind="network")
+        assert loss == pytest.approx(-(truth * np.log(probs)).sum() / 4, rel=1e-5)
+        d2, db2, dw2, d_dropped = ref.backward_connected(dropped, w2, probs, truth - probs,
+                                                         "linear")
+        d_hidden = ref.backward_dropout(d_dropped, dropout.rand, 0.25)
+        d1, db1, dw1, _ = ref.backward_connected(x, w1, hidden, d_hidden, "tanh")
+        w2, b2, u2, ub2 = ref.update_connected(w2, b2, u2 + dw2, ub2 + db2, 4, 0.5, 0.9, 0.01)
+        w1, b1, u1, ub1 = ref.update_connected(w1, b1, u1 + dw1, ub1 + db1, 4, 0.5, 0.9, 0.01)
+        for got, expected in ((second.weights, w2), (second.biases, b2),
+                              (first.weights, w1), (first.biases, b1),
+                              (first.weight_updates, u1), (second.bias_updates, ub2)):
+            assert_close(got, expected, atol=1e-5, kind="network")
+    assert net.seen == 8
+
+
+def test_delta_sign_lowers_the_loss(rng):
+    """One step along Darknet's delta, with a small rate, lowers the loss."""
+    net = small_network(dropout=False)
+    net.momentum = net.decay = 0.0
+    net.learning_rate = 0.05
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    truth = one_hot_pairs(rng, 4)
+    before = net.train_batch(x, truth)
+    net.forward(x, truth)
+    assert net.cost / 4 < before
+
+
+def test_predict_runs_any_number_of_rows(rng):
+    net = small_network(batch=3)
+    x = rng.standard_normal((7, 6)).astype(np.float32)
+    got = net.predict(x)
+    first, _, second, _ = net.layers
+    hidden = ref.forward_connected(x, first.weights, first.biases, "tanh")
+    expected = reference.softmax(ref.forward_connected(hidden, second.weights, second.biases,
+                                                       "linear"), 2)
+    assert got.shape == (7, 4) and got.flags.owndata
+    assert_close(got, expected, atol=1e-6, kind="network")
+    assert_close(net.predict(x[2]), expected[2], atol=1e-6, kind="network")
+
+
+def test_output_skips_cost_layers(rng):
+    net = ds.Network(inputs=3, batch=2)
+    net.add_connected(2, "linear")
+    net.add_cost("sse")
+    assert net.output is net.layers[0].output
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    truth = rng.standard_normal((2, 2)).astype(np.float32)
+    net.forward(x, truth)
+    out = ref.forward_connected(x, net.layers[0].weights, net.layers[0].biases, "linear")
+    assert net.cost == pytest.approx(((truth - out) ** 2).sum(), rel=1e-5)
+
+
+def test_cost_is_the_mean_over_layers_with_a_truth(rng):
+    net = ds.Network(inputs=3, batch=2)
+    net.add_connected(4, "linear")
+    net.add_softmax()
+    net.add_cost("sse")
+    truth = np.eye(2, 4, dtype=np.float32)
+    net.forward(rng.standard_normal((2, 3)).astype(np.float32), truth)
+    assert net.cost == pytest.approx((net.layers[1].cost + net.layers[2].cost) / 2)
+    net.forward(np.zeros((2, 3), np.float32))
+    assert net.cost is None
+
+
+def test_set_batch_keeps_weights(rng):
+    net = small_network(batch=4)
+    x = rng.standard_normal((5, 6)).astype(np.float32)
+    before = net.predict(x)
+    net.set_batch(5)
+    assert net.batch == 5 and net.layers[0].output.shape == (5, 5)
+    assert net.layers[1].output is net.layers[0].output
+    assert_close(net.predict(x), before, kind="network")
+
+
+def load_digits():
+    table = np.loadtxt(gzip.open(DIGITS, "rt"), delimiter=",", dtype=np.float32)
+    return np.ascontiguousarray(table[:, :64] / 16), table[:, 64].astype(int)
+
+
+def test_short_training_run_learns_digits():
+    """A small run: 600 training images, 8 epochs; held-out accuracy goes
+    from chance to well above it, and the loss falls."""
+    X, labels = load_digits()
+    assert X.shape == (1797, 64) and set(labels) == set(range(10))
+    Y = np.eye(10, dtype=np.float32)[labels]
+    order = np.random.default_rng(0).permutation(len(X))
+    train, test = order[:600], order[1500:]
+    net = ds.Network.from_cfg(DIGITS.parent / "digits.cfg", seed=1)
+    chance = np.mean(net.predict(X[test]).argmax(1) == labels[test])
+    losses = net.train(X[train], Y[train], epochs=8, seed=0)
+    accuracy = np.mean(net.predict(X[test]).argmax(1) == labels[test])
+    assert chance < 0.3 and accuracy > 0.9, (chance, accuracy)
+    assert losses[-1] < losses[0] / 5
+    assert net.seen == 8 * (600 // 32) * 32
+
+
+def test_train_with_another_batch(rng):
+    net = small_network(batch=4)
+    x = rng.standard_normal((10, 6)).astype(np.float32)
+    losses = net.train(x, one_hot_pairs(rng, 10), epochs=2, batch=5)
+    assert net.batch == 5 and len(losses) == 2 and net.seen == 20
+
+
+def test_bad_arguments(rng):
+    with pytest.raises(ValueError, match="inputs .* must equal height\\*width\\*channels"):
+        ds.Network(inputs=5, height=2, width=2, channels=1)
+    with pytest.raises(ValueError, match="inputs must be at least 1"):
+        ds.Network()
+    net = ds.Network(inputs=3, batch=2)
+    with pytest.raises(ValueError, match="no layers"):
+        net.predict(np.zeros((1, 3), np.float32))
+    with pytest.raises(ValueError, match="dropout cannot be the first layer"):
+        net.add_dropout()
+    net.add_connected(2)
+    with pytest.raises(ValueError, match="input must have shape \\(2, 3\\)"):
+        net.forward(np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match="Y must have shape \\(4, 2\\)"):
+        net.train(np.zeros((4, 3), np.float32), np.zeros((4, 3), np.float32))
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        net.train(np.zeros((1, 3), np.float32), np.zeros((1, 2), np.float32))
+    with pytest.raises(TypeError, match="X must have dtype float32"):
+        net.predict(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="learning_rate must be finite"):
+        ds.Network(inputs=1, learning_rate=-1)

@@ -1,0 +1,271 @@
+"""Darknet .cfg and .weights files (darknet_softmax.parser)."""
+import inspect
+import struct
+
+import numpy as np
+import pytest
+
+import darknet_softmax as ds
+from darknet_softmax.connected import ConnectedLayer
+from darknet_softmax.cost import CostLayer
+from darknet_softmax.dropout import DropoutLayer
+from darknet_softmax.parser import OPTIONS, load_weights, parse_network_cfg, save_weights
+
+SOFTMAX_KEYWORDS = inspect.signature(ds.SoftmaxLayer).parameters
+needs_issue_6 = pytest.mark.skipif("exact" not in SOFTMAX_KEYWORDS,
+                                   reason="SoftmaxLayer has no spatial/exact keywords yet")
+
+MINIMAL = "[net]\ninputs=4\n[connected]\n[softmax]\n[cost]\n[dropout]\n"
+
+
+def test_every_default_is_darknets():
+    net = parse_network_cfg(MINIMAL)
+    assert (net.batch, net.learning_rate, net.momentum, net.decay, net.max_batches) == (
+        1, 0.001, 0.9, 0.0001, 0)
+    assert net.inputs == 4 and net.shape == (1, 1, 4)
+    connected, softmax, cost, dropout = net.layers
+    assert isinstance(connected, ConnectedLayer) and connected.outputs == 1
+    assert connected.activation == "logistic"
+    assert isinstance(softmax, ds.SoftmaxLayer)
+    assert (softmax.groups, softmax.temperature, softmax.tree, softmax.noloss) == (
+        1, 1.0, None, False)
+    assert isinstance(cost, CostLayer) and cost.type == "sse" and cost.scale == 1.0
+    assert isinstance(dropout, DropoutLayer) and dropout.probability == pytest.approx(0.5)
+    # the table the parser reads holds the same defaults
+    assert {key: default for key, (_, default) in OPTIONS["softmax"].items()} == {
+        "groups": 1, "temperature": 1.0, "tree": None, "spatial": False, "noloss": False,
+        "exact": False}
+    assert OPTIONS["net"]["inputs"][1] is None    # height*width*channels
+
+
+def test_every_option_is_read():
+    net = parse_network_cfg("""
+[network]
+batch=8
+learning_rate=.25
+momentum=0.5
+decay=1e-3
+height=2
+width=3
+channels=2
+max_batches=77
+
+[conn]
+output=6
+activation=relu
+
+[dropout]
+probability=0.2
+
+[connected]
+output=4
+activation=tanh
+
+[soft]
+groups=2
+temperature=0.5
+noloss=1
+
+[cost]
+type=L1
+scale=0.3
+""")
+    assert (net.batch, net.learning_rate, net.momentum, net.decay, net.max_batches) == (
+        8, 0.25, 0.5, 0.001, 77)
+    assert net.inputs == 12 and net.shape == (2, 3, 2)
+    first, dropout, second, softmax, cost = net.layers
+    assert (first.inputs, first.outputs, first.activation, first.batch) == (12, 6, "relu", 8)
+    assert dropout.probability == pytest.approx(0.2) and dropout.output is first.output
+    assert (second.outputs, second.activation) == (4, "tanh")
+    assert (softmax.groups, softmax.temperature, softmax.noloss) == (2, 0.5, True)
+    assert (cost.type, cost.scale) == ("L1", pytest.approx(0.3))
+
+
+@pytest.mark.parametrize("name", ["sse", "masked", "smooth", "L1"])
+def test_every_cost_type(name):
+    assert parse_network_cfg(f"[net]\ninputs=2\n[cost]\ntype={name}\n").layers[0].type == name
+
+
+@pytest.mark.parametrize("name", ["linear", "relu", "leaky", "logistic", "tanh"])
+def test_every_activation(name):
+    text = f"[net]\ninputs=2\n[connected]\nactivation={name}\n"
+    assert parse_network_cfg(text).layers[0].activation == name
+
+
+def test_comments_blank_lines_and_whitespace_as_darknet():
+    net = parse_network_cfg("# a comment\n\n[ net ]\n  batch = 2 \n;another\n#batch=9\n"
+                            "in puts=3\r\n\t\n[connected]\noutput =\t5\n")
+    assert net.batch == 2 and net.inputs == 3 and net.layers[0].outputs == 5
+
+
+def test_inputs_wins_when_consistent_and_is_checked():
+    assert parse_network_cfg("[net]\ninputs=4\nheight=2\nwidth=2\nchannels=1\n[cost]\n"
+                             ).inputs == 4
+    with pytest.raises(ValueError, match="line 1: \\[net\\]: inputs \\(5\\) must equal"):
+        parse_network_cfg("[net]\ninputs=5\nheight=2\nwidth=2\nchannels=1\n[cost]\n")
+
+
+def test_reads_a_file(tmp_path):
+    path = tmp_path / "small.cfg"
+    path.write_text(MINIMAL)
+    assert len(ds.Network.from_cfg(path).layers) == 4
+    assert len(ds.Network.from_cfg(str(path)).layers) == 4
+
+
+def test_tree_option(tmp_path):
+    tree_file = tmp_path / "small.tree"
+    tree_file.write_text("a -1\nb -1\nc 0\nd 0\ne 0\n")
+    (tmp_path / "net.cfg").write_text("[net]\ninputs=5\n[softmax]\ntree=small.tree\n")
+    softmax = parse_network_cfg(tmp_path / "net.cfg").layers[0]
+    assert softmax.tree.n == 5 and list(softmax.tree.group_size) == [2, 3]
+    with pytest.raises(ValueError, match="line 3: \\[softmax\\]: .*missing.tree"):
+        parse_network_cfg("[net]\ninputs=5\n[softmax]\ntree=missing.tree\n")
+
+
+@needs_issue_6
+def test_spatial_and_exact_options():
+    net = parse_network_cfg("[net]\nheight=2\nwidth=3\nchannels=4\n"
+                            "[softmax]\nspatial=1\nexact=1\n")
+    softmax = net.layers[0]
+    assert softmax.spatial and softmax.exact
+    assert (softmax.w, softmax.h, softmax.c) == (3, 2, 4)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[net]\ninputs=4\n[convolutional]\nfilters=3\n", r"line 3: unknown section \[convolutional\]"),
+    ("[net]\ninputs=4\n[connected]\nsize=3\n", "line 4: unknown option size in \\[connected\\]"),
+    ("[net]\ninputs=4\n[connected]\noutput=ten\n", "line 4: output=ten: expected an integer"),
+    ("[net]\ninputs=4\n[connected]\noutput=0\n", "line 4: output=0: expected an integer of at least 1"),
+    ("[net]\ninputs=4\n[connected]\nactivation=ramp\n", "line 4: activation=ramp: expected one of"),
+    ("[net]\ninputs=4\n[cost]\ntype=wgan\n", "line 4: type=wgan: expected one of sse, masked, L1, smooth"),
+    ("[net]\ninputs=4\n[dropout]\nprobability=.5\n", "line 3: \\[dropout\\]: dropout cannot be"),
+    ("[net]\ninputs=4\n[connected]\n[dropout]\nprobability=1.5\n", "line 5: probability=1.5: expected a number in"),
+    ("[net]\ninputs=4\n[softmax]\ntemperature=0\n", "line 4: temperature=0: expected a number above 0"),
+    ("[net]\ninputs=4\n[softmax]\ngroups=3\n", "line 3: \\[softmax\\]: inputs \\(4\\) must divide by groups \\(3\\)"),
+    ("[net]\ninputs=4\n[softmax]\nnoloss=yes\n", "line 4: noloss=yes: expected 0 or 1"),
+    ("[net]\nbatch=2.5\ninputs=4\n[cost]\n", "line 2: batch=2.5: expected an integer"),
+    ("[net]\nlearning_rate=1_0\ninputs=4\n[cost]\n", "line 2: learning_rate=1_0: expected a number"),
+    ("[net]\nlearning_rate=nan\ninputs=4\n[cost]\n", "line 2: learning_rate=nan"),
+    ("[net]\ninputs=4\n\n[connected]\noutput=3\noutput=4\n", "line 6: output is already set on line 5"),
+    ("batch=1\n[net]\n", "line 1: an option before any \\[section\\]"),
+    ("[net]\ninputs=4\n[connected]\noutput\n", "line 4: expected key=value"),
+    ("[net]\ninputs=4\n[connected]\noutput=\n", "line 4: expected key=value"),
+    ("[net]\ninputs=4\n[connected]\noutput=3#ten\n", "line 4: output=3#ten: expected an integer"),
+    ("\n[connected]\n[net]\n", "line 2: the first section must be \\[net\\]"),
+    ("[net]\ninputs=4\n[connected]\n[net]\n", "line 4: a second \\[net\\] section"),
+    ("[net]\nbatch=2\n[connected]\n", "line 1: \\[net\\]: inputs must be at least 1"),
+    ("[net]\ninputs=4\n", "has no layers"),
+    ("# nothing\n\n[Net]\n", r"line 3: unknown section \[Net\]"),
+])
+def test_bad_cfg_names_the_line(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_network_cfg(text)
+
+
+def test_bad_cfg_file_names_the_file(tmp_path):
+    path = tmp_path / "bad.cfg"
+    path.write_text("[net]\ninputs=2\n[maxpool]\n")
+    with pytest.raises(ValueError, match="bad.cfg: line 3: unknown section"):
+        parse_network_cfg(path)
+    with pytest.raises(FileNotFoundError):
+        parse_network_cfg(tmp_path / "none.cfg")
+    with pytest.raises(TypeError, match="path_or_text must be"):
+        parse_network_cfg(3)
+
+
+# -- .weights ---------------------------------------------------------------
+
+TWO_LAYERS = "[net]\ninputs=3\n[connected]\noutput=2\n[dropout]\n[connected]\noutput=4\n[softmax]\n"
+
+
+def test_round_trip(tmp_path):
+    net = parse_network_cfg(TWO_LAYERS, seed=1)
+    net.seen = 12345678901
+    net.layers[0].biases[:] = [1, 2]
+    net.layers[2].biases[:] = [3, 4, 5, 6]
+    path = tmp_path / "a.weights"
+    net.save_weights(path)
+    assert path.stat().st_size == 20 + 4 * (2 + 6 + 4 + 8)
+    other = parse_network_cfg(TWO_LAYERS, seed=2)
+    assert not np.array_equal(other.layers[0].weights, net.layers[0].weights)
+    other.load_weights(path)
+    for a, b in ((0, 0), (2, 2)):
+        assert np.array_equal(other.layers[a].weights, net.layers[b].weights)
+        assert np.array_equal(other.layers[a].biases, net.layers[b].biases)
+    assert other.seen == 12345678901
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    assert np.array_equal(other.predict(x), net.predict(x))
+
+
+def darknet_file(major, minor, seen_format, seen, blocks):
+    """Bytes laid out as Darknet writes them, built here without the package."""
+    data = struct.pack("<iii", major, minor, 0) + struct.pack(seen_format, seen)
+    for block in blocks:
+        data += np.asarray(block, "<f4").tobytes()
+    return data
+
+
+def test_a_darknet_file_loads_into_the_right_places(tmp_path):
+    """Version 0.2: seen is 64 bits; each layer's biases, then its weights
+    row by row, outputs x inputs."""
+    first_w = np.arange(6, dtype=np.float32).reshape(2, 3)      # output o, input i: 3o + i
+    second_w = 100 + np.arange(8, dtype=np.float32).reshape(4, 2)
+    path = tmp_path / "darknet.weights"
+    path.write_bytes(darknet_file(0, 2, "<Q", 2**40 + 3, [[-1, -2], first_w.ravel(),
+                                                          [-3, -4, -5, -6], second_w.ravel()]))
+    net = parse_network_cfg(TWO_LAYERS)
+    load_weights(net, path)
+    assert net.layers[0].weights[1, 2] == 5 and net.layers[0].weights[0, 1] == 1
+    assert np.array_equal(net.layers[0].weights, first_w)
+    assert np.array_equal(net.layers[0].biases, [-1, -2])
+    assert np.array_equal(net.layers[2].weights, second_w)
+    assert np.array_equal(net.layers[2].biases, [-3, -4, -5, -6])
+    assert net.seen == 2**40 + 3
+    # what save_weights writes is that same layout
+    save_weights(net, tmp_path / "again.weights")
+    assert (tmp_path / "again.weights").read_bytes() == path.read_bytes()
+
+
+def test_an_old_file_with_a_32_bit_seen(tmp_path):
+    weights = np.arange(6, dtype=np.float32)
+    path = tmp_path / "old.weights"
+    path.write_bytes(darknet_file(0, 1, "<i", 640, [[7, 8], weights, np.zeros(4),
+                                                    np.zeros(8)]))
+    net = parse_network_cfg(TWO_LAYERS)
+    load_weights(net, path)
+    assert net.seen == 640
+    assert np.array_equal(net.layers[0].weights, weights.reshape(2, 3))
+
+
+def test_a_transposed_file(tmp_path):
+    """major or minor above 1000: Darknet's oldest layout, each weight matrix
+    stored inputs x outputs."""
+    first_w = np.arange(6, dtype=np.float32).reshape(2, 3)
+    path = tmp_path / "flipped.weights"
+    path.write_bytes(darknet_file(0, 1001, "<i", 0, [[0, 0], first_w.T.ravel(),
+                                                     np.zeros(4), np.zeros(8)]))
+    net = parse_network_cfg(TWO_LAYERS)
+    load_weights(net, path)
+    assert np.array_equal(net.layers[0].weights, first_w)
+
+
+@pytest.mark.parametrize("change", [-4, -1, 1, 4])
+def test_short_or_long_file_is_an_error_and_changes_nothing(tmp_path, change):
+    net = parse_network_cfg(TWO_LAYERS, seed=1)
+    net.save_weights(tmp_path / "good.weights")
+    data = (tmp_path / "good.weights").read_bytes()
+    bad = data[:change] if change < 0 else data + b"\0" * change
+    (tmp_path / "bad.weights").write_bytes(bad)
+    other = parse_network_cfg(TWO_LAYERS, seed=2)
+    before = other.layers[0].weights.copy()
+    with pytest.raises(ValueError, match=f"holds {len(bad)} bytes, but .* take {len(data)}"):
+        other.load_weights(tmp_path / "bad.weights")
+    assert np.array_equal(other.layers[0].weights, before) and other.seen == 0
+
+
+def test_a_truncated_header(tmp_path):
+    (tmp_path / "tiny.weights").write_bytes(b"\0" * 10)
+    with pytest.raises(ValueError, match="too short for a Darknet weights header"):
+        load_weights(parse_network_cfg(TWO_LAYERS), tmp_path / "tiny.weights")
+    with pytest.raises(FileNotFoundError):
+        load_weights(parse_network_cfg(TWO_LAYERS), tmp_path / "none.weights")
