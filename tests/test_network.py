@@ -88,6 +88,36 @@ def test_delta_sign_lowers_the_loss(rng):
     assert net.cost / 4 < before
 
 
+@pytest.mark.parametrize("exact", [True, False])
+def test_finite_difference_through_a_network_at_temperature_2(rng, exact):
+    """connected -> softmax(temperature=2): with exact=1 the weight updates are
+    the negative gradient of the loss, by central differences on the float64
+    reference; Darknet's fused delta (exact=0) ignores the temperature and is
+    off by exactly that factor."""
+    net = ds.Network.from_cfg("[net]\nbatch=3\ninputs=4\n[connected]\noutput=5\n"
+                              f"activation=linear\n[softmax]\ntemperature=2\nexact={int(exact)}\n")
+    connected = net.layers[0]
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    truth = np.eye(3, 5, dtype=np.float32)
+    net.forward(x, truth, train=True)
+    net.backward()
+    weights, biases = connected.weights.astype(np.float64), connected.biases.astype(np.float64)
+
+    def loss(w):
+        probs = reference.softmax(ref.forward_connected(x, w, biases, "linear"), 1, 2.0)
+        return float(-(truth * np.log(probs)).sum())
+
+    numeric = np.zeros_like(weights)
+    for index in np.ndindex(weights.shape):
+        up, down = weights.copy(), weights.copy()
+        up[index] += 1e-6
+        down[index] -= 1e-6
+        numeric[index] = (loss(up) - loss(down)) / 2e-6
+    factor = 1.0 if exact else 2.0
+    assert_close(connected.weight_updates, -numeric * factor, atol=2e-6, rtol=2e-5,
+                 kind="finite-difference gradient")
+
+
 def test_predict_runs_any_number_of_rows(rng):
     net = small_network(batch=3)
     x = rng.standard_normal((7, 6)).astype(np.float32)

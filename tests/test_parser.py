@@ -1,5 +1,4 @@
 """Darknet .cfg and .weights files (darknet_softmax.parser)."""
-import inspect
 import struct
 
 import numpy as np
@@ -10,10 +9,6 @@ from darknet_softmax.connected import ConnectedLayer
 from darknet_softmax.cost import CostLayer
 from darknet_softmax.dropout import DropoutLayer
 from darknet_softmax.parser import OPTIONS, load_weights, parse_network_cfg, save_weights
-
-SOFTMAX_KEYWORDS = inspect.signature(ds.SoftmaxLayer).parameters
-needs_issue_6 = pytest.mark.skipif("exact" not in SOFTMAX_KEYWORDS,
-                                   reason="SoftmaxLayer has no spatial/exact keywords yet")
 
 MINIMAL = "[net]\ninputs=4\n[connected]\n[softmax]\n[cost]\n[dropout]\n"
 
@@ -27,8 +22,8 @@ def test_every_default_is_darknets():
     assert isinstance(connected, ConnectedLayer) and connected.outputs == 1
     assert connected.activation == "logistic"
     assert isinstance(softmax, ds.SoftmaxLayer)
-    assert (softmax.groups, softmax.temperature, softmax.tree, softmax.noloss) == (
-        1, 1.0, None, False)
+    assert (softmax.groups, softmax.temperature, softmax.tree, softmax.noloss, softmax.spatial,
+            softmax.exact) == (1, 1.0, None, False, False, False)
     assert isinstance(cost, CostLayer) and cost.type == "sse" and cost.scale == 1.0
     assert isinstance(dropout, DropoutLayer) and dropout.probability == pytest.approx(0.5)
     # the table the parser reads holds the same defaults
@@ -122,13 +117,21 @@ def test_tree_option(tmp_path):
         parse_network_cfg("[net]\ninputs=5\n[softmax]\ntree=missing.tree\n")
 
 
-@needs_issue_6
-def test_spatial_and_exact_options():
-    net = parse_network_cfg("[net]\nheight=2\nwidth=3\nchannels=4\n"
+def test_spatial_and_exact_options(rng):
+    """spatial takes w, h, c from [net]'s height, width, channels: a softmax
+    over the 4 channels at each of the 2x3 positions."""
+    net = parse_network_cfg("[net]\nbatch=2\nheight=2\nwidth=3\nchannels=4\n"
                             "[softmax]\nspatial=1\nexact=1\n")
     softmax = net.layers[0]
     assert softmax.spatial and softmax.exact
     assert (softmax.w, softmax.h, softmax.c) == (3, 2, 4)
+    x = rng.standard_normal((2, 24)).astype(np.float32)
+    expected = np.exp(x.reshape(2, 4, 6)) / np.exp(x.reshape(2, 4, 6)).sum(axis=1, keepdims=True)
+    assert np.allclose(net.predict(x), expected.reshape(2, 24), atol=1e-6)
+    # after a connected layer the shape is 1x1xoutputs, as in Darknet
+    net = parse_network_cfg("[net]\nheight=2\nwidth=3\nchannels=4\n[connected]\noutput=5\n"
+                            "[softmax]\nspatial=1\n")
+    assert (net.layers[1].w, net.layers[1].h, net.layers[1].c) == (1, 1, 5)
 
 
 @pytest.mark.parametrize("text, message", [
