@@ -15,7 +15,8 @@ int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION
     float probe = 0;
     if (activate_array(&probe, 1, activation) != DS_OK) return DS_ERR_ARG;
     if (outputs > SIZE_MAX / batch || inputs > SIZE_MAX / outputs) return DS_ERR_NOMEM;
-    connected_layer l = {batch, inputs, outputs, activation, 0, 0, 0, 0, 0, 0};
+    connected_layer l = {.batch = batch, .inputs = inputs, .outputs = outputs,
+                         .activation = activation};
     size_t counts[] = {batch*outputs, batch*outputs, outputs*inputs, outputs,
                        outputs*inputs, outputs};
     float **buffers[] = {&l.output, &l.delta, &l.weights, &l.biases, &l.weight_updates,

@@ -52,7 +52,8 @@ int make_cost_layer(size_t batch, size_t inputs, COST_TYPE cost_type, float scal
     *out = NULL;
     if (batch == 0 || inputs == 0 || !known(cost_type) || !isfinite(scale)) return DS_ERR_ARG;
     if (inputs > SIZE_MAX / batch) return DS_ERR_NOMEM;
-    cost_layer l = {batch, inputs, inputs, cost_type, scale, 0, 0, 0};
+    cost_layer l = {.batch = batch, .inputs = inputs, .outputs = inputs,
+                    .cost_type = cost_type, .scale = scale};
     size_t counts[] = {batch*inputs, batch*inputs};
     float **buffers[] = {&l.output, &l.delta};
     cost_layer *block = make_layer_block(sizeof l, 2, counts, buffers);

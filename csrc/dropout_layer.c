@@ -10,8 +10,9 @@ int make_dropout_layer(size_t batch, size_t inputs, float probability, uint64_t 
     *out = NULL;
     if (batch == 0 || inputs == 0 || !(probability >= 0 && probability < 1)) return DS_ERR_ARG;
     if (inputs > SIZE_MAX / batch) return DS_ERR_NOMEM;
-    dropout_layer l = {batch, inputs, inputs, probability, 1.f / (1.f - probability),
-                       0, 0, 0, seed};
+    dropout_layer l = {.batch = batch, .inputs = inputs, .outputs = inputs,
+                       .probability = probability, .scale = 1.f / (1.f - probability),
+                       .state = seed};
     size_t counts[] = {batch*inputs};
     float **buffers[] = {&l.rand};
     dropout_layer *block = make_layer_block(sizeof l, 1, counts, buffers);

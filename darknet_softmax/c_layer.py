@@ -6,7 +6,7 @@ A view keeps the whole allocation alive, so a view taken before `close()`
 stays valid; the memory goes with the last view."""
 import numpy as np
 
-from .binding import check_distinct, check_size, ffi
+from .binding import check_size, ffi
 from .layers import NetworkContext
 
 

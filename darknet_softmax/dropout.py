@@ -1,10 +1,10 @@
 """Darknet's [dropout] layer (csrc/dropout_layer.c)."""
-import math
 import numbers
 
 import numpy as np
 
-from .binding import check_distinct, check_size, check_status, count, ffi, float_array, float_ptr, lib
+from .binding import (check_distinct, check_size, check_status, count, ffi, float_array,
+                      float_ptr, lib)
 from .c_layer import CLayer
 
 

@@ -34,6 +34,17 @@ def test_training_pass_matches_reference(rng, probability, batch, inputs):
     assert not output[~kept].any()
 
 
+def test_extreme_inputs(rng):
+    layer, output, delta = shared(rng, 1, 8, 0.5, seed=2)
+    output[0] = [1e30, -1e30, np.inf, -np.inf, 0, 3, 3, 3]
+    x = output.copy()
+    layer.forward(ds.NetworkContext(output, train=True))
+    with np.errstate(invalid="ignore"):
+        expected = ref.forward_dropout(x, layer.rand, 0.5)
+    assert_close(output, expected, kind="dropout")
+    assert 0 < np.sum(layer.rand < 0.5) < 8
+
+
 def test_darknet_scaling_keeps_the_mean(rng):
     layer, output, _ = shared(rng, 100, 1000, 0.3, seed=7)
     output[:] = 1

@@ -55,7 +55,20 @@ def test_extreme_values():
     gemm(0, 0, 2, 2, 2, 1.0, a, 2, b, 2, 0.0, c, 2)
     with np.errstate(invalid="ignore"):
         expected = ref.gemm(0, 0, a, b)
-    assert_close(c, expected, kind="gemm, values near 1e36")
+    assert_close(c, expected, kind="gemm, extreme values")
+
+
+def test_huge_tiny_and_infinite_values():
+    """±1e30 against small weights, all-equal rows, and -inf, which spreads
+    -inf where it meets a positive weight and NaN where it meets 0."""
+    a = np.array([[1e30, -1e30, 1e30], [2, 2, 2], [-np.inf, 1, 1]], np.float32)
+    b = np.array([[1e-8, 0], [1e-8, 1], [3e-8, 0]], np.float32)
+    c = np.zeros((3, 2), np.float32)
+    gemm(0, 0, 3, 2, 3, 1.0, a, 3, b, 2, 0.0, c, 2)
+    with np.errstate(invalid="ignore"):
+        expected = ref.gemm(0, 0, a, b)
+    assert_close(c[:2], expected[:2], rtol=1e-6, kind="gemm, extreme values")
+    assert c[2, 0] == -np.inf and np.isnan(c[2, 1]) and np.isnan(expected[2, 1])
 
 
 def test_bounds_are_checked_before_writing(rng):
