@@ -3,6 +3,7 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import darknet_softmax as ds
 from darknet_softmax.connected import ConnectedLayer
@@ -272,3 +273,34 @@ def test_a_truncated_header(tmp_path):
         load_weights(parse_network_cfg(TWO_LAYERS), tmp_path / "tiny.weights")
     with pytest.raises(FileNotFoundError):
         load_weights(parse_network_cfg(TWO_LAYERS), tmp_path / "none.weights")
+
+
+# -- any spacing, any comments ----------------------------------------------
+
+LINES = ["[net]", "batch=3", "learning_rate=0.25", "inputs=8", "[connected]", "output=6",
+         "activation=leaky", "[dropout]", "probability=.3", "[connected]", "output=4",
+         "[softmax]", "groups=2", "temperature=0.5", "[cost]", "type=masked", "scale=2"]
+
+
+def describe(net):
+    return [(type(layer).__name__, layer.inputs, layer.outputs, getattr(layer, "groups", None),
+             getattr(layer, "activation", None), getattr(layer, "type", None))
+            for layer in net.layers] + [net.batch, net.learning_rate, net.inputs]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.text(" \t", max_size=2), st.text(" \t", max_size=2),
+                          st.sampled_from(["", "#", ";"]), st.booleans()),
+                min_size=len(LINES), max_size=len(LINES)))
+def test_spacing_and_comments_change_nothing(decorations):
+    """Whitespace anywhere in a line, comment lines and blank lines between
+    them: the same network as the plain text."""
+    lines = []
+    for line, (before, inside, comment, blank) in zip(LINES, decorations):
+        if comment:
+            lines.append(before + comment + " batch=99 [convolutional]")
+        if blank:
+            lines.append(inside)
+        lines.append(before + line.replace("=", inside + "=" + inside, 1) + inside)
+    plain = parse_network_cfg("\n".join(LINES))
+    assert describe(parse_network_cfg("\n".join(lines))) == describe(plain)
