@@ -215,3 +215,27 @@ def test_bad_arguments(rng):
         net.predict(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="learning_rate must be finite"):
         ds.Network(inputs=1, learning_rate=-1)
+
+
+def test_a_tree_softmax_network_learns(tmp_path, rng):
+    """[softmax] tree=...: 2 roots with 3 leaves each. Truths filled by
+    fill_hierarchy mask the other root's leaves; the network learns to put
+    each item's own leaf first under hierarchy_top_prediction."""
+    (tmp_path / "six.tree").write_text("a -1\nb -1\na1 0\na2 0\na3 0\nb1 1\nb2 1\nb3 1\n")
+    (tmp_path / "tree.cfg").write_text("[net]\nbatch=8\ninputs=6\nlearning_rate=0.5\n"
+                                       "[connected]\noutput=8\nactivation=linear\n"
+                                       "[softmax]\ntree=six.tree\n")
+    net = ds.Network.from_cfg(tmp_path / "tree.cfg", seed=2)
+    tree = net.layers[1].tree
+    leaves = np.array([2, 3, 4, 5, 6, 7])
+    labels = rng.integers(0, 6, 64)
+    X = (np.eye(6)[labels] + 0.1 * rng.standard_normal((64, 6))).astype(np.float32)
+    truth = np.zeros((64, 8), np.float32)
+    truth[np.arange(64), leaves[labels]] = 1
+    ds.fill_hierarchy(truth, tree, out=truth)
+    assert np.all(truth[labels < 3, 5:] == ds.SECRET_NUM)
+    losses = net.train(X, truth, epochs=30, seed=0)
+    assert losses[-1] < losses[0] / 4
+    probs = net.predict(X)
+    top = [ds.hierarchy_top_prediction(row, tree, 0.1) for row in probs]
+    assert np.mean(np.array(top) == leaves[labels]) > 0.95
