@@ -58,10 +58,10 @@ def _flag(text):
 
 # Each section's options: name -> (parse, Darknet's default). The [net]
 # default of inputs is height*width*channels, filled in below.
+_NON_NEGATIVE = _float(lambda v: v >= 0, "a number >= 0")
 OPTIONS = {
-    "net": {"batch": (_int(1), 1), "learning_rate": (_float(lambda v: v >= 0, "a number >= 0"), .001),
-            "momentum": (_float(lambda v: v >= 0, "a number >= 0"), .9),
-            "decay": (_float(lambda v: v >= 0, "a number >= 0"), .0001),
+    "net": {"batch": (_int(1), 1), "learning_rate": (_NON_NEGATIVE, .001),
+            "momentum": (_NON_NEGATIVE, .9), "decay": (_NON_NEGATIVE, .0001),
             "inputs": (_int(1), None), "height": (_int(0), 0), "width": (_int(0), 0),
             "channels": (_int(0), 0), "max_batches": (_int(0), 0)},
     "connected": {"output": (_int(1), 1), "activation": (_choice(ACTIVATIONS), "logistic")},
