@@ -1,0 +1,109 @@
+"""The workload that tools/valgrind.sh runs under memcheck: every C entry point,
+on good and bad input, many times, so a leak per call adds up and shows.
+
+    python tools/memcheck_workload.py [--rounds 1000] [--tree shared/data/9k.tree]
+"""
+import argparse
+import pathlib
+import tempfile
+
+import numpy as np
+
+import darknet_softmax as ds
+
+# (batch, inputs, groups, temperature): a 1-element group, odd sizes, a wide row.
+SHAPES = [(1, 1, 1, 1.0), (3, 10, 2, 0.5), (7, 15, 5, 1.0), (2, 1000, 1, 2.0), (4, 64, 64, 1.0)]
+
+
+def layer_round(i, rng):
+    """Create a layer, forward with a truth, backward, free it."""
+    batch, inputs, groups, temperature = SHAPES[i % len(SHAPES)]
+    x = rng.standard_normal((batch, inputs)).astype(np.float32)
+    truth = np.zeros_like(x)
+    truth[:, 0] = 1
+    net_delta = np.zeros_like(x)
+    layer = ds.SoftmaxLayer(batch, inputs, groups, temperature, noloss=bool(i % 7 == 0))
+    net = ds.NetworkContext(x, truth, net_delta)
+    layer.forward(net)
+    layer.backward(net)
+    kept = layer.output if i % 3 == 0 else None    # a view that outlives close()
+    layer.close() if i % 2 else None               # or let the garbage collector free it
+    del layer
+    return float(kept.sum()) if kept is not None else 0.0
+
+
+def functional_round(rng):
+    x = rng.standard_normal((4, 12)).astype(np.float32)
+    probs = ds.softmax(x, groups=3, temperature=0.7)
+    truth = np.zeros_like(x)
+    truth[:, 1] = 1
+    delta, error = ds.softmax_x_ent(probs, truth)
+    out = np.zeros(48, np.float32)
+    ds.softmax_cpu(x.ravel(), 4, 4, 12, 3, 4, 1, 1.0, out)
+    ds.axpy(0.5, delta.ravel(), out)
+    return ds.sum_array(error)
+
+
+def bad_round():
+    """Error paths: each must free whatever it allocated before failing."""
+    for call in (lambda: ds.SoftmaxLayer(2**20, 2**30),             # calloc fails
+                 lambda: ds.Tree(list("abcde"), [-1, -1, 0, 1, 0]),  # split siblings
+                 lambda: ds.softmax(np.zeros(6, np.float32), groups=4)):
+        try:
+            call()
+        except (MemoryError, ValueError):
+            pass
+        else:
+            raise AssertionError("a bad call did not raise")
+
+
+def tree_round(tree_path, rng):
+    """Read the tree (with the reader when the package has one), run a tree layer."""
+    if hasattr(ds, "read_tree"):
+        tree = ds.read_tree(tree_path)
+    else:
+        lines = [line.split() for line in pathlib.Path(tree_path).read_text().splitlines()]
+        tree = ds.Tree([name for name, _ in lines], [int(parent) for _, parent in lines])
+    x = rng.standard_normal((2, tree.n)).astype(np.float32)
+    truth = np.full_like(x, ds.SECRET_NUM)
+    truth[:, :tree.group_size[0]] = 0
+    truth[:, 0] = 1
+    with ds.SoftmaxLayer(2, tree.n, tree=tree) as layer:
+        layer.forward(ds.NetworkContext(x, truth))
+    return tree.n
+
+
+def write_tree(path, n, rng):
+    """A valid tree file: each node's children stand on consecutive lines."""
+    parents, queue = [-1] * 5, list(range(5))
+    while len(parents) < n and queue:
+        parent = queue.pop(0)
+        children = int(rng.integers(1, 8))
+        queue += range(len(parents), len(parents) + children)
+        parents += [parent] * children
+    pathlib.Path(path).write_text("".join(f"n{i:08d} {p}\n" for i, p in enumerate(parents)))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=1000)
+    parser.add_argument("--tree-rounds", type=int, default=5)
+    parser.add_argument("--tree", help="a .tree file (default: a generated one of 2000 nodes)")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    if args.tree is None:
+        args.tree = str(pathlib.Path(tempfile.mkdtemp()) / "generated.tree")
+        write_tree(args.tree, 2000, rng)
+    for i in range(args.rounds):
+        layer_round(i, rng)
+        functional_round(rng)
+        if i % 10 == 0:
+            bad_round()
+    tree_nodes = [tree_round(args.tree, rng) for _ in range(args.tree_rounds)]
+    print(f"memcheck workload: {args.rounds} layer rounds, {args.rounds} functional rounds, "
+          f"{len(range(0, args.rounds, 10))} rounds of bad calls, "
+          f"{len(tree_nodes)} tree rounds of {tree_nodes[0] if tree_nodes else 0} nodes")
+
+
+if __name__ == "__main__":
+    main()
