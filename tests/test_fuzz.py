@@ -172,6 +172,8 @@ def test_fuzz_softmax(data, x, out, shape, groups, temperature):
     target = {"none": None, "same": array, "other": out_array.array,
               "new": np.full(array.shape, GUARD, np.float32),
               "overlap": x.buffer[15:15 + array.size].reshape(array.shape)}[out]
+    if out == "overlap" and array.size == 1:   # one value before x does not overlap it
+        target = array
     try:
         with np.errstate(all="ignore"):
             result = ds.softmax(array, groups, temperature, out=target)
