@@ -6,6 +6,8 @@ Arrays sit between guard values inside a larger buffer, so a write out of
 bounds shows even without a sanitizer. CI runs a few hundred inputs per test;
 `tools/fuzz.sh` runs thousands (FUZZ_EXAMPLES sets the count)."""
 import os
+import re
+import tempfile
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 import darknet_softmax as ds
 from darknet_softmax import reference
+from darknet_softmax.parser import OPTIONS, SECTIONS
 from conftest import assert_close
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
@@ -275,3 +278,207 @@ def check_tree_invariants(tree, parents=None):
     for i in range(n):
         assert tree.leaf[i] == (tree.child[i] == -1)
         assert tree.leaf[i] == int(i not in set(tree.parent.tolist()))
+
+
+# --- the .tree reader -------------------------------------------------------
+
+def tree_file_model(data):
+    """What read_tree must make of a file's bytes: (names, parents), or the
+    1-based line of the first error (parse errors in file order first, then
+    the grouping errors that need every line)."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    names, parents = [], []
+    for i, line in enumerate(lines):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        fields = [field for field in re.split(rb"[ \t]+", line) if field]
+        if b"\0" in line or len(fields) != 2 or not re.fullmatch(rb"[+-]?[0-9]+", fields[1]):
+            return i + 1
+        parent = int(fields[1])
+        if not -1 <= parent < i:
+            return i + 1
+        names.append(fields[0].decode("utf-8", "backslashreplace"))
+        parents.append(parent)
+    if not parents:
+        return 1
+    has_children = set()
+    for i, parent in enumerate(parents):
+        if i == 0 or parent != parents[i - 1]:
+            if (parent == -1 and i > 0) or parent in has_children:
+                return i + 1
+            has_children.add(parent)
+    return names, parents
+
+
+name_bytes = st.one_of(
+    st.text(st.characters(blacklist_characters=" \t\n\r\0", blacklist_categories=["Cs"]),
+            min_size=1, max_size=10).map(str.encode),
+    st.binary(min_size=1, max_size=6).map(
+        lambda b: bytes(c for c in b if c not in b" \t\n\r\0") or b"x"),
+    st.integers(250, 400).map(lambda size: b"n" * size))      # past Darknet's 256-byte buffer
+parent_junk = st.sampled_from([b"+1", b"-0", b"007", b"1_0", b"0x1", b"1.0", b"", b"-", b"--1",
+                               b"2147483647", b"2147483648", b"-2147483649", b"99999999999999999999",
+                               b"9223372036854775808", b"-1\0", b"\xff", b"1e3", b"\xef\xbb\xbf0"])
+
+
+@st.composite
+def tree_files(draw):
+    """Mostly a valid tree's text in its many spellings, then a few mutations."""
+    if draw(st.sampled_from([False] * 9 + [True])):
+        return draw(st.binary(max_size=200))
+    parents = draw(tree_parents())
+    end = draw(st.sampled_from([b"\n", b"\n", b"\r\n"]))
+    lines = []
+    for parent in parents:
+        gap = draw(st.sampled_from([b" ", b" ", b"\t", b"  ", b" \t "]))
+        lead = draw(st.sampled_from([b""] * 6 + [b" ", b"\t"]))
+        trail = draw(st.sampled_from([b""] * 6 + [b" ", b"\t", b"\r"]))
+        lines.append(lead + draw(name_bytes) + gap + str(parent).encode() + trail)
+    for _ in range(draw(st.sampled_from([0, 0, 0, 1, 1, 2, 3]))):
+        at = draw(st.integers(0, len(lines)))
+        kind = draw(st.sampled_from(["blank", "junk", "parent", "nul", "extra field", "delete",
+                                     "duplicate"]))
+        if kind == "blank":
+            lines.insert(at, draw(st.sampled_from([b"", b" ", b"\t\t"])))
+        elif kind == "junk":
+            lines.insert(at, draw(st.binary(max_size=20)).replace(b"\n", b""))
+        elif kind == "parent":
+            lines.insert(at, draw(name_bytes) + b" " + draw(parent_junk))
+        elif kind == "nul" and lines:
+            spot = min(at, len(lines) - 1)
+            lines[spot] = lines[spot][:1] + b"\0" + lines[spot][1:]
+        elif kind == "extra field":
+            lines.insert(at, draw(name_bytes) + b" 0 extra")
+        elif kind == "delete" and lines:
+            del lines[min(at, len(lines) - 1)]
+        elif kind == "duplicate" and lines:
+            lines.insert(at, lines[min(at, len(lines) - 1)])
+    text = end.join(lines)
+    return text + end if draw(st.sampled_from([True] * 4 + [False])) else text
+
+
+@fuzz
+@given(data=tree_files())
+def test_fuzz_read_tree(data):
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "fuzz.tree")
+        with open(path, "wb") as file:
+            file.write(data)
+        expected = tree_file_model(data)
+        try:
+            tree = ds.read_tree(path)
+        except ValueError as error:
+            event("read_tree raised ValueError")
+            assert isinstance(expected, int), f"a valid file was refused: {error}"
+            assert str(error).startswith(f"{path}:"), error
+            line = re.match(re.escape(path) + r":(\d+):", str(error))
+            if line:     # an empty file names no line
+                assert int(line.group(1)) == expected, error
+            return
+    event("read_tree gave a tree")
+    assert not isinstance(expected, int), f"line {expected} should have been refused"
+    names, parents = expected
+    assert tree.name == names
+    check_tree_invariants(tree, parents)
+
+
+# --- the .cfg reader --------------------------------------------------------
+
+SMALL_TREE = b"a -1\nb -1\nc -1\nd 0\ne 0\nf 1\n"      # 6 nodes, like inputs=6 below
+section_names = st.sampled_from(["[net]", "[network]", "[connected]", "[conn]", "[softmax]",
+                                 "[soft]", "[cost]", "[dropout]", "[ net ]", "[convolutional]",
+                                 "[net", "net]", "[]", "[Net]"])
+# Sizes stay tiny or become so large that no allocation can succeed, so the
+# fuzzer never builds a layer of gigabytes that does fit in memory.
+sizes = mostly(st.sampled_from(["1", "2", "3", "6"]),
+               st.sampled_from(["0", "-1", "10000000000000", "18446744073709551616", "1.5", "",
+                                "+2", "0x10", "1e3", "\uff12"]))
+numbers_text = mostly(st.sampled_from(["0", "1", "0.5", "1e-3", ".5", "5.", "2", "0.1"]),
+                      st.sampled_from(["-0.5", "1e400", "nan", "inf", "-inf", "1e-50", "abc", "",
+                                       "1,0", "1e39"]))
+OPTION_VALUES = {
+    "activation": mostly(st.sampled_from(["logistic", "relu", "linear", "leaky", "tanh"]),
+                         st.sampled_from(["bogus", "", "Logistic"])),
+    "type": mostly(st.sampled_from(["sse", "masked", "smooth", "L1"]),
+                   st.sampled_from(["l1", "bogus"])),
+    "tree": mostly(st.just("small.tree"), st.sampled_from(["bad.tree", "missing.tree",
+                                                           "/nonexistent/x.tree", ".", "fuzz.cfg"])),
+    "spatial": mostly(st.sampled_from(["0", "1"]), st.sampled_from(["2", "yes", ""])),
+}
+for flag in ("noloss", "exact"):
+    OPTION_VALUES[flag] = OPTION_VALUES["spatial"]
+for key in ("batch", "inputs", "height", "width", "channels", "max_batches", "output", "groups"):
+    OPTION_VALUES[key] = sizes
+for key in ("learning_rate", "momentum", "decay", "temperature", "scale"):
+    OPTION_VALUES[key] = numbers_text
+OPTION_VALUES["probability"] = mostly(st.sampled_from(["0", "0.5", "0.9"]), numbers_text)
+section_names = mostly(st.sampled_from(["[connected]", "[conn]", "[softmax]", "[soft]", "[cost]",
+                                        "[dropout]"]),
+                       st.sampled_from(["[net]", "[network]", "[ net ]", "[convolutional]",
+                                        "[net", "net]", "[]", "[Net]"]))
+other_lines = st.sampled_from(["", "   ", "# comment", "; comment", "no equals sign", "=1",
+                               "key=", "a=b=c", "\t", "[net]batch=1"])
+
+
+def option_lines(kind):
+    """key=value lines for a section of `kind`, now and then a stranger."""
+    keys = sorted(OPTIONS.get(kind, OPTION_VALUES))
+    line = st.sampled_from(keys).flatmap(
+        lambda key: OPTION_VALUES[key].map(lambda value: f"{key}={value}"))
+    stranger = st.one_of(other_lines, st.tuples(st.text(max_size=6), st.text(max_size=6)).map(
+        lambda pair: f"{pair[0]}={pair[1]}"), st.sampled_from(sorted(OPTION_VALUES)).map(
+        lambda key: f"{key}=1"))
+    return mostly(line, stranger)
+
+
+@st.composite
+def cfg_texts(draw):
+    """Mostly a [net] section and a few layers, each with plausible options."""
+    lines = []
+    if draw(st.sampled_from([True] * 6 + [False])):
+        lines += ["[net]", f"batch={draw(st.sampled_from(['1', '2', '3']))}",
+                  f"inputs={draw(st.sampled_from(['6', '6', '4', '1']))}"]
+    for _ in range(draw(st.integers(0, 5))):
+        section = draw(section_names)
+        lines.append(section)
+        keys = set()
+        for _ in range(draw(st.integers(0, 3))):
+            line = draw(option_lines(SECTIONS.get(section.replace(" ", ""))))
+            if line.split("=")[0] in keys and draw(st.sampled_from([True] * 4 + [False])):
+                continue      # a repeated option is an error; keep most sections free of it
+            keys.add(line.split("=")[0])
+            lines.append(line)
+    if draw(st.sampled_from([False] * 9 + [True])):
+        lines.insert(draw(st.integers(0, len(lines))), draw(st.text(max_size=30)))
+    space = draw(st.sampled_from(["", "", " ", "\t"]))
+    return "\n".join(space + line + space for line in lines) + draw(st.sampled_from(["\n", ""]))
+
+
+@fuzz
+@given(text=cfg_texts(), seed=st.integers(0, 3))
+def test_fuzz_parse_network_cfg(text, seed):
+    with tempfile.TemporaryDirectory() as folder:
+        for name, data in (("small.tree", SMALL_TREE), ("bad.tree", b"a -1\nb 5\n")):
+            with open(os.path.join(folder, name), "wb") as file:
+                file.write(data)
+        path = os.path.join(folder, "fuzz.cfg")
+        with open(path, "w", encoding="utf-8", errors="surrogatepass") as file:
+            file.write(text)
+        try:
+            network = ds.parse_network_cfg(path, seed=seed)
+        except (ValueError, TypeError, MemoryError) as error:
+            event(f"parse_network_cfg raised {type(error).__name__}")
+            assert str(error), "an exception without a message"
+            return
+    event("parse_network_cfg gave a network")
+    # A network the reader accepts must run a training step.
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((network.batch, network.inputs)).astype(np.float32)
+    truth = np.zeros((network.batch, network.outputs), np.float32)
+    truth[:, 0] = 1
+    with np.errstate(all="ignore"):
+        network.train_batch(x, truth)
+        output = network.forward(x)
+    assert output.shape[0] == network.batch
