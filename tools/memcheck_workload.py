@@ -16,13 +16,16 @@ SHAPES = [(1, 1, 1, 1.0), (3, 10, 2, 0.5), (7, 15, 5, 1.0), (2, 1000, 1, 2.0), (
 
 
 def layer_round(i, rng):
-    """Create a layer, forward with a truth, backward, free it."""
+    """Create a layer, forward with a truth, backward, free it. Every other
+    round takes the exact mode, every fifth the spatial one."""
     batch, inputs, groups, temperature = SHAPES[i % len(SHAPES)]
     x = rng.standard_normal((batch, inputs)).astype(np.float32)
     truth = np.zeros_like(x)
     truth[:, 0] = 1
     net_delta = np.zeros_like(x)
-    layer = ds.SoftmaxLayer(batch, inputs, groups, temperature, noloss=bool(i % 7 == 0))
+    spatial = {"spatial": True, "w": 1, "h": 1, "c": inputs} if i % 5 == 4 else {}
+    layer = ds.SoftmaxLayer(batch, inputs, 1 if spatial else groups, temperature,
+                            noloss=bool(i % 7 == 0), exact=bool(i % 2), **spatial)
     net = ds.NetworkContext(x, truth, net_delta)
     layer.forward(net)
     layer.backward(net)
@@ -58,19 +61,61 @@ def bad_round():
 
 
 def tree_round(tree_path, rng):
-    """Read the tree (with the reader when the package has one), run a tree layer."""
-    if hasattr(ds, "read_tree"):
-        tree = ds.read_tree(tree_path)
-    else:
-        lines = [line.split() for line in pathlib.Path(tree_path).read_text().splitlines()]
-        tree = ds.Tree([name for name, _ in lines], [int(parent) for _, parent in lines])
+    """Read the tree, run a tree layer and the hierarchy helpers; read a bad file."""
+    tree = ds.read_tree(tree_path)
     x = rng.standard_normal((2, tree.n)).astype(np.float32)
-    truth = np.full_like(x, ds.SECRET_NUM)
-    truth[:, :tree.group_size[0]] = 0
-    truth[:, 0] = 1
+    truth = np.zeros_like(x)
+    truth[:, tree.n - 1] = 1
+    truth = ds.fill_hierarchy(truth, tree)
     with ds.SoftmaxLayer(2, tree.n, tree=tree) as layer:
         layer.forward(ds.NetworkContext(x, truth))
+        ds.hierarchy_predictions(layer.output, tree)
+        ds.hierarchy_top_prediction(layer.output, tree, thresh=0.5)
+    with tempfile.TemporaryDirectory() as folder:
+        bad = pathlib.Path(folder) / "bad.tree"
+        bad.write_text("a -1\nb 0\nc -1\n")
+        for path in (bad, bad.with_name("missing.tree")):
+            try:
+                ds.read_tree(str(path))
+            except (OSError, ValueError):
+                pass
+            else:
+                raise AssertionError(f"{path} was read")
     return tree.n
+
+
+CFG = """[net]
+batch=4
+inputs=12
+learning_rate=0.1
+[connected]
+output=8
+activation=leaky
+[dropout]
+probability=0.2
+[connected]
+output=6
+activation=linear
+[softmax]
+groups=2
+"""
+
+
+def network_round(rng):
+    """Build a network from a cfg, train a step, predict, free it; a bad cfg."""
+    network = ds.parse_network_cfg(CFG, seed=int(rng.integers(100)))
+    x = rng.standard_normal((4, 12)).astype(np.float32)
+    truth = np.zeros((4, 6), np.float32)
+    truth[:, [0, 3]] = 1
+    network.train_batch(x, truth)
+    network.predict(x)
+    try:
+        ds.parse_network_cfg(CFG.replace("output=6", "output=0"))
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a bad cfg was read")
+    return network.cost
 
 
 def write_tree(path, n, rng):
@@ -88,11 +133,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--tree-rounds", type=int, default=5)
+    parser.add_argument("--network-rounds", type=int, default=100)
     parser.add_argument("--tree", help="a .tree file (default: a generated one of 2000 nodes)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
+    generated = tempfile.TemporaryDirectory()
     if args.tree is None:
-        args.tree = str(pathlib.Path(tempfile.mkdtemp()) / "generated.tree")
+        args.tree = str(pathlib.Path(generated.name) / "generated.tree")
         write_tree(args.tree, 2000, rng)
     for i in range(args.rounds):
         layer_round(i, rng)
@@ -100,9 +147,13 @@ def main(argv=None):
         if i % 10 == 0:
             bad_round()
     tree_nodes = [tree_round(args.tree, rng) for _ in range(args.tree_rounds)]
+    for _ in range(args.network_rounds):
+        network_round(rng)
+    generated.cleanup()
     print(f"memcheck workload: {args.rounds} layer rounds, {args.rounds} functional rounds, "
           f"{len(range(0, args.rounds, 10))} rounds of bad calls, "
-          f"{len(tree_nodes)} tree rounds of {tree_nodes[0] if tree_nodes else 0} nodes")
+          f"{len(tree_nodes)} tree rounds of {tree_nodes[0] if tree_nodes else 0} nodes, "
+          f"{args.network_rounds} network training rounds")
 
 
 if __name__ == "__main__":
