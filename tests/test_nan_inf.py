@@ -223,3 +223,67 @@ def test_masked_values_hide_nan_in_a_tree():
         assert np.isnan(layer.output[0, 2:]).all()
         assert (layer.delta[0, 2:] == 0).all() and (layer.loss[0, 2:] == 0).all()
         assert np.isfinite(layer.cost)
+
+
+# --- the exact mode, the spatial layer, log_softmax and the Jacobian ---------
+
+@pytest.mark.parametrize("batch, groups, n", SHAPES[::2])
+def test_exact_layer_rule(rng, batch, groups, n):
+    x = poisoned(rng, batch, groups, n)
+    truth = np.zeros_like(x)
+    truth[..., 0] = 0.75
+    truth[..., -1] += 0.25
+    with ds.SoftmaxLayer(batch, groups * n, groups, exact=True) as layer:
+        with np.errstate(all="ignore"):
+            layer.forward(ds.NetworkContext(x.reshape(batch, -1), truth.reshape(batch, -1)))
+        output = layer.output.reshape(batch, groups, n)
+        check_groups(output, x, 1.0)
+        spoiled = np.isnan(output).any(-1)
+        delta = layer.delta.reshape(batch, groups, n)
+        loss = layer.loss.reshape(batch, groups, n)
+        # delta = truth - pred*sum(truth): NaN through a spoiled group, finite elsewhere.
+        assert np.isnan(delta[spoiled]).all() and np.isfinite(delta[~spoiled]).all()
+        # -truth*log(pred): 0 where unlabelled, whatever pred is; inf where a label meets 0.
+        unlabelled = truth == 0
+        assert (loss[unlabelled] == 0).all()
+        labelled = ~unlabelled & ~spoiled[..., None]
+        with np.errstate(divide="ignore"):
+            expected = -truth[labelled] * np.log(output[labelled].astype(np.float64))
+        assert_close(loss[labelled], expected, atol=1e-5, kind="loss")
+
+
+@pytest.mark.parametrize("w, h, c", [(1, 1, 1), (3, 2, 5), (4, 4, 17), (1, 9, 2)])
+def test_spatial_layer_rule(rng, w, h, c):
+    batch = 3
+    x = poisoned(rng, batch, w * h, c)                # (batch, position, channel) groups
+    channel_major = np.ascontiguousarray(x.transpose(0, 2, 1)).reshape(batch, c * w * h)
+    with ds.SoftmaxLayer(batch, c * w * h, spatial=True, w=w, h=h, c=c) as layer:
+        layer.forward(ds.NetworkContext(channel_major))
+        output = layer.output.reshape(batch, c, w * h).transpose(0, 2, 1)
+        check_groups(output, x, 1.0)
+
+
+@pytest.mark.parametrize("batch, groups, n", SHAPES[::2])
+def test_log_softmax_rule(rng, batch, groups, n):
+    x = poisoned(rng, batch, groups, n)
+    with np.errstate(all="ignore"):
+        got = ds.log_softmax(x.reshape(batch, -1), groups).reshape(batch, groups, n)
+        expected = np.log(expected_softmax(x, 1.0))
+    bad = np.isnan(expected).all(-1)
+    assert np.isnan(got[bad]).all()
+    # A -inf input, and only it (or an underflow far below), gives -inf.
+    assert np.isneginf(got[~bad]).sum() >= np.isneginf(x[~bad]).sum()
+    assert not np.isnan(got[~bad]).any()
+    finite = np.isfinite(expected) & ~bad[..., None]
+    assert_close(got[finite], expected[finite], atol=1e-5, kind="log_softmax")
+
+
+@pytest.mark.parametrize("batch, groups, n", SHAPES[::2])
+def test_softmax_backward_spoils_only_its_group(rng, batch, groups, n):
+    y = ds.softmax(rng.standard_normal((batch, groups * n)).astype(np.float32), groups)
+    dy = rng.standard_normal((batch, groups, n)).astype(np.float32)
+    spoiled = rng.random((batch, groups)) < 0.3
+    dy[spoiled, 0] = np.nan
+    got = ds.softmax_backward(y, dy.reshape(batch, -1), groups).reshape(batch, groups, n)
+    assert np.isnan(got[spoiled]).all()
+    assert np.isfinite(got[~spoiled]).all()
