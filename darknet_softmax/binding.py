@@ -1,5 +1,6 @@
 """The compiled library, the checks every wrapper makes before it calls C, and
 C status codes turned into exceptions. Nothing is written before the checks pass."""
+import functools
 import math
 import numbers
 
@@ -85,6 +86,16 @@ def temperature_value(value):
     if not math.isfinite(value) or not np.float32(value) > 0 or not np.isfinite(np.float32(value)):
         raise ValueError(f"temperature must be finite and above 0 in float32, not {value!r}")
     return value
+
+
+def locked(method):
+    """Runs `method` holding `self._lock`, so an object shared by threads
+    takes one such call at a time (README, "Safety")."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return run
 
 
 def float_ptr(array):

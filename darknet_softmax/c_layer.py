@@ -3,10 +3,13 @@ buffers in one allocation, exposed as NumPy views, and the checks a layer
 makes on the network context before C runs.
 
 A view keeps the whole allocation alive, so a view taken before `close()`
-stays valid; the memory goes with the last view."""
+stays valid; the memory goes with the last view. Like SoftmaxLayer, a layer
+takes one call at a time (a lock each), so threads may share it."""
+import threading
+
 import numpy as np
 
-from .binding import check_size, ffi
+from .binding import check_size, ffi, locked
 from .layers import NetworkContext
 
 
@@ -15,6 +18,11 @@ class CLayer:
     pointer) and maps its buffers with `_map`."""
 
     _layer = None
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        self._lock = threading.Lock()
+        return self
 
     def _map(self, nbytes, buffers):
         """Views of `buffers`, {name: (C pointer, shape)}, all inside the
@@ -36,8 +44,10 @@ class CLayer:
         self._open()
         return self._views[name]
 
+    @locked
     def close(self):
-        """Release the C layer; views already taken keep their memory."""
+        """Release the C layer; views already taken keep their memory. Waits
+        for a call running in another thread."""
         self._layer = None
         self._views = None
 

@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from .activations import ACTIVATIONS, activation_code
-from .binding import check_distinct, check_status, count, ffi, lib
+from .binding import check_distinct, check_status, count, ffi, lib, locked
 from .c_layer import CLayer
 
 
@@ -54,12 +54,14 @@ class ConnectedLayer(CLayer):
     weight_updates = property(lambda self: self._view("weight_updates"))
     bias_updates = property(lambda self: self._view("bias_updates"))
 
+    @locked
     def forward(self, net):
         layer = self._open()
         self._check_net(net)
         check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
         check_status(lib.forward_connected_layer(layer, net._struct), "forward_connected_layer")
 
+    @locked
     def backward(self, net):
         """Multiplies `delta` by the activation's derivative in place, adds to
         the updates, and adds delta @ weights into `net.delta` when it is set.
@@ -72,6 +74,7 @@ class ConnectedLayer(CLayer):
                                same_ok=False)
         check_status(lib.backward_connected_layer(layer, net._struct), "backward_connected_layer")
 
+    @locked
     def update(self, batch, learning_rate, momentum, decay):
         """Darknet's SGD step for updates summed over `batch` items:
         biases += learning_rate/batch * bias_updates; weight_updates -=

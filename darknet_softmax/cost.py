@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from .binding import (check_distinct, check_shape, check_status, count, ffi, float_array,
-                      float_ptr, lib)
+                      float_ptr, lib, locked)
 from .c_layer import CLayer
 
 # Darknet's cfg names for the cost types this project supports.
@@ -74,11 +74,13 @@ class CostLayer(CLayer):
     scale = property(lambda self: float(self._open().scale))
     cost = property(lambda self: float(self._open().cost))
 
+    @locked
     def forward(self, net):
         layer = self._open()
         self._check_net(net)
         check_status(lib.forward_cost_layer(layer, net._struct), "forward_cost_layer")
 
+    @locked
     def backward(self, net):
         layer = self._open()
         self._check_net(net, backward=True)

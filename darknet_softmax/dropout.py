@@ -4,7 +4,7 @@ import numbers
 import numpy as np
 
 from .binding import (check_distinct, check_size, check_status, count, ffi, float_array,
-                      float_ptr, lib)
+                      float_ptr, lib, locked)
 from .c_layer import CLayer
 
 
@@ -50,6 +50,7 @@ class DropoutLayer(CLayer):
     probability = property(lambda self: float(self._open().probability))
     scale = property(lambda self: float(self._open().scale))
 
+    @locked
     def share(self, output, delta=None):
         """Work in place on `output` and `delta`, the previous layer's buffers
         (float32, batch*inputs each; delta may be None). The layer keeps them."""
@@ -65,6 +66,7 @@ class DropoutLayer(CLayer):
         layer.delta = ffi.NULL if delta is None else float_ptr(delta)
         self._output, self._delta = output, delta
 
+    @locked
     def forward(self, net):
         layer = self._open()
         self._check_net(net)
@@ -73,6 +75,7 @@ class DropoutLayer(CLayer):
                              "dropout works in place")
         check_status(lib.forward_dropout_layer(layer, net._struct), "forward_dropout_layer")
 
+    @locked
     def backward(self, net):
         layer = self._open()
         self._check_net(net, backward=True)

@@ -7,10 +7,11 @@ previous layer's `output` view and whose `delta` is the previous layer's
 layers: data is copied once, into the network's input and truth buffers."""
 import math
 import numbers
+import threading
 
 import numpy as np
 
-from .binding import check_shape, count, float_array
+from .binding import check_shape, count, float_array, locked
 from .connected import ConnectedLayer
 from .cost import CostLayer
 from .dropout import DropoutLayer
@@ -53,6 +54,9 @@ class Network:
         self.decay = _number("decay", decay)
         self.max_batches = count("max_batches", max_batches, minimum=0)
         self.seen = 0
+        # One public call at a time, so threads may share a network (README,
+        # "Safety"); re-entrant, since train and predict call the others.
+        self._lock = threading.RLock()
         self.layers = []
         self._specs = []        # (kind, options) for each layer, to rebuild at another batch
         self._shapes = []       # each layer's output shape (h, w, c)
@@ -88,6 +92,7 @@ class Network:
         """Darknet's [dropout], in place on the layer before it."""
         return self._add("dropout", {"probability": probability})
 
+    @locked
     def _add(self, kind, options):
         previous = self.layers[-1] if self.layers else None
         shape = self._shapes[-1] if self._shapes else self.shape
@@ -116,6 +121,7 @@ class Network:
         layer.share(previous.output, previous.delta)
         return layer, shape
 
+    @locked
     def set_batch(self, batch):
         """Rebuild every layer for `batch` items at a time, keeping the weights
         and the momentum (Darknet's set_batch_network)."""
@@ -210,6 +216,7 @@ class Network:
             layer.forward(self._context(index, train, with_truth))
         self._last = (train, with_truth)
 
+    @locked
     def forward(self, input, truth=None, train=False):
         """Darknet's forward_network on one batch: copies `input` (batch,
         inputs) and `truth` (batch, outputs) into the network's buffers, zeroes
@@ -218,6 +225,7 @@ class Network:
         self._forward(train, truth is not None)
         return self.output
 
+    @locked
     def backward(self):
         """Darknet's backward_network: each layer, last first, adds its
         negative gradient into the delta of the layer before it."""
@@ -226,12 +234,14 @@ class Network:
         for index in reversed(range(len(self.layers))):
             self.layers[index].backward(self._context(index, train, with_truth))
 
+    @locked
     def update(self):
         """Darknet's update_network: one SGD step of every layer with weights."""
         for layer in self.layers:
             if isinstance(layer, ConnectedLayer):
                 layer.update(self.batch, self.learning_rate, self.momentum, self.decay)
 
+    @locked
     def train_batch(self, input, truth):
         """Darknet's train_network_datum: forward in training, backward,
         update. Returns the cost per item (Darknet's training loss figure)."""
@@ -246,6 +256,7 @@ class Network:
         cost = self.cost
         return math.nan if cost is None else cost / self.batch
 
+    @locked
     def train(self, X, Y, epochs=1, batch=None, shuffle=True, seed=None, callback=None):
         """Train on rows of `X` (n, inputs) against `Y` (n, outputs), float32.
 
@@ -282,6 +293,7 @@ class Network:
             losses.append(total / steps)
         return losses
 
+    @locked
     def predict(self, X):
         """The output (of the last layer that is not a cost layer) for each row
         of `X`, (n, inputs) or one item (inputs,), float32: Darknet's
@@ -312,11 +324,13 @@ class Network:
         from .parser import parse_network_cfg
         return parse_network_cfg(path_or_text, seed=seed)
 
+    @locked
     def save_weights(self, path):
         """Write a Darknet .weights file (see darknet_softmax.parser.save_weights)."""
         from .parser import save_weights
         save_weights(self, path)
 
+    @locked
     def load_weights(self, path):
         """Read a Darknet .weights file (see darknet_softmax.parser.load_weights)."""
         from .parser import load_weights

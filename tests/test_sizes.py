@@ -127,3 +127,43 @@ def test_axpy_increment_beyond_2_to_32(sparse):
     assert y.tolist() == [5, 7]
     ds.axpy(1.0, np.array([1, 1], np.float32), sparse, incy=FAR)
     assert sparse[[0, 7, FAR]].tolist() == [3, 0, 4]
+
+
+# --- the network's layers: the same checks at their C boundary ----------------
+
+def c_status(make, *args):
+    out = ffi.new(make[1])
+    status = getattr(lib, make[0])(*args, out)
+    assert out[0] == ffi.NULL or status == lib.DS_OK
+    return status
+
+
+CONNECTED = ("make_connected_layer", "connected_layer **")
+COST = ("make_cost_layer", "cost_layer **")
+DROPOUT = ("make_dropout_layer", "dropout_layer **")
+
+
+@pytest.mark.parametrize("make, args", [
+    (CONNECTED, (2**33, 1, 2**33, lib.LOGISTIC)),     # batch*outputs overflows
+    (CONNECTED, (1, 2**33, 2**33, lib.LOGISTIC)),     # outputs*inputs overflows
+    (CONNECTED, (1, 2**31, 2**31, lib.LOGISTIC)),     # the floats fit, their bytes do not
+    (CONNECTED, (2**20, 2**20, 2**20, lib.LOGISTIC)), # fits size_t; no memory holds it
+    (COST, (2**33, 2**33, lib.SSE, 1.0)),
+    (COST, (2**31, 2**31, lib.SSE, 1.0)),
+    (COST, (2**20, 2**30, lib.SSE, 1.0)),
+    (DROPOUT, (2**33, 2**33, 0.5, 1)),
+    (DROPOUT, (2**20, 2**30, 0.5, 1)),
+])
+def test_network_layers_report_overflow(make, args):
+    assert c_status(make, *args) == lib.DS_ERR_NOMEM
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ds.ConnectedLayer(2**20, 2**20, 2**20),
+    lambda: ds.CostLayer(2**20, 2**30),
+    lambda: ds.DropoutLayer(2**20, 2**30),
+    lambda: ds.Network(inputs=2**30, batch=2**20),
+])
+def test_network_layers_too_large_raise_memory_error(make):
+    with pytest.raises(MemoryError):
+        make()

@@ -191,3 +191,103 @@ def test_c_runs_without_the_gil():
     run_in_threads(work, count=2)
     start, end = call
     assert sum(start < tick < end for tick in ticks) > 10
+
+
+# --- the network and its layers ----------------------------------------------
+
+CFG = """[net]
+batch=8
+inputs=20
+learning_rate=0.1
+[connected]
+output=16
+activation=leaky
+[dropout]
+probability=0.25
+[connected]
+output=12
+activation=linear
+[softmax]
+groups=3
+"""
+
+
+def network_data(i, rows=32):
+    rng = np.random.default_rng(100 + i)
+    x = rng.standard_normal((rows, 20)).astype(np.float32)
+    y = np.zeros((rows, 12), np.float32)
+    y[np.arange(rows), rng.integers(0, 4, rows)] = 1
+    y[np.arange(rows), 4 + rng.integers(0, 4, rows)] = 1
+    y[np.arange(rows), 8 + rng.integers(0, 4, rows)] = 1
+    return x, y
+
+
+def train_network(i):
+    network = ds.parse_network_cfg(CFG, seed=i)
+    x, y = network_data(i)
+    losses = network.train(x, y, epochs=3, seed=i)
+    weights = [layer.weights.copy() for layer in network.layers if hasattr(layer, "weights")]
+    return losses, weights, network.predict(x)
+
+
+def test_separate_networks_match_single_thread():
+    expected = [train_network(i) for i in range(THREADS)]
+    got = run_in_threads(train_network)
+    for (want_losses, want_weights, want_out), (losses, weights, out) in zip(expected, got):
+        assert losses == want_losses
+        for a, b in zip(want_weights, weights):
+            np.testing.assert_array_equal(b, a)
+        np.testing.assert_array_equal(out, want_out)
+
+
+def test_shared_network_predicts_each_threads_own_input():
+    # predict copies X into the network's one input buffer, then runs it: two
+    # threads at once would read each other's input without the network's lock.
+    network = ds.parse_network_cfg(CFG, seed=0)
+    inputs = [network_data(i, rows=40)[0] for i in range(THREADS)]
+    expected = [network.predict(x) for x in inputs]
+
+    def work(i):
+        return [network.predict(inputs[i]) for _ in range(ROUNDS)]
+
+    for i, results in enumerate(run_in_threads(work)):
+        for result in results:
+            np.testing.assert_array_equal(result, expected[i])
+
+
+def test_shared_network_trains_one_step_at_a_time():
+    # Every train_batch is whole, so the total of seen items is exact and the
+    # weights stay finite; the order of the steps is the threads' to decide.
+    network = ds.parse_network_cfg(CFG, seed=0)
+    data = [network_data(i, rows=8) for i in range(THREADS)]
+
+    def work(i):
+        return [network.train_batch(*data[i]) for _ in range(ROUNDS)]
+
+    losses = run_in_threads(work)
+    assert network.seen == THREADS * ROUNDS * 8
+    assert all(np.isfinite(loss) for thread in losses for loss in thread)
+    for layer in network.layers:
+        if hasattr(layer, "weights"):
+            assert np.isfinite(layer.weights).all()
+
+
+def test_shared_connected_layer_output_is_never_torn():
+    batch, inputs, outputs = 32, 512, 256
+    layer = ds.ConnectedLayer(batch, inputs, outputs, "linear", seed=0)
+    data = [np.random.default_rng(i).standard_normal((batch, inputs)).astype(np.float32)
+            for i in range(THREADS)]
+    candidates = []
+    for x in data:
+        layer.forward(ds.NetworkContext(x))
+        candidates.append(layer.output.copy())
+
+    def work(i):
+        net = ds.NetworkContext(data[i])
+        for _ in range(ROUNDS):
+            layer.forward(net)
+
+    for _ in range(3):
+        run_in_threads(work)
+        assert any(np.array_equal(layer.output, c) for c in candidates)
+    layer.close()
