@@ -1,11 +1,22 @@
 #include <math.h>
 
 #include "blas.h"
+#include "blas_vector.h"
+#include "runtime.h"
 #include "tree.h"
 
-/* One softmax over n values at input[i*stride]. Unlike Darknet, the shift is
-   taken before the division by temp and the sum is kept in double: the results
-   are Darknet's, the rounding is not (SPEC section 2). */
+/* The kernels below run Darknet's scalar loops, or, with the vector kernel
+   selected (the default; see runtime.h), the vector path of blas_vector.c. */
+static int vector_path(void)
+{
+    return ds_get_kernel() == DS_KERNEL_VECTOR;
+}
+
+/* One softmax over n values at input[i*stride]: the scalar path, Darknet's
+   loop around double-precision exp. Unlike Darknet, the shift is taken before
+   the division by temp, both in double (where x - largest is exact), and the
+   sum is kept in double: the results are Darknet's, the rounding is not
+   (SPEC section 2). */
 void softmax(const float *input, size_t n, float temp, size_t stride, float *output)
 {
     float largest = -INFINITY;
@@ -14,9 +25,9 @@ void softmax(const float *input, size_t n, float temp, size_t stride, float *out
     }
     double sum = 0;
     for (size_t i = 0; i < n; ++i) {
-        float e = expf((input[i*stride] - largest) / temp);
+        double e = exp(((double)input[i*stride] - largest) / temp);
         sum += e;
-        output[i*stride] = e;
+        output[i*stride] = (float)e;
     }
     float scale = (float)(1.0 / sum);
     for (size_t i = 0; i < n; ++i) output[i*stride] *= scale;
@@ -26,6 +37,11 @@ void softmax_cpu(const float *input, size_t n, size_t batch, size_t batch_offset
                  size_t groups, size_t group_offset, size_t stride, float temp,
                  float *output)
 {
+    if (vector_path()) {
+        softmax_cpu_vector(input, n, batch, batch_offset, groups, group_offset, stride, temp,
+                           output);
+        return;
+    }
     for (size_t b = 0; b < batch; ++b) {
         for (size_t g = 0; g < groups; ++g) {
             size_t offset = b*batch_offset + g*group_offset;
@@ -34,11 +50,30 @@ void softmax_cpu(const float *input, size_t n, size_t batch, size_t batch_offset
     }
 }
 
+void softmax_tree_cpu(const float *input, size_t batch, size_t inputs,
+                      const size_t *group_size, const size_t *group_offset, size_t groups,
+                      float temp, float *output)
+{
+    if (vector_path()) {
+        softmax_tree_vector(input, batch, inputs, group_size, group_offset, groups, temp,
+                            output);
+        return;
+    }
+    for (size_t g = 0; g < groups; ++g) {
+        softmax_cpu(input + group_offset[g], group_size[g], batch, inputs, 1, 0, 1, temp,
+                    output + group_offset[g]);
+    }
+}
+
 /* error is -log(pred) wherever truth is non-zero, whatever its size (Darknet's
    quirk); delta = truth - pred is the negative gradient of the fused loss. */
 void softmax_x_ent_cpu(size_t n, const float *pred, const float *truth,
                        float *delta, float *error)
 {
+    if (vector_path()) {
+        softmax_x_ent_vector(n, pred, truth, delta, error);
+        return;
+    }
     for (size_t i = 0; i < n; ++i) {
         float t = truth[i];
         float p = pred[i];
@@ -49,11 +84,16 @@ void softmax_x_ent_cpu(size_t n, const float *pred, const float *truth,
 
 void axpy_cpu(size_t N, float ALPHA, const float *X, size_t INCX, float *Y, size_t INCY)
 {
+    if (vector_path() && INCX == 1 && INCY == 1) {
+        axpy_vector(N, ALPHA, X, Y);
+        return;
+    }
     for (size_t i = 0; i < N; ++i) Y[i*INCY] += ALPHA*X[i*INCX];
 }
 
 float sum_array(const float *a, size_t n)
 {
+    if (vector_path()) return sum_array_vector(a, n);
     double sum = 0;
     for (size_t i = 0; i < n; ++i) sum += a[i];
     return (float)sum;

@@ -10,6 +10,12 @@ void softmax(const float *input, size_t n, float temp, size_t stride, float *out
 void softmax_cpu(const float *input, size_t n, size_t batch, size_t batch_offset,
                  size_t groups, size_t group_offset, size_t stride, float temp,
                  float *output);
+/* Every tree group over the whole batch: for each b < batch and each group
+   g, one softmax over group_size[g] values from b*inputs + group_offset[g].
+   Darknet's layer calls softmax_cpu once per group instead. */
+void softmax_tree_cpu(const float *input, size_t batch, size_t inputs,
+                      const size_t *group_size, const size_t *group_offset, size_t groups,
+                      float temp, float *output);
 void softmax_x_ent_cpu(size_t n, const float *pred, const float *truth,
                        float *delta, float *error);
 void axpy_cpu(size_t N, float ALPHA, const float *X, size_t INCX, float *Y, size_t INCY);

@@ -120,10 +120,17 @@ static void softmax_layer_loss(softmax_layer *l, const float *truth)
 int forward_softmax_layer(softmax_layer *l, const network *net)
 {
     if (!net->input || !layer_is_valid(l)) return DS_ERR_ARG;
-    for (size_t i = 0; i < group_runs(l); ++i) {
-        group_run r = group_run_at(l, i);
-        softmax_cpu(net->input + r.offset, r.n, l->batch, l->inputs, r.groups, r.group_offset,
-                    r.stride, l->temperature, l->output + r.offset);
+    const tree *t = l->softmax_tree;
+    if (t) {
+        /* Every tree group in one call, with no per-group overhead. */
+        softmax_tree_cpu(net->input, l->batch, l->inputs, t->group_size, t->group_offset,
+                         t->groups, l->temperature, l->output);
+    } else {
+        for (size_t i = 0; i < group_runs(l); ++i) {
+            group_run r = group_run_at(l, i);
+            softmax_cpu(net->input + r.offset, r.n, l->batch, l->inputs, r.groups,
+                        r.group_offset, r.stride, l->temperature, l->output + r.offset);
+        }
     }
     if (net->truth && !l->noloss) {
         softmax_layer_loss(l, net->truth);

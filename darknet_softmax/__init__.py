@@ -3,6 +3,8 @@ from . import reference
 from .kernels import axpy, softmax, softmax_cpu, softmax_x_ent, sum_array
 from .kernels import log_softmax, softmax_backward
 from .layers import NetworkContext, SoftmaxLayer
+from .runtime import (get_instruction_set, get_kernel, get_num_threads, instruction_sets,
+                      set_instruction_set, set_kernel, set_num_threads)
 from .tree import Tree
 
 SECRET_NUM = reference.SECRET_NUM
@@ -28,3 +30,5 @@ from .parser import load_weights, parse_network_cfg, save_weights  # noqa: E402
 
 __all__ += ["ConnectedLayer", "CostLayer", "DropoutLayer", "Network", "load_weights",
             "parse_network_cfg", "save_weights"]
+__all__ += ["get_instruction_set", "get_kernel", "get_num_threads", "instruction_sets",
+            "set_instruction_set", "set_kernel", "set_num_threads"]

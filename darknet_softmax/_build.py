@@ -7,7 +7,8 @@ from cffi import FFI
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The public headers, in dependency order. Their declarations are the cdef.
 HEADERS = ["status.h", "network.h", "tree.h", "blas.h", "softmax_layer.h",
-           "activations.h", "gemm.h", "connected_layer.h", "cost_layer.h", "dropout_layer.h"]
+           "activations.h", "gemm.h", "connected_layer.h", "cost_layer.h", "dropout_layer.h",
+           "runtime.h"]
 
 
 def read_cdef():
@@ -20,9 +21,15 @@ def read_cdef():
 
 
 def compile_args():
+    """Portable code generation: csrc/vector_kernels_avx2.c asks for AVX2 itself,
+    and runs only where the CPU has it. The pool needs POSIX threads."""
     if sys.platform == "win32":
         return ["/O2"]
-    return ["-O3", "-std=c11", "-Wall", "-Wextra"]
+    return ["-O3", "-std=c11", "-Wall", "-Wextra", "-pthread"]
+
+
+def link_args():
+    return [] if sys.platform == "win32" else ["-pthread"]
 
 
 ffibuilder = FFI()
@@ -33,5 +40,6 @@ ffibuilder.set_source(
     sources=sorted(f"csrc/{path.name}" for path in (ROOT / "csrc").glob("*.c")),
     include_dirs=["csrc"],
     extra_compile_args=compile_args(),
+    extra_link_args=link_args(),
     libraries=[] if sys.platform == "win32" else ["m"],
 )

@@ -1,0 +1,285 @@
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "blas.h"
+#include "blas_vector.h"
+#include "threadpool.h"
+#include "vector_kernels.h"
+
+enum {
+    /* A thread is worth waking for this many floats or more. */
+    PART_ELEMENTS = 16384,
+    /* Contiguous groups this long take the row kernel; shorter ones sit
+       eight to a vector, one group a lane. */
+    ROW_MIN = 16,
+    /* Outputs this large go around the cache (if the row fits in scratch). */
+    STREAM_BYTES = 64 << 20,
+    STREAM_ROW_MAX = 65536,
+    /* sum_array adds blocks of this many floats, in order, whatever the
+       thread count, so that its result does not depend on it. */
+    SUM_BLOCK = 65536
+};
+
+size_t parts_for(size_t elements)
+{
+    size_t parts = elements / PART_ELEMENTS;
+    size_t threads = pool_threads();
+    if (parts > threads) parts = threads;
+    return parts ? parts : 1;
+}
+
+/* The share [*begin, *end) of count items that part gets. */
+static void share(size_t count, size_t part, size_t parts, size_t *begin, size_t *end)
+{
+    *begin = count / parts * part + (part < count % parts ? part : count % parts);
+    *end = *begin + count / parts + (part < count % parts);
+}
+
+/* --- grouped softmax (softmax_cpu) --- */
+
+struct grouped {
+    const float *input;
+    float *output;
+    size_t n, groups, batch_offset, group_offset, stride, count;
+    float temp;
+    int rows, stream;
+    const struct vector_kernels *kernels;
+};
+
+static size_t group_start(const struct grouped *w, size_t k)
+{
+    return k / w->groups * w->batch_offset + k % w->groups * w->group_offset;
+}
+
+static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
+{
+    float *scratch = w->stream ? malloc(w->n * sizeof(float)) : NULL;
+    for (size_t k = begin; k < end; ++k) {
+        size_t start = group_start(w, k);
+        w->kernels->softmax_row(w->input + start, w->n, w->temp, w->output + start, scratch);
+    }
+    free(scratch);
+}
+
+/* Blocks of eight groups, one a lane. A block spread over more than int32
+   indices reach goes one group at a time. */
+static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
+{
+    size_t b = begin * LANES_PER_VECTOR / w->groups, g = begin * LANES_PER_VECTOR % w->groups;
+    for (size_t block = begin; block < end; ++block) {
+        size_t offset[LANES_PER_VECTOR], count = 0, low = SIZE_MAX, high = 0;
+        for (size_t k = block * LANES_PER_VECTOR; k < w->count && count < LANES_PER_VECTOR; ++k) {
+            offset[count] = b * w->batch_offset + g * w->group_offset;
+            if (++g == w->groups) g = 0, ++b;
+            if (offset[count] < low) low = offset[count];
+            if (offset[count] > high) high = offset[count];
+            ++count;
+        }
+        if (high - low <= INT32_MAX) {
+            w->kernels->softmax_lanes(w->input, offset, count, w->n, w->stride, w->temp, w->output);
+            continue;
+        }
+        for (size_t l = 0; l < count; ++l) {
+            softmax(w->input + offset[l], w->n, w->temp, w->stride, w->output + offset[l]);
+        }
+    }
+}
+
+static void grouped_part(void *context, size_t part, size_t parts)
+{
+    const struct grouped *w = context;
+    size_t items = w->rows ? w->count : (w->count + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
+    size_t begin, end;
+    share(items, part, parts, &begin, &end);
+    if (w->rows) grouped_rows(w, begin, end);
+    else grouped_lanes(w, begin, end);
+}
+
+/* Whether no two groups share a value: the three (step, count) axes, taken
+   from the smallest step up, each step past everything below it. When they
+   might share (Darknet allows it), only Darknet's order gives its result. */
+static int groups_disjoint(size_t n, size_t stride, size_t batch, size_t batch_offset,
+                           size_t groups, size_t group_offset)
+{
+    size_t step[3] = {stride, group_offset, batch_offset}, count[3] = {n, groups, batch};
+    for (int i = 0; i < 3; ++i) {
+        for (int j = i + 1; j < 3; ++j) {
+            if (step[j] < step[i]) {
+                size_t t = step[i]; step[i] = step[j]; step[j] = t;
+                t = count[i]; count[i] = count[j]; count[j] = t;
+            }
+        }
+    }
+    size_t span = 0;    /* the furthest offset the smaller axes reach */
+    for (int i = 0; i < 3; ++i) {
+        if (count[i] == 1) continue;
+        if (step[i] <= span) return 0;
+        span += (count[i] - 1) * step[i];
+    }
+    return 1;
+}
+
+void softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
+                        size_t groups, size_t group_offset, size_t stride, float temp,
+                        float *output)
+{
+    if (!groups_disjoint(n, stride, batch, batch_offset, groups, group_offset)) {
+        for (size_t b = 0; b < batch; ++b) {
+            for (size_t g = 0; g < groups; ++g) {
+                size_t offset = b*batch_offset + g*group_offset;
+                softmax(input + offset, n, temp, stride, output + offset);
+            }
+        }
+        return;
+    }
+    struct grouped w = {input, output, n, groups, batch_offset, group_offset, stride,
+                        batch * groups, temp, 0, 0, vector_kernels_in_use()};
+    w.rows = stride == 1 && n >= ROW_MIN;
+    w.stream = w.rows && w.count * n >= STREAM_BYTES / sizeof(float) && n <= STREAM_ROW_MAX
+               && (uintptr_t)output % sizeof(float) == 0;
+    pool_run(grouped_part, &w, parts_for(w.count * n));
+}
+
+/* --- tree groups (softmax_tree_cpu) --- */
+
+struct tree_work {
+    const float *input;
+    float *output;
+    size_t batch, inputs, groups;
+    const size_t *group_size, *group_offset;
+    float temp;
+    int by_rows;
+    const struct vector_kernels *kernels;
+};
+
+/* Tree groups [g0, g1) of rows [b0, b1): small groups eight rows to a vector. */
+static void tree_block(const struct tree_work *w, size_t b0, size_t b1, size_t g0, size_t g1)
+{
+    int lanes_fit = w->inputs <= INT32_MAX / LANES_PER_VECTOR;
+    for (size_t g = g0; g < g1; ++g) {
+        size_t size = w->group_size[g], start = w->group_offset[g];
+        if (size >= ROW_MIN || !lanes_fit) {
+            for (size_t b = b0; b < b1; ++b) {
+                size_t at = b * w->inputs + start;
+                w->kernels->softmax_row(w->input + at, size, w->temp, w->output + at, NULL);
+            }
+            continue;
+        }
+        for (size_t b = b0; b < b1; b += LANES_PER_VECTOR) {
+            size_t offset[LANES_PER_VECTOR], count = 0;
+            for (; count < LANES_PER_VECTOR && b + count < b1; ++count) {
+                offset[count] = (b + count) * w->inputs + start;
+            }
+            w->kernels->softmax_lanes(w->input, offset, count, size, 1, w->temp, w->output);
+        }
+    }
+}
+
+/* By rows, a block of eight rows at a time (they stay in cache across all
+   groups); by groups when the batch is too small to share out. */
+static void tree_part(void *context, size_t part, size_t parts)
+{
+    const struct tree_work *w = context;
+    size_t begin, end;
+    if (!w->by_rows) {
+        share(w->groups, part, parts, &begin, &end);
+        tree_block(w, 0, w->batch, begin, end);
+        return;
+    }
+    share((w->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
+    for (size_t block = begin; block < end; ++block) {
+        size_t b0 = block * LANES_PER_VECTOR;
+        size_t b1 = b0 + LANES_PER_VECTOR < w->batch ? b0 + LANES_PER_VECTOR : w->batch;
+        tree_block(w, b0, b1, 0, w->groups);
+    }
+}
+
+void softmax_tree_vector(const float *input, size_t batch, size_t inputs,
+                         const size_t *group_size, const size_t *group_offset, size_t groups,
+                         float temp, float *output)
+{
+    struct tree_work w = {input, output, batch, inputs, groups, group_size, group_offset, temp,
+                          0, vector_kernels_in_use()};
+    size_t parts = parts_for(batch * inputs);
+    w.by_rows = (batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR >= parts;
+    pool_run(tree_part, &w, parts);
+}
+
+/* --- elementwise kernels --- */
+
+struct elementwise {
+    size_t n;
+    const float *a, *b;
+    float *c, *d;
+    float alpha;
+    const struct vector_kernels *kernels;
+};
+
+static void x_ent_part(void *context, size_t part, size_t parts)
+{
+    const struct elementwise *w = context;
+    size_t begin, end;
+    share(w->n, part, parts, &begin, &end);
+    w->kernels->softmax_x_ent(end - begin, w->a + begin, w->b + begin, w->c + begin,
+                              w->d + begin);
+}
+
+void softmax_x_ent_vector(size_t n, const float *pred, const float *truth, float *delta,
+                          float *error)
+{
+    struct elementwise w = {n, pred, truth, delta, error, 0, vector_kernels_in_use()};
+    pool_run(x_ent_part, &w, parts_for(n));
+}
+
+static void axpy_part(void *context, size_t part, size_t parts)
+{
+    const struct elementwise *w = context;
+    size_t begin, end;
+    share(w->n, part, parts, &begin, &end);
+    w->kernels->axpy(end - begin, w->alpha, w->a + begin, w->c + begin);
+}
+
+void axpy_vector(size_t N, float ALPHA, const float *X, float *Y)
+{
+    struct elementwise w = {N, X, NULL, Y, NULL, ALPHA, vector_kernels_in_use()};
+    pool_run(axpy_part, &w, parts_for(N));
+}
+
+struct sum_work {
+    const float *a;
+    size_t n;
+    double *block_sum;
+    const struct vector_kernels *kernels;
+};
+
+static void sum_part(void *context, size_t part, size_t parts)
+{
+    const struct sum_work *w = context;
+    size_t blocks = (w->n + SUM_BLOCK - 1) / SUM_BLOCK, begin, end;
+    share(blocks, part, parts, &begin, &end);
+    for (size_t block = begin; block < end; ++block) {
+        size_t start = block * SUM_BLOCK;
+        size_t length = w->n - start < SUM_BLOCK ? w->n - start : SUM_BLOCK;
+        w->block_sum[block] = w->kernels->sum(w->a + start, length);
+    }
+}
+
+float sum_array_vector(const float *a, size_t n)
+{
+    const struct vector_kernels *kernels = vector_kernels_in_use();
+    size_t blocks = (n + SUM_BLOCK - 1) / SUM_BLOCK;
+    double *block_sum = blocks > 1 ? malloc(blocks * sizeof(double)) : NULL;
+    double sum = 0;
+    if (block_sum) {
+        struct sum_work w = {a, n, block_sum, kernels};
+        pool_run(sum_part, &w, parts_for(n));
+        for (size_t block = 0; block < blocks; ++block) sum += block_sum[block];
+        free(block_sum);
+        return (float)sum;
+    }
+    /* One block, or no memory for the block sums: the same sums on one thread. */
+    for (size_t start = 0; start < n; start += SUM_BLOCK) {
+        sum += kernels->sum(a + start, n - start < SUM_BLOCK ? n - start : SUM_BLOCK);
+    }
+    return (float)sum;
+}

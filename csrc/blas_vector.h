@@ -1,0 +1,25 @@
+#ifndef DARKNET_SOFTMAX_BLAS_VECTOR_H
+#define DARKNET_SOFTMAX_BLAS_VECTOR_H
+
+/* Internal: the vector path of blas.c's kernels. Each splits its work over
+   the pool's threads (above a size threshold) and runs the vector kernels of
+   the instruction set in use; the arguments are blas.c's, already checked. */
+
+#include <stddef.h>
+
+/* How many parts (threads) a job of this many floats is worth. */
+size_t parts_for(size_t elements);
+
+void softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
+                        size_t groups, size_t group_offset, size_t stride, float temp,
+                        float *output);
+void softmax_tree_vector(const float *input, size_t batch, size_t inputs,
+                         const size_t *group_size, const size_t *group_offset, size_t groups,
+                         float temp, float *output);
+void softmax_x_ent_vector(size_t n, const float *pred, const float *truth, float *delta,
+                          float *error);
+/* Y += ALPHA*X over N contiguous floats. */
+void axpy_vector(size_t N, float ALPHA, const float *X, float *Y);
+float sum_array_vector(const float *a, size_t n);
+
+#endif

@@ -1,0 +1,42 @@
+#ifndef DARKNET_SOFTMAX_VECTOR_KERNELS_H
+#define DARKNET_SOFTMAX_VECTOR_KERNELS_H
+
+/* Internal: the vector kernels of one instruction set, as a table that
+   blas_vector.c picks from at run time. Each works on one thread's share. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { LANES_PER_VECTOR = 8 };
+
+struct vector_kernels {
+    /* One softmax over n contiguous values. With scratch (n floats, not
+       aliasing anything), the output is written around the cache. */
+    void (*softmax_row)(const float *input, size_t n, float temp, float *output,
+                        float *scratch);
+    /* count (1 to 8) softmax groups of n values side by side in the lanes:
+       group l starts at offset[l] and steps by stride. */
+    void (*softmax_lanes)(const float *input, const size_t *offset, size_t count, size_t n,
+                          size_t stride, float temp, float *output);
+    void (*softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
+                          float *error);
+    /* y += alpha*x over n contiguous values. */
+    void (*axpy)(size_t n, float alpha, const float *x, float *y);
+    /* The sum of n floats, in double. */
+    double (*sum)(const float *a, size_t n);
+};
+
+/* Plain C, for every CPU and compiler. */
+extern const struct vector_kernels vector_kernels_portable;
+
+/* AVX2 + FMA, built where GCC or Clang targets x86-64 and used only where
+   the CPU has both. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define DS_BUILD_AVX2 1
+extern const struct vector_kernels vector_kernels_avx2;
+#endif
+
+/* The table of the instruction set in use (runtime.c). */
+const struct vector_kernels *vector_kernels_in_use(void);
+
+#endif

@@ -1,0 +1,292 @@
+/* Internal: the vector kernels, written once against vector.h and compiled
+   once per instruction set. The including file defines VK(name), which gives
+   each function its instruction set's suffix, and includes vector.h first.
+   No include guard: it is meant to be included more than once. */
+
+#include "vector_kernels.h"
+
+/* exp((x - largest)/temp). The quotient's rounding would add up to 5e-6 to
+   the relative error of the smallest probabilities, so its exact remainder
+   goes into the exponent too (dropped for a subnormal temp, whose inverse
+   overflows). Temperature 1 needs none of it. */
+typedef struct {
+    int divide;
+    vf temp, inverse;
+} VK(scaling);
+
+static inline VK(scaling) VK(scaling_for)(float temp)
+{
+    float inverse = 1.0f / temp;
+    VK(scaling) s = {temp != 1.0f, vf_set1(temp), vf_set1(inverse <= 3.0e38f ? inverse : 0)};
+    return s;
+}
+
+static inline vf VK(exp_of)(vf x, vf largest, const VK(scaling) *s)
+{
+    vf d = vf_sub(x, largest);
+    if (!s->divide) return vf_exp(d);
+    vf q = vf_div(d, s->temp);
+    vf correction = vf_mul(vf_remainder(d, q, s->temp), s->inverse);
+    return vf_exp_corrected(q, correction, 1);
+}
+
+static float VK(row_max)(const float *x, size_t n)
+{
+    vf m0 = vf_set1(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+    size_t i = 0;
+    for (; i + 4*LANES <= n; i += 4*LANES) {
+        m0 = vf_max(m0, vf_load(x + i));
+        m1 = vf_max(m1, vf_load(x + i + LANES));
+        m2 = vf_max(m2, vf_load(x + i + 2*LANES));
+        m3 = vf_max(m3, vf_load(x + i + 3*LANES));
+    }
+    for (; i + LANES <= n; i += LANES) m0 = vf_max(m0, vf_load(x + i));
+    if (i < n) m1 = vf_max(m1, vf_load_part(x + i, n - i, -INFINITY));
+    return vf_hmax(vf_max(vf_max(m0, m1), vf_max(m2, m3)));
+}
+
+/* exps[i] = exp((x[i] - largest)/temp); returns their sum, kept in double
+   (each group of four vectors is added in float first: at most 2 ulp). */
+static double VK(row_exps)(const float *x, size_t n, float largest, float temp, float *exps)
+{
+    VK(scaling) s = VK(scaling_for)(temp);
+    vf m = vf_set1(largest);
+    vsum sum = vsum_zero();
+    size_t i = 0;
+    for (; i + 4*LANES <= n; i += 4*LANES) {
+        vf e0 = VK(exp_of)(vf_load(x + i), m, &s);
+        vf e1 = VK(exp_of)(vf_load(x + i + LANES), m, &s);
+        vf e2 = VK(exp_of)(vf_load(x + i + 2*LANES), m, &s);
+        vf e3 = VK(exp_of)(vf_load(x + i + 3*LANES), m, &s);
+        vf_store(exps + i, e0);
+        vf_store(exps + i + LANES, e1);
+        vf_store(exps + i + 2*LANES, e2);
+        vf_store(exps + i + 3*LANES, e3);
+        sum = vsum_add(sum, vf_add(vf_add(e0, e1), vf_add(e2, e3)));
+    }
+    for (; i + LANES <= n; i += LANES) {
+        vf e = VK(exp_of)(vf_load(x + i), m, &s);
+        vf_store(exps + i, e);
+        sum = vsum_add(sum, e);
+    }
+    if (i < n) {
+        vf e = vf_keep(VK(exp_of)(vf_load_part(x + i, n - i, largest), m, &s), n - i);
+        vf_store_part(exps + i, e, n - i);
+        sum = vsum_add(sum, e);
+    }
+    return vsum_total(sum);
+}
+
+static void VK(row_scale)(const float *exps, size_t n, float scale, float *output)
+{
+    vf s = vf_set1(scale);
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) vf_store(output + i, vf_mul(vf_load(exps + i), s));
+    if (i < n) vf_store_part(output + i, vf_mul(vf_load_part(exps + i, n - i, 0), s), n - i);
+}
+
+/* As row_scale, but the stores bypass the cache: for outputs far larger
+   than the cache, which would otherwise be read in before being written. */
+static void VK(row_scale_stream)(const float *exps, size_t n, float scale, float *output)
+{
+    size_t head = (size_t)((32 - ((uintptr_t)output & 31)) & 31) / sizeof(float);
+    if (head > n) head = n;
+    VK(row_scale)(exps, head, scale, output);
+    vf s = vf_set1(scale);
+    size_t i = head;
+    for (; i + LANES <= n; i += LANES) vf_stream(output + i, vf_mul(vf_load(exps + i), s));
+    VK(row_scale)(exps + i, n - i, scale, output + i);
+    stream_fence();
+}
+
+static void VK(softmax_row)(const float *input, size_t n, float temp, float *output,
+                            float *scratch)
+{
+    float largest = VK(row_max)(input, n);
+    float *exps = scratch ? scratch : output;
+    float scale = (float)(1.0 / VK(row_exps)(input, n, largest, temp, exps));
+    if (scratch) VK(row_scale_stream)(exps, n, scale, output);
+    else VK(row_scale)(exps, n, scale, output);
+}
+
+/* Eight groups whose element j sits at x[l + j*stride] for lane l: every
+   load and store is a whole vector. */
+static void VK(lanes_contiguous)(const float *x, size_t n, size_t stride, float temp,
+                                 float *output)
+{
+    VK(scaling) s = VK(scaling_for)(temp);
+    vf largest = vf_load(x);
+    for (size_t j = 1; j < n; ++j) largest = vf_max(largest, vf_load(x + j*stride));
+    vsum sum = vsum_zero();
+    for (size_t j = 0; j < n; ++j) {
+        vf e = VK(exp_of)(vf_load(x + j*stride), largest, &s);
+        vf_store(output + j*stride, e);
+        sum = vsum_add(sum, e);
+    }
+    vf scale = vsum_reciprocal(sum);
+    for (size_t j = 0; j < n; ++j) {
+        vf_store(output + j*stride, vf_mul(vf_load(output + j*stride), scale));
+    }
+}
+
+/* Up to eight groups of at most eight contiguous values: each group loaded
+   as a row and the rows transposed, so that lane l holds group l. Every
+   load comes before any store, so the output may be the input. When the
+   groups are packed end to end, a row may load and store a whole vector
+   that runs into the rows after it (later stores put those right), except
+   past the last row. Otherwise each row stores its own values alone. */
+static ALWAYS_INLINE void VK(lanes_transposed_n)(const float *input, const size_t *offset,
+                                                  size_t count, const size_t n, float temp,
+                                                  float *output)
+{
+    VK(scaling) s = VK(scaling_for)(temp);
+    int packed = count == LANES;
+    for (size_t l = 1; l < count; ++l) packed &= offset[l] == offset[0] + l*n;
+    vf r[LANES];
+    for (size_t l = 0; l < LANES; ++l) {
+        const float *row = input + offset[l < count ? l : 0];
+        r[l] = packed && l*n + LANES <= LANES*n ? vf_load(row) : vf_load_first(row, n);
+    }
+    vf_transpose(r);
+    vf largest = r[0];
+    for (size_t j = 1; j < n; ++j) largest = vf_max(largest, r[j]);
+    vf sum = vf_set1(0);
+    for (size_t j = 0; j < n; ++j) {
+        r[j] = VK(exp_of)(r[j], largest, &s);
+        sum = vf_add(sum, r[j]);
+    }
+    /* At most eight terms: the float sum is within 4e-7. */
+    vf scale = vf_div(vf_set1(1), sum);
+    for (size_t j = 0; j < n; ++j) r[j] = vf_mul(r[j], scale);
+    vf_transpose(r);
+    float values[LANES];
+    for (size_t l = 0; l < count; ++l) {
+        float *row = output + offset[l];
+        if (packed && l*n + LANES <= LANES*n) {
+            vf_store(row, r[l]);
+        } else if (packed) {
+            vf_store_part(row, r[l], n);
+        } else {
+            vf_store(values, r[l]);
+            for (size_t j = 0; j < n; ++j) row[j] = values[j];
+        }
+    }
+}
+
+/* One copy of the above for each n, so that the registers stay registers. */
+static void VK(lanes_transposed)(const float *input, const size_t *offset, size_t count,
+                                 size_t n, float temp, float *output)
+{
+    switch (n) {
+    case 1: VK(lanes_transposed_n)(input, offset, count, 1, temp, output); break;
+    case 2: VK(lanes_transposed_n)(input, offset, count, 2, temp, output); break;
+    case 3: VK(lanes_transposed_n)(input, offset, count, 3, temp, output); break;
+    case 4: VK(lanes_transposed_n)(input, offset, count, 4, temp, output); break;
+    case 5: VK(lanes_transposed_n)(input, offset, count, 5, temp, output); break;
+    case 6: VK(lanes_transposed_n)(input, offset, count, 6, temp, output); break;
+    case 7: VK(lanes_transposed_n)(input, offset, count, 7, temp, output); break;
+    default: VK(lanes_transposed_n)(input, offset, count, 8, temp, output); break;
+    }
+}
+
+/* Up to eight groups anywhere: gathered loads, scalar stores. Small groups
+   keep their values on the stack; larger ones gather them twice. */
+enum { LANE_SCRATCH = 64 };
+
+static void VK(lanes_gathered)(const float *x, const int32_t *index, size_t count, size_t n,
+                               size_t stride, float temp, float *output)
+{
+    VK(scaling) s = VK(scaling_for)(temp);
+    float kept[LANE_SCRATCH * LANES];
+    float y[LANES];
+    int keep = n <= LANE_SCRATCH;
+    vf largest = vf_set1(-INFINITY);
+    for (size_t j = 0; j < n; ++j) {
+        vf v = vf_gather(x + j*stride, index);
+        if (keep) vf_store(kept + j*LANES, v);
+        largest = vf_max(largest, v);
+    }
+    vsum sum = vsum_zero();
+    for (size_t j = 0; j < n; ++j) {
+        vf v = keep ? vf_load(kept + j*LANES) : vf_gather(x + j*stride, index);
+        vf e = VK(exp_of)(v, largest, &s);
+        if (keep) vf_store(kept + j*LANES, e);
+        sum = vsum_add(sum, e);
+    }
+    vf scale = vsum_reciprocal(sum);
+    for (size_t j = 0; j < n; ++j) {
+        vf e = keep ? vf_load(kept + j*LANES)
+                    : VK(exp_of)(vf_gather(x + j*stride, index), largest, &s);
+        vf_store(y, vf_mul(e, scale));
+        for (size_t l = 0; l < count; ++l) output[index[l] + j*stride] = y[l];
+    }
+}
+
+/* count (1 to 8) groups of n values, group l from offset[l], step stride.
+   The caller makes sure offset[l] - min(offset) fits in int32_t. */
+static void VK(softmax_lanes)(const float *input, const size_t *offset, size_t count,
+                              size_t n, size_t stride, float temp, float *output)
+{
+    size_t low = offset[0];
+    int contiguous = count == LANES;
+    for (size_t l = 1; l < count; ++l) {
+        contiguous &= offset[l] == offset[0] + l;
+        if (offset[l] < low) low = offset[l];
+    }
+    if (contiguous) {
+        VK(lanes_contiguous)(input + low, n, stride, temp, output + low);
+        return;
+    }
+    if (stride == 1 && n <= LANES) {
+        VK(lanes_transposed)(input, offset, count, n, temp, output);
+        return;
+    }
+    int32_t index[LANES];
+    for (size_t l = 0; l < LANES; ++l) index[l] = (int32_t)(offset[l < count ? l : 0] - low);
+    VK(lanes_gathered)(input + low, index, count, n, stride, temp, output + low);
+}
+
+static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
+                              float *error)
+{
+    vf minus_zero = vf_set1(-0.0f);
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        vf p = vf_load(pred + i), t = vf_load(truth + i);
+        vf_store(delta + i, vf_sub(t, p));
+        vf_store(error + i, vf_where_nonzero(t, vf_sub(minus_zero, vf_log(p))));
+    }
+    if (i < n) {
+        vf p = vf_load_part(pred + i, n - i, 1), t = vf_load_part(truth + i, n - i, 0);
+        vf_store_part(delta + i, vf_sub(t, p), n - i);
+        vf_store_part(error + i, vf_where_nonzero(t, vf_sub(minus_zero, vf_log(p))), n - i);
+    }
+}
+
+static void VK(axpy)(size_t n, float alpha, const float *x, float *y)
+{
+    vf a = vf_set1(alpha);
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) vf_store(y + i, vf_fma(a, vf_load(x + i), vf_load(y + i)));
+    if (i < n) {
+        vf v = vf_fma(a, vf_load_part(x + i, n - i, 0), vf_load_part(y + i, n - i, 0));
+        vf_store_part(y + i, v, n - i);
+    }
+}
+
+static double VK(sum)(const float *a, size_t n)
+{
+    vsum s0 = vsum_zero(), s1 = vsum_zero();
+    size_t i = 0;
+    for (; i + 2*LANES <= n; i += 2*LANES) {
+        s0 = vsum_add(s0, vf_load(a + i));
+        s1 = vsum_add(s1, vf_load(a + i + LANES));
+    }
+    for (; i + LANES <= n; i += LANES) s0 = vsum_add(s0, vf_load(a + i));
+    if (i < n) s1 = vsum_add(s1, vf_load_part(a + i, n - i, 0));
+    return vsum_total(s0) + vsum_total(s1);
+}
+
+const struct vector_kernels VK(vector_kernels) = {
+    VK(softmax_row), VK(softmax_lanes), VK(softmax_x_ent), VK(axpy), VK(sum)
+};

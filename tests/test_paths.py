@@ -1,0 +1,389 @@
+"""Every way the kernels can run (darknet_softmax.runtime) against the float64
+reference: Darknet's scalar loop, and the vector kernels in each instruction
+set this CPU has, on one thread and on two. Nothing here is timed."""
+import os
+import re
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import darknet_softmax as ds
+from darknet_softmax import _build, reference
+from darknet_softmax.binding import lib
+from conftest import assert_close
+
+GROUP_SIZES = [1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 1000, 9418]
+TEMPERATURES = [1e-3, 0.5, 1.0, 2.0, 10.0]
+
+
+def all_paths():
+    yield pytest.param(("scalar", None, 1), id="scalar")
+    for isa in ds.instruction_sets():
+        for threads in (1, 2):
+            yield pytest.param(("vector", isa, threads), id=f"{isa}-{threads}-threads")
+
+
+PATHS = list(all_paths())
+VECTOR_ISAS = ds.instruction_sets()
+
+
+@pytest.fixture(params=PATHS)
+def path(request):
+    kernel, isa, threads = request.param
+    with ds.runtime.settings(kernel=kernel, instruction_set=isa, num_threads=threads):
+        yield request.param
+
+
+def logits(rng, shape, scale=3.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def assert_close_with_nan(actual, expected, kind="probabilities"):
+    """NaN exactly where the reference has NaN (where assert_close's tolerance
+    is itself NaN), and the rest within tolerance."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert np.array_equal(np.isnan(actual), np.isnan(expected))
+    assert_close(actual[~np.isnan(actual)], expected[~np.isnan(actual)], kind=kind)
+
+
+# --- softmax ---
+
+@pytest.mark.parametrize("n", GROUP_SIZES)
+def test_softmax_over_group_sizes(path, rng, n):
+    for temperature in TEMPERATURES:
+        for batch, groups in ((1, 1), (3, 2), (64, 1), (9, 11)):
+            x = logits(rng, (batch, n * groups))
+            assert_close(ds.softmax(x, groups, temperature),
+                         reference.softmax(x, groups, temperature))
+
+
+# Large enough to be shared out over two threads.
+@pytest.mark.parametrize("batch, inputs, groups", [
+    (64, 1000, 1), (64, 1000, 200), (16, 4096, 16), (8, 9418, 1), (33, 1001, 143),
+    (4096, 4100, 1),   # 67 MB: the output bypasses the cache
+])
+def test_softmax_large(path, rng, batch, inputs, groups):
+    x = logits(rng, (batch, inputs))
+    assert_close(ds.softmax(x, groups), reference.softmax(x, groups))
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.integers(1, 64), n=st.sampled_from(GROUP_SIZES[:-1]), groups=st.integers(1, 6),
+       temperature=st.sampled_from(TEMPERATURES), scale=st.sampled_from([0.1, 3.0, 30.0]),
+       seed=st.integers(0, 2**32 - 1))
+def test_softmax_sweep(path, batch, n, groups, temperature, scale, seed):
+    x = logits(np.random.default_rng(seed), (batch, n * groups), scale)
+    out = ds.softmax(x, groups, temperature)
+    assert_close(out, reference.softmax(x, groups, temperature))
+    sums = out.astype(np.float64).reshape(batch, groups, n).sum(axis=-1)
+    assert_close(sums, np.ones_like(sums), kind="group sums")
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(1, 20), batch=st.integers(1, 5), groups=st.integers(1, 12),
+       stride=st.integers(1, 4), group_offset=st.sampled_from([1, 3, 21]),
+       temperature=st.sampled_from(TEMPERATURES), seed=st.integers(0, 2**32 - 1))
+def test_softmax_cpu_strided(path, n, batch, groups, stride, group_offset, temperature, seed):
+    # Some of these layouts make groups overlap; every path then keeps Darknet's order.
+    batch_offset = n * stride + groups * group_offset
+    x = logits(np.random.default_rng(seed), batch * batch_offset)
+    out = np.full_like(x, 7.0)
+    ds.softmax_cpu(x, n, batch, batch_offset, groups, group_offset, stride, temperature, out)
+    expected = reference.softmax_cpu(x, n, batch, batch_offset, groups, group_offset, stride,
+                                     temperature, np.full_like(x, 7.0))
+    assert_close(out, expected)
+
+
+@pytest.mark.parametrize("batch, channels, positions", [(2, 21, 600), (3, 5, 7), (1, 80, 64)])
+def test_spatial_layout(path, rng, batch, channels, positions):
+    """A softmax over the channels at each position: groups one apart, stride `positions`."""
+    x = logits(rng, (batch, channels, positions))
+    out = np.empty_like(x)
+    ds.softmax_cpu(x.ravel(), channels, batch, channels * positions, positions, 1, positions,
+                   1.0, out.ravel())
+    expected = reference.softmax(np.moveaxis(x, 1, -1), 1)
+    assert_close(out, np.moveaxis(expected, -1, 1))
+
+
+EXTREMES = [
+    [88.0, 89.0, 90.0, -88.0, -89.0, -90.0],
+    [1e30, -1e30, 0.0, 1e30],
+    [-1e30, -1e30, -1e30],
+    [5.0] * 9,
+    [-1000.0, -1001.0, -1002.5],
+    [-np.inf, 0.0, 1.0, -np.inf],
+    [1e30, 1e30 * 0.999, -1e30],
+]
+
+
+@pytest.mark.parametrize("values", EXTREMES)
+@pytest.mark.parametrize("temperature", TEMPERATURES)
+def test_extreme_inputs(path, values, temperature):
+    # Alone, and repeated in every group of a batch, so each kernel sees them.
+    x = np.array([values], dtype=np.float32)
+    for data in (x, np.tile(x, (40, 3))):
+        out = ds.softmax(data, groups=data.shape[1] // len(values), temperature=temperature)
+        assert np.all(np.isfinite(out))
+        assert_close(out, reference.softmax(data, data.shape[1] // len(values), temperature))
+
+
+@pytest.mark.parametrize("n", [9418, 1000, 17])
+def test_extremes_inside_long_groups(path, rng, n):
+    x = logits(rng, (4, n))
+    x[0, :3] = [1e30, -1e30, 1e30]
+    x[1, -3:] = -np.inf
+    x[2, n // 2] = 88.0
+    x[3, :] = -1e30
+    assert_close(ds.softmax(x), reference.softmax(x))
+
+
+def test_all_equal_is_uniform(path):
+    out = ds.softmax(np.full((4, 9418), -3.5, np.float32))
+    assert_close(out, np.full((4, 9418), 1 / 9418))
+
+
+@pytest.mark.parametrize("n, groups", [(4, 3), (5, 40), (1000, 2), (12, 8)])
+def test_nan_spoils_only_its_own_group(path, rng, n, groups):
+    x = logits(rng, (40, n * groups))
+    x[3, n + 1] = np.nan        # group 1 of row 3
+    out = ds.softmax(x, groups)
+    spoiled = np.zeros(x.shape, bool)
+    spoiled[3, n:2 * n] = True
+    assert np.all(np.isnan(out[spoiled]))
+    assert np.all(np.isfinite(out[~spoiled]))
+    assert_close(out[~spoiled], reference.softmax(np.where(spoiled, 0, x), groups)[~spoiled])
+
+
+@pytest.mark.parametrize("n, groups", [(4, 3), (5, 40), (1000, 2), (12, 8)])
+def test_infinities_as_today(path, rng, n, groups):
+    """+inf makes its group NaN (inf - inf), as does a group of -inf alone;
+    -inf among finite values gives exactly 0."""
+    x = logits(rng, (40, n * groups))
+    x[0, 1] = np.inf
+    x[1, n:2 * n] = -np.inf
+    x[2, ::2] = -np.inf
+    x[2, 1::2 * n] = 0.5          # keep a finite value in every group of row 2
+    out = ds.softmax(x, groups)
+    assert np.all(np.isnan(out[0, :n])) and np.all(np.isnan(out[1, n:2 * n]))
+    finite_groups = np.isfinite(x).reshape(40, groups, n).any(-1).repeat(n, -1)
+    assert np.all(out[2][np.isneginf(x[2]) & finite_groups[2]] == 0)
+    with np.errstate(invalid="ignore"):
+        assert_close_with_nan(out, reference.softmax(x, groups))
+
+
+@pytest.mark.parametrize("n, groups", [(5, 200), (1000, 1), (16, 2), (9, 7)])
+def test_in_place(path, rng, n, groups):
+    x = logits(rng, (40, n * groups))
+    expected = reference.softmax(x, groups, 0.5)
+    assert ds.softmax(x, groups, 0.5, out=x) is x
+    assert_close(x, expected)
+
+
+def test_single_group_function_is_darknets_loop(path, rng):
+    # lib.softmax is Darknet's one-group function: the scalar loop on every path.
+    x = logits(rng, 50)
+    out = np.zeros_like(x)
+    lib.softmax(ds.binding.float_ptr(x), 25, 1.0, 2, ds.binding.float_ptr(out))
+    assert_close(out[::2], reference.softmax(x[::2]))
+    assert not out[1::2].any()
+
+
+# --- tree groups ---
+
+def tree_with_sizes(sizes):
+    """Groups of the given sizes: group i's nodes are children of node i-1
+    (the first group are roots), so no two groups share a parent."""
+    parents = []
+    for i, size in enumerate(sizes):
+        parents += [i - 1] * size
+    return ds.Tree([f"n{i}" for i in range(len(parents))], parents)
+
+
+TREE_SIZES = [1, 2, 3, 5, 7, 8, 9, 12, 15, 16, 40, 149, 4, 1, 6]
+
+
+@pytest.mark.parametrize("batch", [1, 7, 64])
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_tree_forward(path, rng, batch, temperature):
+    tree = tree_with_sizes(TREE_SIZES * 20)
+    x = logits(rng, (batch, tree.n))
+    x[0, 5] = np.nan                 # spoils the group of node 5 in row 0 only
+    with ds.SoftmaxLayer(batch, tree.n, temperature=temperature, tree=tree) as layer:
+        layer.forward(ds.NetworkContext(x))
+        expected = reference.tree_softmax(x, tree.group_offset, tree.group_size, temperature)
+        assert_close_with_nan(layer.output, expected)
+        group = tree.group[5]
+        start, size = tree.group_offset[group], tree.group_size[group]
+        assert np.isnan(layer.output[0, start:start + size]).all()
+        assert np.isfinite(np.delete(layer.output[0], np.arange(start, start + size))).all()
+
+
+# --- loss, axpy, sum ---
+
+def test_softmax_x_ent(path, rng):
+    special = np.array([0.0, 1e-40, 1e-30, 1e-7, 0.5, 1.0, np.nan, np.inf, -0.5], np.float32)
+    pred = np.concatenate([special, rng.random(40_000, dtype=np.float32)])
+    truth = np.zeros_like(pred)
+    truth[rng.random(pred.size) < 0.3] = 1.0
+    truth[:9] = 1.0
+    truth[9:30] = np.float32(0.3)
+    truth[30] = np.nan
+    delta, error = ds.softmax_x_ent(pred, truth)
+    with np.errstate(invalid="ignore"):
+        expected_delta, expected_error = reference.softmax_x_ent(pred, truth)
+    assert_close_with_nan(delta, expected_delta, kind="delta")
+    assert_close_with_nan(error, expected_error, kind="loss")
+    assert error[0] == np.inf and np.isnan(error[6]) and np.isnan(error[8])
+    assert np.all(error[truth == 0] == 0)
+
+
+@pytest.mark.parametrize("size", [1, 7, 9, 100_003])
+@pytest.mark.parametrize("incx, incy", [(1, 1), (2, 3)])
+def test_axpy(path, rng, size, incx, incy):
+    x, y = logits(rng, size * incx), logits(rng, size * incy)
+    expected = reference.axpy(-0.5, x, y, incx, incy, size)
+    assert_close(ds.axpy(-0.5, x, y, incx, incy, size), expected, kind="axpy")
+
+
+@pytest.mark.parametrize("size", [1, 7, 1000, 65537, 1_000_003])
+def test_sum_array(path, rng, size):
+    a = logits(rng, size)
+    assert ds.sum_array(a) == pytest.approx(reference.sum_array(a), rel=1e-6, abs=1e-6)
+
+
+# --- threads ---
+
+@pytest.mark.parametrize("isa", VECTOR_ISAS)
+def test_threads_give_identical_results(rng, isa):
+    """Work is split by groups (or fixed blocks for the sum), never within one,
+    so two threads give the very bits that one gives."""
+    x = logits(rng, (256, 4096))
+    pred = ds.softmax(x)
+    truth = (rng.random(x.shape) < 0.01).astype(np.float32)
+    tree = tree_with_sizes(TREE_SIZES * 20)
+    tree_input = logits(rng, (64, tree.n))
+    results = []
+    for threads in (1, 2):
+        with ds.runtime.settings(kernel="vector", instruction_set=isa, num_threads=threads):
+            layer = ds.SoftmaxLayer(64, tree.n, tree=tree)
+            layer.forward(ds.NetworkContext(tree_input))
+            y = np.ones_like(x)
+            results.append([ds.softmax(x, 16), ds.softmax(x, 1024), layer.output.copy(),
+                            *ds.softmax_x_ent(pred, truth), ds.axpy(0.25, x, y),
+                            ds.sum_array(x)])
+    for one, two in zip(*results):
+        assert np.array_equal(one, two)
+
+
+def test_thread_count_setting():
+    saved = ds.get_num_threads()
+    try:
+        ds.set_num_threads(3)
+        assert ds.get_num_threads() == 3
+        x = np.ones((64, 4096), np.float32)
+        assert_close(ds.softmax(x), np.full(x.shape, 1 / 4096))
+        # Far more threads than CPUs still works; threads that cannot start are done without.
+        ds.set_num_threads(ds.runtime.MAX_THREADS)
+        assert_close(ds.softmax(x), np.full(x.shape, 1 / 4096))
+    finally:
+        ds.set_num_threads(saved)
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (257, ValueError), (2.0, TypeError),
+                                        (True, TypeError), ("2", TypeError)])
+def test_bad_thread_count(bad, error):
+    saved = ds.get_num_threads()
+    with pytest.raises(error, match="n must"):
+        ds.set_num_threads(bad)
+    assert ds.get_num_threads() == saved
+
+
+def test_bad_kernel_and_instruction_set():
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        ds.set_kernel("fast")
+    with pytest.raises(ValueError, match="instruction set must be one of"):
+        ds.set_instruction_set("avx512")
+    assert ds.get_kernel() == "vector" and ds.get_instruction_set() == VECTOR_ISAS[-1]
+
+
+def run_python(code, **environment):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **environment}, check=True)
+
+
+def test_environment_variable_sets_the_thread_count():
+    code = "import darknet_softmax as ds; print(ds.get_num_threads())"
+    assert run_python(code, DARKNET_SOFTMAX_NUM_THREADS="3").stdout.strip() == "3"
+    bad = run_python(code, DARKNET_SOFTMAX_NUM_THREADS="lots")
+    assert bad.stdout.strip() == str(len(os.sched_getaffinity(0)))
+    assert "DARKNET_SOFTMAX_NUM_THREADS='lots'" in bad.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_threads_work_after_fork():
+    """A forked child has none of the parent's pool threads; it starts its own."""
+    code = """if True:
+        import os, numpy as np, darknet_softmax as ds
+        ds.set_num_threads(2)
+        x = np.ones((64, 4096), np.float32)
+        ds.softmax(x)
+        pid = os.fork()
+        if pid == 0:
+            ok = np.allclose(ds.softmax(x), 1 / 4096)
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), np.allclose(ds.softmax(x), 1 / 4096))
+    """
+    assert run_python(code).stdout.split() == ["0", "True"]
+
+
+# --- the GIL ---
+
+def test_every_c_call_releases_the_gil(tmp_path):
+    """cffi's API mode wraps every call to C in Py_BEGIN_ALLOW_THREADS; check
+    the generated wrapper of each function the library declares."""
+    source = tmp_path / "lib.c"
+    _build.ffibuilder.emit_c_code(str(source))
+    text = source.read_text()
+    names = sorted(set(re.findall(r"\b(\w+)\s*\([^;{]*\)\s*;", _build.read_cdef())))
+    assert "softmax_cpu" in names and "ds_copy" in names
+    for name in names:
+        wrapper = re.search(rf"^_cffi_f_{name}\(.*?^}}", text, re.S | re.M)
+        assert wrapper, name
+        body = wrapper.group(0)
+        released = body.index("Py_BEGIN_ALLOW_THREADS")
+        assert released < body.index(f"{{ {name}(") if f"{{ {name}(" in body else \
+            released < body.index(f"= {name}("), name
+        assert "Py_END_ALLOW_THREADS" in body, name
+
+
+def test_python_runs_while_c_runs(rng):
+    """A Python thread changes the input while one long C call reads it: the
+    output shows the change only if that thread ran during the call."""
+    n = 1000
+    x = logits(rng, n)
+    before = reference.softmax(x)
+    changed = x.copy()
+    changed[0] = 50.0
+    out = np.empty_like(x)
+    started = threading.Event()
+
+    def change_input():
+        started.wait()
+        x[0] = 50.0
+
+    writer = threading.Thread(target=change_input)
+    writer.start()
+    with ds.runtime.settings(kernel="scalar"):
+        started.set()
+        # batch_offset 0: the same group, 100,000 times; the last pass's output stands.
+        ds.softmax_cpu(x, n, 100_000, 0, 1, 0, 1, 1.0, out)
+    writer.join()
+    assert_close(out, reference.softmax(changed))
+    assert not np.allclose(out, before)
