@@ -37,6 +37,8 @@ static const struct vector_kernels *table_for(int isa)
 {
 #if defined(DS_BUILD_AVX2)
     if (isa == DS_ISA_AVX2) return &vector_kernels_avx2;
+#else
+    (void)isa;
 #endif
     return &vector_kernels_portable;
 }
