@@ -204,6 +204,21 @@ def _add_network_commands(commands):
                                  help="every row, not only the held-out ones")
 
 
+def _add_bench_command(commands):
+    """`bench`: the speed benchmark of darknet_softmax/bench.py (imported only
+    when it runs, since it imports PyTorch where installed)."""
+    def run(args):
+        from . import bench
+        return bench.run(args)
+
+    command = commands.add_parser("bench", help="time the kernels against a copy, NumPy, "
+                                  "Darknet's loop and PyTorch")
+    # The arguments are the harness's own; only the description is not repeated.
+    from .bench import build_parser as bench_arguments
+    bench_arguments(command)
+    command.set_defaults(run=run)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="darknet-softmax", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -215,6 +230,7 @@ def build_parser():
     describe.add_argument("--top", type=int, default=5, help="how many of the largest groups")
     describe.set_defaults(run=tree_summary)
     _add_network_commands(commands)
+    _add_bench_command(commands)
     return parser
 
 

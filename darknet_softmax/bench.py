@@ -1,0 +1,395 @@
+"""The speed benchmark: the workloads W1 to W5 of SPEC section 6 and a spatial
+case, at one thread and at all cores, against a plain copy of the same array
+(the memory floor), NumPy, Darknet's scalar loop and PyTorch (when installed).
+
+Each implementation is checked against the float64 reference before it is
+timed; one that is wrong is reported, never timed. Every figure is the median
+of many calls, and every ratio compares two figures from the same run.
+
+    python benchmarks/bench.py [--quick] [--workloads W1,W3] [--json FILE] [--plot FILE]
+    darknet-softmax bench ...      (the same)
+"""
+import argparse
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from . import reference, runtime
+from .kernels import softmax, softmax_cpu
+from .layers import NetworkContext, SoftmaxLayer
+from .tree import read_tree
+
+torch = None                 # PyTorch, when installed: imported by run(), as it is slow to import
+
+TREE_FILE = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data" / "9k.tree"
+# The targets of issue 4: this project's time over the other's, at all cores.
+TARGETS = {"W1": [("torch", 0.8)], "W2": [("torch", 0.8)], "W3": [("torch", 0.2)],
+           "W4": [("torch", 0.8), ("copy", 1.25)], "W5": [("torch", 0.2)]}
+RATIO_TO = ["copy", "numpy", "scalar", "torch"]
+ATOL, RTOL = 1e-6, 1e-5
+
+
+# --- workloads: each gives its input, a float64 reference, and implementations ---
+
+class Workload:
+    """A named softmax problem over a float32 array `x` of `size` values.
+    `implementations(threads)` maps a name to a call that writes `out`."""
+
+    def __init__(self, name, label, x):
+        self.name, self.label, self.x = name, label, x
+        self.out = np.empty_like(x)
+        self.size = x.size
+
+    def expected(self):
+        raise NotImplementedError
+
+    def implementations(self):
+        raise NotImplementedError
+
+
+class Grouped(Workload):
+    """(batch, inputs, groups): a softmax over each of `groups` slices of a row."""
+
+    def __init__(self, name, batch, inputs, groups, rng):
+        super().__init__(name, f"{name} ({batch}, {inputs}, {groups})",
+                         rng.standard_normal((batch, inputs), dtype=np.float32) * 3)
+        self.groups = groups
+
+    def expected(self):
+        return reference.softmax(self.x, self.groups)
+
+    def implementations(self):
+        x, out, groups = self.x, self.out, self.groups
+        grouped = (x.shape[0], groups, x.shape[1] // groups)
+        calls = {"darknet_softmax": lambda: softmax(x, groups, out=out),
+                 "numpy": lambda: numpy_softmax(x.reshape(grouped), out.reshape(grouped), -1)}
+        if torch is not None:
+            tx, tout = torch.from_numpy(x).view(grouped), torch.from_numpy(out).view(grouped)
+            calls["torch"] = lambda: torch.ops.aten._softmax.out(tx, -1, False, out=tout)
+        return calls
+
+
+class Spatial(Workload):
+    """(batch, c, h, w): a softmax over the c channels at every position."""
+
+    def __init__(self, name, batch, c, h, w, rng):
+        super().__init__(name, f"{name} spatial ({batch}, {c}, {h}, {w})",
+                         rng.standard_normal((batch, c, h * w), dtype=np.float32) * 3)
+
+    def expected(self):
+        return np.moveaxis(reference.softmax(np.moveaxis(self.x, 1, -1)), -1, 1)
+
+    def implementations(self):
+        x, out = self.x, self.out
+        batch, c, positions = x.shape
+        calls = {"darknet_softmax": lambda: softmax_cpu(x.ravel(), c, batch, c * positions,
+                                                        positions, 1, positions, 1.0,
+                                                        out.ravel()),
+                 "numpy": lambda: numpy_softmax(x, out, 1)}
+        if torch is not None:
+            tx, tout = torch.from_numpy(x), torch.from_numpy(out)
+            calls["torch"] = lambda: torch.ops.aten._softmax.out(tx, 1, False, out=tout)
+        return calls
+
+
+class TreeGroups(Workload):
+    """A batch over every group of a WordTree, through the softmax layer."""
+
+    def __init__(self, name, batch, tree, rng):
+        super().__init__(name, f"{name} tree ({batch}, {tree.n}, {tree.groups} groups)",
+                         rng.standard_normal((batch, tree.n), dtype=np.float32) * 3)
+        self.tree = tree
+        self.layer = SoftmaxLayer(batch, tree.n, tree=tree)
+        self.out = self.layer.output
+        self.net = NetworkContext(self.x)
+
+    def expected(self):
+        return reference.tree_softmax(self.x, self.tree.group_offset, self.tree.group_size)
+
+    def implementations(self):
+        x, out, tree = self.x, self.out, self.tree
+        buckets = [np.add.outer(tree.group_offset[tree.group_size == size], np.arange(size))
+                   for size in np.unique(tree.group_size)]
+        calls = {"darknet_softmax": lambda: self.layer.forward(self.net),
+                 "numpy": lambda: numpy_tree_softmax(x, buckets, out)}
+        if torch is not None:
+            calls["torch"] = torch_tree_softmax(x, out, tree.group)
+        return calls
+
+
+def numpy_softmax(x, out, axis):
+    """NumPy's best in float32: max, subtract and exp in place, sum, divide."""
+    np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=axis, keepdims=True)
+
+
+def numpy_tree_softmax(x, buckets, out):
+    """Tree groups bucketed by size: one vectorised softmax per group size."""
+    for columns in buckets:
+        block = x[:, columns]
+        numpy_softmax(block, block, -1)
+        out[:, columns] = block
+
+
+def torch_tree_softmax(x, out, group):
+    """Tree groups with PyTorch's segment operations (scatter_reduce, gather)."""
+    tx, tout = torch.from_numpy(x), torch.from_numpy(out)
+    index = torch.from_numpy(group).long().expand(x.shape[0], -1).contiguous()
+    groups = int(group.max()) + 1
+    largest = torch.empty((x.shape[0], groups), dtype=torch.float32)
+    sums = torch.empty_like(largest)
+
+    def call():
+        largest.fill_(-float("inf")).scatter_reduce_(1, index, tx, "amax")
+        torch.sub(tx, largest.gather(1, index), out=tout)
+        tout.exp_()
+        sums.zero_().scatter_add_(1, index, tout)
+        tout.div_(sums.gather(1, index))
+    return call
+
+
+def workloads(quick, names, tree_file):
+    rng = np.random.default_rng(0)
+    scale = 8 if quick else 1
+    make = {
+        "W1": lambda: Grouped("W1", 128 // scale, 1000, 1, rng),
+        "W2": lambda: Grouped("W2", 256 // scale, 4096, 16, rng),
+        "W3": lambda: Grouped("W3", 1024 // scale, 1000, 200, rng),
+        "W4": lambda: Grouped("W4", 4096 // scale ** 2, 10000, 1, rng),
+        "W5": lambda: TreeGroups("W5", 64 // scale, read_tree(tree_file), rng),
+        "S": lambda: Spatial("S", 16 // scale, 21, 64, 64, rng),
+    }
+    for name in names:
+        if name == "W5" and not pathlib.Path(tree_file).exists():
+            print(f"W5 skipped: no tree file at {tree_file} (pass --tree)", file=sys.stderr)
+            continue
+        yield make[name]()
+
+
+# --- checking and timing ---
+
+def worst_error(actual, expected):
+    """The largest error in units of the tolerance (1e-6 + 1e-5 |expected|)."""
+    error = np.abs(actual.astype(np.float64) - expected)
+    return float((error / (ATOL + RTOL * np.abs(expected))).max())
+
+
+def median_seconds(call, repeats, budget, warm_up):
+    """The median of `repeats` timed calls (fewer if they pass `budget` seconds),
+    after warm-up calls that also let other thread pools go back to sleep."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < warm_up:
+        call()
+    times = []
+    begin = time.perf_counter()
+    while len(times) < repeats and (len(times) < 5 or time.perf_counter() - begin < budget):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), len(times)
+
+
+def set_threads(threads):
+    runtime.set_num_threads(threads)
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
+def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress):
+    """Rows of results for one workload: each implementation at each thread count,
+    the scalar path (one thread, as Darknet), and the copy at all cores."""
+    expected = workload.expected()
+    calls = workload.implementations()
+    rows = []
+
+    def run(name, threads, call, check=True):
+        progress.set_postfix_str(f"{workload.name} {name} {threads}t")
+        workload.out.fill(np.nan)
+        call()
+        error = worst_error(workload.out, expected) if check else 0.0
+        row = {"workload": workload.name, "label": workload.label, "implementation": name,
+               "threads": threads, "elements": workload.size, "error": error, "ok": error <= 1}
+        if row["ok"]:
+            seconds, count = median_seconds(call, repeats, budget, warm_up)
+            row.update(seconds=seconds, repeats=count)
+        rows.append(row)
+        progress.update()
+
+    set_threads(cores)
+    run("copy", cores, lambda: runtime.copy(workload.x, workload.out), check=False)
+    with runtime.settings(kernel="scalar"):
+        run("scalar", 1, calls["darknet_softmax"])
+    for threads in thread_counts:
+        set_threads(threads)
+        for name, call in calls.items():
+            run(name, threads, call)
+    set_threads(cores)
+    return rows
+
+
+def add_figures(rows):
+    """ns per element, GB/s (one read and one write of every float) and the
+    ratios to the copy, NumPy, the scalar path and PyTorch at the same threads."""
+    for row in rows:
+        if "seconds" not in row:
+            continue
+        row["ms"] = row["seconds"] * 1e3
+        row["ns_per_element"] = row["seconds"] / row["elements"] * 1e9
+        row["gb_per_s"] = 8 * row["elements"] / row["seconds"] / 1e9
+        for other in RATIO_TO:
+            match = [r for r in rows if r["workload"] == row["workload"]
+                     and r["implementation"] == other and "seconds" in r
+                     and (other in ("copy", "scalar") or r["threads"] == row["threads"])]
+            if match:
+                row[f"x_{other}"] = row["seconds"] / match[0]["seconds"]
+    return rows
+
+
+def format_table(rows):
+    header = (f"{'workload':<38} {'impl':<16} {'thr':>3} {'ms':>9} {'ns/elem':>8} {'GB/s':>6} "
+              + " ".join(f"{'x' + other:>8}" for other in RATIO_TO))
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        start = f"{row['label']:<38} {row['implementation']:<16} {row['threads']:>3} "
+        if not row["ok"]:
+            lines.append(start + f"WRONG: error {row['error']:.3g} x tolerance; not timed")
+            continue
+        ratios = " ".join(f"{row[f'x_{o}']:>8.3f}" if f"x_{o}" in row else f"{'-':>8}"
+                          for o in RATIO_TO)
+        lines.append(start + f"{row['ms']:>9.3f} {row['ns_per_element']:>8.3f} "
+                     f"{row['gb_per_s']:>6.1f} {ratios}")
+    return "\n".join(lines)
+
+
+def target_summary(rows, cores):
+    """Each target of issue 4, at all cores: the ratio measured and whether it is met."""
+    lines = [f"targets (darknet_softmax time / other time, {cores} threads):"]
+    verdicts = []
+    for workload, targets in TARGETS.items():
+        ours = [r for r in rows if r["workload"] == workload and r["threads"] == cores
+                and r["implementation"] == "darknet_softmax"]
+        if not ours:
+            continue
+        for other, limit in targets:
+            ratio = ours[0].get(f"x_{other}")
+            verdict = "n/a" if ratio is None else ("met" if ratio <= limit else "NOT met")
+            verdicts.append({"workload": workload, "against": other, "target": limit,
+                             "ratio": ratio, "verdict": verdict})
+            shown = "-" if ratio is None else f"{ratio:.3f}"
+            lines.append(f"  {workload} vs {other:<6} target <= {limit:<5} measured {shown:>6}  "
+                         f"{verdict}")
+    return "\n".join(lines), verdicts
+
+
+def plot(rows, path):
+    """ns per element of each implementation, one panel per thread count."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("--plot needs matplotlib (pip install matplotlib)", file=sys.stderr)
+        return False
+    timed = [r for r in rows if "seconds" in r]
+    thread_counts = sorted({r["threads"] for r in timed if r["implementation"] != "scalar"})
+    workloads = list(dict.fromkeys(r["workload"] for r in timed))
+    names = list(dict.fromkeys(r["implementation"] for r in timed))
+    figure, axes = plt.subplots(1, len(thread_counts), figsize=(6 * len(thread_counts), 4.5),
+                                squeeze=False)
+    width = 0.8 / len(names)
+    for axis, threads in zip(axes[0], thread_counts):
+        for i, name in enumerate(names):
+            values = []
+            for workload in workloads:
+                match = [r for r in timed if r["workload"] == workload
+                         and r["implementation"] == name
+                         and (name in ("copy", "scalar") or r["threads"] == threads)]
+                values.append(match[0]["ns_per_element"] if match else np.nan)
+            axis.bar(np.arange(len(workloads)) + i * width, values, width, label=name)
+        axis.set_xticks(np.arange(len(workloads)) + 0.4 - width / 2, workloads)
+        axis.set_yscale("log")
+        axis.set_ylabel("ns per element (lower is faster)")
+        axis.set_title(f"{threads} thread{'s' if threads > 1 else ''}")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    return True
+
+
+def build_parser(parser=None):
+    parser = parser or argparse.ArgumentParser(prog="bench", description=__doc__,
+                                               formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,S",
+                        help="comma-separated, from W1 W2 W3 W4 W5 S (default: all)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller arrays and fewer repeats: a smoke run, not a measurement")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed calls per figure (default 200, or 5 with --quick)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="the 'all cores' thread count (default: the CPUs available)")
+    parser.add_argument("--tree", default=str(TREE_FILE), help="the .tree file for W5")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--plot", metavar="FILE", help="write a PNG chart (needs matplotlib)")
+    return parser
+
+
+def import_torch():
+    global torch
+    try:
+        import torch
+    except ImportError:      # PyTorch stays optional
+        torch = None
+
+
+def run(args):
+    from tqdm import tqdm
+
+    import_torch()
+    names = [name.strip() for name in args.workloads.split(",") if name.strip()]
+    unknown = set(names) - {"W1", "W2", "W3", "W4", "W5", "S"}
+    if unknown:
+        print(f"unknown workloads: {sorted(unknown)}", file=sys.stderr)
+        return 2
+    cores = args.threads or runtime.get_num_threads()
+    thread_counts = sorted({1, cores})
+    repeats = args.repeats or (5 if args.quick else 200)
+    budget, warm_up = (0.01, 0.001) if args.quick else (1.0, 0.02)
+    saved = runtime.get_kernel(), runtime.get_num_threads()
+    rows = []
+    implementations = 3 + (torch is not None)
+    with tqdm(total=len(names) * (2 + implementations * len(thread_counts)), unit="run",
+              file=sys.stderr, leave=False) as progress:
+        for workload in workloads(args.quick, names, args.tree):
+            rows += measure(workload, thread_counts, cores, repeats, budget, warm_up, progress)
+    runtime.set_kernel(saved[0])
+    runtime.set_num_threads(saved[1])
+    add_figures(rows)
+    print(f"darknet_softmax {runtime.get_instruction_set()}, {cores} cores; "
+          f"{platform.processor() or platform.machine()}; numpy {np.__version__}; "
+          f"torch {torch.__version__ if torch else 'not installed'}; median of up to {repeats}")
+    print("ratios are this row's time over the other's (the copy: all cores; scalar: "
+          "Darknet's loop, 1 thread)")
+    print(format_table(rows))
+    summary, verdicts = target_summary(rows, cores)
+    print(summary)
+    if args.json:
+        with open(args.json, "w") as stream:
+            json.dump({"cores": cores, "instruction_set": runtime.get_instruction_set(),
+                       "torch": torch.__version__ if torch else None, "numpy": np.__version__,
+                       "machine": platform.machine(), "cpus": os.cpu_count(),
+                       "rows": rows, "targets": verdicts}, stream, indent=1)
+        print(f"wrote {args.json}")
+    if args.plot and plot(rows, args.plot):
+        print(f"wrote {args.plot}")
+    return 0 if all(row["ok"] for row in rows) else 1
+
+
+def main(argv=None):
+    return run(build_parser().parse_args(argv))

@@ -1,0 +1,64 @@
+"""The benchmark harness (darknet_softmax/bench.py) runs, checks before it times,
+and writes what it promises. It times nothing that a test asserts on."""
+import json
+
+import numpy as np
+import pytest
+
+from darknet_softmax import bench, cli
+
+
+def run_quick(tmp_path, *extra):
+    path = tmp_path / "bench.json"
+    status = bench.main(["--quick", "--repeats", "2", "--workloads", "W3,W5,S",
+                         "--json", str(path), *extra])
+    return status, json.loads(path.read_text())
+
+
+def test_quick_run_checks_and_reports_every_implementation(tmp_path, capsys):
+    status, results = run_quick(tmp_path)
+    assert status == 0
+    rows = results["rows"]
+    assert {row["workload"] for row in rows} == {"W3", "W5", "S"}
+    for workload in ("W3", "W5", "S"):
+        names = {(row["implementation"], row["threads"]) for row in rows
+                 if row["workload"] == workload}
+        assert {("copy", results["cores"]), ("scalar", 1), ("darknet_softmax", 1),
+                ("numpy", 1)} <= names
+    for row in rows:
+        assert row["ok"] and row["error"] <= 1
+        assert row["ns_per_element"] > 0 and row["x_copy"] > 0 and row["x_scalar"] > 0
+    assert [target["workload"] for target in results["targets"]] == ["W3", "W5"]
+    printed = capsys.readouterr().out
+    assert "ns/elem" in printed and "targets" in printed
+
+
+def test_a_wrong_implementation_is_not_timed(tmp_path, monkeypatch):
+    honest = bench.Grouped.implementations
+
+    def with_a_wrong_one(self):
+        calls = honest(self)
+        calls["wrong"] = lambda: np.copyto(self.out, self.x)
+        return calls
+
+    monkeypatch.setattr(bench.Grouped, "implementations", with_a_wrong_one)
+    path = tmp_path / "bench.json"
+    status = bench.main(["--quick", "--repeats", "2", "--workloads", "W1", "--json", str(path)])
+    results = json.loads(path.read_text())
+    assert status == 1
+    wrong = [row for row in results["rows"] if row["implementation"] == "wrong"]
+    assert wrong and all(not row["ok"] and "seconds" not in row for row in wrong)
+
+
+def test_cli_runs_the_same_harness(tmp_path):
+    path = tmp_path / "cli.json"
+    assert cli.main(["bench", "--quick", "--repeats", "2", "--workloads", "W1",
+                     "--json", str(path)]) == 0
+    assert {row["workload"] for row in json.loads(path.read_text())["rows"]} == {"W1"}
+
+
+def test_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "bench.png"
+    bench.main(["--quick", "--repeats", "2", "--workloads", "W1", "--plot", str(plot)])
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
