@@ -7,6 +7,7 @@ bounds shows even without a sanitizer. CI runs a few hundred inputs per test;
 `tools/fuzz.sh` runs thousands (FUZZ_EXAMPLES sets the count)."""
 import os
 import re
+import struct
 import tempfile
 
 import numpy as np
@@ -482,3 +483,51 @@ def test_fuzz_parse_network_cfg(text, seed):
         network.train_batch(x, truth)
         output = network.forward(x)
     assert output.shape[0] == network.batch
+
+
+# --- the .weights reader ----------------------------------------------------
+
+@st.composite
+def weights_files(draw, sizes):
+    """A header of any version, then about the right number of floats."""
+    major = draw(st.sampled_from([0, 0, 1, 2, 1001, -1, 2**31 - 1]))
+    minor = draw(st.sampled_from([0, 1, 2, 1001, -5]))
+    seen = draw(st.sampled_from([0, 7, 2**40, 2**64 - 1]))
+    wide = major * 10 + minor >= 2 and major < 1000 and minor < 1000
+    header = struct.pack("<iii", major, minor, 0) + (struct.pack("<Q", seen) if wide else
+                                                     struct.pack("<I", seen % 2**32))
+    floats = sizes + draw(st.sampled_from([0, 0, 0, -1, 1, -sizes]))
+    body = np.asarray(draw(st.lists(values, min_size=max(floats, 0), max_size=max(floats, 0))),
+                      "<f4").tobytes()
+    data = header + body + draw(st.sampled_from([b"", b"", b"\0", b"\0\0\0"]))
+    cut = draw(st.sampled_from([None] * 5 + [0, 3, 12, 15, 19]))
+    return data if cut is None else data[:cut]
+
+
+WEIGHTS_CFG = "[net]\ninputs=3\n[connected]\noutput=2\n[connected]\noutput=2\n[softmax]\n"
+
+
+@fuzz
+@given(data=weights_files(sizes=2 * (3 + 1) + 2 * (2 + 1)))
+def test_fuzz_load_weights(data):
+    network = ds.parse_network_cfg(WEIGHTS_CFG)
+    layers = [layer for layer in network.layers if hasattr(layer, "weights")]
+    before = [(layer.weights.copy(), layer.biases.copy()) for layer in layers]
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "fuzz.weights")
+        with open(path, "wb") as file:
+            file.write(data)
+        try:
+            network.load_weights(path)
+        except ValueError as error:
+            event("load_weights raised ValueError")
+            assert str(error).startswith(path)
+            for layer, (weights, biases) in zip(layers, before):
+                np.testing.assert_array_equal(layer.weights, weights)
+                np.testing.assert_array_equal(layer.biases, biases)
+            return
+    event("load_weights read the file")
+    assert network.seen >= 0
+    x = np.ones((1, 3), np.float32)
+    with np.errstate(all="ignore"):
+        network.predict(x)
