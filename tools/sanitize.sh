@@ -6,13 +6,15 @@
 #   tools/sanitize.sh               # the whole suite
 #   tools/sanitize.sh -k tree       # extra arguments go to pytest
 #   PYTHON=.venv/bin/python tools/sanitize.sh
+#   SANITIZER=thread tools/sanitize.sh tests/test_threads.py   # ThreadSanitizer instead
 #
 # Needs gcc (or clang, with CC=clang) and a Python with numpy, cffi, setuptools,
 # pytest and hypothesis (the README's test venv has them all). Exits non-zero,
 # and says so, on any test failure or sanitizer report.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${SANITIZE_DIR:-$ROOT/build/sanitize}
+SANITIZER=${SANITIZER:-address}
+BUILD=${SANITIZE_DIR:-$ROOT/build/sanitize-$SANITIZER}
 PYTHON=${PYTHON:-python3}
 # A relative path would break after the cd below (keep venv symlinks as they are).
 case $PYTHON in */*) PYTHON=$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON") ;; esac
@@ -27,7 +29,12 @@ tar -C "$ROOT" --exclude=.git --exclude=.venv --exclude=build --exclude='*.so' \
 
 # float-cast-overflow is not part of "undefined" in gcc; float division by zero
 # is left out on purpose, since IEEE inf and NaN are part of the contract.
-SANITIZE="-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all"
+case $SANITIZER in
+    address) SANITIZE="-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all"
+             RUNTIME=libasan.so ;;
+    thread)  SANITIZE="-fsanitize=thread" RUNTIME=libtsan.so ;;
+    *) echo "SANITIZER must be address (with undefined) or thread" >&2; exit 2 ;;
+esac
 cd "$BUILD"
 CC=$CC CFLAGS="$SANITIZE -g -fno-omit-frame-pointer" LDFLAGS="$SANITIZE" \
     "$PYTHON" setup.py -q build_ext --inplace >build.log 2>&1 || { cat build.log; exit 1; }
@@ -37,22 +44,24 @@ CC=$CC CFLAGS="$SANITIZE -g -fno-omit-frame-pointer" LDFLAGS="$SANITIZE" \
 # tools/valgrind.sh, checks our leaks). allocator_may_return_null=1: a huge
 # allocation returns NULL, as it does without ASan, so the MemoryError paths
 # are tested rather than stopped by ASan.
-LIBASAN=$("$CC" -print-file-name=libasan.so)
-export LD_PRELOAD=$LIBASAN
+# ThreadSanitizer: halt at the first race; the same NULL-on-failure as ASan.
+export LD_PRELOAD=$("$CC" -print-file-name=$RUNTIME)
 export ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:abort_on_error=0:exitcode=99
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99
-export PYTHONMALLOC=malloc   # so ASan sees Python's buffers too
+export TSAN_OPTIONS=halt_on_error=1:allocator_may_return_null=1:exitcode=99
+export PYTHONMALLOC=malloc   # so the sanitizer sees Python's buffers too
 
 "$PYTHON" - <<'EOF'
 import darknet_softmax._lib as lib, pathlib, os
 path = pathlib.Path(lib.__file__).resolve()
 assert path.is_relative_to(pathlib.Path.cwd()), f"imported the wrong build: {path}"
-assert b"__asan_init" in path.read_bytes(), f"{path} is not built with ASan"
+marker = b"__tsan_init" if os.environ["LD_PRELOAD"].endswith("libtsan.so") else b"__asan_init"
+assert marker in path.read_bytes(), f"{path} is not built with the sanitizer"
 print(f"sanitized build: {path}")
 EOF
 
 status=0
 "$PYTHON" -m pytest -q -p no:cacheprovider "$@" 2>&1 | tee test.log || status=$?
-reports=$(grep -cE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" test.log || true)
+reports=$(grep -cE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer|WARNING: ThreadSanitizer" test.log || true)
 echo "sanitizer reports: $reports (pytest exit status $status); log in $BUILD/test.log"
 [ "$status" -eq 0 ] && [ "$reports" -eq 0 ]
