@@ -83,7 +83,7 @@ class SoftmaxLayer:
         check_status(lib.make_softmax_layer(batch, inputs, groups, out), "make_softmax_layer")
         self._layer = ffi.gc(out[0], lib.free_softmax_layer)
         self._layer.temperature = temperature
-        self._layer.noloss = bool(noloss)
+        self._layer.noloss = flag("noloss", noloss)
         self._layer.spatial = spatial
         self._layer.w, self._layer.h, self._layer.c = shape or (0, 0, 0)
         self._layer.exact = exact

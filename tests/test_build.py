@@ -14,7 +14,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def declared_functions():
-    names = re.findall(r"\b(\w+)\s*\([^;{]*\)\s*;", _build.read_cdef())
+    code = re.sub(r"/\*.*?\*/|//[^\n]*", " ", _build.read_cdef(), flags=re.S)
+    names = re.findall(r"\b(\w+)\s*\([^;{]*\)\s*;", code)
     return sorted(set(names))
 
 

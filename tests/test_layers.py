@@ -370,6 +370,7 @@ def test_spatial_and_exact_attributes():
     (dict(spatial=1, w=2, h=2, c=3), TypeError, "spatial must be True or False, not int"),
     (dict(exact=1), TypeError, "exact must be True or False, not int"),
     (dict(exact="yes"), TypeError, "exact must be True or False, not str"),
+    (dict(noloss=1), TypeError, "noloss must be True or False, not int"),
     (dict(exact=None), TypeError, "exact must be True or False"),
 ])
 def test_bad_spatial_and_exact_arguments(kwargs, error, words):
