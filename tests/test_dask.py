@@ -1,0 +1,142 @@
+"""darknet_softmax.dask against the in-memory kernels: every scheduler gives
+the in-memory result bit for bit, and bad input gets the in-memory errors."""
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+
+import darknet_softmax as ds
+import darknet_softmax.dask as dsd
+
+UNEVEN = ((3, 1, 5, 2), (12,))
+SPLIT_ROWS = ((4, 7), (5, 1, 6))  # the inputs axis split, unevenly
+
+
+@pytest.fixture(scope="module")
+def client():
+    # One small cluster for the whole module: 2 worker processes on loopback.
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(params=["sync", "threads", "distributed"])
+def compute(request):
+    """dask.compute on one scheduler."""
+    if request.param != "distributed":
+        return lambda *arrays: dask.compute(*arrays, scheduler=request.param)
+    client = request.getfixturevalue("client")
+    assert len(client.scheduler_info()["workers"]) == 2
+    return lambda *arrays: client.gather(client.compute(list(arrays)))
+
+
+def logits(rng, shape):
+    return (rng.standard_normal(shape) * 3).astype(np.float32)
+
+
+def labels(rng, shape):
+    truth = np.zeros(shape, np.float32)
+    truth[np.arange(shape[0]), rng.integers(0, shape[1], shape[0])] = 1
+    return truth
+
+
+@pytest.mark.parametrize("chunks", [UNEVEN, SPLIT_ROWS, ((11,), (12,))])
+@pytest.mark.parametrize("groups, temperature", [(1, 1.0), (3, 0.5), (12, 2.0), (4, 1e-3)])
+def test_softmax_equals_in_memory(rng, compute, chunks, groups, temperature):
+    x = logits(rng, (11, 12))
+    (result,) = compute(dsd.softmax(da.from_array(x, chunks=chunks), groups, temperature))
+    assert np.array_equal(result, ds.softmax(x, groups, temperature))
+
+
+def test_loss_equals_in_memory(rng, compute):
+    pred = ds.softmax(logits(rng, (11, 12)))
+    truth = labels(rng, (11, 12))
+    # Different chunks for pred and truth, with the inputs axis split.
+    delta, error = compute(*dsd.softmax_x_ent(da.from_array(pred, chunks=SPLIT_ROWS),
+                                              da.from_array(truth, chunks=UNEVEN)))
+    expected_delta, expected_error = ds.softmax_x_ent(pred, truth)
+    assert np.array_equal(delta, expected_delta)
+    assert np.array_equal(error, expected_error)
+
+
+def test_split_inputs_are_rechunked_whole_keeping_batch_chunks(rng):
+    x = da.from_array(logits(rng, (11, 12)), chunks=SPLIT_ROWS)
+    assert dsd.softmax(x, groups=4).chunks == ((4, 7), (12,))
+
+
+def test_one_dimensional_input_is_one_row_as_in_memory(rng):
+    x = logits(rng, 12)
+    result = dsd.softmax(da.from_array(x, chunks=5), groups=2).compute()
+    assert np.array_equal(result, ds.softmax(x, groups=2))
+
+
+def test_unknown_batch_chunks(rng):
+    x = logits(rng, (11, 12))
+    keep = x[:, 0] > 0
+    dx = da.from_array(x, chunks=SPLIT_ROWS)
+    result = dsd.softmax(dx[da.from_array(keep, chunks=4)], groups=3).compute()
+    assert np.array_equal(result, ds.softmax(x[keep], groups=3))
+
+
+def test_empty_and_single_row(rng, compute):
+    empty = da.zeros((0, 12), dtype=np.float32, chunks=(5, 4))
+    row = logits(rng, (1, 12))
+    probs, delta, error = compute(dsd.softmax(empty, groups=3),
+                                  *dsd.softmax_x_ent(empty, empty))
+    assert probs.shape == delta.shape == error.shape == (0, 12)
+    assert probs.dtype == delta.dtype == error.dtype == np.float32
+    (single,) = compute(dsd.softmax(da.from_array(row, chunks=(1, 5)), groups=3))
+    assert np.array_equal(single, ds.softmax(row, groups=3))
+
+
+def test_the_loss_runs_once_per_block_for_both_results(rng, monkeypatch):
+    calls = []
+    kernel = ds.softmax_x_ent
+    monkeypatch.setattr(ds.kernels, "softmax_x_ent", lambda *args: calls.append(1) or kernel(*args))
+    pred = da.from_array(ds.softmax(logits(rng, (8, 6))), chunks=(3, 6))
+    dask.compute(*dsd.softmax_x_ent(pred, pred), scheduler="sync")
+    assert len(calls) == 3
+
+
+def message(call):
+    with pytest.raises((TypeError, ValueError)) as raised:
+        call()
+    return raised.type, str(raised.value)
+
+
+@pytest.mark.parametrize("x, groups, temperature", [
+    (np.zeros((4, 6)), 1, 1.0),                      # float64
+    (np.zeros((2, 3, 4), np.float32), 1, 1.0),       # 3-D
+    (np.zeros((4, 6), np.float32), 4, 1.0),          # inputs do not divide by groups
+    (np.zeros((4, 6), np.float32), 0, 1.0),
+    (np.zeros((4, 6), np.float32), 2.0, 1.0),
+    (np.zeros((4, 6), np.float32), 1, 0.0),
+    (np.zeros((4, 6), np.float32), 1, "hot"),
+])
+def test_softmax_gets_the_in_memory_errors(x, groups, temperature):
+    expected = message(lambda: ds.softmax(x, groups, temperature))
+    assert message(lambda: dsd.softmax(da.from_array(x, chunks=2), groups, temperature)) == expected
+
+
+@pytest.mark.parametrize("pred, truth", [
+    (np.zeros((4, 6)), np.zeros((4, 6), np.float32)),
+    (np.zeros((4, 6), np.float32), np.zeros((4, 6))),
+    (np.zeros((4, 6), np.float32), np.zeros((4, 5), np.float32)),
+])
+def test_loss_gets_the_in_memory_errors(pred, truth):
+    expected = message(lambda: ds.softmax_x_ent(pred, truth))
+    dask_arrays = da.from_array(pred, chunks=2), da.from_array(truth, chunks=2)
+    assert message(lambda: dsd.softmax_x_ent(*dask_arrays)) == expected
+
+
+def test_numpy_input_is_refused_with_a_hint():
+    with pytest.raises(TypeError, match=r"x must be a dask\.array\.Array .*from_array"):
+        dsd.softmax(np.zeros((2, 3), np.float32))
+
+
+def test_unknown_number_of_inputs_is_refused(rng):
+    x = da.from_array(logits(rng, (4, 6)), chunks=2)
+    columns = x[:, da.from_array(np.array([True, False] * 3), chunks=2)]
+    with pytest.raises(ValueError, match="unknown number of inputs.*compute_chunk_sizes"):
+        dsd.softmax(columns)
