@@ -1,5 +1,8 @@
 """darknet_softmax.dask against the in-memory kernels: every scheduler gives
 the in-memory result bit for bit, and bad input gets the in-memory errors."""
+import importlib.util
+from pathlib import Path
+
 import dask
 import dask.array as da
 import numpy as np
@@ -140,3 +143,16 @@ def test_unknown_number_of_inputs_is_refused(rng):
     columns = x[:, da.from_array(np.array([True, False] * 3), chunks=2)]
     with pytest.raises(ValueError, match="unknown number of inputs.*compute_chunk_sizes"):
         dsd.softmax(columns)
+
+
+def test_out_of_core_example_writes_the_in_memory_softmax(rng, tmp_path):
+    path = Path(__file__).parent.parent / "examples" / "out_of_core.py"
+    spec = importlib.util.spec_from_file_location("out_of_core", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    x = logits(rng, (103, 12))
+    np.save(tmp_path / "logits.npy", x)
+    # 10 rows a block: uneven, the last block has 3.
+    example.softmax_file(tmp_path / "logits.npy", tmp_path / "probs.npy", groups=3,
+                         temperature=0.5, block_mb=10 * 12 * 4 / 2**20)
+    assert np.array_equal(np.load(tmp_path / "probs.npy"), ds.softmax(x, 3, 0.5))

@@ -1,0 +1,108 @@
+"""Throughput of darknet_softmax.dask on an array of several GB, beside a copy.
+
+    python benchmarks/bench_dask.py [--gib 4] [--inputs 1000] [--block-mb 64] [--repeat 3]
+
+In memory: darknet_softmax.softmax into a preallocated array, then the same
+through Dask's threaded scheduler (1 thread, then 2) storing into that array.
+On a dask.distributed LocalCluster (loopback, no dashboard): 1 worker process
+against 2, one thread each, over an array made and kept on the workers, the
+results kept there too. Every softmax figure stands beside a plain copy of the
+same array through the same path, timed in the same run (SPEC section 6).
+Each figure is the best of --repeat runs, with the median beside it. The
+machine's load average is printed first and last: other work skews the times.
+"""
+import argparse
+import hashlib
+import os
+import statistics
+import time
+import uuid
+
+import dask
+import dask.array as da
+import numpy as np
+from distributed import Client, LocalCluster, wait
+
+import darknet_softmax as ds
+import darknet_softmax.dask as dsd
+
+
+def timed(run, repeat):
+    """Best and median seconds of `repeat` calls, after one warm-up call."""
+    run()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times), statistics.median(times)
+
+
+def digest(array):
+    """A hash of the array's bytes: keeping a copy of several GB to compare would not fit."""
+    return hashlib.blake2b(memoryview(array).cast("B")).hexdigest()
+
+
+def report(label, nbytes, copy_times, softmax_times):
+    (copy_best, copy_median), (best, median) = copy_times, softmax_times
+    print(f"{label:<34} softmax {best:6.2f} s (median {median:6.2f}) {nbytes / best / 1e9:5.2f} GB/s"
+          f" | copy {copy_best:6.2f} s (median {copy_median:6.2f}) {nbytes / copy_best / 1e9:5.2f} GB/s"
+          f" | softmax/copy {best / copy_best:4.2f}", flush=True)
+
+
+def in_memory(rows, inputs, block_rows, repeat):
+    x = np.random.default_rng(0).standard_normal((rows, inputs), dtype=np.float32)
+    out = np.empty_like(x)
+    report("in memory (C, 1 core)", x.nbytes, timed(lambda: np.copyto(out, x), repeat),
+           timed(lambda: ds.softmax(x, out=out), repeat))
+    expected = digest(out)
+    dx = da.from_array(x, chunks=(block_rows, inputs))
+    for threads in (1, 2):
+        def store(array):
+            return lambda: da.store(array, out, lock=False, scheduler="threads",
+                                    num_workers=threads)
+        report(f"dask threads={threads}", x.nbytes, timed(store(dx), repeat),
+               timed(store(dsd.softmax(dx)), repeat))
+        assert digest(out) == expected, "Dask's result differs from the in-memory one"
+
+
+def distributed(rows, inputs, block_rows, repeat):
+    nbytes = rows * inputs * 4
+    for workers, threads in ((1, 1), (2, 1), (1, 2)):
+        with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
+                          host="127.0.0.1", dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            x = da.random.default_rng(0).standard_normal((rows, inputs), dtype=np.float32,
+                                                         chunks=(block_rows, inputs)).persist()
+            wait(x)
+
+            def kept(function):
+                # Fresh keys every run (the scheduler would find the last run's result
+                # still in memory); the result is freed on return.
+                return lambda: wait(client.persist(function(x.map_blocks(
+                    np.asarray, name=f"fresh-{uuid.uuid4().hex}"))))
+            report(f"distributed {workers} worker(s) x {threads} thread", nbytes,
+                   timed(kept(lambda x: x.map_blocks(np.copy)), repeat),
+                   timed(kept(dsd.softmax), repeat))
+            del x
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gib", type=float, default=4, help="size of the array (default 4 GiB)")
+    parser.add_argument("--inputs", type=int, default=1000, help="softmax width (default 1000)")
+    parser.add_argument("--block-mb", type=float, default=64, help="Dask block size in MiB")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    rows = int(args.gib * 2**30) // (4 * args.inputs)
+    block_rows = max(1, int(args.block_mb * 2**20) // (4 * args.inputs))
+    print(f"{rows} x {args.inputs} float32 ({rows * args.inputs * 4 / 1e9:.2f} GB), blocks of "
+          f"{block_rows} rows; dask {dask.__version__}; {os.cpu_count()} cores; "
+          f"load average {os.getloadavg()}", flush=True)
+    in_memory(rows, args.inputs, block_rows, args.repeat)
+    distributed(rows, args.inputs, block_rows, args.repeat)
+    print(f"load average {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
