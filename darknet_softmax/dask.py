@@ -76,15 +76,21 @@ def _whole_rows(x):
     return x.rechunk({x.ndim - 1: -1})
 
 
+def _c_array(block):
+    """The block as C takes it: contiguous, and aligned, which a block that
+    distributed deserialized straight from a network frame may not be."""
+    return np.require(block, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
 def _softmax_block(block, groups, temperature):
     if block.size == 0:  # the in-memory API refuses empty arrays; an empty block is no error
         return np.empty(block.shape, np.float32)
-    return kernels.softmax(np.asarray(block, order="C"), groups, temperature)
+    return kernels.softmax(_c_array(block), groups, temperature)
 
 
 def _x_ent_block(pred, truth):
     both = np.empty((2,) + pred.shape, np.float32)
     if pred.size:
-        kernels.softmax_x_ent(np.asarray(pred, order="C"), np.asarray(truth, order="C"),
+        kernels.softmax_x_ent(_c_array(pred), _c_array(truth),
                               both[0, ...], both[1, ...])
     return both

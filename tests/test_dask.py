@@ -156,3 +156,36 @@ def test_out_of_core_example_writes_the_in_memory_softmax(rng, tmp_path):
     example.softmax_file(tmp_path / "logits.npy", tmp_path / "probs.npy", groups=3,
                          temperature=0.5, block_mb=10 * 12 * 4 / 2**20)
     assert np.array_equal(np.load(tmp_path / "probs.npy"), ds.softmax(x, 3, 0.5))
+
+
+class Sliceable:
+    def __init__(self, array):
+        self.array, self.shape, self.dtype, self.ndim = array, array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, key):
+        return self.array[key]
+
+
+def test_the_kernels_get_aligned_contiguous_blocks(rng, monkeypatch):
+    # Distributed can hand a worker a block deserialized at any byte offset;
+    # a misaligned float is undefined behaviour in C.
+    seen = []
+
+    def spy(kernel):
+        def call(*arrays):
+            seen.extend(a.flags.aligned and a.flags.c_contiguous for a in arrays
+                        if isinstance(a, np.ndarray))
+            return kernel(*arrays)
+        return call
+    monkeypatch.setattr(ds.kernels, "softmax", spy(ds.softmax))
+    monkeypatch.setattr(ds.kernels, "softmax_x_ent", spy(ds.softmax_x_ent))
+    x = logits(rng, (6, 5))
+    misaligned = np.frombuffer(b"\0" + x.tobytes(), np.float32, x.size, offset=1).reshape(x.shape)
+    assert not misaligned.flags.aligned
+    # Dask copies slices of an ndarray; an object that only slices keeps them misaligned.
+    dx = da.from_array(Sliceable(misaligned), chunks=(4, 5), meta=np.empty((0, 0), np.float32))
+    probs, (delta, error) = dask.compute(dsd.softmax(dx, 5), dsd.softmax_x_ent(dx, dx),
+                                         scheduler="sync")
+    assert seen and all(seen)
+    assert np.array_equal(probs, ds.softmax(x, 5))
+    assert np.array_equal(error, ds.softmax_x_ent(x, x)[1], equal_nan=True)
