@@ -5,9 +5,9 @@ with the GIL released, so Dask's threaded scheduler keeps every core busy and
 a `dask.distributed` cluster runs the same calls on its workers. Each row is
 computed exactly as in memory, so the results are the same, bit for bit.
 
-`softmax` needs every row whole in one block (a group may span any columns);
-an array whose last axis is split is rechunked to one block along it, keeping
-its batch chunks. The loss is elementwise and takes any chunks.
+`softmax` and `log_softmax` need every row whole in one block (a group may
+span any columns): an array whose last axis is split is rechunked to one block
+along it, keeping its batch chunks. The loss is elementwise and takes any chunks.
 
 The arguments are checked when the graph is built, with the in-memory API's
 errors; nothing is computed until you ask (`.compute()`, `da.store`, ...).
@@ -25,13 +25,13 @@ def softmax(x, groups=1, temperature=1.0):
     """Softmax over each of `groups` equal slices of every row, as
     `darknet_softmax.softmax`: `x` is a float32 Dask array of shape
     (batch, inputs) or (inputs,). Returns a Dask array of probabilities."""
-    x = _float_dask_array("x", x)
-    if x.ndim not in (1, 2):
-        raise ValueError(f"x must have shape (batch, inputs) or (inputs,), not {x.shape}")
-    groups = kernels._groups_of(_inputs_of(x), groups)
-    temperature = temperature_value(temperature)
-    return _whole_rows(x).map_blocks(_softmax_block, groups=groups, temperature=temperature,
-                                     dtype=np.float32, meta=np.empty((0,) * x.ndim, np.float32))
+    return _per_row(kernels.softmax, x, groups, temperature)
+
+
+def log_softmax(x, groups=1, temperature=1.0):
+    """log(softmax), as `darknet_softmax.log_softmax`: finite where softmax
+    underflows to 0. `x` as for `softmax`."""
+    return _per_row(kernels.log_softmax, x, groups, temperature)
 
 
 def softmax_x_ent(pred, truth):
@@ -49,6 +49,17 @@ def softmax_x_ent(pred, truth):
                         new_axes={"_": 2}, dtype=np.float32,
                         meta=np.empty((0,) * (pred.ndim + 1), np.float32))
     return both[0], both[1]
+
+
+def _per_row(kernel, x, groups, temperature):
+    x = _float_dask_array("x", x)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"x must have shape (batch, inputs) or (inputs,), not {x.shape}")
+    groups = kernels._groups_of(_inputs_of(x), groups)
+    temperature = temperature_value(temperature)
+    return _whole_rows(x).map_blocks(_row_block, kernel=kernel, groups=groups,
+                                     temperature=temperature, dtype=np.float32,
+                                     meta=np.empty((0,) * x.ndim, np.float32))
 
 
 def _float_dask_array(name, array):
@@ -82,15 +93,14 @@ def _c_array(block):
     return np.require(block, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
 
-def _softmax_block(block, groups, temperature):
+def _row_block(block, kernel, groups, temperature):
     if block.size == 0:  # the in-memory API refuses empty arrays; an empty block is no error
         return np.empty(block.shape, np.float32)
-    return kernels.softmax(_c_array(block), groups, temperature)
+    return kernel(_c_array(block), groups, temperature)
 
 
 def _x_ent_block(pred, truth):
     both = np.empty((2,) + pred.shape, np.float32)
     if pred.size:
-        kernels.softmax_x_ent(_c_array(pred), _c_array(truth),
-                              both[0, ...], both[1, ...])
+        kernels.softmax_x_ent(_c_array(pred), _c_array(truth), both[0, ...], both[1, ...])
     return both

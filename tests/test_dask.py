@@ -12,6 +12,8 @@ from distributed import Client, LocalCluster
 import darknet_softmax as ds
 import darknet_softmax.dask as dsd
 
+# Each row-wise function over Dask beside its in-memory kernel.
+PER_ROW = [(dsd.softmax, ds.softmax), (dsd.log_softmax, ds.log_softmax)]
 UNEVEN = ((3, 1, 5, 2), (12,))
 SPLIT_ROWS = ((4, 7), (5, 1, 6))  # the inputs axis split, unevenly
 
@@ -44,12 +46,15 @@ def labels(rng, shape):
     return truth
 
 
+@pytest.mark.parametrize("on_dask, in_memory", PER_ROW)
 @pytest.mark.parametrize("chunks", [UNEVEN, SPLIT_ROWS, ((11,), (12,))])
-@pytest.mark.parametrize("groups, temperature", [(1, 1.0), (3, 0.5), (12, 2.0), (4, 1e-3)])
-def test_softmax_equals_in_memory(rng, compute, chunks, groups, temperature):
+def test_per_row_equals_in_memory(rng, compute, on_dask, in_memory, chunks):
     x = logits(rng, (11, 12))
-    (result,) = compute(dsd.softmax(da.from_array(x, chunks=chunks), groups, temperature))
-    assert np.array_equal(result, ds.softmax(x, groups, temperature))
+    options = [(1, 1.0), (3, 0.5), (12, 2.0), (4, 1e-3)]  # (groups, temperature)
+    dx = da.from_array(x, chunks=chunks)
+    results = compute(*(on_dask(dx, groups, temperature) for groups, temperature in options))
+    for result, (groups, temperature) in zip(results, options):
+        assert np.array_equal(result, in_memory(x, groups, temperature)), (groups, temperature)
 
 
 def test_loss_equals_in_memory(rng, compute):
@@ -63,15 +68,17 @@ def test_loss_equals_in_memory(rng, compute):
     assert np.array_equal(error, expected_error)
 
 
-def test_split_inputs_are_rechunked_whole_keeping_batch_chunks(rng):
+@pytest.mark.parametrize("on_dask", [dsd.softmax, dsd.log_softmax])
+def test_split_inputs_are_rechunked_whole_keeping_batch_chunks(rng, on_dask):
     x = da.from_array(logits(rng, (11, 12)), chunks=SPLIT_ROWS)
-    assert dsd.softmax(x, groups=4).chunks == ((4, 7), (12,))
+    assert on_dask(x, groups=4).chunks == ((4, 7), (12,))
 
 
-def test_one_dimensional_input_is_one_row_as_in_memory(rng):
+@pytest.mark.parametrize("on_dask, in_memory", PER_ROW)
+def test_one_dimensional_input_is_one_row_as_in_memory(rng, on_dask, in_memory):
     x = logits(rng, 12)
-    result = dsd.softmax(da.from_array(x, chunks=5), groups=2).compute()
-    assert np.array_equal(result, ds.softmax(x, groups=2))
+    result = on_dask(da.from_array(x, chunks=5), groups=2).compute()
+    assert np.array_equal(result, in_memory(x, groups=2))
 
 
 def test_unknown_batch_chunks(rng):
@@ -85,12 +92,13 @@ def test_unknown_batch_chunks(rng):
 def test_empty_and_single_row(rng, compute):
     empty = da.zeros((0, 12), dtype=np.float32, chunks=(5, 4))
     row = logits(rng, (1, 12))
-    probs, delta, error = compute(dsd.softmax(empty, groups=3),
-                                  *dsd.softmax_x_ent(empty, empty))
-    assert probs.shape == delta.shape == error.shape == (0, 12)
-    assert probs.dtype == delta.dtype == error.dtype == np.float32
-    (single,) = compute(dsd.softmax(da.from_array(row, chunks=(1, 5)), groups=3))
-    assert np.array_equal(single, ds.softmax(row, groups=3))
+    results = compute(dsd.softmax(empty, groups=3), dsd.log_softmax(empty, groups=3),
+                      *dsd.softmax_x_ent(empty, empty))
+    assert [(r.shape, r.dtype) for r in results] == [((0, 12), np.float32)] * 4
+    dask_row = da.from_array(row, chunks=(1, 5))
+    probs, log_probs = compute(dsd.softmax(dask_row, 3), dsd.log_softmax(dask_row, 3))
+    assert np.array_equal(probs, ds.softmax(row, groups=3))
+    assert np.array_equal(log_probs, ds.log_softmax(row, groups=3))
 
 
 def test_the_loss_runs_once_per_block_for_both_results(rng, monkeypatch):
@@ -117,9 +125,10 @@ def message(call):
     (np.zeros((4, 6), np.float32), 1, 0.0),
     (np.zeros((4, 6), np.float32), 1, "hot"),
 ])
-def test_softmax_gets_the_in_memory_errors(x, groups, temperature):
-    expected = message(lambda: ds.softmax(x, groups, temperature))
-    assert message(lambda: dsd.softmax(da.from_array(x, chunks=2), groups, temperature)) == expected
+@pytest.mark.parametrize("on_dask, in_memory", PER_ROW)
+def test_per_row_gets_the_in_memory_errors(x, groups, temperature, on_dask, in_memory):
+    expected = message(lambda: in_memory(x, groups, temperature))
+    assert message(lambda: on_dask(da.from_array(x, chunks=2), groups, temperature)) == expected
 
 
 @pytest.mark.parametrize("pred, truth", [
@@ -138,11 +147,12 @@ def test_numpy_input_is_refused_with_a_hint():
         dsd.softmax(np.zeros((2, 3), np.float32))
 
 
-def test_unknown_number_of_inputs_is_refused(rng):
+@pytest.mark.parametrize("on_dask", [dsd.softmax, dsd.log_softmax])
+def test_unknown_number_of_inputs_is_refused(rng, on_dask):
     x = da.from_array(logits(rng, (4, 6)), chunks=2)
     columns = x[:, da.from_array(np.array([True, False] * 3), chunks=2)]
     with pytest.raises(ValueError, match="unknown number of inputs.*compute_chunk_sizes"):
-        dsd.softmax(columns)
+        on_dask(columns)
 
 
 def test_out_of_core_example_writes_the_in_memory_softmax(rng, tmp_path):
