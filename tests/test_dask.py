@@ -57,6 +57,18 @@ def test_per_row_equals_in_memory(rng, compute, on_dask, in_memory, chunks):
         assert np.array_equal(result, in_memory(x, groups, temperature)), (groups, temperature)
 
 
+@pytest.mark.parametrize("on_dask, in_memory", PER_ROW)
+def test_blocks_that_cross_the_kernels_size_thresholds(rng, compute, on_dask, in_memory):
+    # The whole array (203,000 floats) is shared over C's thread pool and its
+    # rows go eight at a time; blocks of 1, 7 and 50 rows go differently.
+    x = logits(rng, (203, 1000))
+    options = [1, 125, 200, 1000]  # groups of 1000, 8, 5 and 1
+    dx = da.from_array(x, chunks=((1, 7, 50, 145), (600, 400)))
+    results = compute(*(on_dask(dx, groups) for groups in options))
+    for result, groups in zip(results, options):
+        assert np.array_equal(result, in_memory(x, groups)), groups
+
+
 def test_loss_equals_in_memory(rng, compute):
     pred = ds.softmax(logits(rng, (11, 12)))
     truth = labels(rng, (11, 12))
