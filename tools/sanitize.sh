@@ -50,6 +50,9 @@ export ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:abort_on_error=0:
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99
 export TSAN_OPTIONS=halt_on_error=1:allocator_may_return_null=1:exitcode=99
 export PYTHONMALLOC=malloc   # so the sanitizer sees Python's buffers too
+# Tests that start Python in another folder must import this build too, not
+# an installed (unsanitized) one.
+export PYTHONPATH=$BUILD${PYTHONPATH:+:$PYTHONPATH}
 
 "$PYTHON" - <<'EOF'
 import darknet_softmax._lib as lib, pathlib, os
