@@ -54,11 +54,29 @@ static size_t group_start(const struct grouped *w, size_t k)
 static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
 {
     float *scratch = w->stream ? malloc(w->n * sizeof(float)) : NULL;
+    /* Rows that go around the cache come from memory: fetch the next one
+       while this one computes. */
     for (size_t k = begin; k < end; ++k) {
         size_t start = group_start(w, k);
-        w->kernels->softmax_row(w->input + start, w->n, w->temp, w->output + start, scratch);
+        const float *next = w->stream && k + 1 < end ? w->input + group_start(w, k + 1) : NULL;
+        w->kernels->softmax_row(w->input + start, w->n, w->temp, w->output + start, scratch,
+                                next);
     }
     free(scratch);
+}
+
+/* The spatial layout (groups one apart, values `stride` apart): a block of
+   eight groups is one vector from each of n rows that are often a multiple
+   of 4 KB apart, so they share a few cache sets and evict each other between
+   passes. A wider block is copied into scratch first, row by row, and back
+   after: each pass then runs in cache. The width keeps scratch within 32 KB. */
+enum { WIDE_MAX = 64, WIDE_FLOATS = 8192 };
+
+static size_t wide_width(const struct grouped *w)
+{
+    if (w->group_offset != 1 || w->stride < w->groups || w->n > WIDE_FLOATS / 16) return 0;
+    size_t width = WIDE_FLOATS / w->n / LANES_PER_VECTOR * LANES_PER_VECTOR;
+    return width < WIDE_MAX ? width : WIDE_MAX;
 }
 
 /* Blocks of eight groups, one a lane. A block spread over more than int32
@@ -66,7 +84,18 @@ static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
 static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
 {
     size_t b = begin * LANES_PER_VECTOR / w->groups, g = begin * LANES_PER_VECTOR % w->groups;
-    for (size_t block = begin; block < end; ++block) {
+    size_t width = wide_width(w);
+    float *scratch = width ? malloc(w->n * width * sizeof(float)) : NULL;
+    for (size_t block = begin; block < end;) {
+        if (scratch && g + width <= w->groups && block + width / LANES_PER_VECTOR <= end) {
+            size_t start = b * w->batch_offset + g;
+            w->kernels->softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
+                                     w->output + start, scratch);
+            block += width / LANES_PER_VECTOR;
+            g += width;
+            if (g == w->groups) g = 0, ++b;
+            continue;
+        }
         size_t offset[LANES_PER_VECTOR], count = 0, low = SIZE_MAX, high = 0;
         for (size_t k = block * LANES_PER_VECTOR; k < w->count && count < LANES_PER_VECTOR; ++k) {
             offset[count] = b * w->batch_offset + g * w->group_offset;
@@ -75,6 +104,7 @@ static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
             if (offset[count] > high) high = offset[count];
             ++count;
         }
+        ++block;
         if (high - low <= INT32_MAX) {
             w->kernels->softmax_lanes(w->input, offset, count, w->n, w->stride, w->temp, w->output);
             continue;
@@ -83,6 +113,7 @@ static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
             softmax(w->input + offset[l], w->n, w->temp, w->stride, w->output + offset[l]);
         }
     }
+    free(scratch);
 }
 
 static void grouped_part(void *context, size_t part, size_t parts)
@@ -161,7 +192,8 @@ static void tree_block(const struct tree_work *w, size_t b0, size_t b1, size_t g
         if (size >= ROW_MIN || !lanes_fit) {
             for (size_t b = b0; b < b1; ++b) {
                 size_t at = b * w->inputs + start;
-                w->kernels->softmax_row(w->input + at, size, w->temp, w->output + at, NULL);
+                w->kernels->softmax_row(w->input + at, size, w->temp, w->output + at, NULL,
+                                        NULL);
             }
             continue;
         }

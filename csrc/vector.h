@@ -132,6 +132,9 @@ static inline void vf_transpose(vf *r)
     r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
+/* Asks for the cache line at p to come into the (level 2) cache. */
+static inline void prefetch(const float *p) { _mm_prefetch((const char *)p, _MM_HINT_T1); }
+
 /* A store that bypasses the cache; p is 32-byte aligned. */
 static inline void vf_stream(float *p, vf v) { _mm256_stream_ps(p, v); }
 static inline void stream_fence(void) { _mm_sfence(); }
@@ -177,12 +180,14 @@ static inline vf vsum_reciprocal(vsum s)
 static inline vf vf_remainder(vf d, vf q, vf t) { return _mm256_fnmadd_ps(q, t, d); }
 
 /* exp(x + correction), where correction is far below an ulp of x: it goes
-   into the reduced argument, where it counts. */
-static inline vf vf_exp_corrected(vf x, vf correction, int corrected)
+   into the reduced argument, where it counts. With nonpositive (x <= 0 or
+   NaN, as in a softmax), four instructions fewer: below EXP_LOWEST the
+   unclamped 2^n is garbage, but the result there is replaced by 0 anyway. */
+static inline vf exp_lanes(vf x, vf correction, int corrected, int nonpositive)
 {
     /* max and min put x second, so a NaN passes through to the result. */
-    vf clamped = _mm256_min_ps(_mm256_set1_ps(EXP_HIGHEST),
-                               _mm256_max_ps(_mm256_set1_ps(EXP_LOWEST), x));
+    vf clamped = nonpositive ? x : _mm256_min_ps(_mm256_set1_ps(EXP_HIGHEST),
+                                                 _mm256_max_ps(_mm256_set1_ps(EXP_LOWEST), x));
     vf rounded = _mm256_fmadd_ps(clamped, _mm256_set1_ps(EXP_LOG2E), _mm256_set1_ps(ROUND_MAGIC));
     vf n = _mm256_sub_ps(rounded, _mm256_set1_ps(ROUND_MAGIC));
     vf r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_HI), clamped);
@@ -201,11 +206,18 @@ static inline vf vf_exp_corrected(vf x, vf correction, int corrected)
     vf result = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
     result = _mm256_blendv_ps(result, _mm256_setzero_ps(),
                               _mm256_cmp_ps(x, _mm256_set1_ps(EXP_LOWEST), _CMP_LT_OQ));
+    if (nonpositive) return result;
     return _mm256_blendv_ps(result, _mm256_set1_ps(INFINITY),
                             _mm256_cmp_ps(x, _mm256_set1_ps(EXP_HIGHEST), _CMP_GT_OQ));
 }
 
-static inline vf vf_exp(vf x) { return vf_exp_corrected(x, x, 0); }
+static inline vf vf_exp(vf x) { return exp_lanes(x, x, 0, 0); }
+/* exp(x) and exp(x + correction) for x <= 0 or NaN. */
+static inline vf vf_exp_nonpositive(vf x) { return exp_lanes(x, x, 0, 1); }
+static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
+{
+    return exp_lanes(x, correction, 1, 1);
+}
 
 static inline vf vf_log(vf x)
 {
@@ -328,11 +340,20 @@ static inline void vf_transpose(vf *r)
     }
 }
 static inline void vf_stream(float *p, vf v) { vf_store(p, v); }
+static inline void prefetch(const float *p)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 0, 2);
+#else
+    (void)p;
+#endif
+}
 static inline void stream_fence(void) {}
 static inline vf vf_exp(vf x) { LANEWISE(exp_poly(x.lane[l], 0)); }
-static inline vf vf_exp_corrected(vf x, vf correction, int corrected)
+static inline vf vf_exp_nonpositive(vf x) { return vf_exp(x); }
+static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
 {
-    LANEWISE(exp_poly(x.lane[l], corrected ? correction.lane[l] : 0));
+    LANEWISE(exp_poly(x.lane[l], correction.lane[l]));
 }
 /* Without an FMA, double holds q*t and the difference exactly. */
 static inline vf vf_remainder(vf d, vf q, vf t)

@@ -11,13 +11,18 @@ enum { LANES_PER_VECTOR = 8 };
 
 struct vector_kernels {
     /* One softmax over n contiguous values. With scratch (n floats, not
-       aliasing anything), the output is written around the cache. */
+       aliasing anything), the output is written around the cache. With next,
+       the n values there are fetched into cache meanwhile. */
     void (*softmax_row)(const float *input, size_t n, float temp, float *output,
-                        float *scratch);
+                        float *scratch, const float *next);
     /* count (1 to 8) softmax groups of n values side by side in the lanes:
        group l starts at offset[l] and steps by stride. */
     void (*softmax_lanes)(const float *input, const size_t *offset, size_t count, size_t n,
                           size_t stride, float temp, float *output);
+    /* width (a multiple of 8) groups side by side, values stride apart, by
+       way of scratch (n*width floats): copied in, computed there, copied out. */
+    void (*softmax_wide)(const float *input, size_t n, size_t stride, size_t width,
+                         float temp, float *output, float *scratch);
     void (*softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
                           float *error);
     /* y += alpha*x over n contiguous values. */

@@ -24,10 +24,10 @@ static inline VK(scaling) VK(scaling_for)(float temp)
 static inline vf VK(exp_of)(vf x, vf largest, const VK(scaling) *s)
 {
     vf d = vf_sub(x, largest);
-    if (!s->divide) return vf_exp(d);
+    if (!s->divide) return vf_exp_nonpositive(d);
     vf q = vf_div(d, s->temp);
     vf correction = vf_mul(vf_remainder(d, q, s->temp), s->inverse);
-    return vf_exp_corrected(q, correction, 1);
+    return vf_exp_nonpositive_corrected(q, correction);
 }
 
 static float VK(row_max)(const float *x, size_t n)
@@ -47,13 +47,18 @@ static float VK(row_max)(const float *x, size_t n)
 
 /* exps[i] = exp((x[i] - largest)/temp); returns their sum, kept in double
    (each group of four vectors is added in float first: at most 2 ulp). */
-static double VK(row_exps)(const float *x, size_t n, float largest, float temp, float *exps)
+static double VK(row_exps)(const float *x, size_t n, float largest, float temp, float *exps,
+                           const float *next)
 {
     VK(scaling) s = VK(scaling_for)(temp);
     vf m = vf_set1(largest);
     vsum sum = vsum_zero();
     size_t i = 0;
     for (; i + 4*LANES <= n; i += 4*LANES) {
+        if (next) {
+            prefetch(next + i);
+            prefetch(next + i + 2*LANES);
+        }
         vf e0 = VK(exp_of)(vf_load(x + i), m, &s);
         vf e1 = VK(exp_of)(vf_load(x + i + LANES), m, &s);
         vf e2 = VK(exp_of)(vf_load(x + i + 2*LANES), m, &s);
@@ -100,11 +105,11 @@ static void VK(row_scale_stream)(const float *exps, size_t n, float scale, float
 }
 
 static void VK(softmax_row)(const float *input, size_t n, float temp, float *output,
-                            float *scratch)
+                            float *scratch, const float *next)
 {
     float largest = VK(row_max)(input, n);
     float *exps = scratch ? scratch : output;
-    float scale = (float)(1.0 / VK(row_exps)(input, n, largest, temp, exps));
+    float scale = (float)(1.0 / VK(row_exps)(input, n, largest, temp, exps, next));
     if (scratch) VK(row_scale_stream)(exps, n, scale, output);
     else VK(row_scale)(exps, n, scale, output);
 }
@@ -246,6 +251,24 @@ static void VK(softmax_lanes)(const float *input, const size_t *offset, size_t c
     VK(lanes_gathered)(input + low, index, count, n, stride, temp, output + low);
 }
 
+static void VK(softmax_wide)(const float *input, size_t n, size_t stride, size_t width,
+                             float temp, float *output, float *scratch)
+{
+    for (size_t j = 0; j < n; ++j) {
+        for (size_t i = 0; i < width; i += LANES) {
+            vf_store(scratch + j*width + i, vf_load(input + j*stride + i));
+        }
+    }
+    for (size_t i = 0; i < width; i += LANES) {
+        VK(lanes_contiguous)(scratch + i, n, width, temp, scratch + i);
+    }
+    for (size_t j = 0; j < n; ++j) {
+        for (size_t i = 0; i < width; i += LANES) {
+            vf_store(output + j*stride + i, vf_load(scratch + j*width + i));
+        }
+    }
+}
+
 static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
                               float *error)
 {
@@ -288,5 +311,5 @@ static double VK(sum)(const float *a, size_t n)
 }
 
 const struct vector_kernels VK(vector_kernels) = {
-    VK(softmax_row), VK(softmax_lanes), VK(softmax_x_ent), VK(axpy), VK(sum)
+    VK(softmax_row), VK(softmax_lanes), VK(softmax_wide), VK(softmax_x_ent), VK(axpy), VK(sum)
 };
