@@ -9,6 +9,7 @@
 enum {
     /* A thread is worth waking for this many floats or more. */
     PART_ELEMENTS = 16384,
+    PARTS_PER_THREAD = 4,
     /* Contiguous groups this long take the row kernel; shorter ones sit
        eight to a vector, one group a lane. */
     ROW_MIN = 16,
@@ -20,11 +21,14 @@ enum {
     SUM_BLOCK = 65536
 };
 
+/* A few parts a thread, claimed as threads come free, so that a thread the
+   OS holds back leaves its share to the others. */
 size_t parts_for(size_t elements)
 {
-    size_t parts = elements / PART_ELEMENTS;
     size_t threads = pool_threads();
-    if (parts > threads) parts = threads;
+    if (threads == 1) return 1;
+    size_t parts = elements / PART_ELEMENTS;
+    if (parts > PARTS_PER_THREAD * threads) parts = PARTS_PER_THREAD * threads;
     return parts ? parts : 1;
 }
 

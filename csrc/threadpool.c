@@ -32,21 +32,25 @@ static size_t threads_from_environment(void)
    back-to-back calls (a training loop, a benchmark) find it awake. */
 #define SPIN_NS 200000L
 
+/* Parts are claimed, not assigned: each thread, the caller included, takes
+   the next unclaimed part until none is left. So a worker that is slow to
+   wake (on a busy machine, say) delays nothing: the others take its share,
+   and the caller waits only for parts already claimed. */
 static struct {
     pthread_mutex_t lock;            /* guards sleepers, stop and the condvars */
     pthread_cond_t wake;             /* a new run, or stop */
-    pthread_cond_t done;             /* the last worker finished its parts */
+    pthread_cond_t done;             /* the last part of the run is done */
     pthread_mutex_t busy;            /* held by the one pool_run in progress */
     pthread_t thread[DS_MAX_THREADS];
     size_t workers;                  /* threads running, the caller not counted */
     size_t wanted;                   /* the setting, the caller counted */
     int sleepers;
     int stop;
-    /* Atomic: a run number, bumped for every run, above 16 bits that say how
-       many workers take part, so that a worker reads both at once. */
-    unsigned long long ticket;
-    unsigned long long first_ticket; /* the ticket when the workers started */
-    size_t pending;                  /* workers still running this run; atomic */
+    /* Atomic: the run number in the high 32 bits, the next part to claim in
+       the low 32, so that a claim can only succeed within its own run. */
+    unsigned long long claim;
+    unsigned long long first_claim;  /* the word when the workers started */
+    size_t finished;                 /* parts of this run done; atomic */
     pool_task task;
     void *context;
     size_t parts;
@@ -106,68 +110,82 @@ static void init_pool(void)
     pthread_atfork(NULL, NULL, after_fork_in_child);
 }
 
-#define ACTIVE_BITS 16
-#define ACTIVE_MASK ((1ULL << ACTIVE_BITS) - 1)
+#define RUN_SHIFT 32
+#define PART_MASK ((1ULL << RUN_SHIFT) - 1)
 
-static void run_parts(size_t first, size_t step)
+/* Claims and runs parts of run `run` until none is left. The task and its
+   context are read only after a claim succeeds, while the run cannot end. */
+static void run_claimed_parts(unsigned long long run)
 {
-    for (size_t p = first; p < pool.parts; p += step) pool.task(pool.context, p, pool.parts);
+    unsigned long long word = __atomic_load_n(&pool.claim, __ATOMIC_ACQUIRE);
+    for (;;) {
+        /* parts may already be the next run's (atomic, then): this run is
+           closed by then, and its PART_MASK is beyond any count of parts. */
+        size_t parts = __atomic_load_n(&pool.parts, __ATOMIC_RELAXED);
+        if (word >> RUN_SHIFT != run || (word & PART_MASK) >= parts) return;
+        if (!__atomic_compare_exchange_n(&pool.claim, &word, word + 1, 0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE)) {
+            continue;
+        }
+        pool.task(pool.context, (size_t)(word & PART_MASK), parts);
+        if (__atomic_add_fetch(&pool.finished, 1, __ATOMIC_ACQ_REL) == parts) {
+            pthread_mutex_lock(&pool.lock);
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.lock);
+        }
+        word = __atomic_load_n(&pool.claim, __ATOMIC_ACQUIRE);
+    }
 }
 
-/* Waits for a ticket other than seen: spins first, then sleeps. */
-static unsigned long long await_ticket(unsigned long long seen)
+/* Waits for a run other than seen: spins first, then sleeps. */
+static unsigned long long await_run(unsigned long long seen)
 {
     long long start = now_ns();
     for (unsigned spins = 1;; ++spins) {
-        unsigned long long now = __atomic_load_n(&pool.ticket, __ATOMIC_ACQUIRE);
-        if (now != seen) return now;
+        unsigned long long run = __atomic_load_n(&pool.claim, __ATOMIC_ACQUIRE) >> RUN_SHIFT;
+        if (run != seen) return run;
         cpu_relax();
         if (spins % 256 == 0 && now_ns() - start > SPIN_NS) break;
     }
     pthread_mutex_lock(&pool.lock);
     pool.sleepers++;
-    while (__atomic_load_n(&pool.ticket, __ATOMIC_ACQUIRE) == seen) {
+    while (__atomic_load_n(&pool.claim, __ATOMIC_ACQUIRE) >> RUN_SHIFT == seen) {
         pthread_cond_wait(&pool.wake, &pool.lock);
     }
     pool.sleepers--;
     pthread_mutex_unlock(&pool.lock);
-    return __atomic_load_n(&pool.ticket, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&pool.claim, __ATOMIC_ACQUIRE) >> RUN_SHIFT;
 }
 
-static void *worker(void *argument)
+static void *worker(void *unused)
 {
-    size_t id = (size_t)(uintptr_t)argument;     /* 1 .. workers */
-    unsigned long long seen = pool.first_ticket;
+    (void)unused;
+    unsigned long long run = pool.first_claim >> RUN_SHIFT;
     for (;;) {
-        seen = await_ticket(seen);
-        size_t active = (size_t)(seen & ACTIVE_MASK);
-        /* A worker left out of a run touches nothing: the caller may already
-           be filling in the next one. */
-        if (id > active) continue;
-        if (pool.stop) return NULL;
-        run_parts(id, active + 1);
-        if (__atomic_sub_fetch(&pool.pending, 1, __ATOMIC_ACQ_REL) == 0) {
-            pthread_mutex_lock(&pool.lock);
-            pthread_cond_signal(&pool.done);
-            pthread_mutex_unlock(&pool.lock);
-        }
+        run = await_run(run);
+        /* stop is set only between runs, before the run that announces it. */
+        if (__atomic_load_n(&pool.stop, __ATOMIC_ACQUIRE)) return NULL;
+        run_claimed_parts(run);
     }
 }
 
-static void publish(size_t active)
+/* Starts a new run with part 0 unclaimed and wakes the sleepers. */
+static unsigned long long publish(void)
 {
-    unsigned long long run = (__atomic_load_n(&pool.ticket, __ATOMIC_RELAXED) >> ACTIVE_BITS) + 1;
-    __atomic_store_n(&pool.ticket, run << ACTIVE_BITS | active, __ATOMIC_RELEASE);
+    unsigned long long run = (__atomic_load_n(&pool.claim, __ATOMIC_RELAXED) >> RUN_SHIFT) + 1;
+    run &= PART_MASK;
+    __atomic_store_n(&pool.claim, run << RUN_SHIFT, __ATOMIC_RELEASE);
     pthread_mutex_lock(&pool.lock);
     if (pool.sleepers) pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
+    return run;
 }
 
 static void stop_workers(void)
 {
     if (!pool.workers) return;
-    pool.stop = 1;
-    publish(pool.workers);
+    __atomic_store_n(&pool.stop, 1, __ATOMIC_RELEASE);
+    publish();
     for (size_t i = 0; i < pool.workers; ++i) pthread_join(pool.thread[i], NULL);
     pool.workers = 0;
     pool.stop = 0;
@@ -180,27 +198,27 @@ static void resize(void)
     size_t target = __atomic_load_n(&pool.wanted, __ATOMIC_RELAXED) - 1;
     if (pool.workers == target) return;
     stop_workers();
-    pool.first_ticket = pool.ticket;
+    pool.first_claim = pool.claim;
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     while (pool.workers < target) {
-        void *id = (void *)(uintptr_t)(pool.workers + 1);
-        if (pthread_create(&pool.thread[pool.workers], NULL, worker, id) != 0) break;
+        if (pthread_create(&pool.thread[pool.workers], NULL, worker, NULL) != 0) break;
         pool.workers++;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-static void await_workers(void)
+static void await_parts(void)
 {
     long long start = now_ns();
-    for (unsigned spins = 1; __atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE); ++spins) {
+    for (unsigned spins = 1;
+         __atomic_load_n(&pool.finished, __ATOMIC_ACQUIRE) != pool.parts; ++spins) {
         cpu_relax();
         if (spins % 256 == 0 && now_ns() - start > SPIN_NS) break;
     }
     pthread_mutex_lock(&pool.lock);
-    while (__atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE)) {
+    while (__atomic_load_n(&pool.finished, __ATOMIC_ACQUIRE) != pool.parts) {
         pthread_cond_wait(&pool.done, &pool.lock);
     }
     pthread_mutex_unlock(&pool.lock);
@@ -209,17 +227,19 @@ static void await_workers(void)
 void pool_run(pool_task task, void *context, size_t parts)
 {
     pthread_once(&pool_once, init_pool);
-    if (parts > 1 && pthread_mutex_trylock(&pool.busy) == 0) {
+    if (parts > 1 && parts < PART_MASK && pthread_mutex_trylock(&pool.busy) == 0) {
         resize();
         if (pool.workers) {
             pool.task = task;
             pool.context = context;
-            pool.parts = parts;
-            size_t active = parts - 1 < pool.workers ? parts - 1 : pool.workers;
-            __atomic_store_n(&pool.pending, active, __ATOMIC_RELAXED);
-            publish(active);
-            run_parts(0, active + 1);
-            await_workers();
+            __atomic_store_n(&pool.parts, parts, __ATOMIC_RELAXED);
+            __atomic_store_n(&pool.finished, 0, __ATOMIC_RELAXED);
+            run_claimed_parts(publish());
+            await_parts();
+            /* Close the run before the next one's fields change: a worker late
+               to this one must see nothing left to claim, whatever parts says. */
+            unsigned long long word = __atomic_load_n(&pool.claim, __ATOMIC_RELAXED);
+            __atomic_store_n(&pool.claim, word | PART_MASK, __ATOMIC_RELEASE);
             pthread_mutex_unlock(&pool.busy);
             return;
         }
