@@ -15,8 +15,20 @@ import numpy as np
 import pytest
 
 import darknet_softmax as ds
-from darknet_softmax import reference
+from darknet_softmax import reference, runtime
 from conftest import assert_close
+
+# Every path keeps the rule: Darknet's scalar loop, and the vector kernels in
+# each instruction set this CPU has, on one thread and on two.
+PATHS = [("scalar", None, 1)] + [("vector", isa, threads) for isa in runtime.instruction_sets()
+                                 for threads in (1, 2)]
+
+
+@pytest.fixture(autouse=True, params=PATHS, ids=["-".join(map(str, path)) for path in PATHS])
+def kernel_path(request):
+    kernel, isa, threads = request.param
+    with runtime.settings(kernel=kernel, instruction_set=isa, num_threads=threads):
+        yield request.param
 
 NAN, INF = np.float32(np.nan), np.float32(np.inf)
 BIG = np.finfo(np.float32).max
@@ -64,13 +76,15 @@ def expected_softmax(groups_of_values, temperature):
 
 
 def poisoned(rng, batch, groups, n):
-    """(batch, groups, n) data with a different special in most groups."""
+    """(batch, groups, n) data with a special in most groups (in 400 of them,
+    at most, spread over the array, so large arrays stay quick to make)."""
     x = (rng.standard_normal((batch, groups, n)) * 4).astype(np.float32)
-    for b in range(batch):
-        for g in range(groups):
-            choice = rng.integers(0, len(SPECIALS) + 2)   # some groups stay ordinary
-            if choice < len(SPECIALS):
-                poison(x[b, g], SPECIALS[choice], rng)
+    flat = x.reshape(batch * groups, n)
+    chosen = rng.choice(batch * groups, min(batch * groups, 400), replace=False)
+    for index in chosen:
+        choice = rng.integers(0, len(SPECIALS) + 2)   # some groups stay ordinary
+        if choice < len(SPECIALS):
+            poison(flat[index], SPECIALS[choice], rng)
     return x
 
 
@@ -97,12 +111,13 @@ def check_groups(actual, x, temperature):
 # and more, and a batch large enough for a threaded path to start.
 SHAPES = [(1, 1, 1), (5, 3, 1), (3, 2, 2), (7, 4, 3), (4, 3, 7), (4, 2, 8), (3, 3, 9),
           (2, 2, 15), (2, 2, 16), (2, 2, 17), (3, 1, 31), (2, 3, 33), (2, 1, 64),
-          (3, 2, 100), (2, 1, 1000), (1, 1, 4099), (256, 4, 257)]
+          (3, 2, 100), (2, 1, 1000), (1, 1, 4099), (256, 4, 257), (2048, 5, 7), (4096, 16, 1)]
 TEMPERATURES = [1.0, 0.5, 1e-3, 10.0]
 
 
-@pytest.mark.parametrize("batch, groups, n", SHAPES)
-@pytest.mark.parametrize("temperature", TEMPERATURES)
+@pytest.mark.parametrize("batch, groups, n, temperature",
+                         [shape + (TEMPERATURES[i % len(TEMPERATURES)],)
+                          for i, shape in enumerate(SHAPES * 2)])
 def test_softmax_rule(rng, batch, groups, n, temperature):
     x = poisoned(rng, batch, groups, n)
     with np.errstate(all="ignore"):
@@ -144,10 +159,10 @@ def test_chain_tree_groups():
     assert tree.parent.tolist() == [-1, -1, -1, 0, 3, 3, 3, 3]
 
 
-def test_tree_layer_rule(rng):
+@pytest.mark.parametrize("batch", [6, 300])
+def test_tree_layer_rule(rng, batch):
     sizes = [1, 2, 3, 7, 8, 9, 16, 17, 33, 100]
     tree = chain_tree(sizes)
-    batch = 6
     x = (rng.standard_normal((batch, tree.n)) * 4).astype(np.float32)
     offsets = tree.group_offset.tolist()
     for b in range(batch):
