@@ -47,9 +47,9 @@ def digest(array):
 
 def report(label, nbytes, copy_times, softmax_times):
     (copy_best, copy_median), (best, median) = copy_times, softmax_times
-    print(f"{label:<36} softmax {best:6.2f} s (median {median:6.2f}) {nbytes / best / 1e9:5.2f} GB/s"
-          f" | copy {copy_best:6.2f} s (median {copy_median:6.2f}) {nbytes / copy_best / 1e9:5.2f} GB/s"
-          f" | softmax/copy {best / copy_best:4.2f}", flush=True)
+    print(f"{label:<36} softmax {best:6.2f} s (median {median:6.2f}) "
+          f"{nbytes / best / 1e9:5.2f} GB/s | copy {copy_best:6.2f} s (median {copy_median:6.2f}) "
+          f"{nbytes / copy_best / 1e9:5.2f} GB/s | softmax/copy {best / copy_best:4.2f}", flush=True)
 
 
 def in_memory(rows, inputs, block_rows, repeat):

@@ -154,6 +154,12 @@ def test_loss_gets_the_in_memory_errors(pred, truth):
     assert message(lambda: dsd.softmax_x_ent(*dask_arrays)) == expected
 
 
+def test_the_module_uses_the_dask_package_not_itself():
+    # darknet_softmax/dask.py imports dask.array: absolute imports find the package.
+    assert dsd.da.__name__ == "dask.array"
+    assert Path(dsd.da.__file__).parent.parent != Path(dsd.__file__).parent
+
+
 def test_numpy_input_is_refused_with_a_hint():
     with pytest.raises(TypeError, match=r"x must be a dask\.array\.Array .*from_array"):
         dsd.softmax(np.zeros((2, 3), np.float32))
