@@ -329,6 +329,8 @@ def test_environment_variable_sets_the_thread_count():
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.skipif("tsan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="ThreadSanitizer cannot start threads after a multi-threaded fork")
 def test_threads_work_after_fork():
     """A forked child has none of the parent's pool threads; it starts its own."""
     code = """if True:
