@@ -15,7 +15,7 @@ enum {
     ROW_MIN = 16,
     /* Outputs this large go around the cache (if the row fits in scratch). */
     STREAM_BYTES = 64 << 20,
-    STREAM_ROW_MAX = 65536,
+    STREAM_ROW_MAX = 32768,
     /* sum_array adds blocks of this many floats, in order, whatever the
        thread count, so that its result does not depend on it. */
     SUM_BLOCK = 65536
@@ -55,16 +55,23 @@ static size_t group_start(const struct grouped *w, size_t k)
     return k / w->groups * w->batch_offset + k % w->groups * w->group_offset;
 }
 
+/* Rows that go around the cache go a batch of offsets at a time. */
+enum { STREAM_BATCH = 64 };
+
 static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
 {
-    float *scratch = w->stream ? malloc(w->n * sizeof(float)) : NULL;
-    /* Rows that go around the cache come from memory: fetch the next one
-       while this one computes. */
-    for (size_t k = begin; k < end; ++k) {
-        size_t start = group_start(w, k);
-        const float *next = w->stream && k + 1 < end ? w->input + group_start(w, k + 1) : NULL;
-        w->kernels->softmax_row(w->input + start, w->n, w->temp, w->output + start, scratch,
-                                next);
+    float *scratch = w->stream ? malloc(2 * w->n * sizeof(float)) : NULL;
+    size_t offset[STREAM_BATCH];
+    for (size_t k = begin; k < end;) {
+        if (!scratch) {
+            size_t start = group_start(w, k++);
+            w->kernels->softmax_row(w->input + start, w->n, w->temp, w->output + start);
+            continue;
+        }
+        size_t count = 0;
+        for (; count < STREAM_BATCH && k < end; ++count) offset[count] = group_start(w, k++);
+        w->kernels->softmax_rows_stream(w->input, offset, count, w->n, w->temp, w->output,
+                                        scratch);
     }
     free(scratch);
 }
@@ -196,8 +203,7 @@ static void tree_block(const struct tree_work *w, size_t b0, size_t b1, size_t g
         if (size >= ROW_MIN || !lanes_fit) {
             for (size_t b = b0; b < b1; ++b) {
                 size_t at = b * w->inputs + start;
-                w->kernels->softmax_row(w->input + at, size, w->temp, w->output + at, NULL,
-                                        NULL);
+                w->kernels->softmax_row(w->input + at, size, w->temp, w->output + at);
             }
             continue;
         }

@@ -10,11 +10,13 @@
 enum { LANES_PER_VECTOR = 8 };
 
 struct vector_kernels {
-    /* One softmax over n contiguous values. With scratch (n floats, not
-       aliasing anything), the output is written around the cache. With next,
-       the n values there are fetched into cache meanwhile. */
-    void (*softmax_row)(const float *input, size_t n, float temp, float *output,
-                        float *scratch, const float *next);
+    /* One softmax over n contiguous values. */
+    void (*softmax_row)(const float *input, size_t n, float temp, float *output);
+    /* count such softmaxes, row r from offset[r], for outputs far larger than
+       the cache: written around it, with the memory traffic overlapping the
+       arithmetic. scratch holds 2n floats; output is 4-byte aligned. */
+    void (*softmax_rows_stream)(const float *input, const size_t *offset, size_t count,
+                                size_t n, float temp, float *output, float *scratch);
     /* count (1 to 8) softmax groups of n values side by side in the lanes:
        group l starts at offset[l] and steps by stride. */
     void (*softmax_lanes)(const float *input, const size_t *offset, size_t count, size_t n,

@@ -45,10 +45,22 @@ static float VK(row_max)(const float *x, size_t n)
     return vf_hmax(vf_max(vf_max(m0, m1), vf_max(m2, m3)));
 }
 
+/* The previous row of a run of rows that go around the cache: its exps, its
+   scale, and how far its output has been written. */
+typedef struct {
+    const float *exps;
+    float *output;
+    size_t done, n;
+    float scale;
+} VK(pending_row);
+
 /* exps[i] = exp((x[i] - largest)/temp); returns their sum, kept in double
-   (each group of four vectors is added in float first: at most 2 ulp). */
+   (each group of four vectors is added in float first: at most 2 ulp). With
+   next, the row there is fetched into cache meanwhile; with pending, that
+   row's output streams out meanwhile, so the memory traffic of three rows
+   overlaps the arithmetic of one. */
 static double VK(row_exps)(const float *x, size_t n, float largest, float temp, float *exps,
-                           const float *next)
+                           const float *next, VK(pending_row) *pending)
 {
     VK(scaling) s = VK(scaling_for)(temp);
     vf m = vf_set1(largest);
@@ -58,6 +70,13 @@ static double VK(row_exps)(const float *x, size_t n, float largest, float temp, 
         if (next) {
             prefetch(next + i);
             prefetch(next + i + 2*LANES);
+        }
+        if (pending && pending->done + 4*LANES <= pending->n) {
+            vf scale = vf_set1(pending->scale);
+            for (size_t q = pending->done; q < pending->done + 4*LANES; q += LANES) {
+                vf_stream(pending->output + q, vf_mul(vf_load(pending->exps + q), scale));
+            }
+            pending->done += 4*LANES;
         }
         vf e0 = VK(exp_of)(vf_load(x + i), m, &s);
         vf e1 = VK(exp_of)(vf_load(x + i + LANES), m, &s);
@@ -90,28 +109,54 @@ static void VK(row_scale)(const float *exps, size_t n, float scale, float *outpu
     if (i < n) vf_store_part(output + i, vf_mul(vf_load_part(exps + i, n - i, 0), s), n - i);
 }
 
-/* As row_scale, but the stores bypass the cache: for outputs far larger
-   than the cache, which would otherwise be read in before being written. */
-static void VK(row_scale_stream)(const float *exps, size_t n, float scale, float *output)
+static void VK(softmax_row)(const float *input, size_t n, float temp, float *output)
+{
+    float largest = VK(row_max)(input, n);
+    float scale = (float)(1.0 / VK(row_exps)(input, n, largest, temp, output, NULL, NULL));
+    VK(row_scale)(output, n, scale, output);
+}
+
+/* Starts a row's output: up to the first 32-byte boundary with plain stores
+   (which the streaming stores need); the rest streams out later. */
+static VK(pending_row) VK(pending_start)(const float *exps, size_t n, float scale, float *output)
 {
     size_t head = (size_t)((32 - ((uintptr_t)output & 31)) & 31) / sizeof(float);
     if (head > n) head = n;
     VK(row_scale)(exps, head, scale, output);
-    vf s = vf_set1(scale);
-    size_t i = head;
-    for (; i + LANES <= n; i += LANES) vf_stream(output + i, vf_mul(vf_load(exps + i), s));
-    VK(row_scale)(exps + i, n - i, scale, output + i);
+    VK(pending_row) pending = {exps, output, head, n, scale};
+    return pending;
+}
+
+/* Streams out whatever of the pending row is left. */
+static void VK(pending_finish)(VK(pending_row) *pending)
+{
+    vf scale = vf_set1(pending->scale);
+    size_t i = pending->done;
+    for (; i + LANES <= pending->n; i += LANES) {
+        vf_stream(pending->output + i, vf_mul(vf_load(pending->exps + i), scale));
+    }
+    VK(row_scale)(pending->exps + i, pending->n - i, pending->scale, pending->output + i);
     stream_fence();
 }
 
-static void VK(softmax_row)(const float *input, size_t n, float temp, float *output,
-                            float *scratch, const float *next)
+/* Rows far larger than the cache, in a pipeline: the max of row r (fetched
+   into cache while row r-1 computed), then its exps into scratch while row
+   r+1 is fetched and row r-1's output streams out around the cache.
+   scratch holds 2n floats; the output is 4-byte aligned. */
+static void VK(softmax_rows_stream)(const float *input, const size_t *offset, size_t count,
+                                    size_t n, float temp, float *output, float *scratch)
 {
-    float largest = VK(row_max)(input, n);
-    float *exps = scratch ? scratch : output;
-    float scale = (float)(1.0 / VK(row_exps)(input, n, largest, temp, exps, next));
-    if (scratch) VK(row_scale_stream)(exps, n, scale, output);
-    else VK(row_scale)(exps, n, scale, output);
+    VK(pending_row) pending;
+    for (size_t r = 0; r < count; ++r) {
+        const float *x = input + offset[r];
+        const float *next = r + 1 < count ? input + offset[r + 1] : NULL;
+        float *exps = scratch + (r % 2) * n;
+        float largest = VK(row_max)(x, n);
+        double sum = VK(row_exps)(x, n, largest, temp, exps, next, r ? &pending : NULL);
+        if (r) VK(pending_finish)(&pending);
+        pending = VK(pending_start)(exps, n, (float)(1.0 / sum), output + offset[r]);
+    }
+    if (count) VK(pending_finish)(&pending);
 }
 
 /* Eight groups whose element j sits at x[l + j*stride] for lane l: every
@@ -311,5 +356,6 @@ static double VK(sum)(const float *a, size_t n)
 }
 
 const struct vector_kernels VK(vector_kernels) = {
-    VK(softmax_row), VK(softmax_lanes), VK(softmax_wide), VK(softmax_x_ent), VK(axpy), VK(sum)
+    VK(softmax_row), VK(softmax_rows_stream), VK(softmax_lanes), VK(softmax_wide),
+    VK(softmax_x_ent), VK(axpy), VK(sum)
 };
