@@ -268,23 +268,23 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def target_summary(rows, cores):
-    """Each target of issue 4, at all cores: the ratio measured and whether it is met."""
-    lines = [f"targets (darknet_softmax time / other time, {cores} threads):"]
+def target_summary(rows, thread_counts):
+    """Each target of issue 4 (stated at all cores; one thread shown too): the
+    ratio measured and whether it is met."""
+    lines = ["targets (darknet_softmax time / other time; the copy always at all cores):"]
     verdicts = []
     for workload, targets in TARGETS.items():
-        ours = [r for r in rows if r["workload"] == workload and r["threads"] == cores
-                and r["implementation"] == "darknet_softmax"]
-        if not ours:
-            continue
-        for other, limit in targets:
-            ratio = ours[0].get(f"x_{other}")
-            verdict = "n/a" if ratio is None else ("met" if ratio <= limit else "NOT met")
-            verdicts.append({"workload": workload, "against": other, "target": limit,
-                             "ratio": ratio, "verdict": verdict})
-            shown = "-" if ratio is None else f"{ratio:.3f}"
-            lines.append(f"  {workload} vs {other:<6} target <= {limit:<5} measured {shown:>6}  "
-                         f"{verdict}")
+        for threads in thread_counts:
+            ours = [r for r in rows if r["workload"] == workload and r["threads"] == threads
+                    and r["implementation"] == "darknet_softmax"]
+            for other, limit in targets if ours else []:
+                ratio = ours[0].get(f"x_{other}")
+                verdict = "n/a" if ratio is None else ("met" if ratio <= limit else "NOT met")
+                verdicts.append({"workload": workload, "threads": threads, "against": other,
+                                 "target": limit, "ratio": ratio, "verdict": verdict})
+                shown = "-" if ratio is None else f"{ratio:.3f}"
+                lines.append(f"  {workload} {threads} thr vs {other:<6} target <= {limit:<5} "
+                             f"measured {shown:>6}  {verdict}")
     return "\n".join(lines), verdicts
 
 
@@ -377,7 +377,7 @@ def run(args):
     print("ratios are this row's time over the other's (the copy: all cores; scalar: "
           "Darknet's loop, 1 thread)")
     print(format_table(rows))
-    summary, verdicts = target_summary(rows, cores)
+    summary, verdicts = target_summary(rows, thread_counts)
     print(summary)
     if args.json:
         with open(args.json, "w") as stream:

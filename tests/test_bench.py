@@ -29,7 +29,8 @@ def test_quick_run_checks_and_reports_every_implementation(tmp_path, capsys):
     for row in rows:
         assert row["ok"] and row["error"] <= 1
         assert row["ns_per_element"] > 0 and row["x_copy"] > 0 and row["x_scalar"] > 0
-    assert [target["workload"] for target in results["targets"]] == ["W3", "W5"]
+    assert {(target["workload"], target["threads"]) for target in results["targets"]} == \
+        {(workload, threads) for workload in ("W3", "W5") for threads in {1, results["cores"]}}
     printed = capsys.readouterr().out
     assert "ns/elem" in printed and "targets" in printed
 
