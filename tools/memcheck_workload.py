@@ -35,6 +35,22 @@ def layer_round(i, rng):
     return float(kept.sum()) if kept is not None else 0.0
 
 
+def pool_round(rng):
+    """Arrays large enough for the kernels' thread pool: a layer, and the
+    functional API on a tall array of small groups."""
+    x = rng.standard_normal((64, 4096)).astype(np.float32)
+    truth = np.zeros_like(x)
+    truth[:, 7] = 1
+    net_delta = np.zeros_like(x)
+    with ds.SoftmaxLayer(64, 4096, groups=4, exact=True) as layer:
+        net = ds.NetworkContext(x, truth, net_delta)
+        layer.forward(net)
+        layer.backward(net)
+    probs = ds.softmax(x.reshape(-1, 8), groups=2)
+    ds.softmax_x_ent(probs, truth.reshape(-1, 8))
+    return ds.sum_array(probs)
+
+
 def functional_round(rng):
     x = rng.standard_normal((4, 12)).astype(np.float32)
     probs = ds.softmax(x, groups=3, temperature=0.7)
@@ -134,6 +150,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--tree-rounds", type=int, default=5)
     parser.add_argument("--network-rounds", type=int, default=100)
+    parser.add_argument("--pool-rounds", type=int, default=20)
     parser.add_argument("--tree", help="a .tree file (default: a generated one of 2000 nodes)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
@@ -149,11 +166,14 @@ def main(argv=None):
     tree_nodes = [tree_round(args.tree, rng) for _ in range(args.tree_rounds)]
     for _ in range(args.network_rounds):
         network_round(rng)
+    for _ in range(args.pool_rounds):
+        pool_round(rng)
     generated.cleanup()
     print(f"memcheck workload: {args.rounds} layer rounds, {args.rounds} functional rounds, "
           f"{len(range(0, args.rounds, 10))} rounds of bad calls, "
           f"{len(tree_nodes)} tree rounds of {tree_nodes[0] if tree_nodes else 0} nodes, "
-          f"{args.network_rounds} network training rounds")
+          f"{args.network_rounds} network training rounds, {args.pool_rounds} rounds on the "
+          f"thread pool")
 
 
 if __name__ == "__main__":
