@@ -117,12 +117,16 @@ void free_tree(tree *t)
 
 /* ---- read_tree ---- */
 
-/* One line of any length, grown as needed (Darknet reads names into a fixed
-   256-byte buffer with %s, which overflows). */
+/* One line, grown as needed up to MAX_LINE_BYTES (Darknet reads names into a
+   fixed 256-byte buffer with %s, which overflows). The cap stops a file that is
+   not a tree (a binary with no newline, /dev/zero) from taking all memory. */
+enum { MAX_LINE_BYTES = 1 << 20 };
+
 typedef struct line_buffer {
     char *text;
     size_t length;
     size_t capacity;
+    int too_long;
 } line_buffer;
 
 static int grow(void **array, size_t *capacity, size_t item_size)
@@ -148,6 +152,10 @@ static int read_line(FILE *fp, line_buffer *line, int *got)
     while ((c = getc(fp)) != EOF) {
         *got = 1;
         if (c == '\n') break;
+        if (line->length == MAX_LINE_BYTES) {
+            line->too_long = 1;
+            return DS_ERR_FORMAT;
+        }
         if (line->length + 1 >= line->capacity) {
             int status = grow((void **)&line->text, &line->capacity, 1);
             if (status != DS_OK) return status;
@@ -268,6 +276,10 @@ static int read_nodes(FILE *fp, const char *filename, tree *t, char *message, si
             free(name);
             break;
         }
+    }
+    if (line.too_long) {
+        report(message, size, "%s:%zu: the line is longer than %d bytes", filename, t->n + 1,
+               (int)MAX_LINE_BYTES);
     }
     free(line.text);
     return status;

@@ -531,3 +531,22 @@ def test_fuzz_load_weights(data):
     x = np.ones((1, 3), np.float32)
     with np.errstate(all="ignore"):
         network.predict(x)
+
+
+# --- regressions found while fuzzing or auditing the readers -------------------
+
+def test_read_tree_refuses_a_line_over_a_mebibyte(tmp_path):
+    # Before the cap, read_tree grew one line without end: /dev/zero (or a
+    # binary with no newline) took memory until realloc failed, 38 s at 3 GB.
+    path = tmp_path / "long.tree"
+    path.write_bytes(b"a -1\n" + b"n" * (1 << 20) + b" 0\n")
+    with pytest.raises(ValueError, match=r"long.tree:2: the line is longer than 1048576 bytes"):
+        ds.read_tree(str(path))
+    path.write_bytes(b"a -1\n" + b"n" * ((1 << 20) - 3) + b" 0\n")   # 1 MiB exactly: read
+    assert ds.read_tree(str(path)).n == 2
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_read_tree_of_dev_zero_stops_at_once():
+    with pytest.raises(ValueError, match="/dev/zero:1: the line is longer than"):
+        ds.read_tree("/dev/zero")
