@@ -31,6 +31,9 @@ def float_array(name, array, writable=False):
         raise TypeError(f"{name} must have dtype float32, not {array.dtype}")
     if not array.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
+    if not array.flags.aligned:
+        # C reads floats whole; a view at an odd byte offset would be undefined behaviour.
+        raise ValueError(f"{name} must be aligned to 4 bytes (copy it with numpy.array)")
     if array.size == 0:
         raise ValueError(f"{name} must not be empty")
     if writable and not array.flags.writeable:

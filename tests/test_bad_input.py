@@ -22,6 +22,8 @@ def call_cases():
     yield "x int", lambda: ds.softmax(np.zeros((2, 6), np.int64)), TypeError, "x must have dtype float32"
     yield "x list", lambda: ds.softmax([[1.0, 2.0]]), TypeError, "x must be a numpy.ndarray"
     yield "x 3-D", lambda: ds.softmax(np.zeros((1, 2, 6), np.float32)), ValueError, "x must have shape"
+    misaligned = np.frombuffer(bytes(49), np.float32, count=12, offset=1).reshape(2, 6)
+    yield "x misaligned", lambda: ds.softmax(misaligned, out=out), ValueError, "x must be aligned to 4 bytes"
     yield "x strided", lambda: ds.softmax(np.zeros((2, 12), np.float32)[:, ::2]), ValueError, "C-contiguous"
     yield "groups", lambda: ds.softmax(x, groups=4, out=out), ValueError, "divide by groups"
     yield "groups 0", lambda: ds.softmax(x, groups=0, out=out), ValueError, "groups must be at least 1"

@@ -201,6 +201,7 @@ def test_bad_context_writes_nothing(make_net, words):
     ([[0.0] * 4] * 2, TypeError, "ndarray"),
     (np.zeros((4, 2), np.float32).T, ValueError, "C-contiguous"),
     (np.zeros((0, 4), np.float32), ValueError, "empty"),
+    (np.frombuffer(bytes(33), np.float32, 8, 1).reshape(2, 4), ValueError, "aligned to 4 bytes"),
 ])
 def test_bad_context_arrays(array, error, words):
     with pytest.raises(error, match=f"input.*{words}|{words}"):
