@@ -263,18 +263,21 @@ typedef struct { double lane[LANES]; } vsum;
 static inline uint32_t float_bits(float x) { uint32_t b; memcpy(&b, &x, 4); return b; }
 static inline float bits_float(uint32_t b) { float x; memcpy(&x, &b, 4); return x; }
 
-/* The scalar polynomials that the lanes apply. */
+/* The scalar polynomials that the lanes apply, without branches, so that
+   compilers can vectorise the lane loops. Clamps and selects leave a NaN x
+   as it is; 2^n is built from the rounding's bits, as in the AVX2 code. */
 static inline float exp_poly(float x, float correction)
 {
-    if (x != x) return x;
-    if (x < EXP_LOWEST) return 0;
-    if (x > EXP_HIGHEST) return INFINITY;
-    float n = (x * EXP_LOG2E + ROUND_MAGIC) - ROUND_MAGIC;
-    float r = x - n * EXP_LN2_HI;
+    float clamped = x < EXP_LOWEST ? EXP_LOWEST : x > EXP_HIGHEST ? EXP_HIGHEST : x;
+    float rounded = clamped * EXP_LOG2E + ROUND_MAGIC;
+    float n = rounded - ROUND_MAGIC;
+    float r = clamped - n * EXP_LN2_HI;
     r = r - n * EXP_LN2_LO + correction;
     float p = ((((EXP_P0 * r + EXP_P1) * r + EXP_P2) * r + EXP_P3) * r + EXP_P4) * r + EXP_P5;
     p = p * (r * r) + (r + 1.0f);
-    return p * bits_float((uint32_t)((int32_t)n + 127) << 23);
+    float result = p * bits_float((float_bits(rounded) << 23) + (127u << 23));
+    result = x < EXP_LOWEST ? 0.0f : result;
+    return x > EXP_HIGHEST ? INFINITY : result;
 }
 
 static inline float log_poly(float x)
@@ -349,12 +352,52 @@ static inline void prefetch(const float *p)
 #endif
 }
 static inline void stream_fence(void) {}
+#if defined(__GNUC__) || defined(__clang__)
+/* GCC's and Clang's vector extensions: exp_poly on all lanes at once, in
+   whatever vectors the target has (SSE2, NEON...). Compilers do not
+   vectorise the lane loop by themselves, and exp is where the time goes. */
+typedef float vector8f __attribute__((vector_size(4 * LANES)));
+typedef uint32_t vector8u __attribute__((vector_size(4 * LANES)));
+
+/* A macro, not a function: passing 32-byte vectors by value warns (-Wpsabi). */
+#define select_bits(mask, yes, no) (((mask) & (yes)) | (~(mask) & (no)))
+
+static inline vf exp_lanes(vf input, vf correction_input)
+{
+    vector8f x, correction;
+    memcpy(&x, input.lane, sizeof x);
+    memcpy(&correction, correction_input.lane, sizeof correction);
+    vector8f zero = {0}, lowest = zero + EXP_LOWEST, highest = zero + EXP_HIGHEST;
+    vector8u below = (vector8u)(x < lowest), above = (vector8u)(x > highest);
+    vector8f clamped = (vector8f)select_bits(below, (vector8u)lowest,
+                                             select_bits(above, (vector8u)highest, (vector8u)x));
+    vector8f rounded = clamped * EXP_LOG2E + ROUND_MAGIC;
+    vector8f n = rounded - ROUND_MAGIC;
+    vector8f r = clamped - n * EXP_LN2_HI;
+    r = r - n * EXP_LN2_LO + correction;
+    vector8f p = ((((EXP_P0 * r + EXP_P1) * r + EXP_P2) * r + EXP_P3) * r + EXP_P4) * r + EXP_P5;
+    p = p * (r * r) + (r + 1.0f);
+    vector8f result = p * (vector8f)(((vector8u)rounded << 23) + (127u << 23));
+    result = (vector8f)(~below & (vector8u)result);
+    result = (vector8f)select_bits(above, (vector8u)(zero + INFINITY), (vector8u)result);
+    vf out;
+    memcpy(out.lane, &result, sizeof result);
+    return out;
+}
+
+static inline vf vf_exp(vf x) { return exp_lanes(x, vf_set1(0)); }
+static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
+{
+    return exp_lanes(x, correction);
+}
+#else
 static inline vf vf_exp(vf x) { LANEWISE(exp_poly(x.lane[l], 0)); }
-static inline vf vf_exp_nonpositive(vf x) { return vf_exp(x); }
 static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
 {
     LANEWISE(exp_poly(x.lane[l], correction.lane[l]));
 }
+#endif
+static inline vf vf_exp_nonpositive(vf x) { return vf_exp(x); }
 /* Without an FMA, double holds q*t and the difference exactly. */
 static inline vf vf_remainder(vf d, vf q, vf t)
 {
