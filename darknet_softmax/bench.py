@@ -23,11 +23,10 @@ import numpy as np
 from . import reference, runtime
 from .kernels import softmax, softmax_cpu
 from .layers import NetworkContext, SoftmaxLayer
-from .tree import read_tree
+from .tree import YOLO9000_TREE, read_tree
 
 torch = None                 # PyTorch, when installed: imported by run(), as it is slow to import
 
-TREE_FILE = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data" / "9k.tree"
 # The targets of issue 4: this project's time over the other's, at all cores.
 TARGETS = {"W1": [("torch", 0.8)], "W2": [("torch", 0.8)], "W3": [("torch", 0.2)],
            "W4": [("torch", 0.8), ("copy", 1.25)], "W5": [("torch", 0.2)]}
@@ -334,7 +333,7 @@ def build_parser(parser=None):
                         help="timed calls per figure (default 200, or 5 with --quick)")
     parser.add_argument("--threads", type=int, default=None,
                         help="the 'all cores' thread count (default: the CPUs available)")
-    parser.add_argument("--tree", default=str(TREE_FILE), help="the .tree file for W5")
+    parser.add_argument("--tree", default=str(YOLO9000_TREE), help="the .tree file for W5")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--plot", metavar="FILE", help="write a PNG chart (needs matplotlib)")
     return parser

@@ -3,10 +3,14 @@ reader of `.tree` files and the helpers of src/tree.c and src/data.c."""
 import math
 import numbers
 import os
+import pathlib
 
 import numpy as np
 
 from .binding import check_distinct, check_status, count, ffi, float_array, float_ptr, lib
+
+# The YOLO9000 WordTree (9418 nodes), public domain, shipped with the package.
+YOLO9000_TREE = pathlib.Path(__file__).resolve().parent / "data" / "9k.tree"
 
 
 class Tree:

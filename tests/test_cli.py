@@ -3,6 +3,7 @@ import pathlib
 import subprocess
 import sys
 
+import darknet_softmax as ds
 from darknet_softmax import cli
 
 
@@ -30,7 +31,7 @@ def test_unknown_command_is_an_error():
 
 # --- darknet-softmax tree FILE ---
 
-NINE_K = pathlib.Path(__file__).resolve().parent / "data" / "9k.tree"
+NINE_K = ds.YOLO9000_TREE
 
 
 def test_tree_summary_of_the_nine_k_tree(capsys):

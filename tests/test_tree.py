@@ -1,6 +1,6 @@
 """The WordTree: darknet_softmax.Tree, read_tree on good and bad files, the tree
 helpers against their float64 references, and the tree softmax layer on the
-YOLO9000 tree (tests/data/9k.tree)."""
+YOLO9000 tree (darknet_softmax/data/9k.tree)."""
 import importlib.util
 import os
 import pathlib
@@ -17,7 +17,7 @@ from darknet_softmax import reference
 from darknet_softmax.binding import ffi, float_ptr, lib
 from conftest import assert_close
 
-NINE_K = pathlib.Path(__file__).resolve().parent / "data" / "9k.tree"
+NINE_K = ds.YOLO9000_TREE
 SECRET = float(ds.SECRET_NUM)
 
 
