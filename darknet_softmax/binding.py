@@ -41,6 +41,27 @@ def float_array(name, array, writable=False):
     return array
 
 
+def output_array(name, out, like, new=np.empty_like):
+    """`out`, checked to take a result shaped like `like`, or `new(like)`."""
+    out = new(like) if out is None else out
+    float_array(name, out, writable=True)
+    check_shape(name, out, like.shape)
+    return out
+
+
+def loss_arrays(pred, truth, delta, error):
+    """The truth of a loss over `pred` (checked already), and its delta and
+    error outputs, given or new. C reads each value before writing it, so
+    delta and error may be pred or truth, but not each other."""
+    truth = float_array("truth", truth)
+    check_shape("truth", truth, pred.shape)
+    delta = output_array("delta", delta, pred)
+    error = output_array("error", error, pred)
+    check_distinct(("pred", pred), ("truth", truth), ("delta", delta), ("error", error))
+    check_distinct(("delta", delta), ("error", error), same_ok=False)
+    return truth, delta, error
+
+
 def check_shape(name, array, shape):
     if array.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, not {array.shape}")

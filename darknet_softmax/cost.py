@@ -2,10 +2,9 @@
 import math
 import numbers
 
-import numpy as np
 
-from .binding import (check_distinct, check_shape, check_status, count, ffi, float_array,
-                      float_ptr, lib, locked)
+from .binding import (check_distinct, check_status, count, ffi, float_array, float_ptr, lib,
+                      locked, loss_arrays)
 from .c_layer import CLayer
 
 # Darknet's cfg names for the cost types this project supports.
@@ -13,15 +12,8 @@ COST_TYPES = {"sse": lib.SSE, "masked": lib.MASKED, "L1": lib.L1, "smooth": lib.
 
 
 def _kernel(function, pred, truth, delta, error):
-    pred, truth = float_array("pred", pred), float_array("truth", truth)
-    check_shape("truth", truth, pred.shape)
-    delta = np.empty_like(pred) if delta is None else delta
-    error = np.empty_like(pred) if error is None else error
-    for name, array in (("delta", delta), ("error", error)):
-        float_array(name, array, writable=True)
-        check_shape(name, array, pred.shape)
-    check_distinct(("pred", pred), ("truth", truth), ("delta", delta), ("error", error))
-    check_distinct(("delta", delta), ("error", error), same_ok=False)
+    pred = float_array("pred", pred)
+    truth, delta, error = loss_arrays(pred, truth, delta, error)
     function(pred.size, float_ptr(pred), float_ptr(truth), float_ptr(delta), float_ptr(error))
     return delta, error
 

@@ -4,7 +4,7 @@ import numbers
 import numpy as np
 
 from .binding import (check_distinct, check_shape, count, flag, float_array, float_ptr,
-                      lib, temperature_value)
+                      lib, loss_arrays, output_array, temperature_value)
 
 
 def _groups_of(inputs, groups):
@@ -14,25 +14,26 @@ def _groups_of(inputs, groups):
     return groups
 
 
+def _rows(name, x, groups):
+    """`x` as (batch, inputs) or (inputs,) float32 rows, and its group length."""
+    x = float_array(name, x)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{name} must have shape (batch, inputs) or (inputs,), not {x.shape}")
+    return x, x.shape[-1] // _groups_of(x.shape[-1], groups)
+
+
 def softmax(x, groups=1, temperature=1.0, out=None):
     """Softmax over each of `groups` equal slices of every row of `x`.
 
     `x` is float32 of shape (batch, inputs) or (inputs,); the probabilities go
     into `out` (which may be `x`) or a new array, and are returned."""
-    x = float_array("x", x)
-    if x.ndim not in (1, 2):
-        raise ValueError(f"x must have shape (batch, inputs) or (inputs,), not {x.shape}")
-    inputs = x.shape[-1]
-    groups = _groups_of(inputs, groups)
+    x, n = _rows("x", x, groups)
     temperature = temperature_value(temperature)
-    if out is None:
-        out = np.empty_like(x)
-    float_array("out", out, writable=True)
-    check_shape("out", out, x.shape)
+    out = output_array("out", out, x)
     check_distinct(("x", x), ("out", out))
-    n = inputs // groups
-    batch = x.size // inputs
-    lib.softmax_cpu(float_ptr(x), n, batch, inputs, groups, n, 1, temperature, float_ptr(out))
+    inputs = x.shape[-1]
+    lib.softmax_cpu(float_ptr(x), n, x.size // inputs, inputs, inputs // n, n, 1, temperature,
+                    float_ptr(out))
     return out
 
 
@@ -78,15 +79,7 @@ def softmax_x_ent(pred, truth, delta=None, error=None, exact=False, temperature=
     else:
         pred = float_array("pred", pred)
         count("groups", groups)
-    truth = float_array("truth", truth)
-    check_shape("truth", truth, pred.shape)
-    delta = np.empty_like(pred) if delta is None else delta
-    error = np.empty_like(pred) if error is None else error
-    for name, array in (("delta", delta), ("error", error)):
-        float_array(name, array, writable=True)
-        check_shape(name, array, pred.shape)
-    check_distinct(("pred", pred), ("truth", truth), ("delta", delta), ("error", error))
-    check_distinct(("delta", delta), ("error", error), same_ok=False)
+    truth, delta, error = loss_arrays(pred, truth, delta, error)
     if exact:
         # C sums a group's truths first, then reads each value before writing
         # it, so delta and error may be pred or truth.
@@ -126,14 +119,6 @@ def sum_array(a):
 
 # --- The exact kernels (SPEC section 4) ---
 
-def _rows(name, x, groups):
-    """`x` as (batch, inputs) or (inputs,) float32 rows, and its group length."""
-    x = float_array(name, x)
-    if x.ndim not in (1, 2):
-        raise ValueError(f"{name} must have shape (batch, inputs) or (inputs,), not {x.shape}")
-    return x, x.shape[-1] // _groups_of(x.shape[-1], groups)
-
-
 def log_softmax(x, groups=1, temperature=1.0, out=None):
     """log(softmax) over each of `groups` equal slices of every row of `x`,
     computed stably as (x - max)/temperature - log(sum(exp(...))), so that it
@@ -141,10 +126,7 @@ def log_softmax(x, groups=1, temperature=1.0, out=None):
     or a new array, which is returned."""
     x, n = _rows("x", x, groups)
     temperature = temperature_value(temperature)
-    if out is None:
-        out = np.empty_like(x)
-    float_array("out", out, writable=True)
-    check_shape("out", out, x.shape)
+    out = output_array("out", out, x)
     check_distinct(("x", x), ("out", out))
     inputs = x.shape[-1]
     lib.log_softmax_cpu(float_ptr(x), n, x.size // inputs, inputs, inputs // n, n, 1,
@@ -166,10 +148,7 @@ def softmax_backward(y, dy, groups=1, temperature=1.0, out=None):
     dy = float_array("dy", dy)
     check_shape("dy", dy, y.shape)
     temperature = temperature_value(temperature)
-    if out is None:
-        out = np.zeros_like(y)
-    float_array("out", out, writable=True)
-    check_shape("out", out, y.shape)
+    out = output_array("out", out, y, new=np.zeros_like)
     check_distinct(("y", y), ("dy", dy))
     check_distinct(("y", y), ("out", out), same_ok=False)
     check_distinct(("dy", dy), ("out", out), same_ok=False)

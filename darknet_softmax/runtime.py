@@ -7,10 +7,9 @@ import contextlib
 import os
 import warnings
 
-import numpy as np
 
-from .binding import (check_distinct, check_shape, check_status, count, float_array, float_ptr,
-                      lib)
+from .binding import (check_distinct, check_status, count, float_array, float_ptr, lib,
+                      output_array)
 
 KERNELS = {"scalar": lib.DS_KERNEL_SCALAR, "vector": lib.DS_KERNEL_VECTOR}
 INSTRUCTION_SETS = {"portable": lib.DS_ISA_PORTABLE, "avx2": lib.DS_ISA_AVX2}
@@ -88,10 +87,7 @@ def copy(x, out=None):
     """out[...] = x, split over the threads as the kernels split their work:
     the memory floor that the benchmarks hold the kernels to."""
     x = float_array("x", x)
-    if out is None:
-        out = np.empty_like(x)
-    float_array("out", out, writable=True)
-    check_shape("out", out, x.shape)
+    out = output_array("out", out, x)
     check_distinct(("x", x), ("out", out), same_ok=False)
     lib.ds_copy(float_ptr(x), x.size, float_ptr(out))
     return out

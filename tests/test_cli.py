@@ -1,5 +1,4 @@
 """The darknet-softmax command line."""
-import pathlib
 import subprocess
 import sys
 
