@@ -1,7 +1,7 @@
 """The workload that tools/valgrind.sh runs under memcheck: every C entry point,
 on good and bad input, many times, so a leak per call adds up and shows.
 
-    python tools/memcheck_workload.py [--rounds 1000] [--tree shared/data/9k.tree]
+    python tools/memcheck_workload.py [--rounds 1000] [--tree darknet_softmax/data/9k.tree]
 """
 import argparse
 import pathlib

@@ -6,7 +6,7 @@
 # errors inside the interpreter itself (see there why).
 #
 #   tools/valgrind.sh                      # 1000 rounds, a generated tree
-#   tools/valgrind.sh --tree shared/data/9k.tree --rounds 200
+#   tools/valgrind.sh --tree darknet_softmax/data/9k.tree --rounds 200
 #   PYTHON=.venv/bin/python tools/valgrind.sh
 #
 # Arguments go to the workload. Needs valgrind and the package built (pip install).
