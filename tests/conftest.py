@@ -10,6 +10,25 @@ RTOL = 1e-5
 # Relative error is reported where the expected value is a normal float32.
 REL_FLOOR = 1e-30
 
+# The sweeps the kernel tests share: group sizes around the vector width of 8,
+# the temperatures of the spec, and inputs at the edges of float32.
+GROUP_SIZES = [1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 1000, 9418]
+TEMPERATURES = [1e-3, 0.5, 1.0, 2.0, 10.0]
+EXTREMES = [
+    [88.0, 89.0, 90.0, -88.0, -89.0, -90.0],
+    [1e30, -1e30, 0.0, 1e30],
+    [-1e30, -1e30, -1e30],
+    [5.0] * 9,
+    [-1000.0, -1001.0, -1002.5],
+    [-np.inf, 0.0, 1.0, -np.inf],
+    [1e30, 1e30 * 0.999, -1e30],
+]
+
+
+def logits(rng, shape, scale=3.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
 # kind -> [largest absolute error, largest relative error]
 largest = {}
 

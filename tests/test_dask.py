@@ -11,6 +11,7 @@ from distributed import Client, LocalCluster
 
 import darknet_softmax as ds
 import darknet_softmax.dask as dsd
+from conftest import logits
 
 # Each row-wise function over Dask beside its in-memory kernel.
 PER_ROW = [(dsd.softmax, ds.softmax), (dsd.log_softmax, ds.log_softmax)]
@@ -34,10 +35,6 @@ def compute(request):
     client = request.getfixturevalue("client")
     assert len(client.scheduler_info()["workers"]) == 2
     return lambda *arrays: client.gather(client.compute(list(arrays)))
-
-
-def logits(rng, shape):
-    return (rng.standard_normal(shape) * 3).astype(np.float32)
 
 
 def labels(rng, shape):

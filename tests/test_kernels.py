@@ -5,14 +5,9 @@ from hypothesis import given, settings, strategies as st
 
 import darknet_softmax as ds
 from darknet_softmax import reference
-from conftest import assert_close
-
-GROUP_SIZES = [1, 2, 3, 5, 7, 8, 15, 16, 17, 1000, 9418]
-TEMPERATURES = [1e-3, 0.5, 1.0, 2.0, 10.0]
+from conftest import EXTREMES, GROUP_SIZES, TEMPERATURES, assert_close, logits
 
 
-def logits(rng, shape, scale=3.0):
-    return (rng.standard_normal(shape) * scale).astype(np.float32)
 
 
 @pytest.mark.parametrize("n", GROUP_SIZES)
@@ -82,15 +77,7 @@ def test_shift_invariance():
     assert np.array_equal(ds.softmax(shifted), ds.softmax(x))
 
 
-@pytest.mark.parametrize("values", [
-    [88.0, 89.0, 90.0, -88.0, -89.0, -90.0],
-    [1e30, -1e30, 0.0, 1e30],
-    [-1e30, -1e30, -1e30],
-    [5.0] * 9,
-    [-1000.0, -1001.0, -1002.5],
-    [-np.inf, 0.0, 1.0, -np.inf],
-    [1e30, 1e30 * 0.999, -1e30],
-])
+@pytest.mark.parametrize("values", EXTREMES)
 @pytest.mark.parametrize("temperature", TEMPERATURES)
 def test_extreme_inputs(values, temperature):
     x = np.array([values], dtype=np.float32)
