@@ -6,7 +6,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS, activation_code
 from .binding import check_distinct, check_status, count, ffi, lib, locked
-from .c_layer import CLayer
+from .layers import CLayer
 
 
 def _finite(name, value, minimum=None):

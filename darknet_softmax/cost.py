@@ -5,7 +5,7 @@ import numbers
 
 from .binding import (check_distinct, check_status, count, ffi, float_array, float_ptr, lib,
                       locked, loss_arrays)
-from .c_layer import CLayer
+from .layers import CLayer
 
 # Darknet's cfg names for the cost types this project supports.
 COST_TYPES = {"sse": lib.SSE, "masked": lib.MASKED, "L1": lib.L1, "smooth": lib.SMOOTH}

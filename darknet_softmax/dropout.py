@@ -5,7 +5,7 @@ import numpy as np
 
 from .binding import (check_distinct, check_size, check_status, count, ffi, float_array,
                       float_ptr, lib, locked)
-from .c_layer import CLayer
+from .layers import CLayer
 
 
 def _same_memory(a, b):

@@ -1,6 +1,7 @@
-"""The softmax layer and the network context it runs in.
+"""The network context a layer runs in, the base of every layer held in C,
+and the softmax layer.
 
-The layer's buffers are NumPy views of C memory. Each view keeps that memory
+A layer's buffers are NumPy views of C memory. Each view keeps that memory
 alive, so a view taken before `close()` stays valid; the memory goes with the
 last view.
 
@@ -13,7 +14,7 @@ import threading
 import numpy as np
 
 from .binding import (check_distinct, check_size, check_status, count, ffi, flag,
-                      float_array, float_ptr, lib, temperature_value)
+                      float_array, float_ptr, lib, locked, temperature_value)
 from .tree import Tree
 
 
@@ -41,7 +42,69 @@ class NetworkContext:
     batch = property(lambda self: int(self._struct.batch))
 
 
-class SoftmaxLayer:
+class CLayer:
+    """Base of a layer held in C. A subclass sets `_layer` (an `ffi.gc`
+    pointer) and maps its buffers with `_map`."""
+
+    _layer = None
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        self._lock = threading.Lock()
+        return self
+
+    def _map(self, nbytes, buffers):
+        """Views of `buffers`, {name: (C pointer, shape)}, all inside the
+        `nbytes` that start at the struct."""
+        block = ffi.buffer(self._layer, nbytes)
+        start = int(ffi.cast("uintptr_t", self._layer))
+        self._views = {}
+        for name, (pointer, shape) in buffers.items():
+            offset = int(ffi.cast("uintptr_t", pointer)) - start
+            view = np.frombuffer(block, np.float32, int(np.prod(shape)), offset)
+            self._views[name] = view.reshape(shape)
+
+    def _open(self):
+        if self._layer is None:
+            raise ValueError(f"this {type(self).__name__} is closed")
+        return self._layer
+
+    def _view(self, name):
+        self._open()
+        return self._views[name]
+
+    @locked
+    def close(self):
+        """Release the C layer; views already taken keep their memory. Waits
+        for a call running in another thread."""
+        self._layer = None
+        self._views = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    batch = property(lambda self: int(self._open().batch))
+    inputs = property(lambda self: int(self._open().inputs))
+    outputs = property(lambda self: int(self._open().outputs))
+
+    def _check_net(self, net, backward=False):
+        """The context's arrays must hold this layer's sizes; in backward,
+        net.delta must not overlap this layer's own buffers."""
+        if not isinstance(net, NetworkContext):
+            raise TypeError(f"net must be a NetworkContext, not {type(net).__name__}")
+        size = self.batch * self.inputs
+        check_size("net.input", net.input, size)
+        if net.truth is not None:
+            check_size("net.truth", net.truth, self.batch * self.outputs)
+        if backward and net.delta is not None:
+            check_size("net.delta", net.delta, size)
+        return net
+
+
+class SoftmaxLayer(CLayer):
     """Darknet's [softmax] layer over `batch` items of `inputs` floats.
 
     `output`, `delta` and `loss` are (batch, inputs) float32 views of the C
@@ -78,7 +141,6 @@ class SoftmaxLayer:
         if spatial and (tree is not None or groups != 1):
             raise ValueError("spatial takes its groups from w, h and c: give neither tree "
                              "nor groups with spatial=True")
-        self._lock = threading.Lock()
         out = ffi.new("softmax_layer **")
         check_status(lib.make_softmax_layer(batch, inputs, groups, out), "make_softmax_layer")
         self._layer = ffi.gc(out[0], lib.free_softmax_layer)
@@ -90,45 +152,20 @@ class SoftmaxLayer:
         self._tree = tree
         if tree is not None:
             self._layer.softmax_tree = tree._tree
-        self._views = self._make_views()
-
-    def _make_views(self):
+        shape = (batch, inputs)
         layer = self._layer
-        block = ffi.buffer(layer, lib.softmax_layer_bytes(layer))
-        start = int(ffi.cast("uintptr_t", layer))
-        shape = (layer.batch, layer.inputs)
-
-        def view(pointer):
-            offset = int(ffi.cast("uintptr_t", pointer)) - start
-            return np.frombuffer(block, np.float32, shape[0] * shape[1], offset).reshape(shape)
-
-        return {"output": view(layer.output), "delta": view(layer.delta), "loss": view(layer.loss)}
-
-    def _open(self):
-        if self._layer is None:
-            raise ValueError("this SoftmaxLayer is closed")
-        return self._layer
+        self._map(lib.softmax_layer_bytes(layer), {"output": (layer.output, shape),
+                                                   "delta": (layer.delta, shape),
+                                                   "loss": (layer.loss, shape)})
 
     def close(self):
-        """Release the C layer; views already taken keep their memory. Waits
-        for a call running in another thread."""
-        with self._lock:
-            self._layer = None
-            self._views = None
-            self._tree = None
+        """Release the C layer and the tree; views already taken keep their memory."""
+        super().close()
+        self._tree = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    output = property(lambda self: (self._open(), self._views["output"])[1])
-    delta = property(lambda self: (self._open(), self._views["delta"])[1])
-    loss = property(lambda self: (self._open(), self._views["loss"])[1])
-    batch = property(lambda self: int(self._open().batch))
-    inputs = property(lambda self: int(self._open().inputs))
-    outputs = property(lambda self: int(self._open().outputs))
+    output = property(lambda self: self._view("output"))
+    delta = property(lambda self: self._view("delta"))
+    loss = property(lambda self: self._view("loss"))
     groups = property(lambda self: int(self._open().groups))
     noloss = property(lambda self: bool(self._open().noloss))
     spatial = property(lambda self: bool(self._open().spatial))
@@ -149,32 +186,22 @@ class SoftmaxLayer:
         with self._lock:
             self._open().temperature = value
 
-    def _check_net(self, net, need_delta):
-        if not isinstance(net, NetworkContext):
-            raise TypeError(f"net must be a NetworkContext, not {type(net).__name__}")
-        size = self.batch * self.inputs
-        check_size("net.input", net.input, size)
-        if net.truth is not None:
-            check_size("net.truth", net.truth, size)
-        if need_delta and net.delta is not None:
-            check_size("net.delta", net.delta, size)
-
+    @locked
     def forward(self, net):
-        with self._lock:
-            layer = self._open()
-            self._check_net(net, need_delta=False)
-            check_distinct(("net.input", net.input), ("layer.output", self._views["output"]))
-            check_status(lib.forward_softmax_layer(layer, net._struct), "forward_softmax_layer")
+        layer = self._open()
+        self._check_net(net)
+        check_distinct(("net.input", net.input), ("layer.output", self._views["output"]))
+        check_status(lib.forward_softmax_layer(layer, net._struct), "forward_softmax_layer")
 
+    @locked
     def backward(self, net):
-        with self._lock:
-            layer = self._open()
-            self._check_net(net, need_delta=True)
-            if net.delta is not None:
-                for name in ("output", "delta"):
-                    check_distinct(("net.delta", net.delta), (f"layer.{name}", self._views[name]),
-                                   same_ok=False)
-            check_status(lib.backward_softmax_layer(layer, net._struct), "backward_softmax_layer")
+        layer = self._open()
+        self._check_net(net, backward=True)
+        if net.delta is not None:
+            for name in ("output", "delta"):
+                check_distinct(("net.delta", net.delta), (f"layer.{name}", self._views[name]),
+                               same_ok=False)
+        check_status(lib.backward_softmax_layer(layer, net._struct), "backward_softmax_layer")
 
     def __repr__(self):
         if self._layer is None:
