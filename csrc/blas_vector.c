@@ -16,6 +16,9 @@ enum {
     /* Outputs this large go around the cache (if the row fits in scratch). */
     STREAM_BYTES = 64 << 20,
     STREAM_ROW_MAX = 32768,
+    /* Tree rows go through scratch (eight rows transposed) up to this many
+       floats: 32 MB, a million columns. */
+    TREE_SCRATCH_MAX = 8 << 20,
     /* sum_array adds blocks of this many floats, in order, whatever the
        thread count, so that its result does not depend on it. */
     SUM_BLOCK = 65536
@@ -60,7 +63,7 @@ enum { STREAM_BATCH = 64 };
 
 static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
 {
-    float *scratch = w->stream ? malloc(2 * w->n * sizeof(float)) : NULL;
+    float *scratch = w->stream ? malloc(w->n * sizeof(float)) : NULL;
     size_t offset[STREAM_BATCH];
     for (size_t k = begin; k < end;) {
         if (!scratch) {
@@ -191,6 +194,9 @@ struct tree_work {
     const size_t *group_size, *group_offset;
     float temp;
     int by_rows;
+    /* When the groups tile columns [first, first + columns), one after
+       another (as read_tree makes them), else 0. */
+    size_t first, columns;
     const struct vector_kernels *kernels;
 };
 
@@ -217,6 +223,26 @@ static void tree_block(const struct tree_work *w, size_t b0, size_t b1, size_t g
     }
 }
 
+/* Rows [b0, b1), eight at a time: transposed through scratch when the groups
+   tile (so every group, whatever its size, runs on whole vectors), else
+   group by group. */
+static void tree_rows(const struct tree_work *w, size_t b0, size_t b1, float *scratch)
+{
+    for (size_t b = b0; b < b1; b += LANES_PER_VECTOR) {
+        size_t count = b1 - b < LANES_PER_VECTOR ? b1 - b : LANES_PER_VECTOR;
+        if (!scratch) {
+            tree_block(w, b, b + count, 0, w->groups);
+            continue;
+        }
+        size_t row[LANES_PER_VECTOR];
+        for (size_t l = 0; l < LANES_PER_VECTOR; ++l) {
+            row[l] = (b + (l < count ? l : 0)) * w->inputs + w->first;
+        }
+        w->kernels->softmax_tree_rows(w->input, row, count, w->columns, w->group_size,
+                                      w->groups, w->temp, w->output, scratch);
+    }
+}
+
 /* By rows, a block of eight rows at a time (they stay in cache across all
    groups); by groups when the batch is too small to share out. */
 static void tree_part(void *context, size_t part, size_t parts)
@@ -229,11 +255,24 @@ static void tree_part(void *context, size_t part, size_t parts)
         return;
     }
     share((w->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
-    for (size_t block = begin; block < end; ++block) {
-        size_t b0 = block * LANES_PER_VECTOR;
-        size_t b1 = b0 + LANES_PER_VECTOR < w->batch ? b0 + LANES_PER_VECTOR : w->batch;
-        tree_block(w, b0, b1, 0, w->groups);
+    size_t b1 = end * LANES_PER_VECTOR < w->batch ? end * LANES_PER_VECTOR : w->batch;
+    size_t floats = (w->columns + LANES_PER_VECTOR) * LANES_PER_VECTOR;
+    float *scratch = w->columns && floats <= TREE_SCRATCH_MAX ? malloc(floats * sizeof(float))
+                                                               : NULL;
+    tree_rows(w, begin * LANES_PER_VECTOR, b1, scratch);
+    free(scratch);
+}
+
+/* The columns the groups tile, one after another from the first group's
+   start, or 0 when they leave gaps or overlap. */
+static size_t tiled_columns(const size_t *group_size, const size_t *group_offset, size_t groups)
+{
+    size_t end = groups ? group_offset[0] : 0;
+    for (size_t g = 0; g < groups; ++g) {
+        if (group_offset[g] != end) return 0;
+        end += group_size[g];
     }
+    return groups ? end - group_offset[0] : 0;
 }
 
 void softmax_tree_vector(const float *input, size_t batch, size_t inputs,
@@ -241,9 +280,14 @@ void softmax_tree_vector(const float *input, size_t batch, size_t inputs,
                          float temp, float *output)
 {
     struct tree_work w = {input, output, batch, inputs, groups, group_size, group_offset, temp,
-                          0, vector_kernels_in_use()};
+                          0, groups ? group_offset[0] : 0, 0, vector_kernels_in_use()};
     size_t parts = parts_for(batch * inputs);
-    w.by_rows = (batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR >= parts;
+    size_t blocks = (batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
+    w.columns = tiled_columns(group_size, group_offset, groups);
+    /* Tiled groups go by rows even when that leaves a thread idle: the
+       transposed kernel is several times faster than any other. */
+    w.by_rows = w.columns || blocks >= parts;
+    if (w.columns && blocks < parts) parts = blocks;
     pool_run(tree_part, &w, parts);
 }
 

@@ -45,48 +45,45 @@ static float VK(row_max)(const float *x, size_t n)
     return vf_hmax(vf_max(vf_max(m0, m1), vf_max(m2, m3)));
 }
 
-/* The previous row of a run of rows that go around the cache: its exps, its
-   scale, and how far its output has been written. */
-typedef struct {
-    const float *exps;
-    float *output;
-    size_t done, n;
-    float scale;
-} VK(pending_row);
+/* Four vectors of row_exps from x + i, while the same stretch of the next
+   row comes into cache; returns their float sum. */
+static ALWAYS_INLINE vf VK(exps4)(const float *x, size_t i, vf m, const VK(scaling) *s,
+                                  float *exps, const float *next)
+{
+    if (next) {
+        prefetch(next + i);
+        prefetch(next + i + 2*LANES);
+    }
+    vf e0 = VK(exp_of)(vf_load(x + i), m, s);
+    vf e1 = VK(exp_of)(vf_load(x + i + LANES), m, s);
+    vf e2 = VK(exp_of)(vf_load(x + i + 2*LANES), m, s);
+    vf e3 = VK(exp_of)(vf_load(x + i + 3*LANES), m, s);
+    vf_store(exps + i, e0);
+    vf_store(exps + i + LANES, e1);
+    vf_store(exps + i + 2*LANES, e2);
+    vf_store(exps + i + 3*LANES, e3);
+    return vf_add(vf_add(e0, e1), vf_add(e2, e3));
+}
 
 /* exps[i] = exp((x[i] - largest)/temp); returns their sum, kept in double
-   (each group of four vectors is added in float first: at most 2 ulp). With
-   next, the row there is fetched into cache meanwhile; with pending, that
-   row's output streams out meanwhile, so the memory traffic of three rows
-   overlaps the arithmetic of one. */
+   (each run of eight vectors is added in float first, pairwise: at most 3
+   roundings, 2e-7). With next, the row there comes into cache meanwhile,
+   so that fetching it overlaps the arithmetic of this one. */
 static double VK(row_exps)(const float *x, size_t n, float largest, float temp, float *exps,
-                           const float *next, VK(pending_row) *pending)
+                           const float *next)
 {
     VK(scaling) s = VK(scaling_for)(temp);
     vf m = vf_set1(largest);
     vsum sum = vsum_zero();
     size_t i = 0;
-    for (; i + 4*LANES <= n; i += 4*LANES) {
-        if (next) {
-            prefetch(next + i);
-            prefetch(next + i + 2*LANES);
-        }
-        if (pending && pending->done + 4*LANES <= pending->n) {
-            vf scale = vf_set1(pending->scale);
-            for (size_t q = pending->done; q < pending->done + 4*LANES; q += LANES) {
-                vf_stream(pending->output + q, vf_mul(vf_load(pending->exps + q), scale));
-            }
-            pending->done += 4*LANES;
-        }
-        vf e0 = VK(exp_of)(vf_load(x + i), m, &s);
-        vf e1 = VK(exp_of)(vf_load(x + i + LANES), m, &s);
-        vf e2 = VK(exp_of)(vf_load(x + i + 2*LANES), m, &s);
-        vf e3 = VK(exp_of)(vf_load(x + i + 3*LANES), m, &s);
-        vf_store(exps + i, e0);
-        vf_store(exps + i + LANES, e1);
-        vf_store(exps + i + 2*LANES, e2);
-        vf_store(exps + i + 3*LANES, e3);
-        sum = vsum_add(sum, vf_add(vf_add(e0, e1), vf_add(e2, e3)));
+    for (; i + 8*LANES <= n; i += 8*LANES) {
+        vf low = VK(exps4)(x, i, m, &s, exps, next);
+        vf high = VK(exps4)(x, i + 4*LANES, m, &s, exps, next);
+        sum = vsum_add(sum, vf_add(low, high));
+    }
+    if (i + 4*LANES <= n) {
+        sum = vsum_add(sum, VK(exps4)(x, i, m, &s, exps, next));
+        i += 4*LANES;
     }
     for (; i + LANES <= n; i += LANES) {
         vf e = VK(exp_of)(vf_load(x + i), m, &s);
@@ -112,51 +109,38 @@ static void VK(row_scale)(const float *exps, size_t n, float scale, float *outpu
 static void VK(softmax_row)(const float *input, size_t n, float temp, float *output)
 {
     float largest = VK(row_max)(input, n);
-    float scale = (float)(1.0 / VK(row_exps)(input, n, largest, temp, output, NULL, NULL));
+    float scale = (float)(1.0 / VK(row_exps)(input, n, largest, temp, output, NULL));
     VK(row_scale)(output, n, scale, output);
 }
 
-/* Starts a row's output: up to the first 32-byte boundary with plain stores
-   (which the streaming stores need); the rest streams out later. */
-static VK(pending_row) VK(pending_start)(const float *exps, size_t n, float scale, float *output)
+/* row_scale for an output far larger than the cache: stores that go around
+   it (from the first 32-byte boundary, which they need), so that writing
+   the output costs no read of it. */
+static void VK(row_scale_stream)(const float *exps, size_t n, float scale, float *output)
 {
-    size_t head = (size_t)((32 - ((uintptr_t)output & 31)) & 31) / sizeof(float);
-    if (head > n) head = n;
-    VK(row_scale)(exps, head, scale, output);
-    VK(pending_row) pending = {exps, output, head, n, scale};
-    return pending;
+    size_t i = (size_t)((32 - ((uintptr_t)output & 31)) & 31) / sizeof(float);
+    if (i > n) i = n;
+    VK(row_scale)(exps, i, scale, output);
+    vf s = vf_set1(scale);
+    for (; i + LANES <= n; i += LANES) vf_stream(output + i, vf_mul(vf_load(exps + i), s));
+    VK(row_scale)(exps + i, n - i, scale, output + i);
 }
 
-/* Streams out whatever of the pending row is left. */
-static void VK(pending_finish)(VK(pending_row) *pending)
-{
-    vf scale = vf_set1(pending->scale);
-    size_t i = pending->done;
-    for (; i + LANES <= pending->n; i += LANES) {
-        vf_stream(pending->output + i, vf_mul(vf_load(pending->exps + i), scale));
-    }
-    VK(row_scale)(pending->exps + i, pending->n - i, pending->scale, pending->output + i);
-    stream_fence();
-}
-
-/* Rows far larger than the cache, in a pipeline: the max of row r (fetched
-   into cache while row r-1 computed), then its exps into scratch while row
-   r+1 is fetched and row r-1's output streams out around the cache.
-   scratch holds 2n floats; the output is 4-byte aligned. */
+/* Rows far larger than the cache: the max of row r (fetched into cache while
+   row r-1 computed), its exps into scratch while row r+1 is fetched, then
+   its output around the cache. scratch holds n floats; the output is 4-byte
+   aligned. */
 static void VK(softmax_rows_stream)(const float *input, const size_t *offset, size_t count,
                                     size_t n, float temp, float *output, float *scratch)
 {
-    VK(pending_row) pending;
     for (size_t r = 0; r < count; ++r) {
         const float *x = input + offset[r];
         const float *next = r + 1 < count ? input + offset[r + 1] : NULL;
-        float *exps = scratch + (r % 2) * n;
         float largest = VK(row_max)(x, n);
-        double sum = VK(row_exps)(x, n, largest, temp, exps, next, r ? &pending : NULL);
-        if (r) VK(pending_finish)(&pending);
-        pending = VK(pending_start)(exps, n, (float)(1.0 / sum), output + offset[r]);
+        double sum = VK(row_exps)(x, n, largest, temp, scratch, next);
+        VK(row_scale_stream)(scratch, n, (float)(1.0 / sum), output + offset[r]);
     }
-    if (count) VK(pending_finish)(&pending);
+    stream_fence();
 }
 
 /* Eight groups whose element j sits at x[l + j*stride] for lane l: every
@@ -314,6 +298,87 @@ static void VK(softmax_wide)(const float *input, size_t n, size_t stride, size_t
     }
 }
 
+/* One group of n columns of scratch (column j at x + j*LANES, one row a
+   lane) in place. Up to eight terms the float sum is within 4e-7; more go
+   into double. */
+static void VK(tree_group)(float *x, size_t n, const VK(scaling) *s)
+{
+    vf largest = vf_load(x);
+    for (size_t j = 1; j < n; ++j) largest = vf_max(largest, vf_load(x + j*LANES));
+    vf scale;
+    if (n <= LANES) {
+        vf sum = vf_set1(0);
+        for (size_t j = 0; j < n; ++j) {
+            vf e = VK(exp_of)(vf_load(x + j*LANES), largest, s);
+            vf_store(x + j*LANES, e);
+            sum = vf_add(sum, e);
+        }
+        scale = vf_div(vf_set1(1), sum);
+    } else {
+        vsum sum = vsum_zero();
+        for (size_t j = 0; j < n; ++j) {
+            vf e = VK(exp_of)(vf_load(x + j*LANES), largest, s);
+            vf_store(x + j*LANES, e);
+            sum = vsum_add(sum, e);
+        }
+        scale = vsum_reciprocal(sum);
+    }
+    for (size_t j = 0; j < n; ++j) vf_store(x + j*LANES, vf_mul(vf_load(x + j*LANES), scale));
+}
+
+/* Columns [c, c + 8) of the rows (fewer at the end) into scratch, transposed. */
+static void VK(tree_columns_in)(const float *input, const size_t *row, size_t columns, size_t c,
+                                float *scratch)
+{
+    size_t width = columns - c < LANES ? columns - c : LANES;
+    vf r[LANES];
+    for (size_t l = 0; l < LANES; ++l) {
+        const float *x = input + row[l] + c;
+        r[l] = width == LANES ? vf_load(x) : vf_load_first(x, width);
+    }
+    vf_transpose(r);
+    for (size_t j = 0; j < width; ++j) vf_store(scratch + (c + j)*LANES, r[j]);
+}
+
+/* And back out, to the first count rows. */
+static void VK(tree_columns_out)(const float *scratch, const size_t *row, size_t count,
+                                 size_t columns, size_t c, float *output)
+{
+    size_t width = columns - c < LANES ? columns - c : LANES;
+    vf r[LANES];
+    for (size_t j = 0; j < LANES; ++j) r[j] = vf_load(scratch + (c + (j < width ? j : 0))*LANES);
+    vf_transpose(r);
+    for (size_t l = 0; l < count; ++l) {
+        if (width == LANES) vf_store(output + row[l] + c, r[l]);
+        else vf_store_part(output + row[l] + c, r[l], width);
+    }
+}
+
+/* Eight rows (lanes past count repeat row 0) of groups that tile columns
+   [0, columns) one after another. The rows go through scratch (8*columns
+   floats) transposed, eight columns at a time: a group's softmax runs on
+   whole vectors, whatever its size, once its last column is in, and columns
+   go back out once every group they hold is done. Each column goes out only
+   after it came in, so the output may be the input. */
+static void VK(softmax_tree_rows)(const float *input, const size_t *row, size_t count,
+                                  size_t columns, const size_t *group_size, size_t groups,
+                                  float temp, float *output, float *scratch)
+{
+    VK(scaling) s = VK(scaling_for)(temp);
+    size_t g = 0, start = 0, out = 0;
+    for (size_t in = 0; in < columns; in += LANES) {
+        VK(tree_columns_in)(input, row, columns, in, scratch);
+        size_t ready = in + LANES < columns ? in + LANES : columns;
+        for (; g < groups && start + group_size[g] <= ready; start += group_size[g++]) {
+            if (group_size[g]) VK(tree_group)(scratch + start*LANES, group_size[g], &s);
+        }
+        for (; out + LANES <= start; out += LANES) {
+            VK(tree_columns_out)(scratch, row, count, columns, out, output);
+        }
+    }
+    for (; out < columns; out += LANES) VK(tree_columns_out)(scratch, row, count, columns, out, output);
+}
+
 static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
                               float *error)
 {
@@ -357,5 +422,6 @@ static double VK(sum)(const float *a, size_t n)
 
 const struct vector_kernels VK(vector_kernels) = {
     VK(softmax_row), VK(softmax_rows_stream), VK(softmax_lanes), VK(softmax_wide),
+    VK(softmax_tree_rows),
     VK(softmax_x_ent), VK(axpy), VK(sum)
 };

@@ -31,6 +31,9 @@ def test_quick_run_checks_and_reports_every_implementation(tmp_path, capsys):
         assert row["ns_per_element"] > 0 and row["x_copy"] > 0 and row["x_scalar"] > 0
     assert {(target["workload"], target["threads"]) for target in results["targets"]} == \
         {(workload, threads) for workload in ("W3", "W5") for threads in {1, results["cores"]}}
+    for target in results["targets"]:
+        judged = target["threads"] == results["cores"]
+        assert (target["verdict"] in ("met", "NOT met", "n/a")) == judged, target
     printed = capsys.readouterr().out
     assert "ns/elem" in printed and "targets" in printed
 

@@ -204,6 +204,40 @@ def test_tree_forward(path, rng, batch, temperature):
         assert np.isfinite(np.delete(layer.output[0], np.arange(start, start + size))).all()
 
 
+def tree_cpu(x, group_size, group_offset, temperature, out):
+    """softmax_tree_cpu straight from C, for group layouts no Tree makes."""
+    size = np.asarray(group_size, np.uintp)
+    offset = np.asarray(group_offset, np.uintp)
+    lib.softmax_tree_cpu(ds.binding.float_ptr(x), x.shape[0], x.shape[1],
+                         ds.binding.ffi.cast("size_t *", size.ctypes.data),
+                         ds.binding.ffi.cast("size_t *", offset.ctypes.data), size.size,
+                         temperature, ds.binding.float_ptr(out))
+    return out
+
+
+@pytest.mark.parametrize("layout", ["gaps", "tiled from column 3", "in place"])
+@pytest.mark.parametrize("batch", [1, 9, 64])
+def test_tree_groups_from_c(path, rng, layout, batch):
+    """Groups that leave gaps take the group-by-group kernel and leave the gaps
+    alone; groups that tile a run of columns (not from 0) and an output that
+    is the input take the transposed kernel."""
+    sizes = np.array(TREE_SIZES * 4)
+    gap = 2 if layout == "gaps" else 0
+    offsets = 3 + np.concatenate([[0], np.cumsum(sizes + gap)[:-1]])
+    x = logits(rng, (batch, int(offsets[-1] + sizes[-1] + 5)))
+    expected = x.astype(np.float64)
+    reference_groups = reference.tree_softmax(x, offsets, sizes, 0.5)
+    for start, size in zip(offsets, sizes):
+        expected[:, start:start + size] = reference_groups[:, start:start + size]
+    out = x.copy() if layout == "in place" else np.full_like(x, 7.0)
+    if layout != "in place":
+        expected[:, :3] = expected[:, offsets[-1] + sizes[-1]:] = 7.0
+        for start, size in zip(offsets, sizes):
+            expected[:, start + size:start + size + gap] = 7.0
+    assert_close(tree_cpu(out if layout == "in place" else x, sizes, offsets, 0.5, out),
+                 expected)
+
+
 # --- loss, axpy, sum ---
 
 def test_softmax_x_ent(path, rng):
