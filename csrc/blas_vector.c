@@ -32,6 +32,9 @@ size_t parts_for(size_t elements)
     if (threads == 1) return 1;
     size_t parts = elements / PART_ELEMENTS;
     if (parts > PARTS_PER_THREAD * threads) parts = PARTS_PER_THREAD * threads;
+    /* A whole number of parts a thread: with 7 parts on 2 threads one of
+       them would do 4, and the call would take 4/7 of one thread's time. */
+    if (parts > threads) parts -= parts % threads;
     return parts ? parts : 1;
 }
 
