@@ -279,9 +279,8 @@ def target_summary(rows, thread_counts):
                     and r["implementation"] == "darknet_softmax"]
             for other, limit in targets if ours else []:
                 ratio = ours[0].get(f"x_{other}")
-                verdict = ("n/a" if ratio is None else "for reference"
-                           if threads != max(thread_counts) else
-                           "met" if ratio <= limit else "NOT met")
+                verdict = ("for reference" if threads != max(thread_counts) else
+                           "n/a" if ratio is None else "met" if ratio <= limit else "NOT met")
                 verdicts.append({"workload": workload, "threads": threads, "against": other,
                                  "target": limit, "ratio": ratio, "verdict": verdict})
                 shown = "-" if ratio is None else f"{ratio:.3f}"
