@@ -14,21 +14,50 @@ PARITY_CASES = [(1, 1, 1, 1.0), (64, 1000, 1, 1.0), (32, 1000, 200, 1.0), (16, 4
                 (8, 9418, 1, 2.0), (64, 17, 17, 1.0), (5, 15, 3, 1e-3), (3, 7, 1, 10.0)]
 
 
+def _parity_kernels():
+    """Each grouped kernel with its reference: (name, C, reference), each
+    called as f(x, groups, temperature)."""
+    def backward(module):
+        def call(x, groups, temperature):
+            y = reference.softmax(x, groups, temperature).astype(np.float32)
+            dy = np.random.default_rng(x.size).standard_normal(x.shape).astype(np.float32)
+            return module.softmax_backward(y, dy, groups, temperature)
+        return call
+    return [("softmax", kernels.softmax, reference.softmax),
+            ("log_softmax", kernels.log_softmax, reference.log_softmax),
+            ("softmax_backward", backward(kernels), backward(reference))]
+
+
+def _parity_row(name, shape, got, expected):
+    """Prints one row; returns its worst error in units of the tolerance."""
+    error = np.abs(got.astype(np.float64) - expected)
+    relative = (error / np.maximum(np.abs(expected), 1e-30)).max()
+    print(f"{name:<17} {shape:<24} {error.max():>12.3g} {relative:>12.3g}")
+    return float((error / (1e-6 + 1e-5 * np.abs(expected))).max())
+
+
 def parity(args):
-    """C against the float64 reference over a few shapes, then one timing."""
+    """C against the float64 reference: every grouped kernel over a few shapes
+    and the layer over the YOLO9000 tree, then one timing."""
+    from .layers import NetworkContext, SoftmaxLayer
+    from .tree import YOLO9000_TREE, read_tree
     rng = np.random.default_rng(args.seed)
-    print(f"{'batch':>6} {'inputs':>7} {'groups':>7} {'temp':>6} {'max abs err':>12} "
+    print(f"{'kernel':<17} {'batch, inputs, groups, T':<24} {'max abs err':>12} "
           f"{'max rel err':>12}")
     worst = 0.0
-    for batch, inputs, groups, temperature in PARITY_CASES:
-        x = (rng.standard_normal((batch, inputs)) * 3).astype(np.float32)
-        got = kernels.softmax(x, groups, temperature).astype(np.float64)
-        expected = reference.softmax(x, groups, temperature)
-        error = np.abs(got - expected)
-        relative = (error / np.maximum(expected, 1e-30)).max()
-        worst = max(worst, (error / (1e-6 + 1e-5 * expected)).max())
-        print(f"{batch:>6} {inputs:>7} {groups:>7} {temperature:>6g} {error.max():>12.3g} "
-              f"{relative:>12.3g}")
+    for name, ours, theirs in _parity_kernels():
+        for batch, inputs, groups, temperature in PARITY_CASES:
+            x = (rng.standard_normal((batch, inputs)) * 3).astype(np.float32)
+            shape = f"{batch}, {inputs}, {groups}, {temperature:g}"
+            worst = max(worst, _parity_row(name, shape, ours(x, groups, temperature),
+                                           theirs(x, groups, temperature)))
+    tree = read_tree(YOLO9000_TREE)
+    x = (rng.standard_normal((64, tree.n)) * 3).astype(np.float32)
+    with SoftmaxLayer(64, tree.n, tree=tree) as layer:
+        layer.forward(NetworkContext(x))
+        expected = reference.tree_softmax(x, tree.group_offset, tree.group_size)
+        worst = max(worst, _parity_row("tree (9k.tree)", f"64, {tree.n}, {tree.groups}, 1",
+                                       layer.output, expected))
     x = rng.standard_normal((128, 1000)).astype(np.float32)
     out = np.empty_like(x)
     c_time = _best_time(lambda: kernels.softmax(x, out=out))
