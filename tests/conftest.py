@@ -29,6 +29,18 @@ def logits(rng, shape, scale=3.0):
     return (rng.standard_normal(shape) * scale).astype(np.float32)
 
 
+def numeric_gradient(loss, x, step=1e-6):
+    """Central differences of a float64 scalar function of x."""
+    x = x.astype(np.float64)
+    gradient = np.empty_like(x)
+    for index in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[index] += step
+        down[index] -= step
+        gradient[index] = (loss(up) - loss(down)) / (2 * step)
+    return gradient
+
+
 # kind -> [largest absolute error, largest relative error]
 largest = {}
 

@@ -9,7 +9,7 @@ import darknet_softmax as ds
 from darknet_softmax import network_reference as ref
 from darknet_softmax import reference
 from darknet_softmax.connected import ConnectedLayer
-from conftest import assert_close
+from conftest import assert_close, numeric_gradient
 
 SHAPES = [(1, 1, 1), (1, 17, 3), (4, 64, 10), (7, 33, 65), (32, 64, 64), (3, 1000, 5)]
 ACTIVATIONS = ["linear", "logistic", "relu", "leaky", "tanh"]
@@ -123,23 +123,14 @@ def test_finite_difference_through_softmax(rng, activation):
         probs = reference.softmax(ref.forward_connected(inp, w, b, activation), groups)
         return float(-(truth * np.log(probs)).sum())
 
-    def numeric(values, call):
-        grad = np.zeros_like(values)
-        step = 1e-6
-        for index in np.ndindex(values.shape):
-            up, down = values.copy(), values.copy()
-            up[index] += step
-            down[index] -= step
-            grad[index] = (call(up) - call(down)) / (2 * step)
-        return grad
-
     x64 = x.astype(np.float64)
     pre = x64 @ weights.T + biases
     assert np.abs(pre).min() > 1e-4 or activation != "leaky"
     assert softmax.cost == pytest.approx(loss(weights, biases, x64), rel=1e-5)
-    for got, expected in ((layer.weight_updates, numeric(weights, lambda w: loss(w, biases, x64))),
-                          (layer.bias_updates, numeric(biases, lambda b: loss(weights, b, x64))),
-                          (net_delta, numeric(x64, lambda i: loss(weights, biases, i)))):
+    for got, expected in (
+            (layer.weight_updates, numeric_gradient(lambda w: loss(w, biases, x64), weights)),
+            (layer.bias_updates, numeric_gradient(lambda b: loss(weights, b, x64), biases)),
+            (net_delta, numeric_gradient(lambda i: loss(weights, biases, i), x64))):
         assert_close(got, -expected, atol=2e-6, rtol=2e-5, kind="finite-difference gradient")
 
 

@@ -7,7 +7,7 @@ import darknet_softmax as ds
 from darknet_softmax import network_reference as ref
 from darknet_softmax.connected import ConnectedLayer
 from darknet_softmax.cost import COST_TYPES, CostLayer, l1, l2, smooth_l1
-from conftest import assert_close
+from conftest import assert_close, numeric_gradient
 
 KERNELS = [(l2, ref.l2), (l1, ref.l1), (smooth_l1, ref.smooth_l1)]
 SHAPES = [(1,), (7,), (3, 17), (64, 10), (2, 4099)]
@@ -119,14 +119,7 @@ def test_finite_difference_through_connected_and_cost(rng):
         out = ref.forward_connected(x, w, biases, "logistic")
         return scale * 0.5 * ref.forward_cost(out, truth)[2]
 
-    step = 1e-6
-    numeric = np.zeros_like(weights)
-    for index in np.ndindex(weights.shape):
-        up, down = weights.copy(), weights.copy()
-        up[index] += step
-        down[index] -= step
-        numeric[index] = (loss(up) - loss(down)) / (2 * step)
-    assert_close(connected.weight_updates, -numeric, atol=1e-6, rtol=1e-5,
+    assert_close(connected.weight_updates, -numeric_gradient(loss, weights), atol=1e-6, rtol=1e-5,
                  kind="finite-difference gradient")
 
 

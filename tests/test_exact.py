@@ -11,24 +11,12 @@ from hypothesis import given, settings, strategies as st
 
 import darknet_softmax as ds
 from darknet_softmax import reference
-from conftest import EXTREMES, TEMPERATURES, assert_close, logits
+from conftest import EXTREMES, TEMPERATURES, assert_close, logits, numeric_gradient
 from conftest import GROUP_SIZES as ALL_GROUP_SIZES
 
 GROUP_SIZES = [n for n in ALL_GROUP_SIZES if n < 9418]   # the long group is swept in test_kernels
 
 FD_TEMPERATURES = [0.25, 0.5, 1.0, 2.0, 10.0]
-
-
-def numeric_gradient(loss, x, step):
-    """Central differences of a float64 scalar function of x."""
-    x = x.astype(np.float64)
-    gradient = np.empty_like(x)
-    for index in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[index] += step
-        down[index] -= step
-        gradient[index] = (loss(up) - loss(down)) / (2 * step)
-    return gradient
 
 
 def soft_labels(rng, batch, groups, n, smoothing=0.1):

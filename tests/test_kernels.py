@@ -5,7 +5,8 @@ from hypothesis import given, settings, strategies as st
 
 import darknet_softmax as ds
 from darknet_softmax import reference
-from conftest import EXTREMES, GROUP_SIZES, TEMPERATURES, assert_close, logits
+from conftest import (EXTREMES, GROUP_SIZES, TEMPERATURES, assert_close, logits,
+                      numeric_gradient)
 
 
 
@@ -184,13 +185,7 @@ def test_delta_is_minus_gradient_of_summed_cross_entropy(rng):
     def loss(values):
         return -(truth * np.log(reference.softmax(values, groups))).sum()
 
-    step = 1e-6
-    gradient = np.empty_like(x)
-    for index in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[index] += step
-        down[index] -= step
-        gradient[index] = (loss(up) - loss(down)) / (2 * step)
+    gradient = numeric_gradient(loss, x)
     pred = ds.softmax(x.astype(np.float32), groups)
     delta, _ = ds.softmax_x_ent(pred, truth.astype(np.float32))
     assert_close(delta, -gradient, atol=1e-5, kind="finite-difference gradient")

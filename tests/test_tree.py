@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 import darknet_softmax as ds
 from darknet_softmax import reference
 from darknet_softmax.binding import ffi, float_ptr, lib
-from conftest import assert_close
+from conftest import assert_close, numeric_gradient
 
 NINE_K = ds.YOLO9000_TREE
 SECRET = float(ds.SECRET_NUM)
@@ -284,13 +284,7 @@ def test_masked_delta_is_the_gradient_of_the_labelled_loss(rng):
     def cost(values):
         return reference.forward_softmax_layer(values, tree=tree, truth=truth)["cost"]
 
-    gradient = np.zeros(x.shape)
-    step = 1e-6
-    for index in np.ndindex(x.shape):
-        up, down = x.astype(np.float64), x.astype(np.float64)
-        up[index] += step
-        down[index] -= step
-        gradient[index] = (cost(up) - cost(down)) / (2 * step)
+    gradient = numeric_gradient(cost, x)
     assert_close(-layer.delta, gradient, atol=1e-6, kind="finite-difference gradient")
     assert np.all(gradient[truth == SECRET] == 0)
 
