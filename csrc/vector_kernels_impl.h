@@ -145,15 +145,14 @@ static void VK(softmax_rows_stream)(const float *input, const size_t *offset, si
 
 /* Eight groups whose element j sits at x[l + j*stride] for lane l: every
    load and store is a whole vector. */
-static void VK(lanes_contiguous)(const float *x, size_t n, size_t stride, float temp,
-                                 float *output)
+static void VK(lanes_contiguous)(const float *x, size_t n, size_t stride,
+                                 const VK(scaling) *s, float *output)
 {
-    VK(scaling) s = VK(scaling_for)(temp);
     vf largest = vf_load(x);
     for (size_t j = 1; j < n; ++j) largest = vf_max(largest, vf_load(x + j*stride));
     vsum sum = vsum_zero();
     for (size_t j = 0; j < n; ++j) {
-        vf e = VK(exp_of)(vf_load(x + j*stride), largest, &s);
+        vf e = VK(exp_of)(vf_load(x + j*stride), largest, s);
         vf_store(output + j*stride, e);
         sum = vsum_add(sum, e);
     }
@@ -268,7 +267,8 @@ static void VK(softmax_lanes)(const float *input, const size_t *offset, size_t c
         if (offset[l] < low) low = offset[l];
     }
     if (contiguous) {
-        VK(lanes_contiguous)(input + low, n, stride, temp, output + low);
+        VK(scaling) s = VK(scaling_for)(temp);
+        VK(lanes_contiguous)(input + low, n, stride, &s, output + low);
         return;
     }
     if (stride == 1 && n <= LANES) {
@@ -288,42 +288,15 @@ static void VK(softmax_wide)(const float *input, size_t n, size_t stride, size_t
             vf_store(scratch + j*width + i, vf_load(input + j*stride + i));
         }
     }
+    VK(scaling) s = VK(scaling_for)(temp);
     for (size_t i = 0; i < width; i += LANES) {
-        VK(lanes_contiguous)(scratch + i, n, width, temp, scratch + i);
+        VK(lanes_contiguous)(scratch + i, n, width, &s, scratch + i);
     }
     for (size_t j = 0; j < n; ++j) {
         for (size_t i = 0; i < width; i += LANES) {
             vf_store(output + j*stride + i, vf_load(scratch + j*width + i));
         }
     }
-}
-
-/* One group of n columns of scratch (column j at x + j*LANES, one row a
-   lane) in place. Up to eight terms the float sum is within 4e-7; more go
-   into double. */
-static void VK(tree_group)(float *x, size_t n, const VK(scaling) *s)
-{
-    vf largest = vf_load(x);
-    for (size_t j = 1; j < n; ++j) largest = vf_max(largest, vf_load(x + j*LANES));
-    vf scale;
-    if (n <= LANES) {
-        vf sum = vf_set1(0);
-        for (size_t j = 0; j < n; ++j) {
-            vf e = VK(exp_of)(vf_load(x + j*LANES), largest, s);
-            vf_store(x + j*LANES, e);
-            sum = vf_add(sum, e);
-        }
-        scale = vf_div(vf_set1(1), sum);
-    } else {
-        vsum sum = vsum_zero();
-        for (size_t j = 0; j < n; ++j) {
-            vf e = VK(exp_of)(vf_load(x + j*LANES), largest, s);
-            vf_store(x + j*LANES, e);
-            sum = vsum_add(sum, e);
-        }
-        scale = vsum_reciprocal(sum);
-    }
-    for (size_t j = 0; j < n; ++j) vf_store(x + j*LANES, vf_mul(vf_load(x + j*LANES), scale));
 }
 
 /* Columns [c, c + 8) of the rows (fewer at the end) into scratch, transposed. */
@@ -370,7 +343,10 @@ static void VK(softmax_tree_rows)(const float *input, const size_t *row, size_t 
         VK(tree_columns_in)(input, row, columns, in, scratch);
         size_t ready = in + LANES < columns ? in + LANES : columns;
         for (; g < groups && start + group_size[g] <= ready; start += group_size[g++]) {
-            if (group_size[g]) VK(tree_group)(scratch + start*LANES, group_size[g], &s);
+            if (group_size[g]) {
+                VK(lanes_contiguous)(scratch + start*LANES, group_size[g], LANES, &s,
+                                     scratch + start*LANES);
+            }
         }
         for (; out + LANES <= start; out += LANES) {
             VK(tree_columns_out)(scratch, row, count, columns, out, output);
