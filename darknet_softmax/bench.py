@@ -31,7 +31,6 @@ torch = None                 # PyTorch, when installed: imported by run(), as it
 TARGETS = {"W1": [("torch", 0.8)], "W2": [("torch", 0.8)], "W3": [("torch", 0.2)],
            "W4": [("torch", 0.8), ("copy", 1.25)], "W5": [("torch", 0.2)]}
 RATIO_TO = ["copy", "numpy", "scalar", "torch"]
-ATOL, RTOL = 1e-6, 1e-5
 
 
 # --- workloads: each gives its input, a float64 reference, and implementations ---
@@ -174,12 +173,6 @@ def workloads(quick, names, tree_file):
 
 # --- checking and timing ---
 
-def worst_error(actual, expected):
-    """The largest error in units of the tolerance (1e-6 + 1e-5 |expected|)."""
-    error = np.abs(actual.astype(np.float64) - expected)
-    return float((error / (ATOL + RTOL * np.abs(expected))).max())
-
-
 def median_seconds(call, repeats, budget, warm_up):
     """The median of `repeats` timed calls (fewer if they pass `budget` seconds),
     after warm-up calls that also let other thread pools go back to sleep."""
@@ -212,7 +205,7 @@ def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress):
         progress.set_postfix_str(f"{workload.name} {name} {threads}t")
         workload.out.fill(np.nan)
         call()
-        error = worst_error(workload.out, expected) if check else 0.0
+        error = reference.worst_error(workload.out, expected) if check else 0.0
         row = {"workload": workload.name, "label": workload.label, "implementation": name,
                "threads": threads, "elements": workload.size, "error": error, "ok": error <= 1}
         if row["ok"]:

@@ -33,7 +33,7 @@ def _parity_row(name, shape, got, expected):
     error = np.abs(got.astype(np.float64) - expected)
     relative = (error / np.maximum(np.abs(expected), 1e-30)).max()
     print(f"{name:<17} {shape:<24} {error.max():>12.3g} {relative:>12.3g}")
-    return float((error / (1e-6 + 1e-5 * np.abs(expected))).max())
+    return reference.worst_error(got, expected)
 
 
 def parity(args):

@@ -5,10 +5,19 @@ float64 results."""
 import numpy as np
 
 SECRET_NUM = -1234
+# SPEC section 2: C agrees with these to 1e-6 absolute plus 1e-5 relative.
+ATOL, RTOL = 1e-6, 1e-5
 
 
 def _f64(a):
     return np.array(a, dtype=np.float64)
+
+
+def worst_error(actual, expected):
+    """The largest error of C's `actual` against `expected`, in units of the
+    tolerance (ATOL + RTOL |expected|): at most 1 is agreement."""
+    error = np.abs(np.asarray(actual, dtype=np.float64) - expected)
+    return float((error / (ATOL + RTOL * np.abs(expected))).max())
 
 
 def softmax_group(values, temperature=1.0):
