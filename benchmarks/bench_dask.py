@@ -1,4 +1,4 @@
-"""Throughput of darknet_softmax.dask on an array of several GB, beside a copy.
+"""Throughput of darknet_softmax.dask_arrays on an array of several GB, beside a copy.
 
     python benchmarks/bench_dask.py [--gib 4] [--inputs 1000] [--block-mb 64] [--repeat 3]
 
@@ -20,13 +20,13 @@ import statistics
 import time
 import uuid
 
+import darknet_softmax.dask_arrays as dsd
 import dask
 import dask.array as da
 import numpy as np
 from distributed import Client, LocalCluster, wait
 
 import darknet_softmax as ds
-import darknet_softmax.dask as dsd
 
 
 def timed(run, repeat):

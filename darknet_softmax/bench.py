@@ -19,6 +19,7 @@ import sys
 import time
 
 import numpy as np
+from tqdm import tqdm
 
 from . import reference, runtime
 from .kernels import softmax, softmax_cpu
@@ -344,7 +345,6 @@ def import_torch():
 
 
 def run(args):
-    from tqdm import tqdm
 
     import_torch()
     names = [name.strip() for name in args.workloads.split(",") if name.strip()]

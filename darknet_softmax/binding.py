@@ -72,6 +72,12 @@ def check_size(name, array, size):
         raise ValueError(f"{name} must hold {size} floats, not {array.size}")
 
 
+def same_memory(a, b):
+    """Whether two arrays are views of exactly the same floats."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.size == b.size)
+
+
 def check_distinct(*named_arrays, same_ok=True):
     """Pairs may be disjoint or, where `same_ok`, the same memory (in place);
     never partly overlapping."""
@@ -79,13 +85,14 @@ def check_distinct(*named_arrays, same_ok=True):
         for name_b, b in named_arrays[i + 1:]:
             if a is None or b is None or not np.may_share_memory(a, b):
                 continue
-            same = (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-                    and a.size == b.size)
-            if not same:
+            if not same_memory(a, b):
                 raise ValueError(f"{name_a} and {name_b} overlap without being the same array")
             if not same_ok:
                 raise ValueError(f"{name_a} and {name_b} must be different arrays")
 
+
+# Darknet's "no label" truth (csrc/tree.h): masked by the tree softmax and the masked cost.
+SECRET_NUM = int(lib.SECRET_NUM)
 
 # The largest size C takes; a larger count would not fit in its size_t.
 SIZE_MAX = 2 ** (8 * ffi.sizeof("size_t")) - 1
@@ -102,11 +109,30 @@ def count(name, value, minimum=1):
     return int(value)
 
 
+def number(name, value, minimum=None, finite=True):
+    """A real number (never a bool), as a float: finite where `finite`, and at
+    least `minimum` where one is given."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    value = float(value)
+    if (finite and not math.isfinite(value)) or (minimum is not None and not value >= minimum):
+        rules = (["finite"] if finite else []) + ([f"at least {minimum}"] if minimum is not None
+                                                  else [])
+        raise ValueError(f"{name} must be {' and '.join(rules)}, not {value!r}")
+    return value
+
+
+def groups_of(inputs, groups):
+    """`groups`, a count that divides `inputs` into equal slices."""
+    groups = count("groups", groups)
+    if inputs % groups:
+        raise ValueError(f"inputs ({inputs}) must divide by groups ({groups})")
+    return groups
+
+
 def temperature_value(value):
     """A finite temperature above 0 that stays above 0 in float32."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"temperature must be a number, not {type(value).__name__}")
-    value = float(value)
+    value = number("temperature", value, finite=False)
     if not math.isfinite(value) or not np.float32(value) > 0 or not np.isfinite(np.float32(value)):
         raise ValueError(f"temperature must be finite and above 0 in float32, not {value!r}")
     return value

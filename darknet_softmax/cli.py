@@ -6,8 +6,12 @@ import sys
 import time
 
 import numpy as np
+from tqdm import tqdm
 
-from . import kernels, reference
+from . import bench, kernels, reference
+from .layers import NetworkContext, SoftmaxLayer
+from .network import Network
+from .tree import YOLO9000_TREE, read_tree
 
 # (batch, inputs, groups, temperature) cases for the parity report.
 PARITY_CASES = [(1, 1, 1, 1.0), (64, 1000, 1, 1.0), (32, 1000, 200, 1.0), (16, 4096, 16, 0.5),
@@ -39,8 +43,6 @@ def _parity_row(name, shape, got, expected):
 def parity(args):
     """C against the float64 reference: every grouped kernel over a few shapes
     and the layer over the YOLO9000 tree, then one timing."""
-    from .layers import NetworkContext, SoftmaxLayer
-    from .tree import YOLO9000_TREE, read_tree
     rng = np.random.default_rng(args.seed)
     print(f"{'kernel':<17} {'batch, inputs, groups, T':<24} {'max abs err':>12} "
           f"{'max rel err':>12}")
@@ -80,7 +82,6 @@ def _best_time(call, repeats=20):
 
 def tree_summary(args):
     """Validate a .tree file and describe it; a bad file is an error message."""
-    from .tree import read_tree
     try:
         tree = read_tree(args.file)
     except (OSError, ValueError) as error:
@@ -127,7 +128,6 @@ def split(count, test_fraction, seed):
 
 
 def _network_and_data(args):
-    from .network import Network
     network = Network.from_cfg(args.cfg, seed=args.seed)
     features, labels = load_labelled(args.data, args.scale)
     if features.shape[1] != network.inputs or labels.max() >= network.outputs:
@@ -144,7 +144,6 @@ def _accuracy(network, features, labels):
 
 def train(args):
     """Train the cfg's network on the training rows, report the held-out accuracy, save."""
-    from tqdm import tqdm
     try:
         network, features, labels = _network_and_data(args)
     except (OSError, ValueError) as error:
@@ -234,18 +233,12 @@ def _add_network_commands(commands):
 
 
 def _add_bench_command(commands):
-    """`bench`: the speed benchmark of darknet_softmax/bench.py (imported only
-    when it runs, since it imports PyTorch where installed)."""
-    def run(args):
-        from . import bench
-        return bench.run(args)
-
+    """`bench`: the speed benchmark of darknet_softmax/bench.py, whose
+    arguments are the harness's own (it imports PyTorch only when it runs)."""
     command = commands.add_parser("bench", help="time the kernels against a copy, NumPy, "
                                   "Darknet's loop and PyTorch")
-    # The arguments are the harness's own; only the description is not repeated.
-    from .bench import build_parser as bench_arguments
-    bench_arguments(command)
-    command.set_defaults(run=run)
+    bench.build_parser(command)
+    command.set_defaults(run=bench.run)
 
 
 def build_parser():

@@ -1,17 +1,20 @@
 """The functional API over Darknet's kernels (csrc/blas.c)."""
-import numbers
-
 import numpy as np
 
-from .binding import (check_distinct, check_shape, count, flag, float_array, float_ptr,
-                      lib, loss_arrays, output_array, temperature_value)
-
-
-def _groups_of(inputs, groups):
-    groups = count("groups", groups)
-    if inputs % groups:
-        raise ValueError(f"inputs ({inputs}) must divide by groups ({groups})")
-    return groups
+from .binding import (
+    check_distinct,
+    check_shape,
+    count,
+    flag,
+    float_array,
+    float_ptr,
+    groups_of,
+    lib,
+    loss_arrays,
+    number,
+    output_array,
+    temperature_value,
+)
 
 
 def _rows(name, x, groups):
@@ -19,7 +22,7 @@ def _rows(name, x, groups):
     x = float_array(name, x)
     if x.ndim not in (1, 2):
         raise ValueError(f"{name} must have shape (batch, inputs) or (inputs,), not {x.shape}")
-    return x, x.shape[-1] // _groups_of(x.shape[-1], groups)
+    return x, x.shape[-1] // groups_of(x.shape[-1], groups)
 
 
 def softmax(x, groups=1, temperature=1.0, out=None):
@@ -96,8 +99,7 @@ def softmax_x_ent(pred, truth, delta=None, error=None, exact=False, temperature=
 def axpy(alpha, x, y, incx=1, incy=1, n=None):
     """Darknet's axpy_cpu in place on y: y[i*incy] += alpha * x[i*incx] for i < n.
     n defaults to every strided element of x."""
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a number, not {type(alpha).__name__}")
+    alpha = number("alpha", alpha, finite=False)
     x = float_array("x", x)
     y = float_array("y", y, writable=True)
     incx, incy = count("incx", incx), count("incy", incy)
@@ -107,7 +109,7 @@ def axpy(alpha, x, y, incx=1, incy=1, n=None):
     if (n - 1) * incy >= y.size:
         raise ValueError(f"y holds {y.size} floats, but n={n}, incy={incy} writes {(n - 1) * incy}")
     check_distinct(("x", x), ("y", y))
-    lib.axpy_cpu(n, float(alpha), float_ptr(x), incx, float_ptr(y), incy)
+    lib.axpy_cpu(n, alpha, float_ptr(x), incx, float_ptr(y), incy)
     return y
 
 

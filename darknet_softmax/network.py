@@ -5,33 +5,25 @@ Each layer sees the network through a NetworkContext whose `input` is the
 previous layer's `output` view and whose `delta` is the previous layer's
 `delta` view (Darknet's `net.input = l.output`), so nothing is copied between
 layers: data is copied once, into the network's input and truth buffers."""
+import functools
 import math
-import numbers
 import threading
 
 import numpy as np
 
-from .binding import check_shape, count, float_array, locked
-from .connected import ConnectedLayer
-from .cost import CostLayer
-from .dropout import DropoutLayer
-from .layers import NetworkContext, SoftmaxLayer
-
-
-def _number(name, value, minimum=0.0):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < minimum:
-        raise ValueError(f"{name} must be finite and at least {minimum}, not {value!r}")
-    return value
+from . import weights
+from .binding import check_shape, count, float_array, locked, number
+from .cfg import parse_cfg
+from .layers import LAYER_TYPES, NetworkContext
 
 
 class Network:
     """A network over items of `inputs` floats, run `batch` items at a time.
 
-    Build it layer by layer (`add_connected`, `add_softmax`, `add_cost`,
-    `add_dropout`; each layer takes its inputs from the one before) or from a
+    Build it layer by layer with `add(kind, **options)` or its spelling
+    `add_<kind>(**options)` (`add_connected`, `add_softmax`, ...: one for each
+    type of `darknet_softmax.layers.LAYER_TYPES`, taking the options of its cfg
+    section; each layer takes its inputs from the one before) or from a
     Darknet cfg with `Network.from_cfg`. `learning_rate`, `momentum` and
     `decay` drive Darknet's SGD (see `ConnectedLayer.update`); `max_batches`
     is kept for callers that train for a cfg's length. `height`, `width` and
@@ -49,9 +41,9 @@ class Network:
             raise ValueError(f"inputs ({inputs}) must equal height*width*channels ({spatial})")
         self.inputs = inputs
         self.shape = (height, width, channels) if spatial else (1, 1, inputs)
-        self.learning_rate = _number("learning_rate", learning_rate)
-        self.momentum = _number("momentum", momentum)
-        self.decay = _number("decay", decay)
+        self.learning_rate = number("learning_rate", learning_rate, minimum=0.0)
+        self.momentum = number("momentum", momentum, minimum=0.0)
+        self.decay = number("decay", decay, minimum=0.0)
         self.max_batches = count("max_batches", max_batches, minimum=0)
         self.seen = 0
         # One public call at a time, so threads may share a network (README,
@@ -72,31 +64,28 @@ class Network:
 
     # -- building ---------------------------------------------------------
 
-    def add_connected(self, output=1, activation="logistic"):
-        """Darknet's [connected]: `output` units (Darknet's default 1) and an
-        activation (Darknet's default "logistic")."""
-        return self._add("connected", {"output": output, "activation": activation})
-
-    def add_softmax(self, groups=1, temperature=1.0, tree=None, spatial=False, noloss=False,
-                    exact=False):
-        """Darknet's [softmax]; `tree` is a darknet_softmax.Tree. A spatial
-        softmax takes its w, h, c from this layer's input shape."""
-        return self._add("softmax", {"groups": groups, "temperature": temperature, "tree": tree,
-                                     "spatial": spatial, "noloss": noloss, "exact": exact})
-
-    def add_cost(self, type="sse", scale=1.0):
-        """Darknet's [cost]: "sse", "masked", "smooth" or "L1", times `scale`."""
-        return self._add("cost", {"type": type, "scale": scale})
-
-    def add_dropout(self, probability=0.5):
-        """Darknet's [dropout], in place on the layer before it."""
-        return self._add("dropout", {"probability": probability})
-
     @locked
-    def _add(self, kind, options):
-        previous = self.layers[-1] if self.layers else None
+    def add(self, kind, *args, **options):
+        """Append a layer of type `kind` (a key of `LAYER_TYPES`) with the
+        options of its cfg section, by name or in the table's order, Darknet's
+        defaults for those not given. Returns the layer."""
+        layer_type = LAYER_TYPES.get(kind)
+        if layer_type is None:
+            raise ValueError(f"kind must be one of {', '.join(LAYER_TYPES)}, not {kind!r}")
+        names = list(layer_type.options)
+        if len(args) > len(names):
+            raise TypeError(f"{kind} takes at most {len(names)} options ({', '.join(names)}), "
+                            f"not {len(args)}")
+        given = dict(zip(names, args))
+        for key in options:
+            if key not in layer_type.options or key in given:
+                raise TypeError(f"{kind} takes the options {', '.join(names)}; {key!r} is "
+                                f"{'given twice' if key in given else 'not one of them'}")
+        given.update(options)
+        options = {key: given.get(key, option.default)
+                   for key, option in layer_type.options.items()}
         shape = self._shapes[-1] if self._shapes else self.shape
-        layer, shape = self._make(kind, options, self.batch, self.outputs, shape, previous)
+        layer, shape = self._make(kind, options, self.batch, self.outputs, shape)
         self.layers.append(layer)
         self._specs.append((kind, options))
         self._shapes.append(shape)
@@ -104,22 +93,21 @@ class Network:
         self._contexts = {}
         return layer
 
-    def _make(self, kind, options, batch, inputs, shape, previous):
-        """The layer, and the (h, w, c) shape of its output."""
+    def __getattr__(self, name):
+        """`add_<kind>`: `add` with the kind filled in."""
+        kind = name[4:] if name.startswith("add_") else None
+        if kind not in LAYER_TYPES:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return functools.partial(self.add, kind)
+
+    def __dir__(self):
+        return [*super().__dir__(), *(f"add_{kind}" for kind in LAYER_TYPES)]
+
+    def _make(self, kind, options, batch, inputs, shape):
+        """The layer after the last one, and the (h, w, c) of its output."""
         seed = int(self._rng.integers(2**63))
-        if kind == "connected":
-            layer = ConnectedLayer(batch, inputs, options["output"], options["activation"], seed)
-            return layer, (1, 1, layer.outputs)
-        if kind == "softmax":
-            return SoftmaxLayer(batch, inputs, **_softmax_keywords(options, shape)), shape
-        if kind == "cost":
-            return CostLayer(batch, inputs, options["type"], options["scale"]), shape
-        if previous is None:
-            raise ValueError("dropout cannot be the first layer: as in Darknet, it works in "
-                             "place on the output of the layer before it")
-        layer = DropoutLayer(batch, inputs, options["probability"], seed)
-        layer.share(previous.output, previous.delta)
-        return layer, shape
+        previous = self.layers[-1] if self.layers else None
+        return LAYER_TYPES[kind].build(options, batch, inputs, shape, previous, seed)
 
     @locked
     def set_batch(self, batch):
@@ -133,11 +121,9 @@ class Network:
         self.layers = []
         inputs, shape = self.inputs, self.shape
         for (kind, options), old in zip(self._specs, old_layers):
-            layer, shape = self._make(kind, options, batch, inputs, shape,
-                                      self.layers[-1] if self.layers else None)
-            if kind == "connected":
-                for name in ("weights", "biases", "weight_updates", "bias_updates"):
-                    getattr(layer, name)[...] = getattr(old, name)
+            layer, shape = self._make(kind, options, batch, inputs, shape)
+            for name in layer.state:
+                getattr(layer, name)[...] = getattr(old, name)
             self.layers.append(layer)
             inputs = layer.outputs
 
@@ -154,7 +140,7 @@ class Network:
         layer: Darknet's get_network_output."""
         self._require_layers()
         for layer in reversed(self.layers[1:]):
-            if not isinstance(layer, CostLayer):
+            if layer.kind != "cost":
                 return layer.output
         return self.layers[0].output
 
@@ -165,7 +151,7 @@ class Network:
         when none did."""
         train, with_truth = self._last
         costs = [layer.cost for i, layer in enumerate(self.layers)
-                 if isinstance(layer, (SoftmaxLayer, CostLayer)) and with_truth
+                 if layer.cost is not None and with_truth
                  and self._context(i, train, True).truth is not None]
         return sum(costs) / len(costs) if costs else None
 
@@ -238,8 +224,7 @@ class Network:
     def update(self):
         """Darknet's update_network: one SGD step of every layer with weights."""
         for layer in self.layers:
-            if isinstance(layer, ConnectedLayer):
-                layer.update(self.batch, self.learning_rate, self.momentum, self.decay)
+            layer.update(self.batch, self.learning_rate, self.momentum, self.decay)
 
     @locked
     def train_batch(self, input, truth):
@@ -320,32 +305,40 @@ class Network:
     @classmethod
     def from_cfg(cls, path_or_text, seed=0):
         """A network from a Darknet .cfg file, or from its text (anything with
-        a newline or a '[' is taken as text)."""
-        from .parser import parse_network_cfg
-        return parse_network_cfg(path_or_text, seed=seed)
+        a newline or a '[' is taken as text). A bad cfg raises ValueError
+        naming its file and line."""
+        cfg = parse_cfg(path_or_text)
+        try:
+            network = cls(seed=seed, **cfg.net)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{cfg.source}: line {cfg.net_line}: [net]: {error}") from None
+        for kind, options, line in cfg.layers:
+            try:
+                network.add(kind, **options)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{cfg.source}: line {line}: [{kind}]: {error}") from None
+        return network
 
     @locked
     def save_weights(self, path):
-        """Write a Darknet .weights file (see darknet_softmax.parser.save_weights)."""
-        from .parser import save_weights
-        save_weights(self, path)
+        """Write a Darknet .weights file: the header (version 0.2.0 and `seen`),
+        then each layer's weights in its type's layout (for a connected layer,
+        its biases, then its (outputs, inputs) weights)."""
+        weights.save_weights(self.layers, self.seen, path)
 
     @locked
     def load_weights(self, path):
-        """Read a Darknet .weights file (see darknet_softmax.parser.load_weights)."""
-        from .parser import load_weights
-        load_weights(self, path)
+        """Read a Darknet .weights file into the layers, in order, and `seen`
+        from its header (see darknet_softmax.weights.load_weights)."""
+        self.seen = weights.load_weights(self.layers, path)
 
     def summary(self):
         """One line per layer, as Darknet prints them while it builds a network."""
         lines = [f"network: {self.inputs} inputs, batch {self.batch}"]
         inputs = self.inputs
-        for index, ((kind, options), layer) in enumerate(zip(self._specs, self.layers)):
-            detail = {"connected": lambda: options["activation"],
-                      "softmax": lambda: f"groups {options['groups']}",
-                      "cost": lambda: f"{options['type']}, scale {options['scale']:g}",
-                      "dropout": lambda: f"p = {options['probability']:g}"}[kind]()
-            lines.append(f"{index:>3} {kind:<10} {inputs:>5} -> {layer.outputs:>5}  {detail}")
+        for index, layer in enumerate(self.layers):
+            lines.append(f"{index:>3} {layer.kind:<10} {inputs:>5} -> {layer.outputs:>5}  "
+                         f"{layer.describe()}")
             inputs = layer.outputs
         return "\n".join(lines)
 
@@ -354,16 +347,16 @@ class Network:
                 f"layers=[{', '.join(kind for kind, _ in self._specs)}])")
 
 
-def _softmax_keywords(options, shape):
-    """SoftmaxLayer's keywords, leaving out those at their defaults."""
-    keywords = {"groups": options["groups"], "temperature": options["temperature"]}
-    if options["tree"] is not None:
-        keywords["tree"] = options["tree"]
-    if options["noloss"]:
-        keywords["noloss"] = True
-    if options["spatial"]:
-        height, width, channels = shape
-        keywords.update(spatial=True, w=width, h=height, c=channels)
-    if options["exact"]:
-        keywords["exact"] = True
-    return keywords
+def parse_network_cfg(path_or_text, seed=0):
+    """Darknet's name for `Network.from_cfg`."""
+    return Network.from_cfg(path_or_text, seed=seed)
+
+
+def save_weights(network, path):
+    """Darknet's name for `network.save_weights(path)`."""
+    network.save_weights(path)
+
+
+def load_weights(network, path):
+    """Darknet's name for `network.load_weights(path)`."""
+    network.load_weights(path)

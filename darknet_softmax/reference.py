@@ -1,15 +1,20 @@
-"""Float64 NumPy versions of every C kernel, written for clarity, not speed.
+"""Float64 NumPy versions of every C kernel, written for clarity, not speed:
+the softmax kernels and their losses, the WordTree helpers, gemm, the
+activations, the cost kernels and Darknet's SGD step. Each layer module holds
+its layer's reference beside the layer (`reference_forward`, ...).
 
 The tests hold the C to these. Each takes float32 or float64 data and returns
 float64 results."""
 import numpy as np
 
-SECRET_NUM = -1234
+from .binding import SECRET_NUM
+
 # SPEC section 2: C agrees with these to 1e-6 absolute plus 1e-5 relative.
 ATOL, RTOL = 1e-6, 1e-5
 
 
-def _f64(a):
+def f64(a):
+    """A float64 copy of `a`."""
     return np.array(a, dtype=np.float64)
 
 
@@ -22,7 +27,7 @@ def worst_error(actual, expected):
 
 def softmax_group(values, temperature=1.0):
     """One softmax over a 1-D array of values."""
-    values = _f64(values)
+    values = f64(values)
     shifted = (values - values.max()) / temperature
     exps = np.exp(shifted)
     return exps / exps.sum()
@@ -30,7 +35,7 @@ def softmax_group(values, temperature=1.0):
 
 def softmax(x, groups=1, temperature=1.0):
     """Softmax over each of `groups` equal slices of the last axis."""
-    x = _f64(x)
+    x = f64(x)
     grouped = x.reshape(x.shape[:-1] + (groups, x.shape[-1] // groups))
     shifted = (grouped - grouped.max(axis=-1, keepdims=True)) / temperature
     exps = np.exp(shifted)
@@ -40,7 +45,7 @@ def softmax(x, groups=1, temperature=1.0):
 def softmax_cpu(input, n, batch, batch_offset, groups, group_offset, stride, temperature,
                 output):
     """Darknet's softmax_cpu: returns `output` (flat, float64) with each group replaced."""
-    input, result = _f64(input).ravel(), _f64(output).ravel()
+    input, result = f64(input).ravel(), f64(output).ravel()
     for b in range(batch):
         for g in range(groups):
             index = b * batch_offset + g * group_offset + stride * np.arange(n)
@@ -50,7 +55,7 @@ def softmax_cpu(input, n, batch, batch_offset, groups, group_offset, stride, tem
 
 def softmax_x_ent(pred, truth):
     """(delta, error): delta = truth - pred; error = -log(pred) where truth != 0."""
-    pred, truth = _f64(pred), _f64(truth)
+    pred, truth = f64(pred), f64(truth)
     with np.errstate(divide="ignore"):
         error = np.where(truth != 0, -np.log(pred), 0.0)
     return truth - pred, error
@@ -58,71 +63,24 @@ def softmax_x_ent(pred, truth):
 
 def axpy(alpha, x, y, incx=1, incy=1, n=None):
     """y with y[i*incy] += alpha * x[i*incx] for i < n."""
-    x, y = _f64(x).ravel(), _f64(y).ravel()
+    x, y = f64(x).ravel(), f64(y).ravel()
     n = -(-x.size // incx) if n is None else n
     y[: n * incy : incy] += alpha * x[: n * incx : incx]
     return y
 
 
 def sum_array(a):
-    return float(_f64(a).sum())
+    return float(f64(a).sum())
 
 
 def tree_softmax(x, group_offset, group_size, temperature=1.0):
     """Softmax over each tree group of every row of x (batch, n)."""
-    x = _f64(x)
+    x = f64(x)
     out = np.empty_like(x)
     for offset, size in zip(group_offset, group_size):
         block = x[:, offset:offset + size]
         out[:, offset:offset + size] = softmax(block, 1, temperature)
     return out
-
-
-def forward_softmax_layer(input, groups=1, temperature=1.0, tree=None, truth=None,
-                          noloss=False, spatial=False, w=None, h=None, c=None, exact=False):
-    """The layer's forward pass on (batch, inputs) data: a dict of output and,
-    when there is a truth and not noloss, delta, loss and cost. With a tree,
-    values whose truth is SECRET_NUM give no delta and no loss. The groups are
-    those of `layer_groups`; `exact` takes the loss of `softmax_x_ent_exact`."""
-    input = _f64(input)
-    index = layer_groups(input.shape[-1], groups, tree, spatial, w, h, c)
-    output = np.empty_like(input)
-    for group in index:
-        output[:, group] = softmax(input[:, group], 1, temperature)
-    result = {"output": output}
-    if truth is not None and not noloss:
-        truth = _f64(truth).reshape(input.shape)
-        if exact:
-            delta, loss = np.empty_like(input), np.empty_like(input)
-            for group in index:
-                delta[:, group], loss[:, group] = softmax_x_ent_exact(
-                    output[:, group], truth[:, group], 1, temperature)
-        else:
-            delta, loss = softmax_x_ent(output, truth)
-            if tree is not None:
-                masked = truth == SECRET_NUM
-                delta[masked] = 0
-                loss[masked] = 0
-        result.update(delta=delta, loss=loss, cost=float(loss.sum()))
-    return result
-
-
-def backward_softmax_layer(layer_delta, net_delta, output=None, noloss=False, exact=False,
-                           temperature=1.0, groups=1, tree=None, spatial=False, w=None, h=None,
-                           c=None):
-    """net_delta plus the layer's contribution: the layer's delta itself (the
-    fused gradient, Darknet's), or with `exact` and `noloss` the softmax
-    Jacobian applied to it group by group (which needs the layer's `output`)."""
-    net_delta = _f64(net_delta)
-    layer_delta = _f64(layer_delta).reshape(net_delta.shape)
-    if not (exact and noloss):
-        return net_delta + layer_delta
-    output = _f64(output).reshape(net_delta.shape)
-    flat = net_delta.reshape(-1, net_delta.shape[-1]).copy()
-    for group in layer_groups(flat.shape[-1], groups, tree, spatial, w, h, c):
-        flat[:, group] += softmax_backward(output.reshape(flat.shape)[:, group],
-                                           layer_delta.reshape(flat.shape)[:, group], 1, temperature)
-    return flat.reshape(net_delta.shape)
 
 
 # --- The WordTree (SPEC section 5): the tree's links and the helpers ---
@@ -159,7 +117,7 @@ def _ancestors(tree, node):
 def fill_hierarchy(truth, tree):
     """Each row of truth with every ancestor of a labelled node (not 0, not
     SECRET_NUM) set to 1, then each group with no label set to SECRET_NUM."""
-    truth = _f64(truth)
+    truth = f64(truth)
     for row in truth.reshape(-1, tree.n):
         labelled = (row != 0) & (row != SECRET_NUM)
         for node in np.flatnonzero(labelled):
@@ -174,7 +132,7 @@ def fill_hierarchy(truth, tree):
 def hierarchy_predictions(pred, tree, only_leaves=False):
     """Each node's probability times those of all its ancestors; with
     only_leaves, inner nodes 0."""
-    pred = _f64(pred)
+    pred = f64(pred)
     result = pred.copy()
     for node in range(tree.n):
         for ancestor in _ancestors(tree, node):
@@ -188,14 +146,14 @@ def get_hierarchy_probability(x, tree, c):
     """The product of x from node c up to its root: a float for one vector, an
     array for a batch."""
     path = [c] + list(_ancestors(tree, c))
-    return np.prod(_f64(x)[..., path], axis=-1)
+    return np.prod(f64(x)[..., path], axis=-1)
 
 
 def hierarchy_top_prediction(pred, tree, thresh):
     """The node where the walk down from group 0 stops: each step takes the
     group's most probable node (the first of equals; the group's first node
     when none is above 0) while the running product stays above float32(thresh)."""
-    pred = _f64(pred)
+    pred = f64(pred)
     if pred.ndim == 2:
         return np.array([hierarchy_top_prediction(row, tree, thresh) for row in pred])
     thresh = float(np.float32(thresh))
@@ -219,7 +177,7 @@ def hierarchy_top_prediction(pred, tree, thresh):
 # --- The exact paths (SPEC section 4) ---
 
 def _grouped(a, groups):
-    a = _f64(a)
+    a = f64(a)
     return a.reshape(a.shape[:-1] + (groups, a.shape[-1] // groups))
 
 
@@ -243,7 +201,7 @@ def softmax_x_ent_exact(pred, truth, groups=1, temperature=1.0):
     delta = (truth - pred*sum(truth))/temperature, the negative gradient with
     respect to the softmax's input. SECRET_NUM truths are no label: delta and
     error 0 there, and left out of the sum."""
-    pred, truth = _f64(pred), _f64(truth)
+    pred, truth = f64(pred), f64(truth)
     masked = truth == SECRET_NUM
     labels = np.where(masked, 0.0, truth)
     sums = _grouped(labels, groups).sum(axis=-1, keepdims=True)
@@ -254,15 +212,69 @@ def softmax_x_ent_exact(pred, truth, groups=1, temperature=1.0):
     return delta, error
 
 
-def layer_groups(inputs, groups=1, tree=None, spatial=False, w=None, h=None, c=None):
-    """The softmax groups of one item of a layer, as index arrays: the tree's
-    groups, or with `spatial` the c channels at each of the w*h positions of a
-    (c, h, w) item, or `groups` equal slices."""
-    if tree is not None:
-        return [np.arange(offset, offset + size)
-                for offset, size in zip(tree.group_offset, tree.group_size)]
-    if spatial:
-        positions = w * h
-        return [position + positions * np.arange(c) for position in range(positions)]
-    n = inputs // groups
-    return [g * n + np.arange(n) for g in range(groups)]
+# --- gemm, the activations, the cost kernels and the SGD step ---
+
+def gemm(TA, TB, A, B, ALPHA=1.0, BETA=1.0, C=None):
+    """ALPHA * op(A) @ op(B) + BETA * C on 2-D matrices; BETA = 0 ignores C."""
+    a = f64(A).T if TA else f64(A)
+    b = f64(B).T if TB else f64(B)
+    product = ALPHA * (a @ b)
+    if C is None or BETA == 0:
+        return product
+    return product + BETA * f64(C)
+
+
+def activate(x, activation):
+    x = f64(x)
+    if activation == "logistic":
+        return 1 / (1 + np.exp(-x))
+    if activation == "relu":
+        return np.where(x > 0, x, 0.0)
+    if activation == "tanh":
+        return np.tanh(x)
+    if activation == "leaky":
+        return np.where(x > 0, x, 0.1 * x)
+    return x
+
+
+def gradient(output, activation):
+    """f'(x) written in terms of the output y = f(x), as Darknet writes it."""
+    y = f64(output)
+    if activation == "logistic":
+        return (1 - y) * y
+    if activation == "relu":
+        return (y > 0).astype(np.float64)
+    if activation == "tanh":
+        return 1 - y * y
+    if activation == "leaky":
+        return np.where(y > 0, 1.0, 0.1)
+    return np.ones_like(y)
+
+
+def sgd_update(weights, biases, weight_updates, bias_updates, batch, learning_rate,
+                     momentum, decay):
+    """Darknet's SGD step: returns the new (weights, biases, weight_updates, bias_updates)."""
+    weights, biases = f64(weights), f64(biases)
+    weight_updates = f64(weight_updates) - decay * batch * weights
+    biases = biases + learning_rate / batch * f64(bias_updates)
+    weights = weights + learning_rate / batch * weight_updates
+    return weights, biases, momentum * weight_updates, momentum * f64(bias_updates)
+
+
+def l2(pred, truth):
+    diff = f64(truth) - f64(pred)
+    return diff, diff * diff
+
+
+def l1(pred, truth):
+    diff = f64(truth) - f64(pred)
+    return np.where(diff > 0, 1.0, -1.0), np.abs(diff)
+
+
+def smooth_l1(pred, truth):
+    """Huber-like, with delta = sign(diff) outside |diff| < 1 (Darknet's sign
+    there is the opposite)."""
+    diff = f64(truth) - f64(pred)
+    inside = np.abs(diff) < 1
+    delta = np.where(inside, diff, np.where(diff < 0, -1.0, 1.0))
+    return delta, np.where(inside, diff * diff, 2 * np.abs(diff) - 1)

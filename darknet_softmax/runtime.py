@@ -7,9 +7,15 @@ import contextlib
 import os
 import warnings
 
-
-from .binding import (check_distinct, check_status, count, float_array, float_ptr, lib,
-                      output_array)
+from .binding import (
+    check_distinct,
+    check_status,
+    count,
+    float_array,
+    float_ptr,
+    lib,
+    output_array,
+)
 
 KERNELS = {"scalar": lib.DS_KERNEL_SCALAR, "vector": lib.DS_KERNEL_VECTOR}
 INSTRUCTION_SETS = {"portable": lib.DS_ISA_PORTABLE, "avx2": lib.DS_ISA_AVX2}

@@ -1,13 +1,22 @@
 """Darknet's WordTree: groups of sibling nodes, each with its own softmax, the
 reader of `.tree` files and the helpers of src/tree.c and src/data.c."""
 import math
-import numbers
 import os
 import pathlib
 
 import numpy as np
 
-from .binding import check_distinct, check_status, count, ffi, float_array, float_ptr, lib
+from .binding import (
+    check_distinct,
+    check_status,
+    count,
+    ffi,
+    flag,
+    float_array,
+    float_ptr,
+    lib,
+    number,
+)
 
 # The YOLO9000 WordTree (9418 nodes), public domain, shipped with the package.
 YOLO9000_TREE = pathlib.Path(__file__).resolve().parent / "data" / "9k.tree"
@@ -145,11 +154,10 @@ def _output(source_name, source, out):
 
 
 def _threshold(value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"thresh must be a number, not {type(value).__name__}")
+    value = number("thresh", value, finite=False)
     if math.isnan(value):
         raise ValueError("thresh must not be NaN")
-    return float(value)
+    return value
 
 
 def fill_hierarchy(truth, tree, out=None):
@@ -172,12 +180,11 @@ def hierarchy_predictions(pred, tree, only_leaves=False, out=None):
     are 0. Returns the result, in `out` when given (`out` may be `pred`)."""
     tree = _check_tree(tree)
     _node_rows("pred", pred, tree)
-    if not isinstance(only_leaves, (bool, np.bool_)):
-        raise TypeError(f"only_leaves must be a bool, not {type(only_leaves).__name__}")
+    only_leaves = flag("only_leaves", only_leaves)
     out = _output("pred", pred, out)
     for row in out.reshape(-1, tree.n):
         check_status(lib.hierarchy_predictions(float_ptr(row), tree.n, tree._tree,
-                                               bool(only_leaves), 1), "hierarchy_predictions")
+                                               only_leaves, 1), "hierarchy_predictions")
     return out
 
 

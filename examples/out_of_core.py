@@ -19,7 +19,7 @@ import dask.array as da
 import numpy as np
 from dask.diagnostics import ProgressBar
 
-import darknet_softmax.dask as dsd
+import darknet_softmax.dask_arrays as dsd
 
 
 class NpyRows:

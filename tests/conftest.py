@@ -6,6 +6,7 @@ import pytest
 
 # SPEC section 2: every path agrees with float64 to 1e-6 absolute plus 1e-5 relative.
 from darknet_softmax.reference import ATOL, RTOL
+
 # Relative error is reported where the expected value is a normal float32.
 REL_FLOOR = 1e-30
 

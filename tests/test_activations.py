@@ -1,10 +1,10 @@
 """Darknet's activations (darknet_softmax.activations) against the float64 reference."""
 import numpy as np
 import pytest
-
-from darknet_softmax import network_reference as ref
-from darknet_softmax.activations import ACTIVATIONS, activate_array, gradient_array
 from conftest import assert_close
+
+from darknet_softmax import reference
+from darknet_softmax.activations import ACTIVATIONS, activate_array, gradient_array
 
 NAMES = list(ACTIVATIONS)
 SIZES = [1, 7, 16, 17, 1000, 4099]
@@ -14,7 +14,7 @@ SIZES = [1, 7, 16, 17, 1000, 4099]
 @pytest.mark.parametrize("size", SIZES)
 def test_activate_matches_reference(rng, name, size):
     x = (rng.standard_normal(size) * 4).astype(np.float32)
-    expected = ref.activate(x, name)
+    expected = reference.activate(x, name)
     assert activate_array(x, name) is x
     assert_close(x, expected, kind="activations")
 
@@ -24,7 +24,7 @@ def test_activate_matches_reference(rng, name, size):
 def test_gradient_matches_reference(rng, name, size):
     output = activate_array((rng.standard_normal(size) * 4).astype(np.float32), name)
     delta = rng.standard_normal(size).astype(np.float32)
-    expected = delta * ref.gradient(output, name)
+    expected = delta * reference.gradient(output, name)
     assert gradient_array(output, name, delta) is delta
     assert_close(delta, expected, kind="activation gradients")
 
@@ -33,7 +33,7 @@ def test_gradient_matches_reference(rng, name, size):
 def test_extreme_inputs(name):
     x = np.array([1e30, -1e30, 0, 50, -50, np.inf, -np.inf, 3, 3, 3], np.float32)
     with np.errstate(all="ignore"):
-        expected = ref.activate(x, name)
+        expected = reference.activate(x, name)
     activate_array(x, name)
     if name == "relu":
         expected[6] = np.nan   # Darknet's x*(x > 0) is -inf*0 there
@@ -48,8 +48,8 @@ def test_gradient_is_the_derivative(rng, name):
     x = rng.uniform(-3, 3, 200)
     x = x[np.abs(x) > 1e-3]
     step = 1e-6
-    numeric = (ref.activate(x + step, name) - ref.activate(x - step, name)) / (2 * step)
-    assert_close(ref.gradient(ref.activate(x, name), name), numeric, atol=1e-7, rtol=1e-6,
+    numeric = (reference.activate(x + step, name) - reference.activate(x - step, name)) / (2 * step)
+    assert_close(reference.gradient(reference.activate(x, name), name), numeric, atol=1e-7, rtol=1e-6,
                  kind="finite-difference gradient")
     output = activate_array(x.astype(np.float32), name)
     got = gradient_array(output, name, np.ones_like(output))

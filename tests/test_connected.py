@@ -4,12 +4,12 @@ import gc
 
 import numpy as np
 import pytest
+from conftest import assert_close, numeric_gradient
 
 import darknet_softmax as ds
-from darknet_softmax import network_reference as ref
 from darknet_softmax import reference
-from darknet_softmax.connected import ConnectedLayer
-from conftest import assert_close, numeric_gradient
+from darknet_softmax.layers import ConnectedLayer
+from darknet_softmax.layers import connected as connected_layer
 
 SHAPES = [(1, 1, 1), (1, 17, 3), (4, 64, 10), (7, 33, 65), (32, 64, 64), (3, 1000, 5)]
 ACTIVATIONS = ["linear", "logistic", "relu", "leaky", "tanh"]
@@ -37,7 +37,7 @@ def make(rng, batch, inputs, outputs, activation):
 def test_forward_matches_reference(rng, batch, inputs, outputs, activation):
     layer, x = make(rng, batch, inputs, outputs, activation)
     layer.forward(ds.NetworkContext(x))
-    expected = ref.forward_connected(x, layer.weights, layer.biases, activation)
+    expected = connected_layer.reference_forward(x, layer.weights, layer.biases, activation)
     assert_close(layer.output, expected, atol=gemm_tolerance(inputs), rtol=1e-5,
                  kind="connected forward")
 
@@ -53,7 +53,7 @@ def test_backward_matches_reference(rng, batch, inputs, outputs, activation):
     upstream = rng.standard_normal((batch, outputs)).astype(np.float32)
     layer.delta[:] = upstream
     layer.backward(net)
-    delta, bias_updates, weight_updates, input_delta = ref.backward_connected(
+    delta, bias_updates, weight_updates, input_delta = connected_layer.reference_backward(
         x, layer.weights, layer.output, upstream, activation)
     assert_close(layer.delta, delta, kind="connected backward")
     assert_close(layer.bias_updates, bias_updates, atol=gemm_tolerance(batch), rtol=1e-5,
@@ -85,7 +85,7 @@ def test_update_follows_darknet_with_momentum_and_decay(rng):
         weight_updates = weight_updates + new_updates
         bias_updates = bias_updates + new_bias_updates
         layer.update(4, 0.1, 0.9, 0.01)
-        weights, biases, weight_updates, bias_updates = ref.update_connected(
+        weights, biases, weight_updates, bias_updates = reference.sgd_update(
             weights, biases, weight_updates, bias_updates, 4, 0.1, 0.9, 0.01)
         assert_close(layer.weights, weights, atol=1e-6, kind="connected update")
         assert_close(layer.biases, biases, atol=1e-6, kind="connected update")
@@ -120,7 +120,7 @@ def test_finite_difference_through_softmax(rng, activation):
     weights, biases = layer.weights.astype(np.float64), layer.biases.astype(np.float64)
 
     def loss(w, b, inp):
-        probs = reference.softmax(ref.forward_connected(inp, w, b, activation), groups)
+        probs = reference.softmax(connected_layer.reference_forward(inp, w, b, activation), groups)
         return float(-(truth * np.log(probs)).sum())
 
     x64 = x.astype(np.float64)

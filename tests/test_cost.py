@@ -2,14 +2,16 @@
 the float64 reference, and finite-difference checks through a cost layer."""
 import numpy as np
 import pytest
-
-import darknet_softmax as ds
-from darknet_softmax import network_reference as ref
-from darknet_softmax.connected import ConnectedLayer
-from darknet_softmax.cost import COST_TYPES, CostLayer, l1, l2, smooth_l1
 from conftest import assert_close, numeric_gradient
 
-KERNELS = [(l2, ref.l2), (l1, ref.l1), (smooth_l1, ref.smooth_l1)]
+import darknet_softmax as ds
+from darknet_softmax import reference
+from darknet_softmax.layers import ConnectedLayer
+from darknet_softmax.layers import connected as connected_layer
+from darknet_softmax.layers import cost as cost_layer
+from darknet_softmax.layers.cost import COST_TYPES, CostLayer, l1, l2, smooth_l1
+
+KERNELS = [(l2, reference.l2), (l1, reference.l1), (smooth_l1, reference.smooth_l1)]
 SHAPES = [(1,), (7,), (3, 17), (64, 10), (2, 4099)]
 
 
@@ -58,14 +60,14 @@ def test_delta_is_the_negative_gradient(rng, cost_type):
     step = 1e-6
 
     def total(p):
-        return half * ref.forward_cost(p, truth, cost_type)[2]
+        return half * cost_layer.reference_forward(p, truth, cost_type)[2]
 
     numeric = np.array([(total(pred + step * e) - total(pred - step * e)) / (2 * step)
                         for e in np.eye(pred.size)])
     layer = CostLayer(1, pred.size, cost_type)
     layer.forward(ds.NetworkContext(pred.astype(np.float32)[None], truth.astype(np.float32)[None]))
     expected = -numeric
-    assert_close(ref.forward_cost(pred, truth, cost_type)[1], expected, atol=1e-6,
+    assert_close(cost_layer.reference_forward(pred, truth, cost_type)[1], expected, atol=1e-6,
                  kind="finite-difference gradient")
     assert_close(layer.delta[0], expected, atol=2e-6, rtol=1e-5,
                  kind="finite-difference gradient")
@@ -84,7 +86,7 @@ def test_layer_matches_reference(rng, cost_type, batch, inputs):
     net = ds.NetworkContext(x, truth, net_delta)
     layer.forward(net)
     layer.backward(net)
-    output, delta, cost = ref.forward_cost(x, truth, cost_type)
+    output, delta, cost = cost_layer.reference_forward(x, truth, cost_type)
     assert_close(layer.output, output, kind="cost error")
     assert_close(layer.delta, delta, kind="cost delta")
     assert layer.cost == pytest.approx(cost, rel=1e-5)
@@ -116,8 +118,8 @@ def test_finite_difference_through_connected_and_cost(rng):
     weights, biases = connected.weights.astype(np.float64), connected.biases.astype(np.float64)
 
     def loss(w):
-        out = ref.forward_connected(x, w, biases, "logistic")
-        return scale * 0.5 * ref.forward_cost(out, truth)[2]
+        out = connected_layer.reference_forward(x, w, biases, "logistic")
+        return scale * 0.5 * cost_layer.reference_forward(out, truth)[2]
 
     assert_close(connected.weight_updates, -numeric_gradient(loss, weights), atol=1e-6, rtol=1e-5,
                  kind="finite-difference gradient")

@@ -1,11 +1,11 @@
 """DropoutLayer (darknet_softmax.dropout) against the float64 reference."""
 import numpy as np
 import pytest
+from conftest import assert_close
 
 import darknet_softmax as ds
-from darknet_softmax import network_reference as ref
-from darknet_softmax.dropout import DropoutLayer
-from conftest import assert_close
+from darknet_softmax.layers import DropoutLayer
+from darknet_softmax.layers import dropout as dropout_layer
 
 
 def shared(rng, batch, inputs, probability, seed=0):
@@ -24,9 +24,9 @@ def test_training_pass_matches_reference(rng, probability, batch, inputs):
     net = ds.NetworkContext(output, delta=delta, train=True)
     layer.forward(net)
     assert np.all((layer.rand >= 0) & (layer.rand < 1))
-    assert_close(output, ref.forward_dropout(x, layer.rand, probability), kind="dropout")
+    assert_close(output, dropout_layer.reference_forward(x, layer.rand, probability), kind="dropout")
     layer.backward(net)
-    assert_close(delta, ref.backward_dropout(upstream, layer.rand, probability), kind="dropout")
+    assert_close(delta, dropout_layer.reference_backward(upstream, layer.rand, probability), kind="dropout")
     assert layer.output is output and layer.delta is delta
     # backward gives the layer before its own output back where it was kept
     kept = layer.rand >= probability
@@ -40,7 +40,7 @@ def test_extreme_inputs(rng):
     x = output.copy()
     layer.forward(ds.NetworkContext(output, train=True))
     with np.errstate(invalid="ignore"):
-        expected = ref.forward_dropout(x, layer.rand, 0.5)
+        expected = dropout_layer.reference_forward(x, layer.rand, 0.5)
     assert_close(output, expected, kind="dropout")
     assert 0 < np.sum(layer.rand < 0.5) < 8
 

@@ -7,12 +7,14 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import EXTREMES, TEMPERATURES, assert_close, logits, numeric_gradient
+from conftest import GROUP_SIZES as ALL_GROUP_SIZES
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import darknet_softmax as ds
 from darknet_softmax import reference
-from conftest import EXTREMES, TEMPERATURES, assert_close, logits, numeric_gradient
-from conftest import GROUP_SIZES as ALL_GROUP_SIZES
+from darknet_softmax.layers import softmax as softmax_layer
 
 GROUP_SIZES = [n for n in ALL_GROUP_SIZES if n < 9418]   # the long group is swept in test_kernels
 
@@ -310,7 +312,7 @@ LAYOUTS = {
 
 def layer_softmax(kwargs, temperature):
     """The layer's softmax, in float64, as a function of a (batch, inputs) input."""
-    index = reference.layer_groups(kwargs["inputs"], kwargs.get("groups", 1), kwargs.get("tree"),
+    index = softmax_layer.layer_groups(kwargs["inputs"], kwargs.get("groups", 1), kwargs.get("tree"),
                                    kwargs.get("spatial", False), kwargs.get("w"), kwargs.get("h"),
                                    kwargs.get("c"))
 

@@ -12,12 +12,14 @@ import tempfile
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from conftest import assert_close
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 import darknet_softmax as ds
 from darknet_softmax import reference
-from darknet_softmax.parser import OPTIONS, SECTIONS
-from conftest import assert_close
+from darknet_softmax.cfg import options_of
+from darknet_softmax.layers import SECTIONS
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 fuzz = settings(max_examples=EXAMPLES, deadline=None, derandomize="FUZZ_EXAMPLES" not in os.environ,
@@ -399,6 +401,8 @@ sizes = mostly(st.sampled_from(["1", "2", "3", "6"]),
 numbers_text = mostly(st.sampled_from(["0", "1", "0.5", "1e-3", ".5", "5.", "2", "0.1"]),
                       st.sampled_from(["-0.5", "1e400", "nan", "inf", "-inf", "1e-50", "abc", "",
                                        "1,0", "1e39"]))
+# An option the strategies below do not know: a size, a number or a word.
+any_value = st.one_of(sizes, numbers_text, st.text(max_size=6))
 OPTION_VALUES = {
     "activation": mostly(st.sampled_from(["logistic", "relu", "linear", "leaky", "tanh"]),
                          st.sampled_from(["bogus", "", "Logistic"])),
@@ -415,9 +419,9 @@ for key in ("batch", "inputs", "height", "width", "channels", "max_batches", "ou
 for key in ("learning_rate", "momentum", "decay", "temperature", "scale"):
     OPTION_VALUES[key] = numbers_text
 OPTION_VALUES["probability"] = mostly(st.sampled_from(["0", "0.5", "0.9"]), numbers_text)
-section_names = mostly(st.sampled_from(["[connected]", "[conn]", "[softmax]", "[soft]", "[cost]",
-                                        "[dropout]"]),
-                       st.sampled_from(["[net]", "[network]", "[ net ]", "[convolutional]",
+# Every section the layer table names, now and then [net] again or a stranger.
+section_names = mostly(st.sampled_from(sorted(f"[{name}]" for name in SECTIONS)),
+                       st.sampled_from(["[net]", "[network]", "[ net ]", "[nosuchlayer]",
                                         "[net", "net]", "[]", "[Net]"]))
 other_lines = st.sampled_from(["", "   ", "# comment", "; comment", "no equals sign", "=1",
                                "key=", "a=b=c", "\t", "[net]batch=1"])
@@ -425,9 +429,9 @@ other_lines = st.sampled_from(["", "   ", "# comment", "; comment", "no equals s
 
 def option_lines(kind):
     """key=value lines for a section of `kind`, now and then a stranger."""
-    keys = sorted(OPTIONS.get(kind, OPTION_VALUES))
+    keys = sorted(options_of(kind) if kind else OPTION_VALUES)
     line = st.sampled_from(keys).flatmap(
-        lambda key: OPTION_VALUES[key].map(lambda value: f"{key}={value}"))
+        lambda key: OPTION_VALUES.get(key, any_value).map(lambda value: f"{key}={value}"))
     stranger = st.one_of(other_lines, st.tuples(st.text(max_size=6), st.text(max_size=6)).map(
         lambda pair: f"{pair[0]}={pair[1]}"), st.sampled_from(sorted(OPTION_VALUES)).map(
         lambda key: f"{key}=1"))
@@ -446,7 +450,10 @@ def cfg_texts(draw):
         lines.append(section)
         keys = set()
         for _ in range(draw(st.integers(0, 3))):
-            line = draw(option_lines(SECTIONS.get(section.replace(" ", ""))))
+            name = section.replace(" ", "")[1:-1]
+            kind = "net" if name in ("net", "network") else getattr(SECTIONS.get(name), "kind",
+                                                                    None)
+            line = draw(option_lines(kind))
             if line.split("=")[0] in keys and draw(st.sampled_from([True] * 4 + [False])):
                 continue      # a repeated option is an error; keep most sections free of it
             keys.add(line.split("=")[0])

@@ -1,10 +1,10 @@
 """Darknet's gemm (darknet_softmax.gemm) against the float64 reference."""
 import numpy as np
 import pytest
-
-from darknet_softmax import network_reference as ref
-from darknet_softmax.gemm import gemm
 from conftest import assert_close
+
+from darknet_softmax import reference
+from darknet_softmax.gemm import gemm
 
 SHAPES = [(1, 1, 1), (1, 7, 3), (5, 1, 9), (3, 4, 1), (17, 33, 65), (64, 10, 64),
           (32, 64, 1437 % 97), (2, 1000, 3)]
@@ -23,7 +23,7 @@ def test_matches_reference(rng, ta, tb, m, n, k):
     a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
     b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
     c = rng.standard_normal((m, n)).astype(np.float32)
-    expected = ref.gemm(ta, tb, a, b, 0.5, 2.0, c)
+    expected = reference.gemm(ta, tb, a, b, 0.5, 2.0, c)
     bound = product_bound(a, b, ta, tb, 0.5) + 2 ** -23 * np.abs(expected)
     gemm(ta, tb, m, n, k, 0.5, a, a.shape[1], b, b.shape[1], 2.0, c, n)
     assert_close(c, expected, atol=bound + 1e-7, rtol=0, kind="gemm")
@@ -35,7 +35,7 @@ def test_strided_rows(rng):
     b = rng.standard_normal((3, 8)).astype(np.float32)
     c = np.full((4, 7), 5, np.float32)
     gemm(0, 0, 4, 5, 3, 1.0, a, 9, b, 8, 0.0, c, 7)
-    expected = ref.gemm(0, 0, a[:, :3], b[:, :5])
+    expected = reference.gemm(0, 0, a[:, :3], b[:, :5])
     assert_close(c[:, :5], expected, atol=1e-5, kind="gemm")
     assert np.all(c[:, 5:] == 5)
 
@@ -45,7 +45,7 @@ def test_beta_zero_ignores_what_c_held(rng):
     b = rng.standard_normal((2, 4)).astype(np.float32)
     c = np.full((3, 4), np.nan, np.float32)
     gemm(0, 0, 3, 4, 2, 1.0, a, 2, b, 4, 0.0, c, 4)
-    assert_close(c, ref.gemm(0, 0, a, b), atol=1e-6, kind="gemm")
+    assert_close(c, reference.gemm(0, 0, a, b), atol=1e-6, kind="gemm")
 
 
 def test_extreme_values():
@@ -54,7 +54,7 @@ def test_extreme_values():
     c = np.zeros((2, 2), np.float32)
     gemm(0, 0, 2, 2, 2, 1.0, a, 2, b, 2, 0.0, c, 2)
     with np.errstate(invalid="ignore"):
-        expected = ref.gemm(0, 0, a, b)
+        expected = reference.gemm(0, 0, a, b)
     assert_close(c, expected, kind="gemm, extreme values")
 
 
@@ -66,7 +66,7 @@ def test_huge_tiny_and_infinite_values():
     c = np.zeros((3, 2), np.float32)
     gemm(0, 0, 3, 2, 3, 1.0, a, 3, b, 2, 0.0, c, 2)
     with np.errstate(invalid="ignore"):
-        expected = ref.gemm(0, 0, a, b)
+        expected = reference.gemm(0, 0, a, b)
     assert_close(c[:2], expected[:2], rtol=1e-6, kind="gemm, extreme values")
     assert c[2, 0] == -np.inf and np.isnan(c[2, 1]) and np.isnan(expected[2, 1])
 

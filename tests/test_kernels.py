@@ -1,14 +1,19 @@
 """The functional kernels (darknet_softmax.kernels) against the float64 reference."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import (
+    EXTREMES,
+    GROUP_SIZES,
+    TEMPERATURES,
+    assert_close,
+    logits,
+    numeric_gradient,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import darknet_softmax as ds
 from darknet_softmax import reference
-from conftest import (EXTREMES, GROUP_SIZES, TEMPERATURES, assert_close, logits,
-                      numeric_gradient)
-
-
 
 
 @pytest.mark.parametrize("n", GROUP_SIZES)

@@ -3,10 +3,11 @@ import gc
 
 import numpy as np
 import pytest
+from conftest import assert_close
 
 import darknet_softmax as ds
 from darknet_softmax import reference
-from conftest import assert_close
+from darknet_softmax.layers import softmax as softmax_layer
 
 
 def one_hot(rng, batch, groups, n):
@@ -23,7 +24,7 @@ def test_forward_matches_reference(rng, batch, inputs, groups, temperature):
     truth = one_hot(rng, batch, groups, inputs // groups)
     with ds.SoftmaxLayer(batch, inputs, groups, temperature) as layer:
         layer.forward(ds.NetworkContext(x, truth))
-        expected = reference.forward_softmax_layer(x, groups, temperature, truth=truth)
+        expected = softmax_layer.reference_forward(x, groups, temperature, truth=truth)
         assert_close(layer.output, expected["output"])
         # The loss is -log of the float32 prediction, which underflows to 0 (loss inf)
         # where the true probability is below 1e-45; hold it to that prediction.
@@ -132,7 +133,7 @@ def test_tree_groups_and_masking(rng):
                       [1, 0, 1, 0, 0, ds.SECRET_NUM, ds.SECRET_NUM]], np.float32)
     layer = ds.SoftmaxLayer(3, 7, tree=tree, temperature=2.0)
     layer.forward(ds.NetworkContext(x, truth))
-    expected = reference.forward_softmax_layer(x, temperature=2.0, tree=tree, truth=truth)
+    expected = softmax_layer.reference_forward(x, temperature=2.0, tree=tree, truth=truth)
     assert_close(layer.output, expected["output"])
     assert_close(layer.delta, expected["delta"], kind="delta")
     assert np.all(layer.delta[truth == ds.SECRET_NUM] == 0)
@@ -248,7 +249,7 @@ def test_spatial_forward_matches_reference(rng, batch, w, h, c, exact):
     with ds.SoftmaxLayer(batch, inputs, temperature=0.5, spatial=True, w=w, h=h, c=c,
                          exact=exact) as layer:
         layer.forward(ds.NetworkContext(x, truth))
-        expected = reference.forward_softmax_layer(x, temperature=0.5, truth=truth, spatial=True,
+        expected = softmax_layer.reference_forward(x, temperature=0.5, truth=truth, spatial=True,
                                                    w=w, h=h, c=c, exact=exact)
         assert_close(layer.output, expected["output"])
         # The softmax runs down the channels: at each position they sum to 1.
@@ -259,7 +260,7 @@ def test_spatial_forward_matches_reference(rng, batch, w, h, c, exact):
         assert_close(layer.output, by_position.transpose(0, 2, 1).reshape(batch, inputs))
         # The loss of the float32 output, position by position (from the float64
         # output, 1 - p and -log(p) would differ by float32's rounding of p near 1).
-        for group in reference.layer_groups(inputs, spatial=True, w=w, h=h, c=c):
+        for group in softmax_layer.layer_groups(inputs, spatial=True, w=w, h=h, c=c):
             output, labels = layer.output[:, group], truth[:, group]
             delta, loss = (reference.softmax_x_ent_exact(output, labels, 1, 0.5) if exact
                            else reference.softmax_x_ent(output, labels))
@@ -278,7 +279,7 @@ def test_exact_noloss_backward_matches_reference(rng, layout):
     layer.forward(net)
     layer.delta[:] = upstream
     layer.backward(net)
-    expected = reference.backward_softmax_layer(upstream, previous, layer.output, noloss=True,
+    expected = softmax_layer.reference_backward(upstream, previous, layer.output, noloss=True,
                                                 exact=True, temperature=2.0, **layout)
     assert_close(net_delta, expected, kind="delta")
 
@@ -293,7 +294,7 @@ def test_exact_tree_noloss_backward_matches_reference(rng):
     layer.forward(net)
     layer.delta[:] = upstream
     layer.backward(net)
-    expected = reference.backward_softmax_layer(upstream, np.zeros((2, 7)), layer.output,
+    expected = softmax_layer.reference_backward(upstream, np.zeros((2, 7)), layer.output,
                                                 noloss=True, exact=True, temperature=0.5, tree=tree)
     assert_close(net_delta, expected, kind="delta")
     # Each tree group of the product sums to 0 (its softmax sums to 1).
@@ -339,7 +340,7 @@ def test_exact_tree_masks_secret_num(rng):
                       [0.9, 0.1, 0.8, 0.1, 0.1, ds.SECRET_NUM, ds.SECRET_NUM]], np.float32)
     layer = ds.SoftmaxLayer(3, 7, tree=tree, temperature=2.0, exact=True)
     layer.forward(ds.NetworkContext(x, truth))
-    expected = reference.forward_softmax_layer(x, temperature=2.0, tree=tree, truth=truth,
+    expected = softmax_layer.reference_forward(x, temperature=2.0, tree=tree, truth=truth,
                                                exact=True)
     assert_close(layer.delta, expected["delta"], kind="delta")
     assert_close(layer.loss, expected["loss"], kind="loss")

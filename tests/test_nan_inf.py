@@ -13,10 +13,10 @@ cost = sum(loss): +inf or NaN as soon as one value is. Backward adds delta, so a
 NaN reaches net.delta exactly where delta holds one."""
 import numpy as np
 import pytest
+from conftest import assert_close
 
 import darknet_softmax as ds
 from darknet_softmax import reference, runtime
-from conftest import assert_close
 
 # Every path keeps the rule: Darknet's scalar loop, and the vector kernels in
 # each instruction set this CPU has, on one thread and on two.

@@ -5,11 +5,12 @@ import pathlib
 
 import numpy as np
 import pytest
+from conftest import assert_close
 
 import darknet_softmax as ds
-from darknet_softmax import network_reference as ref
 from darknet_softmax import reference
-from conftest import assert_close
+from darknet_softmax.layers import connected as connected_layer
+from darknet_softmax.layers import dropout as dropout_layer
 
 DIGITS = pathlib.Path(ds.__file__).parent / "data" / "digits.csv.gz"
 
@@ -58,17 +59,17 @@ def test_forward_backward_update_match_reference(rng):
         x = rng.standard_normal((4, 6)).astype(np.float32)
         truth = one_hot_pairs(rng, 4)
         loss = net.train_batch(x, truth)
-        hidden = ref.forward_connected(x, w1, b1, "tanh")
-        dropped = ref.forward_dropout(hidden, dropout.rand, 0.25)
-        probs = reference.softmax(ref.forward_connected(dropped, w2, b2, "linear"), 2)
+        hidden = connected_layer.reference_forward(x, w1, b1, "tanh")
+        dropped = dropout_layer.reference_forward(hidden, dropout.rand, 0.25)
+        probs = reference.softmax(connected_layer.reference_forward(dropped, w2, b2, "linear"), 2)
         assert_close(softmax.output, probs, atol=1e-5, kind="network")
         assert loss == pytest.approx(-(truth * np.log(probs)).sum() / 4, rel=1e-5)
-        d2, db2, dw2, d_dropped = ref.backward_connected(dropped, w2, probs, truth - probs,
+        d2, db2, dw2, d_dropped = connected_layer.reference_backward(dropped, w2, probs, truth - probs,
                                                          "linear")
-        d_hidden = ref.backward_dropout(d_dropped, dropout.rand, 0.25)
-        d1, db1, dw1, _ = ref.backward_connected(x, w1, hidden, d_hidden, "tanh")
-        w2, b2, u2, ub2 = ref.update_connected(w2, b2, u2 + dw2, ub2 + db2, 4, 0.5, 0.9, 0.01)
-        w1, b1, u1, ub1 = ref.update_connected(w1, b1, u1 + dw1, ub1 + db1, 4, 0.5, 0.9, 0.01)
+        d_hidden = dropout_layer.reference_backward(d_dropped, dropout.rand, 0.25)
+        d1, db1, dw1, _ = connected_layer.reference_backward(x, w1, hidden, d_hidden, "tanh")
+        w2, b2, u2, ub2 = reference.sgd_update(w2, b2, u2 + dw2, ub2 + db2, 4, 0.5, 0.9, 0.01)
+        w1, b1, u1, ub1 = reference.sgd_update(w1, b1, u1 + dw1, ub1 + db1, 4, 0.5, 0.9, 0.01)
         for got, expected in ((second.weights, w2), (second.biases, b2),
                               (first.weights, w1), (first.biases, b1),
                               (first.weight_updates, u1), (second.bias_updates, ub2)):
@@ -104,7 +105,7 @@ def test_finite_difference_through_a_network_at_temperature_2(rng, exact):
     weights, biases = connected.weights.astype(np.float64), connected.biases.astype(np.float64)
 
     def loss(w):
-        probs = reference.softmax(ref.forward_connected(x, w, biases, "linear"), 1, 2.0)
+        probs = reference.softmax(connected_layer.reference_forward(x, w, biases, "linear"), 1, 2.0)
         return float(-(truth * np.log(probs)).sum())
 
     numeric = np.zeros_like(weights)
@@ -123,8 +124,8 @@ def test_predict_runs_any_number_of_rows(rng):
     x = rng.standard_normal((7, 6)).astype(np.float32)
     got = net.predict(x)
     first, _, second, _ = net.layers
-    hidden = ref.forward_connected(x, first.weights, first.biases, "tanh")
-    expected = reference.softmax(ref.forward_connected(hidden, second.weights, second.biases,
+    hidden = connected_layer.reference_forward(x, first.weights, first.biases, "tanh")
+    expected = reference.softmax(connected_layer.reference_forward(hidden, second.weights, second.biases,
                                                        "linear"), 2)
     assert got.shape == (7, 4) and got.flags.owndata
     assert_close(got, expected, atol=1e-6, kind="network")
@@ -139,7 +140,7 @@ def test_output_skips_cost_layers(rng):
     x = rng.standard_normal((2, 3)).astype(np.float32)
     truth = rng.standard_normal((2, 2)).astype(np.float32)
     net.forward(x, truth)
-    out = ref.forward_connected(x, net.layers[0].weights, net.layers[0].biases, "linear")
+    out = connected_layer.reference_forward(x, net.layers[0].weights, net.layers[0].biases, "linear")
     assert net.cost == pytest.approx(((truth - out) ** 2).sum(), rel=1e-5)
 
 

@@ -9,13 +9,13 @@ import threading
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from conftest import EXTREMES, GROUP_SIZES, TEMPERATURES, assert_close, logits
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import darknet_softmax as ds
 from darknet_softmax import _build, reference
 from darknet_softmax.binding import lib
-from conftest import EXTREMES, GROUP_SIZES, TEMPERATURES, assert_close, logits
-
 
 
 def all_paths():

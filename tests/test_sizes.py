@@ -7,10 +7,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import assert_close
 
 import darknet_softmax as ds
 from darknet_softmax.binding import SIZE_MAX, ffi, lib
-from conftest import assert_close
 
 # Beyond both int (2^31) and unsigned int (2^32), counted in floats.
 FAR = 2**32 + 7

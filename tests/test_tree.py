@@ -10,12 +10,14 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import assert_close, numeric_gradient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import darknet_softmax as ds
 from darknet_softmax import reference
 from darknet_softmax.binding import ffi, float_ptr, lib
-from conftest import assert_close, numeric_gradient
+from darknet_softmax.layers import softmax as softmax_layer
 
 NINE_K = ds.YOLO9000_TREE
 SECRET = float(ds.SECRET_NUM)
@@ -225,7 +227,7 @@ def test_layer_forward_over_a_batch_of_64(rng, nine_k, temperature):
     x = (rng.standard_normal((64, nine_k.n)) * 4).astype(np.float32)
     layer = ds.SoftmaxLayer(64, nine_k.n, tree=nine_k, temperature=temperature)
     layer.forward(ds.NetworkContext(x))
-    expected = reference.forward_softmax_layer(x, temperature=temperature, tree=nine_k)
+    expected = softmax_layer.reference_forward(x, temperature=temperature, tree=nine_k)
     assert_close(layer.output, expected["output"])
     sums = np.add.reduceat(layer.output.astype(np.float64), nine_k.group_offset, axis=1)
     assert_close(sums, np.ones_like(sums), kind="group sums")
@@ -262,7 +264,7 @@ def test_training_step_with_masked_groups(rng, nine_k):
     layer.forward(net)
     layer.backward(net)
     assert np.all(layer.delta[masked] == 0) and np.all(layer.loss[masked] == 0)
-    expected = reference.forward_softmax_layer(x, tree=nine_k, truth=truth)
+    expected = softmax_layer.reference_forward(x, tree=nine_k, truth=truth)
     assert_close(layer.delta, expected["delta"], kind="delta")
     assert_close(layer.loss, expected["loss"], atol=1e-5, kind="loss")
     labelled_loss = -np.log(expected["output"][truth == 1]).sum()
@@ -282,7 +284,7 @@ def test_masked_delta_is_the_gradient_of_the_labelled_loss(rng):
     layer.forward(ds.NetworkContext(x, truth=truth))
 
     def cost(values):
-        return reference.forward_softmax_layer(values, tree=tree, truth=truth)["cost"]
+        return softmax_layer.reference_forward(values, tree=tree, truth=truth)["cost"]
 
     gradient = numeric_gradient(cost, x)
     assert_close(-layer.delta, gradient, atol=1e-6, kind="finite-difference gradient")

@@ -18,7 +18,7 @@ import dask.array as da
 import numpy as np
 
 from . import kernels
-from .binding import temperature_value
+from .binding import groups_of, temperature_value
 
 
 def softmax(x, groups=1, temperature=1.0):
@@ -55,7 +55,7 @@ def _per_row(kernel, x, groups, temperature):
     x = _float_dask_array("x", x)
     if x.ndim not in (1, 2):
         raise ValueError(f"x must have shape (batch, inputs) or (inputs,), not {x.shape}")
-    groups = kernels._groups_of(_inputs_of(x), groups)
+    groups = groups_of(_inputs_of(x), groups)
     temperature = temperature_value(temperature)
     return _whole_rows(x).map_blocks(_row_block, kernel=kernel, groups=groups,
                                      temperature=temperature, dtype=np.float32,

@@ -1,107 +1,21 @@
-"""The network context a layer runs in, the base of every layer held in C,
-and the softmax layer.
-
-A layer's buffers are NumPy views of C memory. Each view keeps that memory
-alive, so a view taken before `close()` stays valid; the memory goes with the
-last view.
-
-A layer may be shared by threads: a lock lets one call at a time use it, so
-every call sees and leaves whole buffers. The buffers are still shared state
-(they hold the last call's results), so threads that need their own results
-use their own layers, which run in parallel (C runs without the GIL)."""
-import threading
-
+"""Darknet's [softmax] layer (csrc/softmax_layer.c) and its float64 reference."""
 import numpy as np
 
-from .binding import (check_distinct, check_size, check_status, count, ffi, flag,
-                      float_array, float_ptr, lib, locked, temperature_value)
-from .tree import Tree
-
-
-class NetworkContext:
-    """What a layer sees of the network: `input`, `truth` (or None), `delta`
-    (the previous layer's delta, or None) and `train`. It keeps the arrays, so
-    their memory outlives every C call that uses it. Arrays are float32 and
-    C-contiguous, shaped (batch, inputs) or flat; each layer checks the sizes."""
-
-    def __init__(self, input, truth=None, delta=None, train=True):
-        self._input = float_array("input", input)
-        self._truth = None if truth is None else float_array("truth", truth)
-        self._delta = None if delta is None else float_array("delta", delta, writable=True)
-        self._struct = ffi.new("network *")
-        self._struct.input = float_ptr(input)
-        self._struct.truth = ffi.NULL if truth is None else float_ptr(truth)
-        self._struct.delta = ffi.NULL if delta is None else float_ptr(delta)
-        self._struct.train = bool(train)
-        self._struct.batch = input.shape[0] if input.ndim > 1 else 1
-
-    input = property(lambda self: self._input)
-    truth = property(lambda self: self._truth)
-    delta = property(lambda self: self._delta)
-    train = property(lambda self: bool(self._struct.train))
-    batch = property(lambda self: int(self._struct.batch))
-
-
-class CLayer:
-    """Base of a layer held in C. A subclass sets `_layer` (an `ffi.gc`
-    pointer) and maps its buffers with `_map`."""
-
-    _layer = None
-
-    def __new__(cls, *args, **kwargs):
-        self = super().__new__(cls)
-        self._lock = threading.Lock()
-        return self
-
-    def _map(self, nbytes, buffers):
-        """Views of `buffers`, {name: (C pointer, shape)}, all inside the
-        `nbytes` that start at the struct."""
-        block = ffi.buffer(self._layer, nbytes)
-        start = int(ffi.cast("uintptr_t", self._layer))
-        self._views = {}
-        for name, (pointer, shape) in buffers.items():
-            offset = int(ffi.cast("uintptr_t", pointer)) - start
-            view = np.frombuffer(block, np.float32, int(np.prod(shape)), offset)
-            self._views[name] = view.reshape(shape)
-
-    def _open(self):
-        if self._layer is None:
-            raise ValueError(f"this {type(self).__name__} is closed")
-        return self._layer
-
-    def _view(self, name):
-        self._open()
-        return self._views[name]
-
-    @locked
-    def close(self):
-        """Release the C layer; views already taken keep their memory. Waits
-        for a call running in another thread."""
-        self._layer = None
-        self._views = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    batch = property(lambda self: int(self._open().batch))
-    inputs = property(lambda self: int(self._open().inputs))
-    outputs = property(lambda self: int(self._open().outputs))
-
-    def _check_net(self, net, backward=False):
-        """The context's arrays must hold this layer's sizes; in backward,
-        net.delta must not overlap this layer's own buffers."""
-        if not isinstance(net, NetworkContext):
-            raise TypeError(f"net must be a NetworkContext, not {type(net).__name__}")
-        size = self.batch * self.inputs
-        check_size("net.input", net.input, size)
-        if net.truth is not None:
-            check_size("net.truth", net.truth, self.batch * self.outputs)
-        if backward and net.delta is not None:
-            check_size("net.delta", net.delta, size)
-        return net
+from .. import reference
+from ..binding import (
+    SECRET_NUM,
+    check_distinct,
+    check_status,
+    count,
+    ffi,
+    flag,
+    groups_of,
+    lib,
+    locked,
+    temperature_value,
+)
+from ..tree import Tree
+from .base import CLayer, Option, integer, real, switch, tree_file
 
 
 class SoftmaxLayer(CLayer):
@@ -126,11 +40,17 @@ class SoftmaxLayer(CLayer):
     output*(delta - sum(delta*output))/temperature per group (-dL/dinput) into
     `net.delta`. With a tree, a truth of SECRET_NUM masks its value in both."""
 
+    kind = "softmax"
+    sections = ("softmax", "soft")
+    options = {"groups": Option(integer(1), 1),
+               "temperature": Option(real(lambda v: v > 0, "a number above 0"), 1.0),
+               "tree": Option(tree_file, None), "spatial": Option(switch, False),
+               "noloss": Option(switch, False), "exact": Option(switch, False)}
+
     def __init__(self, batch, inputs, groups=1, temperature=1.0, tree=None, noloss=False,
                  spatial=False, w=None, h=None, c=None, exact=False):
-        batch, inputs, groups = count("batch", batch), count("inputs", inputs), count("groups", groups)
-        if inputs % groups:
-            raise ValueError(f"inputs ({inputs}) must divide by groups ({groups})")
+        batch, inputs = count("batch", batch), count("inputs", inputs)
+        groups = groups_of(inputs, groups)
         if tree is not None and not isinstance(tree, Tree):
             raise TypeError(f"tree must be a darknet_softmax.Tree, not {type(tree).__name__}")
         if tree is not None and tree.n != inputs:
@@ -203,12 +123,24 @@ class SoftmaxLayer(CLayer):
                                same_ok=False)
         check_status(lib.backward_softmax_layer(layer, net._struct), "backward_softmax_layer")
 
+    @classmethod
+    def build(cls, options, batch, inputs, shape, previous, seed):
+        """A spatial softmax takes its w, h, c from its input's shape."""
+        keywords = dict(options)
+        if keywords["spatial"]:
+            height, width, channels = shape
+            keywords.update(w=width, h=height, c=channels)
+        return cls(batch, inputs, **keywords), shape
+
+    def describe(self):
+        return f"groups {self.groups}"
+
     def __repr__(self):
-        if self._layer is None:
-            return "SoftmaxLayer(closed)"
-        return (f"SoftmaxLayer(batch={self.batch}, inputs={self.inputs}, groups={self.groups}, "
-                f"temperature={self.temperature}, tree={self._tree!r}, noloss={self.noloss}, "
-                f"spatial={self.spatial}, w={self.w}, h={self.h}, c={self.c}, exact={self.exact})")
+        return self._repr(lambda: {
+            "batch": self.batch, "inputs": self.inputs, "groups": self.groups,
+            "temperature": self.temperature, "tree": self._tree, "noloss": self.noloss,
+            "spatial": self.spatial, "w": self.w, "h": self.h, "c": self.c,
+            "exact": self.exact})
 
 
 def _spatial_shape(inputs, w, h, c, spatial):
@@ -225,3 +157,66 @@ def _spatial_shape(inputs, w, h, c, spatial):
     if w * h * c != inputs:
         raise ValueError(f"w*h*c ({w}*{h}*{c} = {w * h * c}) must equal inputs ({inputs})")
     return w, h, c
+
+
+# --- the float64 reference of the layer ---
+
+def reference_forward(input, groups=1, temperature=1.0, tree=None, truth=None,
+                          noloss=False, spatial=False, w=None, h=None, c=None, exact=False):
+    """The layer's forward pass on (batch, inputs) data: a dict of output and,
+    when there is a truth and not noloss, delta, loss and cost. With a tree,
+    values whose truth is SECRET_NUM give no delta and no loss. The groups are
+    those of `layer_groups`; `exact` takes the loss of `softmax_x_ent_exact`."""
+    input = reference.f64(input)
+    index = layer_groups(input.shape[-1], groups, tree, spatial, w, h, c)
+    output = np.empty_like(input)
+    for group in index:
+        output[:, group] = reference.softmax(input[:, group], 1, temperature)
+    result = {"output": output}
+    if truth is not None and not noloss:
+        truth = reference.f64(truth).reshape(input.shape)
+        if exact:
+            delta, loss = np.empty_like(input), np.empty_like(input)
+            for group in index:
+                delta[:, group], loss[:, group] = reference.softmax_x_ent_exact(
+                    output[:, group], truth[:, group], 1, temperature)
+        else:
+            delta, loss = reference.softmax_x_ent(output, truth)
+            if tree is not None:
+                masked = truth == SECRET_NUM
+                delta[masked] = 0
+                loss[masked] = 0
+        result.update(delta=delta, loss=loss, cost=float(loss.sum()))
+    return result
+
+
+def reference_backward(layer_delta, net_delta, output=None, noloss=False, exact=False,
+                           temperature=1.0, groups=1, tree=None, spatial=False, w=None, h=None,
+                           c=None):
+    """net_delta plus the layer's contribution: the layer's delta itself (the
+    fused gradient, Darknet's), or with `exact` and `noloss` the softmax
+    Jacobian applied to it group by group (which needs the layer's `output`)."""
+    net_delta = reference.f64(net_delta)
+    layer_delta = reference.f64(layer_delta).reshape(net_delta.shape)
+    if not (exact and noloss):
+        return net_delta + layer_delta
+    output = reference.f64(output).reshape(net_delta.shape)
+    flat = net_delta.reshape(-1, net_delta.shape[-1]).copy()
+    for group in layer_groups(flat.shape[-1], groups, tree, spatial, w, h, c):
+        flat[:, group] += reference.softmax_backward(output.reshape(flat.shape)[:, group],
+                                           layer_delta.reshape(flat.shape)[:, group], 1, temperature)
+    return flat.reshape(net_delta.shape)
+
+
+def layer_groups(inputs, groups=1, tree=None, spatial=False, w=None, h=None, c=None):
+    """The softmax groups of one item of a layer, as index arrays: the tree's
+    groups, or with `spatial` the c channels at each of the w*h positions of a
+    (c, h, w) item, or `groups` equal slices."""
+    if tree is not None:
+        return [np.arange(offset, offset + size)
+                for offset, size in zip(tree.group_offset, tree.group_size)]
+    if spatial:
+        positions = w * h
+        return [position + positions * np.arange(c) for position in range(positions)]
+    n = inputs // groups
+    return [g * n + np.arange(n) for g in range(groups)]

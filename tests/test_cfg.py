@@ -3,13 +3,13 @@ import struct
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import darknet_softmax as ds
-from darknet_softmax.connected import ConnectedLayer
-from darknet_softmax.cost import CostLayer
-from darknet_softmax.dropout import DropoutLayer
-from darknet_softmax.parser import OPTIONS, load_weights, parse_network_cfg, save_weights
+from darknet_softmax import load_weights, parse_network_cfg, save_weights
+from darknet_softmax.cfg import options_of
+from darknet_softmax.layers import ConnectedLayer, CostLayer, DropoutLayer
 
 MINIMAL = "[net]\ninputs=4\n[connected]\n[softmax]\n[cost]\n[dropout]\n"
 
@@ -28,10 +28,10 @@ def test_every_default_is_darknets():
     assert isinstance(cost, CostLayer) and cost.type == "sse" and cost.scale == 1.0
     assert isinstance(dropout, DropoutLayer) and dropout.probability == pytest.approx(0.5)
     # the table the parser reads holds the same defaults
-    assert {key: default for key, (_, default) in OPTIONS["softmax"].items()} == {
+    assert {key: option.default for key, option in options_of("softmax").items()} == {
         "groups": 1, "temperature": 1.0, "tree": None, "spatial": False, "noloss": False,
         "exact": False}
-    assert OPTIONS["net"]["inputs"][1] is None    # height*width*channels
+    assert options_of("net")["inputs"].default is None    # height*width*channels
 
 
 def test_every_option_is_read():

@@ -1,11 +1,19 @@
-"""Darknet's [cost] layer (csrc/cost_layer.c) and its kernels."""
-import math
-import numbers
-
-
-from .binding import (check_distinct, check_status, count, ffi, float_array, float_ptr, lib,
-                      locked, loss_arrays)
-from .layers import CLayer
+"""Darknet's [cost] layer (csrc/cost_layer.c), its kernels and its float64 reference."""
+from .. import reference
+from ..binding import (
+    SECRET_NUM,
+    check_distinct,
+    check_status,
+    count,
+    ffi,
+    float_array,
+    float_ptr,
+    lib,
+    locked,
+    loss_arrays,
+    number,
+)
+from .base import CLayer, Option, choice, real
 
 # Darknet's cfg names for the cost types this project supports.
 COST_TYPES = {"sse": lib.SSE, "masked": lib.MASKED, "L1": lib.L1, "smooth": lib.SMOOTH}
@@ -44,14 +52,15 @@ class CostLayer(CLayer):
     gradient of half the error (Darknet's convention); for "L1", of the error.
     "masked" gives 0 error and delta where the truth is SECRET_NUM."""
 
+    kind = "cost"
+    sections = ("cost",)
+    options = {"type": Option(choice(COST_TYPES), "sse"), "scale": Option(real(), 1.0)}
+
     def __init__(self, batch, inputs, type="sse", scale=1.0):
         batch, inputs = count("batch", batch), count("inputs", inputs)
         if not isinstance(type, str) or type not in COST_TYPES:
             raise ValueError(f"type must be one of {', '.join(COST_TYPES)}, not {type!r}")
-        if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
-            raise TypeError(f"scale must be a number, not {scale.__class__.__name__}")
-        if not math.isfinite(scale):
-            raise ValueError(f"scale must be finite, not {scale!r}")
+        scale = number("scale", scale)
         out = ffi.new("cost_layer **")
         check_status(lib.make_cost_layer(batch, inputs, COST_TYPES[type], scale, out),
                      "make_cost_layer")
@@ -80,8 +89,29 @@ class CostLayer(CLayer):
             check_distinct(("net.delta", net.delta), ("layer.delta", self.delta), same_ok=False)
         check_status(lib.backward_cost_layer(layer, net._struct), "backward_cost_layer")
 
+    @classmethod
+    def build(cls, options, batch, inputs, shape, previous, seed):
+        return cls(batch, inputs, options["type"], options["scale"]), shape
+
+    def describe(self):
+        return f"{self.type}, scale {self.scale:g}"
+
     def __repr__(self):
-        if self._layer is None:
-            return "CostLayer(closed)"
-        return (f"CostLayer(batch={self.batch}, inputs={self.inputs}, type={self.type!r}, "
-                f"scale={self.scale})")
+        return self._repr(lambda: {"batch": self.batch, "inputs": self.inputs,
+                                   "type": self.type, "scale": self.scale})
+
+
+# --- the float64 reference of the layer ---
+
+def reference_forward(input, truth, cost_type="sse"):
+    """(output, delta, cost) of Darknet's cost layer."""
+    kernel = {"sse": reference.l2, "masked": reference.l2, "L1": reference.l1,
+              "smooth": reference.smooth_l1}[cost_type]
+    delta, error = kernel(input, truth)
+    if cost_type == "masked":
+        masked = reference.f64(truth) == SECRET_NUM
+        delta[masked] = 0
+        error[masked] = 0
+    return error, delta, float(error.sum())
+
+

@@ -1,16 +1,21 @@
-"""Darknet's [dropout] layer (csrc/dropout_layer.c)."""
-import numbers
-
+"""Darknet's [dropout] layer (csrc/dropout_layer.c) and its float64 reference."""
 import numpy as np
 
-from .binding import (check_distinct, check_size, check_status, count, ffi, float_array,
-                      float_ptr, lib, locked)
-from .layers import CLayer
-
-
-def _same_memory(a, b):
-    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-            and a.size == b.size)
+from .. import reference
+from ..binding import (
+    check_distinct,
+    check_size,
+    check_status,
+    count,
+    ffi,
+    float_array,
+    float_ptr,
+    lib,
+    locked,
+    number,
+    same_memory,
+)
+from .base import CLayer, Option, real
 
 
 class DropoutLayer(CLayer):
@@ -27,10 +32,13 @@ class DropoutLayer(CLayer):
     `rand` is a (batch, inputs) view of the draws of the last training pass;
     `seed` starts the layer's own generator."""
 
+    kind = "dropout"
+    sections = ("dropout",)
+    options = {"probability": Option(real(lambda v: 0 <= v < 1, "a number in [0, 1)"), .5)}
+
     def __init__(self, batch, inputs, probability=0.5, seed=None):
         batch, inputs = count("batch", batch), count("inputs", inputs)
-        if isinstance(probability, bool) or not isinstance(probability, numbers.Real):
-            raise TypeError(f"probability must be a number, not {type(probability).__name__}")
+        probability = number("probability", probability, finite=False)
         if not 0 <= probability < 1:
             raise ValueError(f"probability must be at least 0 and below 1, not {probability!r}")
         if seed is None:
@@ -70,7 +78,7 @@ class DropoutLayer(CLayer):
     def forward(self, net):
         layer = self._open()
         self._check_net(net)
-        if self._output is None or not _same_memory(net.input, self._output):
+        if self._output is None or not same_memory(net.input, self._output):
             raise ValueError("net.input must be the array given to share() as output: "
                              "dropout works in place")
         check_status(lib.forward_dropout_layer(layer, net._struct), "forward_dropout_layer")
@@ -81,13 +89,35 @@ class DropoutLayer(CLayer):
         self._check_net(net, backward=True)
         if net.delta is None:
             return
-        if self._delta is None or not _same_memory(net.delta, self._delta):
+        if self._delta is None or not same_memory(net.delta, self._delta):
             raise ValueError("net.delta must be the array given to share() as delta: "
                              "dropout works in place")
         check_status(lib.backward_dropout_layer(layer, net._struct), "backward_dropout_layer")
 
+    @classmethod
+    def build(cls, options, batch, inputs, shape, previous, seed):
+        if previous is None:
+            raise ValueError("dropout cannot be the first layer: as in Darknet, it works in "
+                             "place on the output of the layer before it")
+        layer = cls(batch, inputs, options["probability"], seed)
+        layer.share(previous.output, previous.delta)
+        return layer, shape
+
+    def describe(self):
+        return f"p = {self.probability:g}"
+
     def __repr__(self):
-        if self._layer is None:
-            return "DropoutLayer(closed)"
-        return (f"DropoutLayer(batch={self.batch}, inputs={self.inputs}, "
-                f"probability={self.probability})")
+        return self._repr(lambda: {"batch": self.batch, "inputs": self.inputs,
+                                   "probability": self.probability})
+
+
+# --- the float64 reference of the layer ---
+
+def reference_forward(input, rand, probability):
+    """The training pass, given the draws: 0 where rand < probability, else input/(1-p)."""
+    scale = 1 / np.float32(1 - np.float32(probability))
+    return np.where(reference.f64(rand) < np.float32(probability), 0.0, reference.f64(input) * scale)
+
+
+def reference_backward(delta, rand, probability):
+    return reference_forward(delta, rand, probability)

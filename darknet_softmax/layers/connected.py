@@ -1,22 +1,12 @@
-"""Darknet's [connected] layer (csrc/connected_layer.c)."""
+"""Darknet's [connected] layer (csrc/connected_layer.c) and its float64 reference."""
 import math
-import numbers
 
 import numpy as np
 
-from .activations import ACTIVATIONS, activation_code
-from .binding import check_distinct, check_status, count, ffi, lib, locked
-from .layers import CLayer
-
-
-def _finite(name, value, minimum=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or (minimum is not None and value < minimum):
-        raise ValueError(f"{name} must be finite" + (f" and at least {minimum}" if minimum
-                                                     is not None else "") + f", not {value!r}")
-    return value
+from .. import reference
+from ..activations import ACTIVATIONS, activation_code
+from ..binding import check_distinct, check_status, count, ffi, lib, locked, number
+from .base import CLayer, Option, choice, integer
 
 
 class ConnectedLayer(CLayer):
@@ -28,6 +18,14 @@ class ConnectedLayer(CLayer):
     `weight_updates` and `bias_updates` gather delta sums between updates and
     carry the momentum. The weights start as Darknet starts them,
     sqrt(2/inputs) * uniform(-1, 1), from `seed`; the biases at 0."""
+
+    kind = "connected"
+    sections = ("connected", "conn")
+    options = {"output": Option(integer(1), 1),
+               "activation": Option(choice(ACTIVATIONS), "logistic")}
+    weights_layout = ("biases", "weights")   # the order of Darknet's .weights files
+    old_transposed = "weights"        # (inputs, outputs) in files of version 1000 and up
+    state = ("weights", "biases", "weight_updates", "bias_updates")
 
     def __init__(self, batch, inputs, outputs, activation="logistic", seed=None):
         batch, inputs, outputs = count("batch", batch), count("inputs", inputs), count(
@@ -82,17 +80,36 @@ class ConnectedLayer(CLayer):
         then both updates are multiplied by `momentum`."""
         layer = self._open()
         batch = count("batch", batch)
-        learning_rate = _finite("learning_rate", learning_rate, 0)
-        momentum = _finite("momentum", momentum, 0)
-        decay = _finite("decay", decay, 0)
+        learning_rate = number("learning_rate", learning_rate, minimum=0)
+        momentum = number("momentum", momentum, minimum=0)
+        decay = number("decay", decay, minimum=0)
         check_status(lib.update_connected_layer(layer, batch, learning_rate, momentum, decay),
                      "update_connected_layer")
 
+    @classmethod
+    def build(cls, options, batch, inputs, shape, previous, seed):
+        layer = cls(batch, inputs, options["output"], options["activation"], seed)
+        return layer, (1, 1, layer.outputs)
+
+    def describe(self):
+        return self.activation
+
     def __repr__(self):
-        if self._layer is None:
-            return "ConnectedLayer(closed)"
-        return (f"ConnectedLayer(batch={self.batch}, inputs={self.inputs}, "
-                f"outputs={self.outputs}, activation={self.activation!r})")
+        return self._repr(lambda: {"batch": self.batch, "inputs": self.inputs,
+                                   "outputs": self.outputs, "activation": self.activation})
 
 
-__all__ = ["ACTIVATIONS", "ConnectedLayer"]
+# --- the float64 reference of the layer ---
+
+def reference_forward(input, weights, biases, activation):
+    """f(input @ weights.T + biases) for (batch, inputs) input."""
+    return reference.activate(reference.f64(input) @ reference.f64(weights).T + reference.f64(biases), activation)
+
+
+def reference_backward(input, weights, output, delta, activation):
+    """(delta times f', bias updates, weight updates, delta for the input):
+    what one backward pass adds, from updates and net delta at zero."""
+    delta = reference.f64(delta) * reference.gradient(output, activation)
+    return delta, delta.sum(axis=0), delta.T @ reference.f64(input), delta @ reference.f64(weights)
+
+

@@ -1,0 +1,190 @@
+"""What every layer shares: the network context it runs in, the base of a
+layer held in C, and the options of a cfg section.
+
+A layer's buffers are NumPy views of C memory. Each view keeps that memory
+alive, so a view taken before `close()` stays valid; the memory goes with the
+last view.
+
+A layer may be shared by threads: a lock lets one call at a time use it, so
+every call sees and leaves whole buffers. The buffers are still shared state
+(they hold the last call's results), so threads that need their own results
+use their own layers, which run in parallel (C runs without the GIL).
+
+A layer class is also its row of the layer table (`darknet_softmax.layers`):
+its `kind`, its cfg `sections`, its `options` with Darknet's defaults, its
+`weights_layout` in files, and `build`, which makes it from those options."""
+import re
+import threading
+from typing import Any, Callable, ClassVar, NamedTuple, Optional
+
+import numpy as np
+
+from ..binding import check_size, ffi, float_array, float_ptr, locked
+
+Shape = tuple  # (h, w, c) of one item
+
+
+class NetworkContext:
+    """What a layer sees of the network: `input`, `truth` (or None), `delta`
+    (the previous layer's delta, or None) and `train`. It keeps the arrays, so
+    their memory outlives every C call that uses it. Arrays are float32 and
+    C-contiguous, shaped (batch, inputs) or flat; each layer checks the sizes."""
+
+    def __init__(self, input, truth=None, delta=None, train=True):
+        self._input = float_array("input", input)
+        self._truth = None if truth is None else float_array("truth", truth)
+        self._delta = None if delta is None else float_array("delta", delta, writable=True)
+        self._struct = ffi.new("network *")
+        self._struct.input = float_ptr(input)
+        self._struct.truth = ffi.NULL if truth is None else float_ptr(truth)
+        self._struct.delta = ffi.NULL if delta is None else float_ptr(delta)
+        self._struct.train = bool(train)
+        self.batch = input.shape[0] if input.ndim > 1 else 1
+
+    input = property(lambda self: self._input)
+    truth = property(lambda self: self._truth)
+    delta = property(lambda self: self._delta)
+    train = property(lambda self: bool(self._struct.train))
+
+
+# --- the options of a cfg section: each parses the text after '=' ---
+
+class Option(NamedTuple):
+    """One cfg option: `parse` turns its text into a value (raising ValueError
+    that says what it expected); `default` is Darknet's."""
+    parse: Callable[[str], Any]
+    default: Any
+
+
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def integer(minimum):
+    def parse(text):
+        if not _INT.fullmatch(text) or int(text) < minimum:
+            raise ValueError(f"expected an integer of at least {minimum}")
+        return int(text)
+    return parse
+
+
+def real(check=lambda value: True, expected="a number"):
+    def parse(text):
+        if not _FLOAT.fullmatch(text) or not check(float(text)):
+            raise ValueError(f"expected {expected}")
+        return float(text)
+    return parse
+
+
+def choice(names):
+    def parse(text):
+        if text not in names:
+            raise ValueError(f"expected one of {', '.join(names)}")
+        return text
+    return parse
+
+
+def switch(text):
+    if text not in ("0", "1"):
+        raise ValueError("expected 0 or 1")
+    return text == "1"
+
+
+def tree_file(text):
+    """A .tree file's path: the cfg reader reads the tree, looking beside the
+    cfg too."""
+    return text
+
+
+class CLayer:
+    """Base of a layer held in C. A subclass sets `_layer` (an `ffi.gc`
+    pointer) and maps its buffers with `_map`, and fills in its row of the
+    layer table (the class attributes below)."""
+
+    kind: ClassVar[str]                       # the name the network and summary use
+    sections: ClassVar[tuple] = ()            # its cfg section names, without brackets
+    options: ClassVar[dict] = {}              # name -> Option, as a cfg spells them
+    weights_layout: ClassVar[tuple] = ()      # buffers in a .weights file, in order
+    old_transposed: ClassVar[Optional[str]] = None   # the buffer old files hold transposed
+    state: ClassVar[tuple] = ()               # buffers a rebuild at another batch keeps
+    cost: Optional[float] = None              # a layer with a loss overrides this
+
+    _layer = None
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        self._lock = threading.Lock()
+        return self
+
+    @classmethod
+    def build(cls, options, batch, inputs, shape, previous, seed):
+        """The layer for a network, from its `options` (every one of
+        `cls.options`), over `batch` items of `inputs` floats shaped `shape`
+        (h, w, c), after `previous` (None for the first layer); `seed` starts
+        its random numbers. Returns (layer, the (h, w, c) of its output)."""
+        raise NotImplementedError
+
+    def describe(self):
+        """The detail of the layer's line in a network's summary."""
+        return ""
+
+    def update(self, batch, learning_rate, momentum, decay):
+        """Darknet's SGD step; a layer without weights has nothing to update."""
+
+    def _map(self, nbytes, buffers):
+        """Views of `buffers`, {name: (C pointer, shape)}, all inside the
+        `nbytes` that start at the struct."""
+        block = ffi.buffer(self._layer, nbytes)
+        start = int(ffi.cast("uintptr_t", self._layer))
+        self._views = {}
+        for name, (pointer, shape) in buffers.items():
+            offset = int(ffi.cast("uintptr_t", pointer)) - start
+            view = np.frombuffer(block, np.float32, int(np.prod(shape)), offset)
+            self._views[name] = view.reshape(shape)
+
+    def _open(self):
+        if self._layer is None:
+            raise ValueError(f"this {type(self).__name__} is closed")
+        return self._layer
+
+    def _view(self, name):
+        self._open()
+        return self._views[name]
+
+    @locked
+    def close(self):
+        """Release the C layer; views already taken keep their memory. Waits
+        for a call running in another thread."""
+        self._layer = None
+        self._views = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    batch = property(lambda self: int(self._open().batch))
+    inputs = property(lambda self: int(self._open().inputs))
+    outputs = property(lambda self: int(self._open().outputs))
+
+    def _check_net(self, net, backward=False):
+        """The context's arrays must hold this layer's sizes; in backward,
+        net.delta must not overlap this layer's own buffers."""
+        if not isinstance(net, NetworkContext):
+            raise TypeError(f"net must be a NetworkContext, not {type(net).__name__}")
+        size = self.batch * self.inputs
+        check_size("net.input", net.input, size)
+        if net.truth is not None:
+            check_size("net.truth", net.truth, self.batch * self.outputs)
+        if backward and net.delta is not None:
+            check_size("net.delta", net.delta, size)
+        return net
+
+    def _repr(self, fields):
+        """`Name(field=value, ...)` from the dict that `fields()` returns, or
+        `Name(closed)`."""
+        name = type(self).__name__
+        if self._layer is None:
+            return f"{name}(closed)"
+        return f"{name}({', '.join(f'{key}={value!r}' for key, value in fields().items())})"
