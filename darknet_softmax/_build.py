@@ -1,4 +1,5 @@
 """The cffi build script (API mode, out of line): `setup.py` names it in cffi_modules."""
+
 import pathlib
 import sys
 
@@ -6,9 +7,19 @@ from cffi import FFI
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The public headers, in dependency order. Their declarations are the cdef.
-HEADERS = ["status.h", "network.h", "tree.h", "blas.h", "softmax_layer.h",
-           "activations.h", "gemm.h", "connected_layer.h", "cost_layer.h", "dropout_layer.h",
-           "runtime.h"]
+HEADERS = [
+    "status.h",
+    "network.h",
+    "tree.h",
+    "blas.h",
+    "softmax_layer.h",
+    "activations.h",
+    "gemm.h",
+    "connected_layer.h",
+    "cost_layer.h",
+    "dropout_layer.h",
+    "runtime.h",
+]
 
 
 def read_cdef():

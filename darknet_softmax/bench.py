@@ -9,6 +9,7 @@ of many calls, and every ratio compares two figures from the same run.
     python benchmarks/bench.py [--quick] [--workloads W1,W3] [--json FILE] [--plot FILE]
     darknet-softmax bench ...      (the same)
 """
+
 import argparse
 import json
 import os
@@ -17,6 +18,7 @@ import platform
 import statistics
 import sys
 import time
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -26,15 +28,21 @@ from .kernels import softmax, softmax_cpu
 from .layers import NetworkContext, SoftmaxLayer
 from .tree import YOLO9000_TREE, read_tree
 
-torch = None                 # PyTorch, when installed: imported by run(), as it is slow to import
+torch: Any = None  # PyTorch, when installed: imported by run(), as it is slow to import
 
 # The targets of issue 4: this project's time over the other's, at all cores.
-TARGETS = {"W1": [("torch", 0.8)], "W2": [("torch", 0.8)], "W3": [("torch", 0.2)],
-           "W4": [("torch", 0.8), ("copy", 1.25)], "W5": [("torch", 0.2)]}
+TARGETS = {
+    "W1": [("torch", 0.8)],
+    "W2": [("torch", 0.8)],
+    "W3": [("torch", 0.2)],
+    "W4": [("torch", 0.8), ("copy", 1.25)],
+    "W5": [("torch", 0.2)],
+}
 RATIO_TO = ["copy", "numpy", "scalar", "torch"]
 
 
 # --- workloads: each gives its input, a float64 reference, and implementations ---
+
 
 class Workload:
     """A named softmax problem over a float32 array `x` of `size` values.
@@ -56,8 +64,11 @@ class Grouped(Workload):
     """(batch, inputs, groups): a softmax over each of `groups` slices of a row."""
 
     def __init__(self, name, batch, inputs, groups, rng):
-        super().__init__(name, f"{name} ({batch}, {inputs}, {groups})",
-                         rng.standard_normal((batch, inputs), dtype=np.float32) * 3)
+        super().__init__(
+            name,
+            f"{name} ({batch}, {inputs}, {groups})",
+            rng.standard_normal((batch, inputs), dtype=np.float32) * 3,
+        )
         self.groups = groups
 
     def expected(self):
@@ -66,8 +77,10 @@ class Grouped(Workload):
     def implementations(self):
         x, out, groups = self.x, self.out, self.groups
         grouped = (x.shape[0], groups, x.shape[1] // groups)
-        calls = {"darknet_softmax": lambda: softmax(x, groups, out=out),
-                 "numpy": lambda: numpy_softmax(x.reshape(grouped), out.reshape(grouped), -1)}
+        calls = {
+            "darknet_softmax": lambda: softmax(x, groups, out=out),
+            "numpy": lambda: numpy_softmax(x.reshape(grouped), out.reshape(grouped), -1),
+        }
         if torch is not None:
             tx, tout = torch.from_numpy(x).view(grouped), torch.from_numpy(out).view(grouped)
             calls["torch"] = lambda: torch.ops.aten._softmax.out(tx, -1, False, out=tout)
@@ -78,8 +91,11 @@ class Spatial(Workload):
     """(batch, c, h, w): a softmax over the c channels at every position."""
 
     def __init__(self, name, batch, c, h, w, rng):
-        super().__init__(name, f"{name} spatial ({batch}, {c}, {h}, {w})",
-                         rng.standard_normal((batch, c, h * w), dtype=np.float32) * 3)
+        super().__init__(
+            name,
+            f"{name} spatial ({batch}, {c}, {h}, {w})",
+            rng.standard_normal((batch, c, h * w), dtype=np.float32) * 3,
+        )
 
     def expected(self):
         return np.moveaxis(reference.softmax(np.moveaxis(self.x, 1, -1)), -1, 1)
@@ -87,10 +103,12 @@ class Spatial(Workload):
     def implementations(self):
         x, out = self.x, self.out
         batch, c, positions = x.shape
-        calls = {"darknet_softmax": lambda: softmax_cpu(x.ravel(), c, batch, c * positions,
-                                                        positions, 1, positions, 1.0,
-                                                        out.ravel()),
-                 "numpy": lambda: numpy_softmax(x, out, 1)}
+        calls = {
+            "darknet_softmax": lambda: softmax_cpu(
+                x.ravel(), c, batch, c * positions, positions, 1, positions, 1.0, out.ravel()
+            ),
+            "numpy": lambda: numpy_softmax(x, out, 1),
+        }
         if torch is not None:
             tx, tout = torch.from_numpy(x), torch.from_numpy(out)
             calls["torch"] = lambda: torch.ops.aten._softmax.out(tx, 1, False, out=tout)
@@ -101,8 +119,11 @@ class TreeGroups(Workload):
     """A batch over every group of a WordTree, through the softmax layer."""
 
     def __init__(self, name, batch, tree, rng):
-        super().__init__(name, f"{name} tree ({batch}, {tree.n}, {tree.groups} groups)",
-                         rng.standard_normal((batch, tree.n), dtype=np.float32) * 3)
+        super().__init__(
+            name,
+            f"{name} tree ({batch}, {tree.n}, {tree.groups} groups)",
+            rng.standard_normal((batch, tree.n), dtype=np.float32) * 3,
+        )
         self.tree = tree
         self.layer = SoftmaxLayer(batch, tree.n, tree=tree)
         self.out = self.layer.output
@@ -113,10 +134,14 @@ class TreeGroups(Workload):
 
     def implementations(self):
         x, out, tree = self.x, self.out, self.tree
-        buckets = [np.add.outer(tree.group_offset[tree.group_size == size], np.arange(size))
-                   for size in np.unique(tree.group_size)]
-        calls = {"darknet_softmax": lambda: self.layer.forward(self.net),
-                 "numpy": lambda: numpy_tree_softmax(x, buckets, out)}
+        buckets = [
+            np.add.outer(tree.group_offset[tree.group_size == size], np.arange(size))
+            for size in np.unique(tree.group_size)
+        ]
+        calls = {
+            "darknet_softmax": lambda: self.layer.forward(self.net),
+            "numpy": lambda: numpy_tree_softmax(x, buckets, out),
+        }
         if torch is not None:
             calls["torch"] = torch_tree_softmax(x, out, tree.group)
         return calls
@@ -151,6 +176,7 @@ def torch_tree_softmax(x, out, group):
         tout.exp_()
         sums.zero_().scatter_add_(1, index, tout)
         tout.div_(sums.gather(1, index))
+
     return call
 
 
@@ -161,7 +187,7 @@ def workloads(quick, names, tree_file):
         "W1": lambda: Grouped("W1", 128 // scale, 1000, 1, rng),
         "W2": lambda: Grouped("W2", 256 // scale, 4096, 16, rng),
         "W3": lambda: Grouped("W3", 1024 // scale, 1000, 200, rng),
-        "W4": lambda: Grouped("W4", 4096 // scale ** 2, 10000, 1, rng),
+        "W4": lambda: Grouped("W4", 4096 // scale**2, 10000, 1, rng),
         "W5": lambda: TreeGroups("W5", 64 // scale, read_tree(tree_file), rng),
         "S": lambda: Spatial("S", 16 // scale, 21, 64, 64, rng),
     }
@@ -174,13 +200,14 @@ def workloads(quick, names, tree_file):
 
 # --- checking and timing ---
 
+
 def median_seconds(call, repeats, budget, warm_up):
     """The median of `repeats` timed calls (fewer if they pass `budget` seconds),
     after warm-up calls that also let other thread pools go back to sleep."""
     start = time.perf_counter()
     while time.perf_counter() - start < warm_up:
         call()
-    times = []
+    times: list[float] = []
     begin = time.perf_counter()
     while len(times) < repeats and (len(times) < 5 or time.perf_counter() - begin < budget):
         t0 = time.perf_counter()
@@ -207,8 +234,15 @@ def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress):
         workload.out.fill(np.nan)
         call()
         error = reference.worst_error(workload.out, expected) if check else 0.0
-        row = {"workload": workload.name, "label": workload.label, "implementation": name,
-               "threads": threads, "elements": workload.size, "error": error, "ok": error <= 1}
+        row = {
+            "workload": workload.name,
+            "label": workload.label,
+            "implementation": name,
+            "threads": threads,
+            "elements": workload.size,
+            "error": error,
+            "ok": error <= 1,
+        }
         if row["ok"]:
             seconds, count = median_seconds(call, repeats, budget, warm_up)
             row.update(seconds=seconds, repeats=count)
@@ -237,27 +271,37 @@ def add_figures(rows):
         row["ns_per_element"] = row["seconds"] / row["elements"] * 1e9
         row["gb_per_s"] = 8 * row["elements"] / row["seconds"] / 1e9
         for other in RATIO_TO:
-            match = [r for r in rows if r["workload"] == row["workload"]
-                     and r["implementation"] == other and "seconds" in r
-                     and (other in ("copy", "scalar") or r["threads"] == row["threads"])]
+            match = [
+                r
+                for r in rows
+                if r["workload"] == row["workload"]
+                and r["implementation"] == other
+                and "seconds" in r
+                and (other in ("copy", "scalar") or r["threads"] == row["threads"])
+            ]
             if match:
                 row[f"x_{other}"] = row["seconds"] / match[0]["seconds"]
     return rows
 
 
 def format_table(rows):
-    header = (f"{'workload':<38} {'impl':<16} {'thr':>3} {'ms':>9} {'ns/elem':>8} {'GB/s':>6} "
-              + " ".join(f"{'x' + other:>8}" for other in RATIO_TO))
+    header = (
+        f"{'workload':<38} {'impl':<16} {'thr':>3} {'ms':>9} {'ns/elem':>8} {'GB/s':>6} "
+        + " ".join(f"{'x' + other:>8}" for other in RATIO_TO)
+    )
     lines = [header, "-" * len(header)]
     for row in rows:
         start = f"{row['label']:<38} {row['implementation']:<16} {row['threads']:>3} "
         if not row["ok"]:
             lines.append(start + f"WRONG: error {row['error']:.3g} x tolerance; not timed")
             continue
-        ratios = " ".join(f"{row[f'x_{o}']:>8.3f}" if f"x_{o}" in row else f"{'-':>8}"
-                          for o in RATIO_TO)
-        lines.append(start + f"{row['ms']:>9.3f} {row['ns_per_element']:>8.3f} "
-                     f"{row['gb_per_s']:>6.1f} {ratios}")
+        ratios = " ".join(
+            f"{row[f'x_{o}']:>8.3f}" if f"x_{o}" in row else f"{'-':>8}" for o in RATIO_TO
+        )
+        lines.append(
+            start + f"{row['ms']:>9.3f} {row['ns_per_element']:>8.3f} "
+            f"{row['gb_per_s']:>6.1f} {ratios}"
+        )
     return "\n".join(lines)
 
 
@@ -270,17 +314,39 @@ def target_summary(rows, thread_counts, quick=False):
     verdicts = []
     for workload, targets in TARGETS.items():
         for threads in thread_counts:
-            ours = [r for r in rows if r["workload"] == workload and r["threads"] == threads
-                    and r["implementation"] == "darknet_softmax"]
+            ours = [
+                r
+                for r in rows
+                if r["workload"] == workload
+                and r["threads"] == threads
+                and r["implementation"] == "darknet_softmax"
+            ]
             for other, limit in targets if ours else []:
                 ratio = ours[0].get(f"x_{other}")
-                verdict = ("for reference" if threads != max(thread_counts) or quick else
-                           "n/a" if ratio is None else "met" if ratio <= limit else "NOT met")
-                verdicts.append({"workload": workload, "threads": threads, "against": other,
-                                 "target": limit, "ratio": ratio, "verdict": verdict})
+                verdict = (
+                    "for reference"
+                    if threads != max(thread_counts) or quick
+                    else "n/a"
+                    if ratio is None
+                    else "met"
+                    if ratio <= limit
+                    else "NOT met"
+                )
+                verdicts.append(
+                    {
+                        "workload": workload,
+                        "threads": threads,
+                        "against": other,
+                        "target": limit,
+                        "ratio": ratio,
+                        "verdict": verdict,
+                    }
+                )
                 shown = "-" if ratio is None else f"{ratio:.3f}"
-                lines.append(f"  {workload} {threads} thr vs {other:<6} target <= {limit:<5} "
-                             f"measured {shown:>6}  {verdict}")
+                lines.append(
+                    f"  {workload} {threads} thr vs {other:<6} target <= {limit:<5} "
+                    f"measured {shown:>6}  {verdict}"
+                )
     return "\n".join(lines), verdicts
 
 
@@ -288,6 +354,7 @@ def plot(rows, path):
     """ns per element of each implementation, one panel per thread count."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -297,16 +364,21 @@ def plot(rows, path):
     thread_counts = sorted({r["threads"] for r in timed if r["implementation"] != "scalar"})
     workloads = list(dict.fromkeys(r["workload"] for r in timed))
     names = list(dict.fromkeys(r["implementation"] for r in timed))
-    figure, axes = plt.subplots(1, len(thread_counts), figsize=(6 * len(thread_counts), 4.5),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        1, len(thread_counts), figsize=(6 * len(thread_counts), 4.5), squeeze=False
+    )
     width = 0.8 / len(names)
     for axis, threads in zip(axes[0], thread_counts):
         for i, name in enumerate(names):
             values = []
             for workload in workloads:
-                match = [r for r in timed if r["workload"] == workload
-                         and r["implementation"] == name
-                         and (name in ("copy", "scalar") or r["threads"] == threads)]
+                match = [
+                    r
+                    for r in timed
+                    if r["workload"] == workload
+                    and r["implementation"] == name
+                    and (name in ("copy", "scalar") or r["threads"] == threads)
+                ]
                 values.append(match[0]["ns_per_element"] if match else np.nan)
             axis.bar(np.arange(len(workloads)) + i * width, values, width, label=name)
         axis.set_xticks(np.arange(len(workloads)) + 0.4 - width / 2, workloads)
@@ -320,16 +392,31 @@ def plot(rows, path):
 
 
 def build_parser(parser=None):
-    parser = parser or argparse.ArgumentParser(prog="bench", description=__doc__,
-                                               formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,S",
-                        help="comma-separated, from W1 W2 W3 W4 W5 S (default: all)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smaller arrays and fewer repeats: a smoke run, not a measurement")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="timed calls per figure (default 200, or 5 with --quick)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="the 'all cores' thread count (default: the CPUs available)")
+    parser = parser or argparse.ArgumentParser(
+        prog="bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--workloads",
+        default="W1,W2,W3,W4,W5,S",
+        help="comma-separated, from W1 W2 W3 W4 W5 S (default: all)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller arrays and fewer repeats: a smoke run, not a measurement",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed calls per figure (default 200, or 5 with --quick)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="the 'all cores' thread count (default: the CPUs available)",
+    )
     parser.add_argument("--tree", default=str(YOLO9000_TREE), help="the .tree file for W5")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--plot", metavar="FILE", help="write a PNG chart (needs matplotlib)")
@@ -340,7 +427,7 @@ def import_torch():
     global torch
     try:
         import torch
-    except ImportError:      # PyTorch stays optional
+    except ImportError:  # PyTorch stays optional
         torch = None
 
 
@@ -359,27 +446,45 @@ def run(args):
     saved = runtime.get_kernel(), runtime.get_num_threads()
     rows = []
     implementations = 3 + (torch is not None)
-    with tqdm(total=len(names) * (2 + implementations * len(thread_counts)), unit="run",
-              file=sys.stderr, leave=False) as progress:
+    with tqdm(
+        total=len(names) * (2 + implementations * len(thread_counts)),
+        unit="run",
+        file=sys.stderr,
+        leave=False,
+    ) as progress:
         for workload in workloads(args.quick, names, args.tree):
             rows += measure(workload, thread_counts, cores, repeats, budget, warm_up, progress)
     runtime.set_kernel(saved[0])
     runtime.set_num_threads(saved[1])
     add_figures(rows)
-    print(f"darknet_softmax {runtime.get_instruction_set()}, {cores} cores; "
-          f"{platform.processor() or platform.machine()}; numpy {np.__version__}; "
-          f"torch {torch.__version__ if torch else 'not installed'}; median of up to {repeats}")
-    print("ratios are this row's time over the other's (the copy: all cores; scalar: "
-          "Darknet's loop, 1 thread)")
+    print(
+        f"darknet_softmax {runtime.get_instruction_set()}, {cores} cores; "
+        f"{platform.processor() or platform.machine()}; numpy {np.__version__}; "
+        f"torch {torch.__version__ if torch else 'not installed'}; median of up to {repeats}"
+    )
+    print(
+        "ratios are this row's time over the other's (the copy: all cores; scalar: "
+        "Darknet's loop, 1 thread)"
+    )
     print(format_table(rows))
     summary, verdicts = target_summary(rows, thread_counts, args.quick)
     print(summary)
     if args.json:
         with open(args.json, "w") as stream:
-            json.dump({"cores": cores, "instruction_set": runtime.get_instruction_set(),
-                       "torch": torch.__version__ if torch else None, "numpy": np.__version__,
-                       "machine": platform.machine(), "cpus": os.cpu_count(),
-                       "rows": rows, "targets": verdicts}, stream, indent=1)
+            json.dump(
+                {
+                    "cores": cores,
+                    "instruction_set": runtime.get_instruction_set(),
+                    "torch": torch.__version__ if torch else None,
+                    "numpy": np.__version__,
+                    "machine": platform.machine(),
+                    "cpus": os.cpu_count(),
+                    "rows": rows,
+                    "targets": verdicts,
+                },
+                stream,
+                indent=1,
+            )
         print(f"wrote {args.json}")
     if args.plot and plot(rows, args.plot):
         print(f"wrote {args.plot}")

@@ -1,12 +1,17 @@
 """The compiled library, the checks every wrapper makes before it calls C, and
 C status codes turned into exceptions. Nothing is written before the checks pass."""
+
 import functools
 import math
 import numbers
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ._lib import ffi, lib
+
+# What the public API takes and returns: float32 arrays.
+Floats = NDArray[np.float32]
 
 _ERRORS = {
     lib.DS_ERR_ARG: (ValueError, "an argument is out of range"),
@@ -74,15 +79,14 @@ def check_size(name, array, size):
 
 def same_memory(a, b):
     """Whether two arrays are views of exactly the same floats."""
-    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-            and a.size == b.size)
+    return a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.size == b.size
 
 
 def check_distinct(*named_arrays, same_ok=True):
     """Pairs may be disjoint or, where `same_ok`, the same memory (in place);
     never partly overlapping."""
     for i, (name_a, a) in enumerate(named_arrays):
-        for name_b, b in named_arrays[i + 1:]:
+        for name_b, b in named_arrays[i + 1 :]:
             if a is None or b is None or not np.may_share_memory(a, b):
                 continue
             if not same_memory(a, b):
@@ -116,8 +120,9 @@ def number(name, value, minimum=None, finite=True):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
     value = float(value)
     if (finite and not math.isfinite(value)) or (minimum is not None and not value >= minimum):
-        rules = (["finite"] if finite else []) + ([f"at least {minimum}"] if minimum is not None
-                                                  else [])
+        rules = (["finite"] if finite else []) + (
+            [f"at least {minimum}"] if minimum is not None else []
+        )
         raise ValueError(f"{name} must be {' and '.join(rules)}, not {value!r}")
     return value
 
@@ -141,10 +146,12 @@ def temperature_value(value):
 def locked(method):
     """Runs `method` holding `self._lock`, so an object shared by threads
     takes one such call at a time (README, "Safety")."""
+
     @functools.wraps(method)
     def run(self, *args, **kwargs):
         with self._lock:
             return method(self, *args, **kwargs)
+
     return run
 
 

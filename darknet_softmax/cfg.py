@@ -9,6 +9,7 @@ option before any section), this raises ValueError naming the line.
 
 This module only reads: `darknet_softmax.Network.from_cfg` builds the network
 from what `parse_cfg` returns."""
+
 import os
 import pathlib
 import re
@@ -24,10 +25,14 @@ NET_SECTIONS = ("net", "network")
 # which the network fills in.
 _NON_NEGATIVE = real(lambda v: v >= 0, "a number >= 0")
 NET_OPTIONS = {
-    "batch": Option(integer(1), 1), "learning_rate": Option(_NON_NEGATIVE, .001),
-    "momentum": Option(_NON_NEGATIVE, .9), "decay": Option(_NON_NEGATIVE, .0001),
-    "inputs": Option(integer(1), None), "height": Option(integer(0), 0),
-    "width": Option(integer(0), 0), "channels": Option(integer(0), 0),
+    "batch": Option(integer(1), 1),
+    "learning_rate": Option(_NON_NEGATIVE, 0.001),
+    "momentum": Option(_NON_NEGATIVE, 0.9),
+    "decay": Option(_NON_NEGATIVE, 0.0001),
+    "inputs": Option(integer(1), None),
+    "height": Option(integer(0), 0),
+    "width": Option(integer(0), 0),
+    "channels": Option(integer(0), 0),
     "max_batches": Option(integer(0), 0),
 }
 
@@ -42,12 +47,13 @@ class Section:
 
 class LayerSection(NamedTuple):
     kind: str
-    options: dict   # every option of the layer type, defaults filled in
+    options: dict  # every option of the layer type, defaults filled in
     line: int
 
 
 class Cfg(NamedTuple):
     """A parsed cfg: the [net] options and each layer's, with their lines."""
+
     source: str
     net: dict
     net_line: int
@@ -69,10 +75,11 @@ def read_cfg(text, source="<cfg>"):
         if line[0] == "[":
             name = line[1:-1] if line.endswith("]") else None
             if name not in NET_SECTIONS and name not in SECTIONS:
-                raise ValueError(f"{source}: line {number}: unknown section {line}; this "
-                                 f"project reads {', '.join(_section_names())}")
-            sections.append(Section("net" if name in NET_SECTIONS else SECTIONS[name].kind,
-                                    number))
+                raise ValueError(
+                    f"{source}: line {number}: unknown section {line}; this "
+                    f"project reads {', '.join(_section_names())}"
+                )
+            sections.append(Section("net" if name in NET_SECTIONS else SECTIONS[name].kind, number))
             continue
         if not sections:
             raise ValueError(f"{source}: line {number}: an option before any [section]")
@@ -81,8 +88,9 @@ def read_cfg(text, source="<cfg>"):
             raise ValueError(f"{source}: line {number}: expected key=value, not {raw.strip()!r}")
         options = sections[-1].options
         if key in options:
-            raise ValueError(f"{source}: line {number}: {key} is already set on line "
-                             f"{options[key][1]}")
+            raise ValueError(
+                f"{source}: line {number}: {key} is already set on line {options[key][1]}"
+            )
         options[key] = (value, number)
     return sections
 
@@ -98,8 +106,10 @@ def _values(section, source, cfg_path):
     values = {}
     for key, (text, number) in section.options.items():
         if key not in known:
-            raise ValueError(f"{source}: line {number}: unknown option {key} in "
-                             f"[{section.kind}]; it takes {', '.join(known)}")
+            raise ValueError(
+                f"{source}: line {number}: unknown option {key} in "
+                f"[{section.kind}]; it takes {', '.join(known)}"
+            )
         try:
             values[key] = known[key].parse(text)
         except ValueError as error:
@@ -110,8 +120,9 @@ def _values(section, source, cfg_path):
             try:
                 values[key] = _read_tree(values[key], cfg_path)
             except (OSError, ValueError) as error:
-                raise ValueError(f"{source}: line {section.line}: [{section.kind}]: "
-                                 f"{error}") from None
+                raise ValueError(
+                    f"{source}: line {section.line}: [{section.kind}]: {error}"
+                ) from None
     return values
 
 
@@ -127,8 +138,9 @@ def _read_tree(path, cfg_path):
 
 
 def _is_text(path_or_text):
-    return isinstance(path_or_text, str) and ("\n" in path_or_text
-                                              or path_or_text.lstrip().startswith("["))
+    return isinstance(path_or_text, str) and (
+        "\n" in path_or_text or path_or_text.lstrip().startswith("[")
+    )
 
 
 def _text_and_source(path_or_text) -> tuple:
@@ -138,8 +150,7 @@ def _text_and_source(path_or_text) -> tuple:
     if isinstance(path_or_text, (str, os.PathLike)):
         cfg_path = os.fspath(path_or_text)
         return pathlib.Path(cfg_path).read_text(), cfg_path, cfg_path
-    raise TypeError(f"path_or_text must be a path or cfg text, not "
-                    f"{type(path_or_text).__name__}")
+    raise TypeError(f"path_or_text must be a path or cfg text, not {type(path_or_text).__name__}")
 
 
 def parse_cfg(path_or_text):
@@ -157,7 +168,5 @@ def parse_cfg(path_or_text):
     for section in sections[1:]:
         if section.kind == "net":
             raise ValueError(f"{source}: line {section.line}: a second [net] section")
-        layers.append(LayerSection(section.kind, _values(section, source, cfg_path),
-                                   section.line))
+        layers.append(LayerSection(section.kind, _values(section, source, cfg_path), section.line))
     return Cfg(source, _values(sections[0], source, cfg_path), sections[0].line, layers)
-

@@ -12,6 +12,7 @@ along it, keeping its batch chunks. The loss is elementwise and takes any chunks
 The arguments are checked when the graph is built, with the in-memory API's
 errors; nothing is computed until you ask (`.compute()`, `da.store`, ...).
 """
+
 import math
 
 import dask.array as da
@@ -44,10 +45,18 @@ def softmax_x_ent(pred, truth):
     if truth.shape != pred.shape:
         raise ValueError(f"truth must have shape {pred.shape}, not {truth.shape}")
     # Both results come from one call per block, stacked on a new first axis.
-    index = "abcdefghijklmnopqrstuvwxyz"[:pred.ndim]
-    both = da.blockwise(_x_ent_block, "_" + index, pred, index, truth, index,
-                        new_axes={"_": 2}, dtype=np.float32,
-                        meta=np.empty((0,) * (pred.ndim + 1), np.float32))
+    index = "abcdefghijklmnopqrstuvwxyz"[: pred.ndim]
+    both = da.blockwise(
+        _x_ent_block,
+        "_" + index,
+        pred,
+        index,
+        truth,
+        index,
+        new_axes={"_": 2},
+        dtype=np.float32,
+        meta=np.empty((0,) * (pred.ndim + 1), np.float32),
+    )
     return both[0], both[1]
 
 
@@ -57,15 +66,22 @@ def _per_row(kernel, x, groups, temperature):
         raise ValueError(f"x must have shape (batch, inputs) or (inputs,), not {x.shape}")
     groups = groups_of(_inputs_of(x), groups)
     temperature = temperature_value(temperature)
-    return _whole_rows(x).map_blocks(_row_block, kernel=kernel, groups=groups,
-                                     temperature=temperature, dtype=np.float32,
-                                     meta=np.empty((0,) * x.ndim, np.float32))
+    return _whole_rows(x).map_blocks(
+        _row_block,
+        kernel=kernel,
+        groups=groups,
+        temperature=temperature,
+        dtype=np.float32,
+        meta=np.empty((0,) * x.ndim, np.float32),
+    )
 
 
 def _float_dask_array(name, array):
     if not isinstance(array, da.Array):
-        raise TypeError(f"{name} must be a dask.array.Array of float32, not "
-                        f"{type(array).__name__} (wrap it with dask.array.from_array)")
+        raise TypeError(
+            f"{name} must be a dask.array.Array of float32, not "
+            f"{type(array).__name__} (wrap it with dask.array.from_array)"
+        )
     if array.dtype != np.float32:
         raise TypeError(f"{name} must have dtype float32, not {array.dtype}")
     return array
@@ -74,9 +90,11 @@ def _float_dask_array(name, array):
 def _inputs_of(x):
     inputs = x.shape[-1]
     if math.isnan(inputs):
-        raise ValueError("x has an unknown number of inputs (its last axis has unknown chunk "
-                         "sizes), so its groups cannot be checked nor its rows gathered; "
-                         "call x.compute_chunk_sizes() first")
+        raise ValueError(
+            "x has an unknown number of inputs (its last axis has unknown chunk "
+            "sizes), so its groups cannot be checked nor its rows gathered; "
+            "call x.compute_chunk_sizes() first"
+        )
     return inputs
 
 

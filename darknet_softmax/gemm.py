@@ -1,5 +1,6 @@
 """Darknet's matrix product (csrc/gemm.c) over flat float32 arrays."""
-from .binding import check_distinct, count, float_array, float_ptr, lib
+
+from .binding import Floats, check_distinct, count, float_array, float_ptr, lib
 
 
 def _last_index(name, rows, columns, stride):
@@ -8,7 +9,21 @@ def _last_index(name, rows, columns, stride):
     return (rows - 1) * stride + columns - 1
 
 
-def gemm(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc):
+def gemm(
+    TA: bool,
+    TB: bool,
+    M: int,
+    N: int,
+    K: int,
+    ALPHA: float,
+    A: Floats,
+    lda: int,
+    B: Floats,
+    ldb: int,
+    BETA: float,
+    C: Floats,
+    ldc: int,
+) -> Floats:
     """C = ALPHA * op(A) op(B) + BETA * C, row-major, in place on `C`, where
     op(X) is X, or X transposed when its flag is true. op(A) is M x K, op(B)
     K x N and C M x N; lda, ldb, ldc are the row strides as stored. Every index
@@ -19,14 +34,31 @@ def gemm(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc):
     lda, ldb, ldc = count("lda", lda), count("ldb", ldb), count("ldc", ldc)
     a_shape = (K, M) if TA else (M, K)
     b_shape = (N, K) if TB else (K, N)
-    for name, array, (rows, columns), stride in (("A", A, a_shape, lda), ("B", B, b_shape, ldb),
-                                                 ("C", C, (M, N), ldc)):
+    for name, array, (rows, columns), stride in (
+        ("A", A, a_shape, lda),
+        ("B", B, b_shape, ldb),
+        ("C", C, (M, N), ldc),
+    ):
         last = _last_index("ld" + name.lower(), rows, columns, stride)
         if last >= array.size:
-            raise ValueError(f"{name} holds {array.size} floats, but these arguments reach "
-                             f"index {last}")
+            raise ValueError(
+                f"{name} holds {array.size} floats, but these arguments reach index {last}"
+            )
     check_distinct(("A", A), ("C", C), same_ok=False)
     check_distinct(("B", B), ("C", C), same_ok=False)
-    lib.gemm(bool(TA), bool(TB), M, N, K, float(ALPHA), float_ptr(A), lda, float_ptr(B), ldb,
-             float(BETA), float_ptr(C), ldc)
+    lib.gemm(
+        bool(TA),
+        bool(TB),
+        M,
+        N,
+        K,
+        float(ALPHA),
+        float_ptr(A),
+        lda,
+        float_ptr(B),
+        ldb,
+        float(BETA),
+        float_ptr(C),
+        ldc,
+    )
     return C

@@ -1,7 +1,11 @@
 """The functional API over Darknet's kernels (csrc/blas.c)."""
+
+from typing import Optional
+
 import numpy as np
 
 from .binding import (
+    Floats,
     check_distinct,
     check_shape,
     count,
@@ -25,7 +29,9 @@ def _rows(name, x, groups):
     return x, x.shape[-1] // groups_of(x.shape[-1], groups)
 
 
-def softmax(x, groups=1, temperature=1.0, out=None):
+def softmax(
+    x: Floats, groups: int = 1, temperature: float = 1.0, out: Optional[Floats] = None
+) -> Floats:
     """Softmax over each of `groups` equal slices of every row of `x`.
 
     `x` is float32 of shape (batch, inputs) or (inputs,); the probabilities go
@@ -35,35 +41,65 @@ def softmax(x, groups=1, temperature=1.0, out=None):
     out = output_array("out", out, x)
     check_distinct(("x", x), ("out", out))
     inputs = x.shape[-1]
-    lib.softmax_cpu(float_ptr(x), n, x.size // inputs, inputs, inputs // n, n, 1, temperature,
-                    float_ptr(out))
+    lib.softmax_cpu(
+        float_ptr(x), n, x.size // inputs, inputs, inputs // n, n, 1, temperature, float_ptr(out)
+    )
     return out
 
 
-def softmax_cpu(input, n, batch, batch_offset, groups, group_offset, stride, temperature,
-                output):
+def softmax_cpu(
+    input: Floats,
+    n: int,
+    batch: int,
+    batch_offset: int,
+    groups: int,
+    group_offset: int,
+    stride: int,
+    temperature: float,
+    output: Floats,
+) -> Floats:
     """Darknet's softmax_cpu over flat float32 arrays: for every b < batch and
     g < groups, a softmax over the n values from b*batch_offset + g*group_offset,
     step `stride`. Every index is checked against both arrays first."""
     input = float_array("input", input)
     output = float_array("output", output, writable=True)
-    n, batch, groups, stride = (count(name, value) for name, value in
-                                (("n", n), ("batch", batch), ("groups", groups), ("stride", stride)))
+    n, batch, groups, stride = (
+        count(name, value)
+        for name, value in (("n", n), ("batch", batch), ("groups", groups), ("stride", stride))
+    )
     batch_offset = count("batch_offset", batch_offset, minimum=0)
     group_offset = count("group_offset", group_offset, minimum=0)
     temperature = temperature_value(temperature)
     last = (batch - 1) * batch_offset + (groups - 1) * group_offset + (n - 1) * stride
     for name, array in (("input", input), ("output", output)):
         if last >= array.size:
-            raise ValueError(f"{name} holds {array.size} floats, but these arguments read "
-                             f"index {last}")
+            raise ValueError(
+                f"{name} holds {array.size} floats, but these arguments read index {last}"
+            )
     check_distinct(("input", input), ("output", output))
-    lib.softmax_cpu(float_ptr(input), n, batch, batch_offset, groups, group_offset, stride,
-                    temperature, float_ptr(output))
+    lib.softmax_cpu(
+        float_ptr(input),
+        n,
+        batch,
+        batch_offset,
+        groups,
+        group_offset,
+        stride,
+        temperature,
+        float_ptr(output),
+    )
     return output
 
 
-def softmax_x_ent(pred, truth, delta=None, error=None, exact=False, temperature=1.0, groups=1):
+def softmax_x_ent(
+    pred: Floats,
+    truth: Floats,
+    delta: Optional[Floats] = None,
+    error: Optional[Floats] = None,
+    exact: bool = False,
+    temperature: float = 1.0,
+    groups: int = 1,
+) -> tuple[Floats, Floats]:
     """The softmax cross-entropy: returns (delta, error), written into `delta`
     and `error` when given. `delta` is the NEGATIVE gradient with respect to the
     softmax's input, as in Darknet.
@@ -87,16 +123,29 @@ def softmax_x_ent(pred, truth, delta=None, error=None, exact=False, temperature=
         # C sums a group's truths first, then reads each value before writing
         # it, so delta and error may be pred or truth.
         inputs = pred.shape[-1]
-        lib.softmax_x_ent_exact_cpu(float_ptr(pred), float_ptr(truth), n, pred.size // inputs,
-                                    inputs, inputs // n, n, 1, temperature, float_ptr(delta),
-                                    float_ptr(error))
+        lib.softmax_x_ent_exact_cpu(
+            float_ptr(pred),
+            float_ptr(truth),
+            n,
+            pred.size // inputs,
+            inputs,
+            inputs // n,
+            n,
+            1,
+            temperature,
+            float_ptr(delta),
+            float_ptr(error),
+        )
     else:
-        lib.softmax_x_ent_cpu(pred.size, float_ptr(pred), float_ptr(truth), float_ptr(delta),
-                              float_ptr(error))
+        lib.softmax_x_ent_cpu(
+            pred.size, float_ptr(pred), float_ptr(truth), float_ptr(delta), float_ptr(error)
+        )
     return delta, error
 
 
-def axpy(alpha, x, y, incx=1, incy=1, n=None):
+def axpy(
+    alpha: float, x: Floats, y: Floats, incx: int = 1, incy: int = 1, n: Optional[int] = None
+) -> Floats:
     """Darknet's axpy_cpu in place on y: y[i*incy] += alpha * x[i*incx] for i < n.
     n defaults to every strided element of x."""
     alpha = number("alpha", alpha, finite=False)
@@ -113,7 +162,7 @@ def axpy(alpha, x, y, incx=1, incy=1, n=None):
     return y
 
 
-def sum_array(a):
+def sum_array(a: Floats) -> float:
     """The sum of every value of a float32 array, accumulated in double."""
     a = float_array("a", a)
     return float(lib.sum_array(float_ptr(a), a.size))
@@ -121,7 +170,10 @@ def sum_array(a):
 
 # --- The exact kernels (SPEC section 4) ---
 
-def log_softmax(x, groups=1, temperature=1.0, out=None):
+
+def log_softmax(
+    x: Floats, groups: int = 1, temperature: float = 1.0, out: Optional[Floats] = None
+) -> Floats:
     """log(softmax) over each of `groups` equal slices of every row of `x`,
     computed stably as (x - max)/temperature - log(sum(exp(...))), so that it
     stays finite where softmax underflows to 0. Into `out` (which may be `x`)
@@ -131,12 +183,15 @@ def log_softmax(x, groups=1, temperature=1.0, out=None):
     out = output_array("out", out, x)
     check_distinct(("x", x), ("out", out))
     inputs = x.shape[-1]
-    lib.log_softmax_cpu(float_ptr(x), n, x.size // inputs, inputs, inputs // n, n, 1,
-                        temperature, float_ptr(out))
+    lib.log_softmax_cpu(
+        float_ptr(x), n, x.size // inputs, inputs, inputs // n, n, 1, temperature, float_ptr(out)
+    )
     return out
 
 
-def softmax_backward(y, dy, groups=1, temperature=1.0, out=None):
+def softmax_backward(
+    y: Floats, dy: Floats, groups: int = 1, temperature: float = 1.0, out: Optional[Floats] = None
+) -> Floats:
     """The softmax's backward pass: for `y = softmax(x, groups, temperature)`
     and `dy` beside it, ADDS y*(dy - sum(dy*y))/temperature, per group, to
     `out` and returns it. Without `out` it starts from zeros, so it returns the
@@ -155,6 +210,16 @@ def softmax_backward(y, dy, groups=1, temperature=1.0, out=None):
     check_distinct(("y", y), ("out", out), same_ok=False)
     check_distinct(("dy", dy), ("out", out), same_ok=False)
     inputs = y.shape[-1]
-    lib.softmax_backward_cpu(float_ptr(y), float_ptr(dy), n, y.size // inputs, inputs,
-                             inputs // n, n, 1, temperature, float_ptr(out))
+    lib.softmax_backward_cpu(
+        float_ptr(y),
+        float_ptr(dy),
+        n,
+        y.size // inputs,
+        inputs,
+        inputs // n,
+        n,
+        1,
+        temperature,
+        float_ptr(out),
+    )
     return out

@@ -5,16 +5,20 @@ Each layer sees the network through a NetworkContext whose `input` is the
 previous layer's `output` view and whose `delta` is the previous layer's
 `delta` view (Darknet's `net.input = l.output`), so nothing is copied between
 layers: data is copied once, into the network's input and truth buffers."""
+
 import functools
 import math
+import os
 import threading
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
 from . import weights
-from .binding import check_shape, count, float_array, locked, number
+from .binding import Floats, check_shape, count, float_array, locked, number
 from .cfg import parse_cfg
 from .layers import LAYER_TYPES, NetworkContext
+from .layers.base import CLayer
 
 
 class Network:
@@ -31,10 +35,23 @@ class Network:
     `inputs` defaults to their product. `seed` starts the weights and dropout.
     `seen` counts the items trained on, as Darknet's weights files record."""
 
-    def __init__(self, inputs=None, batch=1, learning_rate=0.001, momentum=0.9, decay=0.0001,
-                 max_batches=0, height=0, width=0, channels=0, seed=0):
-        height, width, channels = (count(name, value, minimum=0) for name, value in
-                                   (("height", height), ("width", width), ("channels", channels)))
+    def __init__(
+        self,
+        inputs: Optional[int] = None,
+        batch: int = 1,
+        learning_rate: float = 0.001,
+        momentum: float = 0.9,
+        decay: float = 0.0001,
+        max_batches: int = 0,
+        height: int = 0,
+        width: int = 0,
+        channels: int = 0,
+        seed: int = 0,
+    ) -> None:
+        height, width, channels = (
+            count(name, value, minimum=0)
+            for name, value in (("height", height), ("width", width), ("channels", channels))
+        )
         spatial = height * width * channels
         inputs = count("inputs", spatial if inputs is None else inputs)
         if spatial and inputs != spatial:
@@ -49,9 +66,11 @@ class Network:
         # One public call at a time, so threads may share a network (README,
         # "Safety"); re-entrant, since train and predict call the others.
         self._lock = threading.RLock()
-        self.layers = []
-        self._specs = []        # (kind, options) for each layer, to rebuild at another batch
-        self._shapes = []       # each layer's output shape (h, w, c)
+        self.layers: list[CLayer] = []
+        self._specs: list[
+            tuple[str, dict]
+        ] = []  # (kind, options) for each layer, to rebuild at another batch
+        self._shapes: list[tuple] = []  # each layer's output shape (h, w, c)
         self._rng = np.random.default_rng(count("seed", seed, minimum=0))
         self._allocate(count("batch", batch))
 
@@ -60,12 +79,12 @@ class Network:
         self._input = np.zeros((batch, self.inputs), np.float32)
         self._truth = None
         self._contexts = {}
-        self._last = (False, False)   # (train, with_truth) of the last forward
+        self._last = (False, False)  # (train, with_truth) of the last forward
 
     # -- building ---------------------------------------------------------
 
     @locked
-    def add(self, kind, *args, **options):
+    def add(self, kind: str, *args: Any, **options: Any) -> CLayer:
         """Append a layer of type `kind` (a key of `LAYER_TYPES`) with the
         options of its cfg section, by name or in the table's order, Darknet's
         defaults for those not given. Returns the layer."""
@@ -74,16 +93,20 @@ class Network:
             raise ValueError(f"kind must be one of {', '.join(LAYER_TYPES)}, not {kind!r}")
         names = list(layer_type.options)
         if len(args) > len(names):
-            raise TypeError(f"{kind} takes at most {len(names)} options ({', '.join(names)}), "
-                            f"not {len(args)}")
+            raise TypeError(
+                f"{kind} takes at most {len(names)} options ({', '.join(names)}), not {len(args)}"
+            )
         given = dict(zip(names, args))
         for key in options:
             if key not in layer_type.options or key in given:
-                raise TypeError(f"{kind} takes the options {', '.join(names)}; {key!r} is "
-                                f"{'given twice' if key in given else 'not one of them'}")
+                raise TypeError(
+                    f"{kind} takes the options {', '.join(names)}; {key!r} is "
+                    f"{'given twice' if key in given else 'not one of them'}"
+                )
         given.update(options)
-        options = {key: given.get(key, option.default)
-                   for key, option in layer_type.options.items()}
+        options = {
+            key: given.get(key, option.default) for key, option in layer_type.options.items()
+        }
         shape = self._shapes[-1] if self._shapes else self.shape
         layer, shape = self._make(kind, options, self.batch, self.outputs, shape)
         self.layers.append(layer)
@@ -110,7 +133,7 @@ class Network:
         return LAYER_TYPES[kind].build(options, batch, inputs, shape, previous, seed)
 
     @locked
-    def set_batch(self, batch):
+    def set_batch(self, batch: int) -> None:
         """Rebuild every layer for `batch` items at a time, keeping the weights
         and the momentum (Darknet's set_batch_network)."""
         batch = count("batch", batch)
@@ -150,9 +173,13 @@ class Network:
         forward (Darknet's calc_network_cost), summed over the batch; None
         when none did."""
         train, with_truth = self._last
-        costs = [layer.cost for i, layer in enumerate(self.layers)
-                 if layer.cost is not None and with_truth
-                 and self._context(i, train, True).truth is not None]
+        costs = [
+            layer.cost
+            for i, layer in enumerate(self.layers)
+            if layer.cost is not None
+            and with_truth
+            and self._context(i, train, True).truth is not None
+        ]
         return sum(costs) / len(costs) if costs else None
 
     # -- running ----------------------------------------------------------
@@ -171,8 +198,9 @@ class Network:
         at the previous layer. The first layer gets no delta, as in Darknet."""
         key = (train, with_truth)
         if key not in self._contexts:
-            self._contexts[key] = [self._make_context(i, train, with_truth)
-                                   for i in range(len(self.layers))]
+            self._contexts[key] = [
+                self._make_context(i, train, with_truth) for i in range(len(self.layers))
+            ]
         return self._contexts[key][index]
 
     def _make_context(self, index, train, with_truth):
@@ -183,8 +211,12 @@ class Network:
         truth = None
         if with_truth and layer.outputs == self.outputs:
             truth = self._truth_buffer()
-        return NetworkContext(previous.output if previous else self._input, truth=truth,
-                              delta=previous.delta if previous else None, train=train)
+        return NetworkContext(
+            previous.output if previous else self._input,
+            truth=truth,
+            delta=previous.delta if previous else None,
+            train=train,
+        )
 
     def _load(self, input, truth):
         self._require_layers()
@@ -203,7 +235,7 @@ class Network:
         self._last = (train, with_truth)
 
     @locked
-    def forward(self, input, truth=None, train=False):
+    def forward(self, input: Floats, truth: Optional[Floats] = None, train: bool = False) -> Floats:
         """Darknet's forward_network on one batch: copies `input` (batch,
         inputs) and `truth` (batch, outputs) into the network's buffers, zeroes
         each layer's delta and runs each layer. Returns the `output` view."""
@@ -212,7 +244,7 @@ class Network:
         return self.output
 
     @locked
-    def backward(self):
+    def backward(self) -> None:
         """Darknet's backward_network: each layer, last first, adds its
         negative gradient into the delta of the layer before it."""
         self._require_layers()
@@ -221,13 +253,13 @@ class Network:
             self.layers[index].backward(self._context(index, train, with_truth))
 
     @locked
-    def update(self):
+    def update(self) -> None:
         """Darknet's update_network: one SGD step of every layer with weights."""
         for layer in self.layers:
             layer.update(self.batch, self.learning_rate, self.momentum, self.decay)
 
     @locked
-    def train_batch(self, input, truth):
+    def train_batch(self, input: Floats, truth: Floats) -> float:
         """Darknet's train_network_datum: forward in training, backward,
         update. Returns the cost per item (Darknet's training loss figure)."""
         self._load(input, truth)
@@ -242,7 +274,16 @@ class Network:
         return math.nan if cost is None else cost / self.batch
 
     @locked
-    def train(self, X, Y, epochs=1, batch=None, shuffle=True, seed=None, callback=None):
+    def train(
+        self,
+        X: Floats,
+        Y: Floats,
+        epochs: int = 1,
+        batch: Optional[int] = None,
+        shuffle: bool = True,
+        seed: Optional[int] = None,
+        callback: Optional[Callable[[float], Any]] = None,
+    ) -> list[float]:
         """Train on rows of `X` (n, inputs) against `Y` (n, outputs), float32.
 
         Each epoch runs n // batch steps over a fresh shuffle of the rows (the
@@ -268,7 +309,7 @@ class Network:
             order = rng.permutation(X.shape[0]) if shuffle else np.arange(X.shape[0])
             total = 0.0
             for step in range(steps):
-                rows = order[step * self.batch:(step + 1) * self.batch]
+                rows = order[step * self.batch : (step + 1) * self.batch]
                 np.take(X, rows, axis=0, out=self._input)
                 np.take(Y, rows, axis=0, out=truth)
                 loss = self._train_loaded()
@@ -279,7 +320,7 @@ class Network:
         return losses
 
     @locked
-    def predict(self, X):
+    def predict(self, X: Floats) -> Floats:
         """The output (of the last layer that is not a cost layer) for each row
         of `X`, (n, inputs) or one item (inputs,), float32: Darknet's
         network_predict, a batch at a time, not training and with no truth.
@@ -289,21 +330,22 @@ class Network:
         single = X.ndim == 1
         rows = X.reshape(1, -1) if single else X
         if rows.ndim != 2 or rows.shape[1] != self.inputs:
-            raise ValueError(f"X must have shape (n, {self.inputs}) or ({self.inputs},), "
-                             f"not {X.shape}")
+            raise ValueError(
+                f"X must have shape (n, {self.inputs}) or ({self.inputs},), not {X.shape}"
+            )
         result = np.empty((rows.shape[0], self.output.shape[1]), np.float32)
         for start in range(0, rows.shape[0], self.batch):
-            chunk = rows[start:start + self.batch]
-            self._input[:len(chunk)] = chunk
-            self._input[len(chunk):] = 0
+            chunk = rows[start : start + self.batch]
+            self._input[: len(chunk)] = chunk
+            self._input[len(chunk) :] = 0
             self._forward(False, False)
-            result[start:start + len(chunk)] = self.output[:len(chunk)]
+            result[start : start + len(chunk)] = self.output[: len(chunk)]
         return result[0] if single else result
 
     # -- files ------------------------------------------------------------
 
     @classmethod
-    def from_cfg(cls, path_or_text, seed=0):
+    def from_cfg(cls, path_or_text: Union[str, os.PathLike], seed: int = 0) -> "Network":
         """A network from a Darknet .cfg file, or from its text (anything with
         a newline or a '[' is taken as text). A bad cfg raises ValueError
         naming its file and line."""
@@ -320,31 +362,34 @@ class Network:
         return network
 
     @locked
-    def save_weights(self, path):
+    def save_weights(self, path: Union[str, os.PathLike]) -> None:
         """Write a Darknet .weights file: the header (version 0.2.0 and `seen`),
         then each layer's weights in its type's layout (for a connected layer,
         its biases, then its (outputs, inputs) weights)."""
         weights.save_weights(self.layers, self.seen, path)
 
     @locked
-    def load_weights(self, path):
+    def load_weights(self, path: Union[str, os.PathLike]) -> None:
         """Read a Darknet .weights file into the layers, in order, and `seen`
         from its header (see darknet_softmax.weights.load_weights)."""
         self.seen = weights.load_weights(self.layers, path)
 
-    def summary(self):
+    def summary(self) -> str:
         """One line per layer, as Darknet prints them while it builds a network."""
         lines = [f"network: {self.inputs} inputs, batch {self.batch}"]
         inputs = self.inputs
         for index, layer in enumerate(self.layers):
-            lines.append(f"{index:>3} {layer.kind:<10} {inputs:>5} -> {layer.outputs:>5}  "
-                         f"{layer.describe()}")
+            lines.append(
+                f"{index:>3} {layer.kind:<10} {inputs:>5} -> {layer.outputs:>5}  {layer.describe()}"
+            )
             inputs = layer.outputs
         return "\n".join(lines)
 
     def __repr__(self):
-        return (f"Network(inputs={self.inputs}, batch={self.batch}, "
-                f"layers=[{', '.join(kind for kind, _ in self._specs)}])")
+        return (
+            f"Network(inputs={self.inputs}, batch={self.batch}, "
+            f"layers=[{', '.join(kind for kind, _ in self._specs)}])"
+        )
 
 
 def parse_network_cfg(path_or_text, seed=0):

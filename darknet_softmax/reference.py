@@ -5,6 +5,7 @@ its layer's reference beside the layer (`reference_forward`, ...).
 
 The tests hold the C to these. Each takes float32 or float64 data and returns
 float64 results."""
+
 import numpy as np
 
 from .binding import SECRET_NUM
@@ -42,8 +43,7 @@ def softmax(x, groups=1, temperature=1.0):
     return (exps / exps.sum(axis=-1, keepdims=True)).reshape(x.shape)
 
 
-def softmax_cpu(input, n, batch, batch_offset, groups, group_offset, stride, temperature,
-                output):
+def softmax_cpu(input, n, batch, batch_offset, groups, group_offset, stride, temperature, output):
     """Darknet's softmax_cpu: returns `output` (flat, float64) with each group replaced."""
     input, result = f64(input).ravel(), f64(output).ravel()
     for b in range(batch):
@@ -78,19 +78,22 @@ def tree_softmax(x, group_offset, group_size, temperature=1.0):
     x = f64(x)
     out = np.empty_like(x)
     for offset, size in zip(group_offset, group_size):
-        block = x[:, offset:offset + size]
-        out[:, offset:offset + size] = softmax(block, 1, temperature)
+        block = x[:, offset : offset + size]
+        out[:, offset : offset + size] = softmax(block, 1, temperature)
     return out
 
 
 # --- The WordTree (SPEC section 5): the tree's links and the helpers ---
 
+
 def read_tree_file(path):
     """(names, parents) of a well-formed .tree file."""
     with open(path, "rb") as file:
         fields = [line.split() for line in file.read().splitlines()]
-    return ([name.decode("utf-8", "backslashreplace") for name, _ in fields],
-            [int(parent) for _, parent in fields])
+    return (
+        [name.decode("utf-8", "backslashreplace") for name, _ in fields],
+        [int(parent) for _, parent in fields],
+    )
 
 
 def tree_links(parents):
@@ -103,8 +106,13 @@ def tree_links(parents):
     child[parents[starts][parents[starts] >= 0]] = group[starts][parents[starts] >= 0]
     leaf = np.ones(parents.size, np.int64)
     leaf[parents[parents >= 0]] = 0
-    return {"group_offset": starts, "group_size": np.diff(np.r_[starts, parents.size]),
-            "group": group, "child": child, "leaf": leaf}
+    return {
+        "group_offset": starts,
+        "group_size": np.diff(np.r_[starts, parents.size]),
+        "group": group,
+        "child": child,
+        "leaf": leaf,
+    }
 
 
 def _ancestors(tree, node):
@@ -124,8 +132,8 @@ def fill_hierarchy(truth, tree):
             row[list(_ancestors(tree, node))] = 1
         labelled = (row != 0) & (row != SECRET_NUM)
         for offset, size in zip(tree.group_offset, tree.group_size):
-            if not labelled[offset:offset + size].any():
-                row[offset:offset + size] = SECRET_NUM
+            if not labelled[offset : offset + size].any():
+                row[offset : offset + size] = SECRET_NUM
     return truth
 
 
@@ -160,7 +168,7 @@ def hierarchy_top_prediction(pred, tree, thresh):
     probability, group = 1.0, 0
     while True:
         offset, size = tree.group_offset[group], tree.group_size[group]
-        values = np.nan_to_num(pred[offset:offset + size], nan=0.0)
+        values = np.nan_to_num(pred[offset : offset + size], nan=0.0)
         best = offset + int(np.argmax(values)) if values.max() > 0 else offset
         top = float(max(values.max(), 0.0))
         if probability * top > thresh:
@@ -175,6 +183,7 @@ def hierarchy_top_prediction(pred, tree, thresh):
 
 
 # --- The exact paths (SPEC section 4) ---
+
 
 def _grouped(a, groups):
     a = f64(a)
@@ -214,6 +223,7 @@ def softmax_x_ent_exact(pred, truth, groups=1, temperature=1.0):
 
 # --- gemm, the activations, the cost kernels and the SGD step ---
 
+
 def gemm(TA, TB, A, B, ALPHA=1.0, BETA=1.0, C=None):
     """ALPHA * op(A) @ op(B) + BETA * C on 2-D matrices; BETA = 0 ignores C."""
     a = f64(A).T if TA else f64(A)
@@ -251,8 +261,9 @@ def gradient(output, activation):
     return np.ones_like(y)
 
 
-def sgd_update(weights, biases, weight_updates, bias_updates, batch, learning_rate,
-                     momentum, decay):
+def sgd_update(
+    weights, biases, weight_updates, bias_updates, batch, learning_rate, momentum, decay
+):
     """Darknet's SGD step: returns the new (weights, biases, weight_updates, bias_updates)."""
     weights, biases = f64(weights), f64(biases)
     weight_updates = f64(weight_updates) - decay * batch * weights

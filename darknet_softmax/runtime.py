@@ -3,11 +3,15 @@ kernels, the instruction set of the vector kernels, and the thread count.
 
 The settings are process-wide; set them before starting work on other threads.
 Every C call releases the GIL, so Python threads run while a kernel does."""
+
 import contextlib
 import os
 import warnings
+from collections.abc import Iterator
+from typing import Optional
 
 from .binding import (
+    Floats,
     check_distinct,
     check_status,
     count,
@@ -27,37 +31,38 @@ def _name_of(table, value):
     return next(name for name, code in table.items() if code == value)
 
 
-def set_kernel(kernel):
-    """"vector" (the default): vector kernels, threaded above a size threshold;
+def set_kernel(kernel: str) -> None:
+    """ "vector" (the default): vector kernels, threaded above a size threshold;
     "scalar": Darknet's loops, one thread."""
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {sorted(KERNELS)}, not {kernel!r}")
     check_status(lib.ds_set_kernel(KERNELS[kernel]), "set_kernel")
 
 
-def get_kernel():
+def get_kernel() -> str:
     return _name_of(KERNELS, lib.ds_get_kernel())
 
 
-def instruction_sets():
+def instruction_sets() -> tuple[str, ...]:
     """The instruction sets this build and CPU can run, slowest first."""
     return tuple(name for name, code in INSTRUCTION_SETS.items() if lib.ds_isa_available(code))
 
 
-def set_instruction_set(name):
+def set_instruction_set(name: str) -> None:
     """Run the vector kernels with `name` (one of instruction_sets()); the
     fastest one is chosen at start."""
     if name not in instruction_sets():
-        raise ValueError(f"instruction set must be one of {instruction_sets()} on this CPU, "
-                         f"not {name!r}")
+        raise ValueError(
+            f"instruction set must be one of {instruction_sets()} on this CPU, not {name!r}"
+        )
     check_status(lib.ds_set_isa(INSTRUCTION_SETS[name]), "set_instruction_set")
 
 
-def get_instruction_set():
+def get_instruction_set() -> str:
     return _name_of(INSTRUCTION_SETS, lib.ds_get_isa())
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Threads for the vector kernels, the calling thread included (1 to
     MAX_THREADS). The default is DARKNET_SOFTMAX_NUM_THREADS, else the CPUs
     this process may use."""
@@ -67,12 +72,16 @@ def set_num_threads(n):
     check_status(lib.ds_set_num_threads(n), "set_num_threads")
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     return int(lib.ds_get_num_threads())
 
 
 @contextlib.contextmanager
-def settings(kernel=None, instruction_set=None, num_threads=None):
+def settings(
+    kernel: Optional[str] = None,
+    instruction_set: Optional[str] = None,
+    num_threads: Optional[int] = None,
+) -> Iterator[None]:
     """Run a block with some settings, then restore the previous ones."""
     saved = get_kernel(), get_instruction_set(), get_num_threads()
     try:
@@ -89,7 +98,7 @@ def settings(kernel=None, instruction_set=None, num_threads=None):
         set_num_threads(saved[2])
 
 
-def copy(x, out=None):
+def copy(x: Floats, out: Optional[Floats] = None) -> Floats:
     """out[...] = x, split over the threads as the kernels split their work:
     the memory floor that the benchmarks hold the kernels to."""
     x = float_array("x", x)
@@ -105,9 +114,12 @@ def _check_environment():
     if value is None or value.strip() == "":
         return
     if not (value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_THREADS):
-        warnings.warn(f"{ENVIRONMENT_VARIABLE}={value!r} is not a whole number from 1 to "
-                      f"{MAX_THREADS}; using {get_num_threads()} threads", RuntimeWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"{ENVIRONMENT_VARIABLE}={value!r} is not a whole number from 1 to "
+            f"{MAX_THREADS}; using {get_num_threads()} threads",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 _check_environment()

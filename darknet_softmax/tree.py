@@ -1,12 +1,16 @@
 """Darknet's WordTree: groups of sibling nodes, each with its own softmax, the
 reader of `.tree` files and the helpers of src/tree.c and src/data.c."""
+
 import math
 import os
 import pathlib
+from collections.abc import Sequence
+from typing import Optional, Union
 
 import numpy as np
 
 from .binding import (
+    Floats,
     check_distinct,
     check_status,
     count,
@@ -25,28 +29,45 @@ YOLO9000_TREE = pathlib.Path(__file__).resolve().parent / "data" / "9k.tree"
 class Tree:
     """A tree from node names and parent indices (-1 for a root, otherwise an
     earlier node). Siblings must stand on consecutive nodes: each run of equal
-    parents is one softmax group, and the roots are the first run."""
+    parents is one softmax group, and the roots are the first run.
 
-    def __init__(self, names, parents):
+    `parent`, `child` (the group of a node's children, or -1), `group`,
+    `leaf`, `group_size` and `group_offset` are read-only int64 arrays, and
+    `name` the list of names, as in Darknet's tree struct."""
+
+    parent: np.ndarray
+    child: np.ndarray
+    group: np.ndarray
+    leaf: np.ndarray
+    group_size: np.ndarray
+    group_offset: np.ndarray
+    name: list
+
+    def __init__(self, names: Sequence[str], parents: Sequence[int]) -> None:
         names = [str(name) for name in names]
-        parents = np.asarray(parents)
-        if parents.ndim != 1 or not np.issubdtype(parents.dtype, np.integer):
+        links = np.asarray(parents)
+        if links.ndim != 1 or not np.issubdtype(links.dtype, np.integer):
             raise TypeError("parents must be a 1-D sequence of integers")
-        if len(names) != parents.size:
-            raise ValueError(f"names ({len(names)}) and parents ({parents.size}) differ in length")
-        if parents.size == 0:
+        if len(names) != links.size:
+            raise ValueError(f"names ({len(names)}) and parents ({links.size}) differ in length")
+        if links.size == 0:
             raise ValueError("a tree needs at least one node")
-        if parents.min() < -1 or parents.max() >= parents.size:
+        if links.min() < -1 or links.max() >= links.size:
             raise ValueError("parents must be -1 or the index of an earlier node")
         if any("\0" in name for name in names):
             raise ValueError("names must not hold a NUL character")
         encoded = [ffi.new("char[]", name.encode()) for name in names]
         out = ffi.new("tree **")
         bad_node = ffi.new("size_t *")
-        status = lib.make_tree(parents.size, ffi.from_buffer("int[]", parents.astype(np.intc)),
-                               ffi.new("char *[]", encoded), out, bad_node)
+        status = lib.make_tree(
+            links.size,
+            ffi.from_buffer("int[]", links.astype(np.intc)),
+            ffi.new("char *[]", encoded),
+            out,
+            bad_node,
+        )
         if status == lib.DS_ERR_FORMAT:
-            raise ValueError(_bad_parent(bad_node[0], names, parents))
+            raise ValueError(_bad_parent(bad_node[0], names, links))
         check_status(status, "make_tree")
         self._take(out[0], names)
 
@@ -54,8 +75,10 @@ class Tree:
     def _from_c(cls, pointer):
         """A Tree that owns a `tree *` made in C, with its names."""
         self = cls.__new__(cls)
-        names = [ffi.string(pointer.name[i]).decode("utf-8", "backslashreplace")
-                 for i in range(pointer.n)]
+        names = [
+            ffi.string(pointer.name[i]).decode("utf-8", "backslashreplace")
+            for i in range(pointer.n)
+        ]
         self._take(pointer, names)
         return self
 
@@ -63,26 +86,31 @@ class Tree:
         self._tree = ffi.gc(pointer, lib.free_tree)
         self.name = names
         t = self._tree
-        for field, length, ctype in (("parent", t.n, "int"), ("child", t.n, "int"),
-                                     ("group", t.n, "int"), ("leaf", t.n, "int"),
-                                     ("group_size", t.groups, "size_t"),
-                                     ("group_offset", t.groups, "size_t")):
+        for field, length, ctype in (
+            ("parent", t.n, "int"),
+            ("child", t.n, "int"),
+            ("group", t.n, "int"),
+            ("leaf", t.n, "int"),
+            ("group_size", t.groups, "size_t"),
+            ("group_offset", t.groups, "size_t"),
+        ):
             dtype = np.intc if ctype == "int" else np.uintp
-            array = np.frombuffer(ffi.buffer(getattr(t, field), length * ffi.sizeof(ctype)),
-                                  dtype=dtype).astype(np.int64)
+            array = np.frombuffer(
+                ffi.buffer(getattr(t, field), length * ffi.sizeof(ctype)), dtype=dtype
+            ).astype(np.int64)
             array.flags.writeable = False
             setattr(self, field, array)
 
     @property
-    def n(self):
+    def n(self) -> int:
         return int(self._tree.n)
 
     @property
-    def groups(self):
+    def groups(self) -> int:
         return int(self._tree.groups)
 
     @property
-    def depth(self):
+    def depth(self) -> int:
         """The number of edges on the longest path from a root down to a leaf
         (0 when every node is a root)."""
         depth = [0] * self.n
@@ -104,7 +132,7 @@ def _bad_parent(node, names, parents):
     return f"{where}: the children of node {parent} are split over two runs of nodes"
 
 
-def read_tree(path):
+def read_tree(path: Union[str, os.PathLike]) -> "Tree":
     """Reads a Darknet `.tree` file: one node a line, `NAME PARENT`, PARENT the
     0-based line of an earlier node or -1. A file that cannot be read raises
     OSError (FileNotFoundError, ...); a malformed one raises ValueError with
@@ -126,6 +154,7 @@ def read_tree(path):
 
 # --- the helpers of src/tree.c and src/data.c, over one vector or a batch ---
 
+
 def _check_tree(tree):
     if not isinstance(tree, Tree):
         raise TypeError(f"tree must be a darknet_softmax.Tree, not {type(tree).__name__}")
@@ -136,8 +165,10 @@ def _node_rows(name, array, tree):
     """`array` as (rows, tree.n): it must be (tree.n,) or (batch, tree.n)."""
     float_array(name, array)
     if array.ndim not in (1, 2) or array.shape[-1] != tree.n:
-        raise ValueError(f"{name} must have shape ({tree.n},) or (batch, {tree.n}) for a tree "
-                         f"of {tree.n} nodes, not {array.shape}")
+        raise ValueError(
+            f"{name} must have shape ({tree.n},) or (batch, {tree.n}) for a tree "
+            f"of {tree.n} nodes, not {array.shape}"
+        )
     return array.reshape(-1, tree.n)
 
 
@@ -160,7 +191,7 @@ def _threshold(value):
     return value
 
 
-def fill_hierarchy(truth, tree, out=None):
+def fill_hierarchy(truth: Floats, tree: Tree, out: Optional[Floats] = None) -> Floats:
     """Darknet's fill_hierarchy on each row of `truth` ((n,) or (batch, n)):
     labels (1) every ancestor of a labelled node, then sets each group with no
     label to SECRET_NUM, which the tree softmax layer masks. Returns the filled
@@ -173,7 +204,9 @@ def fill_hierarchy(truth, tree, out=None):
     return out
 
 
-def hierarchy_predictions(pred, tree, only_leaves=False, out=None):
+def hierarchy_predictions(
+    pred: Floats, tree: Tree, only_leaves: bool = False, out: Optional[Floats] = None
+) -> Floats:
     """Darknet's hierarchy_predictions on each row of `pred` ((n,) or (batch, n)):
     conditional probabilities (the tree softmax's output) to absolute ones, each
     node times its parent's absolute probability; with `only_leaves`, inner nodes
@@ -183,12 +216,14 @@ def hierarchy_predictions(pred, tree, only_leaves=False, out=None):
     only_leaves = flag("only_leaves", only_leaves)
     out = _output("pred", pred, out)
     for row in out.reshape(-1, tree.n):
-        check_status(lib.hierarchy_predictions(float_ptr(row), tree.n, tree._tree,
-                                               only_leaves, 1), "hierarchy_predictions")
+        check_status(
+            lib.hierarchy_predictions(float_ptr(row), tree.n, tree._tree, only_leaves, 1),
+            "hierarchy_predictions",
+        )
     return out
 
 
-def get_hierarchy_probability(x, tree, c):
+def get_hierarchy_probability(x: Floats, tree: Tree, c: int) -> Union[float, Floats]:
     """Darknet's get_hierarchy_probability: the product of the conditional
     probabilities in `x` from node `c` up to its root. A float for x of shape
     (n,); a float32 array of one probability a row for (batch, n)."""
@@ -200,13 +235,15 @@ def get_hierarchy_probability(x, tree, c):
     result = np.empty(rows.shape[0], np.float32)
     probability = ffi.new("float *")
     for index, row in enumerate(rows):
-        check_status(lib.get_hierarchy_probability(float_ptr(row), tree._tree, c, 1, probability),
-                     "get_hierarchy_probability")
+        check_status(
+            lib.get_hierarchy_probability(float_ptr(row), tree._tree, c, 1, probability),
+            "get_hierarchy_probability",
+        )
         result[index] = probability[0]
     return float(result[0]) if x.ndim == 1 else result
 
 
-def hierarchy_top_prediction(pred, tree, thresh):
+def hierarchy_top_prediction(pred: Floats, tree: Tree, thresh: float) -> Union[int, np.ndarray]:
     """Darknet's hierarchy_top_prediction: from the root group down, take each
     group's most probable node while the product of the conditional
     probabilities in `pred` stays above `thresh`; the node where that stops. An
@@ -214,6 +251,8 @@ def hierarchy_top_prediction(pred, tree, thresh):
     tree = _check_tree(tree)
     rows = _node_rows("pred", pred, tree)
     thresh = _threshold(thresh)
-    result = np.array([lib.hierarchy_top_prediction(float_ptr(row), tree._tree, thresh, 1)
-                       for row in rows], dtype=np.int64)
+    result = np.array(
+        [lib.hierarchy_top_prediction(float_ptr(row), tree._tree, thresh, 1) for row in rows],
+        dtype=np.int64,
+    )
     return int(result[0]) if pred.ndim == 1 else result

@@ -2,6 +2,7 @@
 
 The file holds a header, then, for each layer with weights in network order,
 the buffers its type's `weights_layout` names, float32, little-endian."""
+
 import pathlib
 import struct
 
@@ -36,8 +37,9 @@ def _header(data, path):
     major, minor, _revision = struct.unpack_from("<iii", data)
     if major * 10 + minor >= 2 and major < 1000 and minor < 1000:
         if len(data) < 20:
-            raise ValueError(f"{path}: {len(data)} bytes is too short for a version "
-                             f"{major}.{minor} header")
+            raise ValueError(
+                f"{path}: {len(data)} bytes is too short for a version {major}.{minor} header"
+            )
         return struct.unpack_from("<Q", data, 12)[0], 20, False
     return struct.unpack_from("<i", data, 12)[0], 16, major > 1000 or minor > 1000
 
@@ -52,8 +54,10 @@ def load_weights(layers, path):
     expected = offset + 4 * sum(getattr(layer, name).size for layer, name in buffers)
     if len(data) != expected:
         count = sum(1 for layer in layers if layer.weights_layout)
-        raise ValueError(f"{path}: holds {len(data)} bytes, but the weights of this network's "
-                         f"{count} layers with weights take {expected} with this header")
+        raise ValueError(
+            f"{path}: holds {len(data)} bytes, but the weights of this network's "
+            f"{count} layers with weights take {expected} with this header"
+        )
     values = []
     for layer, name in buffers:
         target = getattr(layer, name)

@@ -5,17 +5,28 @@ Each class is its own row (see `base.CLayer`): its kind, cfg section names,
 options with Darknet's defaults, weights layout, `build` and summary line.
 The network, the cfg reader, the weights files, the summary, the fuzzers and
 the docs read this table; nothing else names a layer type."""
+
 from .base import CLayer, NetworkContext, Option
 from .connected import ConnectedLayer
 from .cost import CostLayer
 from .dropout import DropoutLayer
 from .softmax import SoftmaxLayer
 
-LAYER_TYPES = {layer.kind: layer for layer in (ConnectedLayer, SoftmaxLayer, CostLayer,
-                                               DropoutLayer)}
+LAYER_TYPES = {
+    layer.kind: layer for layer in (ConnectedLayer, SoftmaxLayer, CostLayer, DropoutLayer)
+}
 
 # cfg section name -> layer type, every spelling Darknet accepts
 SECTIONS = {section: layer for layer in LAYER_TYPES.values() for section in layer.sections}
 
-__all__ = ["CLayer", "ConnectedLayer", "CostLayer", "DropoutLayer", "LAYER_TYPES",
-           "NetworkContext", "Option", "SECTIONS", "SoftmaxLayer"]
+__all__ = [
+    "CLayer",
+    "ConnectedLayer",
+    "CostLayer",
+    "DropoutLayer",
+    "LAYER_TYPES",
+    "NetworkContext",
+    "Option",
+    "SECTIONS",
+    "SoftmaxLayer",
+]

@@ -13,13 +13,14 @@ use their own layers, which run in parallel (C runs without the GIL).
 A layer class is also its row of the layer table (`darknet_softmax.layers`):
 its `kind`, its cfg `sections`, its `options` with Darknet's defaults, its
 `weights_layout` in files, and `build`, which makes it from those options."""
+
 import re
 import threading
 from typing import Any, Callable, ClassVar, NamedTuple, Optional
 
 import numpy as np
 
-from ..binding import check_size, ffi, float_array, float_ptr, locked
+from ..binding import Floats, check_size, ffi, float_array, float_ptr, locked
 
 Shape = tuple  # (h, w, c) of one item
 
@@ -30,7 +31,13 @@ class NetworkContext:
     their memory outlives every C call that uses it. Arrays are float32 and
     C-contiguous, shaped (batch, inputs) or flat; each layer checks the sizes."""
 
-    def __init__(self, input, truth=None, delta=None, train=True):
+    def __init__(
+        self,
+        input: Floats,
+        truth: Optional[Floats] = None,
+        delta: Optional[Floats] = None,
+        train: bool = True,
+    ) -> None:
         self._input = float_array("input", input)
         self._truth = None if truth is None else float_array("truth", truth)
         self._delta = None if delta is None else float_array("delta", delta, writable=True)
@@ -49,9 +56,11 @@ class NetworkContext:
 
 # --- the options of a cfg section: each parses the text after '=' ---
 
+
 class Option(NamedTuple):
     """One cfg option: `parse` turns its text into a value (raising ValueError
     that says what it expected); `default` is Darknet's."""
+
     parse: Callable[[str], Any]
     default: Any
 
@@ -65,6 +74,7 @@ def integer(minimum):
         if not _INT.fullmatch(text) or int(text) < minimum:
             raise ValueError(f"expected an integer of at least {minimum}")
         return int(text)
+
     return parse
 
 
@@ -73,6 +83,7 @@ def real(check=lambda value: True, expected="a number"):
         if not _FLOAT.fullmatch(text) or not check(float(text)):
             raise ValueError(f"expected {expected}")
         return float(text)
+
     return parse
 
 
@@ -81,6 +92,7 @@ def choice(names):
         if text not in names:
             raise ValueError(f"expected one of {', '.join(names)}")
         return text
+
     return parse
 
 
@@ -101,15 +113,17 @@ class CLayer:
     pointer) and maps its buffers with `_map`, and fills in its row of the
     layer table (the class attributes below)."""
 
-    kind: ClassVar[str]                       # the name the network and summary use
-    sections: ClassVar[tuple] = ()            # its cfg section names, without brackets
-    options: ClassVar[dict] = {}              # name -> Option, as a cfg spells them
-    weights_layout: ClassVar[tuple] = ()      # buffers in a .weights file, in order
-    old_transposed: ClassVar[Optional[str]] = None   # the buffer old files hold transposed
-    state: ClassVar[tuple] = ()               # buffers a rebuild at another batch keeps
-    cost: Optional[float] = None              # a layer with a loss overrides this
+    kind: ClassVar[str]  # the name the network and summary use
+    sections: ClassVar[tuple] = ()  # its cfg section names, without brackets
+    options: ClassVar[dict] = {}  # name -> Option, as a cfg spells them
+    weights_layout: ClassVar[tuple] = ()  # buffers in a .weights file, in order
+    old_transposed: ClassVar[Optional[str]] = None  # the buffer old files hold transposed
+    state: ClassVar[tuple] = ()  # buffers a rebuild at another batch keeps
+    cost: Optional[float] = None  # a layer with a loss overrides this
 
-    _layer = None
+    _layer: Any = None  # the C struct, an ffi.gc pointer; None once closed
+    _views: dict = {}  # name -> NumPy view of a C buffer
+    _lock: threading.Lock
 
     def __new__(cls, *args, **kwargs):
         self = super().__new__(cls)
@@ -124,11 +138,29 @@ class CLayer:
         its random numbers. Returns (layer, the (h, w, c) of its output)."""
         raise NotImplementedError
 
+    @property
+    def output(self) -> Floats:
+        """The (batch, outputs) view of the layer's output."""
+        return self._view("output")
+
+    @property
+    def delta(self) -> Floats:
+        """The (batch, outputs) view of the layer's delta, the NEGATIVE gradient."""
+        return self._view("delta")
+
+    def forward(self, net: NetworkContext) -> None:
+        """Darknet's forward_X_layer: reads `net.input` (and `net.truth`)."""
+        raise NotImplementedError
+
+    def backward(self, net: NetworkContext) -> None:
+        """Darknet's backward_X_layer: adds into `net.delta` where it is set."""
+        raise NotImplementedError
+
     def describe(self):
         """The detail of the layer's line in a network's summary."""
         return ""
 
-    def update(self, batch, learning_rate, momentum, decay):
+    def update(self, batch: int, learning_rate: float, momentum: float, decay: float) -> None:
         """Darknet's SGD step; a layer without weights has nothing to update."""
 
     def _map(self, nbytes, buffers):
@@ -156,7 +188,7 @@ class CLayer:
         """Release the C layer; views already taken keep their memory. Waits
         for a call running in another thread."""
         self._layer = None
-        self._views = None
+        self._views = {}
 
     def __enter__(self):
         return self

@@ -1,4 +1,5 @@
 """Darknet's [cost] layer (csrc/cost_layer.c), its kernels and its float64 reference."""
+
 from .. import reference
 from ..binding import (
     SECRET_NUM,
@@ -13,7 +14,7 @@ from ..binding import (
     loss_arrays,
     number,
 )
-from .base import CLayer, Option, choice, real
+from .base import CLayer, NetworkContext, Option, choice, real
 
 # Darknet's cfg names for the cost types this project supports.
 COST_TYPES = {"sse": lib.SSE, "masked": lib.MASKED, "L1": lib.L1, "smooth": lib.SMOOTH}
@@ -56,33 +57,34 @@ class CostLayer(CLayer):
     sections = ("cost",)
     options = {"type": Option(choice(COST_TYPES), "sse"), "scale": Option(real(), 1.0)}
 
-    def __init__(self, batch, inputs, type="sse", scale=1.0):
+    def __init__(self, batch: int, inputs: int, type: str = "sse", scale: float = 1.0) -> None:
         batch, inputs = count("batch", batch), count("inputs", inputs)
         if not isinstance(type, str) or type not in COST_TYPES:
             raise ValueError(f"type must be one of {', '.join(COST_TYPES)}, not {type!r}")
         scale = number("scale", scale)
         out = ffi.new("cost_layer **")
-        check_status(lib.make_cost_layer(batch, inputs, COST_TYPES[type], scale, out),
-                     "make_cost_layer")
+        check_status(
+            lib.make_cost_layer(batch, inputs, COST_TYPES[type], scale, out), "make_cost_layer"
+        )
         self._layer = ffi.gc(out[0], lib.free_cost_layer)
         layer = self._layer
-        self._map(lib.cost_layer_bytes(layer), {"output": (layer.output, (batch, inputs)),
-                                                "delta": (layer.delta, (batch, inputs))})
+        self._map(
+            lib.cost_layer_bytes(layer),
+            {"output": (layer.output, (batch, inputs)), "delta": (layer.delta, (batch, inputs))},
+        )
         self.type = type
 
-    output = property(lambda self: self._view("output"))
-    delta = property(lambda self: self._view("delta"))
     scale = property(lambda self: float(self._open().scale))
     cost = property(lambda self: float(self._open().cost))
 
     @locked
-    def forward(self, net):
+    def forward(self, net: NetworkContext) -> None:
         layer = self._open()
         self._check_net(net)
         check_status(lib.forward_cost_layer(layer, net._struct), "forward_cost_layer")
 
     @locked
-    def backward(self, net):
+    def backward(self, net: NetworkContext) -> None:
         layer = self._open()
         self._check_net(net, backward=True)
         if net.delta is not None:
@@ -97,21 +99,30 @@ class CostLayer(CLayer):
         return f"{self.type}, scale {self.scale:g}"
 
     def __repr__(self):
-        return self._repr(lambda: {"batch": self.batch, "inputs": self.inputs,
-                                   "type": self.type, "scale": self.scale})
+        return self._repr(
+            lambda: {
+                "batch": self.batch,
+                "inputs": self.inputs,
+                "type": self.type,
+                "scale": self.scale,
+            }
+        )
 
 
 # --- the float64 reference of the layer ---
 
+
 def reference_forward(input, truth, cost_type="sse"):
     """(output, delta, cost) of Darknet's cost layer."""
-    kernel = {"sse": reference.l2, "masked": reference.l2, "L1": reference.l1,
-              "smooth": reference.smooth_l1}[cost_type]
+    kernel = {
+        "sse": reference.l2,
+        "masked": reference.l2,
+        "L1": reference.l1,
+        "smooth": reference.smooth_l1,
+    }[cost_type]
     delta, error = kernel(input, truth)
     if cost_type == "masked":
         masked = reference.f64(truth) == SECRET_NUM
         delta[masked] = 0
         error[masked] = 0
     return error, delta, float(error.sum())
-
-

@@ -1,8 +1,12 @@
 """Darknet's [dropout] layer (csrc/dropout_layer.c) and its float64 reference."""
+
+from typing import Optional
+
 import numpy as np
 
 from .. import reference
 from ..binding import (
+    Floats,
     check_distinct,
     check_size,
     check_status,
@@ -15,7 +19,7 @@ from ..binding import (
     number,
     same_memory,
 )
-from .base import CLayer, Option, real
+from .base import CLayer, NetworkContext, Option, real
 
 
 class DropoutLayer(CLayer):
@@ -34,9 +38,11 @@ class DropoutLayer(CLayer):
 
     kind = "dropout"
     sections = ("dropout",)
-    options = {"probability": Option(real(lambda v: 0 <= v < 1, "a number in [0, 1)"), .5)}
+    options = {"probability": Option(real(lambda v: 0 <= v < 1, "a number in [0, 1)"), 0.5)}
 
-    def __init__(self, batch, inputs, probability=0.5, seed=None):
+    def __init__(
+        self, batch: int, inputs: int, probability: float = 0.5, seed: Optional[int] = None
+    ) -> None:
         batch, inputs = count("batch", batch), count("inputs", inputs)
         probability = number("probability", probability, finite=False)
         if not 0 <= probability < 1:
@@ -45,12 +51,15 @@ class DropoutLayer(CLayer):
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
         seed = count("seed", seed, minimum=0) & (2**64 - 1)
         out = ffi.new("dropout_layer **")
-        check_status(lib.make_dropout_layer(batch, inputs, probability, seed, out),
-                     "make_dropout_layer")
+        check_status(
+            lib.make_dropout_layer(batch, inputs, probability, seed, out), "make_dropout_layer"
+        )
         self._layer = ffi.gc(out[0], lib.free_dropout_layer)
-        self._map(lib.dropout_layer_bytes(self._layer), {"rand": (self._layer.rand,
-                                                                  (batch, inputs))})
-        self._output = self._delta = None
+        self._map(
+            lib.dropout_layer_bytes(self._layer), {"rand": (self._layer.rand, (batch, inputs))}
+        )
+        self._output: Optional[Floats] = None
+        self._delta: Optional[Floats] = None
 
     rand = property(lambda self: self._view("rand"))
     output = property(lambda self: (self._open(), self._output)[1])
@@ -59,7 +68,7 @@ class DropoutLayer(CLayer):
     scale = property(lambda self: float(self._open().scale))
 
     @locked
-    def share(self, output, delta=None):
+    def share(self, output: Floats, delta: Optional[Floats] = None) -> None:
         """Work in place on `output` and `delta`, the previous layer's buffers
         (float32, batch*inputs each; delta may be None). The layer keeps them."""
         layer = self._open()
@@ -75,30 +84,34 @@ class DropoutLayer(CLayer):
         self._output, self._delta = output, delta
 
     @locked
-    def forward(self, net):
+    def forward(self, net: NetworkContext) -> None:
         layer = self._open()
         self._check_net(net)
         if self._output is None or not same_memory(net.input, self._output):
-            raise ValueError("net.input must be the array given to share() as output: "
-                             "dropout works in place")
+            raise ValueError(
+                "net.input must be the array given to share() as output: dropout works in place"
+            )
         check_status(lib.forward_dropout_layer(layer, net._struct), "forward_dropout_layer")
 
     @locked
-    def backward(self, net):
+    def backward(self, net: NetworkContext) -> None:
         layer = self._open()
         self._check_net(net, backward=True)
         if net.delta is None:
             return
         if self._delta is None or not same_memory(net.delta, self._delta):
-            raise ValueError("net.delta must be the array given to share() as delta: "
-                             "dropout works in place")
+            raise ValueError(
+                "net.delta must be the array given to share() as delta: dropout works in place"
+            )
         check_status(lib.backward_dropout_layer(layer, net._struct), "backward_dropout_layer")
 
     @classmethod
     def build(cls, options, batch, inputs, shape, previous, seed):
         if previous is None:
-            raise ValueError("dropout cannot be the first layer: as in Darknet, it works in "
-                             "place on the output of the layer before it")
+            raise ValueError(
+                "dropout cannot be the first layer: as in Darknet, it works in "
+                "place on the output of the layer before it"
+            )
         layer = cls(batch, inputs, options["probability"], seed)
         layer.share(previous.output, previous.delta)
         return layer, shape
@@ -107,16 +120,20 @@ class DropoutLayer(CLayer):
         return f"p = {self.probability:g}"
 
     def __repr__(self):
-        return self._repr(lambda: {"batch": self.batch, "inputs": self.inputs,
-                                   "probability": self.probability})
+        return self._repr(
+            lambda: {"batch": self.batch, "inputs": self.inputs, "probability": self.probability}
+        )
 
 
 # --- the float64 reference of the layer ---
 
+
 def reference_forward(input, rand, probability):
     """The training pass, given the draws: 0 where rand < probability, else input/(1-p)."""
     scale = 1 / np.float32(1 - np.float32(probability))
-    return np.where(reference.f64(rand) < np.float32(probability), 0.0, reference.f64(input) * scale)
+    return np.where(
+        reference.f64(rand) < np.float32(probability), 0.0, reference.f64(input) * scale
+    )
 
 
 def reference_backward(delta, rand, probability):

@@ -1,4 +1,7 @@
 """Darknet's [softmax] layer (csrc/softmax_layer.c) and its float64 reference."""
+
+from typing import Optional
+
 import numpy as np
 
 from .. import reference
@@ -15,7 +18,7 @@ from ..binding import (
     temperature_value,
 )
 from ..tree import Tree
-from .base import CLayer, Option, integer, real, switch, tree_file
+from .base import CLayer, NetworkContext, Option, integer, real, switch, tree_file
 
 
 class SoftmaxLayer(CLayer):
@@ -42,13 +45,29 @@ class SoftmaxLayer(CLayer):
 
     kind = "softmax"
     sections = ("softmax", "soft")
-    options = {"groups": Option(integer(1), 1),
-               "temperature": Option(real(lambda v: v > 0, "a number above 0"), 1.0),
-               "tree": Option(tree_file, None), "spatial": Option(switch, False),
-               "noloss": Option(switch, False), "exact": Option(switch, False)}
+    options = {
+        "groups": Option(integer(1), 1),
+        "temperature": Option(real(lambda v: v > 0, "a number above 0"), 1.0),
+        "tree": Option(tree_file, None),
+        "spatial": Option(switch, False),
+        "noloss": Option(switch, False),
+        "exact": Option(switch, False),
+    }
 
-    def __init__(self, batch, inputs, groups=1, temperature=1.0, tree=None, noloss=False,
-                 spatial=False, w=None, h=None, c=None, exact=False):
+    def __init__(
+        self,
+        batch: int,
+        inputs: int,
+        groups: int = 1,
+        temperature: float = 1.0,
+        tree: Optional[Tree] = None,
+        noloss: bool = False,
+        spatial: bool = False,
+        w: Optional[int] = None,
+        h: Optional[int] = None,
+        c: Optional[int] = None,
+        exact: bool = False,
+    ) -> None:
         batch, inputs = count("batch", batch), count("inputs", inputs)
         groups = groups_of(inputs, groups)
         if tree is not None and not isinstance(tree, Tree):
@@ -59,8 +78,10 @@ class SoftmaxLayer(CLayer):
         spatial, exact = flag("spatial", spatial), flag("exact", exact)
         shape = _spatial_shape(inputs, w, h, c, spatial)
         if spatial and (tree is not None or groups != 1):
-            raise ValueError("spatial takes its groups from w, h and c: give neither tree "
-                             "nor groups with spatial=True")
+            raise ValueError(
+                "spatial takes its groups from w, h and c: give neither tree "
+                "nor groups with spatial=True"
+            )
         out = ffi.new("softmax_layer **")
         check_status(lib.make_softmax_layer(batch, inputs, groups, out), "make_softmax_layer")
         self._layer = ffi.gc(out[0], lib.free_softmax_layer)
@@ -74,17 +95,20 @@ class SoftmaxLayer(CLayer):
             self._layer.softmax_tree = tree._tree
         shape = (batch, inputs)
         layer = self._layer
-        self._map(lib.softmax_layer_bytes(layer), {"output": (layer.output, shape),
-                                                   "delta": (layer.delta, shape),
-                                                   "loss": (layer.loss, shape)})
+        self._map(
+            lib.softmax_layer_bytes(layer),
+            {
+                "output": (layer.output, shape),
+                "delta": (layer.delta, shape),
+                "loss": (layer.loss, shape),
+            },
+        )
 
     def close(self):
         """Release the C layer and the tree; views already taken keep their memory."""
         super().close()
         self._tree = None
 
-    output = property(lambda self: self._view("output"))
-    delta = property(lambda self: self._view("delta"))
     loss = property(lambda self: self._view("loss"))
     groups = property(lambda self: int(self._open().groups))
     noloss = property(lambda self: bool(self._open().noloss))
@@ -107,20 +131,21 @@ class SoftmaxLayer(CLayer):
             self._open().temperature = value
 
     @locked
-    def forward(self, net):
+    def forward(self, net: NetworkContext) -> None:
         layer = self._open()
         self._check_net(net)
         check_distinct(("net.input", net.input), ("layer.output", self._views["output"]))
         check_status(lib.forward_softmax_layer(layer, net._struct), "forward_softmax_layer")
 
     @locked
-    def backward(self, net):
+    def backward(self, net: NetworkContext) -> None:
         layer = self._open()
         self._check_net(net, backward=True)
         if net.delta is not None:
             for name in ("output", "delta"):
-                check_distinct(("net.delta", net.delta), (f"layer.{name}", self._views[name]),
-                               same_ok=False)
+                check_distinct(
+                    ("net.delta", net.delta), (f"layer.{name}", self._views[name]), same_ok=False
+                )
         check_status(lib.backward_softmax_layer(layer, net._struct), "backward_softmax_layer")
 
     @classmethod
@@ -136,11 +161,21 @@ class SoftmaxLayer(CLayer):
         return f"groups {self.groups}"
 
     def __repr__(self):
-        return self._repr(lambda: {
-            "batch": self.batch, "inputs": self.inputs, "groups": self.groups,
-            "temperature": self.temperature, "tree": self._tree, "noloss": self.noloss,
-            "spatial": self.spatial, "w": self.w, "h": self.h, "c": self.c,
-            "exact": self.exact})
+        return self._repr(
+            lambda: {
+                "batch": self.batch,
+                "inputs": self.inputs,
+                "groups": self.groups,
+                "temperature": self.temperature,
+                "tree": self._tree,
+                "noloss": self.noloss,
+                "spatial": self.spatial,
+                "w": self.w,
+                "h": self.h,
+                "c": self.c,
+                "exact": self.exact,
+            }
+        )
 
 
 def _spatial_shape(inputs, w, h, c, spatial):
@@ -148,8 +183,9 @@ def _spatial_shape(inputs, w, h, c, spatial):
     given = [value is not None for value in (w, h, c)]
     if not any(given):
         if spatial:
-            raise ValueError("spatial=True needs w, h and c (the input's width, height "
-                             "and channels)")
+            raise ValueError(
+                "spatial=True needs w, h and c (the input's width, height and channels)"
+            )
         return None
     if not all(given):
         raise ValueError("give all of w, h and c, or none of them")
@@ -161,8 +197,20 @@ def _spatial_shape(inputs, w, h, c, spatial):
 
 # --- the float64 reference of the layer ---
 
-def reference_forward(input, groups=1, temperature=1.0, tree=None, truth=None,
-                          noloss=False, spatial=False, w=None, h=None, c=None, exact=False):
+
+def reference_forward(
+    input,
+    groups=1,
+    temperature=1.0,
+    tree=None,
+    truth=None,
+    noloss=False,
+    spatial=False,
+    w=None,
+    h=None,
+    c=None,
+    exact=False,
+):
     """The layer's forward pass on (batch, inputs) data: a dict of output and,
     when there is a truth and not noloss, delta, loss and cost. With a tree,
     values whose truth is SECRET_NUM give no delta and no loss. The groups are
@@ -179,7 +227,8 @@ def reference_forward(input, groups=1, temperature=1.0, tree=None, truth=None,
             delta, loss = np.empty_like(input), np.empty_like(input)
             for group in index:
                 delta[:, group], loss[:, group] = reference.softmax_x_ent_exact(
-                    output[:, group], truth[:, group], 1, temperature)
+                    output[:, group], truth[:, group], 1, temperature
+                )
         else:
             delta, loss = reference.softmax_x_ent(output, truth)
             if tree is not None:
@@ -190,9 +239,20 @@ def reference_forward(input, groups=1, temperature=1.0, tree=None, truth=None,
     return result
 
 
-def reference_backward(layer_delta, net_delta, output=None, noloss=False, exact=False,
-                           temperature=1.0, groups=1, tree=None, spatial=False, w=None, h=None,
-                           c=None):
+def reference_backward(
+    layer_delta,
+    net_delta,
+    output=None,
+    noloss=False,
+    exact=False,
+    temperature=1.0,
+    groups=1,
+    tree=None,
+    spatial=False,
+    w=None,
+    h=None,
+    c=None,
+):
     """net_delta plus the layer's contribution: the layer's delta itself (the
     fused gradient, Darknet's), or with `exact` and `noloss` the softmax
     Jacobian applied to it group by group (which needs the layer's `output`)."""
@@ -203,8 +263,12 @@ def reference_backward(layer_delta, net_delta, output=None, noloss=False, exact=
     output = reference.f64(output).reshape(net_delta.shape)
     flat = net_delta.reshape(-1, net_delta.shape[-1]).copy()
     for group in layer_groups(flat.shape[-1], groups, tree, spatial, w, h, c):
-        flat[:, group] += reference.softmax_backward(output.reshape(flat.shape)[:, group],
-                                           layer_delta.reshape(flat.shape)[:, group], 1, temperature)
+        flat[:, group] += reference.softmax_backward(
+            output.reshape(flat.shape)[:, group],
+            layer_delta.reshape(flat.shape)[:, group],
+            1,
+            temperature,
+        )
     return flat.reshape(net_delta.shape)
 
 
@@ -213,8 +277,10 @@ def layer_groups(inputs, groups=1, tree=None, spatial=False, w=None, h=None, c=N
     groups, or with `spatial` the c channels at each of the w*h positions of a
     (c, h, w) item, or `groups` equal slices."""
     if tree is not None:
-        return [np.arange(offset, offset + size)
-                for offset, size in zip(tree.group_offset, tree.group_size)]
+        return [
+            np.arange(offset, offset + size)
+            for offset, size in zip(tree.group_offset, tree.group_size)
+        ]
     if spatial:
         positions = w * h
         return [position + positions * np.arange(c) for position in range(positions)]
