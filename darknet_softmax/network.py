@@ -18,7 +18,7 @@ from . import weights
 from .binding import Floats, check_shape, count, float_array, locked, number
 from .cfg import parse_cfg
 from .layers import LAYER_TYPES, NetworkContext
-from .layers.base import CLayer
+from .layers.base import CLayer, LayerParams
 
 
 class Network:
@@ -107,8 +107,7 @@ class Network:
         options = {
             key: given.get(key, option.default) for key, option in layer_type.options.items()
         }
-        shape = self._shapes[-1] if self._shapes else self.shape
-        layer, shape = self._make(kind, options, self.batch, self.outputs, shape)
+        layer, shape = self._make(kind, options, self.batch)
         self.layers.append(layer)
         self._specs.append((kind, options))
         self._shapes.append(shape)
@@ -126,11 +125,18 @@ class Network:
     def __dir__(self):
         return [*super().__dir__(), *(f"add_{kind}" for kind in LAYER_TYPES)]
 
-    def _make(self, kind, options, batch, inputs, shape):
-        """The layer after the last one, and the (h, w, c) of its output."""
-        seed = int(self._rng.integers(2**63))
-        previous = self.layers[-1] if self.layers else None
-        return LAYER_TYPES[kind].build(options, batch, inputs, shape, previous, seed)
+    def _make(self, kind, options, batch):
+        """The layer after the last one, for `batch` items, and the (h, w, c)
+        of its output."""
+        params = LayerParams(
+            batch=batch,
+            inputs=self.layers[-1].outputs if self.layers else self.inputs,
+            shape=self._shapes[len(self.layers) - 1] if self.layers else self.shape,
+            layers=list(self.layers),
+            shapes=self._shapes[: len(self.layers)],
+            seed=int(self._rng.integers(2**63)),
+        )
+        return LAYER_TYPES[kind].build(options, params)
 
     @locked
     def set_batch(self, batch: int) -> None:
@@ -142,13 +148,11 @@ class Network:
         old_layers = self.layers
         self._allocate(batch)
         self.layers = []
-        inputs, shape = self.inputs, self.shape
         for (kind, options), old in zip(self._specs, old_layers):
-            layer, shape = self._make(kind, options, batch, inputs, shape)
+            layer, _ = self._make(kind, options, batch)
             for name in layer.state:
                 getattr(layer, name)[...] = getattr(old, name)
             self.layers.append(layer)
-            inputs = layer.outputs
 
     # -- what it holds ----------------------------------------------------
 

@@ -102,6 +102,25 @@ def switch(text):
     return text == "1"
 
 
+class LayerParams(NamedTuple):
+    """What a layer type's `build` knows of the network it joins (Darknet's
+    size_params): `batch` items of `inputs` floats shaped `shape` (h, w, c),
+    the `layers` before it and their output `shapes`, and a `seed` for its
+    random numbers."""
+
+    batch: int
+    inputs: int
+    shape: tuple
+    layers: list
+    shapes: list
+    seed: int
+
+    @property
+    def previous(self):
+        """The layer before, or None for the first layer."""
+        return self.layers[-1] if self.layers else None
+
+
 def tree_file(text):
     """A .tree file's path: the cfg reader reads the tree, looking beside the
     cfg too."""
@@ -131,11 +150,10 @@ class CLayer:
         return self
 
     @classmethod
-    def build(cls, options, batch, inputs, shape, previous, seed):
+    def build(cls, options: dict, params: "LayerParams") -> tuple:
         """The layer for a network, from its `options` (every one of
-        `cls.options`), over `batch` items of `inputs` floats shaped `shape`
-        (h, w, c), after `previous` (None for the first layer); `seed` starts
-        its random numbers. Returns (layer, the (h, w, c) of its output)."""
+        `cls.options`) and what it knows of the network (`params`). Returns
+        (layer, the (h, w, c) of its output)."""
         raise NotImplementedError
 
     @property

@@ -109,8 +109,10 @@ class ConnectedLayer(CLayer):
         )
 
     @classmethod
-    def build(cls, options, batch, inputs, shape, previous, seed):
-        layer = cls(batch, inputs, options["output"], options["activation"], seed)
+    def build(cls, options, params):
+        layer = cls(
+            params.batch, params.inputs, options["output"], options["activation"], params.seed
+        )
         return layer, (1, 1, layer.outputs)
 
     def describe(self):

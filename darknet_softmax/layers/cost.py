@@ -92,8 +92,8 @@ class CostLayer(CLayer):
         check_status(lib.backward_cost_layer(layer, net._struct), "backward_cost_layer")
 
     @classmethod
-    def build(cls, options, batch, inputs, shape, previous, seed):
-        return cls(batch, inputs, options["type"], options["scale"]), shape
+    def build(cls, options, params):
+        return cls(params.batch, params.inputs, options["type"], options["scale"]), params.shape
 
     def describe(self):
         return f"{self.type}, scale {self.scale:g}"

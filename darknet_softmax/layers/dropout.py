@@ -106,15 +106,16 @@ class DropoutLayer(CLayer):
         check_status(lib.backward_dropout_layer(layer, net._struct), "backward_dropout_layer")
 
     @classmethod
-    def build(cls, options, batch, inputs, shape, previous, seed):
+    def build(cls, options, params):
+        previous = params.previous
         if previous is None:
             raise ValueError(
                 "dropout cannot be the first layer: as in Darknet, it works in "
                 "place on the output of the layer before it"
             )
-        layer = cls(batch, inputs, options["probability"], seed)
+        layer = cls(params.batch, params.inputs, options["probability"], params.seed)
         layer.share(previous.output, previous.delta)
-        return layer, shape
+        return layer, params.shape
 
     def describe(self):
         return f"p = {self.probability:g}"

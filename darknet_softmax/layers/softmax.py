@@ -149,13 +149,13 @@ class SoftmaxLayer(CLayer):
         check_status(lib.backward_softmax_layer(layer, net._struct), "backward_softmax_layer")
 
     @classmethod
-    def build(cls, options, batch, inputs, shape, previous, seed):
+    def build(cls, options, params):
         """A spatial softmax takes its w, h, c from its input's shape."""
         keywords = dict(options)
         if keywords["spatial"]:
-            height, width, channels = shape
+            height, width, channels = params.shape
             keywords.update(w=width, h=height, c=channels)
-        return cls(batch, inputs, **keywords), shape
+        return cls(params.batch, params.inputs, **keywords), params.shape
 
     def describe(self):
         return f"groups {self.groups}"
