@@ -16,16 +16,32 @@ import re
 from typing import NamedTuple
 
 from .layers import SECTIONS
-from .layers.base import Option, integer, real, tree_file
+from .layers.base import Option, choice, integer, real, tree_file
+from .policy import POLICIES
 from .tree import read_tree
 
 NET_SECTIONS = ("net", "network")
 
+
+def number_list(parse):
+    """A comma-separated list, as Darknet's steps= and scales=."""
+
+    def parse_list(text):
+        try:
+            return tuple(parse(item) for item in text.split(","))
+        except ValueError as error:
+            raise ValueError(f"expected a comma-separated list, each {error}") from None
+
+    return parse_list
+
+
 # [net]: name -> Option. The default of inputs is height*width*channels,
-# which the network fills in.
+# which the network fills in. `batch` is Darknet's: the items of one update,
+# which each forward takes `subdivisions` parts of.
 _NON_NEGATIVE = real(lambda v: v >= 0, "a number >= 0")
 NET_OPTIONS = {
     "batch": Option(integer(1), 1),
+    "subdivisions": Option(integer(1), 1),
     "learning_rate": Option(_NON_NEGATIVE, 0.001),
     "momentum": Option(_NON_NEGATIVE, 0.9),
     "decay": Option(_NON_NEGATIVE, 0.0001),
@@ -34,7 +50,31 @@ NET_OPTIONS = {
     "width": Option(integer(0), 0),
     "channels": Option(integer(0), 0),
     "max_batches": Option(integer(0), 0),
+    "policy": Option(choice(POLICIES), "constant"),
+    "step": Option(integer(1), 1),
+    "scale": Option(real(), 1.0),
+    "steps": Option(number_list(integer(0)), ()),
+    "scales": Option(number_list(real()), ()),
+    "gamma": Option(real(), 1.0),
+    "power": Option(real(), 4.0),
+    "burn_in": Option(integer(0), 0),
 }
+# Options only Darknet's image loader reads: accepted, kept, and listed by the
+# summary as unused by this engine.
+IMAGE_OPTIONS = (
+    "angle",
+    "aspect",
+    "saturation",
+    "exposure",
+    "hue",
+    "jitter",
+    "min_crop",
+    "max_crop",
+    "min_ratio",
+    "max_ratio",
+    "center",
+)
+NET_OPTIONS.update({name: Option(real(), None) for name in IMAGE_OPTIONS})
 
 
 class Section:

@@ -10,15 +10,17 @@ import functools
 import math
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
 from . import weights
 from .binding import Floats, check_shape, count, float_array, locked, number
-from .cfg import parse_cfg
+from .cfg import IMAGE_OPTIONS, parse_cfg
 from .layers import LAYER_TYPES, NetworkContext
 from .layers.base import CLayer, LayerParams
+from .policy import LearningRatePolicy
 
 
 class Network:
@@ -47,6 +49,16 @@ class Network:
         width: int = 0,
         channels: int = 0,
         seed: int = 0,
+        subdivisions: int = 1,
+        policy: str = "constant",
+        step: int = 1,
+        scale: float = 1.0,
+        steps: Sequence[int] = (),
+        scales: Sequence[float] = (),
+        gamma: float = 1.0,
+        power: float = 4.0,
+        burn_in: int = 0,
+        unused: Optional[dict] = None,
     ) -> None:
         height, width, channels = (
             count(name, value, minimum=0)
@@ -62,14 +74,20 @@ class Network:
         self.momentum = number("momentum", momentum, minimum=0.0)
         self.decay = number("decay", decay, minimum=0.0)
         self.max_batches = count("max_batches", max_batches, minimum=0)
+        self.subdivisions = count("subdivisions", subdivisions)
+        self.policy = LearningRatePolicy.checked(
+            policy, step, scale, steps, scales, gamma, power, burn_in
+        )
+        if self.policy.policy == "poly" and not self.max_batches:
+            raise ValueError("the poly policy needs max_batches of at least 1")
+        self.unused = dict(unused or {})
         self.seen = 0
         # One public call at a time, so threads may share a network (README,
         # "Safety"); re-entrant, since train and predict call the others.
         self._lock = threading.RLock()
         self.layers: list[CLayer] = []
-        self._specs: list[
-            tuple[str, dict]
-        ] = []  # (kind, options) for each layer, to rebuild at another batch
+        # (kind, options) for each layer, to rebuild at another batch
+        self._specs: list[tuple[str, dict]] = []
         self._shapes: list[tuple] = []  # each layer's output shape (h, w, c)
         self._rng = np.random.default_rng(count("seed", seed, minimum=0))
         self._allocate(count("batch", batch))
@@ -256,11 +274,26 @@ class Network:
         for index in reversed(range(len(self.layers))):
             self.layers[index].backward(self._context(index, train, with_truth))
 
+    @property
+    def current_batch(self) -> int:
+        """Darknet's get_current_batch: the updates so far, seen / (batch *
+        subdivisions)."""
+        return self.seen // (self.batch * self.subdivisions)
+
+    @property
+    def current_rate(self) -> float:
+        """The learning rate the next update uses (Darknet's
+        get_current_rate at the current batch); see `policy`."""
+        return self.policy.rate(self.learning_rate, self.current_batch, self.max_batches, self._rng)
+
     @locked
     def update(self) -> None:
-        """Darknet's update_network: one SGD step of every layer with weights."""
+        """Darknet's update_network: one SGD step of every layer with weights,
+        at `current_rate`, over the batch * subdivisions items whose updates
+        the layers have summed."""
+        rate = self.current_rate
         for layer in self.layers:
-            layer.update(self.batch, self.learning_rate, self.momentum, self.decay)
+            layer.update(self.batch * self.subdivisions, rate, self.momentum, self.decay)
 
     @locked
     def train_batch(self, input: Floats, truth: Floats) -> float:
@@ -270,10 +303,13 @@ class Network:
         return self._train_loaded()
 
     def _train_loaded(self):
+        # Darknet counts the items before it computes the rate, and updates
+        # after every `subdivisions` forwards.
         self.seen += self.batch
         self._forward(True, True)
         self.backward()
-        self.update()
+        if (self.seen // self.batch) % self.subdivisions == 0:
+            self.update()
         cost = self.cost
         return math.nan if cost is None else cost / self.batch
 
@@ -354,8 +390,16 @@ class Network:
         a newline or a '[' is taken as text). A bad cfg raises ValueError
         naming its file and line."""
         cfg = parse_cfg(path_or_text)
+        options = {key: value for key, value in cfg.net.items() if key not in IMAGE_OPTIONS}
+        options["unused"] = {key: cfg.net[key] for key in IMAGE_OPTIONS if cfg.net[key] is not None}
         try:
-            network = cls(seed=seed, **cfg.net)
+            # Darknet's net->batch: what one forward takes.
+            options["batch"], remainder = divmod(options["batch"], options["subdivisions"])
+            if not options["batch"]:
+                raise ValueError(
+                    f"batch ({remainder}) must be at least subdivisions ({options['subdivisions']})"
+                )
+            network = cls(seed=seed, **options)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{cfg.source}: line {cfg.net_line}: [net]: {error}") from None
         for kind, options, line in cfg.layers:
@@ -379,14 +423,25 @@ class Network:
         self.seen = weights.load_weights(self.layers, path)
 
     def summary(self) -> str:
-        """One line per layer, as Darknet prints them while it builds a network."""
-        lines = [f"network: {self.inputs} inputs, batch {self.batch}"]
-        inputs = self.inputs
-        for index, layer in enumerate(self.layers):
+        """Darknet's table of the network as it builds it: for each layer its
+        index, type, detail (filters, size, activation, ...) and its input and
+        output shapes, height x width x channels; then the [net] options that
+        only Darknet's image loader reads, which this engine keeps unused."""
+        lines = [
+            f"network: {self.inputs} inputs, batch {self.batch} "
+            f"(subdivisions {self.subdivisions}), policy {self.policy.policy}",
+            f"{'layer':>5} {'type':<11}{'detail':<26}{'input':>18}     {'output':>18}",
+        ]
+        shape = self.shape
+        for index, (layer, out) in enumerate(zip(self.layers, self._shapes)):
             lines.append(
-                f"{index:>3} {layer.kind:<10} {inputs:>5} -> {layer.outputs:>5}  {layer.describe()}"
+                f"{index:>5} {layer.kind:<11}{layer.describe():<26}{_dims(shape):>18}  -> "
+                f"{_dims(out):>18}"
             )
-            inputs = layer.outputs
+            shape = out
+        if self.unused:
+            options = ", ".join(f"{key}={value:g}" for key, value in self.unused.items())
+            lines.append(f"unused by this engine (Darknet's image loader reads them): {options}")
         return "\n".join(lines)
 
     def __repr__(self):
@@ -409,3 +464,9 @@ def save_weights(network, path):
 def load_weights(network, path):
     """Darknet's name for `network.load_weights(path)`."""
     network.load_weights(path)
+
+
+def _dims(shape):
+    """(h, w, c) as Darknet prints it."""
+    height, width, channels = shape
+    return f"{height:>4} x{width:>4} x{channels:>5}"
