@@ -16,7 +16,7 @@ import re
 from typing import NamedTuple
 
 from .layers import SECTIONS
-from .layers.base import Option, choice, integer, real, tree_file
+from .layers.base import Option, choice, integer, real, switch, tree_file
 from .policy import POLICIES
 from .tree import read_tree
 
@@ -58,6 +58,7 @@ NET_OPTIONS = {
     "gamma": Option(real(), 1.0),
     "power": Option(real(), 4.0),
     "burn_in": Option(integer(0), 0),
+    "exact": Option(switch, False),
 }
 # Options only Darknet's image loader reads: accepted, kept, and listed by the
 # summary as unused by this engine.

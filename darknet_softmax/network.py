@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 
 from . import weights
-from .binding import Floats, check_shape, count, float_array, locked, number
+from .binding import Floats, check_shape, count, flag, float_array, locked, number
 from .cfg import IMAGE_OPTIONS, parse_cfg
 from .layers import LAYER_TYPES, NetworkContext
 from .layers.base import CLayer, LayerParams
@@ -30,11 +30,18 @@ class Network:
     `add_<kind>(**options)` (`add_connected`, `add_softmax`, ...: one for each
     type of `darknet_softmax.layers.LAYER_TYPES`, taking the options of its cfg
     section; each layer takes its inputs from the one before) or from a
-    Darknet cfg with `Network.from_cfg`. `learning_rate`, `momentum` and
-    `decay` drive Darknet's SGD (see `ConnectedLayer.update`); `max_batches`
-    is kept for callers that train for a cfg's length. `height`, `width` and
-    `channels` give the input a spatial shape (for a spatial softmax);
-    `inputs` defaults to their product. `seed` starts the weights and dropout.
+    Darknet cfg with `Network.from_cfg`.
+
+    `batch` is what one forward takes (Darknet's net->batch, the cfg's batch
+    divided by its subdivisions); the weights update after every
+    `subdivisions` forwards. `learning_rate`, `momentum` and `decay` drive
+    Darknet's SGD (see `ConnectedLayer.update`), the rate moving by `policy`
+    (with `step`, `scale`, `steps`, `scales`, `gamma`, `power`, `burn_in`;
+    see `darknet_softmax.policy.LearningRatePolicy`) over `max_batches`
+    updates. `height`, `width` and `channels` give the input its spatial
+    shape; `inputs` defaults to their product. `seed` starts the weights and
+    every random draw. `exact` computes the true gradient where Darknet's is
+    wrong. `unused` holds the [net] options only Darknet's image loader reads.
     `seen` counts the items trained on, as Darknet's weights files record."""
 
     def __init__(
@@ -58,6 +65,7 @@ class Network:
         gamma: float = 1.0,
         power: float = 4.0,
         burn_in: int = 0,
+        exact: bool = False,
         unused: Optional[dict] = None,
     ) -> None:
         height, width, channels = (
@@ -80,6 +88,7 @@ class Network:
         )
         if self.policy.policy == "poly" and not self.max_batches:
             raise ValueError("the poly policy needs max_batches of at least 1")
+        self.exact = flag("exact", exact)
         self.unused = dict(unused or {})
         self.seen = 0
         # One public call at a time, so threads may share a network (README,
@@ -146,15 +155,20 @@ class Network:
     def _make(self, kind, options, batch):
         """The layer after the last one, for `batch` items, and the (h, w, c)
         of its output."""
+        shapes = self._shapes[: len(self.layers)]
+        shape = shapes[-1] if shapes else self.shape
         params = LayerParams(
             batch=batch,
-            inputs=self.layers[-1].outputs if self.layers else self.inputs,
-            shape=self._shapes[len(self.layers) - 1] if self.layers else self.shape,
+            inputs=math.prod(shape),
+            shape=shape,
             layers=list(self.layers),
-            shapes=self._shapes[: len(self.layers)],
+            shapes=shapes,
             seed=int(self._rng.integers(2**63)),
+            exact=self.exact,
         )
-        return LAYER_TYPES[kind].build(options, params)
+        layer_type = LAYER_TYPES[kind]
+        shape, _ = layer_type.plan(options, params)
+        return layer_type.build(options, params), shape
 
     @locked
     def set_batch(self, batch: int) -> None:
@@ -385,13 +399,31 @@ class Network:
     # -- files ------------------------------------------------------------
 
     @classmethod
-    def from_cfg(cls, path_or_text: Union[str, os.PathLike], seed: int = 0) -> "Network":
+    def from_cfg(
+        cls,
+        path_or_text: Union[str, os.PathLike],
+        seed: int = 0,
+        batch: Optional[int] = None,
+        height: Optional[int] = None,
+        width: Optional[int] = None,
+        max_bytes: Optional[int] = None,
+    ) -> "Network":
         """A network from a Darknet .cfg file, or from its text (anything with
         a newline or a '[' is taken as text). A bad cfg raises ValueError
-        naming its file and line."""
+        naming its file and line.
+
+        `batch` replaces what one forward takes (the cfg's batch divided by
+        its subdivisions), as Darknet's classifier sets batch 1 to predict;
+        `height` and `width` replace the cfg's input size. Before it
+        allocates, the network adds up what its layers take: above
+        `max_bytes` (by default, the memory this machine has free) it raises
+        MemoryError saying how much it needs."""
         cfg = parse_cfg(path_or_text)
         options = {key: value for key, value in cfg.net.items() if key not in IMAGE_OPTIONS}
         options["unused"] = {key: cfg.net[key] for key in IMAGE_OPTIONS if cfg.net[key] is not None}
+        for name, value in (("height", height), ("width", width)):
+            if value is not None:
+                options[name], options["inputs"] = value, None
         try:
             # Darknet's net->batch: what one forward takes.
             options["batch"], remainder = divmod(options["batch"], options["subdivisions"])
@@ -399,15 +431,54 @@ class Network:
                 raise ValueError(
                     f"batch ({remainder}) must be at least subdivisions ({options['subdivisions']})"
                 )
+            if batch is not None:
+                options["batch"] = batch
             network = cls(seed=seed, **options)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{cfg.source}: line {cfg.net_line}: [net]: {error}") from None
-        for kind, options, line in cfg.layers:
+        network._check_memory(cfg, max_bytes)
+        for kind, layer_options, line in cfg.layers:
             try:
-                network.add(kind, **options)
+                network.add(kind, **layer_options)
             except (TypeError, ValueError) as error:
                 raise ValueError(f"{cfg.source}: line {line}: [{kind}]: {error}") from None
         return network
+
+    def plan(self, sections: Sequence[tuple]) -> list[tuple]:
+        """The (h, w, c) of each layer's output and the bytes of C memory it
+        takes, for layers `sections` ((kind, options), ...) added after this
+        network's own, without allocating anything."""
+        shapes = list(self._shapes)
+        return [self._plan_one(kind, options, shapes) for kind, options in sections]
+
+    def _plan_one(self, kind, options, shapes):
+        """Plans one layer after `shapes`, and appends its output shape to them."""
+        shape = shapes[-1] if shapes else self.shape
+        params = LayerParams(self.batch, math.prod(shape), shape, [], list(shapes), 0, self.exact)
+        shape, nbytes = LAYER_TYPES[kind].plan(options, params)
+        shapes.append(shape)
+        return shape, nbytes
+
+    def _check_memory(self, cfg, max_bytes):
+        """Refuse a cfg whose layers would take more than `max_bytes`; a
+        section that cannot be planned is an error naming its line."""
+        shapes = list(self._shapes)
+        rows = []
+        for kind, options, line in cfg.layers:
+            try:
+                rows.append(self._plan_one(kind, options, shapes))
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{cfg.source}: line {line}: [{kind}]: {error}") from None
+        needed = sum(nbytes for _, nbytes in rows) + 8 * self.batch * self.inputs
+        limit = _free_memory() if max_bytes is None else count("max_bytes", max_bytes)
+        if limit is not None and needed > limit:
+            raise MemoryError(
+                f"{cfg.source}: this network takes {needed / 2**30:.2f} GiB at batch "
+                f"{self.batch} and {self.shape[0]}x{self.shape[1]}, more than the "
+                f"{limit / 2**30:.2f} GiB {'free' if max_bytes is None else 'allowed'}; "
+                f"build it with a smaller batch, height or width (from_cfg's batch=, "
+                f"height=, width=)"
+            )
 
     @locked
     def save_weights(self, path: Union[str, os.PathLike]) -> None:
@@ -470,3 +541,16 @@ def _dims(shape):
     """(h, w, c) as Darknet prints it."""
     height, width, channels = shape
     return f"{height:>4} x{width:>4} x{channels:>5}"
+
+
+def _free_memory():
+    """The bytes of memory this machine has free (Linux's MemAvailable), or
+    None where it cannot say."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

@@ -240,3 +240,37 @@ def test_a_tree_softmax_network_learns(tmp_path, rng):
     probs = net.predict(X)
     top = [ds.hierarchy_top_prediction(row, tree, 0.1) for row in probs]
     assert np.mean(np.array(top) == leaves[labels]) > 0.95
+
+
+# --- planning before building ---
+
+PLANNED = "[net]\nbatch=64\nheight=4\nwidth=4\nchannels=2\n[connected]\noutput=300\n[dropout]\n" \
+          "[connected]\noutput=10\n[softmax]\n[cost]\n"
+
+
+def test_the_plan_gives_each_layers_shape_and_memory_before_building():
+    net = ds.Network.from_cfg(PLANNED)
+    empty = ds.Network(height=4, width=4, channels=2, batch=64)
+    rows = empty.plan([(kind, options) for kind, options in net._specs])
+    assert [shape for shape, _ in rows] == net._shapes
+    for (_, nbytes), layer in zip(rows, net.layers):
+        assert nbytes == sum(view.nbytes for view in layer._views.values())
+
+
+def test_a_network_too_large_for_the_memory_is_refused_before_it_allocates():
+    with pytest.raises(MemoryError, match=r"<cfg text>: this network takes 0\.00 GiB at batch 64 "
+                                          r"and 4x4, more than the 0\.00 GiB allowed"):
+        ds.Network.from_cfg(PLANNED, max_bytes=100_000)
+    assert ds.Network.from_cfg(PLANNED, max_bytes=10_000_000).batch == 64
+
+
+def test_a_cfg_that_would_need_terabytes_names_its_size():
+    text = "[net]\nbatch=4096\ninputs=100000\n[connected]\noutput=100000\n"
+    with pytest.raises(MemoryError, match=r"takes \d+\.\d\d GiB at batch 4096"):
+        ds.Network.from_cfg(text)
+
+
+def test_from_cfg_overrides_batch_height_and_width():
+    net = ds.Network.from_cfg(PLANNED, batch=1, height=2, width=3)
+    assert (net.batch, net.shape, net.inputs) == (1, (2, 3, 2), 12)
+    assert net.layers[0].inputs == 12 and net.layers[0].batch == 1

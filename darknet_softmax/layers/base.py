@@ -103,10 +103,11 @@ def switch(text):
 
 
 class LayerParams(NamedTuple):
-    """What a layer type's `build` knows of the network it joins (Darknet's
-    size_params): `batch` items of `inputs` floats shaped `shape` (h, w, c),
-    the `layers` before it and their output `shapes`, and a `seed` for its
-    random numbers."""
+    """What a layer type's `plan` and `build` know of the network it joins
+    (Darknet's size_params): `batch` items of `inputs` floats shaped `shape`
+    (h, w, c), the output `shapes` of the layers before it (and, in `build`
+    only, the `layers` themselves), a `seed` for its random numbers, and
+    whether the network computes `exact` gradients where Darknet's are wrong."""
 
     batch: int
     inputs: int
@@ -114,6 +115,7 @@ class LayerParams(NamedTuple):
     layers: list
     shapes: list
     seed: int
+    exact: bool = False
 
     @property
     def previous(self):
@@ -150,10 +152,16 @@ class CLayer:
         return self
 
     @classmethod
-    def build(cls, options: dict, params: "LayerParams") -> tuple:
-        """The layer for a network, from its `options` (every one of
-        `cls.options`) and what it knows of the network (`params`). Returns
-        (layer, the (h, w, c) of its output)."""
+    def plan(cls, options: dict, params: "LayerParams") -> tuple:
+        """What the layer would be, from its `options` (every one of
+        `cls.options`) and what it knows of the network (`params`, whose
+        `layers` it must not read), without allocating: (the (h, w, c) of its
+        output, the bytes its C memory takes). Bad options raise ValueError."""
+        raise NotImplementedError
+
+    @classmethod
+    def build(cls, options: dict, params: "LayerParams") -> "CLayer":
+        """The layer for a network, from the same arguments as `plan`."""
         raise NotImplementedError
 
     @property

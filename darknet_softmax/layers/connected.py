@@ -109,11 +109,15 @@ class ConnectedLayer(CLayer):
         )
 
     @classmethod
+    def plan(cls, options, params):
+        batch, inputs, outputs = params.batch, params.inputs, options["output"]
+        return (1, 1, outputs), 4 * (2 * batch * outputs + 2 * outputs * inputs + 2 * outputs)
+
+    @classmethod
     def build(cls, options, params):
-        layer = cls(
+        return cls(
             params.batch, params.inputs, options["output"], options["activation"], params.seed
         )
-        return layer, (1, 1, layer.outputs)
 
     def describe(self):
         return self.activation

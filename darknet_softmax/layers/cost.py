@@ -92,8 +92,12 @@ class CostLayer(CLayer):
         check_status(lib.backward_cost_layer(layer, net._struct), "backward_cost_layer")
 
     @classmethod
+    def plan(cls, options, params):
+        return params.shape, 4 * 2 * params.batch * params.inputs
+
+    @classmethod
     def build(cls, options, params):
-        return cls(params.batch, params.inputs, options["type"], options["scale"]), params.shape
+        return cls(params.batch, params.inputs, options["type"], options["scale"])
 
     def describe(self):
         return f"{self.type}, scale {self.scale:g}"

@@ -106,16 +106,19 @@ class DropoutLayer(CLayer):
         check_status(lib.backward_dropout_layer(layer, net._struct), "backward_dropout_layer")
 
     @classmethod
-    def build(cls, options, params):
-        previous = params.previous
-        if previous is None:
+    def plan(cls, options, params):
+        if not params.shapes:
             raise ValueError(
                 "dropout cannot be the first layer: as in Darknet, it works in "
                 "place on the output of the layer before it"
             )
+        return params.shape, 4 * params.batch * params.inputs
+
+    @classmethod
+    def build(cls, options, params):
         layer = cls(params.batch, params.inputs, options["probability"], params.seed)
-        layer.share(previous.output, previous.delta)
-        return layer, params.shape
+        layer.share(params.previous.output, params.previous.delta)
+        return layer
 
     def describe(self):
         return f"p = {self.probability:g}"

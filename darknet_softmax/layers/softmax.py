@@ -149,13 +149,17 @@ class SoftmaxLayer(CLayer):
         check_status(lib.backward_softmax_layer(layer, net._struct), "backward_softmax_layer")
 
     @classmethod
+    def plan(cls, options, params):
+        return params.shape, 4 * 3 * params.batch * params.inputs
+
+    @classmethod
     def build(cls, options, params):
         """A spatial softmax takes its w, h, c from its input's shape."""
         keywords = dict(options)
         if keywords["spatial"]:
             height, width, channels = params.shape
             keywords.update(w=width, h=height, c=channels)
-        return cls(params.batch, params.inputs, **keywords), params.shape
+        return cls(params.batch, params.inputs, **keywords)
 
     def describe(self):
         return f"groups {self.groups}"
