@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from . import weights
+from . import reference, weights
 from .binding import Floats, check_shape, count, flag, float_array, locked, number
 from .cfg import IMAGE_OPTIONS, parse_cfg
 from .layers import LAYER_TYPES, NetworkContext
@@ -395,6 +395,20 @@ class Network:
             self._forward(False, False)
             result[start : start + len(chunk)] = self.output[: len(chunk)]
         return result[0] if single else result
+
+    def reference_predict(self, X: Floats) -> np.ndarray:
+        """The float64 reference of `predict` for one batch of rows `X`
+        (batch, inputs): each layer's `reference` with its current
+        parameters, outside training. Returns the output of the last layer
+        that is not a cost layer, float64."""
+        self._require_layers()
+        outputs: list = []
+        current = reference.f64(X)
+        for layer in self.layers:
+            current = layer.reference(current, outputs)
+            outputs.append(current)
+        last = max(i for i, layer in enumerate(self.layers) if i == 0 or layer.kind != "cost")
+        return outputs[last]
 
     # -- files ------------------------------------------------------------
 

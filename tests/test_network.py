@@ -274,3 +274,14 @@ def test_from_cfg_overrides_batch_height_and_width():
     net = ds.Network.from_cfg(PLANNED, batch=1, height=2, width=3)
     assert (net.batch, net.shape, net.inputs) == (1, (2, 3, 2), 12)
     assert net.layers[0].inputs == 12 and net.layers[0].batch == 1
+
+
+def test_the_network_reference_follows_every_layer_type(rng):
+    """reference_predict chains each layer type's float64 reference: it
+    agrees with predict, and it is not the identity."""
+    net = ds.Network.from_cfg(PLANNED, batch=3)
+    x = rng.standard_normal((3, net.inputs)).astype(np.float32)
+    expected = net.reference_predict(x)
+    assert_close(net.predict(x), expected, atol=1e-6, kind="network")
+    assert expected.shape == (3, 10)
+    np.testing.assert_allclose(expected.sum(axis=1), 1.0)

@@ -182,6 +182,13 @@ class CLayer:
         """Darknet's backward_X_layer: adds into `net.delta` where it is set."""
         raise NotImplementedError
 
+    def reference(self, input: np.ndarray, outputs: list) -> np.ndarray:
+        """The float64 reference of the layer's forward pass outside training,
+        with its current parameters: `input` is the (batch, inputs) float64
+        output of the layer before, `outputs` those of every layer before (a
+        route or shortcut reads them). Returns (batch, outputs) float64."""
+        raise NotImplementedError
+
     def describe(self):
         """The detail of the layer's line in a network's summary."""
         return ""

@@ -119,6 +119,9 @@ class ConnectedLayer(CLayer):
             params.batch, params.inputs, options["output"], options["activation"], params.seed
         )
 
+    def reference(self, input, outputs):
+        return reference_forward(input, self.weights, self.biases, self.activation)
+
     def describe(self):
         return self.activation
 

@@ -120,6 +120,10 @@ class DropoutLayer(CLayer):
         layer.share(params.previous.output, params.previous.delta)
         return layer
 
+    def reference(self, input, outputs):
+        """Outside training, dropout passes its input through."""
+        return reference.f64(input)
+
     def describe(self):
         return f"p = {self.probability:g}"
 

@@ -161,6 +161,18 @@ class SoftmaxLayer(CLayer):
             keywords.update(w=width, h=height, c=channels)
         return cls(params.batch, params.inputs, **keywords)
 
+    def reference(self, input, outputs):
+        return reference_forward(
+            input,
+            self.groups,
+            self.temperature,
+            self._tree,
+            spatial=self.spatial,
+            w=self.w,
+            h=self.h,
+            c=self.c,
+        )["output"]
+
     def describe(self):
         return f"groups {self.groups}"
 
