@@ -1,4 +1,6 @@
 """Darknet's softmax layer, its loss and its WordTree, in C, driven from NumPy."""
+from importlib import metadata as _metadata
+
 from . import reference
 from .connected import ConnectedLayer
 from .cost import CostLayer
@@ -14,6 +16,11 @@ from .tree import (YOLO9000_TREE, Tree, fill_hierarchy, get_hierarchy_probabilit
                    hierarchy_predictions, hierarchy_top_prediction, read_tree)
 
 SECRET_NUM = reference.SECRET_NUM
+
+try:
+    __version__ = _metadata.version("darknet_softmax")
+except _metadata.PackageNotFoundError:   # a bare build in a checkout, never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     # the kernels of Darknet's src/blas.c, and the exact extras

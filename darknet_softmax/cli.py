@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from . import kernels, reference
+from . import __version__, kernels, reference
 
 # (batch, inputs, groups, temperature) cases for the parity report.
 PARITY_CASES = [(1, 1, 1, 1.0), (64, 1000, 1, 1.0), (32, 1000, 200, 1.0), (16, 4096, 16, 0.5),
@@ -250,6 +250,7 @@ def _add_bench_command(commands):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="darknet-softmax", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("parity", help="check C against the NumPy reference")
     check.add_argument("--seed", type=int, default=0)
