@@ -1,6 +1,7 @@
 """Darknet's softmax layer, its loss and its WordTree, in C, driven from NumPy."""
 
 from . import reference
+from ._version import __version__ as __version__
 from .binding import SECRET_NUM
 from .kernels import (
     axpy,

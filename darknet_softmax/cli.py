@@ -10,6 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import bench, kernels, reference
+from ._version import __version__
 from .layers import NetworkContext, SoftmaxLayer
 from .network import Network
 from .tree import YOLO9000_TREE, read_tree
@@ -310,6 +311,7 @@ def _add_bench_command(commands):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="darknet-softmax", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("parity", help="check C against the NumPy reference")
     check.add_argument("--seed", type=int, default=0)

@@ -432,20 +432,20 @@ def test_bad_call_raises_and_writes_nothing(case):
     assert all(np.all(a == 3.0) for a in arrays)
 
 
-# --- the README's table of quirks points to working options ---
+# --- the docs' table of quirks points to working options ---
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+CONCEPTS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "concepts.md"
 
 
-@pytest.mark.skipif(not README.exists(), reason="needs the source tree")
-def test_readme_exact_example_runs():
-    """The example under the README's table of Darknet's quirks asserts what
+@pytest.mark.skipif(not CONCEPTS.exists(), reason="needs the source tree")
+def test_docs_exact_example_runs():
+    """The example under the docs' table of Darknet's quirks asserts what
     each option does; run it as a new user would."""
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("## Where Darknet is wrong"):]
+    text = CONCEPTS.read_text(encoding="utf-8")
+    section = text[text.index("## The exact mode"):]
     section = section[:section.index("\n## ", 1)]
     for option in ("spatial=True", "exact=True", "noloss=True", "log_softmax", "softmax_backward",
                    "fill_hierarchy"):
         assert option in section
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    exec(compile(code, str(README), "exec"), {})
+    exec(compile(code, str(CONCEPTS), "exec"), {})

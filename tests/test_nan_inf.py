@@ -1,4 +1,4 @@
-"""NaN and infinities: the rule in README's "Safety" section, on every path.
+"""NaN and infinities: the rule of docs/concepts.md ("NaN and infinities"), on every path.
 
 Softmax, group by group: a group that holds a NaN or a +inf, or whose values
 are all -inf, gives NaN in every value of that group, and in no other group.
