@@ -54,7 +54,7 @@ def bad_calls():
     yield bad_call("sum_array int", TypeError, "a must have dtype", ds.sum_array, np.zeros(3, np.int32))
 
 
-@pytest.mark.parametrize("error, words, function, args, kwargs", bad_calls())
+@pytest.mark.parametrize("error, words, function, args, kwargs", list(bad_calls()))
 def test_bad_call_raises_and_writes_nothing(error, words, function, args, kwargs):
     with pytest.raises(error, match=words):
         checked_call(function, *args, **kwargs)

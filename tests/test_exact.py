@@ -422,7 +422,7 @@ def bad_calls():
     yield bad_call("x_ent exact delta is error", ValueError, "delta and error must be different", ds.softmax_x_ent, pred, truth, delta, delta, exact=True)
 
 
-@pytest.mark.parametrize("error, words, function, args, kwargs", bad_calls())
+@pytest.mark.parametrize("error, words, function, args, kwargs", list(bad_calls()))
 def test_bad_call_raises_and_writes_nothing(error, words, function, args, kwargs):
     with pytest.raises(error, match=words):
         checked_call(function, *args, **kwargs)
