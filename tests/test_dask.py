@@ -7,7 +7,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
-from conftest import logits
+from conftest import logits, one_hot
 from distributed import Client, LocalCluster
 
 import darknet_softmax as ds
@@ -37,12 +37,6 @@ def compute(request):
     return lambda *arrays: client.gather(client.compute(list(arrays)))
 
 
-def labels(rng, shape):
-    truth = np.zeros(shape, np.float32)
-    truth[np.arange(shape[0]), rng.integers(0, shape[1], shape[0])] = 1
-    return truth
-
-
 @pytest.mark.parametrize("on_dask, in_memory", PER_ROW)
 @pytest.mark.parametrize("chunks", [UNEVEN, SPLIT_ROWS, ((11,), (12,))])
 def test_per_row_equals_in_memory(rng, compute, on_dask, in_memory, chunks):
@@ -68,7 +62,7 @@ def test_blocks_that_cross_the_kernels_size_thresholds(rng, compute, on_dask, in
 
 def test_loss_equals_in_memory(rng, compute):
     pred = ds.softmax(logits(rng, (11, 12)))
-    truth = labels(rng, (11, 12))
+    truth = one_hot(rng.integers(0, 12, 11), 12)
     # Different chunks for pred and truth, with the inputs axis split.
     delta, error = compute(*dsd.softmax_x_ent(da.from_array(pred, chunks=SPLIT_ROWS),
                                               da.from_array(truth, chunks=UNEVEN)))

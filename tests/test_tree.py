@@ -17,6 +17,7 @@ from conftest import (
     make_tree,
     numeric_gradient,
     one_hot,
+    sentinel,
     tree_parents,
 )
 from hypothesis import given, settings
@@ -85,11 +86,11 @@ def test_groups_are_runs_of_equal_parents():
 ])
 def test_bad_parents(parents, words):
     with pytest.raises(ValueError, match=words):
-        ds.Tree([str(i) for i in range(len(parents))], parents)
+        make_tree(parents)
 
 
 def test_arrays_are_read_only():
-    tree = ds.Tree(["a"], [-1])
+    tree = make_tree([-1])
     assert tree.depth == 0
     with pytest.raises(ValueError):
         tree.parent[0] = 3
@@ -405,7 +406,7 @@ def test_c_rejects_bad_helper_arguments(nine_k):
 def bad_helper_calls():
     tree = make_tree(NINE_NODES)
     good = np.full((2, tree.n), 0.5, np.float32)
-    out = np.full((2, tree.n), 3.0, np.float32)
+    out = sentinel((2, tree.n))
     read_only = good.copy()
     read_only.flags.writeable = False
     yield bad_call("fill tree str", TypeError, "tree must be", ds.fill_hierarchy, good, "9k.tree", out=out)
