@@ -2,11 +2,13 @@
 with the project's written tolerance and records the largest errors it saw,
 which the run prints at its end.
 
-Tests marked `slow` (the fuzzers, the 67 MB softmax on every kernel path, the
-training runs) are skipped by a plain `python -m pytest`, for a quick local
-run. CI runs them: they run whenever the environment sets CI (`CI=true`), or
-with `--runslow`. Run everything locally with `python -m pytest --runslow`,
-or only the slow ones with `python -m pytest --runslow -m slow`."""
+Tests marked `slow` (the hypothesis fuzzers in test_fuzz.py, the 67 MB softmax
+on every kernel path, the Dask tests on a local cluster, and the CLI's
+training run) are skipped by a plain `python -m pytest`, for a quick local run.
+CI runs them: they run whenever the environment sets CI (`.ci/run` sets
+CI=true), or with `--runslow`. Locally, run everything with
+`python -m pytest --runslow`, or only the slow ones with
+`python -m pytest --runslow -m slow`."""
 import os
 
 import numpy as np

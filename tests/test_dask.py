@@ -27,7 +27,8 @@ def client():
         yield client
 
 
-@pytest.fixture(params=["sync", "threads", "distributed"])
+# The distributed scheduler starts a local cluster of two processes: slow.
+@pytest.fixture(params=["sync", "threads", pytest.param("distributed", marks=pytest.mark.slow)])
 def compute(request):
     """dask.compute on one scheduler."""
     if request.param != "distributed":

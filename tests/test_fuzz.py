@@ -22,8 +22,15 @@ from darknet_softmax.cfg import options_of
 from darknet_softmax.layers import SECTIONS
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
-fuzz = settings(max_examples=EXAMPLES, deadline=None, derandomize="FUZZ_EXAMPLES" not in os.environ,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
+                         derandomize="FUZZ_EXAMPLES" not in os.environ,
+                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def fuzz(test):
+    """A fuzzer: the settings above, and marked slow (1 to 4 s each)."""
+    return pytest.mark.slow(FUZZ_SETTINGS(test))
+
 GUARD = np.float32(-7777.0)
 CLEAN = (TypeError, ValueError)
 REFUSED = object()
@@ -525,10 +532,14 @@ def test_fuzz_load_weights(data):
                 np.testing.assert_array_equal(layer.biases, biases)
             return
     event("load_weights read the file")
-    assert network.seen >= 0
+    # Darknet's header: seen is 64-bit from version 0.2 (both parts below 1000),
+    # else a 32-bit int, read as 0 when negative.
+    major, minor = struct.unpack_from("<ii", data)
+    wide = major * 10 + minor >= 2 and major < 1000 and minor < 1000
+    assert network.seen == max(struct.unpack_from("<Q" if wide else "<i", data, 12)[0], 0)
     x = np.ones((1, 3), np.float32)
     with np.errstate(all="ignore"):
-        network.predict(x)
+        assert network.predict(x).shape == (1, 2)
 
 
 # --- regressions found while fuzzing or auditing the readers -------------------
