@@ -1,8 +1,21 @@
 """Shared test helpers. `assert_close` holds C results to the float64 reference
 with the project's written tolerance and records the largest errors it saw,
-which the run prints at its end."""
+which the run prints at its end.
+
+Tests marked `slow` (the hypothesis fuzzers in test_fuzz.py, the 67 MB softmax
+on every kernel path, the Dask tests on a local cluster, and the CLI's
+training run) are skipped by a plain `python -m pytest`, for a quick local run.
+CI runs them: they run whenever the environment sets CI (`.ci/run` sets
+CI=true), or with `--runslow`. Locally, run everything with
+`python -m pytest --runslow`, or only the slow ones with
+`python -m pytest --runslow -m slow`."""
+import os
+
 import numpy as np
 import pytest
+from hypothesis import strategies as st
+
+import darknet_softmax as ds
 
 # SPEC section 2: every path agrees with float64 to 1e-6 absolute plus 1e-5 relative.
 from darknet_softmax.reference import ATOL, RTOL
@@ -74,9 +87,108 @@ def rng():
     return np.random.default_rng(1234)
 
 
+# Every way the kernels can run (darknet_softmax.runtime): Darknet's scalar
+# loop, and the vector kernels in each instruction set this CPU has, on one
+# thread and on two.
+KERNEL_PATHS = [pytest.param(("scalar", None, 1), id="scalar")] + [
+    pytest.param(("vector", isa, threads), id=f"{isa}-{threads}-threads")
+    for isa in ds.instruction_sets() for threads in (1, 2)]
+
+
+@pytest.fixture(params=KERNEL_PATHS)
+def kernel_path(request):
+    """Runs the test once on each kernel path, restoring the settings after."""
+    kernel, isa, threads = request.param
+    with ds.runtime.settings(kernel=kernel, instruction_set=isa, num_threads=threads):
+        yield request.param
+
+
+def sentinel(shape, writable=True):
+    """A float32 array full of 3.0, for calls that must not write to it."""
+    array = np.full(shape, 3.0, np.float32)
+    array.flags.writeable = writable
+    return array
+
+
+def owner(array):
+    """The array whose memory `array` is a view of (itself when it owns it)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def checked_call(function, *args, **kwargs):
+    """Returns function(*args, **kwargs). When that raises TypeError or
+    ValueError, first checks that every array passed, and the whole buffer
+    each is a view of, holds what it held before the call; then re-raises."""
+    arrays = [owner(arg) for arg in (*args, *kwargs.values()) if isinstance(arg, np.ndarray)]
+    before = [array.copy() for array in arrays]
+    try:
+        return function(*args, **kwargs)
+    except (TypeError, ValueError):
+        for array, copy in zip(arrays, before):
+            np.testing.assert_array_equal(array, copy, err_msg="a refused call wrote to an array")
+        raise
+
+
+def bad_call(name, error, words, function, *args, **kwargs):
+    """A case for a test of refused calls: function(*args, **kwargs) must raise
+    `error` with `words` in its message, through checked_call."""
+    return pytest.param(error, words, function, args, kwargs, id=name)
+
+
+def one_hot(labels, n):
+    """Float32 labels: integer labels below n of shape (batch,) or (batch,
+    groups) give (batch, groups*n), a 1 at each group's label."""
+    labels = np.asarray(labels)
+    return np.eye(n, dtype=np.float32)[labels].reshape(len(labels), -1)
+
+
+def make_tree(parents):
+    """A Tree over `parents` whose node i is named n{i}."""
+    return ds.Tree([f"n{i}" for i in range(len(parents))], parents)
+
+
+def tree_with_sizes(sizes):
+    """A tree whose groups have the given sizes: group i's nodes are children
+    of node i-1 (the first group are roots), so no two groups share a parent."""
+    parents = []
+    for i, size in enumerate(sizes):
+        parents += [i - 1] * size
+    return make_tree(parents)
+
+
+@st.composite
+def tree_parents(draw, max_groups=12, max_size=6):
+    """Parents of a random valid tree: a first run of roots, then each group
+    under a node that has no children yet."""
+    parents = [-1] * draw(st.integers(1, max_size))
+    childless = list(range(len(parents)))
+    for _ in range(draw(st.integers(0, max_groups))):
+        parent = childless.pop(draw(st.integers(0, len(childless) - 1)))
+        size = draw(st.integers(1, max_size))
+        childless += range(len(parents), len(parents) + size)
+        parents += [parent] * size
+    return parents
+
+
 def pytest_terminal_summary(terminalreporter):
     if largest:
         terminalreporter.write_line("largest error of C against the float64 reference "
                                     f"(relative where |expected| >= {REL_FLOOR:g}):")
     for kind, (absolute, relative) in sorted(largest.items()):
         terminalreporter.write_line(f"  {kind:<28} absolute {absolute:.3g}  relative {relative:.3g}")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true",
+                     help="run the tests marked slow too (CI, where CI is set, always does)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow") or os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        return
+    skip = pytest.mark.skip(reason="slow: runs in CI, or with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -1,74 +1,71 @@
 """Every bad argument to the functional API: a clear exception naming it, and
-nothing written to any array."""
+nothing written to any array passed."""
 import numpy as np
 import pytest
+from conftest import bad_call, checked_call, sentinel
 
 import darknet_softmax as ds
 
 
-def arrays(*shapes):
-    return [np.full(shape, 3.0, np.float32) for shape in shapes]
-
-
-def read_only(shape):
-    array = np.full(shape, 3.0, np.float32)
-    array.flags.writeable = False
-    return array
-
-
-def call_cases():
-    x, out = arrays((2, 6), (2, 6))
-    yield "x float64", lambda: ds.softmax(x.astype(np.float64)), TypeError, "x must have dtype float32"
-    yield "x int", lambda: ds.softmax(np.zeros((2, 6), np.int64)), TypeError, "x must have dtype float32"
-    yield "x list", lambda: ds.softmax([[1.0, 2.0]]), TypeError, "x must be a numpy.ndarray"
-    yield "x 3-D", lambda: ds.softmax(np.zeros((1, 2, 6), np.float32)), ValueError, "x must have shape"
+def bad_calls():
+    x, out = sentinel((2, 6)), sentinel((2, 6))
+    yield bad_call("x float64", TypeError, "x must have dtype float32", ds.softmax, x.astype(np.float64))
+    yield bad_call("x int", TypeError, "x must have dtype float32", ds.softmax, np.zeros((2, 6), np.int64))
+    yield bad_call("x list", TypeError, "x must be a numpy.ndarray", ds.softmax, [[1.0, 2.0]])
+    yield bad_call("x 3-D", ValueError, "x must have shape", ds.softmax, np.zeros((1, 2, 6), np.float32))
     misaligned = np.frombuffer(bytes(49), np.float32, count=12, offset=1).reshape(2, 6)
-    yield "x misaligned", lambda: ds.softmax(misaligned, out=out), ValueError, "x must be aligned to 4 bytes"
-    yield "x strided", lambda: ds.softmax(np.zeros((2, 12), np.float32)[:, ::2]), ValueError, "C-contiguous"
-    yield "groups", lambda: ds.softmax(x, groups=4, out=out), ValueError, "divide by groups"
-    yield "groups 0", lambda: ds.softmax(x, groups=0, out=out), ValueError, "groups must be at least 1"
-    yield "temp 0", lambda: ds.softmax(x, temperature=0, out=out), ValueError, "temperature"
-    yield "temp -1", lambda: ds.softmax(x, temperature=-1, out=out), ValueError, "temperature"
-    yield "temp nan", lambda: ds.softmax(x, temperature=float("nan"), out=out), ValueError, "temperature"
-    yield "temp str", lambda: ds.softmax(x, temperature="1", out=out), TypeError, "temperature"
-    yield "out shape", lambda: ds.softmax(x, out=np.full((6, 2), 3.0, np.float32)), ValueError, "out must have shape"
-    yield "out float64", lambda: ds.softmax(x, out=np.full((2, 6), 3.0)), TypeError, "out must have dtype"
-    yield "out read-only", lambda: ds.softmax(x, out=read_only((2, 6))), ValueError, "out must be writable"
-    shared = np.full(8, 3.0, np.float32)
-    yield "out overlaps x", lambda: ds.softmax(shared[:6].reshape(1, 6), out=shared[2:].reshape(1, 6)), ValueError, "x and out overlap"
-    flat_in, flat_out = arrays(20, 20)
-    yield "cpu past end", lambda: ds.softmax_cpu(flat_in, 5, 2, 13, 2, 3, 1, 1.0, flat_out), ValueError, "read index 20"
-    yield "cpu past end 2", lambda: ds.softmax_cpu(flat_in, 5, 2, 16, 1, 0, 1, 1.0, flat_out), ValueError, "input holds 20 floats"
-    yield "cpu n 0", lambda: ds.softmax_cpu(flat_in, 0, 1, 0, 1, 0, 1, 1.0, flat_out), ValueError, "n must be at least 1"
-    yield "cpu stride 0", lambda: ds.softmax_cpu(flat_in, 2, 1, 0, 1, 0, 0, 1.0, flat_out), ValueError, "stride must be at least 1"
-    yield "cpu offset < 0", lambda: ds.softmax_cpu(flat_in, 2, 2, -1, 1, 0, 1, 1.0, flat_out), ValueError, "batch_offset must be at least 0"
-    yield "cpu short output", lambda: ds.softmax_cpu(flat_in, 20, 1, 0, 1, 0, 1, 1.0, np.full(19, 3.0, np.float32)), ValueError, "output holds 19"
-    yield "cpu overlap", lambda: ds.softmax_cpu(flat_in, 5, 1, 0, 1, 0, 1, 1.0, flat_in[1:]), ValueError, "overlap"
-    yield "cpu temp", lambda: ds.softmax_cpu(flat_in, 5, 1, 0, 1, 0, 1, float("inf"), flat_out), ValueError, "temperature"
-    pred, truth, delta, error = arrays((2, 6), (2, 6), (2, 6), (2, 6))
-    yield "x_ent truth shape", lambda: ds.softmax_x_ent(pred, np.full((2, 5), 3.0, np.float32), delta, error), ValueError, "truth must have shape"
-    yield "x_ent delta shape", lambda: ds.softmax_x_ent(pred, truth, np.full(12, 3.0, np.float32), error), ValueError, "delta must have shape"
-    yield "x_ent error read-only", lambda: ds.softmax_x_ent(pred, truth, delta, read_only((2, 6))), ValueError, "error must be writable"
-    yield "x_ent pred float64", lambda: ds.softmax_x_ent(pred.astype(np.float64), truth, delta, error), TypeError, "pred must have dtype"
-    yield "x_ent delta is error", lambda: ds.softmax_x_ent(pred, truth, delta, delta), ValueError, "delta and error must be different"
-    ax, ay = arrays(10, 4)
-    yield "axpy y short", lambda: ds.axpy(1.0, ax, ay), ValueError, "y holds 4 floats"
-    yield "axpy incx 0", lambda: ds.axpy(1.0, ax, ay, incx=0), ValueError, "incx must be at least 1"
-    yield "axpy n", lambda: ds.axpy(1.0, ax, ay, n=11), ValueError, "x holds 10 floats"
-    yield "axpy alpha str", lambda: ds.axpy("1", ax, np.full(10, 3.0, np.float32)), TypeError, "alpha must be a number"
-    yield "axpy y read-only", lambda: ds.axpy(1.0, ax, read_only(10)), ValueError, "y must be writable"
-    yield "sum_array int", lambda: ds.sum_array(np.zeros(3, np.int32)), TypeError, "a must have dtype"
+    yield bad_call("x misaligned", ValueError, "x must be aligned to 4 bytes", ds.softmax, misaligned, out=out)
+    yield bad_call("x strided", ValueError, "C-contiguous", ds.softmax, np.zeros((2, 12), np.float32)[:, ::2])
+    yield bad_call("groups", ValueError, "divide by groups", ds.softmax, x, groups=4, out=out)
+    yield bad_call("groups 0", ValueError, "groups must be at least 1", ds.softmax, x, groups=0, out=out)
+    yield bad_call("temp 0", ValueError, "temperature", ds.softmax, x, temperature=0, out=out)
+    yield bad_call("temp -1", ValueError, "temperature", ds.softmax, x, temperature=-1, out=out)
+    yield bad_call("temp nan", ValueError, "temperature", ds.softmax, x, temperature=float("nan"), out=out)
+    yield bad_call("temp str", TypeError, "temperature", ds.softmax, x, temperature="1", out=out)
+    yield bad_call("out shape", ValueError, "out must have shape", ds.softmax, x, out=sentinel((6, 2)))
+    yield bad_call("out float64", TypeError, "out must have dtype", ds.softmax, x, out=np.full((2, 6), 3.0))
+    yield bad_call("out read-only", ValueError, "out must be writable", ds.softmax, x,
+                   out=sentinel((2, 6), writable=False))
+    shared = sentinel(8)
+    yield bad_call("out overlaps x", ValueError, "x and out overlap", ds.softmax, shared[:6].reshape(1, 6),
+                   out=shared[2:].reshape(1, 6))
+    flat_in, flat_out = sentinel(20), sentinel(20)
+    yield bad_call("cpu past end", ValueError, "read index 20", ds.softmax_cpu, flat_in, 5, 2, 13, 2, 3, 1, 1.0, flat_out)
+    yield bad_call("cpu past end 2", ValueError, "input holds 20 floats", ds.softmax_cpu, flat_in, 5, 2, 16, 1, 0, 1, 1.0, flat_out)
+    yield bad_call("cpu n 0", ValueError, "n must be at least 1", ds.softmax_cpu, flat_in, 0, 1, 0, 1, 0, 1, 1.0, flat_out)
+    yield bad_call("cpu stride 0", ValueError, "stride must be at least 1", ds.softmax_cpu, flat_in, 2, 1, 0, 1, 0, 0, 1.0, flat_out)
+    yield bad_call("cpu offset < 0", ValueError, "batch_offset must be at least 0", ds.softmax_cpu, flat_in, 2, 2, -1, 1, 0, 1, 1.0, flat_out)
+    yield bad_call("cpu short output", ValueError, "output holds 19", ds.softmax_cpu, flat_in, 20, 1, 0, 1, 0, 1, 1.0, sentinel(19))
+    yield bad_call("cpu overlap", ValueError, "overlap", ds.softmax_cpu, flat_in, 5, 1, 0, 1, 0, 1, 1.0, flat_in[1:])
+    yield bad_call("cpu temp", ValueError, "temperature", ds.softmax_cpu, flat_in, 5, 1, 0, 1, 0, 1, float("inf"), flat_out)
+    pred, truth, delta, error = (sentinel((2, 6)) for _ in range(4))
+    yield bad_call("x_ent truth shape", ValueError, "truth must have shape", ds.softmax_x_ent, pred, sentinel((2, 5)), delta, error)
+    yield bad_call("x_ent delta shape", ValueError, "delta must have shape", ds.softmax_x_ent, pred, truth, sentinel(12), error)
+    yield bad_call("x_ent error read-only", ValueError, "error must be writable", ds.softmax_x_ent, pred, truth, delta,
+                   sentinel((2, 6), writable=False))
+    yield bad_call("x_ent pred float64", TypeError, "pred must have dtype", ds.softmax_x_ent, pred.astype(np.float64), truth, delta, error)
+    yield bad_call("x_ent delta is error", ValueError, "delta and error must be different", ds.softmax_x_ent, pred, truth, delta, delta)
+    ax, ay = sentinel(10), sentinel(4)
+    yield bad_call("axpy y short", ValueError, "y holds 4 floats", ds.axpy, 1.0, ax, ay)
+    yield bad_call("axpy incx 0", ValueError, "incx must be at least 1", ds.axpy, 1.0, ax, ay, incx=0)
+    yield bad_call("axpy n", ValueError, "x holds 10 floats", ds.axpy, 1.0, ax, ay, n=11)
+    yield bad_call("axpy alpha str", TypeError, "alpha must be a number", ds.axpy, "1", ax, sentinel(10))
+    yield bad_call("axpy y read-only", ValueError, "y must be writable", ds.axpy, 1.0, ax, sentinel(10, writable=False))
+    yield bad_call("sum_array int", TypeError, "a must have dtype", ds.sum_array, np.zeros(3, np.int32))
 
 
-CASES = list(call_cases())
-
-
-@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
-def test_bad_call_raises_and_writes_nothing(case):
-    _, call, error, words = case
-    closure = call.__code__.co_freevars and [cell.cell_contents for cell in call.__closure__]
-    before = [a.copy() for a in closure if isinstance(a, np.ndarray)]
+@pytest.mark.parametrize("error, words, function, args, kwargs", list(bad_calls()))
+def test_bad_call_raises_and_writes_nothing(error, words, function, args, kwargs):
     with pytest.raises(error, match=words):
-        call()
-    after = [a for a in closure if isinstance(a, np.ndarray)]
-    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+        checked_call(function, *args, **kwargs)
+
+
+def test_a_write_before_the_error_fails_the_check():
+    """checked_call looks at the whole buffer behind a view, not the view alone."""
+    def writes_then_refuses(view):
+        view.base[0] = 7.0
+        raise ValueError("refused")
+
+    buffer = sentinel(8)
+    with pytest.raises(AssertionError, match="a refused call wrote to an array"):
+        checked_call(writes_then_refuses, buffer[2:6])

@@ -80,5 +80,5 @@ def test_plot_writes_a_png(tmp_path):
         pytest.skip("matplotlib's extensions crash under tools/sanitize.sh's preloaded runtime")
     pytest.importorskip("matplotlib")
     plot = tmp_path / "bench.png"
-    bench.main(["--quick", "--repeats", "2", "--workloads", "W1", "--plot", str(plot)])
+    assert bench.main(["--quick", "--repeats", "2", "--workloads", "W1", "--plot", str(plot)]) == 0
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

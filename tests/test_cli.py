@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import darknet_softmax as ds
 from darknet_softmax import cli
 
@@ -58,6 +60,7 @@ def test_tree_summary_of_bad_files(tmp_path):
         assert words in result.stderr and "Traceback" not in result.stderr
 # -- train and predict ------------------------------------------------------
 
+@pytest.mark.slow
 def test_train_with_no_arguments_then_predict(tmp_path, capsys):
     """The README's first command: the bundled cfg on the bundled digits,
     in the working folder, then predict from the weights it saved."""

@@ -7,7 +7,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
-from conftest import logits
+from conftest import logits, one_hot
 from distributed import Client, LocalCluster
 
 import darknet_softmax as ds
@@ -27,7 +27,8 @@ def client():
         yield client
 
 
-@pytest.fixture(params=["sync", "threads", "distributed"])
+# The distributed scheduler starts a local cluster of two processes: slow.
+@pytest.fixture(params=["sync", "threads", pytest.param("distributed", marks=pytest.mark.slow)])
 def compute(request):
     """dask.compute on one scheduler."""
     if request.param != "distributed":
@@ -35,12 +36,6 @@ def compute(request):
     client = request.getfixturevalue("client")
     assert len(client.scheduler_info()["workers"]) == 2
     return lambda *arrays: client.gather(client.compute(list(arrays)))
-
-
-def labels(rng, shape):
-    truth = np.zeros(shape, np.float32)
-    truth[np.arange(shape[0]), rng.integers(0, shape[1], shape[0])] = 1
-    return truth
 
 
 @pytest.mark.parametrize("on_dask, in_memory", PER_ROW)
@@ -68,7 +63,7 @@ def test_blocks_that_cross_the_kernels_size_thresholds(rng, compute, on_dask, in
 
 def test_loss_equals_in_memory(rng, compute):
     pred = ds.softmax(logits(rng, (11, 12)))
-    truth = labels(rng, (11, 12))
+    truth = one_hot(rng.integers(0, 12, 11), 12)
     # Different chunks for pred and truth, with the inputs axis split.
     delta, error = compute(*dsd.softmax_x_ent(da.from_array(pred, chunks=SPLIT_ROWS),
                                               da.from_array(truth, chunks=UNEVEN)))

@@ -8,6 +8,7 @@ from conftest import (
     assert_close,
     logits,
     numeric_gradient,
+    one_hot,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -132,8 +133,7 @@ def test_softmax_cpu_in_place(rng):
 
 def test_softmax_x_ent_matches_reference(rng):
     pred = ds.softmax(logits(rng, (16, 10)))
-    truth = np.zeros_like(pred)
-    truth[np.arange(16), rng.integers(0, 10, 16)] = 1
+    truth = one_hot(rng.integers(0, 10, 16), 10)
     truth[0, :] = 0.1                       # soft labels: Darknet ignores their size
     delta, error = ds.softmax_x_ent(pred, truth)
     expected_delta, expected_error = reference.softmax_x_ent(pred, truth)
@@ -183,16 +183,14 @@ def test_delta_is_minus_gradient_of_summed_cross_entropy(rng):
     """Float64 finite differences of the summed cross-entropy at temperature 1."""
     batch, groups, n = 3, 2, 5
     x = rng.standard_normal((batch, groups * n))
-    truth = np.zeros((batch, groups, n))
-    truth[np.arange(batch)[:, None], np.arange(groups), rng.integers(0, n, (batch, groups))] = 1
-    truth = truth.reshape(batch, groups * n)
+    truth = one_hot(rng.integers(0, n, (batch, groups)), n)
 
     def loss(values):
         return -(truth * np.log(reference.softmax(values, groups))).sum()
 
     gradient = numeric_gradient(loss, x)
     pred = ds.softmax(x.astype(np.float32), groups)
-    delta, _ = ds.softmax_x_ent(pred, truth.astype(np.float32))
+    delta, _ = ds.softmax_x_ent(pred, truth)
     assert_close(delta, -gradient, atol=1e-5, kind="finite-difference gradient")
 
 

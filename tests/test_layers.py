@@ -3,17 +3,14 @@ import gc
 
 import numpy as np
 import pytest
-from conftest import assert_close
+from conftest import assert_close, make_tree, one_hot, sentinel
 
 import darknet_softmax as ds
 from darknet_softmax import reference
 from darknet_softmax.layers import softmax as softmax_layer
 
-
-def one_hot(rng, batch, groups, n):
-    truth = np.zeros((batch, groups, n), np.float32)
-    truth[np.arange(batch)[:, None], np.arange(groups), rng.integers(0, n, (batch, groups))] = 1
-    return truth.reshape(batch, groups * n)
+SMALL_TREE = [-1, -1, 0, 0, 0, 1, 1]     # parents: 2 roots, 3 children of a, 2 of b
+S = ds.SECRET_NUM
 
 
 @pytest.mark.parametrize("batch, inputs, groups, temperature",
@@ -21,7 +18,7 @@ def one_hot(rng, batch, groups, n):
                           (7, 15, 5, 0.5), (2, 9418, 1, 10.0), (33, 16, 8, 1e-3)])
 def test_forward_matches_reference(rng, batch, inputs, groups, temperature):
     x = (rng.standard_normal((batch, inputs)) * 3).astype(np.float32)
-    truth = one_hot(rng, batch, groups, inputs // groups)
+    truth = one_hot(rng.integers(0, inputs // groups, (batch, groups)), inputs // groups)
     with ds.SoftmaxLayer(batch, inputs, groups, temperature) as layer:
         layer.forward(ds.NetworkContext(x, truth))
         expected = softmax_layer.reference_forward(x, groups, temperature, truth=truth)
@@ -45,13 +42,13 @@ def test_forward_without_truth_leaves_delta_and_loss(rng):
 def test_noloss_skips_the_loss(rng):
     x = rng.standard_normal((2, 6)).astype(np.float32)
     layer = ds.SoftmaxLayer(2, 6, noloss=True)
-    layer.forward(ds.NetworkContext(x, one_hot(rng, 2, 1, 6)))
+    layer.forward(ds.NetworkContext(x, one_hot(rng.integers(0, 6, 2), 6)))
     assert not layer.delta.any() and layer.cost == 0
 
 
 def test_backward_accumulates_into_net_delta(rng):
     x = rng.standard_normal((3, 8)).astype(np.float32)
-    truth = one_hot(rng, 3, 2, 4)
+    truth = one_hot(rng.integers(0, 4, (3, 2)), 4)
     previous = rng.standard_normal((3, 8)).astype(np.float32)
     net_delta = previous.copy()
     layer = ds.SoftmaxLayer(3, 8, groups=2)
@@ -64,11 +61,17 @@ def test_backward_accumulates_into_net_delta(rng):
 
 def test_backward_without_net_delta_is_a_no_op(rng):
     x = rng.standard_normal((1, 4)).astype(np.float32)
+    truth = one_hot(rng.integers(0, 4, 1), 4)
     layer = ds.SoftmaxLayer(1, 4)
-    net = ds.NetworkContext(x, one_hot(rng, 1, 1, 4))
+    net = ds.NetworkContext(x, truth)
     layer.forward(net)
-    layer.backward(net)
     assert layer.delta.any()
+    before = [array.copy() for array in (x, truth, layer.output, layer.delta, layer.loss)]
+    cost = layer.cost
+    layer.backward(net)
+    assert net.delta is None and layer.cost == cost
+    for array, copy in zip((x, truth, layer.output, layer.delta, layer.loss), before):
+        assert np.array_equal(array, copy)
 
 
 def test_buffers_are_views_of_c_memory(rng):
@@ -125,19 +128,24 @@ def test_temperature_can_change(rng):
     assert_close(layer.output, reference.softmax(x, 1, 0.25))
 
 
-def test_tree_groups_and_masking(rng):
-    tree = ds.Tree(list("abcdefg"), [-1, -1, 0, 0, 0, 1, 1])
-    x = rng.standard_normal((3, 7)).astype(np.float32)
-    truth = np.array([[1, 0, 0, 1, 0, ds.SECRET_NUM, ds.SECRET_NUM],
-                      [0, 1, ds.SECRET_NUM, ds.SECRET_NUM, ds.SECRET_NUM, 0, 1],
-                      [1, 0, 1, 0, 0, ds.SECRET_NUM, ds.SECRET_NUM]], np.float32)
-    layer = ds.SoftmaxLayer(3, 7, tree=tree, temperature=2.0)
+@pytest.mark.parametrize("exact", [False, True])
+def test_tree_groups_and_masking(rng, exact):
+    """SECRET_NUM masks delta and loss in both modes, with one-hot and soft labels."""
+    tree = make_tree(SMALL_TREE)
+    x = rng.standard_normal((4, 7)).astype(np.float32)
+    truth = np.array([[1, 0, 0, 1, 0, S, S],
+                      [0, 1, S, S, S, 0, 1],
+                      [1, 0, 1, 0, 0, S, S],
+                      [0.9, 0.1, 0.8, 0.1, 0.1, S, S]], np.float32)
+    layer = ds.SoftmaxLayer(4, 7, tree=tree, temperature=2.0, exact=exact)
     layer.forward(ds.NetworkContext(x, truth))
-    expected = softmax_layer.reference_forward(x, temperature=2.0, tree=tree, truth=truth)
+    expected = softmax_layer.reference_forward(x, temperature=2.0, tree=tree, truth=truth,
+                                               exact=exact)
     assert_close(layer.output, expected["output"])
     assert_close(layer.delta, expected["delta"], kind="delta")
-    assert np.all(layer.delta[truth == ds.SECRET_NUM] == 0)
-    assert np.all(layer.loss[truth == ds.SECRET_NUM] == 0)
+    assert_close(layer.loss, expected["loss"], kind="loss")
+    assert np.all(layer.delta[truth == S] == 0)
+    assert np.all(layer.loss[truth == S] == 0)
     assert layer.cost == pytest.approx(expected["cost"], rel=1e-5)
 
 
@@ -170,11 +178,7 @@ def test_bad_layer_arguments(kwargs, error, words):
 
 def test_tree_of_another_size_is_rejected():
     with pytest.raises(ValueError, match="tree has 3 nodes"):
-        ds.SoftmaxLayer(1, 4, tree=ds.Tree("abc", [-1, -1, 0]))
-
-
-def sentinel(shape):
-    return np.full(shape, 3.0, np.float32)
+        ds.SoftmaxLayer(1, 4, tree=make_tree([-1, -1, 0]))
 
 
 @pytest.mark.parametrize("make_net, words", [
@@ -210,8 +214,7 @@ def test_bad_context_arrays(array, error, words):
 
 
 def test_read_only_delta_is_rejected():
-    delta = sentinel((2, 4))
-    delta.flags.writeable = False
+    delta = sentinel((2, 4), writable=False)
     with pytest.raises(ValueError, match="delta must be writable"):
         ds.NetworkContext(sentinel((2, 4)), None, delta)
 
@@ -235,9 +238,8 @@ SPATIAL_SHAPES = [(1, 1, 1, 1), (1, 1, 1, 7), (2, 3, 2, 4), (1, 13, 13, 5), (3, 
 
 def channel_labels(rng, batch, w, h, c):
     """One-hot labels over the channels at every position, laid out (c, h, w)."""
-    truth = np.zeros((batch, c, h * w), np.float32)
-    truth[np.arange(batch)[:, None], rng.integers(0, c, (batch, h * w)), np.arange(h * w)] = 1
-    return truth.reshape(batch, c * h * w)
+    by_position = one_hot(rng.integers(0, c, (batch, h * w)), c).reshape(batch, h * w, c)
+    return np.ascontiguousarray(by_position.transpose(0, 2, 1)).reshape(batch, c * h * w)
 
 
 @pytest.mark.parametrize("batch, w, h, c", SPATIAL_SHAPES)
@@ -285,7 +287,7 @@ def test_exact_noloss_backward_matches_reference(rng, layout):
 
 
 def test_exact_tree_noloss_backward_matches_reference(rng):
-    tree = ds.Tree(list("abcdefg"), [-1, -1, 0, 0, 0, 1, 1])
+    tree = make_tree(SMALL_TREE)
     x = rng.standard_normal((2, 7)).astype(np.float32)
     upstream = rng.standard_normal((2, 7)).astype(np.float32)
     net_delta = np.zeros((2, 7), np.float32)
@@ -309,7 +311,7 @@ def test_default_mode_keeps_darknets_numbers(rng, temperature):
     wherever truth != 0 whatever its size, and backward passes delta straight
     through, with noloss too."""
     x = rng.standard_normal((4, 10)).astype(np.float32)
-    truth = one_hot(rng, 4, 2, 5) * np.float32(0.7)
+    truth = one_hot(rng.integers(0, 5, (4, 2)), 5) * np.float32(0.7)
     truth[0, :5] = 0.2                                   # soft labels, unweighted in the loss
     previous = rng.standard_normal((4, 10)).astype(np.float32)
     net_delta = previous.copy()
@@ -332,23 +334,6 @@ def test_default_mode_keeps_darknets_numbers(rng, temperature):
     assert np.array_equal(net_delta, previous + truth)
 
 
-def test_exact_tree_masks_secret_num(rng):
-    tree = ds.Tree(list("abcdefg"), [-1, -1, 0, 0, 0, 1, 1])
-    x = rng.standard_normal((3, 7)).astype(np.float32)
-    truth = np.array([[1, 0, 0, 1, 0, ds.SECRET_NUM, ds.SECRET_NUM],
-                      [0, 1, ds.SECRET_NUM, ds.SECRET_NUM, ds.SECRET_NUM, 0, 1],
-                      [0.9, 0.1, 0.8, 0.1, 0.1, ds.SECRET_NUM, ds.SECRET_NUM]], np.float32)
-    layer = ds.SoftmaxLayer(3, 7, tree=tree, temperature=2.0, exact=True)
-    layer.forward(ds.NetworkContext(x, truth))
-    expected = softmax_layer.reference_forward(x, temperature=2.0, tree=tree, truth=truth,
-                                               exact=True)
-    assert_close(layer.delta, expected["delta"], kind="delta")
-    assert_close(layer.loss, expected["loss"], kind="loss")
-    assert np.all(layer.delta[truth == ds.SECRET_NUM] == 0)
-    assert np.all(layer.loss[truth == ds.SECRET_NUM] == 0)
-    assert layer.cost == pytest.approx(expected["cost"], rel=1e-5)
-
-
 def test_spatial_and_exact_attributes():
     layer = ds.SoftmaxLayer(2, 24, spatial=True, w=4, h=3, c=2, exact=True)
     assert layer.spatial and layer.exact and (layer.w, layer.h, layer.c) == (4, 3, 2)
@@ -367,7 +352,7 @@ def test_spatial_and_exact_attributes():
     (dict(spatial=True, w=0, h=2, c=6), ValueError, "w must be at least 1"),
     (dict(spatial=True, w=2.0, h=2, c=3), TypeError, "w must be an integer"),
     (dict(spatial=True, w=2, h=2, c=3, groups=3), ValueError, "neither tree nor groups"),
-    (dict(spatial=True, w=2, h=2, c=3, tree=ds.Tree("abcdefghijkl", [-1] * 12)), ValueError,
+    (dict(spatial=True, w=2, h=2, c=3, tree=make_tree([-1] * 12)), ValueError,
      "neither tree nor groups"),
     (dict(spatial=1, w=2, h=2, c=3), TypeError, "spatial must be True or False, not int"),
     (dict(exact=1), TypeError, "exact must be True or False, not int"),

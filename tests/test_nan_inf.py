@@ -13,22 +13,10 @@ cost = sum(loss): +inf or NaN as soon as one value is. Backward adds delta, so a
 NaN reaches net.delta exactly where delta holds one."""
 import numpy as np
 import pytest
-from conftest import assert_close
+from conftest import assert_close, make_tree, tree_with_sizes
 
 import darknet_softmax as ds
-from darknet_softmax import reference, runtime
-
-# Every path keeps the rule: Darknet's scalar loop, and the vector kernels in
-# each instruction set this CPU has, on one thread and on two.
-PATHS = [("scalar", None, 1)] + [("vector", isa, threads) for isa in runtime.instruction_sets()
-                                 for threads in (1, 2)]
-
-
-@pytest.fixture(autouse=True, params=PATHS, ids=["-".join(map(str, path)) for path in PATHS])
-def kernel_path(request):
-    kernel, isa, threads = request.param
-    with runtime.settings(kernel=kernel, instruction_set=isa, num_threads=threads):
-        yield request.param
+from darknet_softmax import reference
 
 NAN, INF = np.float32(np.nan), np.float32(np.inf)
 BIG = np.finfo(np.float32).max
@@ -118,7 +106,7 @@ TEMPERATURES = [1.0, 0.5, 1e-3, 10.0]
 @pytest.mark.parametrize("batch, groups, n, temperature",
                          [shape + (TEMPERATURES[i % len(TEMPERATURES)],)
                           for i, shape in enumerate(SHAPES * 2)])
-def test_softmax_rule(rng, batch, groups, n, temperature):
+def test_softmax_rule(kernel_path, rng, batch, groups, n, temperature):
     x = poisoned(rng, batch, groups, n)
     with np.errstate(all="ignore"):
         out = ds.softmax(x.reshape(batch, groups * n), groups, temperature)
@@ -126,7 +114,7 @@ def test_softmax_rule(rng, batch, groups, n, temperature):
 
 
 @pytest.mark.parametrize("batch, groups, n", SHAPES[::3])
-def test_softmax_cpu_strided_rule(rng, batch, groups, n):
+def test_softmax_cpu_strided_rule(kernel_path, rng, batch, groups, n):
     # Each group interleaved with the others: stride = groups, group_offset = 1.
     x = poisoned(rng, batch, groups, n)
     interleaved = np.ascontiguousarray(x.transpose(0, 2, 1)).ravel()
@@ -136,33 +124,23 @@ def test_softmax_cpu_strided_rule(rng, batch, groups, n):
 
 
 @pytest.mark.parametrize("batch, groups, n", SHAPES[::2])
-def test_layer_rule(rng, batch, groups, n):
+def test_layer_rule(kernel_path, rng, batch, groups, n):
     x = poisoned(rng, batch, groups, n)
     with ds.SoftmaxLayer(batch, groups * n, groups) as layer:
         layer.forward(ds.NetworkContext(x.reshape(batch, -1)))
         check_groups(layer.output.reshape(batch, groups, n), x, 1.0)
 
 
-def chain_tree(sizes):
-    """A tree whose groups have the given sizes: group i+1 holds the children
-    of the first node of group i."""
-    parents, start = [], 0
-    for i, size in enumerate(sizes):
-        parents += [-1 if i == 0 else start] * size
-        start = len(parents) - size if i == 0 else start + sizes[i - 1]
-    return ds.Tree([str(i) for i in range(len(parents))], parents)
-
-
-def test_chain_tree_groups():
-    tree = chain_tree([3, 1, 4])
+def test_tree_with_sizes_groups():
+    tree = tree_with_sizes([3, 1, 4])
     assert tree.group_size.tolist() == [3, 1, 4]
-    assert tree.parent.tolist() == [-1, -1, -1, 0, 3, 3, 3, 3]
+    assert tree.parent.tolist() == [-1, -1, -1, 0, 1, 1, 1, 1]
 
 
 @pytest.mark.parametrize("batch", [6, 300])
-def test_tree_layer_rule(rng, batch):
+def test_tree_layer_rule(kernel_path, rng, batch):
     sizes = [1, 2, 3, 7, 8, 9, 16, 17, 33, 100]
-    tree = chain_tree(sizes)
+    tree = tree_with_sizes(sizes)
     x = (rng.standard_normal((batch, tree.n)) * 4).astype(np.float32)
     offsets = tree.group_offset.tolist()
     for b in range(batch):
@@ -178,7 +156,7 @@ def test_tree_layer_rule(rng, batch):
 
 
 @pytest.mark.parametrize("n", [1, 3, 8, 17, 1000])
-def test_finite_extremes_stay_finite(rng, n):
+def test_finite_extremes_stay_finite(kernel_path, rng, n):
     x = rng.choice(np.array([BIG, -BIG, 1e30, -1e30, 0, 1, -1], np.float32), size=(9, n))
     for temperature in (1.0, 1e-3, 1e3, 1e-30):
         out = ds.softmax(x, temperature=temperature)
@@ -186,7 +164,7 @@ def test_finite_extremes_stay_finite(rng, n):
         assert_close(out.sum(1, dtype=np.float64), np.ones(9), kind="group sums")
 
 
-def test_loss_rule():
+def test_loss_rule(kernel_path):
     pred = np.array([0.0, 0.0, NAN, NAN, 0.5, 1.0, 0.25, INF], np.float32)
     truth = np.array([1.0, 0.0, 1.0, 0.0, NAN, 1.0, -INF, 1.0], np.float32)
     with np.errstate(all="ignore"):
@@ -198,7 +176,7 @@ def test_loss_rule():
 
 @pytest.mark.parametrize("special, cost", [("nan", "nan"), ("+inf", "nan"),
                                            ("all -inf", "nan"), ("one -inf", "inf")])
-def test_layer_loss_cost_and_backward(rng, special, cost):
+def test_layer_loss_cost_and_backward(kernel_path, rng, special, cost):
     batch, groups, n = 3, 4, 5
     x = rng.standard_normal((batch, groups, n)).astype(np.float32)
     poison(x[1, 2], special, rng)
@@ -228,9 +206,9 @@ def test_layer_loss_cost_and_backward(rng, special, cost):
         assert np.isnan(backward).any() == (cost == "nan")
 
 
-def test_masked_values_hide_nan_in_a_tree():
+def test_masked_values_hide_nan_in_a_tree(kernel_path):
     # SECRET_NUM masks a group's delta and loss even when its prediction is NaN.
-    tree = ds.Tree(list("abcde"), [-1, -1, 0, 0, 0])
+    tree = make_tree([-1, -1, 0, 0, 0])
     x = np.array([[0.0, 1.0, NAN, 2.0, 3.0]], np.float32)
     truth = np.array([[1.0, 0.0] + [ds.SECRET_NUM] * 3], np.float32)
     with ds.SoftmaxLayer(1, 5, tree=tree) as layer:
@@ -243,7 +221,7 @@ def test_masked_values_hide_nan_in_a_tree():
 # --- the exact mode, the spatial layer, log_softmax and the Jacobian ---------
 
 @pytest.mark.parametrize("batch, groups, n", SHAPES[::2])
-def test_exact_layer_rule(rng, batch, groups, n):
+def test_exact_layer_rule(kernel_path, rng, batch, groups, n):
     x = poisoned(rng, batch, groups, n)
     truth = np.zeros_like(x)
     truth[..., 0] = 0.75
@@ -268,7 +246,7 @@ def test_exact_layer_rule(rng, batch, groups, n):
 
 
 @pytest.mark.parametrize("w, h, c", [(1, 1, 1), (3, 2, 5), (4, 4, 17), (1, 9, 2)])
-def test_spatial_layer_rule(rng, w, h, c):
+def test_spatial_layer_rule(kernel_path, rng, w, h, c):
     batch = 3
     x = poisoned(rng, batch, w * h, c)                # (batch, position, channel) groups
     channel_major = np.ascontiguousarray(x.transpose(0, 2, 1)).reshape(batch, c * w * h)
@@ -279,7 +257,7 @@ def test_spatial_layer_rule(rng, w, h, c):
 
 
 @pytest.mark.parametrize("batch, groups, n", SHAPES[::2])
-def test_log_softmax_rule(rng, batch, groups, n):
+def test_log_softmax_rule(kernel_path, rng, batch, groups, n):
     x = poisoned(rng, batch, groups, n)
     with np.errstate(all="ignore"):
         got = ds.log_softmax(x.reshape(batch, -1), groups).reshape(batch, groups, n)
@@ -294,7 +272,7 @@ def test_log_softmax_rule(rng, batch, groups, n):
 
 
 @pytest.mark.parametrize("batch, groups, n", SHAPES[::2])
-def test_softmax_backward_spoils_only_its_group(rng, batch, groups, n):
+def test_softmax_backward_spoils_only_its_group(kernel_path, rng, batch, groups, n):
     y = ds.softmax(rng.standard_normal((batch, groups * n)).astype(np.float32), groups)
     dy = rng.standard_normal((batch, groups, n)).astype(np.float32)
     spoiled = rng.random((batch, groups)) < 0.3

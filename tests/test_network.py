@@ -5,7 +5,7 @@ import pathlib
 
 import numpy as np
 import pytest
-from conftest import assert_close
+from conftest import assert_close, numeric_gradient, one_hot
 
 import darknet_softmax as ds
 from darknet_softmax import reference
@@ -27,10 +27,8 @@ def small_network(batch=4, dropout=True, seed=0):
 
 
 def one_hot_pairs(rng, batch):
-    truth = np.zeros((batch, 4), np.float32)
-    truth[np.arange(batch), rng.integers(0, 2, batch)] = 1
-    truth[np.arange(batch), 2 + rng.integers(0, 2, batch)] = 1
-    return truth
+    """Labels for the softmax's 2 groups of 2."""
+    return one_hot(rng.integers(0, 2, (batch, 2)), 2)
 
 
 def test_layers_share_buffers_without_copies(rng):
@@ -108,12 +106,7 @@ def test_finite_difference_through_a_network_at_temperature_2(rng, exact):
         probs = reference.softmax(connected_layer.reference_forward(x, w, biases, "linear"), 1, 2.0)
         return float(-(truth * np.log(probs)).sum())
 
-    numeric = np.zeros_like(weights)
-    for index in np.ndindex(weights.shape):
-        up, down = weights.copy(), weights.copy()
-        up[index] += 1e-6
-        down[index] -= 1e-6
-        numeric[index] = (loss(up) - loss(down)) / 2e-6
+    numeric = numeric_gradient(loss, weights)
     factor = 1.0 if exact else 2.0
     assert_close(connected.weight_updates, -numeric * factor, atol=2e-6, rtol=2e-5,
                  kind="finite-difference gradient")
@@ -176,7 +169,7 @@ def test_short_training_run_learns_digits():
     from chance to well above it, and the loss falls."""
     X, labels = load_digits()
     assert X.shape == (1797, 64) and set(labels) == set(range(10))
-    Y = np.eye(10, dtype=np.float32)[labels]
+    Y = one_hot(labels, 10)
     order = np.random.default_rng(0).permutation(len(X))
     train, test = order[:600], order[1500:]
     net = ds.Network.from_cfg(DIGITS.parent / "digits.cfg", seed=1)
@@ -230,9 +223,8 @@ def test_a_tree_softmax_network_learns(tmp_path, rng):
     tree = net.layers[1].tree
     leaves = np.array([2, 3, 4, 5, 6, 7])
     labels = rng.integers(0, 6, 64)
-    X = (np.eye(6)[labels] + 0.1 * rng.standard_normal((64, 6))).astype(np.float32)
-    truth = np.zeros((64, 8), np.float32)
-    truth[np.arange(64), leaves[labels]] = 1
+    X = (one_hot(labels, 6) + 0.1 * rng.standard_normal((64, 6))).astype(np.float32)
+    truth = one_hot(leaves[labels], 8)
     ds.fill_hierarchy(truth, tree, out=truth)
     assert np.all(truth[labels < 3, 5:] == ds.SECRET_NUM)
     losses = net.train(X, truth, epochs=30, seed=0)

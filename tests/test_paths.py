@@ -9,7 +9,14 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import EXTREMES, GROUP_SIZES, TEMPERATURES, assert_close, logits
+from conftest import (
+    EXTREMES,
+    GROUP_SIZES,
+    TEMPERATURES,
+    assert_close,
+    logits,
+    tree_with_sizes,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,28 +25,13 @@ from darknet_softmax import _build, reference
 from darknet_softmax.binding import lib
 
 
-def all_paths():
-    yield pytest.param(("scalar", None, 1), id="scalar")
-    for isa in ds.instruction_sets():
-        for threads in (1, 2):
-            yield pytest.param(("vector", isa, threads), id=f"{isa}-{threads}-threads")
-
-
-PATHS = list(all_paths())
 VECTOR_ISAS = ds.instruction_sets()
-
-
-@pytest.fixture(params=PATHS)
-def path(request):
-    kernel, isa, threads = request.param
-    with ds.runtime.settings(kernel=kernel, instruction_set=isa, num_threads=threads):
-        yield request.param
 
 
 # --- softmax ---
 
 @pytest.mark.parametrize("n", GROUP_SIZES)
-def test_softmax_over_group_sizes(path, rng, n):
+def test_softmax_over_group_sizes(kernel_path, rng, n):
     for temperature in TEMPERATURES:
         for batch, groups in ((1, 1), (3, 2), (64, 1), (9, 11)):
             x = logits(rng, (batch, n * groups))
@@ -50,14 +42,15 @@ def test_softmax_over_group_sizes(path, rng, n):
 # Large enough to be shared out over two threads.
 @pytest.mark.parametrize("batch, inputs, groups", [
     (64, 1000, 1), (64, 1000, 200), (16, 4096, 16), (8, 9418, 1), (33, 1001, 143),
-    (4096, 4100, 1),   # 67 MB: the output bypasses the cache
+    # 67 MB: the output bypasses the cache
+    pytest.param(4096, 4100, 1, marks=pytest.mark.slow),
 ])
-def test_softmax_large(path, rng, batch, inputs, groups):
+def test_softmax_large(kernel_path, rng, batch, inputs, groups):
     x = logits(rng, (batch, inputs))
     assert_close(ds.softmax(x, groups), reference.softmax(x, groups))
 
 
-def test_exp_is_within_its_stated_error(path, rng):
+def test_exp_is_within_its_stated_error(kernel_path, rng):
     """A probability e^v / S, with the largest value 0, carries the exp's error
     (1.7e-7, tools/fit_exp.py) and two roundings: 4e-7 in all, across the
     whole range of v, in pairs (the lanes) and in one long row."""
@@ -77,7 +70,7 @@ def test_exp_is_within_its_stated_error(path, rng):
 @given(batch=st.integers(1, 64), n=st.sampled_from(GROUP_SIZES[:-1]), groups=st.integers(1, 6),
        temperature=st.sampled_from(TEMPERATURES), scale=st.sampled_from([0.1, 3.0, 30.0]),
        seed=st.integers(0, 2**32 - 1))
-def test_softmax_sweep(path, batch, n, groups, temperature, scale, seed):
+def test_softmax_sweep(kernel_path, batch, n, groups, temperature, scale, seed):
     x = logits(np.random.default_rng(seed), (batch, n * groups), scale)
     out = ds.softmax(x, groups, temperature)
     assert_close(out, reference.softmax(x, groups, temperature))
@@ -90,7 +83,8 @@ def test_softmax_sweep(path, batch, n, groups, temperature, scale, seed):
 @given(n=st.integers(1, 20), batch=st.integers(1, 5), groups=st.integers(1, 12),
        stride=st.integers(1, 4), group_offset=st.sampled_from([1, 3, 21]),
        temperature=st.sampled_from(TEMPERATURES), seed=st.integers(0, 2**32 - 1))
-def test_softmax_cpu_strided(path, n, batch, groups, stride, group_offset, temperature, seed):
+def test_softmax_cpu_strided(kernel_path, n, batch, groups, stride, group_offset, temperature,
+                             seed):
     # Some of these layouts make groups overlap; every path then keeps Darknet's order.
     batch_offset = n * stride + groups * group_offset
     x = logits(np.random.default_rng(seed), batch * batch_offset)
@@ -102,7 +96,7 @@ def test_softmax_cpu_strided(path, n, batch, groups, stride, group_offset, tempe
 
 
 @pytest.mark.parametrize("batch, channels, positions", [(2, 21, 600), (3, 5, 7), (1, 80, 64)])
-def test_spatial_layout(path, rng, batch, channels, positions):
+def test_spatial_layout(kernel_path, rng, batch, channels, positions):
     """A softmax over the channels at each position: groups one apart, stride `positions`."""
     x = logits(rng, (batch, channels, positions))
     out = np.empty_like(x)
@@ -119,7 +113,7 @@ def test_spatial_layout(path, rng, batch, channels, positions):
 
 @pytest.mark.parametrize("values", EXTREMES)
 @pytest.mark.parametrize("temperature", TEMPERATURES)
-def test_extreme_inputs(path, values, temperature):
+def test_extreme_inputs(kernel_path, values, temperature):
     # Alone, and repeated in every group of a batch, so each kernel sees them.
     x = np.array([values], dtype=np.float32)
     for data in (x, np.tile(x, (40, 3))):
@@ -129,7 +123,7 @@ def test_extreme_inputs(path, values, temperature):
 
 
 @pytest.mark.parametrize("n", [9418, 1000, 17])
-def test_extremes_inside_long_groups(path, rng, n):
+def test_extremes_inside_long_groups(kernel_path, rng, n):
     x = logits(rng, (4, n))
     x[0, :3] = [1e30, -1e30, 1e30]
     x[1, -3:] = -np.inf
@@ -138,13 +132,13 @@ def test_extremes_inside_long_groups(path, rng, n):
     assert_close(ds.softmax(x), reference.softmax(x))
 
 
-def test_all_equal_is_uniform(path):
+def test_all_equal_is_uniform(kernel_path):
     out = ds.softmax(np.full((4, 9418), -3.5, np.float32))
     assert_close(out, np.full((4, 9418), 1 / 9418))
 
 
 @pytest.mark.parametrize("n, groups", [(4, 3), (5, 40), (1000, 2), (12, 8)])
-def test_nan_spoils_only_its_own_group(path, rng, n, groups):
+def test_nan_spoils_only_its_own_group(kernel_path, rng, n, groups):
     x = logits(rng, (40, n * groups))
     x[3, n + 1] = np.nan        # group 1 of row 3
     out = ds.softmax(x, groups)
@@ -156,7 +150,7 @@ def test_nan_spoils_only_its_own_group(path, rng, n, groups):
 
 
 @pytest.mark.parametrize("n, groups", [(4, 3), (5, 40), (1000, 2), (12, 8)])
-def test_infinities_as_today(path, rng, n, groups):
+def test_infinities_as_today(kernel_path, rng, n, groups):
     """+inf makes its group NaN (inf - inf), as does a group of -inf alone;
     -inf among finite values gives exactly 0."""
     x = logits(rng, (40, n * groups))
@@ -173,14 +167,14 @@ def test_infinities_as_today(path, rng, n, groups):
 
 
 @pytest.mark.parametrize("n, groups", [(5, 200), (1000, 1), (16, 2), (9, 7)])
-def test_in_place(path, rng, n, groups):
+def test_in_place(kernel_path, rng, n, groups):
     x = logits(rng, (40, n * groups))
     expected = reference.softmax(x, groups, 0.5)
     assert ds.softmax(x, groups, 0.5, out=x) is x
     assert_close(x, expected)
 
 
-def test_single_group_function_is_darknets_loop(path, rng):
+def test_single_group_function_is_darknets_loop(kernel_path, rng):
     # lib.softmax is Darknet's one-group function: the scalar loop on every path.
     x = logits(rng, 50)
     out = np.zeros_like(x)
@@ -191,21 +185,12 @@ def test_single_group_function_is_darknets_loop(path, rng):
 
 # --- tree groups ---
 
-def tree_with_sizes(sizes):
-    """Groups of the given sizes: group i's nodes are children of node i-1
-    (the first group are roots), so no two groups share a parent."""
-    parents = []
-    for i, size in enumerate(sizes):
-        parents += [i - 1] * size
-    return ds.Tree([f"n{i}" for i in range(len(parents))], parents)
-
-
 TREE_SIZES = [1, 2, 3, 5, 7, 8, 9, 12, 15, 16, 40, 149, 4, 1, 6]
 
 
 @pytest.mark.parametrize("batch", [1, 7, 64])
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
-def test_tree_forward(path, rng, batch, temperature):
+def test_tree_forward(kernel_path, rng, batch, temperature):
     tree = tree_with_sizes(TREE_SIZES * 20)
     x = logits(rng, (batch, tree.n))
     x[0, 5] = np.nan                 # spoils the group of node 5 in row 0 only
@@ -232,7 +217,7 @@ def tree_cpu(x, group_size, group_offset, temperature, out):
 
 @pytest.mark.parametrize("layout", ["gaps", "tiled from column 3", "in place"])
 @pytest.mark.parametrize("batch", [1, 9, 64])
-def test_tree_groups_from_c(path, rng, layout, batch):
+def test_tree_groups_from_c(kernel_path, rng, layout, batch):
     """Groups that leave gaps take the group-by-group kernel and leave the gaps
     alone; groups that tile a run of columns (not from 0) and an output that
     is the input take the transposed kernel."""
@@ -255,7 +240,7 @@ def test_tree_groups_from_c(path, rng, layout, batch):
 
 # --- loss, axpy, sum ---
 
-def test_softmax_x_ent(path, rng):
+def test_softmax_x_ent(kernel_path, rng):
     special = np.array([0.0, 1e-40, 1e-30, 1e-7, 0.5, 1.0, np.nan, np.inf, -0.5], np.float32)
     pred = np.concatenate([special, rng.random(40_000, dtype=np.float32)])
     truth = np.zeros_like(pred)
@@ -274,14 +259,14 @@ def test_softmax_x_ent(path, rng):
 
 @pytest.mark.parametrize("size", [1, 7, 9, 100_003])
 @pytest.mark.parametrize("incx, incy", [(1, 1), (2, 3)])
-def test_axpy(path, rng, size, incx, incy):
+def test_axpy(kernel_path, rng, size, incx, incy):
     x, y = logits(rng, size * incx), logits(rng, size * incy)
     expected = reference.axpy(-0.5, x, y, incx, incy, size)
     assert_close(ds.axpy(-0.5, x, y, incx, incy, size), expected, kind="axpy")
 
 
 @pytest.mark.parametrize("size", [1, 7, 1000, 65537, 1_000_003])
-def test_sum_array(path, rng, size):
+def test_sum_array(kernel_path, rng, size):
     a = logits(rng, size)
     assert ds.sum_array(a) == pytest.approx(reference.sum_array(a), rel=1e-6, abs=1e-6)
 

@@ -5,6 +5,7 @@ import threading
 import time
 
 import numpy as np
+from conftest import one_hot
 
 import darknet_softmax as ds
 
@@ -41,9 +42,7 @@ def job_data(i):
     batch, inputs, groups, _ = JOBS[i]
     rng = np.random.default_rng(i)
     x = (rng.standard_normal((batch, inputs)) * 3).astype(np.float32)
-    truth = np.zeros_like(x)
-    truth[np.arange(batch), rng.integers(0, inputs // groups, batch)] = 1
-    return x, truth
+    return x, one_hot(rng.integers(0, inputs // groups, (batch, groups)), inputs // groups)
 
 
 def train_rounds(i):
@@ -98,22 +97,29 @@ def test_functional_api_in_threads():
             assert have[4] == want[4]
 
 
-def test_shared_layer_buffers_are_never_torn():
-    # Every thread runs its own input through one layer. After the calls return,
-    # the output is exactly one whole input's softmax, never a mix of two.
-    batch, inputs = 64, 4096
-    inputs_by_thread = [np.random.default_rng(i).standard_normal((batch, inputs)).astype(np.float32)
-                        for i in range(THREADS)]
-    candidates = [ds.softmax(x) for x in inputs_by_thread]
-    with ds.SoftmaxLayer(batch, inputs) as layer:
-        def work(i):
-            net = ds.NetworkContext(inputs_by_thread[i])
-            for _ in range(ROUNDS):
-                layer.forward(net)
+def thread_inputs(batch, inputs):
+    return [np.random.default_rng(i).standard_normal((batch, inputs)).astype(np.float32)
+            for i in range(THREADS)]
 
-        for _ in range(5):
-            run_in_threads(work)
-            assert any(np.array_equal(layer.output, c) for c in candidates)
+
+def assert_never_torn(layer, inputs_by_thread, candidates, repeats):
+    """Every thread runs its own input through the one layer. After the calls
+    return, the output is exactly one of the candidates, never a mix of two."""
+    def work(i):
+        net = ds.NetworkContext(inputs_by_thread[i])
+        for _ in range(ROUNDS):
+            layer.forward(net)
+
+    for _ in range(repeats):
+        run_in_threads(work)
+        assert any(np.array_equal(layer.output, c) for c in candidates)
+
+
+def test_shared_layer_buffers_are_never_torn():
+    # The candidates: each input's softmax.
+    inputs_by_thread = thread_inputs(64, 4096)
+    with ds.SoftmaxLayer(64, 4096) as layer:
+        assert_never_torn(layer, inputs_by_thread, [ds.softmax(x) for x in inputs_by_thread], 5)
 
 
 def test_shared_layer_backward_accumulates_every_call():
@@ -214,11 +220,7 @@ groups=3
 def network_data(i, rows=32):
     rng = np.random.default_rng(100 + i)
     x = rng.standard_normal((rows, 20)).astype(np.float32)
-    y = np.zeros((rows, 12), np.float32)
-    y[np.arange(rows), rng.integers(0, 4, rows)] = 1
-    y[np.arange(rows), 4 + rng.integers(0, 4, rows)] = 1
-    y[np.arange(rows), 8 + rng.integers(0, 4, rows)] = 1
-    return x, y
+    return x, one_hot(rng.integers(0, 4, (rows, 3)), 4)
 
 
 def train_network(i):
@@ -273,20 +275,12 @@ def test_shared_network_trains_one_step_at_a_time():
 
 def test_shared_connected_layer_output_is_never_torn():
     batch, inputs, outputs = 32, 512, 256
+    # The candidates: each input's output from the layer alone.
     layer = ds.ConnectedLayer(batch, inputs, outputs, "linear", seed=0)
-    data = [np.random.default_rng(i).standard_normal((batch, inputs)).astype(np.float32)
-            for i in range(THREADS)]
+    data = thread_inputs(batch, inputs)
     candidates = []
     for x in data:
         layer.forward(ds.NetworkContext(x))
         candidates.append(layer.output.copy())
-
-    def work(i):
-        net = ds.NetworkContext(data[i])
-        for _ in range(ROUNDS):
-            layer.forward(net)
-
-    for _ in range(3):
-        run_in_threads(work)
-        assert any(np.array_equal(layer.output, c) for c in candidates)
+    assert_never_torn(layer, data, candidates, 3)
     layer.close()

@@ -10,7 +10,16 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import assert_close, numeric_gradient
+from conftest import (
+    assert_close,
+    bad_call,
+    checked_call,
+    make_tree,
+    numeric_gradient,
+    one_hot,
+    sentinel,
+    tree_parents,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +30,7 @@ from darknet_softmax.layers import softmax as softmax_layer
 
 NINE_K = ds.YOLO9000_TREE
 SECRET = float(ds.SECRET_NUM)
+NINE_NODES = [-1, -1, -1, 0, 0, 1, 1, 1, 3]     # the parents of a small tree of 9 nodes
 
 
 @pytest.fixture(scope="module")
@@ -38,31 +48,10 @@ def tree_file_text(names, parents, newline="\n"):
     return "".join(f"{name} {parent}{newline}" for name, parent in zip(names, parents))
 
 
-@st.composite
-def valid_trees(draw, max_groups=12, max_size=6):
-    """(names, parents) of a valid tree: a first run of roots, then each group
-    under a node that has no children yet."""
-    parents = [-1] * draw(st.integers(1, max_size))
-    childless = list(range(len(parents)))
-    for _ in range(draw(st.integers(0, max_groups))):
-        parent = childless.pop(draw(st.integers(0, len(childless) - 1)))
-        size = draw(st.integers(1, max_size))
-        childless += range(len(parents), len(parents) + size)
-        parents += [parent] * size
-    return [f"n{i}" for i in range(len(parents))], parents
-
-
 def tree_probabilities(rng, tree, batch, scale=3.0):
     """Conditional probabilities, as the tree softmax layer gives them."""
     x = (rng.standard_normal((batch, tree.n)) * scale).astype(np.float32)
     return reference.tree_softmax(x, tree.group_offset, tree.group_size).astype(np.float32)
-
-
-def labelled_truth(rng, tree, batch):
-    """One random node labelled 1 in each row."""
-    truth = np.zeros((batch, tree.n), np.float32)
-    truth[np.arange(batch), rng.integers(0, tree.n, batch)] = 1
-    return truth
 
 
 def assert_same_tree(tree, names, parents):
@@ -97,20 +86,20 @@ def test_groups_are_runs_of_equal_parents():
 ])
 def test_bad_parents(parents, words):
     with pytest.raises(ValueError, match=words):
-        ds.Tree([str(i) for i in range(len(parents))], parents)
+        make_tree(parents)
 
 
 def test_arrays_are_read_only():
-    tree = ds.Tree(["a"], [-1])
+    tree = make_tree([-1])
     assert tree.depth == 0
     with pytest.raises(ValueError):
         tree.parent[0] = 3
 
 
 @settings(max_examples=80, deadline=None)
-@given(tree=valid_trees())
-def test_links_match_reference_and_file_round_trip(tmp_path_factory, tree):
-    names, parents = tree
+@given(parents=tree_parents())
+def test_links_match_reference_and_file_round_trip(tmp_path_factory, parents):
+    names = [f"n{i}" for i in range(len(parents))]
     built = ds.Tree(names, parents)
     assert_same_tree(built, names, parents)
     path = tmp_path_factory.mktemp("round") / "t.tree"
@@ -255,7 +244,7 @@ def test_fill_hierarchy_on_a_labelled_leaf(nine_k):
 def test_training_step_with_masked_groups(rng, nine_k):
     batch = 64
     x = (rng.standard_normal((batch, nine_k.n)) * 2).astype(np.float32)
-    truth = ds.fill_hierarchy(labelled_truth(rng, nine_k, batch), nine_k)
+    truth = ds.fill_hierarchy(one_hot(rng.integers(0, nine_k.n, batch), nine_k.n), nine_k)
     masked = truth == SECRET
     assert masked.mean() > 0.9
     net_delta = np.full_like(x, 0.25)
@@ -275,7 +264,7 @@ def test_training_step_with_masked_groups(rng, nine_k):
 def test_masked_delta_is_the_gradient_of_the_labelled_loss(rng):
     """-delta is the float64 finite-difference gradient of the loss over the
     labelled groups only (temperature 1, one label a group)."""
-    tree = ds.Tree([f"n{i}" for i in range(9)], [-1, -1, -1, 0, 0, 1, 1, 1, 3])
+    tree = make_tree(NINE_NODES)
     x = rng.standard_normal((2, tree.n)).astype(np.float32)
     truth = np.zeros((2, tree.n), np.float32)
     truth[0, 8] = truth[1, 6] = 1
@@ -294,10 +283,9 @@ def test_masked_delta_is_the_gradient_of_the_labelled_loss(rng):
 # --- the helpers against their references ---
 
 @settings(max_examples=60, deadline=None)
-@given(tree=valid_trees(), batch=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
-def test_helpers_match_references_over_random_trees(tree, batch, seed):
-    tree = ds.Tree(*tree)
-    check_helpers(np.random.default_rng(seed), tree, batch)
+@given(parents=tree_parents(), batch=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
+def test_helpers_match_references_over_random_trees(parents, batch, seed):
+    check_helpers(np.random.default_rng(seed), make_tree(parents), batch)
 
 
 def test_helpers_match_references_on_nine_k(rng, nine_k):
@@ -341,7 +329,7 @@ def test_helpers_on_extreme_inputs(nine_k, row):
 
 
 def test_top_prediction_of_an_all_zero_group_is_the_group_not_node_0():
-    tree = ds.Tree(list("abcde"), [-1, -1, 1, 1, 1])
+    tree = make_tree([-1, -1, 1, 1, 1])
     pred = np.array([0.2, 0.8, 0, 0, 0], np.float32)
     assert ds.hierarchy_top_prediction(pred, tree, 0.5) == 1        # stops at b
     assert ds.hierarchy_top_prediction(pred, tree, -1.0) == 2       # takes c, b's first child
@@ -415,41 +403,38 @@ def test_c_rejects_bad_helper_arguments(nine_k):
 
 # --- bad arguments to the helpers: a clear exception, and nothing written ---
 
-def bad_helper_calls(tree):
+def bad_helper_calls():
+    tree = make_tree(NINE_NODES)
     good = np.full((2, tree.n), 0.5, np.float32)
-    out = np.full((2, tree.n), 3.0, np.float32)
+    out = sentinel((2, tree.n))
     read_only = good.copy()
     read_only.flags.writeable = False
-    yield lambda: ds.fill_hierarchy(good, "9k.tree", out=out), TypeError, "tree must be"
-    yield lambda: ds.fill_hierarchy(good.astype(np.float64), tree, out=out), TypeError, "truth must have dtype float32"
-    yield lambda: ds.fill_hierarchy(good[:, :-1].copy(), tree, out=out), ValueError, r"truth must have shape \(9,\)"
-    yield lambda: ds.fill_hierarchy(good.reshape(2, 1, -1), tree, out=out), ValueError, "truth must have shape"
-    yield lambda: ds.fill_hierarchy(good, tree, out=read_only), ValueError, "out must be writable"
-    yield lambda: ds.fill_hierarchy(good, tree, out=out[:1]), ValueError, "out must have shape"
-    yield lambda: ds.fill_hierarchy(good, tree, out=out.astype(np.float64)), TypeError, "out must have dtype"
-    yield lambda: ds.hierarchy_predictions(good, tree, only_leaves="yes", out=out), TypeError, "only_leaves"
-    yield lambda: ds.hierarchy_predictions(good[:, ::2], tree, out=out), ValueError, "pred must be C-contiguous"
-    yield lambda: ds.hierarchy_predictions(list(good), tree, out=out), TypeError, "pred must be a numpy.ndarray"
-    yield lambda: ds.get_hierarchy_probability(good, tree, tree.n), ValueError, r"c must be a node of the tree \(0 to 8\)"
-    yield lambda: ds.get_hierarchy_probability(good, tree, -1), ValueError, "c must be at least 0"
-    yield lambda: ds.get_hierarchy_probability(good, tree, 1.0), TypeError, "c must be an integer"
-    yield lambda: ds.hierarchy_top_prediction(good, tree, float("nan")), ValueError, "thresh must not be NaN"
-    yield lambda: ds.hierarchy_top_prediction(good, tree, "0.5"), TypeError, "thresh must be a number"
-    yield lambda: ds.hierarchy_top_prediction(np.zeros((2, 3), np.float32), tree, 0.5), ValueError, "pred must have shape"
+    yield bad_call("fill tree str", TypeError, "tree must be", ds.fill_hierarchy, good, "9k.tree", out=out)
+    yield bad_call("fill float64", TypeError, "truth must have dtype float32", ds.fill_hierarchy, good.astype(np.float64), tree, out=out)
+    yield bad_call("fill short", ValueError, r"truth must have shape \(9,\)", ds.fill_hierarchy, good[:, :-1].copy(), tree, out=out)
+    yield bad_call("fill 3-D", ValueError, "truth must have shape", ds.fill_hierarchy, good.reshape(2, 1, -1), tree, out=out)
+    yield bad_call("fill out read-only", ValueError, "out must be writable", ds.fill_hierarchy, good, tree, out=read_only)
+    yield bad_call("fill out shape", ValueError, "out must have shape", ds.fill_hierarchy, good, tree, out=out[:1])
+    yield bad_call("fill out float64", TypeError, "out must have dtype", ds.fill_hierarchy, good, tree, out=out.astype(np.float64))
+    yield bad_call("predictions only_leaves", TypeError, "only_leaves", ds.hierarchy_predictions, good, tree, only_leaves="yes", out=out)
+    yield bad_call("predictions strided", ValueError, "pred must be C-contiguous", ds.hierarchy_predictions, good[:, ::2], tree, out=out)
+    yield bad_call("predictions list", TypeError, "pred must be a numpy.ndarray", ds.hierarchy_predictions, list(good), tree, out=out)
+    yield bad_call("probability c past", ValueError, r"c must be a node of the tree \(0 to 8\)", ds.get_hierarchy_probability, good, tree, tree.n)
+    yield bad_call("probability c -1", ValueError, "c must be at least 0", ds.get_hierarchy_probability, good, tree, -1)
+    yield bad_call("probability c float", TypeError, "c must be an integer", ds.get_hierarchy_probability, good, tree, 1.0)
+    yield bad_call("top thresh nan", ValueError, "thresh must not be NaN", ds.hierarchy_top_prediction, good, tree, float("nan"))
+    yield bad_call("top thresh str", TypeError, "thresh must be a number", ds.hierarchy_top_prediction, good, tree, "0.5")
+    yield bad_call("top shape", ValueError, "pred must have shape", ds.hierarchy_top_prediction, np.zeros((2, 3), np.float32), tree, 0.5)
 
 
-@pytest.mark.parametrize("index", range(16))
-def test_bad_helper_arguments(index):
-    tree = ds.Tree([f"n{i}" for i in range(9)], [-1, -1, -1, 0, 0, 1, 1, 1, 3])
-    cases = list(bad_helper_calls(tree))
-    assert len(cases) == 16
-    call, error, words = cases[index]
+@pytest.mark.parametrize("error, words, function, args, kwargs", list(bad_helper_calls()))
+def test_bad_helper_arguments(error, words, function, args, kwargs):
     with pytest.raises(error, match=words):
-        call()
+        checked_call(function, *args, **kwargs)
 
 
 def test_out_may_be_the_input():
-    tree = ds.Tree(list("abcd"), [-1, -1, 0, 0])
+    tree = make_tree([-1, -1, 0, 0])
     truth = np.array([[0, 0, 1, 0], [0, 0, 0, 0]], np.float32)
     assert ds.fill_hierarchy(truth, tree, out=truth) is truth
     assert truth.tolist() == [[1, 0, 1, 0], [SECRET] * 4]
