@@ -21,11 +21,8 @@ int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION
                        outputs*inputs, outputs};
     float **buffers[] = {&l.output, &l.delta, &l.weights, &l.biases, &l.weight_updates,
                          &l.bias_updates};
-    connected_layer *block = make_layer_block(sizeof l, 6, counts, buffers);
-    if (!block) return DS_ERR_NOMEM;
-    *block = l;
-    *out = block;
-    return DS_OK;
+    *out = make_layer_block(&l, sizeof l, 6, counts, buffers);
+    return *out ? DS_OK : DS_ERR_NOMEM;
 }
 
 void free_connected_layer(connected_layer *l)
@@ -35,7 +32,7 @@ void free_connected_layer(connected_layer *l)
 
 size_t connected_layer_bytes(const connected_layer *l)
 {
-    return (size_t)((const char *)(l->bias_updates + l->outputs) - (const char *)l);
+    return layer_block_bytes(l, l->bias_updates + l->outputs);
 }
 
 int forward_connected_layer(connected_layer *l, const network *net)

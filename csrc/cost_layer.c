@@ -56,11 +56,8 @@ int make_cost_layer(size_t batch, size_t inputs, COST_TYPE cost_type, float scal
                     .cost_type = cost_type, .scale = scale};
     size_t counts[] = {batch*inputs, batch*inputs};
     float **buffers[] = {&l.output, &l.delta};
-    cost_layer *block = make_layer_block(sizeof l, 2, counts, buffers);
-    if (!block) return DS_ERR_NOMEM;
-    *block = l;
-    *out = block;
-    return DS_OK;
+    *out = make_layer_block(&l, sizeof l, 2, counts, buffers);
+    return *out ? DS_OK : DS_ERR_NOMEM;
 }
 
 void free_cost_layer(cost_layer *l)
@@ -70,7 +67,7 @@ void free_cost_layer(cost_layer *l)
 
 size_t cost_layer_bytes(const cost_layer *l)
 {
-    return (size_t)((const char *)(l->delta + l->batch*l->inputs) - (const char *)l);
+    return layer_block_bytes(l, l->delta + l->batch*l->inputs);
 }
 
 /* MASKED: Darknet writes SECRET_NUM into the input wherever the truth holds

@@ -15,11 +15,8 @@ int make_dropout_layer(size_t batch, size_t inputs, float probability, uint64_t 
                        .state = seed};
     size_t counts[] = {batch*inputs};
     float **buffers[] = {&l.rand};
-    dropout_layer *block = make_layer_block(sizeof l, 1, counts, buffers);
-    if (!block) return DS_ERR_NOMEM;
-    *block = l;
-    *out = block;
-    return DS_OK;
+    *out = make_layer_block(&l, sizeof l, 1, counts, buffers);
+    return *out ? DS_OK : DS_ERR_NOMEM;
 }
 
 void free_dropout_layer(dropout_layer *l)
@@ -29,7 +26,7 @@ void free_dropout_layer(dropout_layer *l)
 
 size_t dropout_layer_bytes(const dropout_layer *l)
 {
-    return (size_t)((const char *)(l->rand + l->batch*l->inputs) - (const char *)l);
+    return layer_block_bytes(l, l->rand + l->batch*l->inputs);
 }
 
 /* splitmix64: Darknet calls rand(); a generator of the layer's own keeps runs

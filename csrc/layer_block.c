@@ -1,5 +1,6 @@
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "layer_block.h"
 
@@ -12,7 +13,8 @@ static int round_up(size_t bytes, size_t *out)
     return 1;
 }
 
-void *make_layer_block(size_t struct_bytes, size_t n, const size_t *counts, float **buffers[])
+void *make_layer_block(const void *layer, size_t struct_bytes, size_t n, const size_t *counts,
+                       float **buffers[])
 {
     size_t total;
     if (!round_up(struct_bytes, &total)) return NULL;
@@ -32,5 +34,11 @@ void *make_layer_block(size_t struct_bytes, size_t n, const size_t *counts, floa
     uintptr_t base = (uintptr_t)block;
     size_t shift = (BUFFER_ALIGN - base % BUFFER_ALIGN) % BUFFER_ALIGN;
     for (size_t i = 0; i < n; ++i) *buffers[i] = (float *)(block + shift + offsets[i]);
+    memcpy(block, layer, struct_bytes);
     return block;
+}
+
+size_t layer_block_bytes(const void *layer, const float *end)
+{
+    return (size_t)((const char *)end - (const char *)layer);
 }

@@ -2,40 +2,21 @@
 #include <stdlib.h>
 
 #include "blas.h"
+#include "layer_block.h"
 #include "softmax_layer.h"
 #include "status.h"
 
-#define BUFFER_ALIGN 64
-
-static uintptr_t align_up(uintptr_t offset)
-{
-    return (offset + BUFFER_ALIGN - 1) / BUFFER_ALIGN * BUFFER_ALIGN;
-}
-
-/* The buffers follow the struct in one block, each on its own cache line, so
-   a NumPy view that keeps the struct alive keeps its buffer alive too. */
 int make_softmax_layer(size_t batch, size_t inputs, size_t groups, softmax_layer **out)
 {
     *out = NULL;
     if (batch == 0 || inputs == 0 || groups == 0 || inputs % groups) return DS_ERR_ARG;
-    if (inputs > SIZE_MAX / batch / sizeof(float) / 4) return DS_ERR_NOMEM;
-    size_t buffer_bytes = align_up(batch*inputs*sizeof(float));
-    size_t first = align_up(sizeof(softmax_layer));
-    char *block = calloc(1, first + 3*buffer_bytes + BUFFER_ALIGN);
-    if (!block) return DS_ERR_NOMEM;
-    softmax_layer *l = (softmax_layer *)block;
-    uintptr_t start = (uintptr_t)block + first;
-    char *buffers = block + (align_up(start) - (uintptr_t)block);
-    l->batch = batch;
-    l->inputs = inputs;
-    l->outputs = inputs;
-    l->groups = groups;
-    l->temperature = 1;
-    l->output = (float *)buffers;
-    l->delta = (float *)(buffers + buffer_bytes);
-    l->loss = (float *)(buffers + 2*buffer_bytes);
-    *out = l;
-    return DS_OK;
+    if (inputs > SIZE_MAX / batch) return DS_ERR_NOMEM;
+    softmax_layer l = {.batch = batch, .inputs = inputs, .outputs = inputs, .groups = groups,
+                       .temperature = 1};
+    size_t counts[] = {batch*inputs, batch*inputs, batch*inputs};
+    float **buffers[] = {&l.output, &l.delta, &l.loss};
+    *out = make_layer_block(&l, sizeof l, 3, counts, buffers);
+    return *out ? DS_OK : DS_ERR_NOMEM;
 }
 
 void free_softmax_layer(softmax_layer *l)
@@ -45,7 +26,7 @@ void free_softmax_layer(softmax_layer *l)
 
 size_t softmax_layer_bytes(const softmax_layer *l)
 {
-    return (size_t)((const char *)(l->loss + l->batch*l->inputs) - (const char *)l);
+    return layer_block_bytes(l, l->loss + l->batch*l->inputs);
 }
 
 /* The layer's softmax groups as runs of softmax_cpu's group arguments: one
