@@ -89,6 +89,6 @@ static void copy_part(void *context, size_t part, size_t parts)
 
 void ds_copy(const float *input, size_t n, float *output)
 {
-    struct copy_work work = {input, n, output};
+    struct copy_work work = {.input = input, .n = n, .output = output};
     pool_run(copy_part, &work, parts_for(n));
 }

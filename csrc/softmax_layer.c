@@ -43,17 +43,17 @@ static size_t group_runs(const softmax_layer *l)
 static group_run group_run_at(const softmax_layer *l, size_t i)
 {
     if (l->softmax_tree) {
-        group_run run = {l->softmax_tree->group_offset[i], l->softmax_tree->group_size[i], 1, 0, 1};
-        return run;
+        return (group_run){.offset = l->softmax_tree->group_offset[i],
+                           .n = l->softmax_tree->group_size[i], .groups = 1, .group_offset = 0,
+                           .stride = 1};
     }
     if (l->spatial) {
         size_t positions = l->w*l->h;
-        group_run run = {0, l->c, positions, 1, positions};
-        return run;
+        return (group_run){.offset = 0, .n = l->c, .groups = positions, .group_offset = 1,
+                           .stride = positions};
     }
     size_t n = l->inputs / l->groups;
-    group_run run = {0, n, l->groups, n, 1};
-    return run;
+    return (group_run){.offset = 0, .n = n, .groups = l->groups, .group_offset = n, .stride = 1};
 }
 
 /* Fields set after make_softmax_layer, checked before every pass. */

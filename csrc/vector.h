@@ -160,8 +160,7 @@ static inline float vf_hmax(vf v)
 
 static inline vsum vsum_zero(void)
 {
-    vsum s = {_mm256_setzero_pd(), _mm256_setzero_pd()};
-    return s;
+    return (vsum){.low = _mm256_setzero_pd(), .high = _mm256_setzero_pd()};
 }
 
 static inline vsum vsum_add(vsum s, vf v)

@@ -17,8 +17,8 @@ typedef struct {
 static inline VK(scaling) VK(scaling_for)(float temp)
 {
     float inverse = 1.0f / temp;
-    VK(scaling) s = {temp != 1.0f, vf_set1(temp), vf_set1(inverse <= 3.0e38f ? inverse : 0)};
-    return s;
+    return (VK(scaling)){.divide = temp != 1.0f, .temp = vf_set1(temp),
+                         .inverse = vf_set1(inverse <= 3.0e38f ? inverse : 0)};
 }
 
 static inline vf VK(exp_of)(vf x, vf largest, const VK(scaling) *s)
@@ -397,7 +397,12 @@ static double VK(sum)(const float *a, size_t n)
 }
 
 const struct vector_kernels VK(vector_kernels) = {
-    VK(softmax_row), VK(softmax_rows_stream), VK(softmax_lanes), VK(softmax_wide),
-    VK(softmax_tree_rows),
-    VK(softmax_x_ent), VK(axpy), VK(sum)
+    .softmax_row = VK(softmax_row),
+    .softmax_rows_stream = VK(softmax_rows_stream),
+    .softmax_lanes = VK(softmax_lanes),
+    .softmax_wide = VK(softmax_wide),
+    .softmax_tree_rows = VK(softmax_tree_rows),
+    .softmax_x_ent = VK(softmax_x_ent),
+    .axpy = VK(axpy),
+    .sum = VK(sum),
 };
