@@ -33,13 +33,13 @@ class NetworkContext:
         self._struct.truth = ffi.NULL if truth is None else float_ptr(truth)
         self._struct.delta = ffi.NULL if delta is None else float_ptr(delta)
         self._struct.train = bool(train)
-        self._struct.batch = input.shape[0] if input.ndim > 1 else 1
+        self._batch = input.shape[0] if input.ndim > 1 else 1
 
     input = property(lambda self: self._input)
     truth = property(lambda self: self._truth)
     delta = property(lambda self: self._delta)
     train = property(lambda self: bool(self._struct.train))
-    batch = property(lambda self: int(self._struct.batch))
+    batch = property(lambda self: self._batch)
 
 
 class CLayer:
