@@ -1,3 +1,3 @@
 from setuptools import setup
 
-setup(cffi_modules=["darknet_softmax/_build.py:ffibuilder"])
+setup(cffi_modules=["build_ffi.py:ffibuilder"])

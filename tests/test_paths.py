@@ -1,7 +1,9 @@
 """Every way the kernels can run (darknet_softmax.runtime) against the float64
 reference: Darknet's scalar loop, and the vector kernels in each instruction
 set this CPU has, on one thread and on two. Nothing here is timed."""
+import importlib.util
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -12,9 +14,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import darknet_softmax as ds
-from darknet_softmax import _build, reference
+from darknet_softmax import reference
 from darknet_softmax.binding import lib
 from conftest import EXTREMES, GROUP_SIZES, TEMPERATURES, assert_close, logits
+
+# The build script sits at the repository root, outside the package.
+_spec = importlib.util.spec_from_file_location(
+    "build_ffi", pathlib.Path(__file__).resolve().parent.parent / "build_ffi.py")
+_build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_build)
 
 
 

@@ -1,14 +1,23 @@
-"""The cffi build script (API mode, out of line): `setup.py` names it in cffi_modules."""
+"""The cffi build script (API mode, out of line): `setup.py` names it in cffi_modules.
+
+It lives at the repository root, not in the package: it reads csrc/, which a
+wheel does not carry.
+
+DS_WERROR=1 in the environment turns GCC's and Clang's warnings (-Wall
+-Wextra) into errors (-Werror), as CI builds. It is off by default, so that
+a newer compiler's new warnings cannot break `pip install`."""
+import os
 import pathlib
 import sys
 
 from cffi import FFI
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-# The public headers, in dependency order. Their declarations are the cdef.
-HEADERS = ["status.h", "network.h", "tree.h", "blas.h", "softmax_layer.h",
-           "activations.h", "gemm.h", "connected_layer.h", "cost_layer.h", "dropout_layer.h",
-           "runtime.h"]
+ROOT = pathlib.Path(__file__).resolve().parent
+# The headers whose declarations are the cdef: the base ones in dependency
+# order, then every layer's, which build only on them.
+BASE_HEADERS = ["status.h", "network.h", "tree.h", "blas.h", "activations.h", "gemm.h",
+                "runtime.h"]
+HEADERS = BASE_HEADERS + sorted(path.name for path in (ROOT / "csrc").glob("*_layer.h"))
 
 
 def read_cdef():
@@ -25,7 +34,8 @@ def compile_args():
     and runs only where the CPU has it. The pool needs POSIX threads."""
     if sys.platform == "win32":
         return ["/O2"]
-    return ["-O3", "-std=c11", "-Wall", "-Wextra", "-pthread"]
+    werror = ["-Werror"] if os.environ.get("DS_WERROR") == "1" else []
+    return ["-O3", "-std=c11", "-Wall", "-Wextra", "-pthread", *werror]
 
 
 def link_args():
