@@ -8,6 +8,7 @@ DS_WERROR=1 in the environment turns GCC's and Clang's warnings (-Wall
 a newer compiler's new warnings cannot break `pip install`."""
 import os
 import pathlib
+import re
 import sys
 
 from cffi import FFI
@@ -21,21 +22,23 @@ HEADERS = BASE_HEADERS + sorted(path.name for path in (ROOT / "csrc").glob("*_la
 
 
 def read_cdef():
-    """The headers less their preprocessor lines, which cffi does not parse."""
+    """The headers less what cffi does not parse: preprocessor lines, and the
+    DS_API mark on each exported function (status.h)."""
     lines = []
     for header in HEADERS:
-        text = (ROOT / "csrc" / header).read_text()
+        text = re.sub(r"\bDS_API\s+", "", (ROOT / "csrc" / header).read_text())
         lines += [line for line in text.splitlines() if not line.lstrip().startswith("#")]
     return "\n".join(lines)
 
 
 def compile_args():
     """Portable code generation: csrc/vector_kernels_avx2.c asks for AVX2 itself,
-    and runs only where the CPU has it. The pool needs POSIX threads."""
+    and runs only where the CPU has it. The pool needs POSIX threads. Only the
+    functions marked DS_API are exported."""
     if sys.platform == "win32":
         return ["/O2"]
     werror = ["-Werror"] if os.environ.get("DS_WERROR") == "1" else []
-    return ["-O3", "-std=c11", "-Wall", "-Wextra", "-pthread", *werror]
+    return ["-O3", "-std=c11", "-Wall", "-Wextra", "-pthread", "-fvisibility=hidden", *werror]
 
 
 def link_args():

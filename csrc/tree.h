@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "status.h"
+
 /* A truth value that masks its group: delta and loss are 0 there. */
 enum { SECRET_NUM = -1234 };
 
@@ -22,14 +24,14 @@ typedef struct tree {
 
 /* Builds a tree from n parent indices; names may be NULL. On a bad parent,
    *bad_node is its index and the status is DS_ERR_FORMAT. */
-int make_tree(size_t n, const int *parent, const char *const *names,
+DS_API int make_tree(size_t n, const int *parent, const char *const *names,
               tree **out, size_t *bad_node);
-void free_tree(tree *t);
+DS_API void free_tree(tree *t);
 
 /* Reads a .tree file: one node a line, "NAME PARENT", PARENT an earlier line
    or -1. On failure *out is NULL and message holds "FILE:LINE: what" (cut to
    message_size bytes); on DS_ERR_IO errno says why the file could not be read. */
-int read_tree(const char *filename, tree **out, char *message, size_t message_size);
+DS_API int read_tree(const char *filename, tree **out, char *message, size_t message_size);
 
 /* The helpers of src/tree.c and src/data.c. Values of one node vector are read
    at index*stride. */
@@ -37,17 +39,17 @@ int read_tree(const char *filename, tree **out, char *message, size_t message_si
 /* Sets to 1 the ancestors of every labelled node of truth, k == hier->n,
    then sets each group with no label to SECRET_NUM. SECRET_NUM is not a label,
    so a filled truth fills to itself. */
-int fill_hierarchy(float *truth, size_t k, const tree *hier);
+DS_API int fill_hierarchy(float *truth, size_t k, const tree *hier);
 /* Conditional probabilities to absolute ones, in place, for the first n nodes;
    with only_leaves, inner nodes become 0. */
-int hierarchy_predictions(float *predictions, size_t n, const tree *hier, int only_leaves,
+DS_API int hierarchy_predictions(float *predictions, size_t n, const tree *hier, int only_leaves,
                           size_t stride);
 /* The product of x from node c up to its root, into *probability. */
-int get_hierarchy_probability(const float *x, const tree *hier, int c, size_t stride,
+DS_API int get_hierarchy_probability(const float *x, const tree *hier, int c, size_t stride,
                               float *probability);
 /* Walks down from group 0, taking each group's best node while the running
    product stays above thresh; returns the node where the walk stops. */
-int hierarchy_top_prediction(const float *predictions, const tree *hier, float thresh,
+DS_API int hierarchy_top_prediction(const float *predictions, const tree *hier, float thresh,
                              size_t stride);
 
 #endif
