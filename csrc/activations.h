@@ -12,7 +12,7 @@ typedef enum {
     RELU = 1,
     LINEAR = 3,
     TANH = 5,
-    LEAKY = 7
+    LEAKY = 7,
 } ACTIVATION;
 
 /* Each x becomes its activation, in place. DS_ERR_ARG for an unknown

@@ -17,10 +17,11 @@ int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION
     if (outputs > SIZE_MAX / batch || inputs > SIZE_MAX / outputs) return DS_ERR_NOMEM;
     connected_layer l = {.batch = batch, .inputs = inputs, .outputs = outputs,
                          .activation = activation};
-    size_t counts[] = {batch*outputs, batch*outputs, outputs*inputs, outputs,
-                       outputs*inputs, outputs};
-    float **buffers[] = {&l.output, &l.delta, &l.weights, &l.biases, &l.weight_updates,
-                         &l.bias_updates};
+    size_t outs = batch*outputs, weights = outputs*inputs;
+    size_t counts[] = {outs, outs, weights, outputs, weights, outputs};
+    float **buffers[] = {
+        &l.output, &l.delta, &l.weights, &l.biases, &l.weight_updates, &l.bias_updates,
+    };
     *out = make_layer_block(&l, sizeof l, 6, counts, buffers);
     return *out ? DS_OK : DS_ERR_NOMEM;
 }

@@ -12,7 +12,7 @@ typedef enum {
     SSE = 0,
     MASKED = 1,
     L1 = 2,
-    SMOOTH = 4
+    SMOOTH = 4,
 } COST_TYPE;
 
 /* Darknet's cost layer (src/cost_layer.c). output holds each value's error

@@ -21,7 +21,7 @@ DS_API int ds_get_kernel(void);
 DS_API int ds_set_isa(int isa);                /* DS_ERR_ARG when this CPU or build lacks it */
 DS_API int ds_get_isa(void);
 DS_API int ds_isa_available(int isa);          /* 1 or 0 */
-DS_API int ds_set_num_threads(size_t threads); /* DS_ERR_ARG unless 1 <= threads <= DS_MAX_THREADS */
+DS_API int ds_set_num_threads(size_t threads); /* DS_ERR_ARG outside 1 to DS_MAX_THREADS */
 DS_API size_t ds_get_num_threads(void);
 
 /* output = input over n floats, split over the threads as the kernels split

@@ -67,6 +67,8 @@
 
 #include <immintrin.h>
 
+/* One-line wrappers, read as a table. */
+/* clang-format off */
 typedef __m256 vf;
 typedef struct { __m256d low, high; } vsum;   /* eight sums in double */
 
@@ -80,6 +82,7 @@ static inline vf vf_div(vf a, vf b) { return _mm256_div_ps(a, b); }
 static inline vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 /* A NaN in b comes out (maxps returns its second operand on NaN). */
 static inline vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+/* clang-format on */
 
 static inline __m256i lane_mask(size_t count)
 {
@@ -261,11 +264,14 @@ static inline vf vf_log(vf x)
 
 #else  /* portable C */
 
+/* One-line wrappers, read as a table. */
+/* clang-format off */
 typedef struct { float lane[LANES]; } vf;
 typedef struct { double lane[LANES]; } vsum;
 
 static inline uint32_t float_bits(float x) { uint32_t b; memcpy(&b, &x, 4); return b; }
 static inline float bits_float(uint32_t b) { float x; memcpy(&x, &b, 4); return x; }
+/* clang-format on */
 
 /* The scalar polynomials that the lanes apply, without branches, so that
    compilers can vectorise the lane loops. Clamps and selects leave a NaN x
@@ -304,14 +310,19 @@ static inline float log_poly(float x)
         m = m - 1.0f;
     }
     float z = m * m;
+    /* Horner's rule, broken where it reads best. */
+    /* clang-format off */
     float y = (((((((LOG_P0 * m + LOG_P1) * m + LOG_P2) * m + LOG_P3) * m + LOG_P4) * m
                  + LOG_P5) * m + LOG_P6) * m + LOG_P7) * m + LOG_P8;
+    /* clang-format on */
     y = y * m * z;
     y += e * EXP_LN2_LO;
     y -= 0.5f * z;
     return m + y + e * EXP_LN2_HI;
 }
 
+/* One-line wrappers, read as a table. */
+/* clang-format off */
 #define LANEWISE(expression) \
     vf r; for (int l = 0; l < LANES; ++l) r.lane[l] = (expression); return r
 
@@ -336,6 +347,7 @@ static inline void vf_store_part(float *p, vf v, size_t count)
 static inline vf vf_keep(vf v, size_t count) { LANEWISE((size_t)l < count ? v.lane[l] : 0.0f); }
 static inline vf vf_gather(const float *base, const int32_t *index) { LANEWISE(base[index[l]]); }
 static inline vf vf_where_nonzero(vf c, vf v) { LANEWISE(c.lane[l] != 0 ? v.lane[l] : 0.0f); }
+/* clang-format on */
 static inline void vf_transpose(vf *r)
 {
     for (int i = 0; i < LANES; ++i) {

@@ -1,7 +1,7 @@
 /* Internal: the vector kernels, written once against vector.h and compiled
    once per instruction set. The including file defines VK(name), which gives
    each function its instruction set's suffix, and includes vector.h first.
-   No include guard: it is meant to be included more than once. */
+   No include guard: each vector_kernels_*.c includes it, once. */
 
 #include "vector_kernels.h"
 
@@ -12,16 +12,16 @@
 typedef struct {
     int divide;
     vf temp, inverse;
-} VK(scaling);
+} scaling;
 
-static inline VK(scaling) VK(scaling_for)(float temp)
+static inline scaling VK(scaling_for)(float temp)
 {
     float inverse = 1.0f / temp;
-    return (VK(scaling)){.divide = temp != 1.0f, .temp = vf_set1(temp),
+    return (scaling){.divide = temp != 1.0f, .temp = vf_set1(temp),
                          .inverse = vf_set1(inverse <= 3.0e38f ? inverse : 0)};
 }
 
-static inline vf VK(exp_of)(vf x, vf largest, const VK(scaling) *s)
+static inline vf VK(exp_of)(vf x, vf largest, const scaling *s)
 {
     vf d = vf_sub(x, largest);
     if (!s->divide) return vf_exp_nonpositive(d);
@@ -47,7 +47,7 @@ static float VK(row_max)(const float *x, size_t n)
 
 /* Four vectors of row_exps from x + i, while the same stretch of the next
    row comes into cache; returns their float sum. */
-static ALWAYS_INLINE vf VK(exps4)(const float *x, size_t i, vf m, const VK(scaling) *s,
+static ALWAYS_INLINE vf VK(exps4)(const float *x, size_t i, vf m, const scaling *s,
                                   float *exps, const float *next)
 {
     if (next) {
@@ -72,7 +72,7 @@ static ALWAYS_INLINE vf VK(exps4)(const float *x, size_t i, vf m, const VK(scali
 static double VK(row_exps)(const float *x, size_t n, float largest, float temp, float *exps,
                            const float *next)
 {
-    VK(scaling) s = VK(scaling_for)(temp);
+    scaling s = VK(scaling_for)(temp);
     vf m = vf_set1(largest);
     vsum sum = vsum_zero();
     size_t i = 0;
@@ -146,7 +146,7 @@ static void VK(softmax_rows_stream)(const float *input, const size_t *offset, si
 /* Eight groups whose element j sits at x[l + j*stride] for lane l: every
    load and store is a whole vector. */
 static void VK(lanes_contiguous)(const float *x, size_t n, size_t stride,
-                                 const VK(scaling) *s, float *output)
+                                 const scaling *s, float *output)
 {
     vf largest = vf_load(x);
     for (size_t j = 1; j < n; ++j) largest = vf_max(largest, vf_load(x + j*stride));
@@ -172,7 +172,7 @@ static ALWAYS_INLINE void VK(lanes_transposed_n)(const float *input, const size_
                                                   size_t count, const size_t n, float temp,
                                                   float *output)
 {
-    VK(scaling) s = VK(scaling_for)(temp);
+    scaling s = VK(scaling_for)(temp);
     int packed = count == LANES;
     for (size_t l = 1; l < count; ++l) packed &= offset[l] == offset[0] + l*n;
     vf r[LANES];
@@ -229,7 +229,7 @@ enum { LANE_SCRATCH = 64 };
 static void VK(lanes_gathered)(const float *x, const int32_t *index, size_t count, size_t n,
                                size_t stride, float temp, float *output)
 {
-    VK(scaling) s = VK(scaling_for)(temp);
+    scaling s = VK(scaling_for)(temp);
     float kept[LANE_SCRATCH * LANES];
     float y[LANES];
     int keep = n <= LANE_SCRATCH;
@@ -267,7 +267,7 @@ static void VK(softmax_lanes)(const float *input, const size_t *offset, size_t c
         if (offset[l] < low) low = offset[l];
     }
     if (contiguous) {
-        VK(scaling) s = VK(scaling_for)(temp);
+        scaling s = VK(scaling_for)(temp);
         VK(lanes_contiguous)(input + low, n, stride, &s, output + low);
         return;
     }
@@ -288,7 +288,7 @@ static void VK(softmax_wide)(const float *input, size_t n, size_t stride, size_t
             vf_store(scratch + j*width + i, vf_load(input + j*stride + i));
         }
     }
-    VK(scaling) s = VK(scaling_for)(temp);
+    scaling s = VK(scaling_for)(temp);
     for (size_t i = 0; i < width; i += LANES) {
         VK(lanes_contiguous)(scratch + i, n, width, &s, scratch + i);
     }
@@ -337,7 +337,7 @@ static void VK(softmax_tree_rows)(const float *input, const size_t *row, size_t 
                                   size_t columns, const size_t *group_size, size_t groups,
                                   float temp, float *output, float *scratch)
 {
-    VK(scaling) s = VK(scaling_for)(temp);
+    scaling s = VK(scaling_for)(temp);
     size_t g = 0, start = 0, out = 0;
     for (size_t in = 0; in < columns; in += LANES) {
         VK(tree_columns_in)(input, row, columns, in, scratch);
