@@ -14,7 +14,8 @@ from darknet_softmax.binding import ffi, lib
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.skipif(shutil.which("nm") is None, reason="needs nm (binutils)")
+@pytest.mark.skipif(shutil.which("nm") is None or not sys.platform.startswith("linux"),
+                    reason="needs nm and an ELF library")
 def test_exports_are_the_declared_functions():
     """Built with -fvisibility=hidden, the library exports the functions its
     cdef declares (DS_API) and cffi's module entry, no internal one."""
