@@ -27,7 +27,7 @@ typedef struct connected_layer {
 } connected_layer;
 
 DS_API int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION activation,
-                         connected_layer **out);
+                                connected_layer **out);
 DS_API void free_connected_layer(connected_layer *l);
 /* Bytes from the start of the struct to the end of its last buffer. */
 DS_API size_t connected_layer_bytes(const connected_layer *l);
@@ -39,6 +39,6 @@ DS_API int forward_connected_layer(connected_layer *l, const network *net);
 DS_API int backward_connected_layer(connected_layer *l, const network *net);
 /* Darknet's SGD step, batch being the number of items the updates summed. */
 DS_API int update_connected_layer(connected_layer *l, size_t batch, float learning_rate,
-                           float momentum, float decay);
+                                  float momentum, float decay);
 
 #endif

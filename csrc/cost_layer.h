@@ -30,7 +30,7 @@ typedef struct cost_layer {
 } cost_layer;
 
 DS_API int make_cost_layer(size_t batch, size_t inputs, COST_TYPE cost_type, float scale,
-                    cost_layer **out);
+                           cost_layer **out);
 DS_API void free_cost_layer(cost_layer *l);
 DS_API size_t cost_layer_bytes(const cost_layer *l);
 /* Does nothing without a truth, as in Darknet. */
@@ -45,6 +45,7 @@ DS_API int backward_cost_layer(const cost_layer *l, const network *net);
    there, which climbs the loss. */
 DS_API void l2_cpu(size_t n, const float *pred, const float *truth, float *delta, float *error);
 DS_API void l1_cpu(size_t n, const float *pred, const float *truth, float *delta, float *error);
-DS_API void smooth_l1_cpu(size_t n, const float *pred, const float *truth, float *delta, float *error);
+DS_API void smooth_l1_cpu(size_t n, const float *pred, const float *truth, float *delta,
+                          float *error);
 
 #endif

@@ -22,8 +22,9 @@ void *make_layer_block(const void *layer, size_t struct_bytes, size_t n, const s
     if (n > 8) return NULL;
     for (size_t i = 0; i < n; ++i) {
         size_t bytes;
-        if (counts[i] > SIZE_MAX / sizeof(float) || !round_up(counts[i]*sizeof(float), &bytes)
-            || bytes > SIZE_MAX - BUFFER_ALIGN - total) return NULL;
+        if (counts[i] > SIZE_MAX / sizeof(float) || !round_up(counts[i] * sizeof(float), &bytes)
+            || bytes > SIZE_MAX - BUFFER_ALIGN - total)
+            return NULL;
         offsets[i] = total;
         total += bytes;
     }

@@ -44,11 +44,10 @@ static const struct isa {
 #if defined(DS_BUILD_AVX2)
     {.code = DS_ISA_AVX2, .available = avx2_available, .kernels = &vector_kernels_avx2},
 #endif
-    {.code = DS_ISA_PORTABLE, .available = portable_available,
-     .kernels = &vector_kernels_portable},
+    {.code = DS_ISA_PORTABLE, .available = portable_available, .kernels = &vector_kernels_portable},
 };
 
-static const struct isa *in_use;   /* NULL until first asked for */
+static const struct isa *in_use; /* NULL until first asked for */
 
 /* The row of an instruction set this build and CPU run, or NULL. */
 static const struct isa *isa_row(int code)

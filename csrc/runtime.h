@@ -16,9 +16,9 @@ enum ds_kernel { DS_KERNEL_SCALAR = 0, DS_KERNEL_VECTOR = 1 };
 enum ds_isa { DS_ISA_PORTABLE = 0, DS_ISA_AVX2 = 1 };
 enum { DS_MAX_THREADS = 256 };
 
-DS_API int ds_set_kernel(int kernel);          /* DS_ERR_ARG for an unknown kernel */
+DS_API int ds_set_kernel(int kernel); /* DS_ERR_ARG for an unknown kernel */
 DS_API int ds_get_kernel(void);
-DS_API int ds_set_isa(int isa);                /* DS_ERR_ARG when this CPU or build lacks it */
+DS_API int ds_set_isa(int isa); /* DS_ERR_ARG when this CPU or build lacks it */
 DS_API int ds_get_isa(void);
 DS_API int ds_isa_available(int isa);          /* 1 or 0 */
 DS_API int ds_set_num_threads(size_t threads); /* DS_ERR_ARG outside 1 to DS_MAX_THREADS */

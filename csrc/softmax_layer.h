@@ -23,7 +23,7 @@ typedef struct softmax_layer {
     int spatial;
     size_t w, h, c;
     int exact;
-    const tree *softmax_tree;   /* borrowed; the caller keeps it alive */
+    const tree *softmax_tree; /* borrowed; the caller keeps it alive */
     float *output;
     float *delta;
     float *loss;

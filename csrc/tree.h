@@ -13,19 +13,19 @@ enum { SECRET_NUM = -1234 };
 typedef struct tree {
     size_t n;
     size_t groups;
-    int *parent;          /* index of an earlier node, or -1 for a root */
-    int *child;           /* the group of a node's children, or -1 for a leaf */
-    int *group;           /* the group a node belongs to */
-    int *leaf;            /* 1 where no node names this one as parent */
+    int *parent; /* index of an earlier node, or -1 for a root */
+    int *child;  /* the group of a node's children, or -1 for a leaf */
+    int *group;  /* the group a node belongs to */
+    int *leaf;   /* 1 where no node names this one as parent */
     size_t *group_size;
     size_t *group_offset;
-    char **name;          /* n names, or NULL when the tree has none */
+    char **name; /* n names, or NULL when the tree has none */
 } tree;
 
 /* Builds a tree from n parent indices; names may be NULL. On a bad parent,
    *bad_node is its index and the status is DS_ERR_FORMAT. */
-DS_API int make_tree(size_t n, const int *parent, const char *const *names,
-              tree **out, size_t *bad_node);
+DS_API int make_tree(size_t n, const int *parent, const char *const *names, tree **out,
+                     size_t *bad_node);
 DS_API void free_tree(tree *t);
 
 /* Reads a .tree file: one node a line, "NAME PARENT", PARENT an earlier line
@@ -43,13 +43,13 @@ DS_API int fill_hierarchy(float *truth, size_t k, const tree *hier);
 /* Conditional probabilities to absolute ones, in place, for the first n nodes;
    with only_leaves, inner nodes become 0. */
 DS_API int hierarchy_predictions(float *predictions, size_t n, const tree *hier, int only_leaves,
-                          size_t stride);
+                                 size_t stride);
 /* The product of x from node c up to its root, into *probability. */
 DS_API int get_hierarchy_probability(const float *x, const tree *hier, int c, size_t stride,
-                              float *probability);
+                                     float *probability);
 /* Walks down from group 0, taking each group's best node while the running
    product stays above thresh; returns the node where the walk stops. */
 DS_API int hierarchy_top_prediction(const float *predictions, const tree *hier, float thresh,
-                             size_t stride);
+                                    size_t stride);
 
 #endif

@@ -34,7 +34,7 @@
 #endif
 
 /* The polynomials, shared by every instruction set. */
-#define EXP_LOWEST -87.33654475f     /* below this expf is not a normal float */
+#define EXP_LOWEST -87.33654475f /* below this expf is not a normal float */
 #define EXP_HIGHEST 88.37626266f
 #define EXP_LOG2E 1.44269504088896341f
 #define EXP_LN2_HI 0.693359375f
@@ -150,8 +150,14 @@ static inline void vf_transpose(vf *r)
 
 
 /* A store that bypasses the cache; p is 32-byte aligned. */
-static inline void vf_stream(float *p, vf v) { _mm256_stream_ps(p, v); }
-static inline void stream_fence(void) { _mm_sfence(); }
+static inline void vf_stream(float *p, vf v)
+{
+    _mm256_stream_ps(p, v);
+}
+static inline void stream_fence(void)
+{
+    _mm_sfence();
+}
 
 static inline float vf_hmax(vf v)
 {
@@ -190,7 +196,10 @@ static inline vf vsum_reciprocal(vsum s)
 }
 
 /* d - q*t, exactly (q = d/t rounded; the FMA rounds once, and the result is exact). */
-static inline vf vf_remainder(vf d, vf q, vf t) { return _mm256_fnmadd_ps(q, t, d); }
+static inline vf vf_remainder(vf d, vf q, vf t)
+{
+    return _mm256_fnmadd_ps(q, t, d);
+}
 
 /* exp(x + correction), where correction is far below an ulp of x: it goes
    into the reduced argument, where it counts. With nonpositive (x <= 0 or
@@ -199,8 +208,9 @@ static inline vf vf_remainder(vf d, vf q, vf t) { return _mm256_fnmadd_ps(q, t, 
 static inline vf exp_lanes(vf x, vf correction, int corrected, int nonpositive)
 {
     /* max and min put x second, so a NaN passes through to the result. */
-    vf clamped = nonpositive ? x : _mm256_min_ps(_mm256_set1_ps(EXP_HIGHEST),
-                                                 _mm256_max_ps(_mm256_set1_ps(EXP_LOWEST), x));
+    vf clamped = nonpositive ? x
+                             : _mm256_min_ps(_mm256_set1_ps(EXP_HIGHEST),
+                                             _mm256_max_ps(_mm256_set1_ps(EXP_LOWEST), x));
     vf rounded = _mm256_fmadd_ps(clamped, _mm256_set1_ps(EXP_LOG2E), _mm256_set1_ps(ROUND_MAGIC));
     vf n = _mm256_sub_ps(rounded, _mm256_set1_ps(ROUND_MAGIC));
     vf r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_HI), clamped);
@@ -218,9 +228,15 @@ static inline vf exp_lanes(vf x, vf correction, int corrected, int nonpositive)
                             _mm256_cmp_ps(x, _mm256_set1_ps(EXP_HIGHEST), _CMP_GT_OQ));
 }
 
-static inline vf vf_exp(vf x) { return exp_lanes(x, x, 0, 0); }
+static inline vf vf_exp(vf x)
+{
+    return exp_lanes(x, x, 0, 0);
+}
 /* exp(x) and exp(x + correction) for x <= 0 or NaN. */
-static inline vf vf_exp_nonpositive(vf x) { return exp_lanes(x, x, 0, 1); }
+static inline vf vf_exp_nonpositive(vf x)
+{
+    return exp_lanes(x, x, 0, 1);
+}
 static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
 {
     return exp_lanes(x, correction, 1, 1);
@@ -233,8 +249,7 @@ static inline vf vf_log(vf x)
     vf scaled = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(8388608.0f)), tiny);
     __m256i bits = _mm256_castps_si256(scaled);
     __m256i exponent = _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126));
-    vf e = _mm256_sub_ps(_mm256_cvtepi32_ps(exponent),
-                         _mm256_and_ps(tiny, _mm256_set1_ps(23.0f)));
+    vf e = _mm256_sub_ps(_mm256_cvtepi32_ps(exponent), _mm256_and_ps(tiny, _mm256_set1_ps(23.0f)));
     /* The mantissa as a float in [0.5, 1). */
     vf m = _mm256_castsi256_ps(_mm256_or_si256(
         _mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f000000)));
@@ -262,7 +277,7 @@ static inline vf vf_log(vf x)
                             _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NGE_UQ));
 }
 
-#else  /* portable C */
+#else /* portable C */
 
 /* One-line wrappers, read as a table. */
 /* clang-format off */
@@ -358,7 +373,10 @@ static inline void vf_transpose(vf *r)
         }
     }
 }
-static inline void vf_stream(float *p, vf v) { vf_store(p, v); }
+static inline void vf_stream(float *p, vf v)
+{
+    vf_store(p, v);
+}
 static inline void stream_fence(void) {}
 #if defined(__GNUC__) || defined(__clang__)
 /* GCC's and Clang's vector extensions: exp_poly on all lanes at once, in
@@ -393,25 +411,37 @@ static inline vf exp_lanes(vf input, vf correction_input)
     return out;
 }
 
-static inline vf vf_exp(vf x) { return exp_lanes(x, vf_set1(0)); }
+static inline vf vf_exp(vf x)
+{
+    return exp_lanes(x, vf_set1(0));
+}
 static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
 {
     return exp_lanes(x, correction);
 }
 #else
-static inline vf vf_exp(vf x) { LANEWISE(exp_poly(x.lane[l], 0)); }
+static inline vf vf_exp(vf x)
+{
+    LANEWISE(exp_poly(x.lane[l], 0));
+}
 static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
 {
     LANEWISE(exp_poly(x.lane[l], correction.lane[l]));
 }
 #endif
-static inline vf vf_exp_nonpositive(vf x) { return vf_exp(x); }
+static inline vf vf_exp_nonpositive(vf x)
+{
+    return vf_exp(x);
+}
 /* Without an FMA, double holds q*t and the difference exactly. */
 static inline vf vf_remainder(vf d, vf q, vf t)
 {
     LANEWISE((float)((double)d.lane[l] - (double)q.lane[l] * t.lane[l]));
 }
-static inline vf vf_log(vf x) { LANEWISE(log_poly(x.lane[l])); }
+static inline vf vf_log(vf x)
+{
+    LANEWISE(log_poly(x.lane[l]));
+}
 
 static inline float vf_hmax(vf v)
 {
@@ -440,7 +470,10 @@ static inline double vsum_total(vsum s)
     return total;
 }
 
-static inline vf vsum_reciprocal(vsum s) { LANEWISE((float)(1.0 / s.lane[l])); }
+static inline vf vsum_reciprocal(vsum s)
+{
+    LANEWISE((float)(1.0 / s.lane[l]));
+}
 
 #undef LANEWISE
 
