@@ -1,6 +1,7 @@
 """The speed benchmark (darknet_softmax/bench.py): `python benchmarks/bench.py --help`.
 
 The harness lives in the package so that `darknet-softmax bench` runs it too."""
+
 import sys
 
 from darknet_softmax.bench import main

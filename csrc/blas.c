@@ -21,21 +21,20 @@ void softmax(const float *input, size_t n, float temp, size_t stride, float *out
 {
     float largest = -INFINITY;
     for (size_t i = 0; i < n; ++i) {
-        if (input[i*stride] > largest) largest = input[i*stride];
+        if (input[i * stride] > largest) largest = input[i * stride];
     }
     double sum = 0;
     for (size_t i = 0; i < n; ++i) {
-        double e = exp(((double)input[i*stride] - largest) / temp);
+        double e = exp(((double)input[i * stride] - largest) / temp);
         sum += e;
-        output[i*stride] = (float)e;
+        output[i * stride] = (float)e;
     }
     float scale = (float)(1.0 / sum);
-    for (size_t i = 0; i < n; ++i) output[i*stride] *= scale;
+    for (size_t i = 0; i < n; ++i) output[i * stride] *= scale;
 }
 
-void softmax_cpu(const float *input, size_t n, size_t batch, size_t batch_offset,
-                 size_t groups, size_t group_offset, size_t stride, float temp,
-                 float *output)
+void softmax_cpu(const float *input, size_t n, size_t batch, size_t batch_offset, size_t groups,
+                 size_t group_offset, size_t stride, float temp, float *output)
 {
     if (vector_path()) {
         softmax_cpu_vector(input, n, batch, batch_offset, groups, group_offset, stride, temp,
@@ -44,19 +43,17 @@ void softmax_cpu(const float *input, size_t n, size_t batch, size_t batch_offset
     }
     for (size_t b = 0; b < batch; ++b) {
         for (size_t g = 0; g < groups; ++g) {
-            size_t offset = b*batch_offset + g*group_offset;
+            size_t offset = b * batch_offset + g * group_offset;
             softmax(input + offset, n, temp, stride, output + offset);
         }
     }
 }
 
-void softmax_tree_cpu(const float *input, size_t batch, size_t inputs,
-                      const size_t *group_size, const size_t *group_offset, size_t groups,
-                      float temp, float *output)
+void softmax_tree_cpu(const float *input, size_t batch, size_t inputs, const size_t *group_size,
+                      const size_t *group_offset, size_t groups, float temp, float *output)
 {
     if (vector_path()) {
-        softmax_tree_vector(input, batch, inputs, group_size, group_offset, groups, temp,
-                            output);
+        softmax_tree_vector(input, batch, inputs, group_size, group_offset, groups, temp, output);
         return;
     }
     for (size_t g = 0; g < groups; ++g) {
@@ -67,8 +64,7 @@ void softmax_tree_cpu(const float *input, size_t batch, size_t inputs,
 
 /* error is -log(pred) wherever truth is non-zero, whatever its size (Darknet's
    quirk); delta = truth - pred is the negative gradient of the fused loss. */
-void softmax_x_ent_cpu(size_t n, const float *pred, const float *truth,
-                       float *delta, float *error)
+void softmax_x_ent_cpu(size_t n, const float *pred, const float *truth, float *delta, float *error)
 {
     if (vector_path()) {
         softmax_x_ent_vector(n, pred, truth, delta, error);
@@ -88,7 +84,7 @@ void axpy_cpu(size_t N, float ALPHA, const float *X, size_t INCX, float *Y, size
         axpy_vector(N, ALPHA, X, Y);
         return;
     }
-    for (size_t i = 0; i < N; ++i) Y[i*INCY] += ALPHA*X[i*INCX];
+    for (size_t i = 0; i < N; ++i) Y[i * INCY] += ALPHA * X[i * INCX];
 }
 
 float sum_array(const float *a, size_t n)
@@ -106,7 +102,7 @@ static float largest_value(const float *input, size_t n, size_t stride)
 {
     float largest = -INFINITY;
     for (size_t i = 0; i < n; ++i) {
-        if (input[i*stride] > largest) largest = input[i*stride];
+        if (input[i * stride] > largest) largest = input[i * stride];
     }
     return largest;
 }
@@ -117,20 +113,19 @@ void log_softmax(const float *input, size_t n, float temp, size_t stride, float 
 {
     float largest = largest_value(input, n, stride);
     double sum = 0;
-    for (size_t i = 0; i < n; ++i) sum += expf((input[i*stride] - largest) / temp);
+    for (size_t i = 0; i < n; ++i) sum += expf((input[i * stride] - largest) / temp);
     double log_sum = log(sum);
     for (size_t i = 0; i < n; ++i) {
-        output[i*stride] = (float)((input[i*stride] - largest) / temp - log_sum);
+        output[i * stride] = (float)((input[i * stride] - largest) / temp - log_sum);
     }
 }
 
-void log_softmax_cpu(const float *input, size_t n, size_t batch, size_t batch_offset,
-                     size_t groups, size_t group_offset, size_t stride, float temp,
-                     float *output)
+void log_softmax_cpu(const float *input, size_t n, size_t batch, size_t batch_offset, size_t groups,
+                     size_t group_offset, size_t stride, float temp, float *output)
 {
     for (size_t b = 0; b < batch; ++b) {
         for (size_t g = 0; g < groups; ++g) {
-            size_t offset = b*batch_offset + g*group_offset;
+            size_t offset = b * batch_offset + g * group_offset;
             log_softmax(input + offset, n, temp, stride, output + offset);
         }
     }
@@ -144,19 +139,19 @@ void softmax_backward(const float *y, const float *dy, size_t n, float temp, siz
                       float *dx)
 {
     double dot = 0;
-    for (size_t i = 0; i < n; ++i) dot += (double)dy[i*stride] * y[i*stride];
+    for (size_t i = 0; i < n; ++i) dot += (double)dy[i * stride] * y[i * stride];
     for (size_t i = 0; i < n; ++i) {
-        dx[i*stride] += (float)(y[i*stride] * (dy[i*stride] - dot) / temp);
+        dx[i * stride] += (float)(y[i * stride] * (dy[i * stride] - dot) / temp);
     }
 }
 
 void softmax_backward_cpu(const float *y, const float *dy, size_t n, size_t batch,
-                          size_t batch_offset, size_t groups, size_t group_offset,
-                          size_t stride, float temp, float *dx)
+                          size_t batch_offset, size_t groups, size_t group_offset, size_t stride,
+                          float temp, float *dx)
 {
     for (size_t b = 0; b < batch; ++b) {
         for (size_t g = 0; g < groups; ++g) {
-            size_t offset = b*batch_offset + g*group_offset;
+            size_t offset = b * batch_offset + g * group_offset;
             softmax_backward(y + offset, dy + offset, n, temp, stride, dx + offset);
         }
     }
@@ -167,31 +162,31 @@ void softmax_backward_cpu(const float *y, const float *dy, size_t n, size_t batc
    to the softmax's input. That is (truth - pred)/temp when the labels sum to 1,
    and 0 for a group with no label. A truth of SECRET_NUM means "no label": it
    is left out of the sum and its delta and error are 0. */
-void softmax_x_ent_exact(const float *pred, const float *truth, size_t n, float temp,
-                         size_t stride, float *delta, float *error)
+void softmax_x_ent_exact(const float *pred, const float *truth, size_t n, float temp, size_t stride,
+                         float *delta, float *error)
 {
     double labels = 0;
     for (size_t i = 0; i < n; ++i) {
-        if (truth[i*stride] != SECRET_NUM) labels += truth[i*stride];
+        if (truth[i * stride] != SECRET_NUM) labels += truth[i * stride];
     }
     for (size_t i = 0; i < n; ++i) {
-        float t = truth[i*stride];
-        float p = pred[i*stride];
+        float t = truth[i * stride];
+        float p = pred[i * stride];
         int masked = t == SECRET_NUM;
-        error[i*stride] = (t && !masked) ? -t * logf(p) : 0;
-        delta[i*stride] = masked ? 0 : (float)((t - p*labels) / temp);
+        error[i * stride] = (t && !masked) ? -t * logf(p) : 0;
+        delta[i * stride] = masked ? 0 : (float)((t - p * labels) / temp);
     }
 }
 
 void softmax_x_ent_exact_cpu(const float *pred, const float *truth, size_t n, size_t batch,
-                             size_t batch_offset, size_t groups, size_t group_offset,
-                             size_t stride, float temp, float *delta, float *error)
+                             size_t batch_offset, size_t groups, size_t group_offset, size_t stride,
+                             float temp, float *delta, float *error)
 {
     for (size_t b = 0; b < batch; ++b) {
         for (size_t g = 0; g < groups; ++g) {
-            size_t offset = b*batch_offset + g*group_offset;
-            softmax_x_ent_exact(pred + offset, truth + offset, n, temp, stride,
-                                delta + offset, error + offset);
+            size_t offset = b * batch_offset + g * group_offset;
+            softmax_x_ent_exact(pred + offset, truth + offset, n, temp, stride, delta + offset,
+                                error + offset);
         }
     }
 }

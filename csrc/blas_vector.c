@@ -76,8 +76,7 @@ static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
         }
         size_t count = 0;
         for (; count < STREAM_BATCH && k < end; ++count) offset[count] = group_start(w, k++);
-        w->kernels->softmax_rows_stream(w->input, offset, count, w->n, w->temp, w->output,
-                                        scratch);
+        w->kernels->softmax_rows_stream(w->input, offset, count, w->n, w->temp, w->output, scratch);
     }
     free(scratch);
 }
@@ -153,12 +152,16 @@ static int groups_disjoint(size_t n, size_t stride, size_t batch, size_t batch_o
     for (int i = 0; i < 3; ++i) {
         for (int j = i + 1; j < 3; ++j) {
             if (step[j] < step[i]) {
-                size_t t = step[i]; step[i] = step[j]; step[j] = t;
-                t = count[i]; count[i] = count[j]; count[j] = t;
+                size_t t = step[i];
+                step[i] = step[j];
+                step[j] = t;
+                t = count[i];
+                count[i] = count[j];
+                count[j] = t;
             }
         }
     }
-    size_t span = 0;    /* the furthest offset the smaller axes reach */
+    size_t span = 0; /* the furthest offset the smaller axes reach */
     for (int i = 0; i < 3; ++i) {
         if (count[i] == 1) continue;
         if (step[i] <= span) return 0;
@@ -174,15 +177,23 @@ void softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch
     if (!groups_disjoint(n, stride, batch, batch_offset, groups, group_offset)) {
         for (size_t b = 0; b < batch; ++b) {
             for (size_t g = 0; g < groups; ++g) {
-                size_t offset = b*batch_offset + g*group_offset;
+                size_t offset = b * batch_offset + g * group_offset;
                 softmax(input + offset, n, temp, stride, output + offset);
             }
         }
         return;
     }
-    struct grouped w = {input, output, n, groups, batch_offset, group_offset, stride,
-                        batch * groups, temp, 0, 0, vector_kernels_in_use()};
-    w.rows = stride == 1 && n >= ROW_MIN;
+    struct grouped w = {.input = input,
+                        .output = output,
+                        .n = n,
+                        .groups = groups,
+                        .batch_offset = batch_offset,
+                        .group_offset = group_offset,
+                        .stride = stride,
+                        .count = batch * groups,
+                        .temp = temp,
+                        .rows = stride == 1 && n >= ROW_MIN,
+                        .kernels = vector_kernels_in_use()};
     w.stream = w.rows && w.count * n >= STREAM_BYTES / sizeof(float) && n <= STREAM_ROW_MAX
                && (uintptr_t)output % sizeof(float) == 0;
     pool_run(grouped_part, &w, parts_for(w.count * n));
@@ -241,8 +252,8 @@ static void tree_rows(const struct tree_work *w, size_t b0, size_t b1, float *sc
         for (size_t l = 0; l < LANES_PER_VECTOR; ++l) {
             row[l] = (b + (l < count ? l : 0)) * w->inputs + w->first;
         }
-        w->kernels->softmax_tree_rows(w->input, row, count, w->columns, w->group_size,
-                                      w->groups, w->temp, w->output, scratch);
+        w->kernels->softmax_tree_rows(w->input, row, count, w->columns, w->group_size, w->groups,
+                                      w->temp, w->output, scratch);
     }
 }
 
@@ -260,8 +271,8 @@ static void tree_part(void *context, size_t part, size_t parts)
     share((w->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
     size_t b1 = end * LANES_PER_VECTOR < w->batch ? end * LANES_PER_VECTOR : w->batch;
     size_t floats = (w->columns + LANES_PER_VECTOR) * LANES_PER_VECTOR;
-    float *scratch = w->columns && floats <= TREE_SCRATCH_MAX ? malloc(floats * sizeof(float))
-                                                               : NULL;
+    float *scratch =
+        w->columns && floats <= TREE_SCRATCH_MAX ? malloc(floats * sizeof(float)) : NULL;
     tree_rows(w, begin * LANES_PER_VECTOR, b1, scratch);
     free(scratch);
 }
@@ -278,15 +289,22 @@ static size_t tiled_columns(const size_t *group_size, const size_t *group_offset
     return groups ? end - group_offset[0] : 0;
 }
 
-void softmax_tree_vector(const float *input, size_t batch, size_t inputs,
-                         const size_t *group_size, const size_t *group_offset, size_t groups,
-                         float temp, float *output)
+void softmax_tree_vector(const float *input, size_t batch, size_t inputs, const size_t *group_size,
+                         const size_t *group_offset, size_t groups, float temp, float *output)
 {
-    struct tree_work w = {input, output, batch, inputs, groups, group_size, group_offset, temp,
-                          0, groups ? group_offset[0] : 0, 0, vector_kernels_in_use()};
+    struct tree_work w = {.input = input,
+                          .output = output,
+                          .batch = batch,
+                          .inputs = inputs,
+                          .groups = groups,
+                          .group_size = group_size,
+                          .group_offset = group_offset,
+                          .temp = temp,
+                          .first = groups ? group_offset[0] : 0,
+                          .columns = tiled_columns(group_size, group_offset, groups),
+                          .kernels = vector_kernels_in_use()};
     size_t parts = parts_for(batch * inputs);
     size_t blocks = (batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
-    w.columns = tiled_columns(group_size, group_offset, groups);
     /* Tiled groups go by rows even when that leaves a thread idle: the
        transposed kernel is several times faster than any other. */
     w.by_rows = w.columns || blocks >= parts;
@@ -296,41 +314,54 @@ void softmax_tree_vector(const float *input, size_t batch, size_t inputs,
 
 /* --- elementwise kernels --- */
 
-struct elementwise {
+struct x_ent_work {
     size_t n;
-    const float *a, *b;
-    float *c, *d;
-    float alpha;
+    const float *pred, *truth;
+    float *delta, *error;
     const struct vector_kernels *kernels;
 };
 
 static void x_ent_part(void *context, size_t part, size_t parts)
 {
-    const struct elementwise *w = context;
+    const struct x_ent_work *w = context;
     size_t begin, end;
     share(w->n, part, parts, &begin, &end);
-    w->kernels->softmax_x_ent(end - begin, w->a + begin, w->b + begin, w->c + begin,
-                              w->d + begin);
+    w->kernels->softmax_x_ent(end - begin, w->pred + begin, w->truth + begin, w->delta + begin,
+                              w->error + begin);
 }
 
 void softmax_x_ent_vector(size_t n, const float *pred, const float *truth, float *delta,
                           float *error)
 {
-    struct elementwise w = {n, pred, truth, delta, error, 0, vector_kernels_in_use()};
+    struct x_ent_work w = {.n = n,
+                           .pred = pred,
+                           .truth = truth,
+                           .delta = delta,
+                           .error = error,
+                           .kernels = vector_kernels_in_use()};
     pool_run(x_ent_part, &w, parts_for(n));
 }
 
+struct axpy_work {
+    size_t n;
+    float alpha;
+    const float *x;
+    float *y;
+    const struct vector_kernels *kernels;
+};
+
 static void axpy_part(void *context, size_t part, size_t parts)
 {
-    const struct elementwise *w = context;
+    const struct axpy_work *w = context;
     size_t begin, end;
     share(w->n, part, parts, &begin, &end);
-    w->kernels->axpy(end - begin, w->alpha, w->a + begin, w->c + begin);
+    w->kernels->axpy(end - begin, w->alpha, w->x + begin, w->y + begin);
 }
 
 void axpy_vector(size_t N, float ALPHA, const float *X, float *Y)
 {
-    struct elementwise w = {N, X, NULL, Y, NULL, ALPHA, vector_kernels_in_use()};
+    struct axpy_work w = {
+        .n = N, .alpha = ALPHA, .x = X, .y = Y, .kernels = vector_kernels_in_use()};
     pool_run(axpy_part, &w, parts_for(N));
 }
 
@@ -360,7 +391,7 @@ float sum_array_vector(const float *a, size_t n)
     double *block_sum = blocks > 1 ? malloc(blocks * sizeof(double)) : NULL;
     double sum = 0;
     if (block_sum) {
-        struct sum_work w = {a, n, block_sum, kernels};
+        struct sum_work w = {.a = a, .n = n, .block_sum = block_sum, .kernels = kernels};
         pool_run(sum_part, &w, parts_for(n));
         for (size_t block = 0; block < blocks; ++block) sum += block_sum[block];
         free(block_sum);

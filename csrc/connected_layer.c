@@ -15,17 +15,15 @@ int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION
     float probe = 0;
     if (activate_array(&probe, 1, activation) != DS_OK) return DS_ERR_ARG;
     if (outputs > SIZE_MAX / batch || inputs > SIZE_MAX / outputs) return DS_ERR_NOMEM;
-    connected_layer l = {.batch = batch, .inputs = inputs, .outputs = outputs,
-                         .activation = activation};
-    size_t counts[] = {batch*outputs, batch*outputs, outputs*inputs, outputs,
-                       outputs*inputs, outputs};
-    float **buffers[] = {&l.output, &l.delta, &l.weights, &l.biases, &l.weight_updates,
-                         &l.bias_updates};
-    connected_layer *block = make_layer_block(sizeof l, 6, counts, buffers);
-    if (!block) return DS_ERR_NOMEM;
-    *block = l;
-    *out = block;
-    return DS_OK;
+    connected_layer l = {
+        .batch = batch, .inputs = inputs, .outputs = outputs, .activation = activation};
+    size_t outs = batch * outputs, weights = outputs * inputs;
+    size_t counts[] = {outs, outs, weights, outputs, weights, outputs};
+    float **buffers[] = {
+        &l.output, &l.delta, &l.weights, &l.biases, &l.weight_updates, &l.bias_updates,
+    };
+    *out = make_layer_block(&l, sizeof l, 6, counts, buffers);
+    return *out ? DS_OK : DS_ERR_NOMEM;
 }
 
 void free_connected_layer(connected_layer *l)
@@ -35,7 +33,7 @@ void free_connected_layer(connected_layer *l)
 
 size_t connected_layer_bytes(const connected_layer *l)
 {
-    return (size_t)((const char *)(l->bias_updates + l->outputs) - (const char *)l);
+    return layer_block_bytes(l, l->bias_updates + l->outputs);
 }
 
 int forward_connected_layer(connected_layer *l, const network *net)
@@ -43,24 +41,24 @@ int forward_connected_layer(connected_layer *l, const network *net)
     if (!net->input) return DS_ERR_ARG;
     size_t m = l->batch, k = l->inputs, n = l->outputs;
     gemm(0, 1, m, n, k, 1, net->input, k, l->weights, k, 0, l->output, n);
-    for (size_t b = 0; b < m; ++b) axpy_cpu(n, 1, l->biases, 1, l->output + b*n, 1);
-    return activate_array(l->output, m*n, l->activation);
+    for (size_t b = 0; b < m; ++b) axpy_cpu(n, 1, l->biases, 1, l->output + b * n, 1);
+    return activate_array(l->output, m * n, l->activation);
 }
 
 int backward_connected_layer(connected_layer *l, const network *net)
 {
     if (!net->input) return DS_ERR_ARG;
     size_t batch = l->batch, inputs = l->inputs, outputs = l->outputs;
-    int status = gradient_array(l->output, batch*outputs, l->activation, l->delta);
+    int status = gradient_array(l->output, batch * outputs, l->activation, l->delta);
     if (status != DS_OK) return status;
     for (size_t b = 0; b < batch; ++b) {
-        axpy_cpu(outputs, 1, l->delta + b*outputs, 1, l->bias_updates, 1);
+        axpy_cpu(outputs, 1, l->delta + b * outputs, 1, l->bias_updates, 1);
     }
     gemm(1, 0, outputs, inputs, batch, 1, l->delta, outputs, net->input, inputs, 1,
          l->weight_updates, inputs);
     if (net->delta) {
-        gemm(0, 0, batch, inputs, outputs, 1, l->delta, outputs, l->weights, inputs, 1,
-             net->delta, inputs);
+        gemm(0, 0, batch, inputs, outputs, 1, l->delta, outputs, l->weights, inputs, 1, net->delta,
+             inputs);
     }
     return DS_OK;
 }
@@ -74,8 +72,8 @@ static void scal(size_t n, float alpha, float *x)
    ADDS learning_rate/batch times them. Decay enters the updates as
    -decay*batch*weights, which the same factor turns into -learning_rate*decay*w.
    What remains, times momentum, carries into the next step. */
-int update_connected_layer(connected_layer *l, size_t batch, float learning_rate,
-                           float momentum, float decay)
+int update_connected_layer(connected_layer *l, size_t batch, float learning_rate, float momentum,
+                           float decay)
 {
     if (batch == 0) return DS_ERR_ARG;
     size_t n = l->inputs * l->outputs;

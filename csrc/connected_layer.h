@@ -5,6 +5,7 @@
 
 #include "activations.h"
 #include "network.h"
+#include "status.h"
 
 /* Darknet's connected layer (src/connected_layer.c). weights is outputs x
    inputs, row-major: row o holds the weights into output o, as in Darknet's
@@ -25,19 +26,19 @@ typedef struct connected_layer {
     float *bias_updates;
 } connected_layer;
 
-int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION activation,
-                         connected_layer **out);
-void free_connected_layer(connected_layer *l);
+DS_API int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION activation,
+                                connected_layer **out);
+DS_API void free_connected_layer(connected_layer *l);
 /* Bytes from the start of the struct to the end of its last buffer. */
-size_t connected_layer_bytes(const connected_layer *l);
+DS_API size_t connected_layer_bytes(const connected_layer *l);
 /* output = the activation of input times weights^T, plus biases. */
-int forward_connected_layer(connected_layer *l, const network *net);
+DS_API int forward_connected_layer(connected_layer *l, const network *net);
 /* delta is multiplied by the activation's derivative; then bias_updates +=
    the sum of delta over the batch, weight_updates += delta^T input, and, when
    net->delta is set, net->delta += delta weights. */
-int backward_connected_layer(connected_layer *l, const network *net);
+DS_API int backward_connected_layer(connected_layer *l, const network *net);
 /* Darknet's SGD step, batch being the number of items the updates summed. */
-int update_connected_layer(connected_layer *l, size_t batch, float learning_rate,
-                           float momentum, float decay);
+DS_API int update_connected_layer(connected_layer *l, size_t batch, float learning_rate,
+                                  float momentum, float decay);
 
 #endif

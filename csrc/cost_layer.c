@@ -46,21 +46,20 @@ static int known(COST_TYPE t)
     return t == SSE || t == MASKED || t == L1 || t == SMOOTH;
 }
 
-int make_cost_layer(size_t batch, size_t inputs, COST_TYPE cost_type, float scale,
-                    cost_layer **out)
+int make_cost_layer(size_t batch, size_t inputs, COST_TYPE cost_type, float scale, cost_layer **out)
 {
     *out = NULL;
     if (batch == 0 || inputs == 0 || !known(cost_type) || !isfinite(scale)) return DS_ERR_ARG;
     if (inputs > SIZE_MAX / batch) return DS_ERR_NOMEM;
-    cost_layer l = {.batch = batch, .inputs = inputs, .outputs = inputs,
-                    .cost_type = cost_type, .scale = scale};
-    size_t counts[] = {batch*inputs, batch*inputs};
+    cost_layer l = {.batch = batch,
+                    .inputs = inputs,
+                    .outputs = inputs,
+                    .cost_type = cost_type,
+                    .scale = scale};
+    size_t counts[] = {batch * inputs, batch * inputs};
     float **buffers[] = {&l.output, &l.delta};
-    cost_layer *block = make_layer_block(sizeof l, 2, counts, buffers);
-    if (!block) return DS_ERR_NOMEM;
-    *block = l;
-    *out = block;
-    return DS_OK;
+    *out = make_layer_block(&l, sizeof l, 2, counts, buffers);
+    return *out ? DS_OK : DS_ERR_NOMEM;
 }
 
 void free_cost_layer(cost_layer *l)
@@ -70,7 +69,7 @@ void free_cost_layer(cost_layer *l)
 
 size_t cost_layer_bytes(const cost_layer *l)
 {
-    return (size_t)((const char *)(l->delta + l->batch*l->inputs) - (const char *)l);
+    return layer_block_bytes(l, l->delta + l->batch * l->inputs);
 }
 
 /* MASKED: Darknet writes SECRET_NUM into the input wherever the truth holds
@@ -95,6 +94,6 @@ int forward_cost_layer(cost_layer *l, const network *net)
 
 int backward_cost_layer(const cost_layer *l, const network *net)
 {
-    if (net->delta) axpy_cpu(l->batch*l->inputs, l->scale, l->delta, 1, net->delta, 1);
+    if (net->delta) axpy_cpu(l->batch * l->inputs, l->scale, l->delta, 1, net->delta, 1);
     return DS_OK;
 }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "network.h"
+#include "status.h"
 
 /* Darknet's cost types (src/cost_layer.h), with Darknet's enum values for the
    four this project supports. */
@@ -11,7 +12,7 @@ typedef enum {
     SSE = 0,
     MASKED = 1,
     L1 = 2,
-    SMOOTH = 4
+    SMOOTH = 4,
 } COST_TYPE;
 
 /* Darknet's cost layer (src/cost_layer.c). output holds each value's error
@@ -28,13 +29,13 @@ typedef struct cost_layer {
     float cost;
 } cost_layer;
 
-int make_cost_layer(size_t batch, size_t inputs, COST_TYPE cost_type, float scale,
-                    cost_layer **out);
-void free_cost_layer(cost_layer *l);
-size_t cost_layer_bytes(const cost_layer *l);
+DS_API int make_cost_layer(size_t batch, size_t inputs, COST_TYPE cost_type, float scale,
+                           cost_layer **out);
+DS_API void free_cost_layer(cost_layer *l);
+DS_API size_t cost_layer_bytes(const cost_layer *l);
 /* Does nothing without a truth, as in Darknet. */
-int forward_cost_layer(cost_layer *l, const network *net);
-int backward_cost_layer(const cost_layer *l, const network *net);
+DS_API int forward_cost_layer(cost_layer *l, const network *net);
+DS_API int backward_cost_layer(const cost_layer *l, const network *net);
 
 /* The kernels, which Darknet keeps in src/blas.c; diff = truth - pred.
    l2: error = diff^2 and delta = diff, the negative gradient of error/2.
@@ -42,8 +43,9 @@ int backward_cost_layer(const cost_layer *l, const network *net);
    so -1 at diff = 0. smooth_l1: l2 where |diff| < 1, else error =
    2|diff| - 1 and delta = the sign of diff. Darknet has the opposite sign
    there, which climbs the loss. */
-void l2_cpu(size_t n, const float *pred, const float *truth, float *delta, float *error);
-void l1_cpu(size_t n, const float *pred, const float *truth, float *delta, float *error);
-void smooth_l1_cpu(size_t n, const float *pred, const float *truth, float *delta, float *error);
+DS_API void l2_cpu(size_t n, const float *pred, const float *truth, float *delta, float *error);
+DS_API void l1_cpu(size_t n, const float *pred, const float *truth, float *delta, float *error);
+DS_API void smooth_l1_cpu(size_t n, const float *pred, const float *truth, float *delta,
+                          float *error);
 
 #endif

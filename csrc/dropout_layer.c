@@ -10,16 +10,16 @@ int make_dropout_layer(size_t batch, size_t inputs, float probability, uint64_t 
     *out = NULL;
     if (batch == 0 || inputs == 0 || !(probability >= 0 && probability < 1)) return DS_ERR_ARG;
     if (inputs > SIZE_MAX / batch) return DS_ERR_NOMEM;
-    dropout_layer l = {.batch = batch, .inputs = inputs, .outputs = inputs,
-                       .probability = probability, .scale = 1.f / (1.f - probability),
+    dropout_layer l = {.batch = batch,
+                       .inputs = inputs,
+                       .outputs = inputs,
+                       .probability = probability,
+                       .scale = 1.f / (1.f - probability),
                        .state = seed};
-    size_t counts[] = {batch*inputs};
+    size_t counts[] = {batch * inputs};
     float **buffers[] = {&l.rand};
-    dropout_layer *block = make_layer_block(sizeof l, 1, counts, buffers);
-    if (!block) return DS_ERR_NOMEM;
-    *block = l;
-    *out = block;
-    return DS_OK;
+    *out = make_layer_block(&l, sizeof l, 1, counts, buffers);
+    return *out ? DS_OK : DS_ERR_NOMEM;
 }
 
 void free_dropout_layer(dropout_layer *l)
@@ -29,7 +29,7 @@ void free_dropout_layer(dropout_layer *l)
 
 size_t dropout_layer_bytes(const dropout_layer *l)
 {
-    return (size_t)((const char *)(l->rand + l->batch*l->inputs) - (const char *)l);
+    return layer_block_bytes(l, l->rand + l->batch * l->inputs);
 }
 
 /* splitmix64: Darknet calls rand(); a generator of the layer's own keeps runs
@@ -47,7 +47,7 @@ int forward_dropout_layer(dropout_layer *l, const network *net)
 {
     if (!net->input || !l->output) return DS_ERR_ARG;
     if (!net->train) return DS_OK;
-    for (size_t i = 0; i < l->batch*l->inputs; ++i) {
+    for (size_t i = 0; i < l->batch * l->inputs; ++i) {
         float r = rand_uniform(&l->state);
         l->rand[i] = r;
         l->output[i] = r < l->probability ? 0 : net->input[i] * l->scale;
@@ -64,7 +64,7 @@ int backward_dropout_layer(const dropout_layer *l, const network *net)
 {
     if (!net->delta || !net->train) return DS_OK;
     if (!l->delta || !l->output) return DS_ERR_ARG;
-    for (size_t i = 0; i < l->batch*l->inputs; ++i) {
+    for (size_t i = 0; i < l->batch * l->inputs; ++i) {
         if (l->rand[i] < l->probability) {
             net->delta[i] = 0;
         } else {

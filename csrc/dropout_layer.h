@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "network.h"
+#include "status.h"
 
 /* Darknet's dropout layer (src/dropout_layer.c). It owns no output or delta:
    as in Darknet, output and delta point at the previous layer's buffers
@@ -24,17 +25,17 @@ typedef struct dropout_layer {
 } dropout_layer;
 
 /* 0 <= probability < 1; scale = 1/(1 - probability), Darknet's scaling. */
-int make_dropout_layer(size_t batch, size_t inputs, float probability, uint64_t seed,
-                       dropout_layer **out);
-void free_dropout_layer(dropout_layer *l);
-size_t dropout_layer_bytes(const dropout_layer *l);
+DS_API int make_dropout_layer(size_t batch, size_t inputs, float probability, uint64_t seed,
+                              dropout_layer **out);
+DS_API void free_dropout_layer(dropout_layer *l);
+DS_API size_t dropout_layer_bytes(const dropout_layer *l);
 /* In training only: draw rand, then output = rand < probability ? 0 : input*scale. */
-int forward_dropout_layer(dropout_layer *l, const network *net);
+DS_API int forward_dropout_layer(dropout_layer *l, const network *net);
 /* In training only: net->delta = rand < probability ? 0 : delta*scale. It
    overwrites rather than accumulates because, in a network, net->delta IS
    l->delta (Darknet's in-place wiring). It also divides the kept values of
    output by scale again, so the layer before sees its own output (unlike
    Darknet; see dropout_layer.c). */
-int backward_dropout_layer(const dropout_layer *l, const network *net);
+DS_API int backward_dropout_layer(const dropout_layer *l, const network *net);
 
 #endif

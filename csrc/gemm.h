@@ -3,12 +3,13 @@
 
 #include <stddef.h>
 
+#include "status.h"
+
 /* Darknet's gemm (src/gemm.c): C = ALPHA * op(A) op(B) + BETA * C, row-major,
    where op(X) is X or, when its flag is set, X transposed. op(A) is M x K,
    op(B) is K x N, C is M x N; lda, ldb and ldc are the row strides of the
    arrays as stored. Callers check bounds, so it cannot fail. */
-void gemm(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA,
-          const float *A, size_t lda, const float *B, size_t ldb,
-          float BETA, float *C, size_t ldc);
+DS_API void gemm(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A,
+                 size_t lda, const float *B, size_t ldb, float BETA, float *C, size_t ldc);
 
 #endif

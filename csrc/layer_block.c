@@ -1,5 +1,6 @@
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "layer_block.h"
 
@@ -12,7 +13,8 @@ static int round_up(size_t bytes, size_t *out)
     return 1;
 }
 
-void *make_layer_block(size_t struct_bytes, size_t n, const size_t *counts, float **buffers[])
+void *make_layer_block(const void *layer, size_t struct_bytes, size_t n, const size_t *counts,
+                       float **buffers[])
 {
     size_t total;
     if (!round_up(struct_bytes, &total)) return NULL;
@@ -20,8 +22,9 @@ void *make_layer_block(size_t struct_bytes, size_t n, const size_t *counts, floa
     if (n > 8) return NULL;
     for (size_t i = 0; i < n; ++i) {
         size_t bytes;
-        if (counts[i] > SIZE_MAX / sizeof(float) || !round_up(counts[i]*sizeof(float), &bytes)
-            || bytes > SIZE_MAX - BUFFER_ALIGN - total) return NULL;
+        if (counts[i] > SIZE_MAX / sizeof(float) || !round_up(counts[i] * sizeof(float), &bytes)
+            || bytes > SIZE_MAX - BUFFER_ALIGN - total)
+            return NULL;
         offsets[i] = total;
         total += bytes;
     }
@@ -32,5 +35,11 @@ void *make_layer_block(size_t struct_bytes, size_t n, const size_t *counts, floa
     uintptr_t base = (uintptr_t)block;
     size_t shift = (BUFFER_ALIGN - base % BUFFER_ALIGN) % BUFFER_ALIGN;
     for (size_t i = 0; i < n; ++i) *buffers[i] = (float *)(block + shift + offsets[i]);
+    memcpy(block, layer, struct_bytes);
     return block;
+}
+
+size_t layer_block_bytes(const void *layer, const float *end)
+{
+    return (size_t)((const char *)end - (const char *)layer);
 }

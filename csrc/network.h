@@ -11,7 +11,6 @@ typedef struct network {
     const float *truth;
     float *delta;
     int train;
-    size_t batch;
 } network;
 
 #endif

@@ -7,7 +7,6 @@
 #include "vector_kernels.h"
 
 static int kernel = DS_KERNEL_VECTOR;
-static const struct vector_kernels *in_use;   /* NULL until first asked for */
 
 int ds_set_kernel(int value)
 {
@@ -21,44 +20,74 @@ int ds_get_kernel(void)
     return kernel;
 }
 
-int ds_isa_available(int isa)
+static int portable_available(void)
 {
-    if (isa == DS_ISA_PORTABLE) return 1;
-#if defined(DS_BUILD_AVX2)
-    /* GCC's and Clang's check includes the OS saving the AVX registers. */
-    if (isa == DS_ISA_AVX2) {
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-#endif
-    return 0;
+    return 1;
 }
 
-static const struct vector_kernels *table_for(int isa)
-{
 #if defined(DS_BUILD_AVX2)
-    if (isa == DS_ISA_AVX2) return &vector_kernels_avx2;
-#else
-    (void)isa;
+/* GCC's and Clang's check includes the OS saving the AVX registers. */
+static int avx2_available(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 #endif
-    return &vector_kernels_portable;
+
+/* The instruction sets this build has, best first: the default is the first
+   one the CPU runs. Another instruction set is one more row, with its
+   vector_kernels_*.c. */
+static const struct isa {
+    int code;
+    int (*available)(void);
+    const struct vector_kernels *kernels;
+} isas[] = {
+#if defined(DS_BUILD_AVX2)
+    {.code = DS_ISA_AVX2, .available = avx2_available, .kernels = &vector_kernels_avx2},
+#endif
+    {.code = DS_ISA_PORTABLE, .available = portable_available, .kernels = &vector_kernels_portable},
+};
+
+static const struct isa *in_use; /* NULL until first asked for */
+
+/* The row of an instruction set this build and CPU run, or NULL. */
+static const struct isa *isa_row(int code)
+{
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; ++i) {
+        if (isas[i].code == code) return isas[i].available() ? &isas[i] : NULL;
+    }
+    return NULL;
+}
+
+static const struct isa *isa_in_use(void)
+{
+    /* The search ends at the last row at the latest: portable runs everywhere. */
+    for (size_t i = 0; !in_use; ++i) {
+        if (isas[i].available()) in_use = &isas[i];
+    }
+    return in_use;
+}
+
+int ds_isa_available(int isa)
+{
+    return isa_row(isa) != NULL;
 }
 
 int ds_set_isa(int isa)
 {
-    if (!ds_isa_available(isa)) return DS_ERR_ARG;
-    in_use = table_for(isa);
+    const struct isa *row = isa_row(isa);
+    if (!row) return DS_ERR_ARG;
+    in_use = row;
     return DS_OK;
 }
 
 int ds_get_isa(void)
 {
-    return vector_kernels_in_use() == &vector_kernels_portable ? DS_ISA_PORTABLE : DS_ISA_AVX2;
+    return isa_in_use()->code;
 }
 
 const struct vector_kernels *vector_kernels_in_use(void)
 {
-    if (!in_use) in_use = table_for(ds_isa_available(DS_ISA_AVX2) ? DS_ISA_AVX2 : DS_ISA_PORTABLE);
-    return in_use;
+    return isa_in_use()->kernels;
 }
 
 int ds_set_num_threads(size_t threads)
@@ -89,6 +118,6 @@ static void copy_part(void *context, size_t part, size_t parts)
 
 void ds_copy(const float *input, size_t n, float *output)
 {
-    struct copy_work work = {input, n, output};
+    struct copy_work work = {.input = input, .n = n, .output = output};
     pool_run(copy_part, &work, parts_for(n));
 }

@@ -2,40 +2,21 @@
 #include <stdlib.h>
 
 #include "blas.h"
+#include "layer_block.h"
 #include "softmax_layer.h"
 #include "status.h"
 
-#define BUFFER_ALIGN 64
-
-static uintptr_t align_up(uintptr_t offset)
-{
-    return (offset + BUFFER_ALIGN - 1) / BUFFER_ALIGN * BUFFER_ALIGN;
-}
-
-/* The buffers follow the struct in one block, each on its own cache line, so
-   a NumPy view that keeps the struct alive keeps its buffer alive too. */
 int make_softmax_layer(size_t batch, size_t inputs, size_t groups, softmax_layer **out)
 {
     *out = NULL;
     if (batch == 0 || inputs == 0 || groups == 0 || inputs % groups) return DS_ERR_ARG;
-    if (inputs > SIZE_MAX / batch / sizeof(float) / 4) return DS_ERR_NOMEM;
-    size_t buffer_bytes = align_up(batch*inputs*sizeof(float));
-    size_t first = align_up(sizeof(softmax_layer));
-    char *block = calloc(1, first + 3*buffer_bytes + BUFFER_ALIGN);
-    if (!block) return DS_ERR_NOMEM;
-    softmax_layer *l = (softmax_layer *)block;
-    uintptr_t start = (uintptr_t)block + first;
-    char *buffers = block + (align_up(start) - (uintptr_t)block);
-    l->batch = batch;
-    l->inputs = inputs;
-    l->outputs = inputs;
-    l->groups = groups;
-    l->temperature = 1;
-    l->output = (float *)buffers;
-    l->delta = (float *)(buffers + buffer_bytes);
-    l->loss = (float *)(buffers + 2*buffer_bytes);
-    *out = l;
-    return DS_OK;
+    if (inputs > SIZE_MAX / batch) return DS_ERR_NOMEM;
+    softmax_layer l = {
+        .batch = batch, .inputs = inputs, .outputs = inputs, .groups = groups, .temperature = 1};
+    size_t counts[] = {batch * inputs, batch * inputs, batch * inputs};
+    float **buffers[] = {&l.output, &l.delta, &l.loss};
+    *out = make_layer_block(&l, sizeof l, 3, counts, buffers);
+    return *out ? DS_OK : DS_ERR_NOMEM;
 }
 
 void free_softmax_layer(softmax_layer *l)
@@ -45,7 +26,7 @@ void free_softmax_layer(softmax_layer *l)
 
 size_t softmax_layer_bytes(const softmax_layer *l)
 {
-    return (size_t)((const char *)(l->loss + l->batch*l->inputs) - (const char *)l);
+    return layer_block_bytes(l, l->loss + l->batch * l->inputs);
 }
 
 /* The layer's softmax groups as runs of softmax_cpu's group arguments: one
@@ -62,17 +43,19 @@ static size_t group_runs(const softmax_layer *l)
 static group_run group_run_at(const softmax_layer *l, size_t i)
 {
     if (l->softmax_tree) {
-        group_run run = {l->softmax_tree->group_offset[i], l->softmax_tree->group_size[i], 1, 0, 1};
-        return run;
+        return (group_run){.offset = l->softmax_tree->group_offset[i],
+                           .n = l->softmax_tree->group_size[i],
+                           .groups = 1,
+                           .group_offset = 0,
+                           .stride = 1};
     }
     if (l->spatial) {
-        size_t positions = l->w*l->h;
-        group_run run = {0, l->c, positions, 1, positions};
-        return run;
+        size_t positions = l->w * l->h;
+        return (group_run){
+            .offset = 0, .n = l->c, .groups = positions, .group_offset = 1, .stride = positions};
     }
     size_t n = l->inputs / l->groups;
-    group_run run = {0, n, l->groups, n, 1};
-    return run;
+    return (group_run){.offset = 0, .n = n, .groups = l->groups, .group_offset = n, .stride = 1};
 }
 
 /* Fields set after make_softmax_layer, checked before every pass. */
@@ -82,8 +65,8 @@ static int layer_is_valid(const softmax_layer *l)
     if (l->softmax_tree && (l->spatial || l->softmax_tree->n != l->inputs)) return 0;
     if (l->spatial) {
         if (l->w == 0 || l->h == 0 || l->c == 0) return 0;
-        if (l->w > l->inputs / l->h || l->w*l->h > l->inputs / l->c) return 0;
-        if (l->w*l->h*l->c != l->inputs) return 0;
+        if (l->w > l->inputs / l->h || l->w * l->h > l->inputs / l->c) return 0;
+        if (l->w * l->h * l->c != l->inputs) return 0;
     }
     return 1;
 }
@@ -92,7 +75,7 @@ static int layer_is_valid(const softmax_layer *l)
    truth leaves unlabelled gives no delta and no loss. */
 static void mask_unlabelled(const softmax_layer *l, const float *truth)
 {
-    for (size_t i = 0; i < l->batch*l->inputs; ++i) {
+    for (size_t i = 0; i < l->batch * l->inputs; ++i) {
         if (truth[i] == SECRET_NUM) {
             l->delta[i] = 0;
             l->loss[i] = 0;
@@ -105,7 +88,7 @@ static void mask_unlabelled(const softmax_layer *l, const float *truth)
 static void softmax_layer_loss(softmax_layer *l, const float *truth)
 {
     if (!l->exact) {
-        softmax_x_ent_cpu(l->batch*l->inputs, l->output, truth, l->delta, l->loss);
+        softmax_x_ent_cpu(l->batch * l->inputs, l->output, truth, l->delta, l->loss);
         if (l->softmax_tree) mask_unlabelled(l, truth);
         return;
     }
@@ -123,18 +106,18 @@ int forward_softmax_layer(softmax_layer *l, const network *net)
     const tree *t = l->softmax_tree;
     if (t) {
         /* Every tree group in one call, with no per-group overhead. */
-        softmax_tree_cpu(net->input, l->batch, l->inputs, t->group_size, t->group_offset,
-                         t->groups, l->temperature, l->output);
+        softmax_tree_cpu(net->input, l->batch, l->inputs, t->group_size, t->group_offset, t->groups,
+                         l->temperature, l->output);
     } else {
         for (size_t i = 0; i < group_runs(l); ++i) {
             group_run r = group_run_at(l, i);
-            softmax_cpu(net->input + r.offset, r.n, l->batch, l->inputs, r.groups,
-                        r.group_offset, r.stride, l->temperature, l->output + r.offset);
+            softmax_cpu(net->input + r.offset, r.n, l->batch, l->inputs, r.groups, r.group_offset,
+                        r.stride, l->temperature, l->output + r.offset);
         }
     }
     if (net->truth && !l->noloss) {
         softmax_layer_loss(l, net->truth);
-        l->cost = sum_array(l->loss, l->batch*l->inputs);
+        l->cost = sum_array(l->loss, l->batch * l->inputs);
     }
     return DS_OK;
 }
@@ -150,7 +133,7 @@ int backward_softmax_layer(const softmax_layer *l, const network *net)
     if (!layer_is_valid(l)) return DS_ERR_ARG;
     if (!net->delta) return DS_OK;
     if (!(l->exact && l->noloss)) {
-        axpy_cpu(l->batch*l->inputs, 1, l->delta, 1, net->delta, 1);
+        axpy_cpu(l->batch * l->inputs, 1, l->delta, 1, net->delta, 1);
         return DS_OK;
     }
     for (size_t i = 0; i < group_runs(l); ++i) {

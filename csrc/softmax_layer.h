@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "network.h"
+#include "status.h"
 #include "tree.h"
 
 /* Darknet's softmax layer (src/softmax_layer.c). output, delta and loss hold
@@ -22,18 +23,18 @@ typedef struct softmax_layer {
     int spatial;
     size_t w, h, c;
     int exact;
-    const tree *softmax_tree;   /* borrowed; the caller keeps it alive */
+    const tree *softmax_tree; /* borrowed; the caller keeps it alive */
     float *output;
     float *delta;
     float *loss;
     float cost;
 } softmax_layer;
 
-int make_softmax_layer(size_t batch, size_t inputs, size_t groups, softmax_layer **out);
-void free_softmax_layer(softmax_layer *l);
+DS_API int make_softmax_layer(size_t batch, size_t inputs, size_t groups, softmax_layer **out);
+DS_API void free_softmax_layer(softmax_layer *l);
 /* Bytes from the start of the struct to the end of its last buffer. */
-size_t softmax_layer_bytes(const softmax_layer *l);
-int forward_softmax_layer(softmax_layer *l, const network *net);
-int backward_softmax_layer(const softmax_layer *l, const network *net);
+DS_API size_t softmax_layer_bytes(const softmax_layer *l);
+DS_API int forward_softmax_layer(softmax_layer *l, const network *net);
+DS_API int backward_softmax_layer(const softmax_layer *l, const network *net);
 
 #endif

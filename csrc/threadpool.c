@@ -1,5 +1,5 @@
 #if defined(__linux__)
-#define _GNU_SOURCE   /* sched_getaffinity */
+#define _GNU_SOURCE /* sched_getaffinity */
 #endif
 
 #include <stdint.h>
@@ -37,20 +37,20 @@ static size_t threads_from_environment(void)
    wake (on a busy machine, say) delays nothing: the others take its share,
    and the caller waits only for parts already claimed. */
 static struct {
-    pthread_mutex_t lock;            /* guards sleepers, stop and the condvars */
-    pthread_cond_t wake;             /* a new run, or stop */
-    pthread_cond_t done;             /* the last part of the run is done */
-    pthread_mutex_t busy;            /* held by the one pool_run in progress */
+    pthread_mutex_t lock; /* guards sleepers, stop and the condvars */
+    pthread_cond_t wake;  /* a new run, or stop */
+    pthread_cond_t done;  /* the last part of the run is done */
+    pthread_mutex_t busy; /* held by the one pool_run in progress */
     pthread_t thread[DS_MAX_THREADS];
-    size_t workers;                  /* threads running, the caller not counted */
-    size_t wanted;                   /* the setting, the caller counted */
+    size_t workers; /* threads running, the caller not counted */
+    size_t wanted;  /* the setting, the caller counted */
     int sleepers;
     int stop;
     /* Atomic: the run number in the high 32 bits, the next part to claim in
        the low 32, so that a claim can only succeed within its own run. */
     unsigned long long claim;
-    unsigned long long first_claim;  /* the word when the workers started */
-    size_t finished;                 /* parts of this run done; atomic */
+    unsigned long long first_claim; /* the word when the workers started */
+    size_t finished;                /* parts of this run done; atomic */
     pool_task task;
     void *context;
     size_t parts;
@@ -212,8 +212,8 @@ static void resize(void)
 static void await_parts(void)
 {
     long long start = now_ns();
-    for (unsigned spins = 1;
-         __atomic_load_n(&pool.finished, __ATOMIC_ACQUIRE) != pool.parts; ++spins) {
+    for (unsigned spins = 1; __atomic_load_n(&pool.finished, __ATOMIC_ACQUIRE) != pool.parts;
+         ++spins) {
         cpu_relax();
         if (spins % 256 == 0 && now_ns() - start > SPIN_NS) break;
     }
@@ -260,7 +260,7 @@ void pool_set_threads(size_t threads)
     __atomic_store_n(&pool.wanted, threads, __ATOMIC_RELAXED);
 }
 
-#else  /* no POSIX threads here (MSVC, say): the caller runs every part */
+#else /* no POSIX threads here (MSVC, say): the caller runs every part */
 
 static size_t wanted;
 

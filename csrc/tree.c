@@ -52,7 +52,7 @@ static int link_groups(tree *t, size_t *bad_node)
             *bad_node = i;
             return DS_ERR_FORMAT;
         }
-        if (i == 0 || p != t->parent[i-1]) {
+        if (i == 0 || p != t->parent[i - 1]) {
             if ((p >= 0 && t->child[p] != -1) || (p == -1 && i > 0)) {
                 *bad_node = i;
                 return DS_ERR_FORMAT;
@@ -76,18 +76,17 @@ static int finish_tree(tree *t, size_t *bad_node)
     return link_groups(t, bad_node);
 }
 
-int make_tree(size_t n, const int *parent, const char *const *names,
-              tree **out, size_t *bad_node)
+int make_tree(size_t n, const int *parent, const char *const *names, tree **out, size_t *bad_node)
 {
     *out = NULL;
     if (n == 0 || n > (size_t)INT_MAX) return DS_ERR_ARG;
     tree *t = calloc(1, sizeof(tree));
     if (!t) return DS_ERR_NOMEM;
     t->n = n;
-    t->parent = malloc(n*sizeof(int));
+    t->parent = malloc(n * sizeof(int));
     int status = t->parent ? DS_OK : DS_ERR_NOMEM;
     if (status == DS_OK) {
-        memcpy(t->parent, parent, n*sizeof(int));
+        memcpy(t->parent, parent, n * sizeof(int));
         if (names) status = copy_names(t, names);
     }
     if (status == DS_OK) status = finish_tree(t, bad_node);
@@ -216,8 +215,9 @@ static int parse_line(line_buffer *line, size_t i, char **name, int *parent, cha
     size_t count = split_fields(line->text, field, 2);
     if (count != 2) {
         if (count == 0) snprintf(what, what_size, "blank line");
-        else snprintf(what, what_size, "expected NAME PARENT, found %zu field%s", count,
-                      count == 1 ? "" : "s");
+        else
+            snprintf(what, what_size, "expected NAME PARENT, found %zu field%s", count,
+                     count == 1 ? "" : "s");
         return DS_ERR_FORMAT;
     }
     char *end;
@@ -228,8 +228,8 @@ static int parse_line(line_buffer *line, size_t i, char **name, int *parent, cha
         return DS_ERR_FORMAT;
     }
     if (value < -1 || (value >= 0 && (size_t)value >= i)) {
-        snprintf(what, what_size, "parent %ld is not -1 or an earlier line (0 to %ld)",
-                 value, (long)i - 1);
+        snprintf(what, what_size, "parent %ld is not -1 or an earlier line (0 to %ld)", value,
+                 (long)i - 1);
         return DS_ERR_FORMAT;
     }
     size_t length = strlen(field[0]);
@@ -287,18 +287,21 @@ static int read_nodes(FILE *fp, const char *filename, tree *t, char *message, si
 
 /* Says why link_groups refused node i: every parent is already in range, so
    its group is a second run. */
-static void report_split(const tree *t, size_t i, const char *filename, char *message,
-                         size_t size)
+static void report_split(const tree *t, size_t i, const char *filename, char *message, size_t size)
 {
     int p = t->parent[i];
     if (p == -1) {
-        report(message, size, "%s:%zu: a second run of roots (parent -1); every root must "
-               "stand in the first lines", filename, i + 1);
+        report(message, size,
+               "%s:%zu: a second run of roots (parent -1); every root must "
+               "stand in the first lines",
+               filename, i + 1);
         return;
     }
     size_t first = t->group_offset[t->child[p]];
-    report(message, size, "%s:%zu: the children of line %d (%s) are split: they start at "
-           "line %zu and again here", filename, i + 1, p + 1, t->name[p], first + 1);
+    report(message, size,
+           "%s:%zu: the children of line %d (%s) are split: they start at "
+           "line %zu and again here",
+           filename, i + 1, p + 1, t->name[p], first + 1);
 }
 
 int read_tree(const char *filename, tree **out, char *message, size_t message_size)
@@ -365,11 +368,11 @@ int hierarchy_predictions(float *predictions, size_t n, const tree *hier, int on
     if (n > hier->n || stride == 0) return DS_ERR_ARG;
     for (size_t j = 0; j < n; ++j) {
         int parent = hier->parent[j];
-        if (parent >= 0) predictions[j*stride] *= predictions[(size_t)parent*stride];
+        if (parent >= 0) predictions[j * stride] *= predictions[(size_t)parent * stride];
     }
     if (only_leaves) {
         for (size_t j = 0; j < n; ++j) {
-            if (!hier->leaf[j]) predictions[j*stride] = 0;
+            if (!hier->leaf[j]) predictions[j * stride] = 0;
         }
     }
     return DS_OK;
@@ -380,7 +383,7 @@ int get_hierarchy_probability(const float *x, const tree *hier, int c, size_t st
 {
     if (c < 0 || (size_t)c >= hier->n || stride == 0) return DS_ERR_ARG;
     double p = 1;
-    for (; c >= 0; c = hier->parent[c]) p *= x[(size_t)c*stride];
+    for (; c >= 0; c = hier->parent[c]) p *= x[(size_t)c * stride];
     *probability = (float)p;
     return DS_OK;
 }
@@ -397,13 +400,13 @@ int hierarchy_top_prediction(const float *predictions, const tree *hier, float t
         float max = 0;
         size_t max_i = offset;
         for (size_t i = offset; i < offset + hier->group_size[group]; ++i) {
-            float value = predictions[i*stride];
+            float value = predictions[i * stride];
             if (value > max) {
                 max = value;
                 max_i = i;
             }
         }
-        if (p*max > thresh) {
+        if (p * max > thresh) {
             p *= max;
             if (hier->child[max_i] < 0) return (int)max_i;
             group = (size_t)hier->child[max_i];

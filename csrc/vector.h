@@ -34,7 +34,7 @@
 #endif
 
 /* The polynomials, shared by every instruction set. */
-#define EXP_LOWEST -87.33654475f     /* below this expf is not a normal float */
+#define EXP_LOWEST -87.33654475f /* below this expf is not a normal float */
 #define EXP_HIGHEST 88.37626266f
 #define EXP_LOG2E 1.44269504088896341f
 #define EXP_LN2_HI 0.693359375f
@@ -67,6 +67,8 @@
 
 #include <immintrin.h>
 
+/* One-line wrappers, read as a table. */
+/* clang-format off */
 typedef __m256 vf;
 typedef struct { __m256d low, high; } vsum;   /* eight sums in double */
 
@@ -80,6 +82,7 @@ static inline vf vf_div(vf a, vf b) { return _mm256_div_ps(a, b); }
 static inline vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 /* A NaN in b comes out (maxps returns its second operand on NaN). */
 static inline vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+/* clang-format on */
 
 static inline __m256i lane_mask(size_t count)
 {
@@ -147,8 +150,14 @@ static inline void vf_transpose(vf *r)
 
 
 /* A store that bypasses the cache; p is 32-byte aligned. */
-static inline void vf_stream(float *p, vf v) { _mm256_stream_ps(p, v); }
-static inline void stream_fence(void) { _mm_sfence(); }
+static inline void vf_stream(float *p, vf v)
+{
+    _mm256_stream_ps(p, v);
+}
+static inline void stream_fence(void)
+{
+    _mm_sfence();
+}
 
 static inline float vf_hmax(vf v)
 {
@@ -160,8 +169,7 @@ static inline float vf_hmax(vf v)
 
 static inline vsum vsum_zero(void)
 {
-    vsum s = {_mm256_setzero_pd(), _mm256_setzero_pd()};
-    return s;
+    return (vsum){.low = _mm256_setzero_pd(), .high = _mm256_setzero_pd()};
 }
 
 static inline vsum vsum_add(vsum s, vf v)
@@ -188,7 +196,10 @@ static inline vf vsum_reciprocal(vsum s)
 }
 
 /* d - q*t, exactly (q = d/t rounded; the FMA rounds once, and the result is exact). */
-static inline vf vf_remainder(vf d, vf q, vf t) { return _mm256_fnmadd_ps(q, t, d); }
+static inline vf vf_remainder(vf d, vf q, vf t)
+{
+    return _mm256_fnmadd_ps(q, t, d);
+}
 
 /* exp(x + correction), where correction is far below an ulp of x: it goes
    into the reduced argument, where it counts. With nonpositive (x <= 0 or
@@ -197,8 +208,9 @@ static inline vf vf_remainder(vf d, vf q, vf t) { return _mm256_fnmadd_ps(q, t, 
 static inline vf exp_lanes(vf x, vf correction, int corrected, int nonpositive)
 {
     /* max and min put x second, so a NaN passes through to the result. */
-    vf clamped = nonpositive ? x : _mm256_min_ps(_mm256_set1_ps(EXP_HIGHEST),
-                                                 _mm256_max_ps(_mm256_set1_ps(EXP_LOWEST), x));
+    vf clamped = nonpositive ? x
+                             : _mm256_min_ps(_mm256_set1_ps(EXP_HIGHEST),
+                                             _mm256_max_ps(_mm256_set1_ps(EXP_LOWEST), x));
     vf rounded = _mm256_fmadd_ps(clamped, _mm256_set1_ps(EXP_LOG2E), _mm256_set1_ps(ROUND_MAGIC));
     vf n = _mm256_sub_ps(rounded, _mm256_set1_ps(ROUND_MAGIC));
     vf r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_HI), clamped);
@@ -216,9 +228,15 @@ static inline vf exp_lanes(vf x, vf correction, int corrected, int nonpositive)
                             _mm256_cmp_ps(x, _mm256_set1_ps(EXP_HIGHEST), _CMP_GT_OQ));
 }
 
-static inline vf vf_exp(vf x) { return exp_lanes(x, x, 0, 0); }
+static inline vf vf_exp(vf x)
+{
+    return exp_lanes(x, x, 0, 0);
+}
 /* exp(x) and exp(x + correction) for x <= 0 or NaN. */
-static inline vf vf_exp_nonpositive(vf x) { return exp_lanes(x, x, 0, 1); }
+static inline vf vf_exp_nonpositive(vf x)
+{
+    return exp_lanes(x, x, 0, 1);
+}
 static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
 {
     return exp_lanes(x, correction, 1, 1);
@@ -231,8 +249,7 @@ static inline vf vf_log(vf x)
     vf scaled = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(8388608.0f)), tiny);
     __m256i bits = _mm256_castps_si256(scaled);
     __m256i exponent = _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126));
-    vf e = _mm256_sub_ps(_mm256_cvtepi32_ps(exponent),
-                         _mm256_and_ps(tiny, _mm256_set1_ps(23.0f)));
+    vf e = _mm256_sub_ps(_mm256_cvtepi32_ps(exponent), _mm256_and_ps(tiny, _mm256_set1_ps(23.0f)));
     /* The mantissa as a float in [0.5, 1). */
     vf m = _mm256_castsi256_ps(_mm256_or_si256(
         _mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f000000)));
@@ -260,13 +277,16 @@ static inline vf vf_log(vf x)
                             _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NGE_UQ));
 }
 
-#else  /* portable C */
+#else /* portable C */
 
+/* One-line wrappers, read as a table. */
+/* clang-format off */
 typedef struct { float lane[LANES]; } vf;
 typedef struct { double lane[LANES]; } vsum;
 
 static inline uint32_t float_bits(float x) { uint32_t b; memcpy(&b, &x, 4); return b; }
 static inline float bits_float(uint32_t b) { float x; memcpy(&x, &b, 4); return x; }
+/* clang-format on */
 
 /* The scalar polynomials that the lanes apply, without branches, so that
    compilers can vectorise the lane loops. Clamps and selects leave a NaN x
@@ -305,14 +325,19 @@ static inline float log_poly(float x)
         m = m - 1.0f;
     }
     float z = m * m;
+    /* Horner's rule, broken where it reads best. */
+    /* clang-format off */
     float y = (((((((LOG_P0 * m + LOG_P1) * m + LOG_P2) * m + LOG_P3) * m + LOG_P4) * m
                  + LOG_P5) * m + LOG_P6) * m + LOG_P7) * m + LOG_P8;
+    /* clang-format on */
     y = y * m * z;
     y += e * EXP_LN2_LO;
     y -= 0.5f * z;
     return m + y + e * EXP_LN2_HI;
 }
 
+/* One-line wrappers, read as a table. */
+/* clang-format off */
 #define LANEWISE(expression) \
     vf r; for (int l = 0; l < LANES; ++l) r.lane[l] = (expression); return r
 
@@ -337,6 +362,7 @@ static inline void vf_store_part(float *p, vf v, size_t count)
 static inline vf vf_keep(vf v, size_t count) { LANEWISE((size_t)l < count ? v.lane[l] : 0.0f); }
 static inline vf vf_gather(const float *base, const int32_t *index) { LANEWISE(base[index[l]]); }
 static inline vf vf_where_nonzero(vf c, vf v) { LANEWISE(c.lane[l] != 0 ? v.lane[l] : 0.0f); }
+/* clang-format on */
 static inline void vf_transpose(vf *r)
 {
     for (int i = 0; i < LANES; ++i) {
@@ -347,7 +373,10 @@ static inline void vf_transpose(vf *r)
         }
     }
 }
-static inline void vf_stream(float *p, vf v) { vf_store(p, v); }
+static inline void vf_stream(float *p, vf v)
+{
+    vf_store(p, v);
+}
 static inline void stream_fence(void) {}
 #if defined(__GNUC__) || defined(__clang__)
 /* GCC's and Clang's vector extensions: exp_poly on all lanes at once, in
@@ -382,25 +411,37 @@ static inline vf exp_lanes(vf input, vf correction_input)
     return out;
 }
 
-static inline vf vf_exp(vf x) { return exp_lanes(x, vf_set1(0)); }
+static inline vf vf_exp(vf x)
+{
+    return exp_lanes(x, vf_set1(0));
+}
 static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
 {
     return exp_lanes(x, correction);
 }
 #else
-static inline vf vf_exp(vf x) { LANEWISE(exp_poly(x.lane[l], 0)); }
+static inline vf vf_exp(vf x)
+{
+    LANEWISE(exp_poly(x.lane[l], 0));
+}
 static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
 {
     LANEWISE(exp_poly(x.lane[l], correction.lane[l]));
 }
 #endif
-static inline vf vf_exp_nonpositive(vf x) { return vf_exp(x); }
+static inline vf vf_exp_nonpositive(vf x)
+{
+    return vf_exp(x);
+}
 /* Without an FMA, double holds q*t and the difference exactly. */
 static inline vf vf_remainder(vf d, vf q, vf t)
 {
     LANEWISE((float)((double)d.lane[l] - (double)q.lane[l] * t.lane[l]));
 }
-static inline vf vf_log(vf x) { LANEWISE(log_poly(x.lane[l])); }
+static inline vf vf_log(vf x)
+{
+    LANEWISE(log_poly(x.lane[l]));
+}
 
 static inline float vf_hmax(vf v)
 {
@@ -429,7 +470,10 @@ static inline double vsum_total(vsum s)
     return total;
 }
 
-static inline vf vsum_reciprocal(vsum s) { LANEWISE((float)(1.0 / s.lane[l])); }
+static inline vf vsum_reciprocal(vsum s)
+{
+    LANEWISE((float)(1.0 / s.lane[l]));
+}
 
 #undef LANEWISE
 

@@ -15,22 +15,22 @@ struct vector_kernels {
     /* count such softmaxes, row r from offset[r], for outputs far larger than
        the cache: written around it, with the next row's fetch overlapping
        the arithmetic. scratch holds n floats; output is 4-byte aligned. */
-    void (*softmax_rows_stream)(const float *input, const size_t *offset, size_t count,
-                                size_t n, float temp, float *output, float *scratch);
+    void (*softmax_rows_stream)(const float *input, const size_t *offset, size_t count, size_t n,
+                                float temp, float *output, float *scratch);
     /* count (1 to 8) softmax groups of n values side by side in the lanes:
        group l starts at offset[l] and steps by stride. */
     void (*softmax_lanes)(const float *input, const size_t *offset, size_t count, size_t n,
                           size_t stride, float temp, float *output);
     /* width (a multiple of 8) groups side by side, values stride apart, by
        way of scratch (n*width floats): copied in, computed there, copied out. */
-    void (*softmax_wide)(const float *input, size_t n, size_t stride, size_t width,
-                         float temp, float *output, float *scratch);
+    void (*softmax_wide)(const float *input, size_t n, size_t stride, size_t width, float temp,
+                         float *output, float *scratch);
     /* Tree groups that tile columns [0, columns) of eight rows, row l at
        row[l] (lanes past count repeat row 0), by way of scratch
        (8*columns floats, rounded up to a multiple of 64). */
-    void (*softmax_tree_rows)(const float *input, const size_t *row, size_t count,
-                              size_t columns, const size_t *group_size, size_t groups,
-                              float temp, float *output, float *scratch);
+    void (*softmax_tree_rows)(const float *input, const size_t *row, size_t count, size_t columns,
+                              const size_t *group_size, size_t groups, float temp, float *output,
+                              float *scratch);
     void (*softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
                           float *error);
     /* y += alpha*x over n contiguous values. */

@@ -1,7 +1,7 @@
 /* Internal: the vector kernels, written once against vector.h and compiled
    once per instruction set. The including file defines VK(name), which gives
    each function its instruction set's suffix, and includes vector.h first.
-   No include guard: it is meant to be included more than once. */
+   No include guard: each vector_kernels_*.c includes it, once. */
 
 #include "vector_kernels.h"
 
@@ -12,16 +12,17 @@
 typedef struct {
     int divide;
     vf temp, inverse;
-} VK(scaling);
+} scaling;
 
-static inline VK(scaling) VK(scaling_for)(float temp)
+static inline scaling VK(scaling_for)(float temp)
 {
     float inverse = 1.0f / temp;
-    VK(scaling) s = {temp != 1.0f, vf_set1(temp), vf_set1(inverse <= 3.0e38f ? inverse : 0)};
-    return s;
+    return (scaling){.divide = temp != 1.0f,
+                     .temp = vf_set1(temp),
+                     .inverse = vf_set1(inverse <= 3.0e38f ? inverse : 0)};
 }
 
-static inline vf VK(exp_of)(vf x, vf largest, const VK(scaling) *s)
+static inline vf VK(exp_of)(vf x, vf largest, const scaling *s)
 {
     vf d = vf_sub(x, largest);
     if (!s->divide) return vf_exp_nonpositive(d);
@@ -34,11 +35,11 @@ static float VK(row_max)(const float *x, size_t n)
 {
     vf m0 = vf_set1(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
     size_t i = 0;
-    for (; i + 4*LANES <= n; i += 4*LANES) {
+    for (; i + 4 * LANES <= n; i += 4 * LANES) {
         m0 = vf_max(m0, vf_load(x + i));
         m1 = vf_max(m1, vf_load(x + i + LANES));
-        m2 = vf_max(m2, vf_load(x + i + 2*LANES));
-        m3 = vf_max(m3, vf_load(x + i + 3*LANES));
+        m2 = vf_max(m2, vf_load(x + i + 2 * LANES));
+        m3 = vf_max(m3, vf_load(x + i + 3 * LANES));
     }
     for (; i + LANES <= n; i += LANES) m0 = vf_max(m0, vf_load(x + i));
     if (i < n) m1 = vf_max(m1, vf_load_part(x + i, n - i, -INFINITY));
@@ -47,21 +48,21 @@ static float VK(row_max)(const float *x, size_t n)
 
 /* Four vectors of row_exps from x + i, while the same stretch of the next
    row comes into cache; returns their float sum. */
-static ALWAYS_INLINE vf VK(exps4)(const float *x, size_t i, vf m, const VK(scaling) *s,
-                                  float *exps, const float *next)
+static ALWAYS_INLINE vf VK(exps4)(const float *x, size_t i, vf m, const scaling *s, float *exps,
+                                  const float *next)
 {
     if (next) {
         prefetch(next + i);
-        prefetch(next + i + 2*LANES);
+        prefetch(next + i + 2 * LANES);
     }
     vf e0 = VK(exp_of)(vf_load(x + i), m, s);
     vf e1 = VK(exp_of)(vf_load(x + i + LANES), m, s);
-    vf e2 = VK(exp_of)(vf_load(x + i + 2*LANES), m, s);
-    vf e3 = VK(exp_of)(vf_load(x + i + 3*LANES), m, s);
+    vf e2 = VK(exp_of)(vf_load(x + i + 2 * LANES), m, s);
+    vf e3 = VK(exp_of)(vf_load(x + i + 3 * LANES), m, s);
     vf_store(exps + i, e0);
     vf_store(exps + i + LANES, e1);
-    vf_store(exps + i + 2*LANES, e2);
-    vf_store(exps + i + 3*LANES, e3);
+    vf_store(exps + i + 2 * LANES, e2);
+    vf_store(exps + i + 3 * LANES, e3);
     return vf_add(vf_add(e0, e1), vf_add(e2, e3));
 }
 
@@ -72,18 +73,18 @@ static ALWAYS_INLINE vf VK(exps4)(const float *x, size_t i, vf m, const VK(scali
 static double VK(row_exps)(const float *x, size_t n, float largest, float temp, float *exps,
                            const float *next)
 {
-    VK(scaling) s = VK(scaling_for)(temp);
+    scaling s = VK(scaling_for)(temp);
     vf m = vf_set1(largest);
     vsum sum = vsum_zero();
     size_t i = 0;
-    for (; i + 8*LANES <= n; i += 8*LANES) {
+    for (; i + 8 * LANES <= n; i += 8 * LANES) {
         vf low = VK(exps4)(x, i, m, &s, exps, next);
-        vf high = VK(exps4)(x, i + 4*LANES, m, &s, exps, next);
+        vf high = VK(exps4)(x, i + 4 * LANES, m, &s, exps, next);
         sum = vsum_add(sum, vf_add(low, high));
     }
-    if (i + 4*LANES <= n) {
+    if (i + 4 * LANES <= n) {
         sum = vsum_add(sum, VK(exps4)(x, i, m, &s, exps, next));
-        i += 4*LANES;
+        i += 4 * LANES;
     }
     for (; i + LANES <= n; i += LANES) {
         vf e = VK(exp_of)(vf_load(x + i), m, &s);
@@ -145,20 +146,20 @@ static void VK(softmax_rows_stream)(const float *input, const size_t *offset, si
 
 /* Eight groups whose element j sits at x[l + j*stride] for lane l: every
    load and store is a whole vector. */
-static void VK(lanes_contiguous)(const float *x, size_t n, size_t stride,
-                                 const VK(scaling) *s, float *output)
+static void VK(lanes_contiguous)(const float *x, size_t n, size_t stride, const scaling *s,
+                                 float *output)
 {
     vf largest = vf_load(x);
-    for (size_t j = 1; j < n; ++j) largest = vf_max(largest, vf_load(x + j*stride));
+    for (size_t j = 1; j < n; ++j) largest = vf_max(largest, vf_load(x + j * stride));
     vsum sum = vsum_zero();
     for (size_t j = 0; j < n; ++j) {
-        vf e = VK(exp_of)(vf_load(x + j*stride), largest, s);
-        vf_store(output + j*stride, e);
+        vf e = VK(exp_of)(vf_load(x + j * stride), largest, s);
+        vf_store(output + j * stride, e);
         sum = vsum_add(sum, e);
     }
     vf scale = vsum_reciprocal(sum);
     for (size_t j = 0; j < n; ++j) {
-        vf_store(output + j*stride, vf_mul(vf_load(output + j*stride), scale));
+        vf_store(output + j * stride, vf_mul(vf_load(output + j * stride), scale));
     }
 }
 
@@ -169,16 +170,16 @@ static void VK(lanes_contiguous)(const float *x, size_t n, size_t stride,
    that runs into the rows after it (later stores put those right), except
    past the last row. Otherwise each row stores its own values alone. */
 static ALWAYS_INLINE void VK(lanes_transposed_n)(const float *input, const size_t *offset,
-                                                  size_t count, const size_t n, float temp,
-                                                  float *output)
+                                                 size_t count, const size_t n, float temp,
+                                                 float *output)
 {
-    VK(scaling) s = VK(scaling_for)(temp);
+    scaling s = VK(scaling_for)(temp);
     int packed = count == LANES;
-    for (size_t l = 1; l < count; ++l) packed &= offset[l] == offset[0] + l*n;
+    for (size_t l = 1; l < count; ++l) packed &= offset[l] == offset[0] + l * n;
     vf r[LANES];
     for (size_t l = 0; l < LANES; ++l) {
         const float *row = input + offset[l < count ? l : 0];
-        r[l] = packed && l*n + LANES <= LANES*n ? vf_load(row) : vf_load_first(row, n);
+        r[l] = packed && l * n + LANES <= LANES * n ? vf_load(row) : vf_load_first(row, n);
     }
     vf_transpose(r);
     vf largest = r[0];
@@ -195,7 +196,7 @@ static ALWAYS_INLINE void VK(lanes_transposed_n)(const float *input, const size_
     float values[LANES];
     for (size_t l = 0; l < count; ++l) {
         float *row = output + offset[l];
-        if (packed && l*n + LANES <= LANES*n) {
+        if (packed && l * n + LANES <= LANES * n) {
             vf_store(row, r[l]);
         } else if (packed) {
             vf_store_part(row, r[l], n);
@@ -207,8 +208,8 @@ static ALWAYS_INLINE void VK(lanes_transposed_n)(const float *input, const size_
 }
 
 /* One copy of the above for each n, so that the registers stay registers. */
-static void VK(lanes_transposed)(const float *input, const size_t *offset, size_t count,
-                                 size_t n, float temp, float *output)
+static void VK(lanes_transposed)(const float *input, const size_t *offset, size_t count, size_t n,
+                                 float temp, float *output)
 {
     switch (n) {
     case 1: VK(lanes_transposed_n)(input, offset, count, 1, temp, output); break;
@@ -229,36 +230,36 @@ enum { LANE_SCRATCH = 64 };
 static void VK(lanes_gathered)(const float *x, const int32_t *index, size_t count, size_t n,
                                size_t stride, float temp, float *output)
 {
-    VK(scaling) s = VK(scaling_for)(temp);
+    scaling s = VK(scaling_for)(temp);
     float kept[LANE_SCRATCH * LANES];
     float y[LANES];
     int keep = n <= LANE_SCRATCH;
     vf largest = vf_set1(-INFINITY);
     for (size_t j = 0; j < n; ++j) {
-        vf v = vf_gather(x + j*stride, index);
-        if (keep) vf_store(kept + j*LANES, v);
+        vf v = vf_gather(x + j * stride, index);
+        if (keep) vf_store(kept + j * LANES, v);
         largest = vf_max(largest, v);
     }
     vsum sum = vsum_zero();
     for (size_t j = 0; j < n; ++j) {
-        vf v = keep ? vf_load(kept + j*LANES) : vf_gather(x + j*stride, index);
+        vf v = keep ? vf_load(kept + j * LANES) : vf_gather(x + j * stride, index);
         vf e = VK(exp_of)(v, largest, &s);
-        if (keep) vf_store(kept + j*LANES, e);
+        if (keep) vf_store(kept + j * LANES, e);
         sum = vsum_add(sum, e);
     }
     vf scale = vsum_reciprocal(sum);
     for (size_t j = 0; j < n; ++j) {
-        vf e = keep ? vf_load(kept + j*LANES)
-                    : VK(exp_of)(vf_gather(x + j*stride, index), largest, &s);
+        vf e = keep ? vf_load(kept + j * LANES)
+                    : VK(exp_of)(vf_gather(x + j * stride, index), largest, &s);
         vf_store(y, vf_mul(e, scale));
-        for (size_t l = 0; l < count; ++l) output[index[l] + j*stride] = y[l];
+        for (size_t l = 0; l < count; ++l) output[index[l] + j * stride] = y[l];
     }
 }
 
 /* count (1 to 8) groups of n values, group l from offset[l], step stride.
    The caller makes sure offset[l] - min(offset) fits in int32_t. */
-static void VK(softmax_lanes)(const float *input, const size_t *offset, size_t count,
-                              size_t n, size_t stride, float temp, float *output)
+static void VK(softmax_lanes)(const float *input, const size_t *offset, size_t count, size_t n,
+                              size_t stride, float temp, float *output)
 {
     size_t low = offset[0];
     int contiguous = count == LANES;
@@ -267,7 +268,7 @@ static void VK(softmax_lanes)(const float *input, const size_t *offset, size_t c
         if (offset[l] < low) low = offset[l];
     }
     if (contiguous) {
-        VK(scaling) s = VK(scaling_for)(temp);
+        scaling s = VK(scaling_for)(temp);
         VK(lanes_contiguous)(input + low, n, stride, &s, output + low);
         return;
     }
@@ -280,21 +281,21 @@ static void VK(softmax_lanes)(const float *input, const size_t *offset, size_t c
     VK(lanes_gathered)(input + low, index, count, n, stride, temp, output + low);
 }
 
-static void VK(softmax_wide)(const float *input, size_t n, size_t stride, size_t width,
-                             float temp, float *output, float *scratch)
+static void VK(softmax_wide)(const float *input, size_t n, size_t stride, size_t width, float temp,
+                             float *output, float *scratch)
 {
     for (size_t j = 0; j < n; ++j) {
         for (size_t i = 0; i < width; i += LANES) {
-            vf_store(scratch + j*width + i, vf_load(input + j*stride + i));
+            vf_store(scratch + j * width + i, vf_load(input + j * stride + i));
         }
     }
-    VK(scaling) s = VK(scaling_for)(temp);
+    scaling s = VK(scaling_for)(temp);
     for (size_t i = 0; i < width; i += LANES) {
         VK(lanes_contiguous)(scratch + i, n, width, &s, scratch + i);
     }
     for (size_t j = 0; j < n; ++j) {
         for (size_t i = 0; i < width; i += LANES) {
-            vf_store(output + j*stride + i, vf_load(scratch + j*width + i));
+            vf_store(output + j * stride + i, vf_load(scratch + j * width + i));
         }
     }
 }
@@ -310,7 +311,7 @@ static void VK(tree_columns_in)(const float *input, const size_t *row, size_t co
         r[l] = width == LANES ? vf_load(x) : vf_load_first(x, width);
     }
     vf_transpose(r);
-    for (size_t j = 0; j < width; ++j) vf_store(scratch + (c + j)*LANES, r[j]);
+    for (size_t j = 0; j < width; ++j) vf_store(scratch + (c + j) * LANES, r[j]);
 }
 
 /* And back out, to the first count rows. */
@@ -319,7 +320,7 @@ static void VK(tree_columns_out)(const float *scratch, const size_t *row, size_t
 {
     size_t width = columns - c < LANES ? columns - c : LANES;
     vf r[LANES];
-    for (size_t j = 0; j < LANES; ++j) r[j] = vf_load(scratch + (c + (j < width ? j : 0))*LANES);
+    for (size_t j = 0; j < LANES; ++j) r[j] = vf_load(scratch + (c + (j < width ? j : 0)) * LANES);
     vf_transpose(r);
     for (size_t l = 0; l < count; ++l) {
         if (width == LANES) vf_store(output + row[l] + c, r[l]);
@@ -337,22 +338,23 @@ static void VK(softmax_tree_rows)(const float *input, const size_t *row, size_t 
                                   size_t columns, const size_t *group_size, size_t groups,
                                   float temp, float *output, float *scratch)
 {
-    VK(scaling) s = VK(scaling_for)(temp);
+    scaling s = VK(scaling_for)(temp);
     size_t g = 0, start = 0, out = 0;
     for (size_t in = 0; in < columns; in += LANES) {
         VK(tree_columns_in)(input, row, columns, in, scratch);
         size_t ready = in + LANES < columns ? in + LANES : columns;
         for (; g < groups && start + group_size[g] <= ready; start += group_size[g++]) {
             if (group_size[g]) {
-                VK(lanes_contiguous)(scratch + start*LANES, group_size[g], LANES, &s,
-                                     scratch + start*LANES);
+                VK(lanes_contiguous)(scratch + start * LANES, group_size[g], LANES, &s,
+                                     scratch + start * LANES);
             }
         }
         for (; out + LANES <= start; out += LANES) {
             VK(tree_columns_out)(scratch, row, count, columns, out, output);
         }
     }
-    for (; out < columns; out += LANES) VK(tree_columns_out)(scratch, row, count, columns, out, output);
+    for (; out < columns; out += LANES)
+        VK(tree_columns_out)(scratch, row, count, columns, out, output);
 }
 
 static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
@@ -387,7 +389,7 @@ static double VK(sum)(const float *a, size_t n)
 {
     vsum s0 = vsum_zero(), s1 = vsum_zero();
     size_t i = 0;
-    for (; i + 2*LANES <= n; i += 2*LANES) {
+    for (; i + 2 * LANES <= n; i += 2 * LANES) {
         s0 = vsum_add(s0, vf_load(a + i));
         s1 = vsum_add(s1, vf_load(a + i + LANES));
     }
@@ -397,7 +399,12 @@ static double VK(sum)(const float *a, size_t n)
 }
 
 const struct vector_kernels VK(vector_kernels) = {
-    VK(softmax_row), VK(softmax_rows_stream), VK(softmax_lanes), VK(softmax_wide),
-    VK(softmax_tree_rows),
-    VK(softmax_x_ent), VK(axpy), VK(sum)
+    .softmax_row = VK(softmax_row),
+    .softmax_rows_stream = VK(softmax_rows_stream),
+    .softmax_lanes = VK(softmax_lanes),
+    .softmax_wide = VK(softmax_wide),
+    .softmax_tree_rows = VK(softmax_tree_rows),
+    .softmax_x_ent = VK(softmax_x_ent),
+    .axpy = VK(axpy),
+    .sum = VK(sum),
 };

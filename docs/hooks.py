@@ -1,5 +1,6 @@
 """MkDocs hooks: the tables that the layer table writes, so the manual cannot
 drift from the code. A page asks for one with a marker line."""
+
 from darknet_softmax.cfg import IMAGE_OPTIONS, NET_OPTIONS, NET_SECTIONS
 from darknet_softmax.layers import LAYER_TYPES
 

@@ -12,6 +12,7 @@ so memory is bounded by a few blocks per thread, whatever the file's size.
 Dask's threaded scheduler runs a block on each core; the C releases the GIL.
 The run ends by printing its peak resident memory.
 """
+
 import argparse
 import resource
 
@@ -29,20 +30,27 @@ class NpyRows:
     def __init__(self, path, mode="r"):
         with open(path, "rb") as file:
             version = np.lib.format.read_magic(file)
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                           (2, 0): np.lib.format.read_array_header_2_0}[version]
+            read_header = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }[version]
             self.shape, fortran_order, self.dtype = read_header(file)
             self.offset = file.tell()
         if fortran_order or len(self.shape) != 2:
-            raise ValueError(f"{path} must hold a 2-D C-ordered array, not shape {self.shape}"
-                             f"{' in Fortran order' if fortran_order else ''}")
+            raise ValueError(
+                f"{path} must hold a 2-D C-ordered array, not shape {self.shape}"
+                f"{' in Fortran order' if fortran_order else ''}"
+            )
         self.path, self.mode, self.ndim = path, mode, 2
 
     @classmethod
     def create(cls, path, shape, dtype=np.float32):
         """A new .npy file of `shape`, sparse until written."""
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
-                  "fortran_order": False, "shape": tuple(shape)}
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+            "fortran_order": False,
+            "shape": tuple(shape),
+        }
         with open(path, "wb") as file:
             np.lib.format.write_array_header_1_0(file, header)
             file.truncate(file.tell() + int(np.prod(shape)) * np.dtype(dtype).itemsize)
@@ -55,8 +63,13 @@ class NpyRows:
         if stop <= start:
             return np.empty((0, self.shape[1]), self.dtype)
         row_bytes = self.shape[1] * self.dtype.itemsize
-        return np.memmap(self.path, self.dtype, mode, offset=self.offset + start * row_bytes,
-                         shape=(stop - start, self.shape[1]))
+        return np.memmap(
+            self.path,
+            self.dtype,
+            mode,
+            offset=self.offset + start * row_bytes,
+            shape=(stop - start, self.shape[1]),
+        )
 
     def __getitem__(self, key):
         rows, columns = key
@@ -75,8 +88,11 @@ def softmax_file(source, target, groups=1, temperature=1.0, block_mb=64):
     """Write the softmax of every row of the .npy file `source` to the new
     .npy file `target`, a block of about `block_mb` MiB at a time."""
     logits = NpyRows(source)
-    x = da.from_array(logits, chunks=(block_rows(logits.shape[1], block_mb), -1),
-                      meta=np.empty((0, 0), logits.dtype))
+    x = da.from_array(
+        logits,
+        chunks=(block_rows(logits.shape[1], block_mb), -1),
+        meta=np.empty((0, 0), logits.dtype),
+    )
     probabilities = dsd.softmax(x, groups, temperature)
     da.store(probabilities, NpyRows.create(target, logits.shape), lock=False)
 
@@ -84,8 +100,7 @@ def softmax_file(source, target, groups=1, temperature=1.0, block_mb=64):
 def make_logits(path, rows, inputs, block_mb=64, seed=0):
     """A .npy file of standard normal float32 logits, written a block at a time."""
     chunks = (block_rows(inputs, block_mb), inputs)
-    x = da.random.default_rng(seed).standard_normal((rows, inputs), chunks=chunks,
-                                                    dtype=np.float32)
+    x = da.random.default_rng(seed).standard_normal((rows, inputs), chunks=chunks, dtype=np.float32)
     da.store(x, NpyRows.create(path, (rows, inputs)), lock=False)
 
 
@@ -102,8 +117,12 @@ def main(argv=None):
     run.add_argument("--groups", type=int, default=1)
     run.add_argument("--temperature", type=float, default=1.0)
     for command in (make, run):
-        command.add_argument("--block-mb", type=float, default=64,
-                             help="the size of a block of rows, in MiB (default 64)")
+        command.add_argument(
+            "--block-mb",
+            type=float,
+            default=64,
+            help="the size of a block of rows, in MiB (default 64)",
+        )
     args = parser.parse_args(argv)
     with ProgressBar():
         if args.command == "make":

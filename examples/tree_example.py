@@ -8,13 +8,20 @@ Some training items are labelled only "animal" or "vehicle": fill_hierarchy
 masks the groups below them (SECRET_NUM), so those items teach the root group
 and nothing else. A NumPy linear layer feeds SoftmaxLayer(tree=...), whose
 delta (the negative gradient, as in Darknet) updates the weights."""
+
 import numpy as np
 
 import darknet_softmax as ds
 
-TREE = [("animal", -1), ("vehicle", -1),
-        ("cat", 0), ("dog", 0), ("bird", 0),
-        ("car", 1), ("bike", 1)]
+TREE = [
+    ("animal", -1),
+    ("vehicle", -1),
+    ("cat", 0),
+    ("dog", 0),
+    ("bird", 0),
+    ("car", 1),
+    ("bike", 1),
+]
 LEAVES = [2, 3, 4, 5, 6]
 FEATURES = 6
 
@@ -44,12 +51,12 @@ def train(tree, x, labels, steps=300, batch=32, rate=0.5, seed=0):
         inputs = with_bias(x[pick])
         truth = np.zeros((batch, tree.n), np.float32)
         truth[np.arange(batch), labels[pick]] = 1
-        ds.fill_hierarchy(truth, tree, out=truth)        # label ancestors, mask the rest
+        ds.fill_hierarchy(truth, tree, out=truth)  # label ancestors, mask the rest
         logits = inputs @ weights
         net_delta = np.zeros_like(logits)
         net = ds.NetworkContext(logits, truth=truth, delta=net_delta)
         layer.forward(net)
-        layer.backward(net)                               # net_delta += layer.delta
+        layer.backward(net)  # net_delta += layer.delta
         weights += rate / batch * (inputs.T @ net_delta)  # delta is -dLoss/dlogits
         costs.append(layer.cost / batch)
     return weights, costs
@@ -90,8 +97,10 @@ def main(seed=0, verbose=True):
     for thresh in (0.0, 0.5, 0.7, 0.99):
         node = ds.hierarchy_top_prediction(probabilities, tree, thresh)
         walk[thresh] = tree.name[node]
-        say(f"  top prediction at thresh {thresh:<5}: {tree.name[node]} (probability "
-            f"{ds.get_hierarchy_probability(probabilities, tree, node):.3f})")
+        say(
+            f"  top prediction at thresh {thresh:<5}: {tree.name[node]} (probability "
+            f"{ds.get_hierarchy_probability(probabilities, tree, node):.3f})"
+        )
     return {"costs": costs, "accuracy": accuracy, "absolute": absolute, "walk": walk}
 
 

@@ -9,6 +9,7 @@ CI runs them: they run whenever the environment sets CI (`.ci/run` sets
 CI=true), or with `--runslow`. Locally, run everything with
 `python -m pytest --runslow`, or only the slow ones with
 `python -m pytest --runslow -m slow`."""
+
 import os
 
 import numpy as np
@@ -72,7 +73,8 @@ def assert_close(actual, expected, atol=ATOL, rtol=RTOL, kind="probabilities"):
         raise AssertionError(
             f"{bad.sum()} of {bad.size} values differ; largest error {np.nanmax(error):.3g}; "
             f"first at {first.tolist()}: got {actual.ravel()[first]}, "
-            f"expected {expected.ravel()[first]}")
+            f"expected {expected.ravel()[first]}"
+        )
     record = largest.setdefault(kind, [0.0, 0.0])
     finite = np.isfinite(error)
     if finite.any():
@@ -92,7 +94,9 @@ def rng():
 # thread and on two.
 KERNEL_PATHS = [pytest.param(("scalar", None, 1), id="scalar")] + [
     pytest.param(("vector", isa, threads), id=f"{isa}-{threads}-threads")
-    for isa in ds.instruction_sets() for threads in (1, 2)]
+    for isa in ds.instruction_sets()
+    for threads in (1, 2)
+]
 
 
 @pytest.fixture(params=KERNEL_PATHS)
@@ -174,15 +178,22 @@ def tree_parents(draw, max_groups=12, max_size=6):
 
 def pytest_terminal_summary(terminalreporter):
     if largest:
-        terminalreporter.write_line("largest error of C against the float64 reference "
-                                    f"(relative where |expected| >= {REL_FLOOR:g}):")
+        terminalreporter.write_line(
+            "largest error of C against the float64 reference "
+            f"(relative where |expected| >= {REL_FLOOR:g}):"
+        )
     for kind, (absolute, relative) in sorted(largest.items()):
-        terminalreporter.write_line(f"  {kind:<28} absolute {absolute:.3g}  relative {relative:.3g}")
+        terminalreporter.write_line(
+            f"  {kind:<28} absolute {absolute:.3g}  relative {relative:.3g}"
+        )
 
 
 def pytest_addoption(parser):
-    parser.addoption("--runslow", action="store_true",
-                     help="run the tests marked slow too (CI, where CI is set, always does)")
+    parser.addoption(
+        "--runslow",
+        action="store_true",
+        help="run the tests marked slow too (CI, where CI is set, always does)",
+    )
 
 
 def pytest_collection_modifyitems(config, items):

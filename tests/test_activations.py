@@ -1,8 +1,9 @@
 """Darknet's activations (darknet_softmax.activations) against the float64 reference."""
+
 import numpy as np
 import pytest
-from conftest import assert_close
 
+from conftest import assert_close
 from darknet_softmax import reference
 from darknet_softmax.activations import ACTIVATIONS, activate_array, gradient_array
 
@@ -36,7 +37,7 @@ def test_extreme_inputs(name):
         expected = reference.activate(x, name)
     activate_array(x, name)
     if name == "relu":
-        expected[6] = np.nan   # Darknet's x*(x > 0) is -inf*0 there
+        expected[6] = np.nan  # Darknet's x*(x > 0) is -inf*0 there
     assert_close(x, expected, kind="activations")
     # tanh stays finite where Darknet's (e^2x - 1)/(e^2x + 1) gives NaN.
     assert name != "tanh" or np.all(np.isfinite(x))
@@ -49,8 +50,13 @@ def test_gradient_is_the_derivative(rng, name):
     x = x[np.abs(x) > 1e-3]
     step = 1e-6
     numeric = (reference.activate(x + step, name) - reference.activate(x - step, name)) / (2 * step)
-    assert_close(reference.gradient(reference.activate(x, name), name), numeric, atol=1e-7, rtol=1e-6,
-                 kind="finite-difference gradient")
+    assert_close(
+        reference.gradient(reference.activate(x, name), name),
+        numeric,
+        atol=1e-7,
+        rtol=1e-6,
+        kind="finite-difference gradient",
+    )
     output = activate_array(x.astype(np.float32), name)
     got = gradient_array(output, name, np.ones_like(output))
     assert_close(got, numeric, atol=1e-6, rtol=1e-5, kind="finite-difference gradient")

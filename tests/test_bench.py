@@ -1,5 +1,6 @@
 """The benchmark harness (darknet_softmax/bench.py) runs, checks before it times,
 and writes what it promises. It times nothing that a test asserts on."""
+
 import json
 import os
 
@@ -11,8 +12,9 @@ from darknet_softmax import bench, cli
 
 def run_quick(tmp_path, *extra):
     path = tmp_path / "bench.json"
-    status = bench.main(["--quick", "--repeats", "2", "--workloads", "W3,W5,S",
-                         "--json", str(path), *extra])
+    status = bench.main(
+        ["--quick", "--repeats", "2", "--workloads", "W3,W5,S", "--json", str(path), *extra]
+    )
     return status, json.loads(path.read_text())
 
 
@@ -22,23 +24,36 @@ def test_quick_run_checks_and_reports_every_implementation(tmp_path, capsys):
     rows = results["rows"]
     assert {row["workload"] for row in rows} == {"W3", "W5", "S"}
     for workload in ("W3", "W5", "S"):
-        names = {(row["implementation"], row["threads"]) for row in rows
-                 if row["workload"] == workload}
-        assert {("copy", results["cores"]), ("scalar", 1), ("darknet_softmax", 1),
-                ("numpy", 1)} <= names
+        names = {
+            (row["implementation"], row["threads"]) for row in rows if row["workload"] == workload
+        }
+        assert {
+            ("copy", results["cores"]),
+            ("scalar", 1),
+            ("darknet_softmax", 1),
+            ("numpy", 1),
+        } <= names
     for row in rows:
         assert row["ok"] and row["error"] <= 1
         assert row["ns_per_element"] > 0 and row["x_copy"] > 0 and row["x_scalar"] > 0
-    assert {(target["workload"], target["threads"]) for target in results["targets"]} == \
-        {(workload, threads) for workload in ("W3", "W5") for threads in {1, results["cores"]}}
+    assert {(target["workload"], target["threads"]) for target in results["targets"]} == {
+        (workload, threads) for workload in ("W3", "W5") for threads in {1, results["cores"]}
+    }
     assert all(target["verdict"] == "for reference" for target in results["targets"])
     printed = capsys.readouterr().out
     assert "ns/elem" in printed and "targets" in printed
 
 
 def test_targets_are_judged_at_all_cores_only():
-    rows = [{"workload": "W5", "threads": threads, "implementation": "darknet_softmax",
-             "x_torch": ratio} for threads, ratio in ((1, 0.1), (2, 0.3))]
+    rows = [
+        {
+            "workload": "W5",
+            "threads": threads,
+            "implementation": "darknet_softmax",
+            "x_torch": ratio,
+        }
+        for threads, ratio in ((1, 0.1), (2, 0.3))
+    ]
 
     def verdicts(**options):
         return [target["verdict"] for target in bench.target_summary(rows, [1, 2], **options)[1]]
@@ -70,8 +85,10 @@ def test_a_wrong_implementation_is_not_timed(tmp_path, monkeypatch):
 
 def test_cli_runs_the_same_harness(tmp_path):
     path = tmp_path / "cli.json"
-    assert cli.main(["bench", "--quick", "--repeats", "2", "--workloads", "W1",
-                     "--json", str(path)]) == 0
+    assert (
+        cli.main(["bench", "--quick", "--repeats", "2", "--workloads", "W1", "--json", str(path)])
+        == 0
+    )
     assert {row["workload"] for row in json.loads(path.read_text())["rows"]} == {"W1"}
 
 

@@ -1,4 +1,5 @@
 """The darknet-softmax command line."""
+
 import subprocess
 import sys
 
@@ -14,22 +15,28 @@ def test_parity_report(capsys):
     rows = [line.rsplit(maxsplit=2) for line in lines[1:-2]]
     names = [row[0].split()[0] for row in rows]
     cases = len(cli.PARITY_CASES)
-    assert names == ["softmax"] * cases + ["log_softmax"] * cases + \
-        ["softmax_backward"] * cases + ["tree"]
+    assert names == ["softmax"] * cases + ["log_softmax"] * cases + ["softmax_backward"] * cases + [
+        "tree"
+    ]
     for row in rows:
         assert float(row[2]) <= 1e-5, row
     assert lines[-1].startswith("parity: OK")
 
 
 def test_module_entry_point():
-    result = subprocess.run([sys.executable, "-m", "darknet_softmax", "parity", "--seed", "3"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "darknet_softmax", "parity", "--seed", "3"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "parity: OK" in result.stdout
 
 
 def test_unknown_command_is_an_error():
-    result = subprocess.run([sys.executable, "-m", "darknet_softmax", "nonsense"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "darknet_softmax", "nonsense"], capture_output=True, text=True
+    )
     assert result.returncode == 2 and "invalid choice" in result.stderr
 
 
@@ -42,8 +49,13 @@ def test_tree_summary_of_the_nine_k_tree(capsys):
     assert cli.main(["tree", str(NINE_K), "--top", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"{NINE_K}: a valid tree"
-    assert lines[1:6] == ["nodes   9418", "groups  1846 (sizes 1 to 149, mean 5.10)",
-                          "leaves  7573", "roots   4", "depth   16"]
+    assert lines[1:6] == [
+        "nodes   9418",
+        "groups  1846 (sizes 1 to 149, mean 5.10)",
+        "leaves  7573",
+        "roots   4",
+        "depth   16",
+    ]
     assert lines[6] == "largest groups:" and len(lines) == 10
     assert lines[7].split()[2:5] == ["149", "nodes", "under"]
     assert [int(line.split()[2]) for line in lines[7:]] == [149, 100, 100]
@@ -52,21 +64,34 @@ def test_tree_summary_of_the_nine_k_tree(capsys):
 def test_tree_summary_of_bad_files(tmp_path):
     bad = tmp_path / "bad.tree"
     bad.write_text("a -1\nb 0\nc 7\n")
-    for path, words in ((bad, f"{bad}:3: parent 7 is not -1"),
-                        (tmp_path / "missing.tree", "No such file or directory")):
-        result = subprocess.run([sys.executable, "-m", "darknet_softmax", "tree", str(path)],
-                                capture_output=True, text=True)
+    for path, words in (
+        (bad, f"{bad}:3: parent 7 is not -1"),
+        (tmp_path / "missing.tree", "No such file or directory"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "darknet_softmax", "tree", str(path)],
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 1 and result.stdout == ""
         assert words in result.stderr and "Traceback" not in result.stderr
+
+
 # -- train and predict ------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_train_with_no_arguments_then_predict(tmp_path, capsys):
     """The README's first command: the bundled cfg on the bundled digits,
     in the working folder, then predict from the weights it saved."""
-    result = subprocess.run([sys.executable, "-m", "darknet_softmax", "train"], cwd=tmp_path,
-                            capture_output=True, text=True, check=True)
-    assert "loss=" in result.stderr and "100%" in result.stderr      # the progress bar
+    result = subprocess.run(
+        [sys.executable, "-m", "darknet_softmax", "train"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "loss=" in result.stderr and "100%" in result.stderr  # the progress bar
     line = next(line for line in result.stdout.splitlines() if "held-out accuracy" in line)
     accuracy = float(line.split()[2].rstrip("%"))
     assert accuracy >= 95.0, result.stdout

@@ -1,12 +1,13 @@
 """ConnectedLayer (darknet_softmax.connected) against the float64 reference,
 and a finite-difference check of its gradients through a softmax."""
+
 import gc
 
 import numpy as np
 import pytest
-from conftest import assert_close, numeric_gradient, one_hot
 
 import darknet_softmax as ds
+from conftest import assert_close, numeric_gradient, one_hot
 from darknet_softmax import reference
 from darknet_softmax.layers import ConnectedLayer
 from darknet_softmax.layers import connected as connected_layer
@@ -32,8 +33,9 @@ def test_forward_matches_reference(rng, batch, inputs, outputs, activation):
     layer, x = make(rng, batch, inputs, outputs, activation)
     layer.forward(ds.NetworkContext(x))
     expected = connected_layer.reference_forward(x, layer.weights, layer.biases, activation)
-    assert_close(layer.output, expected, atol=gemm_tolerance(inputs), rtol=1e-5,
-                 kind="connected forward")
+    assert_close(
+        layer.output, expected, atol=gemm_tolerance(inputs), rtol=1e-5, kind="connected forward"
+    )
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
@@ -48,14 +50,30 @@ def test_backward_matches_reference(rng, batch, inputs, outputs, activation):
     layer.delta[:] = upstream
     layer.backward(net)
     delta, bias_updates, weight_updates, input_delta = connected_layer.reference_backward(
-        x, layer.weights, layer.output, upstream, activation)
+        x, layer.weights, layer.output, upstream, activation
+    )
     assert_close(layer.delta, delta, kind="connected backward")
-    assert_close(layer.bias_updates, bias_updates, atol=gemm_tolerance(batch), rtol=1e-5,
-                 kind="connected backward")
-    assert_close(layer.weight_updates, weight_updates, atol=gemm_tolerance(batch), rtol=1e-5,
-                 kind="connected backward")
-    assert_close(net_delta, before + input_delta, atol=gemm_tolerance(outputs), rtol=1e-5,
-                 kind="connected backward")
+    assert_close(
+        layer.bias_updates,
+        bias_updates,
+        atol=gemm_tolerance(batch),
+        rtol=1e-5,
+        kind="connected backward",
+    )
+    assert_close(
+        layer.weight_updates,
+        weight_updates,
+        atol=gemm_tolerance(batch),
+        rtol=1e-5,
+        kind="connected backward",
+    )
+    assert_close(
+        net_delta,
+        before + input_delta,
+        atol=gemm_tolerance(outputs),
+        rtol=1e-5,
+        kind="connected backward",
+    )
 
 
 def test_first_layer_backward_leaves_no_input_delta(rng):
@@ -71,7 +89,7 @@ def test_update_follows_darknet_with_momentum_and_decay(rng):
     layer, x = make(rng, 4, 6, 3, "linear")
     weights, biases = layer.weights.astype(np.float64), layer.biases.astype(np.float64)
     weight_updates, bias_updates = np.zeros((3, 6)), np.zeros(3)
-    for step in range(3):
+    for _ in range(3):
         new_updates = rng.standard_normal((3, 6)).astype(np.float32)
         new_bias_updates = rng.standard_normal(3).astype(np.float32)
         layer.weight_updates[:] += new_updates
@@ -80,7 +98,8 @@ def test_update_follows_darknet_with_momentum_and_decay(rng):
         bias_updates = bias_updates + new_bias_updates
         layer.update(4, 0.1, 0.9, 0.01)
         weights, biases, weight_updates, bias_updates = reference.sgd_update(
-            weights, biases, weight_updates, bias_updates, 4, 0.1, 0.9, 0.01)
+            weights, biases, weight_updates, bias_updates, 4, 0.1, 0.9, 0.01
+        )
         assert_close(layer.weights, weights, atol=1e-6, kind="connected update")
         assert_close(layer.biases, biases, atol=1e-6, kind="connected update")
         assert_close(layer.weight_updates, weight_updates, atol=1e-6, kind="connected update")
@@ -122,9 +141,10 @@ def test_finite_difference_through_softmax(rng, activation):
     assert np.abs(pre).min() > 1e-4 or activation != "leaky"
     assert softmax.cost == pytest.approx(loss(weights, biases, x64), rel=1e-5)
     for got, expected in (
-            (layer.weight_updates, numeric_gradient(lambda w: loss(w, biases, x64), weights)),
-            (layer.bias_updates, numeric_gradient(lambda b: loss(weights, b, x64), biases)),
-            (net_delta, numeric_gradient(lambda i: loss(weights, biases, i), x64))):
+        (layer.weight_updates, numeric_gradient(lambda w: loss(w, biases, x64), weights)),
+        (layer.bias_updates, numeric_gradient(lambda b: loss(weights, b, x64), biases)),
+        (net_delta, numeric_gradient(lambda i: loss(weights, biases, i), x64)),
+    ):
         assert_close(got, -expected, atol=2e-6, rtol=2e-5, kind="finite-difference gradient")
 
 
@@ -147,8 +167,9 @@ def test_views_are_c_memory_and_outlive_close(rng):
 
 
 def test_same_seed_same_weights():
-    assert np.array_equal(ConnectedLayer(1, 9, 4, seed=5).weights,
-                          ConnectedLayer(1, 9, 4, seed=5).weights)
+    assert np.array_equal(
+        ConnectedLayer(1, 9, 4, seed=5).weights, ConnectedLayer(1, 9, 4, seed=5).weights
+    )
 
 
 def test_bad_arguments(rng):

@@ -1,10 +1,11 @@
 """CostLayer and the l2, l1, smooth_l1 kernels (darknet_softmax.cost) against
 the float64 reference, and finite-difference checks through a cost layer."""
+
 import numpy as np
 import pytest
-from conftest import assert_close, numeric_gradient
 
 import darknet_softmax as ds
+from conftest import assert_close, numeric_gradient
 from darknet_softmax import reference
 from darknet_softmax.layers import ConnectedLayer
 from darknet_softmax.layers import connected as connected_layer
@@ -35,17 +36,18 @@ def test_kernels_on_extreme_inputs(kernel, reference):
         delta, error = kernel(pred, truth)
     assert_close(delta, expected_delta, kind="cost delta")
     # float32 squares of 1e30 overflow to inf, as the float64 value is out of range
-    assert_close(error, np.where(expected_error > 3.4e38, np.inf, expected_error),
-                 kind="cost error")
+    assert_close(
+        error, np.where(expected_error > 3.4e38, np.inf, expected_error), kind="cost error"
+    )
 
 
 def test_darknet_conventions():
     pred = np.array([0.0, 0.0, 0.0, 0.0, 2.0], np.float32)
     truth = np.array([0.5, -0.5, 3.0, -3.0, 2.0], np.float32)
     assert np.array_equal(l2(pred, truth)[0], truth - pred)
-    assert np.array_equal(l1(pred, truth)[0], [1, -1, 1, -1, -1])   # Darknet's -1 at diff 0
+    assert np.array_equal(l1(pred, truth)[0], [1, -1, 1, -1, -1])  # Darknet's -1 at diff 0
     delta, error = smooth_l1(pred, truth)
-    assert np.array_equal(delta, [0.5, -0.5, 1, -1, 0])    # the sign fixed: toward the truth
+    assert np.array_equal(delta, [0.5, -0.5, 1, -1, 0])  # the sign fixed: toward the truth
     assert np.array_equal(error, [0.25, 0.25, 5, 5, 0])
 
 
@@ -65,10 +67,13 @@ def test_delta_is_the_negative_gradient(rng, cost_type):
     layer = CostLayer(1, pred.size, cost_type)
     layer.forward(ds.NetworkContext(pred.astype(np.float32)[None], truth.astype(np.float32)[None]))
     expected = -numeric
-    assert_close(cost_layer.reference_forward(pred, truth, cost_type)[1], expected, atol=1e-6,
-                 kind="finite-difference gradient")
-    assert_close(layer.delta[0], expected, atol=2e-6, rtol=1e-5,
-                 kind="finite-difference gradient")
+    assert_close(
+        cost_layer.reference_forward(pred, truth, cost_type)[1],
+        expected,
+        atol=1e-6,
+        kind="finite-difference gradient",
+    )
+    assert_close(layer.delta[0], expected, atol=2e-6, rtol=1e-5, kind="finite-difference gradient")
 
 
 @pytest.mark.parametrize("cost_type", list(COST_TYPES))
@@ -89,7 +94,7 @@ def test_layer_matches_reference(rng, cost_type, batch, inputs):
     assert_close(layer.delta, delta, kind="cost delta")
     assert layer.cost == pytest.approx(cost, rel=1e-5)
     assert_close(net_delta, before + 0.25 * delta, kind="cost delta")
-    assert np.array_equal(x, net.input)     # masked leaves the input alone
+    assert np.array_equal(x, net.input)  # masked leaves the input alone
 
 
 def test_no_truth_no_cost(rng):
@@ -119,8 +124,13 @@ def test_finite_difference_through_connected_and_cost(rng):
         out = connected_layer.reference_forward(x, w, biases, "logistic")
         return scale * 0.5 * cost_layer.reference_forward(out, truth)[2]
 
-    assert_close(connected.weight_updates, -numeric_gradient(loss, weights), atol=1e-6, rtol=1e-5,
-                 kind="finite-difference gradient")
+    assert_close(
+        connected.weight_updates,
+        -numeric_gradient(loss, weights),
+        atol=1e-6,
+        rtol=1e-5,
+        kind="finite-difference gradient",
+    )
 
 
 def test_bad_arguments():

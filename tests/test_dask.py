@@ -1,5 +1,6 @@
 """darknet_softmax.dask against the in-memory kernels: every scheduler gives
 the in-memory result bit for bit, and bad input gets the in-memory errors."""
+
 import importlib.util
 from pathlib import Path
 
@@ -7,11 +8,11 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
-from conftest import logits, one_hot
 from distributed import Client, LocalCluster
 
 import darknet_softmax as ds
 import darknet_softmax.dask_arrays as dsd
+from conftest import logits, one_hot
 
 # Each row-wise function over Dask beside its in-memory kernel.
 PER_ROW = [(dsd.softmax, ds.softmax), (dsd.log_softmax, ds.log_softmax)]
@@ -22,8 +23,16 @@ SPLIT_ROWS = ((4, 7), (5, 1, 6))  # the inputs axis split, unevenly
 @pytest.fixture(scope="module")
 def client():
     # One small cluster for the whole module: 2 worker processes on loopback.
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -65,8 +74,11 @@ def test_loss_equals_in_memory(rng, compute):
     pred = ds.softmax(logits(rng, (11, 12)))
     truth = one_hot(rng.integers(0, 12, 11), 12)
     # Different chunks for pred and truth, with the inputs axis split.
-    delta, error = compute(*dsd.softmax_x_ent(da.from_array(pred, chunks=SPLIT_ROWS),
-                                              da.from_array(truth, chunks=UNEVEN)))
+    delta, error = compute(
+        *dsd.softmax_x_ent(
+            da.from_array(pred, chunks=SPLIT_ROWS), da.from_array(truth, chunks=UNEVEN)
+        )
+    )
     expected_delta, expected_error = ds.softmax_x_ent(pred, truth)
     assert np.array_equal(delta, expected_delta)
     assert np.array_equal(error, expected_error)
@@ -96,8 +108,11 @@ def test_unknown_batch_chunks(rng):
 def test_empty_and_single_row(rng, compute):
     empty = da.zeros((0, 12), dtype=np.float32, chunks=(5, 4))
     row = logits(rng, (1, 12))
-    results = compute(dsd.softmax(empty, groups=3), dsd.log_softmax(empty, groups=3),
-                      *dsd.softmax_x_ent(empty, empty))
+    results = compute(
+        dsd.softmax(empty, groups=3),
+        dsd.log_softmax(empty, groups=3),
+        *dsd.softmax_x_ent(empty, empty),
+    )
     assert [(r.shape, r.dtype) for r in results] == [((0, 12), np.float32)] * 4
     dask_row = da.from_array(row, chunks=(1, 5))
     probs, log_probs = compute(dsd.softmax(dask_row, 3), dsd.log_softmax(dask_row, 3))
@@ -120,26 +135,32 @@ def message(call):
     return raised.type, str(raised.value)
 
 
-@pytest.mark.parametrize("x, groups, temperature", [
-    (np.zeros((4, 6)), 1, 1.0),                      # float64
-    (np.zeros((2, 3, 4), np.float32), 1, 1.0),       # 3-D
-    (np.zeros((4, 6), np.float32), 4, 1.0),          # inputs do not divide by groups
-    (np.zeros((4, 6), np.float32), 0, 1.0),
-    (np.zeros((4, 6), np.float32), 2.0, 1.0),
-    (np.zeros((4, 6), np.float32), 1, 0.0),
-    (np.zeros((4, 6), np.float32), 1, "hot"),
-])
+@pytest.mark.parametrize(
+    "x, groups, temperature",
+    [
+        (np.zeros((4, 6)), 1, 1.0),  # float64
+        (np.zeros((2, 3, 4), np.float32), 1, 1.0),  # 3-D
+        (np.zeros((4, 6), np.float32), 4, 1.0),  # inputs do not divide by groups
+        (np.zeros((4, 6), np.float32), 0, 1.0),
+        (np.zeros((4, 6), np.float32), 2.0, 1.0),
+        (np.zeros((4, 6), np.float32), 1, 0.0),
+        (np.zeros((4, 6), np.float32), 1, "hot"),
+    ],
+)
 @pytest.mark.parametrize("on_dask, in_memory", PER_ROW)
 def test_per_row_gets_the_in_memory_errors(x, groups, temperature, on_dask, in_memory):
     expected = message(lambda: in_memory(x, groups, temperature))
     assert message(lambda: on_dask(da.from_array(x, chunks=2), groups, temperature)) == expected
 
 
-@pytest.mark.parametrize("pred, truth", [
-    (np.zeros((4, 6)), np.zeros((4, 6), np.float32)),
-    (np.zeros((4, 6), np.float32), np.zeros((4, 6))),
-    (np.zeros((4, 6), np.float32), np.zeros((4, 5), np.float32)),
-])
+@pytest.mark.parametrize(
+    "pred, truth",
+    [
+        (np.zeros((4, 6)), np.zeros((4, 6), np.float32)),
+        (np.zeros((4, 6), np.float32), np.zeros((4, 6))),
+        (np.zeros((4, 6), np.float32), np.zeros((4, 5), np.float32)),
+    ],
+)
 def test_loss_gets_the_in_memory_errors(pred, truth):
     expected = message(lambda: ds.softmax_x_ent(pred, truth))
     dask_arrays = da.from_array(pred, chunks=2), da.from_array(truth, chunks=2)
@@ -167,8 +188,13 @@ def test_out_of_core_example_writes_the_in_memory_softmax(rng, tmp_path):
     x = logits(rng, (103, 12))
     np.save(tmp_path / "logits.npy", x)
     # 10 rows a block: uneven, the last block has 3.
-    example.softmax_file(tmp_path / "logits.npy", tmp_path / "probs.npy", groups=3,
-                         temperature=0.5, block_mb=10 * 12 * 4 / 2**20)
+    example.softmax_file(
+        tmp_path / "logits.npy",
+        tmp_path / "probs.npy",
+        groups=3,
+        temperature=0.5,
+        block_mb=10 * 12 * 4 / 2**20,
+    )
     assert np.array_equal(np.load(tmp_path / "probs.npy"), ds.softmax(x, 3, 0.5))
 
 
@@ -187,10 +213,15 @@ def test_the_kernels_get_aligned_contiguous_blocks(rng, monkeypatch):
 
     def spy(kernel):
         def call(*arrays):
-            seen.extend(a.flags.aligned and a.flags.c_contiguous for a in arrays
-                        if isinstance(a, np.ndarray))
+            seen.extend(
+                a.flags.aligned and a.flags.c_contiguous
+                for a in arrays
+                if isinstance(a, np.ndarray)
+            )
             return kernel(*arrays)
+
         return call
+
     monkeypatch.setattr(ds.kernels, "softmax", spy(ds.softmax))
     monkeypatch.setattr(ds.kernels, "softmax_x_ent", spy(ds.softmax_x_ent))
     x = logits(rng, (6, 5))
@@ -198,8 +229,9 @@ def test_the_kernels_get_aligned_contiguous_blocks(rng, monkeypatch):
     assert not misaligned.flags.aligned
     # Dask copies slices of an ndarray; an object that only slices keeps them misaligned.
     dx = da.from_array(Sliceable(misaligned), chunks=(4, 5), meta=np.empty((0, 0), np.float32))
-    probs, (delta, error) = dask.compute(dsd.softmax(dx, 5), dsd.softmax_x_ent(dx, dx),
-                                         scheduler="sync")
+    probs, (delta, error) = dask.compute(
+        dsd.softmax(dx, 5), dsd.softmax_x_ent(dx, dx), scheduler="sync"
+    )
     assert seen and all(seen)
     assert np.array_equal(probs, ds.softmax(x, 5))
     assert np.array_equal(error, ds.softmax_x_ent(x, x)[1], equal_nan=True)

@@ -2,6 +2,7 @@
 in a fresh interpreter, from an empty temporary folder, so that a block that
 leans on an earlier block's imports, or on files of the checkout, fails.
 Shell blocks are not run."""
+
 import os
 import pathlib
 import re
@@ -27,8 +28,11 @@ def fenced_blocks():
                 yield page.relative_to(ROOT), line, match.group(1), match.group(2)
 
 
-PYTHON_BLOCKS = [pytest.param(code, id=f"{page}:{line}")
-                 for page, line, language, code in fenced_blocks() if language == "python"]
+PYTHON_BLOCKS = [
+    pytest.param(code, id=f"{page}:{line}")
+    for page, line, language, code in fenced_blocks()
+    if language == "python"
+]
 
 
 @pytest.mark.skipif(not (ROOT / "docs").is_dir(), reason="needs the source tree")
@@ -39,8 +43,11 @@ def test_every_page_has_its_blocks_found():
     pages = {page for page, _, language, _ in blocks if language == "python"}
     assert pathlib.Path("README.md") in pages
     assert len(pages) >= 6 and len(PYTHON_BLOCKS) >= 15
-    unmarked = [f"{page}:{line} ({language or 'no language'})"
-                for page, line, language, _ in blocks if language not in LANGUAGES]
+    unmarked = [
+        f"{page}:{line} ({language or 'no language'})"
+        for page, line, language, _ in blocks
+        if language not in LANGUAGES
+    ]
     assert not unmarked, unmarked
 
 
@@ -49,6 +56,12 @@ def test_example_runs_on_its_own(code, tmp_path):
     # The package must come from the installed (or sanitized) build, never
     # from the folder the block runs in.
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"

@@ -1,9 +1,10 @@
 """DropoutLayer (darknet_softmax.dropout) against the float64 reference."""
+
 import numpy as np
 import pytest
-from conftest import assert_close
 
 import darknet_softmax as ds
+from conftest import assert_close
 from darknet_softmax.layers import DropoutLayer
 from darknet_softmax.layers import dropout as dropout_layer
 
@@ -24,9 +25,13 @@ def test_training_pass_matches_reference(rng, probability, batch, inputs):
     net = ds.NetworkContext(output, delta=delta, train=True)
     layer.forward(net)
     assert np.all((layer.rand >= 0) & (layer.rand < 1))
-    assert_close(output, dropout_layer.reference_forward(x, layer.rand, probability), kind="dropout")
+    assert_close(
+        output, dropout_layer.reference_forward(x, layer.rand, probability), kind="dropout"
+    )
     layer.backward(net)
-    assert_close(delta, dropout_layer.reference_backward(upstream, layer.rand, probability), kind="dropout")
+    assert_close(
+        delta, dropout_layer.reference_backward(upstream, layer.rand, probability), kind="dropout"
+    )
     assert layer.output is output and layer.delta is delta
     # backward gives the layer before its own output back where it was kept
     kept = layer.rand >= probability

@@ -2,11 +2,16 @@
 softmax_x_ent and the layer's exact mode, held to the float64 reference and
 to float64 finite differences. Darknet's convention throughout: a delta is the
 NEGATIVE gradient, delta = -dL/dx."""
+
 import pathlib
 import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import darknet_softmax as ds
 from conftest import (
     EXTREMES,
     TEMPERATURES,
@@ -20,14 +25,10 @@ from conftest import (
     sentinel,
 )
 from conftest import GROUP_SIZES as ALL_GROUP_SIZES
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-import darknet_softmax as ds
 from darknet_softmax import reference
 from darknet_softmax.layers import softmax as softmax_layer
 
-GROUP_SIZES = [n for n in ALL_GROUP_SIZES if n < 9418]   # the long group is swept in test_kernels
+GROUP_SIZES = [n for n in ALL_GROUP_SIZES if n < 9418]  # the long group is swept in test_kernels
 
 FD_TEMPERATURES = [0.25, 0.5, 1.0, 2.0, 10.0]
 
@@ -40,19 +41,28 @@ def soft_labels(rng, batch, groups, n, smoothing=0.1):
 
 # --- log_softmax ---
 
+
 @pytest.mark.parametrize("n", GROUP_SIZES)
 @pytest.mark.parametrize("temperature", TEMPERATURES)
 def test_log_softmax_matches_reference(rng, n, temperature):
     for batch, groups in ((1, 1), (3, 2), (33, 3)):
         x = logits(rng, (batch, n * groups))
-        assert_close(ds.log_softmax(x, groups, temperature),
-                     reference.log_softmax(x, groups, temperature), kind="log probabilities")
+        assert_close(
+            ds.log_softmax(x, groups, temperature),
+            reference.log_softmax(x, groups, temperature),
+            kind="log probabilities",
+        )
 
 
 @settings(max_examples=40, deadline=None)
-@given(batch=st.integers(1, 40), n=st.sampled_from(GROUP_SIZES), groups=st.integers(1, 5),
-       temperature=st.sampled_from(TEMPERATURES), scale=st.sampled_from([0.1, 3.0, 30.0]),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    batch=st.integers(1, 40),
+    n=st.sampled_from(GROUP_SIZES),
+    groups=st.integers(1, 5),
+    temperature=st.sampled_from(TEMPERATURES),
+    scale=st.sampled_from([0.1, 3.0, 30.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_log_softmax_sweep(batch, n, groups, temperature, scale, seed):
     x = logits(np.random.default_rng(seed), (batch, n * groups), scale)
     out = ds.log_softmax(x, groups, temperature)
@@ -78,8 +88,11 @@ def test_log_softmax_is_finite_where_softmax_underflows():
 
 
 def test_log_softmax_all_equal_and_one_element_groups():
-    assert_close(ds.log_softmax(np.full((2, 9418), 7.5, np.float32)),
-                 np.full((2, 9418), -np.log(9418)), kind="log probabilities")
+    assert_close(
+        ds.log_softmax(np.full((2, 9418), 7.5, np.float32)),
+        np.full((2, 9418), -np.log(9418)),
+        kind="log probabilities",
+    )
     assert np.array_equal(ds.log_softmax(np.arange(6, dtype=np.float32), groups=6), np.zeros(6))
 
 
@@ -113,6 +126,7 @@ def test_log_softmax_gradient_by_finite_differences(rng, temperature):
 
 # --- softmax_backward ---
 
+
 @pytest.mark.parametrize("n", GROUP_SIZES)
 @pytest.mark.parametrize("temperature", TEMPERATURES)
 def test_softmax_backward_matches_reference(rng, n, temperature):
@@ -120,21 +134,33 @@ def test_softmax_backward_matches_reference(rng, n, temperature):
         y = ds.softmax(logits(rng, (batch, n * groups)), groups, temperature)
         dy = logits(rng, y.shape, 1.0)
         scale = 1 / temperature
-        assert_close(ds.softmax_backward(y, dy, groups, temperature),
-                     reference.softmax_backward(y, dy, groups, temperature),
-                     atol=1e-6 * scale, kind="softmax Jacobian product")
+        assert_close(
+            ds.softmax_backward(y, dy, groups, temperature),
+            reference.softmax_backward(y, dy, groups, temperature),
+            atol=1e-6 * scale,
+            kind="softmax Jacobian product",
+        )
 
 
 @settings(max_examples=40, deadline=None)
-@given(batch=st.integers(1, 40), n=st.sampled_from(GROUP_SIZES), groups=st.integers(1, 5),
-       temperature=st.sampled_from(TEMPERATURES[1:]), seed=st.integers(0, 2**32 - 1))
+@given(
+    batch=st.integers(1, 40),
+    n=st.sampled_from(GROUP_SIZES),
+    groups=st.integers(1, 5),
+    temperature=st.sampled_from(TEMPERATURES[1:]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_softmax_backward_sweep(batch, n, groups, temperature, seed):
     rng = np.random.default_rng(seed)
     y = ds.softmax(logits(rng, (batch, n * groups)), groups, temperature)
     dy = logits(rng, y.shape, 1.0)
     dx = ds.softmax_backward(y, dy, groups, temperature)
-    assert_close(dx, reference.softmax_backward(y, dy, groups, temperature),
-                 atol=1e-6 / temperature, kind="softmax Jacobian product")
+    assert_close(
+        dx,
+        reference.softmax_backward(y, dy, groups, temperature),
+        atol=1e-6 / temperature,
+        kind="softmax Jacobian product",
+    )
     # A softmax group's outputs sum to 1 whatever x is, so each group of dx sums to 0.
     sums = dx.astype(np.float64).reshape(batch, groups, n).sum(-1)
     assert_close(sums, np.zeros_like(sums), atol=1e-5 / temperature, kind="Jacobian group sums")
@@ -144,12 +170,19 @@ def test_softmax_backward_sweep(batch, n, groups, temperature, seed):
 @pytest.mark.parametrize("temperature", TEMPERATURES)
 def test_softmax_backward_extremes(rng, values, temperature):
     y = ds.softmax(np.array([values], np.float32), temperature=temperature)
-    for dy in (logits(rng, y.shape, 1.0), np.full(y.shape, 1e30, np.float32),
-               np.where(np.arange(y.size) % 2, 1e30, -1e30).astype(np.float32).reshape(y.shape)):
+    for dy in (
+        logits(rng, y.shape, 1.0),
+        np.full(y.shape, 1e30, np.float32),
+        np.where(np.arange(y.size) % 2, 1e30, -1e30).astype(np.float32).reshape(y.shape),
+    ):
         dx = ds.softmax_backward(y, dy, temperature=temperature)
         expected = reference.softmax_backward(y, dy, 1, temperature)
-        assert_close(dx, expected, atol=1e-6 * np.abs(dy).max() / temperature,
-                     kind="softmax Jacobian product")
+        assert_close(
+            dx,
+            expected,
+            atol=1e-6 * np.abs(dy).max() / temperature,
+            kind="softmax Jacobian product",
+        )
         assert np.all(dx[y == 0] == 0)
 
 
@@ -160,8 +193,9 @@ def test_softmax_backward_accumulates_into_out(rng):
     out = previous.copy()
     assert ds.softmax_backward(y, dy, 2, out=out) is out
     ds.softmax_backward(y, dy, 2, out=out)
-    assert_close(out, previous + 2 * reference.softmax_backward(y, dy, 2),
-                 kind="softmax Jacobian product")
+    assert_close(
+        out, previous + 2 * reference.softmax_backward(y, dy, 2), kind="softmax Jacobian product"
+    )
 
 
 @pytest.mark.parametrize("temperature", FD_TEMPERATURES)
@@ -176,18 +210,29 @@ def test_softmax_backward_by_finite_differences(rng, temperature):
 
     gradient = numeric_gradient(loss, x, 1e-6 * temperature)
     y = ds.softmax(x, 3, temperature)
-    assert_close(ds.softmax_backward(y, weights.astype(np.float32), 3, temperature), gradient,
-                 atol=1e-5, kind="finite-difference gradient")
-    assert_close(ds.softmax_backward(y, -weights.astype(np.float32), 3, temperature), -gradient,
-                 atol=1e-5, kind="finite-difference gradient")
+    assert_close(
+        ds.softmax_backward(y, weights.astype(np.float32), 3, temperature),
+        gradient,
+        atol=1e-5,
+        kind="finite-difference gradient",
+    )
+    assert_close(
+        ds.softmax_backward(y, -weights.astype(np.float32), 3, temperature),
+        -gradient,
+        atol=1e-5,
+        kind="finite-difference gradient",
+    )
 
 
 # --- softmax_x_ent(exact=True) ---
 
+
 def cross_entropy(truth, groups, temperature):
     """-sum(truth * log(softmax(x/T))) over unmasked values, in float64."""
     labels = np.where(truth == ds.SECRET_NUM, 0.0, truth.astype(np.float64))
-    return lambda values: float(-(labels * reference.log_softmax(values, groups, temperature)).sum())
+    return lambda values: float(
+        -(labels * reference.log_softmax(values, groups, temperature)).sum()
+    )
 
 
 @pytest.mark.parametrize("temperature", FD_TEMPERATURES)
@@ -209,14 +254,18 @@ def test_soft_label_loss_by_finite_differences(rng, temperature):
     no label: the loss is weighted by the label and delta = -dL/dx throughout."""
     x = logits(rng, (4, 12), 1.0)
     truth = soft_labels(rng, 4, 3, 4, smoothing=0.2)
-    truth[1, :4] *= 2.5                                  # labels summing to 2.5
-    truth[2, 4:8] = 0                                    # an unlabelled group
-    truth[3, 8:] = rng.random(4)                         # arbitrary weights
+    truth[1, :4] *= 2.5  # labels summing to 2.5
+    truth[2, 4:8] = 0  # an unlabelled group
+    truth[3, 8:] = rng.random(4)  # arbitrary weights
     pred = ds.softmax(x, 3, temperature)
     delta, error = ds.softmax_x_ent(pred, truth, exact=True, temperature=temperature, groups=3)
     loss = cross_entropy(truth, 3, temperature)
-    assert_close(delta, -numeric_gradient(loss, x, 1e-6 * temperature), atol=1e-5,
-                 kind="finite-difference gradient")
+    assert_close(
+        delta,
+        -numeric_gradient(loss, x, 1e-6 * temperature),
+        atol=1e-5,
+        kind="finite-difference gradient",
+    )
     assert np.all(delta[2, 4:8] == 0) and np.all(error[2, 4:8] == 0)
     assert error.sum() == pytest.approx(loss(x), rel=1e-5)
     assert_close(error, -truth * np.log(pred.astype(np.float64)), kind="loss")
@@ -226,7 +275,7 @@ def test_exact_loss_masks_secret_num(rng):
     x = logits(rng, (2, 8), 1.0)
     truth = soft_labels(rng, 2, 2, 4)
     truth[0, 4:] = ds.SECRET_NUM
-    truth[1, 1] = ds.SECRET_NUM                          # a partly masked group
+    truth[1, 1] = ds.SECRET_NUM  # a partly masked group
     pred = ds.softmax(x, 2)
     delta, error = ds.softmax_x_ent(pred, truth, exact=True, groups=2)
     masked = truth == ds.SECRET_NUM
@@ -240,14 +289,18 @@ def test_exact_loss_masks_secret_num(rng):
 
 
 @settings(max_examples=40, deadline=None)
-@given(batch=st.integers(1, 40), n=st.sampled_from(GROUP_SIZES), groups=st.integers(1, 5),
-       temperature=st.sampled_from(TEMPERATURES), seed=st.integers(0, 2**32 - 1))
+@given(
+    batch=st.integers(1, 40),
+    n=st.sampled_from(GROUP_SIZES),
+    groups=st.integers(1, 5),
+    temperature=st.sampled_from(TEMPERATURES),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_exact_x_ent_sweep(batch, n, groups, temperature, seed):
     rng = np.random.default_rng(seed)
     pred = ds.softmax(logits(rng, (batch, n * groups)), groups, temperature)
     truth = soft_labels(rng, batch, groups, n, smoothing=float(rng.random()))
-    delta, error = ds.softmax_x_ent(pred, truth, exact=True, temperature=temperature,
-                                    groups=groups)
+    delta, error = ds.softmax_x_ent(pred, truth, exact=True, temperature=temperature, groups=groups)
     expected_delta, expected_error = reference.softmax_x_ent_exact(pred, truth, groups, temperature)
     assert_close(delta, expected_delta, atol=1e-6 / temperature, kind="delta")
     assert_close(error, expected_error, kind="loss")
@@ -266,8 +319,10 @@ def test_exact_x_ent_extremes():
 @pytest.mark.parametrize("temperature", TEMPERATURES)
 def test_exact_x_ent_of_extreme_logits(rng, values, temperature):
     pred = ds.softmax(np.array([values], np.float32), temperature=temperature)
-    for truth in (one_hot([np.argmax(pred)], pred.size),
-                  np.full(pred.shape, 1 / pred.size, np.float32)):
+    for truth in (
+        one_hot([np.argmax(pred)], pred.size),
+        np.full(pred.shape, 1 / pred.size, np.float32),
+    ):
         delta, error = ds.softmax_x_ent(pred, truth, exact=True, temperature=temperature)
         expected_delta, expected_error = reference.softmax_x_ent_exact(pred, truth, 1, temperature)
         assert_close(delta, expected_delta, atol=1e-6 / temperature, kind="delta")
@@ -296,6 +351,7 @@ def test_default_x_ent_ignores_temperature_and_groups_as_darknet_does(rng):
 
 # --- the layer's exact mode, by finite differences ---
 
+
 def tree_and_truth(rng, batch):
     """A small tree, a fill_hierarchy-style truth (unlabelled groups masked)
     and the layer arguments for it."""
@@ -312,19 +368,28 @@ def tree_and_truth(rng, batch):
 
 LAYOUTS = {
     "plain": lambda rng, batch: (dict(inputs=12, groups=3), soft_labels(rng, batch, 3, 4)),
-    "tree": lambda rng, batch: (lambda kw, t: (dict(inputs=8, **kw), t))(*tree_and_truth(rng, batch)),
+    "tree": lambda rng, batch: (lambda kw, t: (dict(inputs=8, **kw), t))(
+        *tree_and_truth(rng, batch)
+    ),
     "spatial": lambda rng, batch: (
         dict(inputs=24, spatial=True, w=3, h=2, c=4),
         # channel-major (c, h, w): the labels of each position run down the channels
-        soft_labels(rng, batch, 6, 4).reshape(batch, 6, 4).transpose(0, 2, 1).reshape(batch, 24)),
+        soft_labels(rng, batch, 6, 4).reshape(batch, 6, 4).transpose(0, 2, 1).reshape(batch, 24),
+    ),
 }
 
 
 def layer_softmax(kwargs, temperature):
     """The layer's softmax, in float64, as a function of a (batch, inputs) input."""
-    index = softmax_layer.layer_groups(kwargs["inputs"], kwargs.get("groups", 1), kwargs.get("tree"),
-                                   kwargs.get("spatial", False), kwargs.get("w"), kwargs.get("h"),
-                                   kwargs.get("c"))
+    index = softmax_layer.layer_groups(
+        kwargs["inputs"],
+        kwargs.get("groups", 1),
+        kwargs.get("tree"),
+        kwargs.get("spatial", False),
+        kwargs.get("w"),
+        kwargs.get("h"),
+        kwargs.get("c"),
+    )
 
     def forward(values, log=False):
         out = np.empty_like(values)
@@ -332,6 +397,7 @@ def layer_softmax(kwargs, temperature):
             function = reference.log_softmax if log else reference.softmax
             out[:, group] = function(values[:, group], 1, temperature)
         return out
+
     return forward
 
 
@@ -355,8 +421,12 @@ def test_layer_exact_loss_by_finite_differences(rng, layout, temperature):
         layer.backward(net)
         gradient = numeric_gradient(loss, x, 1e-6 * temperature)
         assert_close(layer.delta, -gradient, atol=1e-5, kind="finite-difference gradient")
-        assert_close(net_delta - previous.astype(np.float64), -gradient, atol=1e-5,
-                     kind="finite-difference gradient")
+        assert_close(
+            net_delta - previous.astype(np.float64),
+            -gradient,
+            atol=1e-5,
+            kind="finite-difference gradient",
+        )
         assert layer.cost == pytest.approx(loss(x), rel=1e-5)
         assert np.all(layer.delta[truth == ds.SECRET_NUM] == 0)
 
@@ -378,48 +448,223 @@ def test_layer_noloss_jacobian_by_finite_differences(rng, layout, temperature):
 
     previous = logits(rng, x.shape, 1.0)
     net_delta = previous.copy()
-    with ds.SoftmaxLayer(batch, temperature=temperature, noloss=True, exact=True, **kwargs) as layer:
+    with ds.SoftmaxLayer(
+        batch, temperature=temperature, noloss=True, exact=True, **kwargs
+    ) as layer:
         net = ds.NetworkContext(x, truth, net_delta)
         layer.forward(net)
-        assert not layer.delta.any() and layer.cost == 0     # noloss: no loss taken
+        assert not layer.delta.any() and layer.cost == 0  # noloss: no loss taken
         layer.delta[:] = upstream
         layer.backward(net)
     gradient = numeric_gradient(loss, x, 1e-6 * temperature)
-    assert_close(net_delta - previous.astype(np.float64), -gradient, atol=1e-5,
-                 kind="finite-difference gradient")
+    assert_close(
+        net_delta - previous.astype(np.float64),
+        -gradient,
+        atol=1e-5,
+        kind="finite-difference gradient",
+    )
 
 
 # --- bad input: a clear exception naming the argument, and nothing written ---
+
 
 def bad_calls():
     x, out, y, dy, pred, truth, delta, error = (sentinel((2, 6)) for _ in range(8))
     read_only = sentinel((2, 6), writable=False)
     shared = sentinel(8)
-    yield bad_call("log x float64", TypeError, "x must have dtype float32", ds.log_softmax, x.astype(np.float64), out=out)
-    yield bad_call("log x 3-D", ValueError, "x must have shape", ds.log_softmax, x.reshape(1, 2, 6), out=out)
-    yield bad_call("log groups", ValueError, "divide by groups", ds.log_softmax, x, groups=4, out=out)
-    yield bad_call("log groups 0", ValueError, "groups must be at least 1", ds.log_softmax, x, groups=0, out=out)
-    yield bad_call("log temp", ValueError, "temperature", ds.log_softmax, x, temperature=0.0, out=out)
-    yield bad_call("log out shape", ValueError, "out must have shape", ds.log_softmax, x, out=out.reshape(6, 2))
-    yield bad_call("log out read-only", ValueError, "out must be writable", ds.log_softmax, x, out=read_only)
-    yield bad_call("log overlap", ValueError, "x and out overlap", ds.log_softmax, shared[:6], out=shared[2:])
-    yield bad_call("bwd dy shape", ValueError, "dy must have shape", ds.softmax_backward, y, dy.reshape(12), out=out)
-    yield bad_call("bwd dy int", TypeError, "dy must have dtype", ds.softmax_backward, y, dy.astype(np.int32), out=out)
-    yield bad_call("bwd y list", TypeError, "y must be a numpy.ndarray", ds.softmax_backward, y.tolist(), dy, out=out)
-    yield bad_call("bwd groups", ValueError, "divide by groups", ds.softmax_backward, y, dy, groups=5, out=out)
-    yield bad_call("bwd temp", ValueError, "temperature", ds.softmax_backward, y, dy, temperature=float("inf"), out=out)
-    yield bad_call("bwd out is dy", ValueError, "dy and out must be different", ds.softmax_backward, y, dy, out=dy)
-    yield bad_call("bwd out is y", ValueError, "y and out must be different", ds.softmax_backward, y, dy, out=y)
-    yield bad_call("bwd out read-only", ValueError, "out must be writable", ds.softmax_backward, y, dy, out=read_only)
-    yield bad_call("bwd out shape", ValueError, "out must have shape", ds.softmax_backward, y, dy, out=out.reshape(3, 4))
-    yield bad_call("x_ent exact int", TypeError, "exact must be True or False, not int", ds.softmax_x_ent, pred, truth, delta, error, exact=1)
-    yield bad_call("x_ent exact str", TypeError, "exact must be True or False", ds.softmax_x_ent, pred, truth, delta, error, exact="True")
-    yield bad_call("x_ent temp", ValueError, "temperature", ds.softmax_x_ent, pred, truth, delta, error, exact=True, temperature=-1)
-    yield bad_call("x_ent temp default", TypeError, "temperature", ds.softmax_x_ent, pred, truth, delta, error, temperature="2")
-    yield bad_call("x_ent groups", ValueError, "divide by groups", ds.softmax_x_ent, pred, truth, delta, error, exact=True, groups=5)
-    yield bad_call("x_ent groups default", ValueError, "groups must be at least 1", ds.softmax_x_ent, pred, truth, delta, error, groups=0)
-    yield bad_call("x_ent exact 3-D", ValueError, "pred must have shape", ds.softmax_x_ent, pred.reshape(1, 2, 6), truth.reshape(1, 2, 6), exact=True)
-    yield bad_call("x_ent exact delta is error", ValueError, "delta and error must be different", ds.softmax_x_ent, pred, truth, delta, delta, exact=True)
+    yield bad_call(
+        "log x float64",
+        TypeError,
+        "x must have dtype float32",
+        ds.log_softmax,
+        x.astype(np.float64),
+        out=out,
+    )
+    yield bad_call(
+        "log x 3-D", ValueError, "x must have shape", ds.log_softmax, x.reshape(1, 2, 6), out=out
+    )
+    yield bad_call(
+        "log groups", ValueError, "divide by groups", ds.log_softmax, x, groups=4, out=out
+    )
+    yield bad_call(
+        "log groups 0",
+        ValueError,
+        "groups must be at least 1",
+        ds.log_softmax,
+        x,
+        groups=0,
+        out=out,
+    )
+    yield bad_call(
+        "log temp", ValueError, "temperature", ds.log_softmax, x, temperature=0.0, out=out
+    )
+    yield bad_call(
+        "log out shape", ValueError, "out must have shape", ds.log_softmax, x, out=out.reshape(6, 2)
+    )
+    yield bad_call(
+        "log out read-only", ValueError, "out must be writable", ds.log_softmax, x, out=read_only
+    )
+    yield bad_call(
+        "log overlap", ValueError, "x and out overlap", ds.log_softmax, shared[:6], out=shared[2:]
+    )
+    yield bad_call(
+        "bwd dy shape",
+        ValueError,
+        "dy must have shape",
+        ds.softmax_backward,
+        y,
+        dy.reshape(12),
+        out=out,
+    )
+    yield bad_call(
+        "bwd dy int",
+        TypeError,
+        "dy must have dtype",
+        ds.softmax_backward,
+        y,
+        dy.astype(np.int32),
+        out=out,
+    )
+    yield bad_call(
+        "bwd y list",
+        TypeError,
+        "y must be a numpy.ndarray",
+        ds.softmax_backward,
+        y.tolist(),
+        dy,
+        out=out,
+    )
+    yield bad_call(
+        "bwd groups", ValueError, "divide by groups", ds.softmax_backward, y, dy, groups=5, out=out
+    )
+    yield bad_call(
+        "bwd temp",
+        ValueError,
+        "temperature",
+        ds.softmax_backward,
+        y,
+        dy,
+        temperature=float("inf"),
+        out=out,
+    )
+    yield bad_call(
+        "bwd out is dy",
+        ValueError,
+        "dy and out must be different",
+        ds.softmax_backward,
+        y,
+        dy,
+        out=dy,
+    )
+    yield bad_call(
+        "bwd out is y", ValueError, "y and out must be different", ds.softmax_backward, y, dy, out=y
+    )
+    yield bad_call(
+        "bwd out read-only",
+        ValueError,
+        "out must be writable",
+        ds.softmax_backward,
+        y,
+        dy,
+        out=read_only,
+    )
+    yield bad_call(
+        "bwd out shape",
+        ValueError,
+        "out must have shape",
+        ds.softmax_backward,
+        y,
+        dy,
+        out=out.reshape(3, 4),
+    )
+    yield bad_call(
+        "x_ent exact int",
+        TypeError,
+        "exact must be True or False, not int",
+        ds.softmax_x_ent,
+        pred,
+        truth,
+        delta,
+        error,
+        exact=1,
+    )
+    yield bad_call(
+        "x_ent exact str",
+        TypeError,
+        "exact must be True or False",
+        ds.softmax_x_ent,
+        pred,
+        truth,
+        delta,
+        error,
+        exact="True",
+    )
+    yield bad_call(
+        "x_ent temp",
+        ValueError,
+        "temperature",
+        ds.softmax_x_ent,
+        pred,
+        truth,
+        delta,
+        error,
+        exact=True,
+        temperature=-1,
+    )
+    yield bad_call(
+        "x_ent temp default",
+        TypeError,
+        "temperature",
+        ds.softmax_x_ent,
+        pred,
+        truth,
+        delta,
+        error,
+        temperature="2",
+    )
+    yield bad_call(
+        "x_ent groups",
+        ValueError,
+        "divide by groups",
+        ds.softmax_x_ent,
+        pred,
+        truth,
+        delta,
+        error,
+        exact=True,
+        groups=5,
+    )
+    yield bad_call(
+        "x_ent groups default",
+        ValueError,
+        "groups must be at least 1",
+        ds.softmax_x_ent,
+        pred,
+        truth,
+        delta,
+        error,
+        groups=0,
+    )
+    yield bad_call(
+        "x_ent exact 3-D",
+        ValueError,
+        "pred must have shape",
+        ds.softmax_x_ent,
+        pred.reshape(1, 2, 6),
+        truth.reshape(1, 2, 6),
+        exact=True,
+    )
+    yield bad_call(
+        "x_ent exact delta is error",
+        ValueError,
+        "delta and error must be different",
+        ds.softmax_x_ent,
+        pred,
+        truth,
+        delta,
+        delta,
+        exact=True,
+    )
 
 
 @pytest.mark.parametrize("error, words, function, args, kwargs", list(bad_calls()))
@@ -438,10 +683,16 @@ def test_docs_exact_example_runs():
     """The example under the docs' table of Darknet's quirks asserts what
     each option does; run it as a new user would."""
     text = CONCEPTS.read_text(encoding="utf-8")
-    section = text[text.index("## The exact mode"):]
-    section = section[:section.index("\n## ", 1)]
-    for option in ("spatial=True", "exact=True", "noloss=True", "log_softmax", "softmax_backward",
-                   "fill_hierarchy"):
+    section = text[text.index("## The exact mode") :]
+    section = section[: section.index("\n## ", 1)]
+    for option in (
+        "spatial=True",
+        "exact=True",
+        "noloss=True",
+        "log_softmax",
+        "softmax_backward",
+        "fill_hierarchy",
+    ):
         assert option in section
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     exec(compile(code, str(CONCEPTS), "exec"), {})

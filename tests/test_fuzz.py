@@ -5,6 +5,7 @@ and a call that raises writes nothing.
 Arrays sit between guard values inside a larger buffer, so a write out of
 bounds shows even without a sanitizer. CI runs a few hundred inputs per test;
 `tools/fuzz.sh` runs thousands (FUZZ_EXAMPLES sets the count)."""
+
 import os
 import re
 import struct
@@ -12,24 +13,28 @@ import tempfile
 
 import numpy as np
 import pytest
-from conftest import assert_close, checked_call, tree_parents
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import darknet_softmax as ds
+from conftest import assert_close, checked_call, tree_parents
 from darknet_softmax import reference
 from darknet_softmax.cfg import options_of
 from darknet_softmax.layers import SECTIONS
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
-FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
-                         derandomize="FUZZ_EXAMPLES" not in os.environ,
-                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ_SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize="FUZZ_EXAMPLES" not in os.environ,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def fuzz(test):
     """A fuzzer: the settings above, and marked slow (1 to 4 s each)."""
     return pytest.mark.slow(FUZZ_SETTINGS(test))
+
 
 GUARD = np.float32(-7777.0)
 CLEAN = (TypeError, ValueError)
@@ -37,9 +42,12 @@ REFUSED = object()
 
 # Counts: mostly small, sometimes at the edges of C's int, unsigned and size_t,
 # sometimes not an integer at all.
-HUGE = [2**31 - 1, 2**31, 2**32, 2**32 + 1, 2**63 - 1, 2**63, 2**64 - 1, 2**64, 2**65, -2**63]
-wild_counts = st.one_of(st.integers(-2, 64), st.sampled_from(HUGE),
-                        st.sampled_from([1.0, 2.5, "3", None, True, np.int64(3), np.uint8(2)]))
+HUGE = [2**31 - 1, 2**31, 2**32, 2**32 + 1, 2**63 - 1, 2**63, 2**64 - 1, 2**64, 2**65, -(2**63)]
+wild_counts = st.one_of(
+    st.integers(-2, 64),
+    st.sampled_from(HUGE),
+    st.sampled_from([1.0, 2.5, "3", None, True, np.int64(3), np.uint8(2)]),
+)
 
 
 def counts(low=0, high=8):
@@ -51,12 +59,33 @@ def mostly(plausible, wild):
     """`plausible` four times in five, else `wild` (one_of does not weight)."""
     return st.sampled_from([True] * 4 + [False]).flatmap(lambda sane: plausible if sane else wild)
 
-temperatures = mostly(st.floats(1e-3, 100), st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from([1.0, 0.5, 1e-3, 1e-45, 1e-46, 3.5e38, 1e39, 0, -1, "1", None,
-                     np.float32(2), np.float64(0.25)])))
-values = st.sampled_from([0.0, 1.0, -1.0, 3.5, -30.0, 1e30, -1e30, 3.4e38, -3.4e38,
-                          np.inf, -np.inf, np.nan])
+
+temperatures = mostly(
+    st.floats(1e-3, 100),
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.sampled_from(
+            [
+                1.0,
+                0.5,
+                1e-3,
+                1e-45,
+                1e-46,
+                3.5e38,
+                1e39,
+                0,
+                -1,
+                "1",
+                None,
+                np.float32(2),
+                np.float64(0.25),
+            ]
+        ),
+    ),
+)
+values = st.sampled_from(
+    [0.0, 1.0, -1.0, 3.5, -30.0, 1e30, -1e30, 3.4e38, -3.4e38, np.inf, -np.inf, np.nan]
+)
 
 
 class Guarded:
@@ -65,15 +94,17 @@ class Guarded:
 
     def __init__(self, data, size, fill, kind="float32", writable=True):
         self.buffer = np.full(size + 32, GUARD, np.float32)
-        self.buffer[16:16 + size] = fill
-        self.array = self.buffer[16:16 + size]
+        self.buffer[16 : 16 + size] = fill
+        self.array = self.buffer[16 : 16 + size]
         if kind == "float64":
             self.array = self.array.astype(np.float64)
         elif kind == "int32":
             with np.errstate(invalid="ignore"):
                 self.array = self.array.astype(np.int32)
         elif kind == "strided":
-            self.array = self.buffer[16:16 + size * 2:2] if size * 2 <= size + 16 else self.array[::2]
+            self.array = (
+                self.buffer[16 : 16 + size * 2 : 2] if size * 2 <= size + 16 else self.array[::2]
+            )
         self.array.flags.writeable = writable
         self.before = self.buffer.copy()
         self.array_before = self.array.copy()
@@ -110,8 +141,9 @@ def fuzz_call(function, *args, **kwargs):
     return result
 
 
-def sequential_softmax_cpu(input, n, batch, batch_offset, groups, group_offset, stride, temp,
-                           output, in_place):
+def sequential_softmax_cpu(
+    input, n, batch, batch_offset, groups, group_offset, stride, temp, output, in_place
+):
     """Darknet's order: group after group, each reading what earlier groups wrote
     when input is output."""
     work = np.array(output, np.float64)
@@ -125,12 +157,24 @@ def sequential_softmax_cpu(input, n, batch, batch_offset, groups, group_offset, 
 
 
 @fuzz
-@given(data=st.data(), in_place=st.booleans(),
-       args=mostly(st.tuples(st.integers(1, 6), st.integers(1, 4), st.integers(0, 12),
-                             st.integers(1, 4), st.integers(0, 8), st.integers(1, 3)),
-                   st.tuples(counts(1, 6), counts(1, 4), counts(0, 12), counts(1, 4),
-                             counts(0, 8), counts(1, 3))),
-       temperature=temperatures)
+@given(
+    data=st.data(),
+    in_place=st.booleans(),
+    args=mostly(
+        st.tuples(
+            st.integers(1, 6),
+            st.integers(1, 4),
+            st.integers(0, 12),
+            st.integers(1, 4),
+            st.integers(0, 8),
+            st.integers(1, 3),
+        ),
+        st.tuples(
+            counts(1, 6), counts(1, 4), counts(0, 12), counts(1, 4), counts(0, 8), counts(1, 3)
+        ),
+    ),
+    temperature=temperatures,
+)
 def test_fuzz_softmax_cpu(data, in_place, args, temperature):
     n, batch, batch_offset, groups, group_offset, stride = args
     # Arrays near the size these arguments need, so both sides of the check are hit.
@@ -142,23 +186,47 @@ def test_fuzz_softmax_cpu(data, in_place, args, temperature):
     output = data.draw(guarded(size=max(1, need + data.draw(st.integers(-2, 3)))))
     target = input if in_place else output
     before = np.array(target.array, np.float64)
-    result = fuzz_call(ds.softmax_cpu, input.array, n, batch, batch_offset, groups, group_offset,
-                       stride, temperature, target.array)
+    result = fuzz_call(
+        ds.softmax_cpu,
+        input.array,
+        n,
+        batch,
+        batch_offset,
+        groups,
+        group_offset,
+        stride,
+        temperature,
+        target.array,
+    )
     if result is REFUSED:
         return
     assert result is target.array
     input.assert_guards()
     target.assert_guards()
-    expected = sequential_softmax_cpu(input.array_before, n, batch, batch_offset, groups,
-                                      group_offset, stride, np.float32(temperature), before,
-                                      in_place)
+    expected = sequential_softmax_cpu(
+        input.array_before,
+        n,
+        batch,
+        batch_offset,
+        groups,
+        group_offset,
+        stride,
+        np.float32(temperature),
+        before,
+        in_place,
+    )
     assert_close(target.array, expected, atol=2e-6, rtol=2e-5, kind="fuzzed softmax_cpu")
 
 
 @fuzz
-@given(x=guarded(), y=guarded(),
-       alpha=mostly(values, st.sampled_from(["2", None, 1j, np.float32(2)])),
-       incx=counts(1, 3), incy=counts(1, 3), n=st.one_of(st.none(), counts(1, 20)))
+@given(
+    x=guarded(),
+    y=guarded(),
+    alpha=mostly(values, st.sampled_from(["2", None, 1j, np.float32(2)])),
+    incx=counts(1, 3),
+    incy=counts(1, 3),
+    n=st.one_of(st.none(), counts(1, 20)),
+)
 def test_fuzz_axpy(x, y, alpha, incx, incy, n):
     try:
         with np.errstate(all="ignore"):
@@ -173,15 +241,21 @@ def test_fuzz_axpy(x, y, alpha, incx, incy, n):
     y.assert_guards()
     steps = -(-x.array.size // incx) if n is None else n
     with np.errstate(all="ignore"):
-        expected = reference.axpy(np.float32(alpha), x.array_before, y.array_before, incx, incy,
-                                  steps).astype(np.float32)    # float32 overflows to inf
+        expected = reference.axpy(
+            np.float32(alpha), x.array_before, y.array_before, incx, incy, steps
+        ).astype(np.float32)  # float32 overflows to inf
     assert_close(y.array, expected, kind="fuzzed axpy")
 
 
 @fuzz
-@given(data=st.data(), x=guarded(), out=st.sampled_from(["none", "new", "same", "overlap", "other"]),
-       shape=st.sampled_from([None, (1, -1), (-1, 1), (2, -1), (1, 1, -1)]),
-       groups=counts(1, 6), temperature=temperatures)
+@given(
+    data=st.data(),
+    x=guarded(),
+    out=st.sampled_from(["none", "new", "same", "overlap", "other"]),
+    shape=st.sampled_from([None, (1, -1), (-1, 1), (2, -1), (1, 1, -1)]),
+    groups=counts(1, 6),
+    temperature=temperatures,
+)
 def test_fuzz_softmax(data, x, out, shape, groups, temperature):
     out_array = data.draw(guarded(size=x.array.size) if data.draw(st.booleans()) else guarded())
     array = x.array
@@ -190,10 +264,14 @@ def test_fuzz_softmax(data, x, out, shape, groups, temperature):
             array = array.reshape(shape)
         except ValueError:
             pass
-    target = {"none": None, "same": array, "other": out_array.array,
-              "new": np.full(array.shape, GUARD, np.float32),
-              "overlap": x.buffer[15:15 + array.size].reshape(array.shape)}[out]
-    if out == "overlap" and array.size == 1:   # one value before x does not overlap it
+    target = {
+        "none": None,
+        "same": array,
+        "other": out_array.array,
+        "new": np.full(array.shape, GUARD, np.float32),
+        "overlap": x.buffer[15 : 15 + array.size].reshape(array.shape),
+    }[out]
+    if out == "overlap" and array.size == 1:  # one value before x does not overlap it
         target = array
     result = fuzz_call(ds.softmax, array, groups, temperature, out=target)
     if result is REFUSED:
@@ -201,18 +279,24 @@ def test_fuzz_softmax(data, x, out, shape, groups, temperature):
     x.assert_guards()
     out_array.assert_guards()
     with np.errstate(all="ignore"):
-        expected = reference.softmax(x.array_before.reshape(-1, array.shape[-1]), groups,
-                                     np.float32(temperature))
-    assert_close(result.reshape(expected.shape), expected, atol=2e-6, rtol=2e-5,
-                 kind="fuzzed softmax")
+        expected = reference.softmax(
+            x.array_before.reshape(-1, array.shape[-1]), groups, np.float32(temperature)
+        )
+    assert_close(
+        result.reshape(expected.shape), expected, atol=2e-6, rtol=2e-5, kind="fuzzed softmax"
+    )
 
 
 @fuzz
-@given(data=st.data(), size=st.integers(1, 12),
-       alias=st.sampled_from([None, None, None, "delta=error", "delta=pred", "error=truth", "new"]))
+@given(
+    data=st.data(),
+    size=st.integers(1, 12),
+    alias=st.sampled_from([None, None, None, "delta=error", "delta=pred", "error=truth", "new"]),
+)
 def test_fuzz_softmax_x_ent(data, size, alias):
-    def sized():   # mostly pred's size, sometimes another
+    def sized():  # mostly pred's size, sometimes another
         return guarded(size=size) if data.draw(st.integers(0, 5)) else guarded(12)
+
     pred, truth, delta, error = (data.draw(sized()) for _ in range(4))
     d, e = delta.array, error.array
     if alias == "delta=error":
@@ -231,7 +315,7 @@ def test_fuzz_softmax_x_ent(data, size, alias):
         guarded_array.assert_guards()
     with np.errstate(all="ignore"):
         want_delta, want_error = reference.softmax_x_ent(pred.array_before, truth.array_before)
-    with np.errstate(over="ignore"):    # float32 overflows to inf, as the C does
+    with np.errstate(over="ignore"):  # float32 overflows to inf, as the C does
         want_delta, want_error = want_delta.astype(np.float32), want_error.astype(np.float32)
     assert_close(got_delta, want_delta, kind="fuzzed delta")
     assert_close(got_error, want_error, kind="fuzzed loss")
@@ -243,14 +327,19 @@ def maybe_broken_parents(draw):
     parents = draw(tree_parents(max_groups=8, max_size=5))
     for _ in range(draw(st.sampled_from([0, 0, 1, 2]))):
         at = draw(st.integers(0, len(parents) - 1))
-        parents[at] = draw(st.one_of(st.integers(-3, len(parents) + 2),
-                                     st.sampled_from([2**31, -2**31 - 1, 2**63])))
+        parents[at] = draw(
+            st.one_of(
+                st.integers(-3, len(parents) + 2), st.sampled_from([2**31, -(2**31) - 1, 2**63])
+            )
+        )
     return parents
 
 
 @fuzz
-@given(parents=st.one_of(maybe_broken_parents(), st.lists(st.integers(-3, 12), max_size=14)),
-       names=st.one_of(st.none(), st.none(), st.lists(st.text(max_size=8), max_size=14)))
+@given(
+    parents=st.one_of(maybe_broken_parents(), st.lists(st.integers(-3, 12), max_size=14)),
+    names=st.one_of(st.none(), st.none(), st.lists(st.text(max_size=8), max_size=14)),
+)
 def test_fuzz_tree_from_parents(parents, names):
     names = [str(i) for i in range(len(parents))] if names is None else names
     try:
@@ -269,7 +358,10 @@ def check_tree_invariants(tree, parents=None):
     if parents is not None:
         assert tree.parent.tolist() == list(parents)
     assert tree.group_size.sum() == n and (tree.group_size >= 1).all()
-    assert tree.group_offset.tolist() == np.concatenate([[0], np.cumsum(tree.group_size)[:-1]]).tolist()
+    assert (
+        tree.group_offset.tolist()
+        == np.concatenate([[0], np.cumsum(tree.group_size)[:-1]]).tolist()
+    )
     for g, (offset, size) in enumerate(zip(tree.group_offset, tree.group_size)):
         members = range(offset, offset + size)
         assert all(tree.group[i] == g for i in members)
@@ -282,6 +374,7 @@ def check_tree_invariants(tree, parents=None):
 
 
 # --- the .tree reader -------------------------------------------------------
+
 
 def tree_file_model(data):
     """What read_tree must make of a file's bytes: (names, parents), or the
@@ -314,14 +407,38 @@ def tree_file_model(data):
 
 
 name_bytes = st.one_of(
-    st.text(st.characters(blacklist_characters=" \t\n\r\0", blacklist_categories=["Cs"]),
-            min_size=1, max_size=10).map(str.encode),
+    st.text(
+        st.characters(blacklist_characters=" \t\n\r\0", blacklist_categories=["Cs"]),
+        min_size=1,
+        max_size=10,
+    ).map(str.encode),
     st.binary(min_size=1, max_size=6).map(
-        lambda b: bytes(c for c in b if c not in b" \t\n\r\0") or b"x"),
-    st.integers(250, 400).map(lambda size: b"n" * size))      # past Darknet's 256-byte buffer
-parent_junk = st.sampled_from([b"+1", b"-0", b"007", b"1_0", b"0x1", b"1.0", b"", b"-", b"--1",
-                               b"2147483647", b"2147483648", b"-2147483649", b"99999999999999999999",
-                               b"9223372036854775808", b"-1\0", b"\xff", b"1e3", b"\xef\xbb\xbf0"])
+        lambda b: bytes(c for c in b if c not in b" \t\n\r\0") or b"x"
+    ),
+    st.integers(250, 400).map(lambda size: b"n" * size),
+)  # past Darknet's 256-byte buffer
+parent_junk = st.sampled_from(
+    [
+        b"+1",
+        b"-0",
+        b"007",
+        b"1_0",
+        b"0x1",
+        b"1.0",
+        b"",
+        b"-",
+        b"--1",
+        b"2147483647",
+        b"2147483648",
+        b"-2147483649",
+        b"99999999999999999999",
+        b"9223372036854775808",
+        b"-1\0",
+        b"\xff",
+        b"1e3",
+        b"\xef\xbb\xbf0",
+    ]
+)
 
 
 @st.composite
@@ -339,8 +456,11 @@ def tree_files(draw):
         lines.append(lead + draw(name_bytes) + gap + str(parent).encode() + trail)
     for _ in range(draw(st.sampled_from([0, 0, 0, 1, 1, 2, 3]))):
         at = draw(st.integers(0, len(lines)))
-        kind = draw(st.sampled_from(["blank", "junk", "parent", "nul", "extra field", "delete",
-                                     "duplicate"]))
+        kind = draw(
+            st.sampled_from(
+                ["blank", "junk", "parent", "nul", "extra field", "delete", "duplicate"]
+            )
+        )
         if kind == "blank":
             lines.insert(at, draw(st.sampled_from([b"", b" ", b"\t\t"])))
         elif kind == "junk":
@@ -375,7 +495,7 @@ def test_fuzz_read_tree(data):
             assert isinstance(expected, int), f"a valid file was refused: {error}"
             assert str(error).startswith(f"{path}:"), error
             line = re.match(re.escape(path) + r":(\d+):", str(error))
-            if line:     # an empty file names no line
+            if line:  # an empty file names no line
                 assert int(line.group(1)) == expected, error
             return
     event("read_tree gave a tree")
@@ -387,27 +507,62 @@ def test_fuzz_read_tree(data):
 
 # --- the .cfg reader --------------------------------------------------------
 
-SMALL_TREE = b"a -1\nb -1\nc -1\nd 0\ne 0\nf 1\n"      # 6 nodes, like inputs=6 below
-section_names = st.sampled_from(["[net]", "[network]", "[connected]", "[conn]", "[softmax]",
-                                 "[soft]", "[cost]", "[dropout]", "[ net ]", "[convolutional]",
-                                 "[net", "net]", "[]", "[Net]"])
+SMALL_TREE = b"a -1\nb -1\nc -1\nd 0\ne 0\nf 1\n"  # 6 nodes, like inputs=6 below
+section_names = st.sampled_from(
+    [
+        "[net]",
+        "[network]",
+        "[connected]",
+        "[conn]",
+        "[softmax]",
+        "[soft]",
+        "[cost]",
+        "[dropout]",
+        "[ net ]",
+        "[convolutional]",
+        "[net",
+        "net]",
+        "[]",
+        "[Net]",
+    ]
+)
 # Sizes stay tiny or become so large that no allocation can succeed, so the
 # fuzzer never builds a layer of gigabytes that does fit in memory.
-sizes = mostly(st.sampled_from(["1", "2", "3", "6"]),
-               st.sampled_from(["0", "-1", "10000000000000", "18446744073709551616", "1.5", "",
-                                "+2", "0x10", "1e3", "\uff12"]))
-numbers_text = mostly(st.sampled_from(["0", "1", "0.5", "1e-3", ".5", "5.", "2", "0.1"]),
-                      st.sampled_from(["-0.5", "1e400", "nan", "inf", "-inf", "1e-50", "abc", "",
-                                       "1,0", "1e39"]))
+sizes = mostly(
+    st.sampled_from(["1", "2", "3", "6"]),
+    st.sampled_from(
+        [
+            "0",
+            "-1",
+            "10000000000000",
+            "18446744073709551616",
+            "1.5",
+            "",
+            "+2",
+            "0x10",
+            "1e3",
+            "\uff12",
+        ]
+    ),
+)
+numbers_text = mostly(
+    st.sampled_from(["0", "1", "0.5", "1e-3", ".5", "5.", "2", "0.1"]),
+    st.sampled_from(["-0.5", "1e400", "nan", "inf", "-inf", "1e-50", "abc", "", "1,0", "1e39"]),
+)
 # An option the strategies below do not know: a size, a number or a word.
 any_value = st.one_of(sizes, numbers_text, st.text(max_size=6))
 OPTION_VALUES = {
-    "activation": mostly(st.sampled_from(["logistic", "relu", "linear", "leaky", "tanh"]),
-                         st.sampled_from(["bogus", "", "Logistic"])),
-    "type": mostly(st.sampled_from(["sse", "masked", "smooth", "L1"]),
-                   st.sampled_from(["l1", "bogus"])),
-    "tree": mostly(st.just("small.tree"), st.sampled_from(["bad.tree", "missing.tree",
-                                                           "/nonexistent/x.tree", ".", "fuzz.cfg"])),
+    "activation": mostly(
+        st.sampled_from(["logistic", "relu", "linear", "leaky", "tanh"]),
+        st.sampled_from(["bogus", "", "Logistic"]),
+    ),
+    "type": mostly(
+        st.sampled_from(["sse", "masked", "smooth", "L1"]), st.sampled_from(["l1", "bogus"])
+    ),
+    "tree": mostly(
+        st.just("small.tree"),
+        st.sampled_from(["bad.tree", "missing.tree", "/nonexistent/x.tree", ".", "fuzz.cfg"]),
+    ),
     "spatial": mostly(st.sampled_from(["0", "1"]), st.sampled_from(["2", "yes", ""])),
 }
 for flag in ("noloss", "exact"):
@@ -418,21 +573,41 @@ for key in ("learning_rate", "momentum", "decay", "temperature", "scale"):
     OPTION_VALUES[key] = numbers_text
 OPTION_VALUES["probability"] = mostly(st.sampled_from(["0", "0.5", "0.9"]), numbers_text)
 # Every section the layer table names, now and then [net] again or a stranger.
-section_names = mostly(st.sampled_from(sorted(f"[{name}]" for name in SECTIONS)),
-                       st.sampled_from(["[net]", "[network]", "[ net ]", "[nosuchlayer]",
-                                        "[net", "net]", "[]", "[Net]"]))
-other_lines = st.sampled_from(["", "   ", "# comment", "; comment", "no equals sign", "=1",
-                               "key=", "a=b=c", "\t", "[net]batch=1"])
+section_names = mostly(
+    st.sampled_from(sorted(f"[{name}]" for name in SECTIONS)),
+    st.sampled_from(
+        ["[net]", "[network]", "[ net ]", "[nosuchlayer]", "[net", "net]", "[]", "[Net]"]
+    ),
+)
+other_lines = st.sampled_from(
+    [
+        "",
+        "   ",
+        "# comment",
+        "; comment",
+        "no equals sign",
+        "=1",
+        "key=",
+        "a=b=c",
+        "\t",
+        "[net]batch=1",
+    ]
+)
 
 
 def option_lines(kind):
     """key=value lines for a section of `kind`, now and then a stranger."""
     keys = sorted(options_of(kind) if kind else OPTION_VALUES)
     line = st.sampled_from(keys).flatmap(
-        lambda key: OPTION_VALUES.get(key, any_value).map(lambda value: f"{key}={value}"))
-    stranger = st.one_of(other_lines, st.tuples(st.text(max_size=6), st.text(max_size=6)).map(
-        lambda pair: f"{pair[0]}={pair[1]}"), st.sampled_from(sorted(OPTION_VALUES)).map(
-        lambda key: f"{key}=1"))
+        lambda key: OPTION_VALUES.get(key, any_value).map(lambda value: f"{key}={value}")
+    )
+    stranger = st.one_of(
+        other_lines,
+        st.tuples(st.text(max_size=6), st.text(max_size=6)).map(
+            lambda pair: f"{pair[0]}={pair[1]}"
+        ),
+        st.sampled_from(sorted(OPTION_VALUES)).map(lambda key: f"{key}=1"),
+    )
     return mostly(line, stranger)
 
 
@@ -441,19 +616,23 @@ def cfg_texts(draw):
     """Mostly a [net] section and a few layers, each with plausible options."""
     lines = []
     if draw(st.sampled_from([True] * 6 + [False])):
-        lines += ["[net]", f"batch={draw(st.sampled_from(['1', '2', '3']))}",
-                  f"inputs={draw(st.sampled_from(['6', '6', '4', '1']))}"]
+        lines += [
+            "[net]",
+            f"batch={draw(st.sampled_from(['1', '2', '3']))}",
+            f"inputs={draw(st.sampled_from(['6', '6', '4', '1']))}",
+        ]
     for _ in range(draw(st.integers(0, 5))):
         section = draw(section_names)
         lines.append(section)
         keys = set()
         for _ in range(draw(st.integers(0, 3))):
             name = section.replace(" ", "")[1:-1]
-            kind = "net" if name in ("net", "network") else getattr(SECTIONS.get(name), "kind",
-                                                                    None)
+            kind = (
+                "net" if name in ("net", "network") else getattr(SECTIONS.get(name), "kind", None)
+            )
             line = draw(option_lines(kind))
             if line.split("=")[0] in keys and draw(st.sampled_from([True] * 4 + [False])):
-                continue      # a repeated option is an error; keep most sections free of it
+                continue  # a repeated option is an error; keep most sections free of it
             keys.add(line.split("=")[0])
             lines.append(line)
     if draw(st.sampled_from([False] * 9 + [True])):
@@ -492,6 +671,7 @@ def test_fuzz_parse_network_cfg(text, seed):
 
 # --- the .weights reader ----------------------------------------------------
 
+
 @st.composite
 def weights_files(draw, sizes):
     """A header of any version, then about the right number of floats."""
@@ -499,11 +679,13 @@ def weights_files(draw, sizes):
     minor = draw(st.sampled_from([0, 1, 2, 1001, -5]))
     seen = draw(st.sampled_from([0, 7, 2**40, 2**64 - 1]))
     wide = major * 10 + minor >= 2 and major < 1000 and minor < 1000
-    header = struct.pack("<iii", major, minor, 0) + (struct.pack("<Q", seen) if wide else
-                                                     struct.pack("<I", seen % 2**32))
+    header = struct.pack("<iii", major, minor, 0) + (
+        struct.pack("<Q", seen) if wide else struct.pack("<I", seen % 2**32)
+    )
     floats = sizes + draw(st.sampled_from([0, 0, 0, -1, 1, -sizes]))
-    body = np.asarray(draw(st.lists(values, min_size=max(floats, 0), max_size=max(floats, 0))),
-                      "<f4").tobytes()
+    body = np.asarray(
+        draw(st.lists(values, min_size=max(floats, 0), max_size=max(floats, 0))), "<f4"
+    ).tobytes()
     data = header + body + draw(st.sampled_from([b"", b"", b"\0", b"\0\0\0"]))
     cut = draw(st.sampled_from([None] * 5 + [0, 3, 12, 15, 19]))
     return data if cut is None else data[:cut]
@@ -544,6 +726,7 @@ def test_fuzz_load_weights(data):
 
 # --- regressions found while fuzzing or auditing the readers -------------------
 
+
 def test_read_tree_refuses_a_line_over_a_mebibyte(tmp_path):
     # Before the cap, read_tree grew one line without end: /dev/zero (or a
     # binary with no newline) took memory until realloc failed, 38 s at 3 GB.
@@ -551,7 +734,7 @@ def test_read_tree_refuses_a_line_over_a_mebibyte(tmp_path):
     path.write_bytes(b"a -1\n" + b"n" * (1 << 20) + b" 0\n")
     with pytest.raises(ValueError, match=r"long.tree:2: the line is longer than 1048576 bytes"):
         ds.read_tree(str(path))
-    path.write_bytes(b"a -1\n" + b"n" * ((1 << 20) - 3) + b" 0\n")   # 1 MiB exactly: read
+    path.write_bytes(b"a -1\n" + b"n" * ((1 << 20) - 3) + b" 0\n")  # 1 MiB exactly: read
     assert ds.read_tree(str(path)).n == 2
 
 

@@ -1,19 +1,28 @@
 """Darknet's gemm (darknet_softmax.gemm) against the float64 reference."""
+
 import numpy as np
 import pytest
-from conftest import assert_close
 
+from conftest import assert_close
 from darknet_softmax import reference
 from darknet_softmax.gemm import gemm
 
-SHAPES = [(1, 1, 1), (1, 7, 3), (5, 1, 9), (3, 4, 1), (17, 33, 65), (64, 10, 64),
-          (32, 64, 1437 % 97), (2, 1000, 3)]
+SHAPES = [
+    (1, 1, 1),
+    (1, 7, 3),
+    (5, 1, 9),
+    (3, 4, 1),
+    (17, 33, 65),
+    (64, 10, 64),
+    (32, 64, 1437 % 97),
+    (2, 1000, 3),
+]
 
 
 def product_bound(a, b, ta, tb, alpha):
     """Float32 rounding bound: K ulps of |alpha| |op(A)| |op(B)|."""
     a, b = np.abs(a.T if ta else a), np.abs(b.T if tb else b)
-    return abs(alpha) * (a.astype(np.float64) @ b) * a.shape[1] * 2 ** -23
+    return abs(alpha) * (a.astype(np.float64) @ b) * a.shape[1] * 2**-23
 
 
 @pytest.mark.parametrize("ta", [0, 1])
@@ -24,7 +33,7 @@ def test_matches_reference(rng, ta, tb, m, n, k):
     b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
     c = rng.standard_normal((m, n)).astype(np.float32)
     expected = reference.gemm(ta, tb, a, b, 0.5, 2.0, c)
-    bound = product_bound(a, b, ta, tb, 0.5) + 2 ** -23 * np.abs(expected)
+    bound = product_bound(a, b, ta, tb, 0.5) + 2**-23 * np.abs(expected)
     gemm(ta, tb, m, n, k, 0.5, a, a.shape[1], b, b.shape[1], 2.0, c, n)
     assert_close(c, expected, atol=bound + 1e-7, rtol=0, kind="gemm")
 

@@ -1,5 +1,6 @@
 """The package's imports go one way: no module imports the package root, and
 the graph of imports between its modules has no circle."""
+
 import ast
 import pathlib
 
@@ -28,11 +29,13 @@ def imports_of(name, path, known):
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([node.module] if node.module else []))
             # `from package import module` imports the module, not only the package
-            found.update(f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
-                         for alias in node.names)
+            found.update(
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                for alias in node.names
+            )
     return {module for module in found if module == ROOT or module.startswith(ROOT + ".")}
 
 
@@ -42,8 +45,9 @@ def graph():
 
 
 def test_no_module_imports_the_package_root():
-    importers = sorted(name for name, imported in graph().items()
-                       if ROOT in imported and name != ROOT)
+    importers = sorted(
+        name for name, imported in graph().items() if ROOT in imported and name != ROOT
+    )
     assert importers == []
 
 
@@ -53,7 +57,7 @@ def circles_in(edges):
 
     def visit(name):
         if name in active:
-            circles.append(active[active.index(name):] + [name])
+            circles.append(active[active.index(name) :] + [name])
             return
         if name in done:
             return

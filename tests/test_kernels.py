@@ -1,6 +1,11 @@
 """The functional kernels (darknet_softmax.kernels) against the float64 reference."""
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import darknet_softmax as ds
 from conftest import (
     EXTREMES,
     GROUP_SIZES,
@@ -10,10 +15,6 @@ from conftest import (
     numeric_gradient,
     one_hot,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-import darknet_softmax as ds
 from darknet_softmax import reference
 
 
@@ -26,9 +27,14 @@ def test_softmax_matches_reference_over_group_sizes(rng, n, temperature):
 
 
 @settings(max_examples=60, deadline=None)
-@given(batch=st.integers(1, 64), n=st.sampled_from(GROUP_SIZES[:-1]), groups=st.integers(1, 6),
-       temperature=st.sampled_from(TEMPERATURES), scale=st.sampled_from([0.1, 3.0, 30.0]),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    batch=st.integers(1, 64),
+    n=st.sampled_from(GROUP_SIZES[:-1]),
+    groups=st.integers(1, 6),
+    temperature=st.sampled_from(TEMPERATURES),
+    scale=st.sampled_from([0.1, 3.0, 30.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_softmax_sweep(batch, n, groups, temperature, scale, seed):
     x = logits(np.random.default_rng(seed), (batch, n * groups), scale)
     out = ds.softmax(x, groups, temperature)
@@ -48,9 +54,14 @@ def test_one_dimensional_input(rng):
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 20), batch=st.integers(1, 5), groups=st.integers(1, 4),
-       stride=st.integers(1, 4), temperature=st.sampled_from(TEMPERATURES),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    n=st.integers(1, 20),
+    batch=st.integers(1, 5),
+    groups=st.integers(1, 4),
+    stride=st.integers(1, 4),
+    temperature=st.sampled_from(TEMPERATURES),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_softmax_cpu_strided_matches_reference(n, batch, groups, stride, temperature, seed):
     # Interleaved layout: group g of item b holds every stride-th value from b*batch_offset + g.
     group_offset = 1
@@ -59,8 +70,9 @@ def test_softmax_cpu_strided_matches_reference(n, batch, groups, stride, tempera
     x = logits(rng, batch * batch_offset)
     out = np.full_like(x, 7.0)
     ds.softmax_cpu(x, n, batch, batch_offset, groups, group_offset, stride, temperature, out)
-    expected = reference.softmax_cpu(x, n, batch, batch_offset, groups, group_offset, stride,
-                                     temperature, np.full_like(x, 7.0))
+    expected = reference.softmax_cpu(
+        x, n, batch, batch_offset, groups, group_offset, stride, temperature, np.full_like(x, 7.0)
+    )
     assert_close(out, expected)
 
 
@@ -134,7 +146,7 @@ def test_softmax_cpu_in_place(rng):
 def test_softmax_x_ent_matches_reference(rng):
     pred = ds.softmax(logits(rng, (16, 10)))
     truth = one_hot(rng.integers(0, 10, 16), 10)
-    truth[0, :] = 0.1                       # soft labels: Darknet ignores their size
+    truth[0, :] = 0.1  # soft labels: Darknet ignores their size
     delta, error = ds.softmax_x_ent(pred, truth)
     expected_delta, expected_error = reference.softmax_x_ent(pred, truth)
     assert_close(delta, expected_delta, kind="delta")
@@ -151,8 +163,9 @@ def test_softmax_x_ent_writes_into_given_arrays(rng):
 
 
 def test_softmax_x_ent_of_zero_prediction_is_infinite():
-    delta, error = ds.softmax_x_ent(np.array([0.0, 1.0], np.float32),
-                                    np.array([1.0, 0.0], np.float32))
+    delta, error = ds.softmax_x_ent(
+        np.array([0.0, 1.0], np.float32), np.array([1.0, 0.0], np.float32)
+    )
     assert error[0] == np.inf and error[1] == 0
     assert np.array_equal(delta, [1.0, -1.0])
 

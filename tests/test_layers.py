@@ -1,21 +1,31 @@
 """SoftmaxLayer and NetworkContext (darknet_softmax.layers)."""
+
 import gc
 
 import numpy as np
 import pytest
-from conftest import assert_close, make_tree, one_hot, sentinel
 
 import darknet_softmax as ds
+from conftest import assert_close, make_tree, one_hot, sentinel
 from darknet_softmax import reference
 from darknet_softmax.layers import softmax as softmax_layer
 
-SMALL_TREE = [-1, -1, 0, 0, 0, 1, 1]     # parents: 2 roots, 3 children of a, 2 of b
+SMALL_TREE = [-1, -1, 0, 0, 0, 1, 1]  # parents: 2 roots, 3 children of a, 2 of b
 S = ds.SECRET_NUM
 
 
-@pytest.mark.parametrize("batch, inputs, groups, temperature",
-                         [(1, 1, 1, 1.0), (1, 17, 17, 1.0), (4, 10, 2, 1.0), (64, 1000, 1, 1.0),
-                          (7, 15, 5, 0.5), (2, 9418, 1, 10.0), (33, 16, 8, 1e-3)])
+@pytest.mark.parametrize(
+    "batch, inputs, groups, temperature",
+    [
+        (1, 1, 1, 1.0),
+        (1, 17, 17, 1.0),
+        (4, 10, 2, 1.0),
+        (64, 1000, 1, 1.0),
+        (7, 15, 5, 0.5),
+        (2, 9418, 1, 10.0),
+        (33, 16, 8, 1e-3),
+    ],
+)
 def test_forward_matches_reference(rng, batch, inputs, groups, temperature):
     x = (rng.standard_normal((batch, inputs)) * 3).astype(np.float32)
     truth = one_hot(rng.integers(0, inputs // groups, (batch, groups)), inputs // groups)
@@ -80,7 +90,7 @@ def test_buffers_are_views_of_c_memory(rng):
     assert not output.flags.owndata
     layer.forward(ds.NetworkContext(rng.standard_normal((2, 5)).astype(np.float32)))
     assert output is layer.output and output.sum() == pytest.approx(2.0)
-    output[:] = 0.25                       # writes go straight to C memory
+    output[:] = 0.25  # writes go straight to C memory
     assert np.all(layer.output == 0.25)
 
 
@@ -133,14 +143,20 @@ def test_tree_groups_and_masking(rng, exact):
     """SECRET_NUM masks delta and loss in both modes, with one-hot and soft labels."""
     tree = make_tree(SMALL_TREE)
     x = rng.standard_normal((4, 7)).astype(np.float32)
-    truth = np.array([[1, 0, 0, 1, 0, S, S],
-                      [0, 1, S, S, S, 0, 1],
-                      [1, 0, 1, 0, 0, S, S],
-                      [0.9, 0.1, 0.8, 0.1, 0.1, S, S]], np.float32)
+    truth = np.array(
+        [
+            [1, 0, 0, 1, 0, S, S],
+            [0, 1, S, S, S, 0, 1],
+            [1, 0, 1, 0, 0, S, S],
+            [0.9, 0.1, 0.8, 0.1, 0.1, S, S],
+        ],
+        np.float32,
+    )
     layer = ds.SoftmaxLayer(4, 7, tree=tree, temperature=2.0, exact=exact)
     layer.forward(ds.NetworkContext(x, truth))
-    expected = softmax_layer.reference_forward(x, temperature=2.0, tree=tree, truth=truth,
-                                               exact=exact)
+    expected = softmax_layer.reference_forward(
+        x, temperature=2.0, tree=tree, truth=truth, exact=exact
+    )
     assert_close(layer.output, expected["output"])
     assert_close(layer.delta, expected["delta"], kind="delta")
     assert_close(layer.loss, expected["loss"], kind="loss")
@@ -160,17 +176,21 @@ def test_repr_and_attributes():
 
 # --- bad input: a clear exception naming the argument, and nothing written ---
 
-@pytest.mark.parametrize("kwargs, error, words", [
-    (dict(batch=0, inputs=4), ValueError, "batch"),
-    (dict(batch=2, inputs=-1), ValueError, "inputs"),
-    (dict(batch=2, inputs=10, groups=3), ValueError, "divide"),
-    (dict(batch=2.5, inputs=10), TypeError, "batch"),
-    (dict(batch=2, inputs=4, temperature=0), ValueError, "temperature"),
-    (dict(batch=2, inputs=4, temperature=float("nan")), ValueError, "temperature"),
-    (dict(batch=2, inputs=4, temperature=float("inf")), ValueError, "temperature"),
-    (dict(batch=2, inputs=4, temperature=1e-50), ValueError, "temperature"),
-    (dict(batch=2, inputs=4, tree="9k.tree"), TypeError, "tree"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        (dict(batch=0, inputs=4), ValueError, "batch"),
+        (dict(batch=2, inputs=-1), ValueError, "inputs"),
+        (dict(batch=2, inputs=10, groups=3), ValueError, "divide"),
+        (dict(batch=2.5, inputs=10), TypeError, "batch"),
+        (dict(batch=2, inputs=4, temperature=0), ValueError, "temperature"),
+        (dict(batch=2, inputs=4, temperature=float("nan")), ValueError, "temperature"),
+        (dict(batch=2, inputs=4, temperature=float("inf")), ValueError, "temperature"),
+        (dict(batch=2, inputs=4, temperature=1e-50), ValueError, "temperature"),
+        (dict(batch=2, inputs=4, tree="9k.tree"), TypeError, "tree"),
+    ],
+)
 def test_bad_layer_arguments(kwargs, error, words):
     with pytest.raises(error, match=words):
         ds.SoftmaxLayer(**kwargs)
@@ -181,12 +201,15 @@ def test_tree_of_another_size_is_rejected():
         ds.SoftmaxLayer(1, 4, tree=make_tree([-1, -1, 0]))
 
 
-@pytest.mark.parametrize("make_net, words", [
-    (lambda: ds.NetworkContext(sentinel((2, 5))), "net.input"),
-    (lambda: ds.NetworkContext(sentinel((2, 4)), sentinel((2, 5))), "net.truth"),
-    (lambda: ds.NetworkContext(sentinel((2, 4)), None, sentinel((3, 4))), "net.delta"),
-    (lambda: "not a context", "NetworkContext"),
-])
+@pytest.mark.parametrize(
+    "make_net, words",
+    [
+        (lambda: ds.NetworkContext(sentinel((2, 5))), "net.input"),
+        (lambda: ds.NetworkContext(sentinel((2, 4)), sentinel((2, 5))), "net.truth"),
+        (lambda: ds.NetworkContext(sentinel((2, 4)), None, sentinel((3, 4))), "net.delta"),
+        (lambda: "not a context", "NetworkContext"),
+    ],
+)
 def test_bad_context_writes_nothing(make_net, words):
     layer = ds.SoftmaxLayer(2, 4)
     layer.output[:] = 3.0
@@ -200,14 +223,21 @@ def test_bad_context_writes_nothing(make_net, words):
             assert array is None or np.all(array == 3.0)
 
 
-@pytest.mark.parametrize("array, error, words", [
-    (np.zeros((2, 4)), TypeError, "float32"),
-    (np.zeros((2, 4), np.int32), TypeError, "float32"),
-    ([[0.0] * 4] * 2, TypeError, "ndarray"),
-    (np.zeros((4, 2), np.float32).T, ValueError, "C-contiguous"),
-    (np.zeros((0, 4), np.float32), ValueError, "empty"),
-    (np.frombuffer(bytes(33), np.float32, 8, 1).reshape(2, 4), ValueError, "aligned to 4 bytes"),
-])
+@pytest.mark.parametrize(
+    "array, error, words",
+    [
+        (np.zeros((2, 4)), TypeError, "float32"),
+        (np.zeros((2, 4), np.int32), TypeError, "float32"),
+        ([[0.0] * 4] * 2, TypeError, "ndarray"),
+        (np.zeros((4, 2), np.float32).T, ValueError, "C-contiguous"),
+        (np.zeros((0, 4), np.float32), ValueError, "empty"),
+        (
+            np.frombuffer(bytes(33), np.float32, 8, 1).reshape(2, 4),
+            ValueError,
+            "aligned to 4 bytes",
+        ),
+    ],
+)
 def test_bad_context_arrays(array, error, words):
     with pytest.raises(error, match=f"input.*{words}|{words}"):
         ds.NetworkContext(array)
@@ -223,17 +253,28 @@ def test_calls_after_close_raise():
     layer = ds.SoftmaxLayer(2, 4)
     net = ds.NetworkContext(sentinel((2, 4)))
     layer.close()
-    for call in (lambda: layer.forward(net), lambda: layer.backward(net), lambda: layer.output,
-                 lambda: layer.cost, lambda: setattr(layer, "temperature", 2.0)):
+    for call in (
+        lambda: layer.forward(net),
+        lambda: layer.backward(net),
+        lambda: layer.output,
+        lambda: layer.cost,
+        lambda: setattr(layer, "temperature", 2.0),
+    ):
         with pytest.raises(ValueError, match="closed"):
             call()
-    layer.close()                                   # closing twice is harmless
+    layer.close()  # closing twice is harmless
 
 
 # --- spatial, exact and the default mode (issue 6) ---
 
-SPATIAL_SHAPES = [(1, 1, 1, 1), (1, 1, 1, 7), (2, 3, 2, 4), (1, 13, 13, 5), (3, 5, 1, 1),
-                  (4, 4, 4, 17)]
+SPATIAL_SHAPES = [
+    (1, 1, 1, 1),
+    (1, 1, 1, 7),
+    (2, 3, 2, 4),
+    (1, 13, 13, 5),
+    (3, 5, 1, 1),
+    (4, 4, 4, 17),
+]
 
 
 def channel_labels(rng, batch, w, h, c):
@@ -248,11 +289,13 @@ def test_spatial_forward_matches_reference(rng, batch, w, h, c, exact):
     inputs = w * h * c
     x = (rng.standard_normal((batch, inputs)) * 3).astype(np.float32)
     truth = channel_labels(rng, batch, w, h, c)
-    with ds.SoftmaxLayer(batch, inputs, temperature=0.5, spatial=True, w=w, h=h, c=c,
-                         exact=exact) as layer:
+    with ds.SoftmaxLayer(
+        batch, inputs, temperature=0.5, spatial=True, w=w, h=h, c=c, exact=exact
+    ) as layer:
         layer.forward(ds.NetworkContext(x, truth))
-        expected = softmax_layer.reference_forward(x, temperature=0.5, truth=truth, spatial=True,
-                                                   w=w, h=h, c=c, exact=exact)
+        expected = softmax_layer.reference_forward(
+            x, temperature=0.5, truth=truth, spatial=True, w=w, h=h, c=c, exact=exact
+        )
         assert_close(layer.output, expected["output"])
         # The softmax runs down the channels: at each position they sum to 1.
         channel_sums = layer.output.astype(np.float64).reshape(batch, c, h * w).sum(axis=1)
@@ -264,8 +307,11 @@ def test_spatial_forward_matches_reference(rng, batch, w, h, c, exact):
         # output, 1 - p and -log(p) would differ by float32's rounding of p near 1).
         for group in softmax_layer.layer_groups(inputs, spatial=True, w=w, h=h, c=c):
             output, labels = layer.output[:, group], truth[:, group]
-            delta, loss = (reference.softmax_x_ent_exact(output, labels, 1, 0.5) if exact
-                           else reference.softmax_x_ent(output, labels))
+            delta, loss = (
+                reference.softmax_x_ent_exact(output, labels, 1, 0.5)
+                if exact
+                else reference.softmax_x_ent(output, labels)
+            )
             assert_close(layer.delta[:, group], delta, kind="delta")
             assert_close(layer.loss[:, group], loss, kind="loss")
 
@@ -281,8 +327,9 @@ def test_exact_noloss_backward_matches_reference(rng, layout):
     layer.forward(net)
     layer.delta[:] = upstream
     layer.backward(net)
-    expected = softmax_layer.reference_backward(upstream, previous, layer.output, noloss=True,
-                                                exact=True, temperature=2.0, **layout)
+    expected = softmax_layer.reference_backward(
+        upstream, previous, layer.output, noloss=True, exact=True, temperature=2.0, **layout
+    )
     assert_close(net_delta, expected, kind="delta")
 
 
@@ -296,13 +343,23 @@ def test_exact_tree_noloss_backward_matches_reference(rng):
     layer.forward(net)
     layer.delta[:] = upstream
     layer.backward(net)
-    expected = softmax_layer.reference_backward(upstream, np.zeros((2, 7)), layer.output,
-                                                noloss=True, exact=True, temperature=0.5, tree=tree)
+    expected = softmax_layer.reference_backward(
+        upstream,
+        np.zeros((2, 7)),
+        layer.output,
+        noloss=True,
+        exact=True,
+        temperature=0.5,
+        tree=tree,
+    )
     assert_close(net_delta, expected, kind="delta")
     # Each tree group of the product sums to 0 (its softmax sums to 1).
     for offset, size in zip(tree.group_offset, tree.group_size):
-        assert_close(net_delta[:, offset:offset + size].astype(np.float64).sum(axis=1),
-                     np.zeros(2), kind="Jacobian group sums")
+        assert_close(
+            net_delta[:, offset : offset + size].astype(np.float64).sum(axis=1),
+            np.zeros(2),
+            kind="Jacobian group sums",
+        )
 
 
 @pytest.mark.parametrize("temperature", [0.25, 1.0, 3.0])
@@ -312,7 +369,7 @@ def test_default_mode_keeps_darknets_numbers(rng, temperature):
     through, with noloss too."""
     x = rng.standard_normal((4, 10)).astype(np.float32)
     truth = one_hot(rng.integers(0, 5, (4, 2)), 5) * np.float32(0.7)
-    truth[0, :5] = 0.2                                   # soft labels, unweighted in the loss
+    truth[0, :5] = 0.2  # soft labels, unweighted in the loss
     previous = rng.standard_normal((4, 10)).astype(np.float32)
     net_delta = previous.copy()
     layer = ds.SoftmaxLayer(4, 10, groups=2, temperature=temperature)
@@ -320,8 +377,9 @@ def test_default_mode_keeps_darknets_numbers(rng, temperature):
     layer.forward(net)
     assert np.array_equal(layer.delta, truth - layer.output)
     # C's logf and NumPy's log may round differently by one unit.
-    assert_close(layer.loss, np.where(truth != 0, -np.log(layer.output.astype(np.float64)), 0),
-                 kind="loss")
+    assert_close(
+        layer.loss, np.where(truth != 0, -np.log(layer.output.astype(np.float64)), 0), kind="loss"
+    )
     assert np.all((layer.loss == 0) == (truth == 0))
     layer.backward(net)
     assert np.array_equal(net_delta, previous + layer.delta)
@@ -329,7 +387,7 @@ def test_default_mode_keeps_darknets_numbers(rng, temperature):
     noloss = ds.SoftmaxLayer(4, 10, groups=2, temperature=temperature, noloss=True)
     net_delta[:] = previous
     noloss.forward(net)
-    noloss.delta[:] = truth                              # fed in from above
+    noloss.delta[:] = truth  # fed in from above
     noloss.backward(net)
     assert np.array_equal(net_delta, previous + truth)
 
@@ -338,28 +396,38 @@ def test_spatial_and_exact_attributes():
     layer = ds.SoftmaxLayer(2, 24, spatial=True, w=4, h=3, c=2, exact=True)
     assert layer.spatial and layer.exact and (layer.w, layer.h, layer.c) == (4, 3, 2)
     assert "spatial=True" in repr(layer) and "exact=True" in repr(layer)
-    plain = ds.SoftmaxLayer(2, 24, w=4, h=3, c=2)        # the shape alone changes nothing
+    plain = ds.SoftmaxLayer(2, 24, w=4, h=3, c=2)  # the shape alone changes nothing
     assert not plain.spatial and not plain.exact and plain.w == 4
     assert ds.SoftmaxLayer(1, 5).w is None
 
 
-@pytest.mark.parametrize("kwargs, error, words", [
-    (dict(spatial=True), ValueError, "spatial=True needs w, h and c"),
-    (dict(spatial=True, w=2, h=2), ValueError, "all of w, h and c"),
-    (dict(w=2), ValueError, "all of w, h and c"),
-    (dict(spatial=True, w=2, h=2, c=2), ValueError, r"w\*h\*c \(2\*2\*2 = 8\) must equal inputs \(12\)"),
-    (dict(w=3, h=2, c=3), ValueError, "must equal inputs"),
-    (dict(spatial=True, w=0, h=2, c=6), ValueError, "w must be at least 1"),
-    (dict(spatial=True, w=2.0, h=2, c=3), TypeError, "w must be an integer"),
-    (dict(spatial=True, w=2, h=2, c=3, groups=3), ValueError, "neither tree nor groups"),
-    (dict(spatial=True, w=2, h=2, c=3, tree=make_tree([-1] * 12)), ValueError,
-     "neither tree nor groups"),
-    (dict(spatial=1, w=2, h=2, c=3), TypeError, "spatial must be True or False, not int"),
-    (dict(exact=1), TypeError, "exact must be True or False, not int"),
-    (dict(exact="yes"), TypeError, "exact must be True or False, not str"),
-    (dict(noloss=1), TypeError, "noloss must be True or False, not int"),
-    (dict(exact=None), TypeError, "exact must be True or False"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        (dict(spatial=True), ValueError, "spatial=True needs w, h and c"),
+        (dict(spatial=True, w=2, h=2), ValueError, "all of w, h and c"),
+        (dict(w=2), ValueError, "all of w, h and c"),
+        (
+            dict(spatial=True, w=2, h=2, c=2),
+            ValueError,
+            r"w\*h\*c \(2\*2\*2 = 8\) must equal inputs \(12\)",
+        ),
+        (dict(w=3, h=2, c=3), ValueError, "must equal inputs"),
+        (dict(spatial=True, w=0, h=2, c=6), ValueError, "w must be at least 1"),
+        (dict(spatial=True, w=2.0, h=2, c=3), TypeError, "w must be an integer"),
+        (dict(spatial=True, w=2, h=2, c=3, groups=3), ValueError, "neither tree nor groups"),
+        (
+            dict(spatial=True, w=2, h=2, c=3, tree=make_tree([-1] * 12)),
+            ValueError,
+            "neither tree nor groups",
+        ),
+        (dict(spatial=1, w=2, h=2, c=3), TypeError, "spatial must be True or False, not int"),
+        (dict(exact=1), TypeError, "exact must be True or False, not int"),
+        (dict(exact="yes"), TypeError, "exact must be True or False, not str"),
+        (dict(noloss=1), TypeError, "noloss must be True or False, not int"),
+        (dict(exact=None), TypeError, "exact must be True or False"),
+    ],
+)
 def test_bad_spatial_and_exact_arguments(kwargs, error, words):
     with pytest.raises(error, match=words):
         ds.SoftmaxLayer(2, 12, **kwargs)

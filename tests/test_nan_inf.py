@@ -11,17 +11,28 @@ prediction of 0 gives +inf, a labelled NaN gives NaN, and an unlabelled value
 gives 0 whatever pred is. delta = truth - pred, so NaN stays where pred is NaN.
 cost = sum(loss): +inf or NaN as soon as one value is. Backward adds delta, so a
 NaN reaches net.delta exactly where delta holds one."""
+
 import numpy as np
 import pytest
-from conftest import assert_close, make_tree, tree_with_sizes
 
 import darknet_softmax as ds
+from conftest import assert_close, make_tree, tree_with_sizes
 from darknet_softmax import reference
 
 NAN, INF = np.float32(np.nan), np.float32(np.inf)
 BIG = np.finfo(np.float32).max
-SPECIALS = ["nan", "+inf", "all -inf", "one -inf", "all but one -inf", "+-FLT_MAX", "+-1e30",
-            "nan and +inf", "-inf and nan", "+inf and -inf"]
+SPECIALS = [
+    "nan",
+    "+inf",
+    "all -inf",
+    "one -inf",
+    "all but one -inf",
+    "+-FLT_MAX",
+    "+-1e30",
+    "nan and +inf",
+    "-inf and nan",
+    "+inf and -inf",
+]
 
 
 def poison(values, special, rng):
@@ -54,8 +65,11 @@ def poison(values, special, rng):
 
 def expected_softmax(groups_of_values, temperature):
     """The rule, over an array whose last axis is one group."""
-    bad = (np.isnan(groups_of_values).any(-1) | np.isposinf(groups_of_values).any(-1)
-           | np.isneginf(groups_of_values).all(-1))
+    bad = (
+        np.isnan(groups_of_values).any(-1)
+        | np.isposinf(groups_of_values).any(-1)
+        | np.isneginf(groups_of_values).all(-1)
+    )
     clean = np.where(bad[..., None], 0, groups_of_values)
     expected = reference.softmax(clean.reshape(-1, clean.shape[-1]), 1, temperature)
     expected = expected.reshape(clean.shape)
@@ -70,7 +84,7 @@ def poisoned(rng, batch, groups, n):
     flat = x.reshape(batch * groups, n)
     chosen = rng.choice(batch * groups, min(batch * groups, 400), replace=False)
     for index in chosen:
-        choice = rng.integers(0, len(SPECIALS) + 2)   # some groups stay ordinary
+        choice = rng.integers(0, len(SPECIALS) + 2)  # some groups stay ordinary
         if choice < len(SPECIALS):
             poison(flat[index], SPECIALS[choice], rng)
     return x
@@ -97,15 +111,34 @@ def check_groups(actual, x, temperature):
 
 # Group sizes that cover 1-element groups, odd sizes, the usual vector widths
 # and more, and a batch large enough for a threaded path to start.
-SHAPES = [(1, 1, 1), (5, 3, 1), (3, 2, 2), (7, 4, 3), (4, 3, 7), (4, 2, 8), (3, 3, 9),
-          (2, 2, 15), (2, 2, 16), (2, 2, 17), (3, 1, 31), (2, 3, 33), (2, 1, 64),
-          (3, 2, 100), (2, 1, 1000), (1, 1, 4099), (256, 4, 257), (2048, 5, 7), (4096, 16, 1)]
+SHAPES = [
+    (1, 1, 1),
+    (5, 3, 1),
+    (3, 2, 2),
+    (7, 4, 3),
+    (4, 3, 7),
+    (4, 2, 8),
+    (3, 3, 9),
+    (2, 2, 15),
+    (2, 2, 16),
+    (2, 2, 17),
+    (3, 1, 31),
+    (2, 3, 33),
+    (2, 1, 64),
+    (3, 2, 100),
+    (2, 1, 1000),
+    (1, 1, 4099),
+    (256, 4, 257),
+    (2048, 5, 7),
+    (4096, 16, 1),
+]
 TEMPERATURES = [1.0, 0.5, 1e-3, 10.0]
 
 
-@pytest.mark.parametrize("batch, groups, n, temperature",
-                         [shape + (TEMPERATURES[i % len(TEMPERATURES)],)
-                          for i, shape in enumerate(SHAPES * 2)])
+@pytest.mark.parametrize(
+    "batch, groups, n, temperature",
+    [shape + (TEMPERATURES[i % len(TEMPERATURES)],) for i, shape in enumerate(SHAPES * 2)],
+)
 def test_softmax_rule(kernel_path, rng, batch, groups, n, temperature):
     x = poisoned(rng, batch, groups, n)
     with np.errstate(all="ignore"):
@@ -147,7 +180,7 @@ def test_tree_layer_rule(kernel_path, rng, batch):
         for offset, size in zip(offsets, sizes):
             choice = rng.integers(0, len(SPECIALS) + 1)
             if choice < len(SPECIALS):
-                poison(x[b, offset:offset + size], SPECIALS[choice], rng)
+                poison(x[b, offset : offset + size], SPECIALS[choice], rng)
     with ds.SoftmaxLayer(batch, tree.n, tree=tree) as layer:
         layer.forward(ds.NetworkContext(x))
         for offset, size in zip(offsets, sizes):
@@ -169,13 +202,15 @@ def test_loss_rule(kernel_path):
     truth = np.array([1.0, 0.0, 1.0, 0.0, NAN, 1.0, -INF, 1.0], np.float32)
     with np.errstate(all="ignore"):
         delta, error = ds.softmax_x_ent(pred, truth)
-    np.testing.assert_array_equal(error, [INF, 0, NAN, 0, -np.log(np.float32(0.5)), 0,
-                                          -np.log(np.float32(0.25)), -INF])
+    np.testing.assert_array_equal(
+        error, [INF, 0, NAN, 0, -np.log(np.float32(0.5)), 0, -np.log(np.float32(0.25)), -INF]
+    )
     np.testing.assert_array_equal(delta, [1, 0, NAN, NAN, NAN, 0, -INF, -INF])
 
 
-@pytest.mark.parametrize("special, cost", [("nan", "nan"), ("+inf", "nan"),
-                                           ("all -inf", "nan"), ("one -inf", "inf")])
+@pytest.mark.parametrize(
+    "special, cost", [("nan", "nan"), ("+inf", "nan"), ("all -inf", "nan"), ("one -inf", "inf")]
+)
 def test_layer_loss_cost_and_backward(kernel_path, rng, special, cost):
     batch, groups, n = 3, 4, 5
     x = rng.standard_normal((batch, groups, n)).astype(np.float32)
@@ -183,7 +218,7 @@ def test_layer_loss_cost_and_backward(kernel_path, rng, special, cost):
     truth = np.zeros_like(x)
     truth[:, :, 0] = 1
     if special == "one -inf":
-        x[1, 2, 0] = -INF            # the label's own prediction is exactly 0
+        x[1, 2, 0] = -INF  # the label's own prediction is exactly 0
     net_delta = np.ones((batch, groups * n), np.float32)
     with ds.SoftmaxLayer(batch, groups * n, groups) as layer:
         net = ds.NetworkContext(x.reshape(batch, -1), truth.reshape(batch, -1), net_delta)
@@ -196,7 +231,7 @@ def test_layer_loss_cost_and_backward(kernel_path, rng, special, cost):
         if cost == "nan":
             assert np.isnan(layer.cost)
             assert np.isnan(delta[1, 2]).all() and np.isnan(loss[1, 2, 0])
-            assert (loss[1, 2, 1:] == 0).all()      # unlabelled: 0 whatever pred is
+            assert (loss[1, 2, 1:] == 0).all()  # unlabelled: 0 whatever pred is
         else:
             assert layer.cost == INF and loss[1, 2, 0] == INF
             assert np.isfinite(delta).all()
@@ -219,6 +254,7 @@ def test_masked_values_hide_nan_in_a_tree(kernel_path):
 
 
 # --- the exact mode, the spatial layer, log_softmax and the Jacobian ---------
+
 
 @pytest.mark.parametrize("batch, groups, n", SHAPES[::2])
 def test_exact_layer_rule(kernel_path, rng, batch, groups, n):
@@ -248,7 +284,7 @@ def test_exact_layer_rule(kernel_path, rng, batch, groups, n):
 @pytest.mark.parametrize("w, h, c", [(1, 1, 1), (3, 2, 5), (4, 4, 17), (1, 9, 2)])
 def test_spatial_layer_rule(kernel_path, rng, w, h, c):
     batch = 3
-    x = poisoned(rng, batch, w * h, c)                # (batch, position, channel) groups
+    x = poisoned(rng, batch, w * h, c)  # (batch, position, channel) groups
     channel_major = np.ascontiguousarray(x.transpose(0, 2, 1)).reshape(batch, c * w * h)
     with ds.SoftmaxLayer(batch, c * w * h, spatial=True, w=w, h=h, c=c) as layer:
         layer.forward(ds.NetworkContext(channel_major))

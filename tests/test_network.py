@@ -1,13 +1,14 @@
 """Network (darknet_softmax.network): wiring without copies, Darknet's
 forward, backward and SGD step against the float64 reference, training."""
+
 import gzip
 import pathlib
 
 import numpy as np
 import pytest
-from conftest import assert_close, numeric_gradient, one_hot
 
 import darknet_softmax as ds
+from conftest import assert_close, numeric_gradient, one_hot
 from darknet_softmax import reference
 from darknet_softmax.layers import connected as connected_layer
 from darknet_softmax.layers import dropout as dropout_layer
@@ -16,8 +17,7 @@ DIGITS = pathlib.Path(ds.__file__).parent / "data" / "digits.csv.gz"
 
 
 def small_network(batch=4, dropout=True, seed=0):
-    net = ds.Network(inputs=6, batch=batch, learning_rate=0.5, momentum=0.9, decay=0.01,
-                     seed=seed)
+    net = ds.Network(inputs=6, batch=batch, learning_rate=0.5, momentum=0.9, decay=0.01, seed=seed)
     net.add_connected(5, "tanh")
     if dropout:
         net.add_dropout(0.25)
@@ -53,7 +53,7 @@ def test_forward_backward_update_match_reference(rng):
     w1, b1 = first.weights.astype(np.float64), first.biases.astype(np.float64)
     w2, b2 = second.weights.astype(np.float64), second.biases.astype(np.float64)
     u1, ub1, u2, ub2 = np.zeros_like(w1), np.zeros_like(b1), np.zeros_like(w2), np.zeros_like(b2)
-    for step in range(2):
+    for _ in range(2):
         x = rng.standard_normal((4, 6)).astype(np.float32)
         truth = one_hot_pairs(rng, 4)
         loss = net.train_batch(x, truth)
@@ -62,15 +62,21 @@ def test_forward_backward_update_match_reference(rng):
         probs = reference.softmax(connected_layer.reference_forward(dropped, w2, b2, "linear"), 2)
         assert_close(softmax.output, probs, atol=1e-5, kind="network")
         assert loss == pytest.approx(-(truth * np.log(probs)).sum() / 4, rel=1e-5)
-        d2, db2, dw2, d_dropped = connected_layer.reference_backward(dropped, w2, probs, truth - probs,
-                                                         "linear")
+        d2, db2, dw2, d_dropped = connected_layer.reference_backward(
+            dropped, w2, probs, truth - probs, "linear"
+        )
         d_hidden = dropout_layer.reference_backward(d_dropped, dropout.rand, 0.25)
         d1, db1, dw1, _ = connected_layer.reference_backward(x, w1, hidden, d_hidden, "tanh")
         w2, b2, u2, ub2 = reference.sgd_update(w2, b2, u2 + dw2, ub2 + db2, 4, 0.5, 0.9, 0.01)
         w1, b1, u1, ub1 = reference.sgd_update(w1, b1, u1 + dw1, ub1 + db1, 4, 0.5, 0.9, 0.01)
-        for got, expected in ((second.weights, w2), (second.biases, b2),
-                              (first.weights, w1), (first.biases, b1),
-                              (first.weight_updates, u1), (second.bias_updates, ub2)):
+        for got, expected in (
+            (second.weights, w2),
+            (second.biases, b2),
+            (first.weights, w1),
+            (first.biases, b1),
+            (first.weight_updates, u1),
+            (second.bias_updates, ub2),
+        ):
             assert_close(got, expected, atol=1e-5, kind="network")
     assert net.seen == 8
 
@@ -93,8 +99,10 @@ def test_finite_difference_through_a_network_at_temperature_2(rng, exact):
     the negative gradient of the loss, by central differences on the float64
     reference; Darknet's fused delta (exact=0) ignores the temperature and is
     off by exactly that factor."""
-    net = ds.Network.from_cfg("[net]\nbatch=3\ninputs=4\n[connected]\noutput=5\n"
-                              f"activation=linear\n[softmax]\ntemperature=2\nexact={int(exact)}\n")
+    net = ds.Network.from_cfg(
+        "[net]\nbatch=3\ninputs=4\n[connected]\noutput=5\n"
+        f"activation=linear\n[softmax]\ntemperature=2\nexact={int(exact)}\n"
+    )
     connected = net.layers[0]
     x = rng.standard_normal((3, 4)).astype(np.float32)
     truth = np.eye(3, 5, dtype=np.float32)
@@ -108,8 +116,13 @@ def test_finite_difference_through_a_network_at_temperature_2(rng, exact):
 
     numeric = numeric_gradient(loss, weights)
     factor = 1.0 if exact else 2.0
-    assert_close(connected.weight_updates, -numeric * factor, atol=2e-6, rtol=2e-5,
-                 kind="finite-difference gradient")
+    assert_close(
+        connected.weight_updates,
+        -numeric * factor,
+        atol=2e-6,
+        rtol=2e-5,
+        kind="finite-difference gradient",
+    )
 
 
 def test_predict_runs_any_number_of_rows(rng):
@@ -118,8 +131,9 @@ def test_predict_runs_any_number_of_rows(rng):
     got = net.predict(x)
     first, _, second, _ = net.layers
     hidden = connected_layer.reference_forward(x, first.weights, first.biases, "tanh")
-    expected = reference.softmax(connected_layer.reference_forward(hidden, second.weights, second.biases,
-                                                       "linear"), 2)
+    expected = reference.softmax(
+        connected_layer.reference_forward(hidden, second.weights, second.biases, "linear"), 2
+    )
     assert got.shape == (7, 4) and got.flags.owndata
     assert_close(got, expected, atol=1e-6, kind="network")
     assert_close(net.predict(x[2]), expected[2], atol=1e-6, kind="network")
@@ -133,7 +147,9 @@ def test_output_skips_cost_layers(rng):
     x = rng.standard_normal((2, 3)).astype(np.float32)
     truth = rng.standard_normal((2, 2)).astype(np.float32)
     net.forward(x, truth)
-    out = connected_layer.reference_forward(x, net.layers[0].weights, net.layers[0].biases, "linear")
+    out = connected_layer.reference_forward(
+        x, net.layers[0].weights, net.layers[0].biases, "linear"
+    )
     assert net.cost == pytest.approx(((truth - out) ** 2).sum(), rel=1e-5)
 
 
@@ -216,9 +232,11 @@ def test_a_tree_softmax_network_learns(tmp_path, rng):
     fill_hierarchy mask the other root's leaves; the network learns to put
     each item's own leaf first under hierarchy_top_prediction."""
     (tmp_path / "six.tree").write_text("a -1\nb -1\na1 0\na2 0\na3 0\nb1 1\nb2 1\nb3 1\n")
-    (tmp_path / "tree.cfg").write_text("[net]\nbatch=8\ninputs=6\nlearning_rate=0.5\n"
-                                       "[connected]\noutput=8\nactivation=linear\n"
-                                       "[softmax]\ntree=six.tree\n")
+    (tmp_path / "tree.cfg").write_text(
+        "[net]\nbatch=8\ninputs=6\nlearning_rate=0.5\n"
+        "[connected]\noutput=8\nactivation=linear\n"
+        "[softmax]\ntree=six.tree\n"
+    )
     net = ds.Network.from_cfg(tmp_path / "tree.cfg", seed=2)
     tree = net.layers[1].tree
     leaves = np.array([2, 3, 4, 5, 6, 7])
@@ -236,8 +254,10 @@ def test_a_tree_softmax_network_learns(tmp_path, rng):
 
 # --- planning before building ---
 
-PLANNED = "[net]\nbatch=64\nheight=4\nwidth=4\nchannels=2\n[connected]\noutput=300\n[dropout]\n" \
-          "[connected]\noutput=10\n[softmax]\n[cost]\n"
+PLANNED = (
+    "[net]\nbatch=64\nheight=4\nwidth=4\nchannels=2\n[connected]\noutput=300\n[dropout]\n"
+    "[connected]\noutput=10\n[softmax]\n[cost]\n"
+)
 
 
 def test_the_plan_gives_each_layers_shape_and_memory_before_building():
@@ -250,8 +270,11 @@ def test_the_plan_gives_each_layers_shape_and_memory_before_building():
 
 
 def test_a_network_too_large_for_the_memory_is_refused_before_it_allocates():
-    with pytest.raises(MemoryError, match=r"<cfg text>: this network takes 0\.00 GiB at batch 64 "
-                                          r"and 4x4, more than the 0\.00 GiB allowed"):
+    with pytest.raises(
+        MemoryError,
+        match=r"<cfg text>: this network takes 0\.00 GiB at batch 64 "
+        r"and 4x4, more than the 0\.00 GiB allowed",
+    ):
         ds.Network.from_cfg(PLANNED, max_bytes=100_000)
     assert ds.Network.from_cfg(PLANNED, max_bytes=10_000_000).batch == 64
 

@@ -1,5 +1,6 @@
 """The package as users get it: its version, its license, the README's promises,
 the wheel's tag and what the sdist carries."""
+
 import importlib.metadata
 import pathlib
 import re
@@ -30,8 +31,12 @@ def test_version_on_the_command_line(capsys):
 
 
 def test_version_from_the_installed_command():
-    result = subprocess.run([sys.executable, "-m", "darknet_softmax", "--version"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "darknet_softmax", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout.split() == ["darknet-softmax", darknet_softmax.__version__]
 
 
@@ -44,8 +49,9 @@ def test_license_metadata():
 @source_tree
 def test_license_file_is_the_unlicense():
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
-    assert text.startswith("This is free and unencumbered software released into the public "
-                           "domain.")
+    assert text.startswith(
+        "This is free and unencumbered software released into the public domain."
+    )
 
 
 @source_tree
@@ -64,8 +70,10 @@ def test_readme_opens_with_the_two_commands():
     first, second = re.findall(r"```sh\n(.*?)\n```", text, re.S)[:2]
     assert first.startswith("python3 -m venv .venv && . .venv/bin/activate && pip install . ")
     assert "darknet-softmax train" in first
-    assert second == ('python3 -m venv .venv && . .venv/bin/activate && '
-                      'pip install -e ".[test]" && python -m pytest')
+    assert second == (
+        "python3 -m venv .venv && . .venv/bin/activate && "
+        'pip install -e ".[test]" && python -m pytest'
+    )
     assert second in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
@@ -74,11 +82,14 @@ def test_wheel_is_tagged_abi3_and_holds_an_abi3_library():
     """cffi builds the extension against the limited API, so the wheel's tag
     must say abi3 too, from the oldest Python the package supports."""
     assert pathlib.Path(darknet_softmax._lib.__file__).name.startswith("_lib.abi3.")
-    code = ("import setuptools\nfrom distutils.core import run_setup\n"
-            "command = run_setup('setup.py', stop_after='config').get_command_obj('bdist_wheel')\n"
-            "command.ensure_finalized()\nprint(*command.get_tag()[:2])")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, check=True)
+    code = (
+        "import setuptools\nfrom distutils.core import run_setup\n"
+        "command = run_setup('setup.py', stop_after='config').get_command_obj('bdist_wheel')\n"
+        "command.ensure_finalized()\nprint(*command.get_tag()[:2])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     python_tag, abi_tag = result.stdout.split()[-2:]
     assert (python_tag, abi_tag) == ("cp39", "abi3")
     requires = importlib.metadata.metadata("darknet_softmax")["Requires-Python"]
@@ -87,15 +98,30 @@ def test_wheel_is_tagged_abi3_and_holds_an_abi3_library():
 
 @source_tree
 def test_sdist_carries_the_docs_benchmarks_and_tools(tmp_path):
-    subprocess.run([sys.executable, "setup.py", "-q", "sdist", "-d", str(tmp_path)], cwd=ROOT,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "sdist", "-d", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     (archive,) = tmp_path.glob("*.tar.gz")
     with tarfile.open(archive) as tar:
         names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
-    for path in ["LICENSE", "README.md", "CONTRIBUTING.md", "mkdocs.yml", "docs/index.md",
-                 "benchmarks/bench.py", "tools/sanitize.sh", "tools/valgrind.sh",
-                 "tools/fuzz.sh", "tools/cpython.supp", "examples/tree_example.py",
-                 "darknet_softmax/data/digits.csv.gz", "darknet_softmax/data/9k.tree"]:
+    for path in [
+        "LICENSE",
+        "README.md",
+        "CONTRIBUTING.md",
+        "mkdocs.yml",
+        "docs/index.md",
+        "benchmarks/bench.py",
+        "tools/sanitize.sh",
+        "tools/valgrind.sh",
+        "tools/fuzz.sh",
+        "tools/cpython.supp",
+        "examples/tree_example.py",
+        "darknet_softmax/data/digits.csv.gz",
+        "darknet_softmax/data/9k.tree",
+    ]:
         assert path in names, path
     assert not [name for name in names if "__pycache__" in name or name.endswith(".so")]
 
@@ -106,6 +132,10 @@ def test_what_train_writes_is_ignored_by_git():
     leaves site/. Neither may show up as an untracked file."""
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
-    result = subprocess.run(["git", "check-ignore", "digits.weights", "site/index.html"],
-                            cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        ["git", "check-ignore", "digits.weights", "site/index.html"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.stdout.split() == ["digits.weights", "site/index.html"]

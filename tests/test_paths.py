@@ -1,7 +1,10 @@
 """Every way the kernels can run (darknet_softmax.runtime) against the float64
 reference: Darknet's scalar loop, and the vector kernels in each instruction
 set this CPU has, on one thread and on two. Nothing here is timed."""
+
+import importlib.util
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -9,6 +12,10 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import darknet_softmax as ds
 from conftest import (
     EXTREMES,
     GROUP_SIZES,
@@ -17,12 +24,15 @@ from conftest import (
     logits,
     tree_with_sizes,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-import darknet_softmax as ds
-from darknet_softmax import _build, reference
+from darknet_softmax import reference
 from darknet_softmax.binding import lib
+
+# The build script sits at the repository root, outside the package.
+_spec = importlib.util.spec_from_file_location(
+    "build_ffi", pathlib.Path(__file__).resolve().parent.parent / "build_ffi.py"
+)
+_build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_build)
 
 
 VECTOR_ISAS = ds.instruction_sets()
@@ -30,21 +40,30 @@ VECTOR_ISAS = ds.instruction_sets()
 
 # --- softmax ---
 
+
 @pytest.mark.parametrize("n", GROUP_SIZES)
 def test_softmax_over_group_sizes(kernel_path, rng, n):
     for temperature in TEMPERATURES:
         for batch, groups in ((1, 1), (3, 2), (64, 1), (9, 11)):
             x = logits(rng, (batch, n * groups))
-            assert_close(ds.softmax(x, groups, temperature),
-                         reference.softmax(x, groups, temperature))
+            assert_close(
+                ds.softmax(x, groups, temperature), reference.softmax(x, groups, temperature)
+            )
 
 
 # Large enough to be shared out over two threads.
-@pytest.mark.parametrize("batch, inputs, groups", [
-    (64, 1000, 1), (64, 1000, 200), (16, 4096, 16), (8, 9418, 1), (33, 1001, 143),
-    # 67 MB: the output bypasses the cache
-    pytest.param(4096, 4100, 1, marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    "batch, inputs, groups",
+    [
+        (64, 1000, 1),
+        (64, 1000, 200),
+        (16, 4096, 16),
+        (8, 9418, 1),
+        (33, 1001, 143),
+        # 67 MB: the output bypasses the cache
+        pytest.param(4096, 4100, 1, marks=pytest.mark.slow),
+    ],
+)
 def test_softmax_large(kernel_path, rng, batch, inputs, groups):
     x = logits(rng, (batch, inputs))
     assert_close(ds.softmax(x, groups), reference.softmax(x, groups))
@@ -54,8 +73,9 @@ def test_exp_is_within_its_stated_error(kernel_path, rng):
     """A probability e^v / S, with the largest value 0, carries the exp's error
     (1.7e-7, tools/fit_exp.py) and two roundings: 4e-7 in all, across the
     whole range of v, in pairs (the lanes) and in one long row."""
-    v = np.concatenate([-rng.random(200_000) * 87.3, np.linspace(-87.3, 0, 50_000),
-                        -np.geomspace(1e-8, 1, 1000)]).astype(np.float32)
+    v = np.concatenate(
+        [-rng.random(200_000) * 87.3, np.linspace(-87.3, 0, 50_000), -np.geomspace(1e-8, 1, 1000)]
+    ).astype(np.float32)
     pairs = np.stack([np.zeros_like(v), v], axis=1)
     row = np.concatenate([[0], v]).astype(np.float32)[None, :]
     for x in (pairs, row):
@@ -65,11 +85,17 @@ def test_exp_is_within_its_stated_error(kernel_path, rng):
         assert (error / expected[counted]).max() < 4e-7
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(batch=st.integers(1, 64), n=st.sampled_from(GROUP_SIZES[:-1]), groups=st.integers(1, 6),
-       temperature=st.sampled_from(TEMPERATURES), scale=st.sampled_from([0.1, 3.0, 30.0]),
-       seed=st.integers(0, 2**32 - 1))
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    batch=st.integers(1, 64),
+    n=st.sampled_from(GROUP_SIZES[:-1]),
+    groups=st.integers(1, 6),
+    temperature=st.sampled_from(TEMPERATURES),
+    scale=st.sampled_from([0.1, 3.0, 30.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_softmax_sweep(kernel_path, batch, n, groups, temperature, scale, seed):
     x = logits(np.random.default_rng(seed), (batch, n * groups), scale)
     out = ds.softmax(x, groups, temperature)
@@ -78,20 +104,29 @@ def test_softmax_sweep(kernel_path, batch, n, groups, temperature, scale, seed):
     assert_close(sums, np.ones_like(sums), kind="group sums")
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(n=st.integers(1, 20), batch=st.integers(1, 5), groups=st.integers(1, 12),
-       stride=st.integers(1, 4), group_offset=st.sampled_from([1, 3, 21]),
-       temperature=st.sampled_from(TEMPERATURES), seed=st.integers(0, 2**32 - 1))
-def test_softmax_cpu_strided(kernel_path, n, batch, groups, stride, group_offset, temperature,
-                             seed):
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    n=st.integers(1, 20),
+    batch=st.integers(1, 5),
+    groups=st.integers(1, 12),
+    stride=st.integers(1, 4),
+    group_offset=st.sampled_from([1, 3, 21]),
+    temperature=st.sampled_from(TEMPERATURES),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_softmax_cpu_strided(
+    kernel_path, n, batch, groups, stride, group_offset, temperature, seed
+):
     # Some of these layouts make groups overlap; every path then keeps Darknet's order.
     batch_offset = n * stride + groups * group_offset
     x = logits(np.random.default_rng(seed), batch * batch_offset)
     out = np.full_like(x, 7.0)
     ds.softmax_cpu(x, n, batch, batch_offset, groups, group_offset, stride, temperature, out)
-    expected = reference.softmax_cpu(x, n, batch, batch_offset, groups, group_offset, stride,
-                                     temperature, np.full_like(x, 7.0))
+    expected = reference.softmax_cpu(
+        x, n, batch, batch_offset, groups, group_offset, stride, temperature, np.full_like(x, 7.0)
+    )
     assert_close(out, expected)
 
 
@@ -100,15 +135,15 @@ def test_spatial_layout(kernel_path, rng, batch, channels, positions):
     """A softmax over the channels at each position: groups one apart, stride `positions`."""
     x = logits(rng, (batch, channels, positions))
     out = np.empty_like(x)
-    ds.softmax_cpu(x.ravel(), channels, batch, channels * positions, positions, 1, positions,
-                   1.0, out.ravel())
+    ds.softmax_cpu(
+        x.ravel(), channels, batch, channels * positions, positions, 1, positions, 1.0, out.ravel()
+    )
     expected = np.moveaxis(reference.softmax(np.moveaxis(x, 1, -1), 1), -1, 1)
     assert_close(out, expected)
-    ds.softmax_cpu(x.ravel(), channels, batch, channels * positions, positions, 1, positions,
-                   1.0, x.ravel())
+    ds.softmax_cpu(
+        x.ravel(), channels, batch, channels * positions, positions, 1, positions, 1.0, x.ravel()
+    )
     assert_close(x, expected)
-
-
 
 
 @pytest.mark.parametrize("values", EXTREMES)
@@ -140,10 +175,10 @@ def test_all_equal_is_uniform(kernel_path):
 @pytest.mark.parametrize("n, groups", [(4, 3), (5, 40), (1000, 2), (12, 8)])
 def test_nan_spoils_only_its_own_group(kernel_path, rng, n, groups):
     x = logits(rng, (40, n * groups))
-    x[3, n + 1] = np.nan        # group 1 of row 3
+    x[3, n + 1] = np.nan  # group 1 of row 3
     out = ds.softmax(x, groups)
     spoiled = np.zeros(x.shape, bool)
-    spoiled[3, n:2 * n] = True
+    spoiled[3, n : 2 * n] = True
     assert np.all(np.isnan(out[spoiled]))
     assert np.all(np.isfinite(out[~spoiled]))
     assert_close(out[~spoiled], reference.softmax(np.where(spoiled, 0, x), groups)[~spoiled])
@@ -155,11 +190,11 @@ def test_infinities_as_today(kernel_path, rng, n, groups):
     -inf among finite values gives exactly 0."""
     x = logits(rng, (40, n * groups))
     x[0, 1] = np.inf
-    x[1, n:2 * n] = -np.inf
+    x[1, n : 2 * n] = -np.inf
     x[2, ::2] = -np.inf
-    x[2, 1::2 * n] = 0.5          # keep a finite value in every group of row 2
+    x[2, 1 :: 2 * n] = 0.5  # keep a finite value in every group of row 2
     out = ds.softmax(x, groups)
-    assert np.all(np.isnan(out[0, :n])) and np.all(np.isnan(out[1, n:2 * n]))
+    assert np.all(np.isnan(out[0, :n])) and np.all(np.isnan(out[1, n : 2 * n]))
     finite_groups = np.isfinite(x).reshape(40, groups, n).any(-1).repeat(n, -1)
     assert np.all(out[2][np.isneginf(x[2]) & finite_groups[2]] == 0)
     with np.errstate(invalid="ignore"):
@@ -193,14 +228,14 @@ TREE_SIZES = [1, 2, 3, 5, 7, 8, 9, 12, 15, 16, 40, 149, 4, 1, 6]
 def test_tree_forward(kernel_path, rng, batch, temperature):
     tree = tree_with_sizes(TREE_SIZES * 20)
     x = logits(rng, (batch, tree.n))
-    x[0, 5] = np.nan                 # spoils the group of node 5 in row 0 only
+    x[0, 5] = np.nan  # spoils the group of node 5 in row 0 only
     with ds.SoftmaxLayer(batch, tree.n, temperature=temperature, tree=tree) as layer:
         layer.forward(ds.NetworkContext(x))
         expected = reference.tree_softmax(x, tree.group_offset, tree.group_size, temperature)
         assert_close(layer.output, expected)
         group = tree.group[5]
         start, size = tree.group_offset[group], tree.group_size[group]
-        assert np.isnan(layer.output[0, start:start + size]).all()
+        assert np.isnan(layer.output[0, start : start + size]).all()
         assert np.isfinite(np.delete(layer.output[0], np.arange(start, start + size))).all()
 
 
@@ -208,10 +243,16 @@ def tree_cpu(x, group_size, group_offset, temperature, out):
     """softmax_tree_cpu straight from C, for group layouts no Tree makes."""
     size = np.asarray(group_size, np.uintp)
     offset = np.asarray(group_offset, np.uintp)
-    lib.softmax_tree_cpu(ds.binding.float_ptr(x), x.shape[0], x.shape[1],
-                         ds.binding.ffi.cast("size_t *", size.ctypes.data),
-                         ds.binding.ffi.cast("size_t *", offset.ctypes.data), size.size,
-                         temperature, ds.binding.float_ptr(out))
+    lib.softmax_tree_cpu(
+        ds.binding.float_ptr(x),
+        x.shape[0],
+        x.shape[1],
+        ds.binding.ffi.cast("size_t *", size.ctypes.data),
+        ds.binding.ffi.cast("size_t *", offset.ctypes.data),
+        size.size,
+        temperature,
+        ds.binding.float_ptr(out),
+    )
     return out
 
 
@@ -228,17 +269,17 @@ def test_tree_groups_from_c(kernel_path, rng, layout, batch):
     expected = x.astype(np.float64)
     reference_groups = reference.tree_softmax(x, offsets, sizes, 0.5)
     for start, size in zip(offsets, sizes):
-        expected[:, start:start + size] = reference_groups[:, start:start + size]
+        expected[:, start : start + size] = reference_groups[:, start : start + size]
     out = x.copy() if layout == "in place" else np.full_like(x, 7.0)
     if layout != "in place":
-        expected[:, :3] = expected[:, offsets[-1] + sizes[-1]:] = 7.0
+        expected[:, :3] = expected[:, offsets[-1] + sizes[-1] :] = 7.0
         for start, size in zip(offsets, sizes):
-            expected[:, start + size:start + size + gap] = 7.0
-    assert_close(tree_cpu(out if layout == "in place" else x, sizes, offsets, 0.5, out),
-                 expected)
+            expected[:, start + size : start + size + gap] = 7.0
+    assert_close(tree_cpu(out if layout == "in place" else x, sizes, offsets, 0.5, out), expected)
 
 
 # --- loss, axpy, sum ---
+
 
 def test_softmax_x_ent(kernel_path, rng):
     special = np.array([0.0, 1e-40, 1e-30, 1e-7, 0.5, 1.0, np.nan, np.inf, -0.5], np.float32)
@@ -273,6 +314,7 @@ def test_sum_array(kernel_path, rng, size):
 
 # --- threads ---
 
+
 @pytest.mark.parametrize("isa", VECTOR_ISAS)
 def test_threads_give_identical_results(rng, isa):
     """Work is split by groups (or fixed blocks for the sum), never within one,
@@ -288,9 +330,16 @@ def test_threads_give_identical_results(rng, isa):
             layer = ds.SoftmaxLayer(64, tree.n, tree=tree)
             layer.forward(ds.NetworkContext(tree_input))
             y = np.ones_like(x)
-            results.append([ds.softmax(x, 16), ds.softmax(x, 1024), layer.output.copy(),
-                            *ds.softmax_x_ent(pred, truth), ds.axpy(0.25, x, y),
-                            ds.sum_array(x)])
+            results.append(
+                [
+                    ds.softmax(x, 16),
+                    ds.softmax(x, 1024),
+                    layer.output.copy(),
+                    *ds.softmax_x_ent(pred, truth),
+                    ds.axpy(0.25, x, y),
+                    ds.sum_array(x),
+                ]
+            )
     for one, two in zip(*results):
         assert np.array_equal(one, two)
 
@@ -309,8 +358,10 @@ def test_thread_count_setting():
         ds.set_num_threads(saved)
 
 
-@pytest.mark.parametrize("bad, error", [(0, ValueError), (257, ValueError), (2.0, TypeError),
-                                        (True, TypeError), ("2", TypeError)])
+@pytest.mark.parametrize(
+    "bad, error",
+    [(0, ValueError), (257, ValueError), (2.0, TypeError), (True, TypeError), ("2", TypeError)],
+)
 def test_bad_thread_count(bad, error):
     saved = ds.get_num_threads()
     with pytest.raises(error, match="n must"):
@@ -327,8 +378,14 @@ def test_bad_kernel_and_instruction_set():
 
 
 def run_python(code, **environment):
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **environment}, check=True)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **environment},
+        check=True,
+    )
 
 
 def test_environment_variable_sets_the_thread_count():
@@ -340,8 +397,10 @@ def test_environment_variable_sets_the_thread_count():
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-@pytest.mark.skipif("tsan" in os.environ.get("LD_PRELOAD", ""),
-                    reason="ThreadSanitizer cannot start threads after a multi-threaded fork")
+@pytest.mark.skipif(
+    "tsan" in os.environ.get("LD_PRELOAD", ""),
+    reason="ThreadSanitizer cannot start threads after a multi-threaded fork",
+)
 def test_threads_work_after_fork():
     """A forked child has none of the parent's pool threads; it starts its own."""
     code = """if True:
@@ -361,6 +420,7 @@ def test_threads_work_after_fork():
 
 # --- the GIL ---
 
+
 def test_every_c_call_releases_the_gil(tmp_path):
     """cffi's API mode wraps every call to C in Py_BEGIN_ALLOW_THREADS; check
     the generated wrapper of each function the library declares."""
@@ -374,8 +434,11 @@ def test_every_c_call_releases_the_gil(tmp_path):
         assert wrapper, name
         body = wrapper.group(0)
         released = body.index("Py_BEGIN_ALLOW_THREADS")
-        assert released < body.index(f"{{ {name}(") if f"{{ {name}(" in body else \
-            released < body.index(f"= {name}("), name
+        assert (
+            released < body.index(f"{{ {name}(")
+            if f"{{ {name}(" in body
+            else released < body.index(f"= {name}(")
+        ), name
         assert "Py_END_ALLOW_THREADS" in body, name
 
 

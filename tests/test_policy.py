@@ -1,5 +1,6 @@
 """Darknet's learning-rate policies and subdivisions: the rate at each update
 count, and updates that wait for `subdivisions` forwards."""
+
 import math
 
 import numpy as np
@@ -23,8 +24,10 @@ def rate(k, learning_rate=0.5, max_batches=10, seed=0, **policy):
         ({"policy": "steps", "steps": (1, 3), "scales": (0.1, 0.5)}, [0.5, 0.05, 0.05, 0.025]),
         ({"policy": "exp", "gamma": 0.9}, [0.5, 0.45, 0.405, 0.3645]),
         ({"policy": "poly", "power": 2}, [0.5, 0.405, 0.32, 0.245]),
-        ({"policy": "sig", "gamma": 1.0, "step": 1},
-         [0.5 / (1 + math.exp(-1)), 0.25, 0.5 / (1 + math.e), 0.5 / (1 + math.e**2)]),
+        (
+            {"policy": "sig", "gamma": 1.0, "step": 1},
+            [0.5 / (1 + math.exp(-1)), 0.25, 0.5 / (1 + math.e), 0.5 / (1 + math.e**2)],
+        ),
         ({"burn_in": 2, "power": 3}, [0.0, 0.0625, 0.5, 0.5]),
     ],
 )
@@ -81,8 +84,9 @@ def test_poly_needs_max_batches():
 
 
 def two_layer_net(batch, subdivisions, seed=3):
-    net = ds.Network(inputs=3, batch=batch, subdivisions=subdivisions, momentum=0.0,
-                     learning_rate=0.5, seed=seed)
+    net = ds.Network(
+        inputs=3, batch=batch, subdivisions=subdivisions, momentum=0.0, learning_rate=0.5, seed=seed
+    )
     net.add_connected(4, "tanh")
     net.add_connected(2, "linear")
     net.add_softmax()
@@ -118,8 +122,15 @@ def test_image_loader_options_are_kept_and_listed_as_unused():
         "[net]\ninputs=2\nangle=7\nsaturation=1.5\nexposure=1.5\nhue=.1\naspect=.75\n"
         "max_crop=320\nmin_crop=228\n[connected]\n"
     )
-    assert net.unused == {"angle": 7, "aspect": 0.75, "saturation": 1.5, "exposure": 1.5,
-                          "hue": 0.1, "min_crop": 228, "max_crop": 320}
+    assert net.unused == {
+        "angle": 7,
+        "aspect": 0.75,
+        "saturation": 1.5,
+        "exposure": 1.5,
+        "hue": 0.1,
+        "min_crop": 228,
+        "max_crop": 320,
+    }
     last = net.summary().splitlines()[-1]
     assert last.startswith("unused by this engine") and "angle=7" in last and "hue=0.1" in last
     with pytest.raises(ValueError, match="line 2: unknown option rotation"):
@@ -131,7 +142,21 @@ def test_summary_lists_every_layer_with_its_shapes():
     net.add_connected(5, "leaky")
     net.add_softmax()
     lines = net.summary().splitlines()
-    assert lines[2].split() == ["0", "connected", "leaky", "2", "x", "3", "x", "2", "->",
-                                "1", "x", "1", "x", "5"]
+    assert lines[2].split() == [
+        "0",
+        "connected",
+        "leaky",
+        "2",
+        "x",
+        "3",
+        "x",
+        "2",
+        "->",
+        "1",
+        "x",
+        "1",
+        "x",
+        "5",
+    ]
     assert lines[3].split()[:3] == ["1", "softmax", "groups"]
     assert len(lines) == 4

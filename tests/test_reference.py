@@ -1,4 +1,5 @@
 """The float64 reference against values worked out by hand."""
+
 import numpy as np
 import pytest
 
@@ -8,7 +9,8 @@ from darknet_softmax import reference
 def test_softmax_by_hand():
     assert reference.softmax(np.log([1.0, 3.0])) == pytest.approx([0.25, 0.75])
     assert reference.softmax(np.log([1.0, 3.0, 2.0, 2.0]), groups=2) == pytest.approx(
-        [0.25, 0.75, 0.5, 0.5])
+        [0.25, 0.75, 0.5, 0.5]
+    )
     # temperature 2 takes the square root of each odds ratio
     assert reference.softmax(np.log([1.0, 9.0]), temperature=2.0) == pytest.approx([0.25, 0.75])
 

@@ -2,14 +2,15 @@
 MemoryError or ValueError instead. Nothing here allocates more than a few pages:
 the C boundary is called with sizes that overflow size_t or cannot be
 allocated, and indices beyond 2^32 go into a sparse anonymous mapping."""
+
 import mmap
 import sys
 
 import numpy as np
 import pytest
-from conftest import assert_close, sentinel
 
 import darknet_softmax as ds
+from conftest import assert_close, sentinel
 from darknet_softmax.binding import SIZE_MAX, ffi, lib
 
 # Beyond both int (2^31) and unsigned int (2^32), counted in floats.
@@ -22,12 +23,15 @@ def make_layer(batch, inputs, groups=1):
     return status, out[0]
 
 
-@pytest.mark.parametrize("batch, inputs", [
-    (2**33, 2**33),            # batch*inputs overflows size_t
-    (2**30, 2**30),            # one buffer fits in size_t, the three together do not
-    (1, SIZE_MAX // 4),        # one buffer's bytes overflow
-    (SIZE_MAX, SIZE_MAX),
-])
+@pytest.mark.parametrize(
+    "batch, inputs",
+    [
+        (2**33, 2**33),  # batch*inputs overflows size_t
+        (2**30, 2**30),  # one buffer fits in size_t, the three together do not
+        (1, SIZE_MAX // 4),  # one buffer's bytes overflow
+        (SIZE_MAX, SIZE_MAX),
+    ],
+)
 def test_make_softmax_layer_reports_overflow(batch, inputs):
     status, layer = make_layer(batch, inputs)
     assert status == lib.DS_ERR_NOMEM
@@ -60,12 +64,15 @@ def test_counts_beyond_size_t_are_value_errors():
     assert (out == 3).all()
 
 
-@pytest.mark.parametrize("args", [
-    (1, 2, 2**40, 1, 0, 1),          # the second item far beyond the array
-    (1, 3, 2**63, 1, 0, 1),          # (batch-1)*batch_offset is 2^64: wraps in 64 bits
-    (1, 1, 0, 2**62 + 1, 4, 1),      # groups*group_offset wraps
-    (2**61, 1, 0, 1, 0, 8),          # n*stride wraps
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        (1, 2, 2**40, 1, 0, 1),  # the second item far beyond the array
+        (1, 3, 2**63, 1, 0, 1),  # (batch-1)*batch_offset is 2^64: wraps in 64 bits
+        (1, 1, 0, 2**62 + 1, 4, 1),  # groups*group_offset wraps
+        (2**61, 1, 0, 1, 0, 8),  # n*stride wraps
+    ],
+)
 def test_huge_offsets_are_checked_without_wrapping(args):
     x, out = sentinel(16), sentinel(16)
     with pytest.raises(ValueError, match="read index"):
@@ -90,8 +97,9 @@ def sparse():
         pytest.skip("needs a 64-bit address space")
     noreserve = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform == "linux" else 0)
     try:
-        memory = mmap.mmap(-1, (FAR + 16) * 4,
-                           flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | noreserve)
+        memory = mmap.mmap(
+            -1, (FAR + 16) * 4, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | noreserve
+        )
     except (OSError, OverflowError, ValueError) as error:
         pytest.skip(f"cannot map 16 GiB of address space: {error}")
     yield np.frombuffer(memory, np.float32)
@@ -101,10 +109,10 @@ def test_softmax_cpu_batch_offset_beyond_2_to_32(sparse):
     first = np.array([1, 2, 3], np.float32)
     second = np.array([0, -1, 5], np.float32)
     sparse[:3] = first
-    sparse[FAR:FAR + 3] = second
+    sparse[FAR : FAR + 3] = second
     ds.softmax_cpu(sparse, 3, 2, FAR, 1, 0, 1, 1.0, sparse)
     assert_close(sparse[:3], ds.reference.softmax(first))
-    assert_close(sparse[FAR:FAR + 3], ds.reference.softmax(second))
+    assert_close(sparse[FAR : FAR + 3], ds.reference.softmax(second))
     # A 32-bit index would have wrapped to FAR - 2^32 = 7.
     assert not sparse[3:16].any()
 
@@ -129,6 +137,7 @@ def test_axpy_increment_beyond_2_to_32(sparse):
 
 # --- the network's layers: the same checks at their C boundary ----------------
 
+
 def c_status(make, *args):
     out = ffi.new(make[1])
     status = getattr(lib, make[0])(*args, out)
@@ -141,27 +150,33 @@ COST = ("make_cost_layer", "cost_layer **")
 DROPOUT = ("make_dropout_layer", "dropout_layer **")
 
 
-@pytest.mark.parametrize("make, args", [
-    (CONNECTED, (2**33, 1, 2**33, lib.LOGISTIC)),     # batch*outputs overflows
-    (CONNECTED, (1, 2**33, 2**33, lib.LOGISTIC)),     # outputs*inputs overflows
-    (CONNECTED, (1, 2**31, 2**31, lib.LOGISTIC)),     # the floats fit, their bytes do not
-    (CONNECTED, (2**20, 2**20, 2**20, lib.LOGISTIC)), # fits size_t; no memory holds it
-    (COST, (2**33, 2**33, lib.SSE, 1.0)),
-    (COST, (2**31, 2**31, lib.SSE, 1.0)),
-    (COST, (2**20, 2**30, lib.SSE, 1.0)),
-    (DROPOUT, (2**33, 2**33, 0.5, 1)),
-    (DROPOUT, (2**20, 2**30, 0.5, 1)),
-])
+@pytest.mark.parametrize(
+    "make, args",
+    [
+        (CONNECTED, (2**33, 1, 2**33, lib.LOGISTIC)),  # batch*outputs overflows
+        (CONNECTED, (1, 2**33, 2**33, lib.LOGISTIC)),  # outputs*inputs overflows
+        (CONNECTED, (1, 2**31, 2**31, lib.LOGISTIC)),  # the floats fit, their bytes do not
+        (CONNECTED, (2**20, 2**20, 2**20, lib.LOGISTIC)),  # fits size_t; no memory holds it
+        (COST, (2**33, 2**33, lib.SSE, 1.0)),
+        (COST, (2**31, 2**31, lib.SSE, 1.0)),
+        (COST, (2**20, 2**30, lib.SSE, 1.0)),
+        (DROPOUT, (2**33, 2**33, 0.5, 1)),
+        (DROPOUT, (2**20, 2**30, 0.5, 1)),
+    ],
+)
 def test_network_layers_report_overflow(make, args):
     assert c_status(make, *args) == lib.DS_ERR_NOMEM
 
 
-@pytest.mark.parametrize("make", [
-    lambda: ds.ConnectedLayer(2**20, 2**20, 2**20),
-    lambda: ds.CostLayer(2**20, 2**30),
-    lambda: ds.DropoutLayer(2**20, 2**30),
-    lambda: ds.Network(inputs=2**30, batch=2**20),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ds.ConnectedLayer(2**20, 2**20, 2**20),
+        lambda: ds.CostLayer(2**20, 2**30),
+        lambda: ds.DropoutLayer(2**20, 2**30),
+        lambda: ds.Network(inputs=2**30, batch=2**20),
+    ],
+)
 def test_network_layers_too_large_raise_memory_error(make):
     with pytest.raises(MemoryError):
         make()

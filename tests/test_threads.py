@@ -1,19 +1,26 @@
 """Python threads: separate layers give exactly the single-threaded results;
 a shared layer takes one call at a time, so its buffers are never torn, and a
 close from another thread makes later calls raise ValueError."""
+
 import threading
 import time
 
 import numpy as np
-from conftest import one_hot
 
 import darknet_softmax as ds
+from conftest import one_hot
 
 THREADS = 6
 ROUNDS = 8
 # (batch, inputs, groups, temperature): a different job for each thread.
-JOBS = [(64, 1000, 1, 1.0), (32, 1000, 200, 0.5), (16, 4096, 16, 2.0), (128, 257, 1, 1e-3),
-        (8, 9418, 1, 1.0), (1, 7, 7, 1.0)]
+JOBS = [
+    (64, 1000, 1, 1.0),
+    (32, 1000, 200, 0.5),
+    (16, 4096, 16, 2.0),
+    (128, 257, 1, 1e-3),
+    (8, 9418, 1, 1.0),
+    (1, 7, 7, 1.0),
+]
 
 
 def run_in_threads(work, count=THREADS):
@@ -25,7 +32,7 @@ def run_in_threads(work, count=THREADS):
         try:
             barrier.wait()
             results[i] = work(i)
-        except BaseException as error:   # handed to the main thread
+        except BaseException as error:  # handed to the main thread
             errors.append(error)
 
     threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
@@ -56,8 +63,7 @@ def train_rounds(i):
         for _ in range(ROUNDS):
             layer.forward(net)
             layer.backward(net)
-            outputs.append((layer.output.copy(), layer.delta.copy(), layer.loss.copy(),
-                            layer.cost))
+            outputs.append((layer.output.copy(), layer.delta.copy(), layer.loss.copy(), layer.cost))
     return outputs, net_delta
 
 
@@ -98,13 +104,16 @@ def test_functional_api_in_threads():
 
 
 def thread_inputs(batch, inputs):
-    return [np.random.default_rng(i).standard_normal((batch, inputs)).astype(np.float32)
-            for i in range(THREADS)]
+    return [
+        np.random.default_rng(i).standard_normal((batch, inputs)).astype(np.float32)
+        for i in range(THREADS)
+    ]
 
 
 def assert_never_torn(layer, inputs_by_thread, candidates, repeats):
     """Every thread runs its own input through the one layer. After the calls
     return, the output is exactly one of the candidates, never a mix of two."""
+
     def work(i):
         net = ds.NetworkContext(inputs_by_thread[i])
         for _ in range(ROUNDS):

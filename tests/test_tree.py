@@ -1,6 +1,7 @@
 """The WordTree: darknet_softmax.Tree, read_tree on good and bad files, the tree
 helpers against their float64 references, and the tree softmax layer on the
 YOLO9000 tree (darknet_softmax/data/9k.tree)."""
+
 import importlib.util
 import os
 import pathlib
@@ -10,6 +11,10 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import darknet_softmax as ds
 from conftest import (
     assert_close,
     bad_call,
@@ -20,17 +25,13 @@ from conftest import (
     sentinel,
     tree_parents,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-import darknet_softmax as ds
 from darknet_softmax import reference
 from darknet_softmax.binding import ffi, float_ptr, lib
 from darknet_softmax.layers import softmax as softmax_layer
 
 NINE_K = ds.YOLO9000_TREE
 SECRET = float(ds.SECRET_NUM)
-NINE_NODES = [-1, -1, -1, 0, 0, 1, 1, 1, 3]     # the parents of a small tree of 9 nodes
+NINE_NODES = [-1, -1, -1, 0, 0, 1, 1, 1, 3]  # the parents of a small tree of 9 nodes
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,7 @@ def assert_same_tree(tree, names, parents):
 
 # --- Tree from names and parents ---
 
+
 def test_groups_are_runs_of_equal_parents():
     tree = ds.Tree(["a", "b", "c", "d", "e", "f"], [-1, -1, 0, 0, 1, 2])
     assert (tree.n, tree.groups, tree.depth) == (6, 4, 2)
@@ -77,13 +79,16 @@ def test_groups_are_runs_of_equal_parents():
     assert tree.name == list("abcdef")
 
 
-@pytest.mark.parametrize("parents, words", [
-    ([-1, 1], "parent 1 is not -1 or an earlier node"),      # a node is its own parent
-    ([-1, 2, 0], "parent 2 is not -1 or an earlier node"),   # a later node as parent
-    ([-1, -2], "parents must be -1"),
-    ([-1, -1, 0, 1, 0], "node 4 .* children of node 0 are split"),
-    ([-1, 0, -1], "node 2 .* second run of roots"),
-])
+@pytest.mark.parametrize(
+    "parents, words",
+    [
+        ([-1, 1], "parent 1 is not -1 or an earlier node"),  # a node is its own parent
+        ([-1, 2, 0], "parent 2 is not -1 or an earlier node"),  # a later node as parent
+        ([-1, -2], "parents must be -1"),
+        ([-1, -1, 0, 1, 0], "node 4 .* children of node 0 are split"),
+        ([-1, 0, -1], "node 2 .* second run of roots"),
+    ],
+)
 def test_bad_parents(parents, words):
     with pytest.raises(ValueError, match=words):
         make_tree(parents)
@@ -108,6 +113,7 @@ def test_links_match_reference_and_file_round_trip(tmp_path_factory, parents):
 
 
 # --- read_tree on the YOLO9000 tree ---
+
 
 def test_nine_k_tree(nine_k):
     assert (nine_k.n, nine_k.groups) == (9418, 1846)
@@ -162,7 +168,11 @@ BAD_FILES = [
     ("a -1\nb -2\n", 2, r"parent -2 is not -1 or an earlier line \(0 to 0\)"),
     ("a -1\nb 1\n", 2, "parent 1 is not -1"),
     ("a -1\nb 0\nc 5\n", 3, "parent 5 is not -1"),
-    ("a -1\nb -1\nc 0\nd 1\ne 0\n", 5, r"the children of line 1 \(a\) are split: they start at line 3"),
+    (
+        "a -1\nb -1\nc 0\nd 1\ne 0\n",
+        5,
+        r"the children of line 1 \(a\) are split: they start at line 3",
+    ),
     ("a -1\nb 0\nc -1\n", 3, "a second run of roots"),
     ("a -1\nb\x000\n", 2, "the line holds a NUL byte"),
 ]
@@ -193,8 +203,7 @@ def test_a_directory_is_not_a_file(tmp_path):
         ds.read_tree(tmp_path)
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root reads any file")
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads any file")
 def test_unreadable_file(tmp_path):
     path = write(tmp_path, "a -1\n")
     path.chmod(0)
@@ -210,6 +219,7 @@ def test_read_tree_message_buffer_is_cut_safely(tmp_path):
 
 
 # --- the tree softmax layer on the 9k tree ---
+
 
 @pytest.mark.parametrize("temperature", [1.0, 0.5, 3.0])
 def test_layer_forward_over_a_batch_of_64(rng, nine_k, temperature):
@@ -233,12 +243,12 @@ def test_fill_hierarchy_on_a_labelled_leaf(nine_k):
     assert np.flatnonzero(filled == 1).tolist() == sorted(path)
     open_groups = set(nine_k.group[path].tolist())
     for g, (offset, size) in enumerate(zip(nine_k.group_offset, nine_k.group_size)):
-        values = filled[offset:offset + size]
+        values = filled[offset : offset + size]
         if g in open_groups:
             assert np.all((values == 0) | (values == 1)) and values.sum() == 1
         else:
             assert np.all(values == SECRET)
-    assert truth.sum() == 1   # the input is left alone
+    assert truth.sum() == 1  # the input is left alone
 
 
 def test_training_step_with_masked_groups(rng, nine_k):
@@ -282,6 +292,7 @@ def test_masked_delta_is_the_gradient_of_the_labelled_loss(rng):
 
 # --- the helpers against their references ---
 
+
 @settings(max_examples=60, deadline=None)
 @given(parents=tree_parents(), batch=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
 def test_helpers_match_references_over_random_trees(parents, batch, seed):
@@ -295,44 +306,59 @@ def test_helpers_match_references_on_nine_k(rng, nine_k):
 def check_helpers(rng, tree, batch, nodes=None):
     pred = tree_probabilities(rng, tree, batch)
     for only_leaves in (False, True):
-        assert_close(ds.hierarchy_predictions(pred, tree, only_leaves),
-                     reference.hierarchy_predictions(pred, tree, only_leaves))
+        assert_close(
+            ds.hierarchy_predictions(pred, tree, only_leaves),
+            reference.hierarchy_predictions(pred, tree, only_leaves),
+        )
     for c in range(tree.n) if nodes is None else nodes:
-        assert_close(ds.get_hierarchy_probability(pred, tree, c),
-                     reference.get_hierarchy_probability(pred, tree, c))
+        assert_close(
+            ds.get_hierarchy_probability(pred, tree, c),
+            reference.get_hierarchy_probability(pred, tree, c),
+        )
         assert ds.get_hierarchy_probability(pred[0], tree, c) == pytest.approx(
-            reference.get_hierarchy_probability(pred[0], tree, c), rel=1e-5, abs=1e-6)
+            reference.get_hierarchy_probability(pred[0], tree, c), rel=1e-5, abs=1e-6
+        )
     for thresh in (0, 0.05, 0.3, 0.5, 0.9, 1):
         top = ds.hierarchy_top_prediction(pred, tree, thresh)
         assert top.tolist() == reference.hierarchy_top_prediction(pred, tree, thresh).tolist()
         assert ds.hierarchy_top_prediction(pred[0], tree, thresh) == top[0]
-    truth = np.where(rng.random((batch, tree.n)) < 3 / tree.n,
-                     rng.choice([1.0, 0.5, SECRET], (batch, tree.n)), 0).astype(np.float32)
+    truth = np.where(
+        rng.random((batch, tree.n)) < 3 / tree.n, rng.choice([1.0, 0.5, SECRET], (batch, tree.n)), 0
+    ).astype(np.float32)
     filled = ds.fill_hierarchy(truth, tree)
     assert np.array_equal(filled, reference.fill_hierarchy(truth, tree))
-    assert np.array_equal(ds.fill_hierarchy(filled, tree), filled)   # filling is idempotent
+    assert np.array_equal(ds.fill_hierarchy(filled, tree), filled)  # filling is idempotent
 
 
-@pytest.mark.parametrize("row", [
-    lambda n: np.zeros(n), lambda n: np.ones(n), lambda n: np.full(n, 0.5),
-    lambda n: np.full(n, -np.inf), lambda n: np.full(n, 1e30),
-    lambda n: np.where(np.arange(n) % 3 == 0, -1e30, 1e-30),
-    lambda n: np.where(np.arange(n) % 2 == 0, np.inf, 0.0),
-])
+@pytest.mark.parametrize(
+    "row",
+    [
+        lambda n: np.zeros(n),
+        lambda n: np.ones(n),
+        lambda n: np.full(n, 0.5),
+        lambda n: np.full(n, -np.inf),
+        lambda n: np.full(n, 1e30),
+        lambda n: np.where(np.arange(n) % 3 == 0, -1e30, 1e-30),
+        lambda n: np.where(np.arange(n) % 2 == 0, np.inf, 0.0),
+    ],
+)
 def test_helpers_on_extreme_inputs(nine_k, row):
     pred = row(nine_k.n).astype(np.float32)
     for thresh in (-1.0, 0.0, 0.5, 2.0):
-        assert ds.hierarchy_top_prediction(pred, nine_k, thresh) == \
-            reference.hierarchy_top_prediction(pred, nine_k, thresh)
+        assert ds.hierarchy_top_prediction(
+            pred, nine_k, thresh
+        ) == reference.hierarchy_top_prediction(pred, nine_k, thresh)
     if np.all((pred >= 0) & (pred <= 1)):
-        assert_close(ds.hierarchy_predictions(pred, nine_k), reference.hierarchy_predictions(pred, nine_k))
+        assert_close(
+            ds.hierarchy_predictions(pred, nine_k), reference.hierarchy_predictions(pred, nine_k)
+        )
 
 
 def test_top_prediction_of_an_all_zero_group_is_the_group_not_node_0():
     tree = make_tree([-1, -1, 1, 1, 1])
     pred = np.array([0.2, 0.8, 0, 0, 0], np.float32)
-    assert ds.hierarchy_top_prediction(pred, tree, 0.5) == 1        # stops at b
-    assert ds.hierarchy_top_prediction(pred, tree, -1.0) == 2       # takes c, b's first child
+    assert ds.hierarchy_top_prediction(pred, tree, 0.5) == 1  # stops at b
+    assert ds.hierarchy_top_prediction(pred, tree, -1.0) == 2  # takes c, b's first child
 
 
 def path_to(tree, node):
@@ -342,22 +368,27 @@ def path_to(tree, node):
     return path[::-1]
 
 
-@pytest.mark.parametrize("thresh, steps", [
-    (0.0, None), (0.5, 6), (0.52, 6), (0.54, 5), (0.8, 2), (0.85, 1), (0.95, 1)])
+@pytest.mark.parametrize(
+    "thresh, steps", [(0.0, None), (0.5, 6), (0.52, 6), (0.54, 5), (0.8, 2), (0.85, 1), (0.95, 1)]
+)
 def test_top_prediction_walks_the_nine_k_tree(nine_k, thresh, steps):
     """Along a path of 17 nodes each conditional probability is 0.9 and the
     rest of each group shares 0.1, so the product after k steps is 0.9**k; the
     walk stops at the last node whose product is above thresh (the best root
     when even that is not)."""
-    leaf = next(node for node in np.flatnonzero(nine_k.leaf)
-                if len(path_to(nine_k, int(node))) == 17)
+    leaf = next(
+        node for node in np.flatnonzero(nine_k.leaf) if len(path_to(nine_k, int(node))) == 17
+    )
     path = path_to(nine_k, int(leaf))
     pred = np.zeros(nine_k.n, np.float32)
     for offset, size in zip(nine_k.group_offset, nine_k.group_size):
-        pred[offset:offset + size] = 1.0 / size
+        pred[offset : offset + size] = 1.0 / size
     for node in path:
-        offset, size = nine_k.group_offset[nine_k.group[node]], nine_k.group_size[nine_k.group[node]]
-        pred[offset:offset + size] = 0.1 / max(size - 1, 1)
+        offset, size = (
+            nine_k.group_offset[nine_k.group[node]],
+            nine_k.group_size[nine_k.group[node]],
+        )
+        pred[offset : offset + size] = 0.1 / max(size - 1, 1)
         pred[node] = 0.9
     expected = path[-1] if steps is None else path[steps - 1]
     assert ds.hierarchy_top_prediction(pred, nine_k, thresh) == expected
@@ -365,7 +396,8 @@ def test_top_prediction_walks_the_nine_k_tree(nine_k, thresh, steps):
     absolute = ds.hierarchy_predictions(pred, nine_k)
     assert absolute[expected] == pytest.approx(0.9 ** len(path_to(nine_k, expected)), rel=1e-5)
     assert ds.get_hierarchy_probability(pred, nine_k, expected) == pytest.approx(
-        absolute[expected], rel=1e-6)
+        absolute[expected], rel=1e-6
+    )
 
 
 def test_strided_c_helpers_match_references(rng, nine_k):
@@ -373,19 +405,26 @@ def test_strided_c_helpers_match_references(rng, nine_k):
     an (n, positions) array."""
     positions = 7
     columns = tree_probabilities(rng, nine_k, positions)
-    laid_out = np.ascontiguousarray(columns.T)       # (n, positions)
+    laid_out = np.ascontiguousarray(columns.T)  # (n, positions)
     absolute = laid_out.copy()
     probability = ffi.new("float *")
     for j in range(positions):
-        assert lib.hierarchy_predictions(float_ptr(absolute) + j, nine_k.n, nine_k._tree, 1,
-                                         positions) == lib.DS_OK
-        assert lib.get_hierarchy_probability(float_ptr(laid_out) + j, nine_k._tree, 9000,
-                                             positions, probability) == lib.DS_OK
+        assert (
+            lib.hierarchy_predictions(float_ptr(absolute) + j, nine_k.n, nine_k._tree, 1, positions)
+            == lib.DS_OK
+        )
+        assert (
+            lib.get_hierarchy_probability(
+                float_ptr(laid_out) + j, nine_k._tree, 9000, positions, probability
+            )
+            == lib.DS_OK
+        )
         assert probability[0] == pytest.approx(
-            reference.get_hierarchy_probability(columns[j], nine_k, 9000), rel=1e-5, abs=1e-7)
-        assert lib.hierarchy_top_prediction(float_ptr(laid_out) + j, nine_k._tree, 0.3,
-                                            positions) == \
-            reference.hierarchy_top_prediction(columns[j], nine_k, 0.3)
+            reference.get_hierarchy_probability(columns[j], nine_k, 9000), rel=1e-5, abs=1e-7
+        )
+        assert lib.hierarchy_top_prediction(
+            float_ptr(laid_out) + j, nine_k._tree, 0.3, positions
+        ) == reference.hierarchy_top_prediction(columns[j], nine_k, 0.3)
     assert_close(absolute.T, reference.hierarchy_predictions(columns, nine_k, only_leaves=True))
 
 
@@ -393,15 +432,23 @@ def test_c_rejects_bad_helper_arguments(nine_k):
     values = np.zeros(nine_k.n, np.float32)
     probability = ffi.new("float *")
     assert lib.fill_hierarchy(float_ptr(values), nine_k.n - 1, nine_k._tree) == lib.DS_ERR_ARG
-    assert lib.hierarchy_predictions(float_ptr(values), nine_k.n + 1, nine_k._tree, 0, 1) == lib.DS_ERR_ARG
-    assert lib.hierarchy_predictions(float_ptr(values), nine_k.n, nine_k._tree, 0, 0) == lib.DS_ERR_ARG
+    assert (
+        lib.hierarchy_predictions(float_ptr(values), nine_k.n + 1, nine_k._tree, 0, 1)
+        == lib.DS_ERR_ARG
+    )
+    assert (
+        lib.hierarchy_predictions(float_ptr(values), nine_k.n, nine_k._tree, 0, 0) == lib.DS_ERR_ARG
+    )
     for c in (-1, nine_k.n):
-        assert lib.get_hierarchy_probability(float_ptr(values), nine_k._tree, c, 1,
-                                             probability) == lib.DS_ERR_ARG
+        assert (
+            lib.get_hierarchy_probability(float_ptr(values), nine_k._tree, c, 1, probability)
+            == lib.DS_ERR_ARG
+        )
     assert np.all(values == 0)
 
 
 # --- bad arguments to the helpers: a clear exception, and nothing written ---
+
 
 def bad_helper_calls():
     tree = make_tree(NINE_NODES)
@@ -409,22 +456,145 @@ def bad_helper_calls():
     out = sentinel((2, tree.n))
     read_only = good.copy()
     read_only.flags.writeable = False
-    yield bad_call("fill tree str", TypeError, "tree must be", ds.fill_hierarchy, good, "9k.tree", out=out)
-    yield bad_call("fill float64", TypeError, "truth must have dtype float32", ds.fill_hierarchy, good.astype(np.float64), tree, out=out)
-    yield bad_call("fill short", ValueError, r"truth must have shape \(9,\)", ds.fill_hierarchy, good[:, :-1].copy(), tree, out=out)
-    yield bad_call("fill 3-D", ValueError, "truth must have shape", ds.fill_hierarchy, good.reshape(2, 1, -1), tree, out=out)
-    yield bad_call("fill out read-only", ValueError, "out must be writable", ds.fill_hierarchy, good, tree, out=read_only)
-    yield bad_call("fill out shape", ValueError, "out must have shape", ds.fill_hierarchy, good, tree, out=out[:1])
-    yield bad_call("fill out float64", TypeError, "out must have dtype", ds.fill_hierarchy, good, tree, out=out.astype(np.float64))
-    yield bad_call("predictions only_leaves", TypeError, "only_leaves", ds.hierarchy_predictions, good, tree, only_leaves="yes", out=out)
-    yield bad_call("predictions strided", ValueError, "pred must be C-contiguous", ds.hierarchy_predictions, good[:, ::2], tree, out=out)
-    yield bad_call("predictions list", TypeError, "pred must be a numpy.ndarray", ds.hierarchy_predictions, list(good), tree, out=out)
-    yield bad_call("probability c past", ValueError, r"c must be a node of the tree \(0 to 8\)", ds.get_hierarchy_probability, good, tree, tree.n)
-    yield bad_call("probability c -1", ValueError, "c must be at least 0", ds.get_hierarchy_probability, good, tree, -1)
-    yield bad_call("probability c float", TypeError, "c must be an integer", ds.get_hierarchy_probability, good, tree, 1.0)
-    yield bad_call("top thresh nan", ValueError, "thresh must not be NaN", ds.hierarchy_top_prediction, good, tree, float("nan"))
-    yield bad_call("top thresh str", TypeError, "thresh must be a number", ds.hierarchy_top_prediction, good, tree, "0.5")
-    yield bad_call("top shape", ValueError, "pred must have shape", ds.hierarchy_top_prediction, np.zeros((2, 3), np.float32), tree, 0.5)
+    yield bad_call(
+        "fill tree str", TypeError, "tree must be", ds.fill_hierarchy, good, "9k.tree", out=out
+    )
+    yield bad_call(
+        "fill float64",
+        TypeError,
+        "truth must have dtype float32",
+        ds.fill_hierarchy,
+        good.astype(np.float64),
+        tree,
+        out=out,
+    )
+    yield bad_call(
+        "fill short",
+        ValueError,
+        r"truth must have shape \(9,\)",
+        ds.fill_hierarchy,
+        good[:, :-1].copy(),
+        tree,
+        out=out,
+    )
+    yield bad_call(
+        "fill 3-D",
+        ValueError,
+        "truth must have shape",
+        ds.fill_hierarchy,
+        good.reshape(2, 1, -1),
+        tree,
+        out=out,
+    )
+    yield bad_call(
+        "fill out read-only",
+        ValueError,
+        "out must be writable",
+        ds.fill_hierarchy,
+        good,
+        tree,
+        out=read_only,
+    )
+    yield bad_call(
+        "fill out shape",
+        ValueError,
+        "out must have shape",
+        ds.fill_hierarchy,
+        good,
+        tree,
+        out=out[:1],
+    )
+    yield bad_call(
+        "fill out float64",
+        TypeError,
+        "out must have dtype",
+        ds.fill_hierarchy,
+        good,
+        tree,
+        out=out.astype(np.float64),
+    )
+    yield bad_call(
+        "predictions only_leaves",
+        TypeError,
+        "only_leaves",
+        ds.hierarchy_predictions,
+        good,
+        tree,
+        only_leaves="yes",
+        out=out,
+    )
+    yield bad_call(
+        "predictions strided",
+        ValueError,
+        "pred must be C-contiguous",
+        ds.hierarchy_predictions,
+        good[:, ::2],
+        tree,
+        out=out,
+    )
+    yield bad_call(
+        "predictions list",
+        TypeError,
+        "pred must be a numpy.ndarray",
+        ds.hierarchy_predictions,
+        list(good),
+        tree,
+        out=out,
+    )
+    yield bad_call(
+        "probability c past",
+        ValueError,
+        r"c must be a node of the tree \(0 to 8\)",
+        ds.get_hierarchy_probability,
+        good,
+        tree,
+        tree.n,
+    )
+    yield bad_call(
+        "probability c -1",
+        ValueError,
+        "c must be at least 0",
+        ds.get_hierarchy_probability,
+        good,
+        tree,
+        -1,
+    )
+    yield bad_call(
+        "probability c float",
+        TypeError,
+        "c must be an integer",
+        ds.get_hierarchy_probability,
+        good,
+        tree,
+        1.0,
+    )
+    yield bad_call(
+        "top thresh nan",
+        ValueError,
+        "thresh must not be NaN",
+        ds.hierarchy_top_prediction,
+        good,
+        tree,
+        float("nan"),
+    )
+    yield bad_call(
+        "top thresh str",
+        TypeError,
+        "thresh must be a number",
+        ds.hierarchy_top_prediction,
+        good,
+        tree,
+        "0.5",
+    )
+    yield bad_call(
+        "top shape",
+        ValueError,
+        "pred must have shape",
+        ds.hierarchy_top_prediction,
+        np.zeros((2, 3), np.float32),
+        tree,
+        0.5,
+    )
 
 
 @pytest.mark.parametrize("error, words, function, args, kwargs", list(bad_helper_calls()))

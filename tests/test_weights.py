@@ -1,5 +1,6 @@
 """Darknet .weights files (darknet_softmax.weights): the layout Darknet
 writes, its old headers, and files of the wrong size."""
+
 import struct
 
 import numpy as np
@@ -40,11 +41,14 @@ def darknet_file(major, minor, seen_format, seen, blocks):
 def test_a_darknet_file_loads_into_the_right_places(tmp_path):
     """Version 0.2: seen is 64 bits; each layer's biases, then its weights
     row by row, outputs x inputs."""
-    first_w = np.arange(6, dtype=np.float32).reshape(2, 3)      # output o, input i: 3o + i
+    first_w = np.arange(6, dtype=np.float32).reshape(2, 3)  # output o, input i: 3o + i
     second_w = 100 + np.arange(8, dtype=np.float32).reshape(4, 2)
     path = tmp_path / "darknet.weights"
-    path.write_bytes(darknet_file(0, 2, "<Q", 2**40 + 3, [[-1, -2], first_w.ravel(),
-                                                          [-3, -4, -5, -6], second_w.ravel()]))
+    path.write_bytes(
+        darknet_file(
+            0, 2, "<Q", 2**40 + 3, [[-1, -2], first_w.ravel(), [-3, -4, -5, -6], second_w.ravel()]
+        )
+    )
     net = parse_network_cfg(TWO_LAYERS)
     load_weights(net, path)
     assert net.layers[0].weights[1, 2] == 5 and net.layers[0].weights[0, 1] == 1
@@ -61,8 +65,7 @@ def test_a_darknet_file_loads_into_the_right_places(tmp_path):
 def test_an_old_file_with_a_32_bit_seen(tmp_path):
     weights = np.arange(6, dtype=np.float32)
     path = tmp_path / "old.weights"
-    path.write_bytes(darknet_file(0, 1, "<i", 640, [[7, 8], weights, np.zeros(4),
-                                                    np.zeros(8)]))
+    path.write_bytes(darknet_file(0, 1, "<i", 640, [[7, 8], weights, np.zeros(4), np.zeros(8)]))
     net = parse_network_cfg(TWO_LAYERS)
     load_weights(net, path)
     assert net.seen == 640
@@ -74,8 +77,9 @@ def test_a_transposed_file(tmp_path):
     stored inputs x outputs."""
     first_w = np.arange(6, dtype=np.float32).reshape(2, 3)
     path = tmp_path / "flipped.weights"
-    path.write_bytes(darknet_file(0, 1001, "<i", 0, [[0, 0], first_w.T.ravel(),
-                                                     np.zeros(4), np.zeros(8)]))
+    path.write_bytes(
+        darknet_file(0, 1001, "<i", 0, [[0, 0], first_w.T.ravel(), np.zeros(4), np.zeros(8)])
+    )
     net = parse_network_cfg(TWO_LAYERS)
     load_weights(net, path)
     assert np.array_equal(net.layers[0].weights, first_w)

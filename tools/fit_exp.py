@@ -2,6 +2,7 @@
 4, on |r| <= ln2/2, minimising the largest relative error (least squares
 reweighted by the error, Lawson's iteration, which tends to the minimax fit).
 Prints the coefficients as C hex floats; run it to check or redo them."""
+
 import numpy as np
 
 
@@ -10,8 +11,8 @@ def fit(degree=4, iterations=200):
     r = np.cos(np.linspace(0, np.pi, 4001)) * half
     r = r[r != 0]
     target = np.expm1(r) / r
-    basis = np.stack([r ** k for k in range(degree + 1)], axis=1)
-    weight = np.abs(r) / np.exp(r)    # relative error of exp, not of p
+    basis = np.stack([r**k for k in range(degree + 1)], axis=1)
+    weight = np.abs(r) / np.exp(r)  # relative error of exp, not of p
     lawson = np.full(r.size, 1.0 / r.size)
     for _ in range(iterations):
         w = weight * np.sqrt(lawson)

@@ -3,6 +3,7 @@ on good and bad input, many times, so a leak per call adds up and shows.
 
     python tools/memcheck_workload.py [--rounds 1000] [--tree darknet_softmax/data/9k.tree]
 """
+
 import argparse
 import pathlib
 import tempfile
@@ -24,13 +25,20 @@ def layer_round(i, rng):
     truth[:, 0] = 1
     net_delta = np.zeros_like(x)
     spatial = {"spatial": True, "w": 1, "h": 1, "c": inputs} if i % 5 == 4 else {}
-    layer = ds.SoftmaxLayer(batch, inputs, 1 if spatial else groups, temperature,
-                            noloss=bool(i % 7 == 0), exact=bool(i % 2), **spatial)
+    layer = ds.SoftmaxLayer(
+        batch,
+        inputs,
+        1 if spatial else groups,
+        temperature,
+        noloss=bool(i % 7 == 0),
+        exact=bool(i % 2),
+        **spatial,
+    )
     net = ds.NetworkContext(x, truth, net_delta)
     layer.forward(net)
     layer.backward(net)
-    kept = layer.output if i % 3 == 0 else None    # a view that outlives close()
-    layer.close() if i % 2 else None               # or let the garbage collector free it
+    kept = layer.output if i % 3 == 0 else None  # a view that outlives close()
+    layer.close() if i % 2 else None  # or let the garbage collector free it
     del layer
     return float(kept.sum()) if kept is not None else 0.0
 
@@ -65,9 +73,11 @@ def functional_round(rng):
 
 def bad_round():
     """Error paths: each must free whatever it allocated before failing."""
-    for call in (lambda: ds.SoftmaxLayer(2**20, 2**30),             # calloc fails
-                 lambda: ds.Tree(list("abcde"), [-1, -1, 0, 1, 0]),  # split siblings
-                 lambda: ds.softmax(np.zeros(6, np.float32), groups=4)):
+    for call in (
+        lambda: ds.SoftmaxLayer(2**20, 2**30),  # calloc fails
+        lambda: ds.Tree(list("abcde"), [-1, -1, 0, 1, 0]),  # split siblings
+        lambda: ds.softmax(np.zeros(6, np.float32), groups=4),
+    ):
         try:
             call()
         except (MemoryError, ValueError):
@@ -169,11 +179,13 @@ def main(argv=None):
     for _ in range(args.pool_rounds):
         pool_round(rng)
     generated.cleanup()
-    print(f"memcheck workload: {args.rounds} layer rounds, {args.rounds} functional rounds, "
-          f"{len(range(0, args.rounds, 10))} rounds of bad calls, "
-          f"{len(tree_nodes)} tree rounds of {tree_nodes[0] if tree_nodes else 0} nodes, "
-          f"{args.network_rounds} network training rounds, {args.pool_rounds} rounds on the "
-          f"thread pool")
+    print(
+        f"memcheck workload: {args.rounds} layer rounds, {args.rounds} functional rounds, "
+        f"{len(range(0, args.rounds, 10))} rounds of bad calls, "
+        f"{len(tree_nodes)} tree rounds of {tree_nodes[0] if tree_nodes else 0} nodes, "
+        f"{args.network_rounds} network training rounds, {args.pool_rounds} rounds on the "
+        f"thread pool"
+    )
 
 
 if __name__ == "__main__":
