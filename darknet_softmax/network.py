@@ -352,17 +352,24 @@ class Network:
     def from_cfg(cls, path_or_text: Union[str, os.PathLike], seed: int = 0) -> "Network":
         """A network from a Darknet .cfg file, or from its text (anything with
         a newline or a '[' is taken as text). A bad cfg raises ValueError
-        naming its file and line."""
+        naming its file and line; a layer too large to allocate raises
+        MemoryError naming them too. A bad `seed` is the caller's, not the
+        cfg's: it raises before the cfg is read."""
+        seed = count("seed", seed, minimum=0)
         cfg = parse_cfg(path_or_text)
         try:
             network = cls(seed=seed, **cfg.net)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{cfg.source}: line {cfg.net_line}: [net]: {error}") from None
+        except MemoryError as error:
+            raise MemoryError(f"{cfg.source}: line {cfg.net_line}: [net]: {error}") from None
         for kind, options, line in cfg.layers:
             try:
                 network.add(kind, **options)
             except (TypeError, ValueError) as error:
                 raise ValueError(f"{cfg.source}: line {line}: [{kind}]: {error}") from None
+            except MemoryError as error:
+                raise MemoryError(f"{cfg.source}: line {line}: [{kind}]: {error}") from None
         return network
 
     @locked
