@@ -159,7 +159,9 @@ def axpy(
     alpha: float, x: Floats, y: Floats, incx: int = 1, incy: int = 1, n: Optional[int] = None
 ) -> Floats:
     """Darknet's axpy_cpu in place on y: y[i*incy] += alpha * x[i*incx] for i < n.
-    n defaults to every strided element of x."""
+    n defaults to every strided element of x. Every index is checked against
+    both arrays first, so n is at most x.size and y.size: no count, however
+    large, makes the call do more work than the arrays hold."""
     alpha = number("alpha", alpha, finite=False)
     x = float_array("x", x)
     y = float_array("y", y, writable=True)
