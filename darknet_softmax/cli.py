@@ -144,15 +144,20 @@ def load_labelled(path, scale):
     (features / scale as float32, labels as int). Blank lines are skipped; a
     bad file raises ValueError "FILE:LINE: what is wrong", lines counted from
     1, or "FILE: what" when no line is to blame."""
-    table, labels, _ = read_labelled(path)
-    return _scaled(table, scale), labels
+    table, labels, lines = read_labelled(path)
+    return _scaled(table, scale, path, lines), labels
 
 
-def _scaled(table, scale):
+def _scaled(table, scale, path, lines):
+    """table / scale as float32, every value finite."""
     with np.errstate(over="ignore"):
         features = np.ascontiguousarray(table / scale, dtype=np.float32)
-    if not np.isfinite(features).all():
-        raise ValueError(f"--scale {scale:g} makes features too large for float32")
+    finite = np.isfinite(features).all(axis=1)
+    if not finite.all():
+        row = int(np.argmin(finite))
+        raise ValueError(
+            f"{path}:{lines[row]}: a feature divided by --scale {scale:g} is too large for float32"
+        )
     return features
 
 
@@ -222,7 +227,7 @@ def _label(path, line, column, text):
         value = float(text)
     except ValueError:
         value = -1.0
-    if not (math.isfinite(value) and value >= 0 and value.is_integer()):
+    if not (math.isfinite(value) and 0 <= value < 2**31 and value.is_integer()):
         raise ValueError(
             f"{path}:{line}: column {column}, the class, must be a whole number 0, 1, 2, ..., "
             f"not {text!r}"
@@ -252,7 +257,7 @@ def _network_and_data(args):
             f"{args.data}:{lines[row]}: class {labels[row]}, but {args.cfg} gives "
             f"{network.outputs} outputs (classes 0 to {network.outputs - 1})"
         )
-    return network, _scaled(table, args.scale), labels
+    return network, _scaled(table, args.scale, args.data, lines), labels
 
 
 def _accuracy(network, features, labels):

@@ -164,10 +164,12 @@ def test_scale_overflowing_float32_is_refused(capsys, tmp_path):
     assert_one_line_error(
         capsys,
         ["train", "--scale", "1e-40", "--weights", weights, "--quiet", "--epochs", "1"],
-        "--scale 1e-40",
-        "float32",
+        "digits.csv.gz:1: a feature divided by --scale 1e-40 is too large for float32",
     )
     assert not weights.exists()
+    data = write_csv(tmp_path, [[1, 2, 0], [3, 1e300, 1]])
+    with pytest.raises(ValueError, match=f"^{data}:2: a feature divided by --scale 16 is too"):
+        cli.load_labelled(data, 16.0)
 
 
 def test_test_fraction_zero_trains_on_everything(capsys, tmp_path):
@@ -237,6 +239,10 @@ def test_an_unwritable_weights_file_is_one_line_before_training(capsys, tmp_path
             ":2: column 3, the class, must be a whole number 0, 1, 2, ..., not '-1'",
         ),
         ("1,2,0\n3,nan,1\n", ":2: column 2: 'nan' is not a finite number"),
+        (
+            "1,2,0\n3,4,1e300\n",
+            ":2: column 3, the class, must be a whole number 0, 1, 2, ..., not '1e300'",
+        ),
         ("", ": the file holds no rows"),
         ("\n\n", ": the file holds no rows"),
     ],
