@@ -227,9 +227,19 @@ static int parse_line(line_buffer *line, size_t i, char **name, int *parent, cha
         snprintf(what, what_size, "the parent is not an integer");
         return DS_ERR_FORMAT;
     }
+    /* Lines count from 1, nodes (and so PARENT) from 0: node i is line i+1. */
     if (value < -1 || (value >= 0 && (size_t)value >= i)) {
-        snprintf(what, what_size, "parent %ld is not -1 or an earlier line (0 to %ld)", value,
-                 (long)i - 1);
+        if (i == 0) {
+            snprintf(what, what_size,
+                     "parent %ld is not -1: the first line is node 0, "
+                     "which has no earlier node",
+                     value);
+        } else {
+            snprintf(what, what_size,
+                     "parent %ld is not -1 or an earlier node: this line is "
+                     "node %zu (nodes count from 0: node N is on line N+1)",
+                     value, i);
+        }
         return DS_ERR_FORMAT;
     }
     size_t length = strlen(field[0]);
@@ -267,7 +277,7 @@ static int read_nodes(FILE *fp, const char *filename, tree *t, char *message, si
             status = DS_ERR_FORMAT;
             break;
         }
-        char *name = NULL, what[128];
+        char *name = NULL, what[192];
         int parent = 0;
         status = parse_line(&line, t->n, &name, &parent, what, sizeof what);
         if (status == DS_ERR_FORMAT) report(message, size, "%s:%zu: %s", filename, t->n + 1, what);
@@ -299,9 +309,9 @@ static void report_split(const tree *t, size_t i, const char *filename, char *me
     }
     size_t first = t->group_offset[t->child[p]];
     report(message, size,
-           "%s:%zu: the children of line %d (%s) are split: they start at "
-           "line %zu and again here",
-           filename, i + 1, p + 1, t->name[p], first + 1);
+           "%s:%zu: the children of node %d (%s, line %d) are split: they "
+           "start on line %zu and again here",
+           filename, i + 1, p, t->name[p], p + 1, first + 1);
 }
 
 int read_tree(const char *filename, tree **out, char *message, size_t message_size)

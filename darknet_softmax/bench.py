@@ -13,7 +13,6 @@ of many calls, and every ratio compares two figures from the same run.
 import argparse
 import json
 import os
-import pathlib
 import platform
 import statistics
 import sys
@@ -24,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import reference, runtime
+from .arguments import ArgumentParser, fail, integer
 from .kernels import softmax, softmax_cpu
 from .layers import NetworkContext, SoftmaxLayer
 from .tree import YOLO9000_TREE, read_tree
@@ -180,7 +180,9 @@ def torch_tree_softmax(x, out, group):
     return call
 
 
-def workloads(quick, names, tree_file):
+def workloads(quick, names, tree):
+    """The workloads named, in order; `tree` is the WordTree of W5 (None when
+    W5 is not among them)."""
     rng = np.random.default_rng(0)
     scale = 8 if quick else 1
     make = {
@@ -188,13 +190,10 @@ def workloads(quick, names, tree_file):
         "W2": lambda: Grouped("W2", 256 // scale, 4096, 16, rng),
         "W3": lambda: Grouped("W3", 1024 // scale, 1000, 200, rng),
         "W4": lambda: Grouped("W4", 4096 // scale**2, 10000, 1, rng),
-        "W5": lambda: TreeGroups("W5", 64 // scale, read_tree(tree_file), rng),
+        "W5": lambda: TreeGroups("W5", 64 // scale, tree, rng),
         "S": lambda: Spatial("S", 16 // scale, 21, 64, 64, rng),
     }
     for name in names:
-        if name == "W5" and not pathlib.Path(tree_file).exists():
-            print(f"W5 skipped: no tree file at {tree_file} (pass --tree)", file=sys.stderr)
-            continue
         yield make[name]()
 
 
@@ -392,7 +391,7 @@ def plot(rows, path):
 
 
 def build_parser(parser=None):
-    parser = parser or argparse.ArgumentParser(
+    parser = parser or ArgumentParser(
         prog="bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument(
@@ -407,19 +406,20 @@ def build_parser(parser=None):
     )
     parser.add_argument(
         "--repeats",
-        type=int,
+        type=integer(1),
         default=None,
         help="timed calls per figure (default 200, or 5 with --quick)",
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=integer(1, runtime.MAX_THREADS),
         default=None,
         help="the 'all cores' thread count (default: the CPUs available)",
     )
     parser.add_argument("--tree", default=str(YOLO9000_TREE), help="the .tree file for W5")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--plot", metavar="FILE", help="write a PNG chart (needs matplotlib)")
+    parser.set_defaults(bench_prog=parser.prog)
     return parser
 
 
@@ -431,14 +431,43 @@ def import_torch():
         torch = None
 
 
-def run(args):
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "S")
 
-    import_torch()
+
+def check_arguments(args):
+    """What run() needs, checked before any timing: (workload names, the W5
+    tree or None), or an error message naming the option."""
     names = [name.strip() for name in args.workloads.split(",") if name.strip()]
-    unknown = set(names) - {"W1", "W2", "W3", "W4", "W5", "S"}
+    if not names:
+        return f"--workloads: name at least one of {', '.join(WORKLOADS)}, not {args.workloads!r}"
+    unknown = [name for name in names if name not in WORKLOADS]
     if unknown:
-        print(f"unknown workloads: {sorted(unknown)}", file=sys.stderr)
-        return 2
+        return f"--workloads: unknown {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}"
+    tree = None
+    if "W5" in names:
+        try:
+            tree = read_tree(args.tree)
+        except (OSError, ValueError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            return f"--tree {args.tree} (for W5): {reason}"
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            return "--plot needs matplotlib (pip install matplotlib)"
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):
+            return f"{option} {path}: the folder {folder} does not exist"
+    return names, tree
+
+
+def run(args):
+    checked = check_arguments(args)
+    if isinstance(checked, str):
+        return fail(getattr(args, "bench_prog", "bench"), checked, status=2)
+    names, tree = checked
+    import_torch()
     cores = args.threads or runtime.get_num_threads()
     thread_counts = sorted({1, cores})
     repeats = args.repeats or (5 if args.quick else 200)
@@ -452,7 +481,7 @@ def run(args):
         file=sys.stderr,
         leave=False,
     ) as progress:
-        for workload in workloads(args.quick, names, args.tree):
+        for workload in workloads(args.quick, names, tree):
             rows += measure(workload, thread_counts, cores, repeats, budget, warm_up, progress)
     runtime.set_kernel(saved[0])
     runtime.set_num_threads(saved[1])

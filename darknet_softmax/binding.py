@@ -4,11 +4,37 @@ C status codes turned into exceptions. Nothing is written before the checks pass
 import functools
 import math
 import numbers
+import pathlib
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._lib import ffi, lib
+
+def _no_extension(error):
+    """The ImportError for a package folder without its compiled `_lib`: from
+    a source checkout (after `pip install .`, Python run in the checkout's
+    root imports the source folder, not the installed copy), or a broken install."""
+    folder = pathlib.Path(__file__).resolve().parent
+    root = folder.parent
+    if (root / "pyproject.toml").is_file() or (root / "setup.py").is_file():
+        message = (
+            f"darknet_softmax is imported from the source folder {root}, which has no "
+            "compiled extension: run `pip install -e .` there, or run Python outside the folder"
+        )
+    else:
+        message = (
+            f"darknet_softmax in {folder} has no compiled extension (_lib): reinstall it "
+            "(pip install --force-reinstall darknet_softmax)"
+        )
+    return ImportError(message, name=error.name, path=str(folder))
+
+
+try:
+    from ._lib import ffi, lib
+except ModuleNotFoundError as error:
+    if error.name != f"{__package__}._lib":
+        raise
+    raise _no_extension(error) from None
 
 # What the public API takes and returns: float32 arrays.
 Floats = NDArray[np.float32]

@@ -27,7 +27,8 @@ def gemm(
     """C = ALPHA * op(A) op(B) + BETA * C, row-major, in place on `C`, where
     op(X) is X, or X transposed when its flag is true. op(A) is M x K, op(B)
     K x N and C M x N; lda, ldb, ldc are the row strides as stored. Every index
-    is checked against its array first; BETA = 0 ignores what C held."""
+    is checked against its array first, so M*K, K*N and M*N are at most the
+    sizes of A, B and C, which bound the work; BETA = 0 ignores what C held."""
     A, B = float_array("A", A), float_array("B", B)
     C = float_array("C", C, writable=True)
     M, N, K = count("M", M), count("N", N), count("K", K)

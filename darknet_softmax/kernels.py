@@ -60,7 +60,14 @@ def softmax_cpu(
 ) -> Floats:
     """Darknet's softmax_cpu over flat float32 arrays: for every b < batch and
     g < groups, a softmax over the n values from b*batch_offset + g*group_offset,
-    step `stride`. Every index is checked against both arrays first."""
+    step `stride`, group after group (where groups overlap, a later one reads
+    what an earlier one wrote when `input` is `output`).
+
+    Every index is checked against both arrays first, and the call computes
+    batch*groups*n values, which must not be more than `output` holds: rows or
+    groups may overlap, but not so often that the work outgrows the memory
+    (a batch of 2**63 rows over the same 3 floats would run for ever). So
+    every accepted call takes time proportional to output.size at most."""
     input = float_array("input", input)
     output = float_array("output", output, writable=True)
     n, batch, groups, stride = (
@@ -76,6 +83,11 @@ def softmax_cpu(
             raise ValueError(
                 f"{name} holds {array.size} floats, but these arguments read index {last}"
             )
+    if batch * groups * n > output.size:
+        raise ValueError(
+            f"these arguments compute batch*groups*n = {batch * groups * n} values, but "
+            f"output holds {output.size} floats: rows or groups overlap too often"
+        )
     check_distinct(("input", input), ("output", output))
     lib.softmax_cpu(
         float_ptr(input),
@@ -147,7 +159,9 @@ def axpy(
     alpha: float, x: Floats, y: Floats, incx: int = 1, incy: int = 1, n: Optional[int] = None
 ) -> Floats:
     """Darknet's axpy_cpu in place on y: y[i*incy] += alpha * x[i*incx] for i < n.
-    n defaults to every strided element of x."""
+    n defaults to every strided element of x. Every index is checked against
+    both arrays first, so n is at most x.size and y.size: no count, however
+    large, makes the call do more work than the arrays hold."""
     alpha = number("alpha", alpha, finite=False)
     x = float_array("x", x)
     y = float_array("y", y, writable=True)

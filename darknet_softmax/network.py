@@ -424,7 +424,9 @@ class Network:
     ) -> "Network":
         """A network from a Darknet .cfg file, or from its text (anything with
         a newline or a '[' is taken as text). A bad cfg raises ValueError
-        naming its file and line.
+        naming its file and line; a layer too large to allocate raises
+        MemoryError naming them too. A bad `seed` is the caller's, not the
+        cfg's: it raises before the cfg is read.
 
         `batch` replaces what one forward takes (the cfg's batch divided by
         its subdivisions), as Darknet's classifier sets batch 1 to predict;
@@ -432,6 +434,7 @@ class Network:
         allocates, the network adds up what its layers take: above
         `max_bytes` (by default, the memory this machine has free) it raises
         MemoryError saying how much it needs."""
+        seed = count("seed", seed, minimum=0)
         cfg = parse_cfg(path_or_text)
         options = {key: value for key, value in cfg.net.items() if key not in IMAGE_OPTIONS}
         options["unused"] = {key: cfg.net[key] for key in IMAGE_OPTIONS if cfg.net[key] is not None}
@@ -450,12 +453,16 @@ class Network:
             network = cls(seed=seed, **options)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{cfg.source}: line {cfg.net_line}: [net]: {error}") from None
+        except MemoryError as error:
+            raise MemoryError(f"{cfg.source}: line {cfg.net_line}: [net]: {error}") from None
         network._check_memory(cfg, max_bytes)
         for kind, layer_options, line in cfg.layers:
             try:
                 network.add(kind, **layer_options)
             except (TypeError, ValueError) as error:
                 raise ValueError(f"{cfg.source}: line {line}: [{kind}]: {error}") from None
+            except MemoryError as error:
+                raise MemoryError(f"{cfg.source}: line {line}: [{kind}]: {error}") from None
         return network
 
     def plan(self, sections: Sequence[tuple]) -> list[tuple]:
@@ -474,24 +481,26 @@ class Network:
         return shape, nbytes
 
     def _check_memory(self, cfg, max_bytes):
-        """Refuse a cfg whose layers would take more than `max_bytes`; a
-        section that cannot be planned is an error naming its line."""
+        """Refuse a cfg whose layers would take more than `max_bytes`, naming
+        the line of its largest section; a section that cannot be planned is
+        an error naming its line."""
         shapes = list(self._shapes)
         rows = []
         for kind, options, line in cfg.layers:
             try:
-                rows.append(self._plan_one(kind, options, shapes))
+                rows.append((*self._plan_one(kind, options, shapes), kind, line))
             except (TypeError, ValueError) as error:
                 raise ValueError(f"{cfg.source}: line {line}: [{kind}]: {error}") from None
-        needed = sum(nbytes for _, nbytes in rows) + 8 * self.batch * self.inputs
+        needed = sum(row[1] for row in rows) + 8 * self.batch * self.inputs
         limit = _free_memory() if max_bytes is None else count("max_bytes", max_bytes)
         if limit is not None and needed > limit:
+            _, largest, kind, line = max(rows, key=lambda row: row[1])
             raise MemoryError(
-                f"{cfg.source}: this network takes {needed / 2**30:.2f} GiB at batch "
-                f"{self.batch} and {self.shape[0]}x{self.shape[1]}, more than the "
-                f"{limit / 2**30:.2f} GiB {'free' if max_bytes is None else 'allowed'}; "
-                f"build it with a smaller batch, height or width (from_cfg's batch=, "
-                f"height=, width=)"
+                f"{cfg.source}: line {line}: [{kind}] takes {largest / 2**30:.2f} GiB, and "
+                f"the network {needed / 2**30:.2f} GiB at batch {self.batch} and "
+                f"{self.shape[0]}x{self.shape[1]}, more than the {limit / 2**30:.2f} GiB "
+                f"{'free' if max_bytes is None else 'allowed'}; build it with a smaller batch, "
+                f"height or width (from_cfg's batch=, height=, width=)"
             )
 
     @locked

@@ -2,6 +2,7 @@
 reader of `.tree` files and the helpers of src/tree.c and src/data.c."""
 
 import math
+import numbers
 import os
 import pathlib
 from collections.abc import Sequence
@@ -45,23 +46,30 @@ class Tree:
 
     def __init__(self, names: Sequence[str], parents: Sequence[int]) -> None:
         names = [str(name) for name in names]
-        links = np.asarray(parents)
-        if links.ndim != 1 or not np.issubdtype(links.dtype, np.integer):
+        if isinstance(parents, np.ndarray) and parents.ndim != 1:
             raise TypeError("parents must be a 1-D sequence of integers")
-        if len(names) != links.size:
-            raise ValueError(f"names ({len(names)}) and parents ({links.size}) differ in length")
-        if links.size == 0:
+        values = list(parents)
+        if len(names) != len(values):
+            raise ValueError(f"names ({len(names)}) and parents ({len(values)}) differ in length")
+        if not values:
             raise ValueError("a tree needs at least one node")
-        if links.min() < -1 or links.max() >= links.size:
-            raise ValueError("parents must be -1 or the index of an earlier node")
-        if any("\0" in name for name in names):
-            raise ValueError("names must not hold a NUL character")
+        # Every error about one node names it: "node N ('name')", N from 0.
+        for node, parent in enumerate(values):
+            if isinstance(parent, (bool, np.bool_)) or not isinstance(parent, numbers.Integral):
+                raise TypeError(
+                    f"{_node(node, names)}: parent must be an integer, not {type(parent).__name__}"
+                )
+            if not -1 <= parent < node:
+                raise ValueError(_bad_parent(node, names, values))
+            if "\0" in names[node]:
+                raise ValueError(f"{_node(node, names)}: the name holds a NUL character")
+        links = np.array(values, dtype=np.intc)
         encoded = [ffi.new("char[]", name.encode()) for name in names]
         out = ffi.new("tree **")
         bad_node = ffi.new("size_t *")
         status = lib.make_tree(
             links.size,
-            ffi.from_buffer("int[]", links.astype(np.intc)),
+            ffi.from_buffer("int[]", links),
             ffi.new("char *[]", encoded),
             out,
             bad_node,
@@ -122,21 +130,34 @@ class Tree:
         return f"Tree(n={self.n}, groups={self.groups})"
 
 
+def _node(node, names):
+    return f"node {node} ({names[node]!r})"
+
+
 def _bad_parent(node, names, parents):
+    """Why node `node` cannot take its parent: out of range, a second run of
+    roots, or its parent's children split over two runs."""
     parent = int(parents[node])
-    where = f"node {node} ({names[node]!r})"
-    if parent >= node:
-        return f"{where}: parent {parent} is not -1 or an earlier node"
+    where = _node(node, names)
+    if not -1 <= parent < node:
+        if node == 0:
+            return f"{where}: parent {parent} is not -1: node 0 has no earlier node"
+        return f"{where}: parent {parent} is not -1 or an earlier node (0 to {node - 1})"
     if parent == -1:
         return f"{where}: a second run of roots; every root (parent -1) must come first"
-    return f"{where}: the children of node {parent} are split over two runs of nodes"
+    first = next(i for i in range(node) if int(parents[i]) == parent)
+    return (
+        f"{where}: the children of {_node(parent, names)} are split over two runs of nodes: "
+        f"they start at node {first} and again here"
+    )
 
 
 def read_tree(path: Union[str, os.PathLike]) -> "Tree":
-    """Reads a Darknet `.tree` file: one node a line, `NAME PARENT`, PARENT the
-    0-based line of an earlier node or -1. A file that cannot be read raises
-    OSError (FileNotFoundError, ...); a malformed one raises ValueError with
-    "FILE:LINE: what is wrong"."""
+    """Reads a Darknet `.tree` file: one node a line, `NAME PARENT`, PARENT -1
+    or the number of an earlier node, nodes counted from 0 (node N is the
+    file's line N+1). A file that cannot be read raises OSError
+    (FileNotFoundError, ...); a malformed one raises ValueError with
+    "FILE:LINE: what is wrong", lines counted from 1, nodes named "node N"."""
     filename = os.fsencode(path)
     if b"\0" in filename:
         raise ValueError("path must not hold a NUL character")

@@ -272,8 +272,8 @@ def test_the_plan_gives_each_layers_shape_and_memory_before_building():
 def test_a_network_too_large_for_the_memory_is_refused_before_it_allocates():
     with pytest.raises(
         MemoryError,
-        match=r"<cfg text>: this network takes 0\.00 GiB at batch 64 "
-        r"and 4x4, more than the 0\.00 GiB allowed",
+        match=r"<cfg text>: line 6: \[connected\] takes 0\.00 GiB, and the network 0\.00 GiB "
+        r"at batch 64 and 4x4, more than the 0\.00 GiB allowed",
     ):
         ds.Network.from_cfg(PLANNED, max_bytes=100_000)
     assert ds.Network.from_cfg(PLANNED, max_bytes=10_000_000).batch == 64
@@ -281,7 +281,7 @@ def test_a_network_too_large_for_the_memory_is_refused_before_it_allocates():
 
 def test_a_cfg_that_would_need_terabytes_names_its_size():
     text = "[net]\nbatch=4096\ninputs=100000\n[connected]\noutput=100000\n"
-    with pytest.raises(MemoryError, match=r"takes \d+\.\d\d GiB at batch 4096"):
+    with pytest.raises(MemoryError, match=r"line 4: \[connected\] takes \d+\.\d\d GiB"):
         ds.Network.from_cfg(text)
 
 

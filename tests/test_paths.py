@@ -26,6 +26,7 @@ from conftest import (
 )
 from darknet_softmax import reference
 from darknet_softmax.binding import lib
+from darknet_softmax.gemm import gemm
 
 # The build script sits at the repository root, outside the package.
 _spec = importlib.util.spec_from_file_location(
@@ -121,7 +122,9 @@ def test_softmax_cpu_strided(
 ):
     # Some of these layouts make groups overlap; every path then keeps Darknet's order.
     batch_offset = n * stride + groups * group_offset
-    x = logits(np.random.default_rng(seed), batch * batch_offset)
+    # The output must hold the batch*groups*n values computed: overlapping
+    # layouts get spare values at the end, which stay untouched.
+    x = logits(np.random.default_rng(seed), max(batch * batch_offset, batch * groups * n))
     out = np.full_like(x, 7.0)
     ds.softmax_cpu(x, n, batch, batch_offset, groups, group_offset, stride, temperature, out)
     expected = reference.softmax_cpu(
@@ -442,27 +445,26 @@ def test_every_c_call_releases_the_gil(tmp_path):
         assert "Py_END_ALLOW_THREADS" in body, name
 
 
-def test_python_runs_while_c_runs(rng):
+def test_python_runs_while_c_runs():
     """A Python thread changes the input while one long C call reads it: the
-    output shows the change only if that thread ran during the call."""
-    n = 1000
-    x = logits(rng, n)
-    before = reference.softmax(x)
-    changed = x.copy()
-    changed[0] = 50.0
-    out = np.empty_like(x)
+    output shows the change only if that thread ran during the call. The call
+    is a 1000 x 1000 x 1000 product (a softmax_cpu call may compute no more
+    values than its output holds, so it cannot be made long on small arrays):
+    row i of C reads row i of A, and the last row is read last."""
+    m = 1000
+    A = np.ones(m * m, np.float32)
+    B = np.ones(m * m, np.float32)
+    C = np.zeros(m * m, np.float32)
     started = threading.Event()
 
     def change_input():
         started.wait()
-        x[0] = 50.0
+        A[(m - 1) * m] = 50.0
 
     writer = threading.Thread(target=change_input)
     writer.start()
-    with ds.runtime.settings(kernel="scalar"):
-        started.set()
-        # batch_offset 0: the same group, 100,000 times; the last pass's output stands.
-        ds.softmax_cpu(x, n, 100_000, 0, 1, 0, 1, 1.0, out)
+    started.set()
+    gemm(False, False, m, m, m, 1.0, A, m, B, m, 0.0, C, m)
     writer.join()
-    assert_close(out, reference.softmax(changed))
-    assert not np.allclose(out, before)
+    rows = C.reshape(m, m)
+    assert (rows[-1] == m + 49).all()

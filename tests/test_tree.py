@@ -84,8 +84,8 @@ def test_groups_are_runs_of_equal_parents():
     [
         ([-1, 1], "parent 1 is not -1 or an earlier node"),  # a node is its own parent
         ([-1, 2, 0], "parent 2 is not -1 or an earlier node"),  # a later node as parent
-        ([-1, -2], "parents must be -1"),
-        ([-1, -1, 0, 1, 0], "node 4 .* children of node 0 are split"),
+        ([-1, -2], r"node 1 \('n1'\): parent -2 is not -1 or an earlier node \(0 to 0\)"),
+        ([-1, -1, 0, 1, 0], r"node 4 .* children of node 0 \('n0'\) are split"),
         ([-1, 0, -1], "node 2 .* second run of roots"),
     ],
 )
@@ -164,14 +164,14 @@ BAD_FILES = [
     ("a -1\nb 0x0\n", 2, "the parent is not an integer"),
     ("a 99999999999999999999\n", 1, "the parent is not an integer"),
     ("a -1\nb 2147483648\n", 2, "the parent is not an integer"),
-    ("a 0\n", 1, r"parent 0 is not -1 or an earlier line \(0 to -1\)"),
-    ("a -1\nb -2\n", 2, r"parent -2 is not -1 or an earlier line \(0 to 0\)"),
+    ("a 0\n", 1, "parent 0 is not -1: the first line is node 0, which has no earlier node"),
+    ("a -1\nb -2\n", 2, "parent -2 is not -1 or an earlier node: this line is node 1 "),
     ("a -1\nb 1\n", 2, "parent 1 is not -1"),
     ("a -1\nb 0\nc 5\n", 3, "parent 5 is not -1"),
     (
         "a -1\nb -1\nc 0\nd 1\ne 0\n",
         5,
-        r"the children of line 1 \(a\) are split: they start at line 3",
+        r"the children of node 0 \(a, line 1\) are split: they start on line 3",
     ),
     ("a -1\nb 0\nc -1\n", 3, "a second run of roots"),
     ("a -1\nb\x000\n", 2, "the line holds a NUL byte"),
