@@ -1,3 +1,4 @@
+#include <float.h>
 #include <math.h>
 
 #include "blas.h"
@@ -26,6 +27,10 @@ void softmax(const float *input, size_t n, float temp, size_t stride, float *out
     double sum = 0;
     for (size_t i = 0; i < n; ++i) {
         double e = exp(((double)input[i * stride] - largest) / temp);
+        /* An exp below float's smallest normal number is 0, as on the vector
+           path (and in Darknet built with -Ofast): every path then gives the
+           same zeros, and -log of one the same inf. */
+        if (e < FLT_MIN) e = 0;
         sum += e;
         output[i * stride] = (float)e;
     }

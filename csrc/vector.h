@@ -79,7 +79,6 @@ static inline vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
 static inline vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
 static inline vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
 static inline vf vf_div(vf a, vf b) { return _mm256_div_ps(a, b); }
-static inline vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 /* A NaN in b comes out (maxps returns its second operand on NaN). */
 static inline vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }
 /* clang-format on */
@@ -348,7 +347,6 @@ static inline vf vf_add(vf a, vf b) { LANEWISE(a.lane[l] + b.lane[l]); }
 static inline vf vf_sub(vf a, vf b) { LANEWISE(a.lane[l] - b.lane[l]); }
 static inline vf vf_mul(vf a, vf b) { LANEWISE(a.lane[l] * b.lane[l]); }
 static inline vf vf_div(vf a, vf b) { LANEWISE(a.lane[l] / b.lane[l]); }
-static inline vf vf_fma(vf a, vf b, vf c) { LANEWISE(a.lane[l] * b.lane[l] + c.lane[l]); }
 static inline vf vf_max(vf a, vf b) { LANEWISE(a.lane[l] > b.lane[l] ? a.lane[l] : b.lane[l]); }
 static inline vf vf_load_part(const float *p, size_t count, float fill)
 {

@@ -374,13 +374,17 @@ static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, f
     }
 }
 
+/* y += alpha*x with the product rounded to float first, as Darknet's loop and
+   the scalar path compute it: a product that overflows is inf on every path. */
 static void VK(axpy)(size_t n, float alpha, const float *x, float *y)
 {
     vf a = vf_set1(alpha);
     size_t i = 0;
-    for (; i + LANES <= n; i += LANES) vf_store(y + i, vf_fma(a, vf_load(x + i), vf_load(y + i)));
+    for (; i + LANES <= n; i += LANES) {
+        vf_store(y + i, vf_add(vf_mul(a, vf_load(x + i)), vf_load(y + i)));
+    }
     if (i < n) {
-        vf v = vf_fma(a, vf_load_part(x + i, n - i, 0), vf_load_part(y + i, n - i, 0));
+        vf v = vf_add(vf_mul(a, vf_load_part(x + i, n - i, 0)), vf_load_part(y + i, n - i, 0));
         vf_store_part(y + i, v, n - i);
     }
 }

@@ -62,10 +62,12 @@ def softmax_x_ent(pred, truth):
 
 
 def axpy(alpha, x, y, incx=1, incy=1, n=None):
-    """y with y[i*incy] += alpha * x[i*incx] for i < n."""
-    x, y = f64(x).ravel(), f64(y).ravel()
+    """y with y[i*incy] += alpha * x[i*incx] for i < n. The product is a
+    float32 product, as in Darknet: where it overflows it is inf."""
+    x, y = np.asarray(x, np.float32).ravel(), f64(y).ravel()
     n = -(-x.size // incx) if n is None else n
-    y[: n * incy : incy] += alpha * x[: n * incx : incx]
+    with np.errstate(over="ignore", invalid="ignore"):
+        y[: n * incy : incy] += np.float32(alpha) * x[: n * incx : incx]
     return y
 
 

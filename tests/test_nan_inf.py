@@ -316,3 +316,33 @@ def test_softmax_backward_spoils_only_its_group(kernel_path, rng, batch, groups,
     got = ds.softmax_backward(y, dy.reshape(batch, -1), groups).reshape(batch, groups, n)
     assert np.isnan(got[spoiled]).all()
     assert np.isfinite(got[~spoiled]).all()
+
+
+def test_underflowing_probabilities_are_the_same_zeros_on_every_path(kernel_path):
+    """exp(x - max) below float32's smallest normal number is 0 on every path,
+    so the loss of a label there is inf on every path, and a value just above
+    keeps its normal probability."""
+    x = np.array([[0.0, -88.5, -100.0, -80.0]], np.float32)
+    truth = np.array([[0.0, 1.0, 0.0, 0.0]], np.float32)
+    probabilities = ds.softmax(x)
+    assert probabilities[0, 1] == 0 and probabilities[0, 2] == 0
+    assert probabilities[0, 3] == pytest.approx(np.exp(-80.0), rel=1e-5)
+    assert probabilities[0, 3] >= np.finfo(np.float32).tiny
+    _, error = ds.softmax_x_ent(probabilities, truth)
+    assert error[0, 1] == np.inf
+    with ds.SoftmaxLayer(1, 4) as layer:
+        layer.forward(ds.NetworkContext(x, truth))
+        assert layer.cost == np.inf
+
+
+def test_axpy_rounds_the_product_to_float_on_every_path(kernel_path):
+    """alpha*x that overflows float32 is inf before it is added, on every path
+    (Darknet's loop; a fused multiply-add would keep it finite on AVX2 only):
+    inf + -inf is NaN, and -3e38 + -inf is -inf."""
+    x = np.full(40, 3.4e38, np.float32)
+    y = np.full(40, np.inf, np.float32)
+    y[::2] = -3.0e38
+    expected = reference.axpy(-30.0, x, y)
+    ds.axpy(-30.0, x, y)
+    assert np.isnan(y[1::2]).all() and (y[::2] == -np.inf).all()
+    assert_close(y, expected, kind="axpy, overflowing products")
