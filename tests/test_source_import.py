@@ -11,7 +11,7 @@ import sys
 import darknet_softmax
 
 PACKAGE = pathlib.Path(darknet_softmax.__file__).resolve().parent
-ROOT = PACKAGE.parent
+ROOT = pathlib.Path(__file__).resolve().parent.parent  # the checkout, with pyproject.toml
 
 
 def copy_without_extension(destination):
