@@ -1,3 +1,4 @@
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -5,6 +6,15 @@
 
 /* The sums over batch*spatial values run in double: Darknet's numbers, with
    less rounding than its float sums. */
+
+/* A double as float, infinite beyond float's range as Darknet's float sums
+   would be (a plain cast of such a value is undefined behaviour). */
+static float to_float(double value)
+{
+    if (value > FLT_MAX) return INFINITY;
+    if (value < -FLT_MAX) return -INFINITY;
+    return (float)value;
+}
 
 void mean_cpu(const float *x, size_t batch, size_t filters, size_t spatial, float *mean)
 {
@@ -15,7 +25,7 @@ void mean_cpu(const float *x, size_t batch, size_t filters, size_t spatial, floa
             const float *row = x + (b * filters + f) * spatial;
             for (size_t k = 0; k < spatial; ++k) sum += row[k];
         }
-        mean[f] = (float)(sum * scale);
+        mean[f] = to_float(sum * scale);
     }
 }
 
@@ -34,7 +44,7 @@ void variance_cpu(const float *x, const float *mean, size_t batch, size_t filter
                 sum += diff * diff;
             }
         }
-        variance[f] = (float)(sum * scale);
+        variance[f] = to_float(sum * scale);
     }
 }
 
@@ -87,14 +97,14 @@ static double filter_sum(const float *a, const float *b, size_t batch, size_t fi
 void backward_bias(float *bias_updates, const float *delta, size_t batch, size_t n, size_t size)
 {
     for (size_t f = 0; f < n; ++f)
-        bias_updates[f] += (float)filter_sum(delta, NULL, batch, n, size, f);
+        bias_updates[f] += to_float(filter_sum(delta, NULL, batch, n, size, f));
 }
 
 void backward_scale_cpu(const float *x_norm, const float *delta, size_t batch, size_t n,
                         size_t size, float *scale_updates)
 {
     for (size_t f = 0; f < n; ++f) {
-        scale_updates[f] += (float)filter_sum(delta, x_norm, batch, n, size, f);
+        scale_updates[f] += to_float(filter_sum(delta, x_norm, batch, n, size, f));
     }
 }
 
@@ -117,7 +127,7 @@ void mean_delta_cpu(const float *delta, const float *variance, size_t batch, siz
 {
     for (size_t f = 0; f < filters; ++f) {
         double sum = filter_sum(delta, NULL, batch, filters, spatial, f);
-        mean_delta[f] = (float)(sum * (-1. / sqrt(variance[f] + .00001f)));
+        mean_delta[f] = to_float(sum * (-1. / sqrt(variance[f] + .00001f)));
     }
 }
 
@@ -127,7 +137,7 @@ void variance_delta_cpu(const float *x, const float *delta, const float *mean,
 {
     for (size_t f = 0; f < filters; ++f) {
         double sum = centred_sum(x, delta, mean, batch, filters, spatial, f);
-        variance_delta[f] = (float)(sum * -.5 * pow(variance[f] + .00001f, -1.5));
+        variance_delta[f] = to_float(sum * -.5 * pow(variance[f] + .00001f, -1.5));
     }
 }
 
@@ -142,9 +152,9 @@ void normalize_delta_cpu(const float *x, const float *mean, const float *varianc
             double divisor = sqrt(variance[f] + .00001f);
             for (size_t k = 0; k < spatial; ++k) {
                 size_t i = start + k;
-                delta[i] = (float)(delta[i] / divisor
-                                   + variance_delta[f] * 2. * ((double)x[i] - mean[f]) / n
-                                   + mean_delta[f] / n);
+                delta[i] = to_float(delta[i] / divisor
+                                    + variance_delta[f] * 2. * ((double)x[i] - mean[f]) / n
+                                    + mean_delta[f] / n);
             }
         }
     }
@@ -161,7 +171,7 @@ void mean_delta_exact_cpu(const float *delta, const float *variance, size_t batc
 {
     for (size_t f = 0; f < filters; ++f) {
         double sum = filter_sum(delta, NULL, batch, filters, spatial, f);
-        mean_delta[f] = (float)(-sum / forward_divisor(variance[f]));
+        mean_delta[f] = to_float(-sum / forward_divisor(variance[f]));
     }
 }
 
@@ -177,7 +187,7 @@ void variance_delta_exact_cpu(const float *x, const float *delta, const float *m
         }
         double divisor = root + .000001f;
         double sum = centred_sum(x, delta, mean, batch, filters, spatial, f);
-        variance_delta[f] = (float)(-sum / (2 * root * divisor * divisor));
+        variance_delta[f] = to_float(-sum / (2 * root * divisor * divisor));
     }
 }
 
@@ -197,7 +207,7 @@ void normalize_delta_exact_cpu(const float *x, const float *mean, const float *v
                 double centred = (double)x[i] - mean[f];
                 double through_variance =
                     variance_delta[f] ? variance_delta[f] * 2. * centred / (n - 1) : 0;
-                delta[i] = (float)(delta[i] / divisor + through_variance + mean_delta[f] / n);
+                delta[i] = to_float(delta[i] / divisor + through_variance + mean_delta[f] / n);
             }
         }
     }
