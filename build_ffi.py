@@ -17,7 +17,17 @@ from cffi import FFI
 ROOT = pathlib.Path(__file__).resolve().parent
 # The headers whose declarations are the cdef: the base ones in dependency
 # order, then every layer's, which build only on them.
-BASE_HEADERS = ["status.h", "network.h", "tree.h", "blas.h", "activations.h", "gemm.h", "runtime.h"]
+BASE_HEADERS = [
+    "status.h",
+    "network.h",
+    "tree.h",
+    "blas.h",
+    "activations.h",
+    "gemm.h",
+    "runtime.h",
+    "im2col.h",
+    "col2im.h",
+]
 HEADERS = BASE_HEADERS + sorted(path.name for path in (ROOT / "csrc").glob("*_layer.h"))
 
 

@@ -1,29 +1,58 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "batchnorm_layer.h"
 #include "blas.h"
 #include "connected_layer.h"
 #include "gemm.h"
 #include "layer_block.h"
 #include "status.h"
 
+/* The per-output buffers, outputs floats each, one after another in the
+   block's one per-output buffer: biases and bias_updates always, then the
+   eight of batch normalisation. */
+enum { PLAIN_PER_OUTPUT = 2, BATCHNORM_PER_OUTPUT = 10 };
+
 int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION activation,
-                         connected_layer **out)
+                         int batch_normalize, int exact, connected_layer **out)
 {
     *out = NULL;
     if (batch == 0 || inputs == 0 || outputs == 0) return DS_ERR_ARG;
     float probe = 0;
     if (activate_array(&probe, 1, activation) != DS_OK) return DS_ERR_ARG;
-    if (outputs > SIZE_MAX / batch || inputs > SIZE_MAX / outputs) return DS_ERR_NOMEM;
+    if (outputs > SIZE_MAX / batch || inputs > SIZE_MAX / outputs
+        || outputs > SIZE_MAX / BATCHNORM_PER_OUTPUT)
+        return DS_ERR_NOMEM;
     connected_layer l = {
-        .batch = batch, .inputs = inputs, .outputs = outputs, .activation = activation};
-    size_t outs = batch * outputs, weights = outputs * inputs;
-    size_t counts[] = {outs, outs, weights, outputs, weights, outputs};
-    float **buffers[] = {
-        &l.output, &l.delta, &l.weights, &l.biases, &l.weight_updates, &l.bias_updates,
+        .batch = batch,
+        .inputs = inputs,
+        .outputs = outputs,
+        .activation = activation,
+        .batch_normalize = !!batch_normalize,
+        .exact = !!exact,
     };
-    *out = make_layer_block(&l, sizeof l, 6, counts, buffers);
-    return *out ? DS_OK : DS_ERR_NOMEM;
+    size_t outs = batch * outputs, weights = outputs * inputs;
+    size_t per_output = outputs * (batch_normalize ? BATCHNORM_PER_OUTPUT : PLAIN_PER_OUTPUT);
+    size_t normalised = batch_normalize ? outs : 0;
+    size_t counts[] = {outs, outs, weights, weights, per_output, normalised, normalised};
+    float **buffers[] = {
+        &l.output, &l.delta, &l.weights, &l.weight_updates, &l.biases, &l.x, &l.x_norm,
+    };
+    connected_layer *made = make_layer_block(&l, sizeof l, 7, counts, buffers);
+    if (!made) return DS_ERR_NOMEM;
+    made->bias_updates = made->biases + outputs;
+    if (batch_normalize) {
+        float **rest[] = {
+            &made->scales,     &made->scale_updates,  &made->mean,         &made->variance,
+            &made->mean_delta, &made->variance_delta, &made->rolling_mean, &made->rolling_variance,
+        };
+        for (size_t i = 0; i < 8; ++i) *rest[i] = made->biases + (i + 2) * outputs;
+        for (size_t o = 0; o < outputs; ++o) made->scales[o] = 1;
+    } else {
+        made->x = made->x_norm = NULL;
+    }
+    *out = made;
+    return DS_OK;
 }
 
 void free_connected_layer(connected_layer *l)
@@ -33,6 +62,7 @@ void free_connected_layer(connected_layer *l)
 
 size_t connected_layer_bytes(const connected_layer *l)
 {
+    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->batch * l->outputs);
     return layer_block_bytes(l, l->bias_updates + l->outputs);
 }
 
@@ -41,7 +71,13 @@ int forward_connected_layer(connected_layer *l, const network *net)
     if (!net->input) return DS_ERR_ARG;
     size_t m = l->batch, k = l->inputs, n = l->outputs;
     gemm(0, 1, m, n, k, 1, net->input, k, l->weights, k, 0, l->output, n);
-    for (size_t b = 0; b < m; ++b) axpy_cpu(n, 1, l->biases, 1, l->output + b * n, 1);
+    if (l->batch_normalize) {
+        forward_batchnorm_layer(l->output, m, n, 1, net->train, l->exact, l->scales, l->biases,
+                                l->mean, l->variance, l->rolling_mean, l->rolling_variance, l->x,
+                                l->x_norm);
+    } else {
+        for (size_t b = 0; b < m; ++b) axpy_cpu(n, 1, l->biases, 1, l->output + b * n, 1);
+    }
     return activate_array(l->output, m * n, l->activation);
 }
 
@@ -51,8 +87,15 @@ int backward_connected_layer(connected_layer *l, const network *net)
     size_t batch = l->batch, inputs = l->inputs, outputs = l->outputs;
     int status = gradient_array(l->output, batch * outputs, l->activation, l->delta);
     if (status != DS_OK) return status;
-    for (size_t b = 0; b < batch; ++b) {
-        axpy_cpu(outputs, 1, l->delta + b * outputs, 1, l->bias_updates, 1);
+    if (l->batch_normalize) {
+        backward_batchnorm_layer(l->delta, batch, outputs, 1, net->train, l->exact, l->scales, l->x,
+                                 l->x_norm, l->mean, l->variance, l->rolling_mean,
+                                 l->rolling_variance, l->mean_delta, l->variance_delta,
+                                 l->bias_updates, l->scale_updates);
+    } else {
+        for (size_t b = 0; b < batch; ++b) {
+            axpy_cpu(outputs, 1, l->delta + b * outputs, 1, l->bias_updates, 1);
+        }
     }
     gemm(1, 0, outputs, inputs, batch, 1, l->delta, outputs, net->input, inputs, 1,
          l->weight_updates, inputs);
@@ -80,6 +123,10 @@ int update_connected_layer(connected_layer *l, size_t batch, float learning_rate
     float rate = learning_rate / batch;
     axpy_cpu(l->outputs, rate, l->bias_updates, 1, l->biases, 1);
     scal(l->outputs, momentum, l->bias_updates);
+    if (l->batch_normalize) {
+        axpy_cpu(l->outputs, rate, l->scale_updates, 1, l->scales, 1);
+        scal(l->outputs, momentum, l->scale_updates);
+    }
     axpy_cpu(n, -decay * batch, l->weights, 1, l->weight_updates, 1);
     axpy_cpu(n, rate, l->weight_updates, 1, l->weights, 1);
     scal(n, momentum, l->weight_updates);

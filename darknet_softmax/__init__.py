@@ -15,6 +15,7 @@ from .kernels import (
 from .layers import (
     LAYER_TYPES,
     ConnectedLayer,
+    ConvolutionalLayer,
     CostLayer,
     DropoutLayer,
     NetworkContext,
@@ -51,6 +52,7 @@ __all__ = [
     "sum_array",
     # the layers, the table of layer types, and the context a layer runs in
     "ConnectedLayer",
+    "ConvolutionalLayer",
     "CostLayer",
     "DropoutLayer",
     "LAYER_TYPES",

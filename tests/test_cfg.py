@@ -164,7 +164,7 @@ HEAD = "[net]\ninputs=4\n"
 @pytest.mark.parametrize(
     "text, message",
     [
-        (HEAD + "[convolutional]\nfilters=3\n", r"line 3: unknown section \[convolutional\]"),
+        (HEAD + "[yolo]\nclasses=3\n", r"line 3: unknown section \[yolo\]"),
         (HEAD + "[connected]\nsize=3\n", "line 4: unknown option size in \\[connected\\]"),
         (HEAD + "[connected]\noutput=ten\n", "line 4: output=ten: expected an integer"),
         (HEAD + "[connected]\noutput=0\n", "line 4: output=0: expected an integer of at least 1"),

@@ -188,3 +188,116 @@ def test_bad_arguments(rng):
     with pytest.raises(ValueError, match="net.delta must hold 6 floats"):
         layer.backward(ds.NetworkContext(np.zeros((2, 3), np.float32), delta=net_delta))
     assert not layer.output.any() and not layer.weight_updates.any() and not net_delta.any()
+
+
+# --- batch_normalize=1: Darknet's batch normalisation over the batch ---
+
+from darknet_softmax import batchnorm  # noqa: E402
+
+
+def make_normalised(rng, batch, inputs, outputs, activation, exact=False):
+    layer = ConnectedLayer(
+        batch, inputs, outputs, activation, seed=int(rng.integers(1000)),
+        batch_normalize=True, exact=exact,
+    )  # fmt: skip
+    layer.biases[:] = rng.standard_normal(outputs)
+    layer.scales[:] = rng.uniform(0.5, 1.5, outputs)
+    layer.rolling_mean[:] = rng.standard_normal(outputs) * 0.1
+    layer.rolling_variance[:] = rng.uniform(0.5, 2, outputs)
+    return layer, rng.standard_normal((batch, inputs)).astype(np.float32)
+
+
+@pytest.mark.parametrize("exact", [False, True], ids=["darknet", "exact"])
+@pytest.mark.parametrize("train", [False, True], ids=["inference", "training"])
+@pytest.mark.parametrize("batch, inputs, outputs", [(2, 1, 1), (3, 17, 5), (7, 33, 9)])
+def test_batch_normalize_forward_and_backward(rng, batch, inputs, outputs, train, exact):
+    layer, x = make_normalised(rng, batch, inputs, outputs, "logistic", exact)
+    layer.forward(ds.NetworkContext(x, train=True))  # leaves x_norm, as Darknet reads it
+    rolling = layer.rolling_mean.copy(), layer.rolling_variance.copy()
+    before = rng.standard_normal(x.shape).astype(np.float32)
+    net_delta = before.copy()
+    net = ds.NetworkContext(x, delta=net_delta, train=train)
+    layer.forward(net)
+    sums = (x.astype(np.float64) @ layer.weights.T.astype(np.float64))[:, :, None]
+    out, x_norm, mean, variance, rolling_mean, rolling_variance = batchnorm.forward(
+        sums, layer.scales, layer.biases, *rolling, train
+    )
+    expected = reference.activate(out[:, :, 0], "logistic")
+    atol = 2e-5
+    assert_close(layer.output, expected, atol=atol, rtol=1e-4, kind="connected batchnorm")
+    assert_close(layer.rolling_mean, rolling_mean, atol=atol, kind="connected batchnorm")
+    assert_close(layer.rolling_variance, rolling_variance, atol=atol, kind="connected batchnorm")
+    if not train:
+        assert_close(layer.output, layer.reference(x, []), atol=atol, kind="connected batchnorm")
+    stale = layer.x_norm.copy()[:, :, None]
+    upstream = rng.standard_normal(layer.output.shape).astype(np.float32)
+    layer.delta[:] = upstream
+    layer.backward(net)
+    delta = reference.f64(upstream) * reference.gradient(layer.output, "logistic")
+    if exact:
+        bias_updates, scale_updates, delta = batchnorm.backward_exact(
+            delta[:, :, None], sums, layer.scales, mean, variance, train
+        )
+    else:
+        bias_updates, scale_updates, delta = batchnorm.backward_darknet(
+            delta[:, :, None], sums, stale, layer.scales, mean, variance
+        )
+    delta = delta[:, :, 0]
+    kind = "connected batchnorm"
+    assert_close(layer.bias_updates, bias_updates, atol=atol, rtol=1e-4, kind=kind)
+    assert_close(layer.scale_updates, scale_updates, atol=atol, rtol=1e-4, kind=kind)
+    assert_close(layer.delta, delta, atol=atol * 10, rtol=1e-3, kind=kind)
+    assert_close(layer.weight_updates, delta.T @ x, atol=atol * 10, rtol=1e-3, kind=kind)
+    assert_close(net_delta, before + delta @ layer.weights, atol=atol * 10, rtol=1e-3, kind=kind)
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["inference", "training"])
+def test_batch_normalize_exact_finite_differences(rng, train):
+    batch, inputs, outputs = 4, 5, 3
+    layer, x = make_normalised(rng, batch, inputs, outputs, "tanh", exact=True)
+    rolling = layer.rolling_mean.copy(), layer.rolling_variance.copy()
+    g = rng.standard_normal((batch, outputs))
+    weights, biases = layer.weights.astype(np.float64), layer.biases.astype(np.float64)
+    scales = layer.scales.astype(np.float64)
+
+    def loss(inp, w, b, s):
+        sums = (inp @ w.T)[:, :, None]
+        out = batchnorm.forward(sums, s, b, *rolling, train)[0][:, :, 0]
+        return float((g * np.tanh(out)).sum())
+
+    net_delta = np.zeros_like(x)
+    net = ds.NetworkContext(x, delta=net_delta, train=train)
+    layer.forward(net)
+    layer.delta[:] = -g
+    layer.backward(net)
+    x64 = x.astype(np.float64)
+    for got, expected in (
+        (net_delta, numeric_gradient(lambda i: loss(i, weights, biases, scales), x64)),
+        (layer.weight_updates, numeric_gradient(lambda w: loss(x64, w, biases, scales), weights)),
+        (layer.bias_updates, numeric_gradient(lambda b: loss(x64, weights, b, scales), biases)),
+        (layer.scale_updates, numeric_gradient(lambda s: loss(x64, weights, biases, s), scales)),
+    ):
+        assert_close(got, -expected, atol=5e-5, rtol=2e-4, kind="finite-difference gradient")
+
+
+def test_batch_normalize_update_moves_the_scales(rng):
+    layer, _ = make_normalised(rng, 2, 3, 4, "linear")
+    scales = layer.scales.astype(np.float64)
+    layer.scale_updates[:] = [1, -2, 3, 0.5]
+    layer.update(2, 0.1, 0.9, 0.0)
+    assert_close(layer.scales, scales + 0.05 * np.array([1, -2, 3, 0.5]), atol=1e-6)
+    assert_close(layer.scale_updates, 0.9 * np.array([1, -2, 3, 0.5]), atol=1e-6)
+
+
+def test_batch_normalize_layout_and_state():
+    plain, normalised = ConnectedLayer(1, 2, 3), ConnectedLayer(1, 2, 3, batch_normalize=True)
+    assert plain.weights_layout == ("biases", "weights")
+    assert normalised.weights_layout == (
+        "biases", "weights", "scales", "rolling_mean", "rolling_variance",
+    )  # fmt: skip
+    assert "rolling_variance" in normalised.state and "scales" not in plain.state
+    assert (normalised.scales == 1).all()
+    with pytest.raises(AttributeError, match="batch_normalize is off"):
+        _ = plain.scales
+    net = ds.Network.from_cfg("[net]\ninputs=4\n[connected]\noutput=2\nbatch_normalize=1\n")
+    assert net.layers[0].batch_normalize

@@ -430,7 +430,9 @@ def test_every_c_call_releases_the_gil(tmp_path):
     source = tmp_path / "lib.c"
     _build.ffibuilder.emit_c_code(str(source))
     text = source.read_text()
-    names = sorted(set(re.findall(r"\b(\w+)\s*\([^;{]*\)\s*;", _build.read_cdef())))
+    # The declarations without their comments, whose parentheses would read as calls.
+    cdef = re.sub(r"/\*.*?\*/", " ", _build.read_cdef(), flags=re.S)
+    names = sorted(set(re.findall(r"\b(\w+)\s*\([^;{]*\)\s*;", cdef)))
     assert "softmax_cpu" in names and "ds_copy" in names
     for name in names:
         wrapper = re.search(rf"^_cffi_f_{name}\(.*?^}}", text, re.S | re.M)

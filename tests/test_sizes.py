@@ -153,10 +153,10 @@ DROPOUT = ("make_dropout_layer", "dropout_layer **")
 @pytest.mark.parametrize(
     "make, args",
     [
-        (CONNECTED, (2**33, 1, 2**33, lib.LOGISTIC)),  # batch*outputs overflows
-        (CONNECTED, (1, 2**33, 2**33, lib.LOGISTIC)),  # outputs*inputs overflows
-        (CONNECTED, (1, 2**31, 2**31, lib.LOGISTIC)),  # the floats fit, their bytes do not
-        (CONNECTED, (2**20, 2**20, 2**20, lib.LOGISTIC)),  # fits size_t; no memory holds it
+        (CONNECTED, (2**33, 1, 2**33, lib.LOGISTIC, 0, 0)),  # batch*outputs overflows
+        (CONNECTED, (1, 2**33, 2**33, lib.LOGISTIC, 0, 0)),  # outputs*inputs overflows
+        (CONNECTED, (1, 2**31, 2**31, lib.LOGISTIC, 0, 0)),  # the floats fit, their bytes do not
+        (CONNECTED, (2**20, 2**20, 2**20, lib.LOGISTIC, 0, 0)),  # fits size_t; no memory holds it
         (COST, (2**33, 2**33, lib.SSE, 1.0)),
         (COST, (2**31, 2**31, lib.SSE, 1.0)),
         (COST, (2**20, 2**30, lib.SSE, 1.0)),

@@ -8,12 +8,14 @@ the docs read this table; nothing else names a layer type."""
 
 from .base import CLayer, NetworkContext, Option
 from .connected import ConnectedLayer
+from .convolutional import ConvolutionalLayer
 from .cost import CostLayer
 from .dropout import DropoutLayer
 from .softmax import SoftmaxLayer
 
 LAYER_TYPES = {
-    layer.kind: layer for layer in (ConnectedLayer, SoftmaxLayer, CostLayer, DropoutLayer)
+    layer.kind: layer
+    for layer in (ConnectedLayer, SoftmaxLayer, CostLayer, DropoutLayer, ConvolutionalLayer)
 }
 
 # cfg section name -> layer type, every spelling Darknet accepts
@@ -22,6 +24,7 @@ SECTIONS = {section: layer for layer in LAYER_TYPES.values() for section in laye
 __all__ = [
     "CLayer",
     "ConnectedLayer",
+    "ConvolutionalLayer",
     "CostLayer",
     "DropoutLayer",
     "LAYER_TYPES",

@@ -1,0 +1,213 @@
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "batchnorm_layer.h"
+#include "col2im.h"
+#include "convolutional_layer.h"
+#include "gemm.h"
+#include "im2col.h"
+#include "layer_block.h"
+#include "status.h"
+
+/* *out = a*b; 0 when that overflows. */
+static int product(size_t a, size_t b, size_t *out)
+{
+    if (b && a > SIZE_MAX / b) return 0;
+    *out = a * b;
+    return 1;
+}
+
+/* The per-filter buffers, filters floats each, one after another in the
+   block's one per-filter buffer: biases and bias_updates always, the rest
+   with batch_normalize. */
+enum { PLAIN_PER_FILTER = 2, BATCHNORM_PER_FILTER = 10 };
+
+/* Darknet reads the input of a 1x1 convolution with stride 1 in place of its
+   im2col (which is the input itself when there is no padding). */
+static int direct(const convolutional_layer *l)
+{
+    return l->size == 1 && l->stride == 1 && l->padding == 0;
+}
+
+int make_convolutional_layer(size_t batch, size_t h, size_t w, size_t c, size_t filters,
+                             size_t groups, size_t size, size_t stride, size_t padding,
+                             ACTIVATION activation, int batch_normalize, int exact,
+                             convolutional_layer **out)
+{
+    *out = NULL;
+    if (!batch || !h || !w || !c || !filters || !groups || !size || !stride) return DS_ERR_ARG;
+    if (c % groups || filters % groups) return DS_ERR_ARG;
+    float probe = 0;
+    if (activate_array(&probe, 1, activation) != DS_OK) return DS_ERR_ARG;
+    size_t larger = h > w ? h : w;
+    if (padding > (SIZE_MAX - larger) / 2) return DS_ERR_NOMEM;
+    if (h + 2 * padding < size || w + 2 * padding < size) return DS_ERR_ARG;
+    convolutional_layer l = {
+        .batch = batch,
+        .h = h,
+        .w = w,
+        .c = c,
+        .filters = filters,
+        .size = size,
+        .stride = stride,
+        .padding = padding,
+        .groups = groups,
+        .out_h = (h + 2 * padding - size) / stride + 1,
+        .out_w = (w + 2 * padding - size) / stride + 1,
+        .batch_normalize = !!batch_normalize,
+        .exact = !!exact,
+        .activation = activation,
+    };
+    size_t spatial, outs, hw, kernel, column, per_filter, ignored;
+    int fits = product(l.out_h, l.out_w, &spatial) && product(spatial, filters, &l.outputs)
+               && product(batch, l.outputs, &outs) && product(h, w, &hw)
+               && product(hw, c, &l.inputs) && product(batch, l.inputs, &ignored)
+               && product(size, size, &kernel) && product(kernel, c / groups, &column)
+               && product(column, filters, &l.nweights)
+               && product(column, spatial, &l.workspace_size)
+               && product(filters, BATCHNORM_PER_FILTER, &per_filter);
+    if (!fits) return DS_ERR_NOMEM;
+    if (direct(&l)) l.workspace_size = 0;
+    if (!batch_normalize) per_filter = filters * PLAIN_PER_FILTER;
+    size_t normalised = batch_normalize ? outs : 0;
+    size_t counts[] = {outs,       outs,       l.nweights, l.nweights,
+                       per_filter, normalised, normalised, l.workspace_size};
+    float **buffers[] = {
+        &l.output, &l.delta, &l.weights, &l.weight_updates,
+        &l.biases, &l.x,     &l.x_norm,  &l.workspace,
+    };
+    convolutional_layer *made = make_layer_block(&l, sizeof l, 8, counts, buffers);
+    if (!made) return DS_ERR_NOMEM;
+    made->bias_updates = made->biases + filters;
+    if (batch_normalize) {
+        float **rest[] = {
+            &made->scales,     &made->scale_updates,  &made->mean,         &made->variance,
+            &made->mean_delta, &made->variance_delta, &made->rolling_mean, &made->rolling_variance,
+        };
+        for (size_t i = 0; i < 8; ++i) *rest[i] = made->biases + (i + 2) * filters;
+        for (size_t f = 0; f < filters; ++f) made->scales[f] = 1;
+    } else {
+        made->x = made->x_norm = NULL;
+    }
+    if (!made->workspace_size) made->workspace = NULL;
+    *out = made;
+    return DS_OK;
+}
+
+void free_convolutional_layer(convolutional_layer *l)
+{
+    free(l);
+}
+
+size_t convolutional_layer_bytes(const convolutional_layer *l)
+{
+    if (l->workspace) return layer_block_bytes(l, l->workspace + l->workspace_size);
+    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->batch * l->outputs);
+    size_t per_filter = l->batch_normalize ? BATCHNORM_PER_FILTER : PLAIN_PER_FILTER;
+    return layer_block_bytes(l, l->biases + per_filter * l->filters);
+}
+
+/* Darknet's loop: for each item and group, the group's filters (m rows of
+   k weights) times the im2col of the group's channels (k rows of n columns),
+   into the group's m output planes. */
+int forward_convolutional_layer(convolutional_layer *l, const network *net)
+{
+    if (!net->input) return DS_ERR_ARG;
+    size_t m = l->filters / l->groups, k = l->size * l->size * l->c / l->groups;
+    size_t n = l->out_h * l->out_w, group_input = l->c / l->groups * l->h * l->w;
+    for (size_t i = 0; i < l->batch; ++i) {
+        for (size_t j = 0; j < l->groups; ++j) {
+            const float *a = l->weights + j * l->nweights / l->groups;
+            const float *im = net->input + (i * l->groups + j) * group_input;
+            const float *b = im;
+            if (!direct(l)) {
+                im2col_cpu(im, l->c / l->groups, l->h, l->w, l->size, l->stride, l->padding,
+                           l->workspace);
+                b = l->workspace;
+            }
+            float *c = l->output + (i * l->groups + j) * n * m;
+            gemm(0, 0, m, n, k, 1, a, k, b, n, 0, c, n);
+        }
+    }
+    if (l->batch_normalize) {
+        forward_batchnorm_layer(l->output, l->batch, l->filters, n, net->train, l->exact, l->scales,
+                                l->biases, l->mean, l->variance, l->rolling_mean,
+                                l->rolling_variance, l->x, l->x_norm);
+    } else {
+        add_bias(l->output, l->biases, l->batch, l->filters, n);
+    }
+    return activate_array(l->output, l->batch * l->outputs, l->activation);
+}
+
+/* Darknet's names in backward: m filters of a group, n = one column of the
+   im2col matrix, k = out_h*out_w positions. */
+int backward_convolutional_layer(convolutional_layer *l, const network *net)
+{
+    if (!net->input) return DS_ERR_ARG;
+    size_t m = l->filters / l->groups, n = l->size * l->size * l->c / l->groups;
+    size_t k = l->out_h * l->out_w, group_input = l->c / l->groups * l->h * l->w;
+    int status = gradient_array(l->output, l->batch * l->outputs, l->activation, l->delta);
+    if (status != DS_OK) return status;
+    if (l->batch_normalize) {
+        backward_batchnorm_layer(l->delta, l->batch, l->filters, k, net->train, l->exact, l->scales,
+                                 l->x, l->x_norm, l->mean, l->variance, l->rolling_mean,
+                                 l->rolling_variance, l->mean_delta, l->variance_delta,
+                                 l->bias_updates, l->scale_updates);
+    } else {
+        backward_bias(l->bias_updates, l->delta, l->batch, l->filters, k);
+    }
+    for (size_t i = 0; i < l->batch; ++i) {
+        for (size_t j = 0; j < l->groups; ++j) {
+            const float *delta = l->delta + (i * l->groups + j) * m * k;
+            const float *im = net->input + (i * l->groups + j) * group_input;
+            const float *b = im;
+            if (!direct(l)) {
+                im2col_cpu(im, l->c / l->groups, l->h, l->w, l->size, l->stride, l->padding,
+                           l->workspace);
+                b = l->workspace;
+            }
+            float *updates = l->weight_updates + j * l->nweights / l->groups;
+            gemm(0, 1, m, n, k, 1, delta, k, b, k, 1, updates, n);
+            if (!net->delta) continue;
+            const float *weights = l->weights + j * l->nweights / l->groups;
+            float *imd = net->delta + (i * l->groups + j) * group_input;
+            if (direct(l)) {
+                /* Darknet's BETA = 0 here overwrites what a shortcut or a
+                   route had already added to net->delta; exact adds. */
+                gemm(1, 0, n, k, m, 1, weights, n, delta, k, l->exact ? 1 : 0, imd, k);
+            } else {
+                gemm(1, 0, n, k, m, 1, weights, n, delta, k, 0, l->workspace, k);
+                col2im_cpu(l->workspace, l->c / l->groups, l->h, l->w, l->size, l->stride,
+                           l->padding, imd);
+            }
+        }
+    }
+    return DS_OK;
+}
+
+static void scal(size_t n, float alpha, float *x)
+{
+    for (size_t i = 0; i < n; ++i) x[i] *= alpha;
+}
+
+/* As update_connected_layer: the updates hold delta sums (the negative
+   gradient), so the step ADDS learning_rate/batch times them; decay enters
+   the weight updates as -decay*batch*weights. */
+int update_convolutional_layer(convolutional_layer *l, size_t batch, float learning_rate,
+                               float momentum, float decay)
+{
+    if (batch == 0) return DS_ERR_ARG;
+    float rate = learning_rate / batch;
+    for (size_t f = 0; f < l->filters; ++f) l->biases[f] += rate * l->bias_updates[f];
+    scal(l->filters, momentum, l->bias_updates);
+    if (l->batch_normalize) {
+        for (size_t f = 0; f < l->filters; ++f) l->scales[f] += rate * l->scale_updates[f];
+        scal(l->filters, momentum, l->scale_updates);
+    }
+    for (size_t i = 0; i < l->nweights; ++i) {
+        l->weight_updates[i] += -decay * batch * l->weights[i];
+        l->weights[i] += rate * l->weight_updates[i];
+    }
+    scal(l->nweights, momentum, l->weight_updates);
+    return DS_OK;
+}

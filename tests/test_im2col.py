@@ -1,0 +1,113 @@
+"""im2col_cpu and col2im_cpu (csrc/im2col.c, csrc/col2im.c) against a NumPy
+reference written from their definition, over odd sizes, strides and padding."""
+
+import numpy as np
+import pytest
+
+from conftest import assert_close
+from darknet_softmax.binding import ffi, lib
+
+# (channels, height, width, ksize, stride, pad)
+SHAPES = [
+    (1, 1, 1, 1, 1, 0),
+    (1, 1, 1, 3, 1, 1),
+    (3, 5, 7, 3, 1, 1),
+    (2, 7, 5, 3, 2, 0),
+    (4, 6, 6, 2, 2, 0),
+    (2, 9, 4, 5, 1, 2),
+    (1, 8, 9, 4, 3, 1),
+    (5, 3, 3, 1, 1, 0),
+    (3, 4, 5, 1, 2, 1),
+    (2, 2, 3, 5, 2, 2),
+]
+
+
+def out_size(size, ksize, stride, pad):
+    return (size + 2 * pad - ksize) // stride + 1
+
+
+def im2col_reference(image, channels, height, width, ksize, stride, pad):
+    """Row (c*ksize + dy)*ksize + dx, column y*width_col + x: the pixel of
+    channel c at (y*stride + dy - pad, x*stride + dx - pad), 0 outside."""
+    image = np.asarray(image, np.float64).reshape(channels, height, width)
+    height_col = out_size(height, ksize, stride, pad)
+    width_col = out_size(width, ksize, stride, pad)
+    col = np.zeros((channels * ksize * ksize, height_col * width_col))
+    for c in range(channels):
+        for dy in range(ksize):
+            for dx in range(ksize):
+                for y in range(height_col):
+                    for x in range(width_col):
+                        row, column = y * stride + dy - pad, x * stride + dx - pad
+                        if 0 <= row < height and 0 <= column < width:
+                            col[(c * ksize + dy) * ksize + dx, y * width_col + x] = image[
+                                c, row, column
+                            ]
+    return col
+
+
+def run_im2col(image, channels, height, width, ksize, stride, pad, fill=7.0):
+    rows = channels * ksize * ksize
+    columns = out_size(height, ksize, stride, pad) * out_size(width, ksize, stride, pad)
+    col = np.full((rows, columns), fill, np.float32)
+    lib.im2col_cpu(
+        ffi.from_buffer("float[]", image),
+        channels,
+        height,
+        width,
+        ksize,
+        stride,
+        pad,
+        ffi.from_buffer("float[]", col),
+    )
+    return col
+
+
+def run_col2im(col, channels, height, width, ksize, stride, pad, image):
+    lib.col2im_cpu(
+        ffi.from_buffer("float[]", col),
+        channels,
+        height,
+        width,
+        ksize,
+        stride,
+        pad,
+        ffi.from_buffer("float[]", image),
+    )
+    return image
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_im2col_matches_reference(rng, shape):
+    channels, height, width = shape[:3]
+    image = rng.standard_normal(channels * height * width).astype(np.float32)
+    col = run_im2col(image, *shape)
+    # every value written (the 7.0 fill is gone), and each is the pixel or 0
+    assert_close(col, im2col_reference(image, *shape), atol=0, rtol=0, kind="im2col")
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_col2im_adds_each_column_back_to_its_pixel(rng, shape):
+    """col2im is im2col's transpose: <im2col(x), y> = <x, col2im(y)>, and it
+    adds into what the image held."""
+    channels, height, width = shape[:3]
+    image = rng.standard_normal(channels * height * width).astype(np.float32)
+    col = rng.standard_normal(run_im2col(image, *shape).shape).astype(np.float32)
+    before = rng.standard_normal(image.size).astype(np.float32)
+    result = run_col2im(col, *shape, before.copy())
+    # the reference: every column value added at the pixel im2col read it from
+    basis = np.eye(image.size)
+    transpose = np.stack([im2col_reference(e, *shape).ravel() for e in basis])
+    expected = before + transpose @ col.ravel().astype(np.float64)
+    assert_close(result, expected, atol=1e-6, rtol=1e-6, kind="col2im")
+    lhs = float(np.dot(im2col_reference(image, *shape).ravel(), col.ravel()))
+    rhs = float(np.dot(image.astype(np.float64), result - before))
+    assert lhs == pytest.approx(rhs, rel=1e-5, abs=1e-5)
+
+
+def test_extremes_pass_through_unchanged():
+    """im2col only moves values: ±1e30, inf and NaN arrive as they were."""
+    image = np.array([1e30, -1e30, np.inf, np.nan], np.float32)
+    col = run_im2col(image, 1, 2, 2, 2, 1, 1)
+    assert_close(col, im2col_reference(image, 1, 2, 2, 2, 1, 1), atol=0, rtol=0, kind="im2col")
+    assert np.isnan(col).sum() == 4 and (col == np.inf).sum() == 4
