@@ -16,8 +16,12 @@ from .layers import (
     LAYER_TYPES,
     ConnectedLayer,
     CostLayer,
+    CropLayer,
     DropoutLayer,
     NetworkContext,
+    ReorgLayer,
+    RouteLayer,
+    ShortcutLayer,
     SoftmaxLayer,
 )
 from .network import Network, load_weights, parse_network_cfg, save_weights
@@ -52,10 +56,14 @@ __all__ = [
     # the layers, the table of layer types, and the context a layer runs in
     "ConnectedLayer",
     "CostLayer",
+    "CropLayer",
     "DropoutLayer",
     "LAYER_TYPES",
     "NetworkContext",
+    "ReorgLayer",
+    "RouteLayer",
     "SECRET_NUM",
+    "ShortcutLayer",
     "SoftmaxLayer",
     # the WordTree: the .tree reader and the helpers of src/tree.c and src/data.c
     "Tree",

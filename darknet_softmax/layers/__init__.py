@@ -9,11 +9,17 @@ the docs read this table; nothing else names a layer type."""
 from .base import CLayer, NetworkContext, Option
 from .connected import ConnectedLayer
 from .cost import CostLayer
+from .crop import CropLayer
 from .dropout import DropoutLayer
+from .reorg import ReorgLayer
+from .route import RouteLayer
+from .shortcut import ShortcutLayer
 from .softmax import SoftmaxLayer
 
 LAYER_TYPES = {
-    layer.kind: layer for layer in (ConnectedLayer, SoftmaxLayer, CostLayer, DropoutLayer)
+    layer.kind: layer
+    for layer in (ConnectedLayer, SoftmaxLayer, CostLayer, DropoutLayer)
+    + (RouteLayer, ShortcutLayer, CropLayer, ReorgLayer)
 }
 
 # cfg section name -> layer type, every spelling Darknet accepts
@@ -23,10 +29,14 @@ __all__ = [
     "CLayer",
     "ConnectedLayer",
     "CostLayer",
+    "CropLayer",
     "DropoutLayer",
     "LAYER_TYPES",
     "NetworkContext",
     "Option",
+    "ReorgLayer",
+    "RouteLayer",
     "SECTIONS",
+    "ShortcutLayer",
     "SoftmaxLayer",
 ]
