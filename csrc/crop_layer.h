@@ -29,8 +29,8 @@ typedef struct crop_layer {
     float *output;
 } crop_layer;
 
-/* 1 <= crop_height <= h and 1 <= crop_width <= w (Darknet reads out of range
-   otherwise). */
+/* 1 <= crop_height <= h and 1 <= crop_width <= w: Darknet reads out of range
+   otherwise. */
 DS_API int make_crop_layer(size_t batch, size_t h, size_t w, size_t c, size_t crop_height,
                            size_t crop_width, int flip, int noadjust, uint64_t seed,
                            crop_layer **out);

@@ -37,8 +37,8 @@ DS_API void free_route_layer(route_layer *l);
 DS_API size_t route_layer_bytes(const route_layer *l);
 /* For each item, the sources' items copied one after another into output. */
 DS_API int forward_route_layer(route_layer *l, const network *net);
-/* Each source's slice of delta is added into that source's delta (where it
-   has one). net is not read. */
+/* Each source's slice of delta is added into that source's delta, where it
+   has one; net is not read. */
 DS_API int backward_route_layer(const route_layer *l, const network *net);
 
 #endif

@@ -41,10 +41,10 @@ DS_API int make_shortcut_layer(size_t batch, size_t w, size_t h, size_t c, size_
                                shortcut_layer **out);
 DS_API void free_shortcut_layer(shortcut_layer *l);
 DS_API size_t shortcut_layer_bytes(const shortcut_layer *l);
-/* output = net->input, then shortcut_cpu(alpha, beta) adds from, then the activation. */
+/* output = net->input; Darknet's shortcut_cpu adds from with alpha and beta; then the activation. */
 DS_API int forward_shortcut_layer(shortcut_layer *l, const network *net);
-/* delta *= the activation's derivative; net->delta += alpha*delta (when set);
-   from_delta += beta*delta at the positions forward sampled (when set).
+/* delta *= the activation's derivative; net->delta += alpha*delta, when set;
+   from_delta += beta*delta at the positions forward sampled, when set.
    Darknet scales net->delta by alpha everywhere, also where forward left the
    input unscaled; with exact, those positions get delta itself. */
 DS_API int backward_shortcut_layer(shortcut_layer *l, const network *net);
