@@ -62,7 +62,12 @@ def absolute_indices(name, value, current):
         raise ValueError(f"{name} is required: the indices of the layers to read")
     if isinstance(value, str):
         value = index_list(value)
-    values = (value,) if isinstance(value, (int, np.integer)) else tuple(value)
+    if isinstance(value, (int, np.integer)):
+        values = (value,)
+    elif isinstance(value, (tuple, list, range, np.ndarray)):
+        values = tuple(value)
+    else:
+        raise TypeError(f"{name} must hold integers (layer indices), not {type(value).__name__}")
     if not values:
         raise ValueError(f"{name} must name at least one layer")
     return tuple(absolute_index(name, item, current) for item in values)
