@@ -17,8 +17,12 @@ from .layers import (
     ConnectedLayer,
     ConvolutionalLayer,
     CostLayer,
+    CropLayer,
     DropoutLayer,
     NetworkContext,
+    ReorgLayer,
+    RouteLayer,
+    ShortcutLayer,
     SoftmaxLayer,
 )
 from .network import Network, load_weights, parse_network_cfg, save_weights
@@ -54,10 +58,14 @@ __all__ = [
     "ConnectedLayer",
     "ConvolutionalLayer",
     "CostLayer",
+    "CropLayer",
     "DropoutLayer",
     "LAYER_TYPES",
     "NetworkContext",
+    "ReorgLayer",
+    "RouteLayer",
     "SECRET_NUM",
+    "ShortcutLayer",
     "SoftmaxLayer",
     # the WordTree: the .tree reader and the helpers of src/tree.c and src/data.c
     "Tree",

@@ -266,7 +266,8 @@ class Network:
 
     def _forward(self, train, with_truth):
         for index, layer in enumerate(self.layers):
-            layer.delta.fill(0)
+            if layer.delta is not None:  # a [crop] has none
+                layer.delta.fill(0)
             layer.forward(self._context(index, train, with_truth))
         self._last = (train, with_truth)
 

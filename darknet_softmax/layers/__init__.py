@@ -10,12 +10,27 @@ from .base import CLayer, NetworkContext, Option
 from .connected import ConnectedLayer
 from .convolutional import ConvolutionalLayer
 from .cost import CostLayer
+from .crop import CropLayer
 from .dropout import DropoutLayer
+from .reorg import ReorgLayer
+from .route import RouteLayer
+from .shortcut import ShortcutLayer
 from .softmax import SoftmaxLayer
 
+# One type a line, so that adding one is a line of its own.
 LAYER_TYPES = {
     layer.kind: layer
-    for layer in (ConnectedLayer, SoftmaxLayer, CostLayer, DropoutLayer, ConvolutionalLayer)
+    for layer in (
+        ConvolutionalLayer,
+        ConnectedLayer,
+        SoftmaxLayer,
+        CostLayer,
+        DropoutLayer,
+        RouteLayer,
+        ShortcutLayer,
+        CropLayer,
+        ReorgLayer,
+    )
 }
 
 # cfg section name -> layer type, every spelling Darknet accepts
@@ -26,10 +41,14 @@ __all__ = [
     "ConnectedLayer",
     "ConvolutionalLayer",
     "CostLayer",
+    "CropLayer",
     "DropoutLayer",
     "LAYER_TYPES",
     "NetworkContext",
     "Option",
+    "ReorgLayer",
+    "RouteLayer",
     "SECTIONS",
+    "ShortcutLayer",
     "SoftmaxLayer",
 ]

@@ -1,0 +1,131 @@
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer_block.h"
+#include "reorg_layer.h"
+#include "status.h"
+
+int make_reorg_layer(size_t batch, size_t w, size_t h, size_t c, size_t stride, int reverse,
+                     int flatten, size_t extra, int exact, reorg_layer **out)
+{
+    *out = NULL;
+    if (batch == 0 || w == 0 || h == 0 || c == 0 || stride == 0) return DS_ERR_ARG;
+    if (extra && (reverse || flatten)) return DS_ERR_ARG;
+    if (w > SIZE_MAX / h || c > SIZE_MAX / (w * h)) return DS_ERR_NOMEM;
+    size_t inputs = w * h * c;
+    if (!extra) {
+        if (stride > SIZE_MAX / stride || c % (stride * stride)) return DS_ERR_ARG;
+        if (!reverse && (w % stride || h % stride)) return DS_ERR_ARG;
+    }
+    if (extra > SIZE_MAX - inputs) return DS_ERR_NOMEM;
+    size_t outputs = inputs + extra; /* the stride forms permute: as many out as in */
+    if (outputs > SIZE_MAX / batch) return DS_ERR_NOMEM;
+    reorg_layer l = {
+        .batch = batch,
+        .inputs = inputs,
+        .outputs = outputs,
+        .w = w,
+        .h = h,
+        .c = c,
+        .stride = stride,
+        .extra = extra,
+        .reverse = reverse != 0,
+        .flatten = flatten != 0,
+        .exact = exact != 0,
+    };
+    size_t counts[] = {batch * outputs, batch * outputs};
+    float **buffers[] = {&l.output, &l.delta};
+    *out = make_layer_block(&l, sizeof l, 2, counts, buffers);
+    return *out ? DS_OK : DS_ERR_NOMEM;
+}
+
+void free_reorg_layer(reorg_layer *l)
+{
+    free(l);
+}
+
+size_t reorg_layer_bytes(const reorg_layer *l)
+{
+    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
+}
+
+/* Darknet's reorg_cpu (src/blas.c), with its index arithmetic: in_index runs
+   over c x h x w, out_index over (c/stride^2) x (h*stride) x (w*stride).
+   forward copies x[in_index] to out[out_index], otherwise x[out_index] to
+   out[in_index]; add sums into out instead of writing. */
+static void reorg_cpu(const float *x, size_t w, size_t h, size_t c, size_t batch, size_t stride,
+                      int forward, int add, float *out)
+{
+    size_t out_c = c / (stride * stride);
+    for (size_t b = 0; b < batch; ++b) {
+        for (size_t k = 0; k < c; ++k) {
+            for (size_t j = 0; j < h; ++j) {
+                for (size_t i = 0; i < w; ++i) {
+                    size_t in_index = i + w * (j + h * (k + c * b));
+                    size_t c2 = k % out_c;
+                    size_t offset = k / out_c;
+                    size_t w2 = i * stride + offset % stride;
+                    size_t h2 = j * stride + offset / stride;
+                    size_t out_index = w2 + w * stride * (h2 + h * stride * (c2 + out_c * b));
+                    size_t to = forward ? out_index : in_index;
+                    size_t from = forward ? in_index : out_index;
+                    out[to] = add ? out[to] + x[from] : x[from];
+                }
+            }
+        }
+    }
+}
+
+/* Darknet's flatten (src/blas.c), out of place: each item's layers x size
+   becomes size x layers (forward) or back; add sums into out. */
+static void flatten(const float *x, size_t size, size_t layers, size_t batch, int forward, int add,
+                    float *out)
+{
+    for (size_t b = 0; b < batch; ++b) {
+        for (size_t k = 0; k < layers; ++k) {
+            for (size_t i = 0; i < size; ++i) {
+                size_t i1 = b * layers * size + k * size + i;
+                size_t i2 = b * layers * size + i * layers + k;
+                size_t to = forward ? i2 : i1;
+                size_t from = forward ? i1 : i2;
+                out[to] = add ? out[to] + x[from] : x[from];
+            }
+        }
+    }
+}
+
+int forward_reorg_layer(reorg_layer *l, const network *net)
+{
+    if (!net->input) return DS_ERR_ARG;
+    if (l->flatten) {
+        flatten(net->input, l->w * l->h, l->c, l->batch, !l->reverse, 0, l->output);
+    } else if (l->extra) {
+        for (size_t b = 0; b < l->batch; ++b) {
+            float *item = l->output + b * l->outputs;
+            memcpy(item, net->input + b * l->inputs, l->inputs * sizeof(float));
+            memset(item + l->inputs, 0, l->extra * sizeof(float));
+        }
+    } else {
+        reorg_cpu(net->input, l->w, l->h, l->c, l->batch, l->stride, l->reverse, 0, l->output);
+    }
+    return DS_OK;
+}
+
+int backward_reorg_layer(const reorg_layer *l, const network *net)
+{
+    if (!net->delta) return DS_OK;
+    int add = l->exact;
+    if (l->flatten) {
+        flatten(l->delta, l->w * l->h, l->c, l->batch, l->reverse, add, net->delta);
+    } else if (l->extra) {
+        for (size_t b = 0; b < l->batch; ++b) {
+            const float *item = l->delta + b * l->outputs;
+            float *to = net->delta + b * l->inputs;
+            for (size_t i = 0; i < l->inputs; ++i) to[i] = add ? to[i] + item[i] : item[i];
+        }
+    } else {
+        reorg_cpu(l->delta, l->w, l->h, l->c, l->batch, l->stride, !l->reverse, add, net->delta);
+    }
+    return DS_OK;
+}

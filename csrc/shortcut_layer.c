@@ -1,0 +1,137 @@
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "layer_block.h"
+#include "shortcut_layer.h"
+#include "status.h"
+
+/* Darknet's shape rule for shortcut_cpu(w1, h1, .., w2, h2): its asserts. */
+static int shapes_match(size_t w1, size_t h1, size_t w2, size_t h2)
+{
+    return w1 / w2 == h1 / h2 && w2 / w1 == h2 / h1;
+}
+
+int make_shortcut_layer(size_t batch, size_t w, size_t h, size_t c, size_t w2, size_t h2, size_t c2,
+                        const float *from_output, float *from_delta, ACTIVATION activation,
+                        float alpha, float beta, int exact, shortcut_layer **out)
+{
+    *out = NULL;
+    if (batch == 0 || w == 0 || h == 0 || c == 0 || w2 == 0 || h2 == 0 || c2 == 0 || !from_output)
+        return DS_ERR_ARG;
+    if (!shapes_match(w2, h2, w, h)) return DS_ERR_ARG;
+    float probe = 0;
+    if (activate_array(&probe, 1, activation) != DS_OK) return DS_ERR_ARG;
+    if (h > SIZE_MAX / w || c > SIZE_MAX / (w * h) || h2 > SIZE_MAX / w2
+        || c2 > SIZE_MAX / (w2 * h2))
+        return DS_ERR_NOMEM;
+    size_t outputs = w * h * c;
+    if (outputs > SIZE_MAX / batch) return DS_ERR_NOMEM;
+    shortcut_layer l = {
+        .batch = batch,
+        .inputs = outputs,
+        .outputs = outputs,
+        .w = w2,
+        .h = h2,
+        .c = c2,
+        .out_w = w,
+        .out_h = h,
+        .out_c = c,
+        .activation = activation,
+        .alpha = alpha,
+        .beta = beta,
+        .exact = exact != 0,
+        .from_output = from_output,
+        .from_delta = from_delta,
+    };
+    size_t counts[] = {batch * outputs, batch * outputs};
+    float **buffers[] = {&l.output, &l.delta};
+    *out = make_layer_block(&l, sizeof l, 2, counts, buffers);
+    return *out ? DS_OK : DS_ERR_NOMEM;
+}
+
+void free_shortcut_layer(shortcut_layer *l)
+{
+    free(l);
+}
+
+size_t shortcut_layer_bytes(const shortcut_layer *l)
+{
+    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
+}
+
+/* Darknet's shortcut_cpu (src/blas.c): out = s1*out + s2*add over the
+   smaller of the two shapes, stepping through the larger with a stride of
+   their ratio; out's other positions are left as they are. */
+static void shortcut_cpu(size_t batch, size_t w1, size_t h1, size_t c1, const float *add, size_t w2,
+                         size_t h2, size_t c2, float s1, float s2, float *out)
+{
+    size_t stride = w1 / w2 ? w1 / w2 : 1;
+    size_t sample = w2 / w1 ? w2 / w1 : 1;
+    size_t minw = w1 < w2 ? w1 : w2;
+    size_t minh = h1 < h2 ? h1 : h2;
+    size_t minc = c1 < c2 ? c1 : c2;
+    for (size_t b = 0; b < batch; ++b) {
+        for (size_t k = 0; k < minc; ++k) {
+            for (size_t j = 0; j < minh; ++j) {
+                for (size_t i = 0; i < minw; ++i) {
+                    size_t out_index = i * sample + w2 * (j * sample + h2 * (k + c2 * b));
+                    size_t add_index = i * stride + w1 * (j * stride + h1 * (k + c1 * b));
+                    out[out_index] = s1 * out[out_index] + s2 * add[add_index];
+                }
+            }
+        }
+    }
+}
+
+int forward_shortcut_layer(shortcut_layer *l, const network *net)
+{
+    if (!net->input) return DS_ERR_ARG;
+    size_t n = l->batch * l->outputs;
+    memcpy(l->output, net->input, n * sizeof(float));
+    shortcut_cpu(l->batch, l->w, l->h, l->c, l->from_output, l->out_w, l->out_h, l->out_c, l->alpha,
+                 l->beta, l->output);
+    return activate_array(l->output, n, l->activation);
+}
+
+/* The exact gradient into the layer before: alpha where shortcut_cpu scaled
+   the input, 1 where it left the input as it was. */
+static void exact_input_delta(const shortcut_layer *l, float *net_delta)
+{
+    size_t sample = l->out_w / l->w ? l->out_w / l->w : 1;
+    size_t minw = l->w < l->out_w ? l->w : l->out_w;
+    size_t minh = l->h < l->out_h ? l->h : l->out_h;
+    size_t minc = l->c < l->out_c ? l->c : l->out_c;
+    size_t i = 0;
+    for (size_t b = 0; b < l->batch; ++b) {
+        for (size_t k = 0; k < l->out_c; ++k) {
+            for (size_t y = 0; y < l->out_h; ++y) {
+                for (size_t x = 0; x < l->out_w; ++x, ++i) {
+                    int sampled = k < minc && y % sample == 0 && y / sample < minh
+                                  && x % sample == 0 && x / sample < minw;
+                    net_delta[i] += (sampled ? l->alpha : 1.f) * l->delta[i];
+                }
+            }
+        }
+    }
+}
+
+int backward_shortcut_layer(shortcut_layer *l, const network *net)
+{
+    size_t n = l->batch * l->outputs;
+    int status = gradient_array(l->output, n, l->activation, l->delta);
+    if (status != DS_OK) return status;
+    if (net->delta) {
+        if (l->exact) {
+            exact_input_delta(l, net->delta);
+        } else {
+            axpy_cpu(n, l->alpha, l->delta, 1, net->delta, 1);
+        }
+    }
+    if (l->from_delta) {
+        shortcut_cpu(l->batch, l->out_w, l->out_h, l->out_c, l->delta, l->w, l->h, l->c, 1, l->beta,
+                     l->from_delta);
+    }
+    return DS_OK;
+}

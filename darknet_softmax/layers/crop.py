@@ -1,0 +1,170 @@
+"""Darknet's [crop] layer (csrc/crop_layer.c) and its float64 reference."""
+
+from typing import Optional
+
+import numpy as np
+
+from .. import reference
+from ..binding import check_distinct, check_status, count, ffi, flag, lib, locked, number
+from .base import CLayer, NetworkContext, Option, integer, real, switch
+from .shortcut import _shape
+
+# What Darknet's crop keeps for its image loader and this engine does not
+# apply: option -> Darknet's default.
+UNUSED = {"angle": 0.0, "saturation": 1.0, "exposure": 1.0, "shift": 0.0}
+
+
+class CropLayer(CLayer):
+    """Darknet's crop: a `crop_height` x `crop_width` window of each channel
+    of the (h, w, c) input `shape`, each value x becoming 2*x - 1 (x itself
+    with `noadjust`). Outside training the window is the centre one; in
+    training each forward draws one offset (and, with `flip`, whether to
+    mirror left-right) for the whole batch from the layer's generator,
+    started from `seed`; `dh`, `dw` and `flipped` give the last forward's.
+
+    `angle`, `saturation`, `exposure` and `shift` are kept but unused: Darknet
+    applies them in its image loader, which this engine does not have.
+
+    The layer has no delta (`delta` is None): as in Darknet, its backward does
+    nothing and the layer after it gets no delta to pass back."""
+
+    kind = "crop"
+    sections = ("crop",)
+    options = {
+        "crop_height": Option(integer(1), 1),
+        "crop_width": Option(integer(1), 1),
+        "flip": Option(switch, False),
+        "angle": Option(real(), 0.0),
+        "saturation": Option(real(), 1.0),
+        "exposure": Option(real(), 1.0),
+        "shift": Option(real(), 0.0),
+        "noadjust": Option(switch, False),
+    }
+
+    def __init__(
+        self,
+        batch: int,
+        shape: tuple,
+        crop_height: int = 1,
+        crop_width: int = 1,
+        flip: bool = False,
+        angle: float = 0.0,
+        saturation: float = 1.0,
+        exposure: float = 1.0,
+        shift: float = 0.0,
+        noadjust: bool = False,
+        seed: Optional[int] = None,
+    ) -> None:
+        batch = count("batch", batch)
+        shape = _shape("shape", shape)
+        crop_height, crop_width = count("crop_height", crop_height), count("crop_width", crop_width)
+        check_crop(shape, crop_height, crop_width)
+        flip, noadjust = flag("flip", flip), flag("noadjust", noadjust)
+        self.unused = {
+            name: number(name, value)
+            for name, value in zip(UNUSED, (angle, saturation, exposure, shift))
+        }
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+        seed = count("seed", seed, minimum=0) & (2**64 - 1)
+        h, w, c = shape
+        out = ffi.new("crop_layer **")
+        check_status(
+            lib.make_crop_layer(batch, h, w, c, crop_height, crop_width, flip, noadjust, seed, out),
+            "make_crop_layer",
+        )
+        self._layer = ffi.gc(out[0], lib.free_crop_layer)
+        self.shape = shape
+        self._map(
+            lib.crop_layer_bytes(self._layer),
+            {"output": (self._layer.output, (batch, crop_height * crop_width * c))},
+        )
+
+    delta = property(lambda self: (self._open(), None)[1])
+    crop_height = property(lambda self: int(self._open().out_h))
+    crop_width = property(lambda self: int(self._open().out_w))
+    flip = property(lambda self: bool(self._open().flip))
+    noadjust = property(lambda self: bool(self._open().noadjust))
+    dh = property(lambda self: int(self._open().dh))
+    dw = property(lambda self: int(self._open().dw))
+    flipped = property(lambda self: bool(self._open().flipped))
+
+    @locked
+    def forward(self, net: NetworkContext) -> None:
+        layer = self._open()
+        self._check_net(net)
+        check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
+        check_status(lib.forward_crop_layer(layer, net._struct), "forward_crop_layer")
+
+    @locked
+    def backward(self, net: NetworkContext) -> None:
+        """Nothing, as Darknet's backward_crop_layer."""
+        self._open()
+        self._check_net(net, backward=True)
+
+    @classmethod
+    def plan(cls, options, params):
+        height, width = options["crop_height"], options["crop_width"]
+        check_crop(params.shape, height, width)
+        shape = (height, width, params.shape[2])
+        return shape, 4 * params.batch * int(np.prod(shape))
+
+    @classmethod
+    def build(cls, options, params):
+        return cls(params.batch, params.shape, seed=params.seed, **options)
+
+    def reference(self, input, outputs):
+        """Outside training: the centre window."""
+        return reference_forward(
+            input, self.shape, self.crop_height, self.crop_width, noadjust=self.noadjust
+        )
+
+    def describe(self):
+        detail = f"{self.crop_height} x {self.crop_width}"
+        detail += ", flip" if self.flip else ""
+        detail += ", noadjust" if self.noadjust else ""
+        changed = [f"{k}={v:g}" for k, v in self.unused.items() if v != UNUSED[k]]
+        return detail + (f"; unused: {', '.join(changed)}" if changed else "")
+
+    def __repr__(self):
+        return self._repr(
+            lambda: {
+                "batch": self.batch,
+                "shape": self.shape,
+                "crop_height": self.crop_height,
+                "crop_width": self.crop_width,
+                "flip": self.flip,
+                "noadjust": self.noadjust,
+                **self.unused,
+            }
+        )
+
+
+def check_crop(shape, crop_height, crop_width):
+    h, w, _ = shape
+    if crop_height > h or crop_width > w:
+        raise ValueError(
+            f"crop_height x crop_width ({crop_height} x {crop_width}) must fit in the input "
+            f"({h} x {w}); Darknet would read outside it"
+        )
+
+
+# --- the float64 reference of the layer ---
+
+
+def reference_forward(
+    input, shape, crop_height, crop_width, dh=None, dw=None, flip=False, noadjust=False
+):
+    """The (crop_height, crop_width) window at (dh, dw) of each channel of the
+    (batch, h*w*c) input laid out (c, h, w), mirrored left-right with `flip`
+    (Darknet's column w - dw - j - 1), times 2 minus 1 unless `noadjust`.
+    dh and dw default to the centre, Darknet's (h - crop_height)/2."""
+    h, w, c = shape
+    dh = (h - crop_height) // 2 if dh is None else dh
+    dw = (w - crop_width) // 2 if dw is None else dw
+    images = reference.f64(input).reshape(-1, c, h, w)
+    columns = w - dw - 1 - np.arange(crop_width) if flip else dw + np.arange(crop_width)
+    window = images[:, :, dh : dh + crop_height, :][:, :, :, columns]
+    if not noadjust:
+        window = 2 * window - 1
+    return window.reshape(len(images), -1)
