@@ -18,7 +18,7 @@ from typing import NamedTuple
 from .layers import SECTIONS
 from .layers.base import Option, choice, integer, real, switch, tree_file
 from .policy import POLICIES
-from .tree import read_tree
+from .tree import YOLO9000_TREE, read_tree
 
 NET_SECTIONS = ("net", "network")
 
@@ -169,12 +169,13 @@ def _values(section, source, cfg_path):
 
 def _read_tree(path, cfg_path):
     """Darknet opens the tree relative to the working folder; a tree beside the
-    cfg is found too."""
+    cfg is found too, and else one of that name that ships with the package
+    (darknet9000.cfg's `data/9k.tree` is the YOLO9000 tree)."""
     candidate = pathlib.Path(path)
-    if not candidate.is_absolute() and not candidate.exists() and cfg_path is not None:
-        beside = pathlib.Path(cfg_path).parent / candidate
-        if beside.exists():
-            candidate = beside
+    if not candidate.is_absolute() and not candidate.exists():
+        places = [pathlib.Path(cfg_path).parent / candidate] if cfg_path is not None else []
+        places.append(YOLO9000_TREE.parent / candidate.name)
+        candidate = next((place for place in places if place.is_file()), candidate)
     return read_tree(str(candidate))
 
 

@@ -110,6 +110,21 @@ def _best_time(call, repeats=20):
     return best
 
 
+def cfg_summary(args):
+    """Build a cfg's network for one item (as Darknet's classifier does to
+    predict) and print its table; then what the cfg's own batch would take."""
+    try:
+        network = Network.from_cfg(args.cfg, batch=1)
+        full = Network.cfg_nbytes(args.cfg)
+    except (OSError, ValueError, MemoryError) as error:
+        print(f"darknet-softmax summary: {error}", file=sys.stderr)
+        return 1
+    print(network.summary())
+    one = Network.cfg_nbytes(args.cfg, batch=1)
+    print(f"memory: {one / 2**20:.1f} MiB for one item; {full / 2**20:.1f} MiB at the cfg's batch")
+    return 0
+
+
 def tree_summary(args):
     """Validate a .tree file and describe it; a bad file is an error message."""
     try:
@@ -455,6 +470,11 @@ def build_parser():
         "--top", type=integer(0), default=5, help="how many of the largest groups"
     )
     describe.set_defaults(run=tree_summary)
+    summary = commands.add_parser(
+        "summary", help="print a cfg's network as Darknet's table, and what it takes"
+    )
+    summary.add_argument("cfg", help="a Darknet .cfg file")
+    summary.set_defaults(run=cfg_summary)
     _add_network_commands(commands)
     _add_bench_command(commands)
     return parser

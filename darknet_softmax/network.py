@@ -437,6 +437,20 @@ class Network:
         MemoryError saying how much it needs."""
         seed = count("seed", seed, minimum=0)
         cfg = parse_cfg(path_or_text)
+        network = cls._from_net_section(cfg, seed, batch, height, width)
+        network._check_memory(cfg, max_bytes)
+        for kind, layer_options, line in cfg.layers:
+            try:
+                network.add(kind, **layer_options)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{cfg.source}: line {line}: [{kind}]: {error}") from None
+            except MemoryError as error:
+                raise MemoryError(f"{cfg.source}: line {line}: [{kind}]: {error}") from None
+        return network
+
+    @classmethod
+    def _from_net_section(cls, cfg, seed, batch, height, width):
+        """The network of a parsed cfg's [net], with no layers yet."""
         options = {key: value for key, value in cfg.net.items() if key not in IMAGE_OPTIONS}
         options["unused"] = {key: cfg.net[key] for key in IMAGE_OPTIONS if cfg.net[key] is not None}
         for name, value in (("height", height), ("width", width)):
@@ -451,20 +465,24 @@ class Network:
                 )
             if batch is not None:
                 options["batch"] = batch
-            network = cls(seed=seed, **options)
+            return cls(seed=seed, **options)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{cfg.source}: line {cfg.net_line}: [net]: {error}") from None
         except MemoryError as error:
             raise MemoryError(f"{cfg.source}: line {cfg.net_line}: [net]: {error}") from None
-        network._check_memory(cfg, max_bytes)
-        for kind, layer_options, line in cfg.layers:
-            try:
-                network.add(kind, **layer_options)
-            except (TypeError, ValueError) as error:
-                raise ValueError(f"{cfg.source}: line {line}: [{kind}]: {error}") from None
-            except MemoryError as error:
-                raise MemoryError(f"{cfg.source}: line {line}: [{kind}]: {error}") from None
-        return network
+
+    @classmethod
+    def cfg_nbytes(
+        cls,
+        path_or_text: Union[str, os.PathLike],
+        batch: Optional[int] = None,
+        height: Optional[int] = None,
+        width: Optional[int] = None,
+    ) -> int:
+        """The bytes of memory `from_cfg` with the same arguments would take
+        for its layers and buffers, found without building the network."""
+        cfg = parse_cfg(path_or_text)
+        return cls._from_net_section(cfg, 0, batch, height, width)._plan_cfg(cfg)[0]
 
     def plan(self, sections: Sequence[tuple]) -> list[tuple]:
         """The (h, w, c) of each layer's output and the bytes of C memory it
@@ -481,10 +499,10 @@ class Network:
         shapes.append(shape)
         return shape, nbytes
 
-    def _check_memory(self, cfg, max_bytes):
-        """Refuse a cfg whose layers would take more than `max_bytes`, naming
-        the line of its largest section; a section that cannot be planned is
-        an error naming its line."""
+    def _plan_cfg(self, cfg):
+        """(the bytes the cfg's layers and the network's buffers take, and a
+        row (shape, bytes, kind, line) a layer); a section that cannot be
+        planned is an error naming its line."""
         shapes = list(self._shapes)
         rows = []
         for kind, options, line in cfg.layers:
@@ -492,7 +510,12 @@ class Network:
                 rows.append((*self._plan_one(kind, options, shapes), kind, line))
             except (TypeError, ValueError) as error:
                 raise ValueError(f"{cfg.source}: line {line}: [{kind}]: {error}") from None
-        needed = sum(row[1] for row in rows) + 8 * self.batch * self.inputs
+        return sum(row[1] for row in rows) + 8 * self.batch * self.inputs, rows
+
+    def _check_memory(self, cfg, max_bytes):
+        """Refuse a cfg whose layers would take more than `max_bytes`, naming
+        the line of its largest section."""
+        needed, rows = self._plan_cfg(cfg)
         limit = _free_memory() if max_bytes is None else count("max_bytes", max_bytes)
         if limit is not None and needed > limit:
             _, largest, kind, line = max(rows, key=lambda row: row[1])
@@ -525,12 +548,12 @@ class Network:
         lines = [
             f"network: {self.inputs} inputs, batch {self.batch} "
             f"(subdivisions {self.subdivisions}), policy {self.policy.policy}",
-            f"{'layer':>5} {'type':<11}{'detail':<26}{'input':>18}     {'output':>18}",
+            f"{'layer':>5} {'type':<14}{'detail':<26}{'input':>18}     {'output':>18}",
         ]
         shape = self.shape
         for index, (layer, out) in enumerate(zip(self.layers, self._shapes)):
             lines.append(
-                f"{index:>5} {layer.kind:<11}{layer.describe():<26}{_dims(shape):>18}  -> "
+                f"{index:>5} {layer.kind:<14}{layer.describe():<26}{_dims(shape):>18}  -> "
                 f"{_dims(out):>18}"
             )
             shape = out

@@ -11,6 +11,7 @@ CI=true), or with `--runslow`. Locally, run everything with
 `python -m pytest --runslow -m slow`."""
 
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -203,3 +204,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+# Darknet's own cfg files, in the shared folder beside the checkout (CI lays
+# it there too); tests that need them skip without it.
+DARKNET_CFG = pathlib.Path(__file__).resolve().parent.parent.parent / "shared/data/darknet-cfg"
+
+
+def darknet_cfg(name):
+    """The path of one of Darknet's cfg files, or a skip."""
+    path = DARKNET_CFG / name
+    if not path.is_file():
+        pytest.skip(f"Darknet's cfg files are not at {DARKNET_CFG}")
+    return path

@@ -280,3 +280,15 @@ def test_spacing_and_comments_change_nothing(decorations):
         lines.append(before + line.replace("=", inside + "=" + inside, 1) + inside)
     plain = parse_network_cfg("\n".join(LINES))
     assert describe(parse_network_cfg("\n".join(lines))) == describe(plain)
+
+
+def test_a_tree_not_found_is_the_one_the_package_ships(tmp_path, monkeypatch):
+    """darknet9000.cfg names data/9k.tree, relative to where Darknet runs; with
+    no such file there or beside the cfg, the shipped YOLO9000 tree is read."""
+    monkeypatch.chdir(tmp_path)
+    net = parse_network_cfg("[net]\ninputs=9418\n[softmax]\ntree=data/9k.tree\n")
+    assert net.layers[0].tree.n == 9418 and net.layers[0].tree.groups == 1846
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "9k.tree").write_text("a -1\nb -1\n")
+    with pytest.raises(ValueError, match="tree has 2 nodes"):
+        parse_network_cfg("[net]\ninputs=9418\n[softmax]\ntree=data/9k.tree\n")

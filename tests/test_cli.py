@@ -6,6 +6,7 @@ import sys
 import pytest
 
 import darknet_softmax as ds
+from conftest import darknet_cfg
 from darknet_softmax import cli
 
 
@@ -116,3 +117,20 @@ def test_train_rejects_a_cfg_that_does_not_fit_the_data(tmp_path, capsys):
     cfg.write_text("[net]\ninputs=64\n[maxpool]\n")
     assert cli.main(["train", "--cfg", str(cfg), "--quiet"]) == 1
     assert "line 3: unknown section [maxpool]" in capsys.readouterr().err
+
+
+def test_summary_prints_darknets_table_and_what_the_cfg_takes(capsys):
+    assert cli.main(["summary", str(darknet_cfg("go.cfg"))]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("network: 361 inputs, batch 1")
+    assert lines[2].split()[:5] == ["0", "convolutional", "256", "3", "x"]
+    assert lines[-2].split()[1:3] == ["softmax", "groups"]
+    assert lines[-1].startswith("memory: ") and "for one item" in lines[-1]
+
+
+def test_summary_of_a_bad_cfg_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.cfg"
+    bad.write_text("[net]\ninputs=3\n[convolutional]\nfilters=0\n")
+    assert cli.main(["summary", str(bad)]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"{bad}: line 4: filters=0" in error

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import darknet_softmax as ds
-from conftest import assert_close, numeric_gradient
+from conftest import assert_close, numeric_gradient, one_hot
 from darknet_softmax import reference
 from darknet_softmax.layers import ConnectedLayer
 from darknet_softmax.layers import connected as connected_layer
@@ -148,3 +148,23 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="error must have shape"):
         l2(np.zeros(3, np.float32), np.ones(3, np.float32), delta, error)
     assert not delta.any() and layer.cost == 0
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_a_cost_after_a_softmax_adds_its_gradient_again_only_in_darknets_way(rng, exact):
+    """Darknet's softmax computes its own loss, and a [cost] after it adds a
+    second gradient into the softmax's delta; under exact the cost only
+    reports, and the softmax's delta is the cross-entropy's alone."""
+    text = "[net]\nbatch=2\ninputs=3\n[connected]\noutput=4\n[softmax]\n[cost]\n"
+    net = ds.Network.from_cfg(text.replace("[net]\n", f"[net]\nexact={int(exact)}\n"))
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    truth = one_hot([1, 3], 4)
+    net.forward(x, truth, train=True)
+    net.backward()
+    softmax, cost = net.layers[1], net.layers[2]
+    expected = truth - softmax.output.astype(np.float64)
+    if not exact:
+        expected = 2 * expected  # the softmax's delta, plus the sse's
+    assert_close(softmax.delta, expected, kind="cost delta")
+    assert cost.reports_only == exact and ("reports only" in cost.describe()) == exact
+    assert cost.cost > 0 and net.cost > 0

@@ -51,7 +51,14 @@ class CostLayer(CLayer):
     `cost` = the sum of `output`. backward adds `scale * delta` into
     `net.delta`. For "sse", "masked" and "smooth", delta is the negative
     gradient of half the error (Darknet's convention); for "L1", of the error.
-    "masked" gives 0 error and delta where the truth is SECRET_NUM."""
+    "masked" gives 0 error and delta where the truth is SECRET_NUM.
+
+    In a network, a cost layer right after a softmax that computes its own
+    loss adds that gradient a second time in Darknet; in a network built with
+    `exact`, it only reports its cost (`reports_only`), and backward adds
+    nothing."""
+
+    reports_only = False
 
     kind = "cost"
     sections = ("cost",)
@@ -89,7 +96,8 @@ class CostLayer(CLayer):
         self._check_net(net, backward=True)
         if net.delta is not None:
             check_distinct(("net.delta", net.delta), ("layer.delta", self.delta), same_ok=False)
-        check_status(lib.backward_cost_layer(layer, net._struct), "backward_cost_layer")
+        if not self.reports_only:
+            check_status(lib.backward_cost_layer(layer, net._struct), "backward_cost_layer")
 
     @classmethod
     def plan(cls, options, params):
@@ -97,14 +105,24 @@ class CostLayer(CLayer):
 
     @classmethod
     def build(cls, options, params):
-        return cls(params.batch, params.inputs, options["type"], options["scale"])
+        layer = cls(params.batch, params.inputs, options["type"], options["scale"])
+        previous = params.previous
+        layer.reports_only = (
+            params.exact
+            and previous is not None
+            and previous.kind == "softmax"
+            and not previous.noloss
+        )
+        return layer
 
     def reference(self, input, outputs):
         """Without a truth the cost layer leaves its input as it is."""
         return reference.f64(input)
 
     def describe(self):
-        return f"{self.type}, scale {self.scale:g}"
+        return f"{self.type}, scale {self.scale:g}" + (
+            ", reports only" if self.reports_only else ""
+        )
 
     def __repr__(self):
         return self._repr(
