@@ -14,9 +14,11 @@ from .kernels import (
 )
 from .layers import (
     LAYER_TYPES,
+    AvgpoolLayer,
     ConnectedLayer,
     CostLayer,
     DropoutLayer,
+    MaxpoolLayer,
     NetworkContext,
     SoftmaxLayer,
 )
@@ -50,10 +52,12 @@ __all__ = [
     "softmax_x_ent",
     "sum_array",
     # the layers, the table of layer types, and the context a layer runs in
+    "AvgpoolLayer",
     "ConnectedLayer",
     "CostLayer",
     "DropoutLayer",
     "LAYER_TYPES",
+    "MaxpoolLayer",
     "NetworkContext",
     "SECRET_NUM",
     "SoftmaxLayer",

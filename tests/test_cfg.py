@@ -209,7 +209,7 @@ def test_bad_cfg_names_the_line(text, message):
 
 def test_bad_cfg_file_names_the_file(tmp_path):
     path = tmp_path / "bad.cfg"
-    path.write_text("[net]\ninputs=2\n[maxpool]\n")
+    path.write_text("[net]\ninputs=2\n[lstm]\n")
     with pytest.raises(ValueError, match="bad.cfg: line 3: unknown section"):
         parse_network_cfg(path)
     with pytest.raises(FileNotFoundError):

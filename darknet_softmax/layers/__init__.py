@@ -6,25 +6,30 @@ options with Darknet's defaults, weights layout, `build` and summary line.
 The network, the cfg reader, the weights files, the summary, the fuzzers and
 the docs read this table; nothing else names a layer type."""
 
+from .avgpool import AvgpoolLayer
 from .base import CLayer, NetworkContext, Option
 from .connected import ConnectedLayer
 from .cost import CostLayer
 from .dropout import DropoutLayer
+from .maxpool import MaxpoolLayer
 from .softmax import SoftmaxLayer
 
 LAYER_TYPES = {
-    layer.kind: layer for layer in (ConnectedLayer, SoftmaxLayer, CostLayer, DropoutLayer)
+    layer.kind: layer
+    for layer in (ConnectedLayer, SoftmaxLayer, CostLayer, DropoutLayer, MaxpoolLayer, AvgpoolLayer)
 }
 
 # cfg section name -> layer type, every spelling Darknet accepts
 SECTIONS = {section: layer for layer in LAYER_TYPES.values() for section in layer.sections}
 
 __all__ = [
+    "AvgpoolLayer",
     "CLayer",
     "ConnectedLayer",
     "CostLayer",
     "DropoutLayer",
     "LAYER_TYPES",
+    "MaxpoolLayer",
     "NetworkContext",
     "Option",
     "SECTIONS",
