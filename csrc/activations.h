@@ -5,14 +5,23 @@
 
 #include "status.h"
 
-/* Darknet's activations (src/activations.h), with Darknet's enum values for
-   the five this project supports. */
+/* Darknet's activations (include/darknet.h, src/activations.h), every one,
+   with Darknet's enum values. */
 typedef enum {
     LOGISTIC = 0,
     RELU = 1,
+    RELIE = 2,
     LINEAR = 3,
+    RAMP = 4,
     TANH = 5,
+    PLSE = 6,
     LEAKY = 7,
+    ELU = 8,
+    LOGGY = 9,
+    STAIR = 10,
+    HARDTAN = 11,
+    LHTAN = 12,
+    SELU = 13,
 } ACTIVATION;
 
 /* Each x becomes its activation, in place. DS_ERR_ARG for an unknown

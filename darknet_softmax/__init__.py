@@ -14,11 +14,13 @@ from .kernels import (
 )
 from .layers import (
     LAYER_TYPES,
+    AvgpoolLayer,
     ConnectedLayer,
     ConvolutionalLayer,
     CostLayer,
     CropLayer,
     DropoutLayer,
+    MaxpoolLayer,
     NetworkContext,
     ReorgLayer,
     RouteLayer,
@@ -55,12 +57,14 @@ __all__ = [
     "softmax_x_ent",
     "sum_array",
     # the layers, the table of layer types, and the context a layer runs in
+    "AvgpoolLayer",
     "ConnectedLayer",
     "ConvolutionalLayer",
     "CostLayer",
     "CropLayer",
     "DropoutLayer",
     "LAYER_TYPES",
+    "MaxpoolLayer",
     "NetworkContext",
     "ReorgLayer",
     "RouteLayer",

@@ -1,14 +1,32 @@
-"""Darknet's activations (csrc/activations.c) by name, and the two kernels."""
+"""Darknet's activations (csrc/activations.c) by name, and the two kernels.
+
+Every activation is Darknet's formula, and its gradient Darknet's, written in
+terms of the activated output. Two differences: tanh is tanhf, where Darknet's
+(exp(2x) - 1)/(exp(2x) + 1) is NaN above x = 354.9; and where Darknet's
+stair converts |x| >= 2^31, inf or NaN to an int (undefined in C), this takes
+x86's answer, INT_MIN. The rest of Darknet's quirks are kept: relu, ramp, elu
+and selu are NaN at -inf, and elu and selu NaN above x = 709.78."""
 
 from .binding import Floats, check_shape, check_status, float_array, float_ptr, lib
 
-# Darknet's cfg names for the activations this project supports.
+# Darknet's cfg names for its activations (src/activations.c, get_activation),
+# in the order of its enum. Darknet takes an unknown name for relu, with a
+# warning; here it is an error.
 ACTIVATIONS = {
     "logistic": lib.LOGISTIC,
     "relu": lib.RELU,
+    "relie": lib.RELIE,
     "linear": lib.LINEAR,
+    "ramp": lib.RAMP,
     "tanh": lib.TANH,
+    "plse": lib.PLSE,
     "leaky": lib.LEAKY,
+    "elu": lib.ELU,
+    "loggy": lib.LOGGY,
+    "stair": lib.STAIR,
+    "hardtan": lib.HARDTAN,
+    "lhtan": lib.LHTAN,
+    "selu": lib.SELU,
 }
 
 

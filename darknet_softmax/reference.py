@@ -6,6 +6,8 @@ its layer's reference beside the layer (`reference_forward`, ...).
 The tests hold the C to these. Each takes float32 or float64 data and returns
 float64 results."""
 
+from typing import Callable
+
 import numpy as np
 
 from .binding import SECRET_NUM
@@ -236,31 +238,83 @@ def gemm(TA, TB, A, B, ALPHA=1.0, BETA=1.0, C=None):
     return product + BETA * f64(C)
 
 
+# Darknet's formulas (src/activations.h), in float64, in Darknet's order of
+# operations: where they misbehave the reference does too (relu, ramp, elu
+# and selu are NaN at -inf, elu and selu above 709.78, as 0*inf). tanh is
+# the exception: np.tanh, where Darknet's (exp(2x) - 1)/(exp(2x) + 1) is
+# NaN above x = 354.9 (csrc/activations.c). Errors are ignored: inf and NaN
+# are part of the formulas.
+
+
+def _stair(x):
+    """Darknet's stair: n = (int)floor(x); floor(x/2) for even n, (x - n) +
+    floor(x/2) for odd n. Where Darknet's int conversion overflows (|x| >=
+    2^31, inf, NaN), x86 gives INT_MIN, which is even."""
+    n = np.floor(x)
+    odd = (np.abs(n) < 2.0**31) & (np.fmod(n, 2) != 0)
+    return np.where(odd, (x - n) + np.floor(x / 2), np.floor(x / 2))
+
+
+def _plse(x):
+    return np.where(x < -4, 0.01 * (x + 4), np.where(x > 4, 0.01 * (x - 4) + 1, 0.125 * x + 0.5))
+
+
+def _lhtan(x):
+    return np.where(x < 0, 0.001 * x, np.where(x > 1, 0.001 * (x - 1) + 1, x))
+
+
+def _hardtan(x):
+    return np.where(x < -1, -1.0, np.where(x > 1, 1.0, x))
+
+
+_ACTIVATE: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "logistic": lambda x: 1 / (1 + np.exp(-x)),
+    "relu": lambda x: x * (x > 0),
+    "relie": lambda x: np.where(x > 0, x, 0.01 * x),
+    "linear": lambda x: x,
+    "ramp": lambda x: x * (x > 0) + 0.1 * x,
+    "tanh": np.tanh,
+    "plse": _plse,
+    "leaky": lambda x: np.where(x > 0, x, 0.1 * x),
+    "elu": lambda x: (x >= 0) * x + (x < 0) * (np.exp(x) - 1),
+    "loggy": lambda x: 2 / (1 + np.exp(-x)) - 1,
+    "stair": _stair,
+    "hardtan": _hardtan,
+    "lhtan": _lhtan,
+    "selu": lambda x: (x >= 0) * 1.0507 * x + (x < 0) * 1.0507 * 1.6732 * (np.exp(x) - 1),
+}
+
+# Darknet's derivatives, each in terms of the output y = f(x). Away from the
+# kinks each is the true derivative; at a kink, Darknet's side (see
+# csrc/activations.c): stair's is 0 wherever y is a whole number.
+_GRADIENT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "logistic": lambda y: (1 - y) * y,
+    "relu": lambda y: (y > 0) * 1.0,
+    "relie": lambda y: np.where(y > 0, 1.0, 0.01),
+    "linear": lambda y: np.ones_like(y),
+    "ramp": lambda y: (y > 0) + 0.1,
+    "tanh": lambda y: 1 - y * y,
+    "plse": lambda y: np.where((y < 0) | (y > 1), 0.01, 0.125),
+    "leaky": lambda y: np.where(y > 0, 1.0, 0.1),
+    "elu": lambda y: (y >= 0) + (y < 0) * (y + 1),
+    "loggy": lambda y: 2 * (1 - (y + 1) / 2) * ((y + 1) / 2),
+    "stair": lambda y: np.where(np.floor(y) == y, 0.0, 1.0),
+    "hardtan": lambda y: np.where((y > -1) & (y < 1), 1.0, 0.0),
+    "lhtan": lambda y: np.where((y > 0) & (y < 1), 1.0, 0.001),
+    "selu": lambda y: (y >= 0) * 1.0507 + (y < 0) * (y + 1.0507 * 1.6732),
+}
+
+
 def activate(x, activation):
-    x = f64(x)
-    if activation == "logistic":
-        return 1 / (1 + np.exp(-x))
-    if activation == "relu":
-        return np.where(x > 0, x, 0.0)
-    if activation == "tanh":
-        return np.tanh(x)
-    if activation == "leaky":
-        return np.where(x > 0, x, 0.1 * x)
-    return x
+    """Darknet's activation `activation` (a cfg name) of x, in float64."""
+    with np.errstate(all="ignore"):
+        return np.asarray(_ACTIVATE[activation](f64(x)), dtype=np.float64)
 
 
 def gradient(output, activation):
     """f'(x) written in terms of the output y = f(x), as Darknet writes it."""
-    y = f64(output)
-    if activation == "logistic":
-        return (1 - y) * y
-    if activation == "relu":
-        return (y > 0).astype(np.float64)
-    if activation == "tanh":
-        return 1 - y * y
-    if activation == "leaky":
-        return np.where(y > 0, 1.0, 0.1)
-    return np.ones_like(y)
+    with np.errstate(all="ignore"):
+        return np.asarray(_GRADIENT[activation](f64(output)), dtype=np.float64)
 
 
 def sgd_update(

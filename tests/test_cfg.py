@@ -168,7 +168,7 @@ HEAD = "[net]\ninputs=4\n"
         (HEAD + "[connected]\nsize=3\n", "line 4: unknown option size in \\[connected\\]"),
         (HEAD + "[connected]\noutput=ten\n", "line 4: output=ten: expected an integer"),
         (HEAD + "[connected]\noutput=0\n", "line 4: output=0: expected an integer of at least 1"),
-        (HEAD + "[connected]\nactivation=ramp\n", "line 4: activation=ramp: expected one of"),
+        (HEAD + "[connected]\nactivation=swish\n", "line 4: activation=swish: expected one of"),
         (
             HEAD + "[cost]\ntype=wgan\n",
             "line 4: type=wgan: expected one of sse, masked, L1, smooth",
@@ -209,7 +209,7 @@ def test_bad_cfg_names_the_line(text, message):
 
 def test_bad_cfg_file_names_the_file(tmp_path):
     path = tmp_path / "bad.cfg"
-    path.write_text("[net]\ninputs=2\n[maxpool]\n")
+    path.write_text("[net]\ninputs=2\n[lstm]\n")
     with pytest.raises(ValueError, match="bad.cfg: line 3: unknown section"):
         parse_network_cfg(path)
     with pytest.raises(FileNotFoundError):

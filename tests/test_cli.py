@@ -114,9 +114,9 @@ def test_train_rejects_a_cfg_that_does_not_fit_the_data(tmp_path, capsys):
     cfg.write_text("[net]\ninputs=10\n[connected]\noutput=10\n[softmax]\n")
     assert cli.main(["train", "--cfg", str(cfg), "--quiet"]) == 1
     assert "has 64 features" in capsys.readouterr().err
-    cfg.write_text("[net]\ninputs=64\n[maxpool]\n")
+    cfg.write_text("[net]\ninputs=64\n[lstm]\n")
     assert cli.main(["train", "--cfg", str(cfg), "--quiet"]) == 1
-    assert "line 3: unknown section [maxpool]" in capsys.readouterr().err
+    assert "line 3: unknown section [lstm]" in capsys.readouterr().err
 
 
 def test_summary_prints_darknets_table_and_what_the_cfg_takes(capsys):

@@ -174,7 +174,7 @@ def test_same_seed_same_weights():
 
 def test_bad_arguments(rng):
     with pytest.raises(ValueError, match="activation must be one of"):
-        ConnectedLayer(1, 2, 3, "ramp")
+        ConnectedLayer(1, 2, 3, "swish")
     with pytest.raises(ValueError, match="outputs must be at least 1"):
         ConnectedLayer(1, 2, 0)
     layer = ConnectedLayer(2, 3, 4)

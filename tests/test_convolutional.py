@@ -404,7 +404,7 @@ def test_plan_matches_the_built_layer(options, size):
         (dict(size=0), "size must be at least 1"),
         (dict(stride=0), "stride must be at least 1"),
         (dict(padding=-1), "padding must be at least 0"),
-        (dict(activation="ramp"), "activation must be one of"),
+        (dict(activation="swish"), "activation must be one of"),
     ],
 )
 def test_bad_options_name_the_option(args, message):

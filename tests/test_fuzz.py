@@ -597,7 +597,9 @@ other_lines = st.sampled_from(
 
 def option_lines(kind):
     """key=value lines for a section of `kind`, now and then a stranger."""
-    keys = sorted(options_of(kind) if kind else OPTION_VALUES)
+    # A section without options ([avgpool]) draws any known key: each is an
+    # option it does not take, which the reader must refuse cleanly.
+    keys = sorted((options_of(kind) if kind else None) or OPTION_VALUES)
     line = st.sampled_from(keys).flatmap(
         lambda key: OPTION_VALUES.get(key, any_value).map(lambda value: f"{key}={value}")
     )

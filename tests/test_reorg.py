@@ -152,7 +152,7 @@ stride=1
 def test_cfg_extra_form_of_go(rng):
     net = ds.Network.from_cfg(GO.format(exact=0), seed=1)
     assert net._shapes[1] == (1, 1, 5) and net.layers[1].outputs == 5
-    assert "reorg      extra 1" in net.summary()
+    assert "reorg         extra 1" in net.summary()
     x = rng.standard_normal((1, 6)).astype(np.float32)
     assert_close(net.predict(x), net.reference_predict(x), kind="reorg network")
     assert np.isfinite(net.train_batch(x, np.eye(1, 5, dtype=np.float32)))

@@ -129,7 +129,7 @@ def test_cfg_with_a_route_and_a_shortcut(rng, tmp_path):
     x = rng.standard_normal((2, 6)).astype(np.float32)
     assert_close(net.predict(x), net.reference_predict(x), kind="route network")
     summary = net.summary()
-    assert "route      1 0" in summary and "shortcut   from 1 leaky" in summary
+    assert "route         1 0" in summary and "shortcut      from 1 leaky" in summary
     truth = np.eye(2, 4, dtype=np.float32)
     assert np.isfinite(net.train_batch(x, truth))
     net.save_weights(tmp_path / "n.weights")

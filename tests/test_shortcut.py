@@ -181,7 +181,7 @@ def test_network_with_a_shortcut_between_different_sizes(rng):
         ("from=a", "from=a: expected a layer index"),
         ("", "from is required"),
         ("from=-1\nalpha=x", "alpha=x: expected a number"),
-        ("from=-1\nactivation=elu", "activation=elu: expected one of"),
+        ("from=-1\nactivation=swish", "activation=swish: expected one of"),
     ],
 )
 def test_bad_options_name_the_option(source, words):
@@ -212,7 +212,7 @@ def test_bad_arguments(rng):
     with pytest.raises(ValueError, match="alpha must be finite"):
         ShortcutLayer(2, (1, 1, 6), (1, 1, 6), from_output, alpha=np.inf)
     with pytest.raises(ValueError, match="activation must be one of"):
-        ShortcutLayer(2, (1, 1, 6), (1, 1, 6), from_output, activation="elu")
+        ShortcutLayer(2, (1, 1, 6), (1, 1, 6), from_output, activation="swish")
     with pytest.raises(TypeError, match="shape must be a \\(height, width, channels\\)"):
         ShortcutLayer(2, (6,), (1, 1, 6), from_output)
     layer = ShortcutLayer(2, (1, 1, 6), (1, 1, 6), from_output)

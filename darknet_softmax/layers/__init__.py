@@ -6,12 +6,14 @@ options with Darknet's defaults, weights layout, `build` and summary line.
 The network, the cfg reader, the weights files, the summary, the fuzzers and
 the docs read this table; nothing else names a layer type."""
 
+from .avgpool import AvgpoolLayer
 from .base import CLayer, NetworkContext, Option
 from .connected import ConnectedLayer
 from .convolutional import ConvolutionalLayer
 from .cost import CostLayer
 from .crop import CropLayer
 from .dropout import DropoutLayer
+from .maxpool import MaxpoolLayer
 from .reorg import ReorgLayer
 from .route import RouteLayer
 from .shortcut import ShortcutLayer
@@ -23,6 +25,8 @@ LAYER_TYPES = {
     for layer in (
         ConvolutionalLayer,
         ConnectedLayer,
+        MaxpoolLayer,
+        AvgpoolLayer,
         SoftmaxLayer,
         CostLayer,
         DropoutLayer,
@@ -37,6 +41,7 @@ LAYER_TYPES = {
 SECTIONS = {section: layer for layer in LAYER_TYPES.values() for section in layer.sections}
 
 __all__ = [
+    "AvgpoolLayer",
     "CLayer",
     "ConnectedLayer",
     "ConvolutionalLayer",
@@ -44,6 +49,7 @@ __all__ = [
     "CropLayer",
     "DropoutLayer",
     "LAYER_TYPES",
+    "MaxpoolLayer",
     "NetworkContext",
     "Option",
     "ReorgLayer",

@@ -1,0 +1,66 @@
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "avgpool_layer.h"
+#include "layer_block.h"
+#include "status.h"
+
+int make_avgpool_layer(size_t batch, size_t h, size_t w, size_t c, avgpool_layer **out)
+{
+    *out = NULL;
+    if (batch == 0 || h == 0 || w == 0 || c == 0) return DS_ERR_ARG;
+    if (w > SIZE_MAX / h || c > SIZE_MAX / (h * w) || h * w * c > SIZE_MAX / batch)
+        return DS_ERR_NOMEM;
+    avgpool_layer l = {
+        .batch = batch,
+        .h = h,
+        .w = w,
+        .c = c,
+        .out_h = 1,
+        .out_w = 1,
+        .out_c = c,
+        .inputs = h * w * c,
+        .outputs = c,
+    };
+    size_t counts[] = {batch * c, batch * c};
+    float **buffers[] = {&l.output, &l.delta};
+    *out = make_layer_block(&l, sizeof l, 2, counts, buffers);
+    return *out ? DS_OK : DS_ERR_NOMEM;
+}
+
+void free_avgpool_layer(avgpool_layer *l)
+{
+    free(l);
+}
+
+size_t avgpool_layer_bytes(const avgpool_layer *l)
+{
+    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
+}
+
+/* Darknet sums in float; the sum here is a double, so a long channel loses
+   nothing to rounding: the two differ by float rounding only. */
+int forward_avgpool_layer(avgpool_layer *l, const network *net)
+{
+    if (!net->input) return DS_ERR_ARG;
+    size_t positions = l->h * l->w;
+    for (size_t plane = 0; plane < l->batch * l->c; ++plane) {
+        const float *input = net->input + plane * positions;
+        double sum = 0;
+        for (size_t i = 0; i < positions; ++i) sum += input[i];
+        l->output[plane] = (float)(sum / (double)positions);
+    }
+    return DS_OK;
+}
+
+int backward_avgpool_layer(const avgpool_layer *l, const network *net)
+{
+    if (!net->delta) return DS_OK;
+    size_t positions = l->h * l->w;
+    for (size_t plane = 0; plane < l->batch * l->c; ++plane) {
+        float share = l->delta[plane] / (float)positions;
+        float *delta = net->delta + plane * positions;
+        for (size_t i = 0; i < positions; ++i) delta[i] += share;
+    }
+    return DS_OK;
+}

@@ -1,0 +1,97 @@
+"""Darknet's [avgpool] layer (csrc/avgpool_layer.c) and its float64 reference."""
+
+import numpy as np
+
+from .. import reference
+from ..binding import check_distinct, check_status, count, ffi, lib, locked
+from .base import CLayer, NetworkContext
+
+
+class AvgpoolLayer(CLayer):
+    """Darknet's global average pooling: the mean over the `h` x `w`
+    positions of each of the `c` channels of an item, channel-major; the
+    output is 1 x 1 x c. Backward adds delta/(h*w) into every position of
+    the channel.
+
+    `output` and `delta` are (batch, c) float32 views; `delta` is the
+    NEGATIVE gradient. The sum is kept in double (Darknet's is a float: the
+    two differ by float rounding only)."""
+
+    kind = "avgpool"
+    sections = ("avgpool", "avg")
+    # no options: CLayer.options is empty
+
+    def __init__(self, batch: int, h: int, w: int, c: int) -> None:
+        batch, h, w, c = (
+            count(name, value) for name, value in zip(("batch", "h", "w", "c"), (batch, h, w, c))
+        )
+        out = ffi.new("avgpool_layer **")
+        check_status(lib.make_avgpool_layer(batch, h, w, c, out), "make_avgpool_layer")
+        self._layer = ffi.gc(out[0], lib.free_avgpool_layer)
+        layer = self._layer
+        self._map(
+            lib.avgpool_layer_bytes(layer),
+            {"output": (layer.output, (batch, c)), "delta": (layer.delta, (batch, c))},
+        )
+
+    h = property(lambda self: int(self._open().h))
+    w = property(lambda self: int(self._open().w))
+    c = property(lambda self: int(self._open().c))
+
+    @locked
+    def forward(self, net: NetworkContext) -> None:
+        layer = self._open()
+        self._check_net(net)
+        check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
+        check_status(lib.forward_avgpool_layer(layer, net._struct), "forward_avgpool_layer")
+
+    @locked
+    def backward(self, net: NetworkContext) -> None:
+        """Adds delta/(h*w) into every position of each channel of
+        `net.delta`, when it is set."""
+        layer = self._open()
+        self._check_net(net, backward=True)
+        if net.delta is not None:
+            for name in ("delta", "output"):
+                check_distinct(
+                    ("net.delta", net.delta), ("layer." + name, self._view(name)), same_ok=False
+                )
+        check_status(lib.backward_avgpool_layer(layer, net._struct), "backward_avgpool_layer")
+
+    @classmethod
+    def plan(cls, options, params):
+        channels = params.shape[2]
+        return (1, 1, channels), 4 * 2 * params.batch * channels
+
+    @classmethod
+    def build(cls, options, params):
+        return cls(params.batch, *params.shape)
+
+    def reference(self, input, outputs):
+        return reference_forward(input, (self.h, self.w, self.c))
+
+    def describe(self):
+        return ""
+
+    def __repr__(self):
+        return self._repr(lambda: {"batch": self.batch, "h": self.h, "w": self.w, "c": self.c})
+
+
+# --- the float64 reference of the layer ---
+
+
+def reference_forward(input, shape):
+    """The (batch, c) mean over the positions of each channel of (batch,
+    h*w*c) input of `shape` (h, w, c)."""
+    height, width, channels = shape
+    x = reference.f64(input)
+    return x.reshape(x.shape[0], channels, height * width).mean(axis=2)
+
+
+def reference_backward(delta, shape):
+    """What one backward pass adds into the (batch, h*w*c) delta of the
+    layer before: delta/(h*w) at every position of each channel."""
+    height, width, channels = shape
+    delta = reference.f64(delta)
+    share = delta / (height * width)
+    return np.repeat(share, height * width, axis=1)
