@@ -19,14 +19,26 @@ static void gemm_b_rows(size_t M, size_t N, size_t K, float ALPHA, const float *
     }
 }
 
-/* op(B) = B^T: C(i, j) += op(A) row i dot B row j. */
+/* op(B) = B^T: C(i, j) += op(A) row i dot B row j. The dot product keeps
+   eight partial sums, so the compiler vectorises it without reordering a
+   single float sum (which it may not do on its own). */
+enum { PARTIAL_SUMS = 8 };
+
 static void gemm_b_cols(size_t M, size_t N, size_t K, float ALPHA, const float *A, size_t a_row,
                         size_t a_col, const float *B, size_t ldb, float *C, size_t ldc)
 {
     for (size_t i = 0; i < M; ++i) {
         for (size_t j = 0; j < N; ++j) {
+            const float *a = A + i * a_row, *b = B + j * ldb;
+            float partial[PARTIAL_SUMS] = {0};
+            size_t k = 0;
+            for (; k + PARTIAL_SUMS <= K; k += PARTIAL_SUMS) {
+                for (size_t l = 0; l < PARTIAL_SUMS; ++l)
+                    partial[l] += a[(k + l) * a_col] * b[k + l];
+            }
             float sum = 0;
-            for (size_t k = 0; k < K; ++k) sum += A[i * a_row + k * a_col] * B[j * ldb + k];
+            for (; k < K; ++k) sum += a[k * a_col] * b[k];
+            for (size_t l = 0; l < PARTIAL_SUMS; ++l) sum += partial[l];
             C[i * ldc + j] += ALPHA * sum;
         }
     }

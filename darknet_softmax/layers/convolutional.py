@@ -347,7 +347,7 @@ def convolve(input, weights, shape, stride, padding, groups):
                     :, :, dy : dy + stride * out_h : stride, dx : dx + stride * out_w : stride
                 ]
                 sums[:, g * group_filters : (g + 1) * group_filters] += np.einsum(
-                    "bchw,fc->bfhw", window, kernel[:, :, dy, dx]
+                    "bchw,fc->bfhw", window, kernel[:, :, dy, dx], optimize=True
                 )
     return sums
 
