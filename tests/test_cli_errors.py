@@ -146,7 +146,9 @@ def test_a_data_cell_that_is_not_finite_is_refused(capsys, tmp_path, cell):
 def test_a_loss_that_goes_nan_saves_no_weights(capsys, tmp_path):
     """A learning rate so large that the loss overflows: no weights, an error."""
     cfg = tmp_path / "wild.cfg"
-    text = (cli.DATA / "digits.cfg").read_text().replace("learning_rate=0.1", "learning_rate=1e30")
+    text = (
+        (cli.DATA / "digits-mlp.cfg").read_text().replace("learning_rate=0.1", "learning_rate=1e30")
+    )
     cfg.write_text(text)
     weights = tmp_path / "w.weights"
     line = assert_one_line_error(

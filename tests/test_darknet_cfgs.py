@@ -73,8 +73,9 @@ def test_runs_at_its_own_size_with_batch_one(name, rng):
 def test_smaller_agrees_with_the_reference_trains_and_reloads(name, rng, tmp_path):
     net = settle(ds.Network.from_cfg(smaller(name), batch=2), rng)
     x = rng.random((2, net.inputs), dtype=np.float32)
-    assert_close(net.predict(x), net.reference_predict(x), atol=1e-5, rtol=1e-4,
-                 kind="Darknet's classifiers")
+    assert_close(
+        net.predict(x), net.reference_predict(x), atol=1e-5, rtol=1e-4, kind="Darknet's classifiers"
+    )
     loss = net.train_batch(x, truth_for(net, rng, 2))
     assert np.isfinite(loss) and loss > 0
     trained = net.predict(x)

@@ -92,3 +92,18 @@ def test_bounds_are_checked_before_writing(rng):
     with pytest.raises(TypeError, match="B must have dtype float32"):
         gemm(0, 0, 3, 3, 3, 1.0, a, 3, np.ones((3, 3)), 3, 0.0, c, 3)
     assert not c.any()
+
+
+@pytest.mark.parametrize("ta, tb", [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_products_split_over_threads_match_the_reference(rng, kernel_path, ta, tb):
+    """A product above the threading threshold (a million multiply-adds),
+    with an odd row count and strides wider than the rows, on every path."""
+    m, n, k = 67, 129, 131
+    a = rng.standard_normal((k, m + 3) if ta else (m, k + 3)).astype(np.float32)
+    b = rng.standard_normal((n, k + 5) if tb else (k, n + 5)).astype(np.float32)
+    c = rng.standard_normal((m, n + 2)).astype(np.float32)
+    op_a = a[:, :m] if ta else a[:, :k]
+    op_b = b[:, :k] if tb else b[:, :n]
+    expected = reference.gemm(ta, tb, op_a, op_b, 0.5, 2.0, c[:, :n])
+    gemm(ta, tb, m, n, k, 0.5, a, a.shape[1], b, b.shape[1], 2.0, c, c.shape[1])
+    assert_close(c[:, :n], expected, atol=1e-4, rtol=1e-5, kind="gemm")

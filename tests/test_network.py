@@ -188,7 +188,7 @@ def test_short_training_run_learns_digits():
     Y = one_hot(labels, 10)
     order = np.random.default_rng(0).permutation(len(X))
     train, test = order[:600], order[1500:]
-    net = ds.Network.from_cfg(DIGITS.parent / "digits.cfg", seed=1)
+    net = ds.Network.from_cfg(DIGITS.parent / "digits-mlp.cfg", seed=1)
     chance = np.mean(net.predict(X[test]).argmax(1) == labels[test])
     losses = net.train(X[train], Y[train], epochs=8, seed=0)
     accuracy = np.mean(net.predict(X[test]).argmax(1) == labels[test])
