@@ -3,6 +3,7 @@
 
 #include "blas.h"
 #include "blas_vector.h"
+#include "status.h"
 #include "threadpool.h"
 #include "vector_kernels.h"
 
@@ -402,4 +403,61 @@ float sum_array_vector(const float *a, size_t n)
         sum += kernels->sum(a + start, n - start < SUM_BLOCK ? n - start : SUM_BLOCK);
     }
     return (float)sum;
+}
+
+/* --- the fused softmax cross-entropy --- */
+
+/* Items (rows, or blocks of eight positions) whose losses are added up
+   together, in order, whatever the thread count: the total does not depend
+   on it. */
+enum { LOSS_BLOCK = 16 };
+
+struct loss_work {
+    const struct cross_entropy *c;
+    size_t items, blocks_per_outer;
+    int rows;
+    double *block_sum;
+    const struct vector_kernels *kernels;
+};
+
+static double loss_items(const struct loss_work *w, size_t begin, size_t end)
+{
+    if (w->rows) return w->kernels->cross_entropy_rows(w->c, begin, end);
+    double sum = 0;
+    for (size_t item = begin; item < end; ++item) {
+        size_t o = item / w->blocks_per_outer, i = item % w->blocks_per_outer * LANES_PER_VECTOR;
+        size_t count = w->c->inner - i < LANES_PER_VECTOR ? w->c->inner - i : LANES_PER_VECTOR;
+        sum += w->kernels->cross_entropy_lanes(w->c, o, i, count);
+    }
+    return sum;
+}
+
+static void loss_part(void *context, size_t part, size_t parts)
+{
+    const struct loss_work *w = context;
+    size_t blocks = (w->items + LOSS_BLOCK - 1) / LOSS_BLOCK, begin, end;
+    share(blocks, part, parts, &begin, &end);
+    for (size_t block = begin; block < end; ++block) {
+        size_t last = (block + 1) * LOSS_BLOCK < w->items ? (block + 1) * LOSS_BLOCK : w->items;
+        w->block_sum[block] = loss_items(w, block * LOSS_BLOCK, last);
+    }
+}
+
+int softmax_cross_entropy_vector(const struct cross_entropy *loss, double *total)
+{
+    struct cross_entropy local = *loss;
+    const struct cross_entropy *c = &local;
+    local.stream = loss->outer * loss->classes * loss->inner >= STREAM_BYTES / sizeof(float);
+    struct loss_work w = {.c = c, .rows = c->inner == 1, .kernels = vector_kernels_in_use()};
+    w.blocks_per_outer = (c->inner + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
+    w.items = w.rows ? c->outer : c->outer * w.blocks_per_outer;
+    size_t blocks = (w.items + LOSS_BLOCK - 1) / LOSS_BLOCK;
+    w.block_sum = malloc((blocks ? blocks : 1) * sizeof(double));
+    if (!w.block_sum) return DS_ERR_NOMEM;
+    pool_run(loss_part, &w, parts_for(c->outer * c->classes * c->inner));
+    double sum = 0;
+    for (size_t block = 0; block < blocks; ++block) sum += w.block_sum[block];
+    free(w.block_sum);
+    *total = sum;
+    return DS_OK;
 }

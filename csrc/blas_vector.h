@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "vector_kernels.h"
+
 /* How many parts (threads) a job of this many floats is worth. */
 size_t parts_for(size_t elements);
 
@@ -20,5 +22,8 @@ void softmax_x_ent_vector(size_t n, const float *pred, const float *truth, float
 /* Y += ALPHA*X over N contiguous floats. */
 void axpy_vector(size_t N, float ALPHA, const float *X, float *Y);
 float sum_array_vector(const float *a, size_t n);
+/* The fused loss with integer labels (checked), its sum into *total: DS_OK,
+   or DS_ERR_NOMEM before anything is written. */
+int softmax_cross_entropy_vector(const struct cross_entropy *c, double *total);
 
 #endif
