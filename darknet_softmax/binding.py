@@ -203,6 +203,17 @@ def groups_of(inputs, groups):
     return groups
 
 
+def groups_along(name, axis, length, groups):
+    """`groups`, a count that divides axis `axis` (of `length` values) of
+    `name` into equal parts."""
+    groups = count("groups", groups)
+    if length % groups:
+        raise ValueError(
+            f"{name}'s axis {axis} has {length} values, which must divide by groups ({groups})"
+        )
+    return groups
+
+
 def temperature_value(value):
     """A finite temperature above 0 that stays above 0 in float32."""
     value = number("temperature", value, finite=False)

@@ -23,6 +23,7 @@ from .binding import (
     flag,
     float_array,
     float_ptr,
+    groups_along,
     lib,
     loss_arrays,
     number,
@@ -40,12 +41,7 @@ def _along(name, x, groups, axis):
     x = real_array(name, x)
     axis = axis_index(axis, x.ndim, name)
     length = x.shape[axis]
-    groups = count("groups", groups)
-    if length % groups:
-        raise ValueError(
-            f"{name}'s axis {axis} has {length} values, which must divide by groups ({groups})"
-        )
-    n = length // groups
+    n = length // groups_along(name, axis, length, groups)
     inner = math.prod(x.shape[axis + 1 :])
     if x.size == 0:
         return x, None
@@ -381,9 +377,7 @@ def softmax_backward(
     check_distinct(("y", y), ("out", out), same_ok=False)
     check_distinct(("dy", dy), ("out", out), same_ok=False)
     if layout is not None:
-        lib.softmax_backward_cpu(
-            float_ptr(y), float_ptr(dy), *layout, temperature, float_ptr(out)
-        )
+        lib.softmax_backward_cpu(float_ptr(y), float_ptr(dy), *layout, temperature, float_ptr(out))
     return out
 
 
@@ -395,7 +389,9 @@ REDUCTIONS = ("none", "sum", "mean", "batch", "full")
 def _class_labels(labels, shape):
     """Integer labels as an int64 C-contiguous array of `shape`."""
     if labels.shape != shape:
-        raise ValueError(f"labels must have shape {shape} (the logits' without axis), not {labels.shape}")
+        raise ValueError(
+            f"labels must have shape {shape} (the logits' without axis), not {labels.shape}"
+        )
     if labels.dtype == np.uint64 and labels.size and labels.max() > np.iinfo(np.int64).max:
         labels = np.minimum(labels, np.iinfo(np.int64).max)  # still out of range
     return np.ascontiguousarray(labels, dtype=np.int64)
@@ -536,7 +532,9 @@ def softmax_cross_entropy(
     null = ffi.NULL
     status = lib.softmax_cross_entropy_cpu(
         float_ptr(logits) if logits.size else null,
-        ffi.from_buffer("int64_t[]", label_array) if label_array is not None and label_array.size else null,
+        ffi.from_buffer("int64_t[]", label_array)
+        if label_array is not None and label_array.size
+        else null,
         float_ptr(probs) if probs is not None and probs.size else null,
         float_ptr(weight) if weight is not None and weight.size else null,
         outer,
