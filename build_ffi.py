@@ -41,8 +41,16 @@ def compile_args():
     if sys.platform == "win32":
         return ["/O2"]
     werror = ["-Werror"] if os.environ.get("DS_WERROR") == "1" else []
-    return ["-O3", "-std=c11", "-Wall", "-Wextra", "-pthread", "-fvisibility=hidden",
-            "-ffp-contract=off", *werror]
+    return [
+        "-O3",
+        "-std=c11",
+        "-Wall",
+        "-Wextra",
+        "-pthread",
+        "-fvisibility=hidden",
+        "-ffp-contract=off",
+        *werror,
+    ]
 
 
 def link_args():

@@ -75,7 +75,7 @@ def float_array(name, array, writable=False, empty_ok=False):
     return array
 
 
-def real_array(name, array):
+def real_array(name: str, array: object) -> Floats:
     """Any array-like of real numbers (a NumPy array of any float or integer
     dtype, strides and byte order, a nested list, ...) as the engine takes
     data: a float32, C-contiguous, aligned ndarray. A float32 array that is

@@ -33,7 +33,7 @@ from .binding import (
 )
 
 
-def _along(name, x, groups, axis):
+def _along(name: str, x: object, groups: int, axis: int) -> tuple[Floats, Optional[tuple]]:
     """`x` as float32 and the strided kernel's arguments (n, batch,
     batch_offset, groups, group_offset, stride) for a softmax over each of
     `groups` equal parts of `axis`: a group is n values `stride` apart, the
@@ -225,7 +225,7 @@ def softmax_x_ent(
     truth, delta, error = loss_arrays(pred, truth, delta, error)
     if pred.size == 0:
         return delta, error
-    if exact:
+    if layout is not None:
         # C sums a group's truths first, then reads each value before writing
         # it, so delta and error may be pred or truth.
         lib.softmax_x_ent_exact_cpu(

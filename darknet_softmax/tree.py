@@ -18,10 +18,10 @@ from .binding import (
     ffi,
     flag,
     float_array,
-    real_array,
     float_ptr,
     lib,
     number,
+    real_array,
 )
 
 # The YOLO9000 WordTree (9418 nodes), public domain, shipped with the package.
