@@ -4,6 +4,9 @@ extreme logits, a finite-difference gradient check, bad input (a clear
 exception, nothing written), and PyTorch's cross_entropy where torch is
 installed."""
 
+import importlib.util
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -382,3 +385,19 @@ def test_matches_pytorch(kernel_path, rng, shape, axis, options, targets):
     assert_close(
         grad, np.moveaxis(x_torch.grad.numpy(), 1, axis), atol=1e-7, kind="cross-entropy vs PyTorch"
     )
+
+
+# --- the worked example: the two-layer net of "Deep Learning from Scratch" ---
+
+EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "two_layer_net.py"
+
+
+@pytest.mark.skipif(not EXAMPLE.exists(), reason="needs the source tree")
+def test_two_layer_net_example_learns_and_its_gradient_checks():
+    spec = importlib.util.spec_from_file_location("two_layer_net", EXAMPLE)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    result = example.main(verbose=False, steps=300)
+    assert result["gradient_error"] < 1e-5
+    assert np.mean(result["losses"][-20:]) < 0.2 * result["losses"][0]
+    assert result["test_accuracy"] > 0.9
