@@ -128,6 +128,11 @@ void log_softmax(const float *input, size_t n, float temp, size_t stride, float 
 void log_softmax_cpu(const float *input, size_t n, size_t batch, size_t batch_offset, size_t groups,
                      size_t group_offset, size_t stride, float temp, float *output)
 {
+    if (vector_path()) {
+        log_softmax_cpu_vector(input, n, batch, batch_offset, groups, group_offset, stride, temp,
+                               output);
+        return;
+    }
     for (size_t b = 0; b < batch; ++b) {
         for (size_t g = 0; g < groups; ++g) {
             size_t offset = b * batch_offset + g * group_offset;

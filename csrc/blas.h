@@ -62,7 +62,7 @@ DS_API int softmax_cross_entropy_cpu(const float *logits, const int64_t *labels,
                                      const float *weight, size_t outer, size_t classes,
                                      size_t inner, int has_ignore, int64_t ignore_index,
                                      float label_smoothing, float temp, double scale,
-                                     int mean_over_valid, float *grad, float *losses,
-                                     double *total, size_t *bad_label);
+                                     int mean_over_valid, float *grad, float *losses, double *total,
+                                     size_t *bad_label);
 
 #endif

@@ -54,8 +54,16 @@ struct grouped {
     size_t n, groups, batch_offset, group_offset, stride, count;
     float temp;
     int rows, stream;
+    int log; /* log_softmax in place of softmax */
     const struct vector_kernels *kernels;
 };
+
+/* One group on the scalar path. */
+static void group_scalar(const struct grouped *w, size_t offset)
+{
+    if (w->log) log_softmax(w->input + offset, w->n, w->temp, w->stride, w->output + offset);
+    else softmax(w->input + offset, w->n, w->temp, w->stride, w->output + offset);
+}
 
 static size_t group_start(const struct grouped *w, size_t k)
 {
@@ -72,7 +80,9 @@ static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
     for (size_t k = begin; k < end;) {
         if (!scratch) {
             size_t start = group_start(w, k++);
-            w->kernels->softmax_row(w->input + start, w->n, w->temp, w->output + start);
+            if (w->log)
+                w->kernels->log_softmax_row(w->input + start, w->n, w->temp, w->output + start);
+            else w->kernels->softmax_row(w->input + start, w->n, w->temp, w->output + start);
             continue;
         }
         size_t count = 0;
@@ -106,8 +116,13 @@ static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
     for (size_t block = begin; block < end;) {
         if (scratch && g + width <= w->groups && block + width / LANES_PER_VECTOR <= end) {
             size_t start = b * w->batch_offset + g;
-            w->kernels->softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
-                                     w->output + start, scratch);
+            if (w->log) {
+                w->kernels->log_softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
+                                             w->output + start, scratch);
+            } else {
+                w->kernels->softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
+                                         w->output + start, scratch);
+            }
             block += width / LANES_PER_VECTOR;
             g += width;
             if (g == w->groups) g = 0, ++b;
@@ -122,6 +137,18 @@ static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
             ++count;
         }
         ++block;
+        if (w->log) {
+            /* Eight groups one apart take the vector kernel; others go one by one. */
+            int contiguous = count == LANES_PER_VECTOR;
+            for (size_t l = 1; l < count; ++l) contiguous &= offset[l] == offset[0] + l;
+            if (contiguous) {
+                w->kernels->log_softmax_lanes(w->input + offset[0], w->n, w->stride, w->temp,
+                                              w->output + offset[0]);
+                continue;
+            }
+            for (size_t l = 0; l < count; ++l) group_scalar(w, offset[l]);
+            continue;
+        }
         if (high - low <= INT32_MAX) {
             w->kernels->softmax_lanes(w->input, offset, count, w->n, w->stride, w->temp, w->output);
             continue;
@@ -171,20 +198,22 @@ static int groups_disjoint(size_t n, size_t stride, size_t batch, size_t batch_o
     return 1;
 }
 
-void softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
-                        size_t groups, size_t group_offset, size_t stride, float temp,
-                        float *output)
+static void grouped_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
+                           size_t groups, size_t group_offset, size_t stride, float temp,
+                           float *output, int log)
 {
     if (!groups_disjoint(n, stride, batch, batch_offset, groups, group_offset)) {
         for (size_t b = 0; b < batch; ++b) {
             for (size_t g = 0; g < groups; ++g) {
                 size_t offset = b * batch_offset + g * group_offset;
-                softmax(input + offset, n, temp, stride, output + offset);
+                if (log) log_softmax(input + offset, n, temp, stride, output + offset);
+                else softmax(input + offset, n, temp, stride, output + offset);
             }
         }
         return;
     }
-    struct grouped w = {.input = input,
+    struct grouped w = {.log = log,
+                        .input = input,
                         .output = output,
                         .n = n,
                         .groups = groups,
@@ -195,9 +224,23 @@ void softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch
                         .temp = temp,
                         .rows = stride == 1 && n >= ROW_MIN,
                         .kernels = vector_kernels_in_use()};
-    w.stream = w.rows && w.count * n >= STREAM_BYTES / sizeof(float) && n <= STREAM_ROW_MAX
+    w.stream = !log && w.rows && w.count * n >= STREAM_BYTES / sizeof(float) && n <= STREAM_ROW_MAX
                && (uintptr_t)output % sizeof(float) == 0;
     pool_run(grouped_part, &w, parts_for(w.count * n));
+}
+
+void softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
+                        size_t groups, size_t group_offset, size_t stride, float temp,
+                        float *output)
+{
+    grouped_vector(input, n, batch, batch_offset, groups, group_offset, stride, temp, output, 0);
+}
+
+void log_softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
+                            size_t groups, size_t group_offset, size_t stride, float temp,
+                            float *output)
+{
+    grouped_vector(input, n, batch, batch_offset, groups, group_offset, stride, temp, output, 1);
 }
 
 /* --- tree groups (softmax_tree_cpu) --- */

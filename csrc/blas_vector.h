@@ -15,6 +15,9 @@ size_t parts_for(size_t elements);
 void softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
                         size_t groups, size_t group_offset, size_t stride, float temp,
                         float *output);
+void log_softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
+                            size_t groups, size_t group_offset, size_t stride, float temp,
+                            float *output);
 void softmax_tree_vector(const float *input, size_t batch, size_t inputs, const size_t *group_size,
                          const size_t *group_offset, size_t groups, float temp, float *output);
 void softmax_x_ent_vector(size_t n, const float *pred, const float *truth, float *delta,

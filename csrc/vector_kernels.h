@@ -49,6 +49,15 @@ struct vector_kernels {
     void (*softmax_tree_rows)(const float *input, const size_t *row, size_t count, size_t columns,
                               const size_t *group_size, size_t groups, float temp, float *output,
                               float *scratch);
+    /* log_softmax over n contiguous values (output may be input). */
+    void (*log_softmax_row)(const float *input, size_t n, float temp, float *output);
+    /* log_softmax over eight groups one apart, values stride apart (output
+       may be input). */
+    void (*log_softmax_lanes)(const float *input, size_t n, size_t stride, float temp,
+                              float *output);
+    /* softmax_wide's layout and scratch, for log_softmax. */
+    void (*log_softmax_wide)(const float *input, size_t n, size_t stride, size_t width, float temp,
+                             float *output, float *scratch);
     void (*softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
                           float *error);
     /* The fused loss of rows [begin, end) (inner is 1, labels given):
@@ -56,8 +65,7 @@ struct vector_kernels {
     double (*cross_entropy_rows)(const struct cross_entropy *c, size_t begin, size_t end);
     /* The fused loss of count (1 to 8) positions side by side, from (o, i)
        (inner above 1, labels given): returns the sum of their losses. */
-    double (*cross_entropy_lanes)(const struct cross_entropy *c, size_t o, size_t i,
-                                  size_t count);
+    double (*cross_entropy_lanes)(const struct cross_entropy *c, size_t o, size_t i, size_t count);
     /* y += alpha*x over n contiguous values. */
     void (*axpy)(size_t n, float alpha, const float *x, float *y);
     /* The sum of n floats, in double. */

@@ -357,6 +357,82 @@ static void VK(softmax_tree_rows)(const float *input, const size_t *row, size_t 
         VK(tree_columns_out)(scratch, row, count, columns, out, output);
 }
 
+/* --- log_softmax: (x - largest)/temp - log(sum(exp)), the sum in double --- */
+
+/* (x - m)/temp, exactly as the scaling's exp sees it at temperature 1. */
+static inline vf VK(shifted)(vf x, vf m, const scaling *s)
+{
+    vf d = vf_sub(x, m);
+    return s->divide ? vf_div(d, s->temp) : d;
+}
+
+static void VK(log_softmax_row)(const float *input, size_t n, float temp, float *output)
+{
+    scaling s = VK(scaling_for)(temp);
+    float largest = VK(row_max)(input, n);
+    vf m = vf_set1(largest);
+    vsum sum = vsum_zero();
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) sum = vsum_add(sum, VK(exp_of)(vf_load(input + i), m, &s));
+    if (i < n) {
+        vf e = VK(exp_of)(vf_load_part(input + i, n - i, largest), m, &s);
+        sum = vsum_add(sum, vf_keep(e, n - i));
+    }
+    vf log_sum = vf_set1((float)log(vsum_total(sum)));
+    for (i = 0; i + LANES <= n; i += LANES) {
+        vf_store(output + i, vf_sub(VK(shifted)(vf_load(input + i), m, &s), log_sum));
+    }
+    if (i < n) {
+        vf v = vf_sub(VK(shifted)(vf_load_part(input + i, n - i, largest), m, &s), log_sum);
+        vf_store_part(output + i, v, n - i);
+    }
+}
+
+static void VK(log_lanes_scaled)(const float *x, size_t n, size_t stride, const scaling *s,
+                                 float *output)
+{
+    vf largest = vf_load(x);
+    for (size_t j = 1; j < n; ++j) largest = vf_max(largest, vf_load(x + j * stride));
+    vsum sum = vsum_zero();
+    for (size_t j = 0; j < n; ++j)
+        sum = vsum_add(sum, VK(exp_of)(vf_load(x + j * stride), largest, s));
+    double sums[LANES];
+    float logs[LANES];
+    vsum_lanes(sum, sums);
+    for (size_t l = 0; l < LANES; ++l) logs[l] = (float)log(sums[l]);
+    vf log_sum = vf_load(logs);
+    for (size_t j = 0; j < n; ++j) {
+        vf v = VK(shifted)(vf_load(x + j * stride), largest, s);
+        vf_store(output + j * stride, vf_sub(v, log_sum));
+    }
+}
+
+static void VK(log_softmax_lanes)(const float *input, size_t n, size_t stride, float temp,
+                                  float *output)
+{
+    scaling s = VK(scaling_for)(temp);
+    VK(log_lanes_scaled)(input, n, stride, &s, output);
+}
+
+static void VK(log_softmax_wide)(const float *input, size_t n, size_t stride, size_t width,
+                                 float temp, float *output, float *scratch)
+{
+    for (size_t j = 0; j < n; ++j) {
+        for (size_t i = 0; i < width; i += LANES) {
+            vf_store(scratch + j * width + i, vf_load(input + j * stride + i));
+        }
+    }
+    scaling s = VK(scaling_for)(temp);
+    for (size_t i = 0; i < width; i += LANES) {
+        VK(log_lanes_scaled)(scratch + i, n, width, &s, scratch + i);
+    }
+    for (size_t j = 0; j < n; ++j) {
+        for (size_t i = 0; i < width; i += LANES) {
+            vf_store(output + j * stride + i, vf_load(scratch + j * width + i));
+        }
+    }
+}
+
 static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
                               float *error)
 {
@@ -417,12 +493,14 @@ static double VK(cross_entropy_row)(const struct cross_entropy *c, size_t r, con
         if (next) prefetch(next + i);
         vf x = vf_load(z + i);
         sum = vsum_add(sum, VK(exp_of)(x, m, &s));
-        if (smoothing) dot = vsum_add(dot, VK(weighted_shift)(c, x, m, VK(class_weights)(c, i, LANES)));
+        if (smoothing)
+            dot = vsum_add(dot, VK(weighted_shift)(c, x, m, VK(class_weights)(c, i, LANES)));
     }
     if (i < n) {
         vf x = vf_load_part(z + i, n - i, largest);
         sum = vsum_add(sum, vf_keep(VK(exp_of)(x, m, &s), n - i));
-        if (smoothing) dot = vsum_add(dot, VK(weighted_shift)(c, x, m, VK(class_weights)(c, i, n - i)));
+        if (smoothing)
+            dot = vsum_add(dot, VK(weighted_shift)(c, x, m, VK(class_weights)(c, i, n - i)));
     }
     double total = vsum_total(sum);
     double w_label = c->weight ? c->weight[label] : 1.0;
@@ -576,6 +654,9 @@ const struct vector_kernels VK(vector_kernels) = {
     .softmax_lanes = VK(softmax_lanes),
     .softmax_wide = VK(softmax_wide),
     .softmax_tree_rows = VK(softmax_tree_rows),
+    .log_softmax_row = VK(log_softmax_row),
+    .log_softmax_lanes = VK(log_softmax_lanes),
+    .log_softmax_wide = VK(log_softmax_wide),
     .softmax_x_ent = VK(softmax_x_ent),
     .cross_entropy_rows = VK(cross_entropy_rows),
     .cross_entropy_lanes = VK(cross_entropy_lanes),
