@@ -128,6 +128,11 @@ void log_softmax(const float *input, size_t n, float temp, size_t stride, float 
 void log_softmax_cpu(const float *input, size_t n, size_t batch, size_t batch_offset, size_t groups,
                      size_t group_offset, size_t stride, float temp, float *output)
 {
+    if (vector_path()) {
+        log_softmax_cpu_vector(input, n, batch, batch_offset, groups, group_offset, stride, temp,
+                               output);
+        return;
+    }
     for (size_t b = 0; b < batch; ++b) {
         for (size_t g = 0; g < groups; ++g) {
             size_t offset = b * batch_offset + g * group_offset;
@@ -194,4 +199,116 @@ void softmax_x_ent_exact_cpu(const float *pred, const float *truth, size_t n, si
                                 error + offset);
         }
     }
+}
+
+/* --- the fused softmax cross-entropy (issue 15) --- */
+
+static int label_ignored(const struct cross_entropy *c, int64_t label)
+{
+    return c->has_ignore && label == c->ignore_index;
+}
+
+/* The target a_k of class k at one position: keep*w_y*[k == y] + smooth*w_k
+   for label y, or w_k*(keep*t_k + smooth) for probabilities t (w_k is 1
+   without weights). The loss is sum_k a_k * -log_softmax_k. */
+static double class_target(const struct cross_entropy *c, const float *t, size_t stride,
+                           int64_t label, size_t k)
+{
+    double w = c->weight ? c->weight[k] : 1.0;
+    if (t) return w * (c->keep * t[k * stride] + c->smooth);
+    return ((int64_t)k == label ? c->keep * w : 0) + c->smooth * w;
+}
+
+/* One position, on the scalar path: with s_k = (z_k - largest)/temp, the
+   loss is sum(a)*log(sum(exp(s))) - sum(a_k*s_k) (terms with a_k = 0 left
+   out, so a class of target 0 and logit -inf adds nothing), and its
+   gradient (p_k*sum(a) - a_k)/temp, both times scale. Returns the loss. */
+static double cross_entropy_position(const struct cross_entropy *c, size_t o, size_t i)
+{
+    size_t n = c->classes, stride = c->inner, offset = o * n * stride + i;
+    size_t position = o * stride + i;
+    const float *z = c->logits + offset;
+    const float *t = c->probs ? c->probs + offset : NULL;
+    float *g = c->grad + offset;
+    int64_t label = c->labels ? c->labels[position] : -1;
+    if (c->labels && label_ignored(c, label)) {
+        for (size_t k = 0; k < n; ++k) g[k * stride] = 0;
+        if (c->losses) c->losses[position] = 0;
+        return 0;
+    }
+    float largest = largest_value(z, n, stride);
+    double sum = 0, target_sum = 0, dot = 0;
+    for (size_t k = 0; k < n; ++k) {
+        double s = ((double)z[k * stride] - largest) / c->temp;
+        double e = exp(s);
+        if (e < FLT_MIN) e = 0;
+        sum += e;
+        double a = class_target(c, t, stride, label, k);
+        if (a != 0) {
+            target_sum += a;
+            dot += a * s;
+        }
+    }
+    double loss = c->scale * (target_sum * log(sum) - dot);
+    double factor = c->scale / c->temp;
+    for (size_t k = 0; k < n; ++k) {
+        double e = exp(((double)z[k * stride] - largest) / c->temp);
+        if (e < FLT_MIN) e = 0;
+        double a = class_target(c, t, stride, label, k);
+        g[k * stride] = (float)(factor * (e / sum * target_sum - a));
+    }
+    if (c->losses) c->losses[position] = (float)loss;
+    return loss;
+}
+
+int softmax_cross_entropy_cpu(const float *logits, const int64_t *labels, const float *probs,
+                              const float *weight, size_t outer, size_t classes, size_t inner,
+                              int has_ignore, int64_t ignore_index, float label_smoothing,
+                              float temp, double scale, int mean_over_valid, float *grad,
+                              float *losses, double *total, size_t *bad_label)
+{
+    struct cross_entropy c = {.logits = logits,
+                              .probs = probs,
+                              .weight = weight,
+                              .labels = labels,
+                              .outer = outer,
+                              .classes = classes,
+                              .inner = inner,
+                              .has_ignore = has_ignore,
+                              .ignore_index = ignore_index,
+                              .keep = 1.0 - (double)label_smoothing,
+                              .smooth = classes ? (double)label_smoothing / classes : 0,
+                              .temp = temp,
+                              .grad = grad,
+                              .losses = losses};
+    for (size_t k = 0; k < classes; ++k) c.weight_sum += weight ? weight[k] : 1.0;
+    /* The labels first, before anything is written: each in range or
+       ignored, and the mean's divisor, the sum of their weights. */
+    double valid = 0;
+    if (labels) {
+        for (size_t p = 0; p < outer * inner; ++p) {
+            int64_t label = labels[p];
+            if (label_ignored(&c, label)) continue;
+            if (label < 0 || (uint64_t)label >= classes) {
+                *bad_label = p;
+                return DS_ERR_ARG;
+            }
+            valid += weight ? weight[label] : 1.0;
+        }
+    }
+    c.scale = mean_over_valid ? scale / valid : scale;
+    int status = DS_OK;
+    /* The vector path compares labels as floats: exact up to 2^24 classes. */
+    if (vector_path() && labels && classes && (inner == 1 || classes <= (1u << 24))) {
+        status = softmax_cross_entropy_vector(&c, total);
+    } else {
+        double sum = 0;
+        for (size_t o = 0; o < outer; ++o) {
+            for (size_t i = 0; i < inner; ++i) sum += cross_entropy_position(&c, o, i);
+        }
+        *total = sum;
+    }
+    /* PyTorch's mean over no valid label (or none at all) is 0/0. */
+    if (status == DS_OK && mean_over_valid && valid == 0) *total = NAN;
+    return status;
 }

@@ -2,6 +2,7 @@
 #define DARKNET_SOFTMAX_BLAS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "status.h"
 
@@ -42,5 +43,26 @@ DS_API void softmax_x_ent_exact(const float *pred, const float *truth, size_t n,
 DS_API void softmax_x_ent_exact_cpu(const float *pred, const float *truth, size_t n, size_t batch,
                                     size_t batch_offset, size_t groups, size_t group_offset,
                                     size_t stride, float temp, float *delta, float *error);
+
+/* The fused softmax cross-entropy (issue 15): over positions laid out as
+   outer x classes x inner (the class axis `inner` floats apart), one pass
+   that reads each position's logits for the max and the sum, and writes its
+   gradient once. Either labels (outer*inner class indices, a label equal to
+   ignore_index ignored where has_ignore) or probs (logits' layout, class
+   probabilities) is given, the other NULL. weight (classes floats) or NULL.
+   Each position's loss, PyTorch's cross_entropy with label_smoothing over the
+   logits divided by temp, times scale (and, where mean_over_valid, divided by
+   the sum of the weights of the valid labels, or their count) goes into
+   losses[position] where losses is not NULL, and their sum into *total; grad
+   gets the gradient of *total with respect to the logits (0 at an ignored
+   position). A label outside [0, classes) that is not ignored makes it
+   return DS_ERR_ARG with its position in *bad_label, before anything is
+   written; DS_ERR_NOMEM when its block sums cannot be allocated. */
+DS_API int softmax_cross_entropy_cpu(const float *logits, const int64_t *labels, const float *probs,
+                                     const float *weight, size_t outer, size_t classes,
+                                     size_t inner, int has_ignore, int64_t ignore_index,
+                                     float label_smoothing, float temp, double scale,
+                                     int mean_over_valid, float *grad, float *losses, double *total,
+                                     size_t *bad_label);
 
 #endif

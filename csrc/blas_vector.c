@@ -3,6 +3,7 @@
 
 #include "blas.h"
 #include "blas_vector.h"
+#include "status.h"
 #include "threadpool.h"
 #include "vector_kernels.h"
 
@@ -53,8 +54,16 @@ struct grouped {
     size_t n, groups, batch_offset, group_offset, stride, count;
     float temp;
     int rows, stream;
+    int log; /* log_softmax in place of softmax */
     const struct vector_kernels *kernels;
 };
+
+/* One group on the scalar path. */
+static void group_scalar(const struct grouped *w, size_t offset)
+{
+    if (w->log) log_softmax(w->input + offset, w->n, w->temp, w->stride, w->output + offset);
+    else softmax(w->input + offset, w->n, w->temp, w->stride, w->output + offset);
+}
 
 static size_t group_start(const struct grouped *w, size_t k)
 {
@@ -71,7 +80,9 @@ static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
     for (size_t k = begin; k < end;) {
         if (!scratch) {
             size_t start = group_start(w, k++);
-            w->kernels->softmax_row(w->input + start, w->n, w->temp, w->output + start);
+            if (w->log)
+                w->kernels->log_softmax_row(w->input + start, w->n, w->temp, w->output + start);
+            else w->kernels->softmax_row(w->input + start, w->n, w->temp, w->output + start);
             continue;
         }
         size_t count = 0;
@@ -105,8 +116,13 @@ static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
     for (size_t block = begin; block < end;) {
         if (scratch && g + width <= w->groups && block + width / LANES_PER_VECTOR <= end) {
             size_t start = b * w->batch_offset + g;
-            w->kernels->softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
-                                     w->output + start, scratch);
+            if (w->log) {
+                w->kernels->log_softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
+                                             w->output + start, scratch);
+            } else {
+                w->kernels->softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
+                                         w->output + start, scratch);
+            }
             block += width / LANES_PER_VECTOR;
             g += width;
             if (g == w->groups) g = 0, ++b;
@@ -121,6 +137,18 @@ static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
             ++count;
         }
         ++block;
+        if (w->log) {
+            /* Eight groups one apart take the vector kernel; others go one by one. */
+            int contiguous = count == LANES_PER_VECTOR;
+            for (size_t l = 1; l < count; ++l) contiguous &= offset[l] == offset[0] + l;
+            if (contiguous) {
+                w->kernels->log_softmax_lanes(w->input + offset[0], w->n, w->stride, w->temp,
+                                              w->output + offset[0]);
+                continue;
+            }
+            for (size_t l = 0; l < count; ++l) group_scalar(w, offset[l]);
+            continue;
+        }
         if (high - low <= INT32_MAX) {
             w->kernels->softmax_lanes(w->input, offset, count, w->n, w->stride, w->temp, w->output);
             continue;
@@ -170,20 +198,22 @@ static int groups_disjoint(size_t n, size_t stride, size_t batch, size_t batch_o
     return 1;
 }
 
-void softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
-                        size_t groups, size_t group_offset, size_t stride, float temp,
-                        float *output)
+static void grouped_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
+                           size_t groups, size_t group_offset, size_t stride, float temp,
+                           float *output, int log)
 {
     if (!groups_disjoint(n, stride, batch, batch_offset, groups, group_offset)) {
         for (size_t b = 0; b < batch; ++b) {
             for (size_t g = 0; g < groups; ++g) {
                 size_t offset = b * batch_offset + g * group_offset;
-                softmax(input + offset, n, temp, stride, output + offset);
+                if (log) log_softmax(input + offset, n, temp, stride, output + offset);
+                else softmax(input + offset, n, temp, stride, output + offset);
             }
         }
         return;
     }
-    struct grouped w = {.input = input,
+    struct grouped w = {.log = log,
+                        .input = input,
                         .output = output,
                         .n = n,
                         .groups = groups,
@@ -194,9 +224,23 @@ void softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch
                         .temp = temp,
                         .rows = stride == 1 && n >= ROW_MIN,
                         .kernels = vector_kernels_in_use()};
-    w.stream = w.rows && w.count * n >= STREAM_BYTES / sizeof(float) && n <= STREAM_ROW_MAX
+    w.stream = !log && w.rows && w.count * n >= STREAM_BYTES / sizeof(float) && n <= STREAM_ROW_MAX
                && (uintptr_t)output % sizeof(float) == 0;
     pool_run(grouped_part, &w, parts_for(w.count * n));
+}
+
+void softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
+                        size_t groups, size_t group_offset, size_t stride, float temp,
+                        float *output)
+{
+    grouped_vector(input, n, batch, batch_offset, groups, group_offset, stride, temp, output, 0);
+}
+
+void log_softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
+                            size_t groups, size_t group_offset, size_t stride, float temp,
+                            float *output)
+{
+    grouped_vector(input, n, batch, batch_offset, groups, group_offset, stride, temp, output, 1);
 }
 
 /* --- tree groups (softmax_tree_cpu) --- */
@@ -402,4 +446,61 @@ float sum_array_vector(const float *a, size_t n)
         sum += kernels->sum(a + start, n - start < SUM_BLOCK ? n - start : SUM_BLOCK);
     }
     return (float)sum;
+}
+
+/* --- the fused softmax cross-entropy --- */
+
+/* Items (rows, or blocks of eight positions) whose losses are added up
+   together, in order, whatever the thread count: the total does not depend
+   on it. */
+enum { LOSS_BLOCK = 16 };
+
+struct loss_work {
+    const struct cross_entropy *c;
+    size_t items, blocks_per_outer;
+    int rows;
+    double *block_sum;
+    const struct vector_kernels *kernels;
+};
+
+static double loss_items(const struct loss_work *w, size_t begin, size_t end)
+{
+    if (w->rows) return w->kernels->cross_entropy_rows(w->c, begin, end);
+    double sum = 0;
+    for (size_t item = begin; item < end; ++item) {
+        size_t o = item / w->blocks_per_outer, i = item % w->blocks_per_outer * LANES_PER_VECTOR;
+        size_t count = w->c->inner - i < LANES_PER_VECTOR ? w->c->inner - i : LANES_PER_VECTOR;
+        sum += w->kernels->cross_entropy_lanes(w->c, o, i, count);
+    }
+    return sum;
+}
+
+static void loss_part(void *context, size_t part, size_t parts)
+{
+    const struct loss_work *w = context;
+    size_t blocks = (w->items + LOSS_BLOCK - 1) / LOSS_BLOCK, begin, end;
+    share(blocks, part, parts, &begin, &end);
+    for (size_t block = begin; block < end; ++block) {
+        size_t last = (block + 1) * LOSS_BLOCK < w->items ? (block + 1) * LOSS_BLOCK : w->items;
+        w->block_sum[block] = loss_items(w, block * LOSS_BLOCK, last);
+    }
+}
+
+int softmax_cross_entropy_vector(const struct cross_entropy *loss, double *total)
+{
+    struct cross_entropy local = *loss;
+    const struct cross_entropy *c = &local;
+    local.stream = loss->outer * loss->classes * loss->inner >= STREAM_BYTES / sizeof(float);
+    struct loss_work w = {.c = c, .rows = c->inner == 1, .kernels = vector_kernels_in_use()};
+    w.blocks_per_outer = (c->inner + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
+    w.items = w.rows ? c->outer : c->outer * w.blocks_per_outer;
+    size_t blocks = (w.items + LOSS_BLOCK - 1) / LOSS_BLOCK;
+    w.block_sum = malloc((blocks ? blocks : 1) * sizeof(double));
+    if (!w.block_sum) return DS_ERR_NOMEM;
+    pool_run(loss_part, &w, parts_for(c->outer * c->classes * c->inner));
+    double sum = 0;
+    for (size_t block = 0; block < blocks; ++block) sum += w.block_sum[block];
+    free(w.block_sum);
+    *total = sum;
+    return DS_OK;
 }

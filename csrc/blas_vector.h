@@ -7,12 +7,17 @@
 
 #include <stddef.h>
 
+#include "vector_kernels.h"
+
 /* How many parts (threads) a job of this many floats is worth. */
 size_t parts_for(size_t elements);
 
 void softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
                         size_t groups, size_t group_offset, size_t stride, float temp,
                         float *output);
+void log_softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
+                            size_t groups, size_t group_offset, size_t stride, float temp,
+                            float *output);
 void softmax_tree_vector(const float *input, size_t batch, size_t inputs, const size_t *group_size,
                          const size_t *group_offset, size_t groups, float temp, float *output);
 void softmax_x_ent_vector(size_t n, const float *pred, const float *truth, float *delta,
@@ -20,5 +25,8 @@ void softmax_x_ent_vector(size_t n, const float *pred, const float *truth, float
 /* Y += ALPHA*X over N contiguous floats. */
 void axpy_vector(size_t N, float ALPHA, const float *X, float *Y);
 float sum_array_vector(const float *a, size_t n);
+/* The fused loss with integer labels (checked), its sum into *total: DS_OK,
+   or DS_ERR_NOMEM before anything is written. */
+int softmax_cross_entropy_vector(const struct cross_entropy *c, double *total);
 
 #endif

@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -142,5 +143,29 @@ int backward_softmax_layer(const softmax_layer *l, const network *net)
                              r.groups, r.group_offset, r.stride, l->temperature,
                              net->delta + r.offset);
     }
+    return DS_OK;
+}
+
+/* Darknet's loss against the one-hot truth of each label, value by value
+   (delta = truth - output, divided by the temperature when exact; the loss
+   -log(output) at the label, 0 elsewhere), with no one-hot array. */
+int softmax_layer_label_loss(softmax_layer *l, const int64_t *labels)
+{
+    if (!layer_is_valid(l) || l->groups != 1 || l->softmax_tree || l->spatial) return DS_ERR_ARG;
+    for (size_t b = 0; b < l->batch; ++b) {
+        if (labels[b] < 0 || (uint64_t)labels[b] >= l->inputs) return DS_ERR_ARG;
+    }
+    double scale = l->exact ? 1.0 / l->temperature : 1.0;
+    for (size_t b = 0; b < l->batch; ++b) {
+        const float *output = l->output + b * l->inputs;
+        float *delta = l->delta + b * l->inputs, *loss = l->loss + b * l->inputs;
+        size_t label = (size_t)labels[b];
+        for (size_t i = 0; i < l->inputs; ++i) {
+            float truth = i == label;
+            delta[i] = l->exact ? (float)((truth - output[i]) * scale) : truth - output[i];
+            loss[i] = i == label ? -logf(output[i]) : 0;
+        }
+    }
+    l->cost = sum_array(l->loss, l->batch * l->inputs);
     return DS_OK;
 }

@@ -2,6 +2,7 @@
 #define DARKNET_SOFTMAX_SOFTMAX_LAYER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "network.h"
 #include "status.h"
@@ -36,5 +37,9 @@ DS_API void free_softmax_layer(softmax_layer *l);
 DS_API size_t softmax_layer_bytes(const softmax_layer *l);
 DS_API int forward_softmax_layer(softmax_layer *l, const network *net);
 DS_API int backward_softmax_layer(const softmax_layer *l, const network *net);
+/* After a forward with no truth: the loss, delta and cost against one class
+   label per item, labels[b] in [0, inputs), as a one-hot truth would give
+   them, without one. For a layer of one group, with no tree, not spatial. */
+DS_API int softmax_layer_label_loss(softmax_layer *l, const int64_t *labels);
 
 #endif

@@ -185,6 +185,13 @@ static inline double vsum_total(vsum s)
     return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
 }
 
+/* The eight sums, lane by lane. */
+static inline void vsum_lanes(vsum s, double *out)
+{
+    _mm256_storeu_pd(out, s.low);
+    _mm256_storeu_pd(out + 4, s.high);
+}
+
 /* (float)(1 / sum) in every lane. */
 static inline vf vsum_reciprocal(vsum s)
 {
@@ -466,6 +473,11 @@ static inline double vsum_total(vsum s)
     double total = 0;
     for (int l = 0; l < LANES; ++l) total += s.lane[l];
     return total;
+}
+
+static inline void vsum_lanes(vsum s, double *out)
+{
+    for (int l = 0; l < LANES; ++l) out[l] = s.lane[l];
 }
 
 static inline vf vsum_reciprocal(vsum s)

@@ -9,6 +9,24 @@
 
 enum { LANES_PER_VECTOR = 8 };
 
+/* One call of the fused softmax cross-entropy (blas.c), checked. Position
+   (o, i) of outer x inner has its classes at logits + o*classes*inner + i,
+   inner floats apart. */
+struct cross_entropy {
+    const float *logits, *probs, *weight; /* probs and weight may be NULL */
+    const int64_t *labels;                /* or NULL */
+    size_t outer, classes, inner;
+    int has_ignore;
+    int64_t ignore_index;
+    double keep;       /* 1 - label_smoothing */
+    double smooth;     /* label_smoothing / classes */
+    double weight_sum; /* the sum of weight (classes without it) */
+    float temp;
+    double scale; /* each position's loss and gradient are multiplied by it */
+    float *grad, *losses;
+    int stream; /* the gradient goes around the cache (the vector path sets it) */
+};
+
 struct vector_kernels {
     /* One softmax over n contiguous values. */
     void (*softmax_row)(const float *input, size_t n, float temp, float *output);
@@ -31,8 +49,23 @@ struct vector_kernels {
     void (*softmax_tree_rows)(const float *input, const size_t *row, size_t count, size_t columns,
                               const size_t *group_size, size_t groups, float temp, float *output,
                               float *scratch);
+    /* log_softmax over n contiguous values (output may be input). */
+    void (*log_softmax_row)(const float *input, size_t n, float temp, float *output);
+    /* log_softmax over eight groups one apart, values stride apart (output
+       may be input). */
+    void (*log_softmax_lanes)(const float *input, size_t n, size_t stride, float temp,
+                              float *output);
+    /* softmax_wide's layout and scratch, for log_softmax. */
+    void (*log_softmax_wide)(const float *input, size_t n, size_t stride, size_t width, float temp,
+                             float *output, float *scratch);
     void (*softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
                           float *error);
+    /* The fused loss of rows [begin, end) (inner is 1, labels given):
+       returns the sum of their losses, in double. */
+    double (*cross_entropy_rows)(const struct cross_entropy *c, size_t begin, size_t end);
+    /* The fused loss of count (1 to 8) positions side by side, from (o, i)
+       (inner above 1, labels given): returns the sum of their losses. */
+    double (*cross_entropy_lanes)(const struct cross_entropy *c, size_t o, size_t i, size_t count);
     /* y += alpha*x over n contiguous values. */
     void (*axpy)(size_t n, float alpha, const float *x, float *y);
     /* The sum of n floats, in double. */

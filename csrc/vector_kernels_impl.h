@@ -357,6 +357,82 @@ static void VK(softmax_tree_rows)(const float *input, const size_t *row, size_t 
         VK(tree_columns_out)(scratch, row, count, columns, out, output);
 }
 
+/* --- log_softmax: (x - largest)/temp - log(sum(exp)), the sum in double --- */
+
+/* (x - m)/temp, exactly as the scaling's exp sees it at temperature 1. */
+static inline vf VK(shifted)(vf x, vf m, const scaling *s)
+{
+    vf d = vf_sub(x, m);
+    return s->divide ? vf_div(d, s->temp) : d;
+}
+
+static void VK(log_softmax_row)(const float *input, size_t n, float temp, float *output)
+{
+    scaling s = VK(scaling_for)(temp);
+    float largest = VK(row_max)(input, n);
+    vf m = vf_set1(largest);
+    vsum sum = vsum_zero();
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) sum = vsum_add(sum, VK(exp_of)(vf_load(input + i), m, &s));
+    if (i < n) {
+        vf e = VK(exp_of)(vf_load_part(input + i, n - i, largest), m, &s);
+        sum = vsum_add(sum, vf_keep(e, n - i));
+    }
+    vf log_sum = vf_set1((float)log(vsum_total(sum)));
+    for (i = 0; i + LANES <= n; i += LANES) {
+        vf_store(output + i, vf_sub(VK(shifted)(vf_load(input + i), m, &s), log_sum));
+    }
+    if (i < n) {
+        vf v = vf_sub(VK(shifted)(vf_load_part(input + i, n - i, largest), m, &s), log_sum);
+        vf_store_part(output + i, v, n - i);
+    }
+}
+
+static void VK(log_lanes_scaled)(const float *x, size_t n, size_t stride, const scaling *s,
+                                 float *output)
+{
+    vf largest = vf_load(x);
+    for (size_t j = 1; j < n; ++j) largest = vf_max(largest, vf_load(x + j * stride));
+    vsum sum = vsum_zero();
+    for (size_t j = 0; j < n; ++j)
+        sum = vsum_add(sum, VK(exp_of)(vf_load(x + j * stride), largest, s));
+    double sums[LANES];
+    float logs[LANES];
+    vsum_lanes(sum, sums);
+    for (size_t l = 0; l < LANES; ++l) logs[l] = (float)log(sums[l]);
+    vf log_sum = vf_load(logs);
+    for (size_t j = 0; j < n; ++j) {
+        vf v = VK(shifted)(vf_load(x + j * stride), largest, s);
+        vf_store(output + j * stride, vf_sub(v, log_sum));
+    }
+}
+
+static void VK(log_softmax_lanes)(const float *input, size_t n, size_t stride, float temp,
+                                  float *output)
+{
+    scaling s = VK(scaling_for)(temp);
+    VK(log_lanes_scaled)(input, n, stride, &s, output);
+}
+
+static void VK(log_softmax_wide)(const float *input, size_t n, size_t stride, size_t width,
+                                 float temp, float *output, float *scratch)
+{
+    for (size_t j = 0; j < n; ++j) {
+        for (size_t i = 0; i < width; i += LANES) {
+            vf_store(scratch + j * width + i, vf_load(input + j * stride + i));
+        }
+    }
+    scaling s = VK(scaling_for)(temp);
+    for (size_t i = 0; i < width; i += LANES) {
+        VK(log_lanes_scaled)(scratch + i, n, width, &s, scratch + i);
+    }
+    for (size_t j = 0; j < n; ++j) {
+        for (size_t i = 0; i < width; i += LANES) {
+            vf_store(output + j * stride + i, vf_load(scratch + j * width + i));
+        }
+    }
+}
+
 static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
                               float *error)
 {
@@ -372,6 +448,176 @@ static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, f
         vf_store_part(delta + i, vf_sub(t, p), n - i);
         vf_store_part(error + i, vf_where_nonzero(t, vf_sub(minus_zero, vf_log(p))), n - i);
     }
+}
+
+/* --- the fused softmax cross-entropy (blas.c has the scalar version and
+   the formulas): the logits are read for the max, then for the sum, then
+   for the gradient, which is written once. --- */
+
+/* The weights of classes [k, k + count) (count up to 8; 1 without weights,
+   0 past count). */
+static inline vf VK(class_weights)(const struct cross_entropy *c, size_t k, size_t count)
+{
+    if (!c->weight) return vf_keep(vf_set1(1), count);
+    return count == LANES ? vf_load(c->weight + k) : vf_load_part(c->weight + k, count, 0);
+}
+
+/* The smoothing term's sum(w_k*(z_k - largest)) over one vector (terms of
+   weight 0 left out, as the scalar path leaves them out). */
+static inline vf VK(weighted_shift)(const struct cross_entropy *c, vf x, vf m, vf w)
+{
+    vf d = vf_sub(x, m);
+    return c->weight ? vf_where_nonzero(w, vf_mul(d, w)) : d;
+}
+
+static double VK(cross_entropy_row)(const struct cross_entropy *c, size_t r, const float *next)
+{
+    size_t n = c->classes;
+    const float *z = c->logits + r * n;
+    float *g = c->grad + r * n;
+    int64_t label = c->labels[r];
+    if (c->has_ignore && label == c->ignore_index) {
+        size_t i = 0;
+        for (; i + LANES <= n; i += LANES) vf_store(g + i, vf_set1(0));
+        if (i < n) vf_store_part(g + i, vf_set1(0), n - i);
+        if (c->losses) c->losses[r] = 0;
+        return 0;
+    }
+    scaling s = VK(scaling_for)(c->temp);
+    int smoothing = c->smooth != 0;
+    float largest = VK(row_max)(z, n);
+    vf m = vf_set1(largest);
+    vsum sum = vsum_zero(), dot = vsum_zero();
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        if (next) prefetch(next + i);
+        vf x = vf_load(z + i);
+        sum = vsum_add(sum, VK(exp_of)(x, m, &s));
+        if (smoothing)
+            dot = vsum_add(dot, VK(weighted_shift)(c, x, m, VK(class_weights)(c, i, LANES)));
+    }
+    if (i < n) {
+        vf x = vf_load_part(z + i, n - i, largest);
+        sum = vsum_add(sum, vf_keep(VK(exp_of)(x, m, &s), n - i));
+        if (smoothing)
+            dot = vsum_add(dot, VK(weighted_shift)(c, x, m, VK(class_weights)(c, i, n - i)));
+    }
+    double total = vsum_total(sum);
+    double w_label = c->weight ? c->weight[label] : 1.0;
+    double s_label = ((double)z[label] - largest) / c->temp;
+    double target_sum = c->keep * w_label + c->smooth * c->weight_sum;
+    double dot_total = c->keep * w_label * s_label;
+    if (smoothing) dot_total += c->smooth * vsum_total(dot) / c->temp;
+    double loss = c->scale * (target_sum * log(total) - dot_total);
+    if (c->losses) c->losses[r] = (float)loss;
+    double factor = c->scale / c->temp;
+    vf coef_p = vf_set1((float)(factor * target_sum / total));
+    vf coef_w = vf_set1((float)(factor * c->smooth));
+    /* The label's own term, subtracted from its lane only. */
+    float pick[LANES] = {0};
+    size_t label_block = (size_t)label / LANES * LANES;
+    pick[(size_t)label - label_block] = (float)(factor * c->keep * w_label);
+    int stream = c->stream && ((uintptr_t)g & 31) == 0;
+    for (i = 0; i + LANES <= n; i += LANES) {
+        vf v = vf_mul(VK(exp_of)(vf_load(z + i), m, &s), coef_p);
+        if (smoothing) v = vf_sub(v, vf_mul(coef_w, VK(class_weights)(c, i, LANES)));
+        if (i == label_block) v = vf_sub(v, vf_load(pick));
+        if (stream) vf_stream(g + i, v);
+        else vf_store(g + i, v);
+    }
+    if (i < n) {
+        vf v = vf_mul(VK(exp_of)(vf_load_part(z + i, n - i, largest), m, &s), coef_p);
+        if (smoothing) v = vf_sub(v, vf_mul(coef_w, VK(class_weights)(c, i, n - i)));
+        if (i == label_block) v = vf_sub(v, vf_load(pick));
+        vf_store_part(g + i, v, n - i);
+    }
+    return loss;
+}
+
+static double VK(cross_entropy_rows)(const struct cross_entropy *c, size_t begin, size_t end)
+{
+    double total = 0;
+    for (size_t r = begin; r < end; ++r) {
+        const float *next = r + 1 < end ? c->logits + (r + 1) * c->classes : NULL;
+        total += VK(cross_entropy_row)(c, r, next);
+    }
+    if (c->stream) stream_fence();
+    return total;
+}
+
+/* count positions side by side, one a lane: the class axis runs down
+   through memory, inner floats a step, so every load is a whole vector. */
+static double VK(cross_entropy_lanes)(const struct cross_entropy *c, size_t o, size_t i,
+                                      size_t count)
+{
+    size_t n = c->classes, stride = c->inner;
+    const float *z = c->logits + o * n * stride + i;
+    float *g = c->grad + o * n * stride + i;
+    const int64_t *labels = c->labels + o * stride + i;
+    scaling s = VK(scaling_for)(c->temp);
+    int smoothing = c->smooth != 0;
+    float label_lane[LANES], valid_lane[LANES];
+    for (size_t l = 0; l < LANES; ++l) {
+        int valid = l < count && !(c->has_ignore && labels[l] == c->ignore_index);
+        valid_lane[l] = (float)valid;
+        label_lane[l] = valid ? (float)labels[l] : -1.0f;
+    }
+    vf largest = vf_set1(-INFINITY);
+    for (size_t k = 0; k < n; ++k) {
+        const float *x = z + k * stride;
+        largest = vf_max(largest, count == LANES ? vf_load(x) : vf_load_first(x, count));
+    }
+    vsum sum = vsum_zero(), dot = vsum_zero();
+    for (size_t k = 0; k < n; ++k) {
+        const float *x = z + k * stride;
+        vf v = count == LANES ? vf_load(x) : vf_load_first(x, count);
+        sum = vsum_add(sum, VK(exp_of)(v, largest, &s));
+        if (smoothing) {
+            vf w = vf_set1(c->weight ? c->weight[k] : 1.0f);
+            dot = vsum_add(dot, VK(weighted_shift)(c, v, largest, w));
+        }
+    }
+    double sums[LANES], dots[LANES];
+    float largest_lane[LANES], coef_lane[LANES], pick_lane[LANES];
+    vsum_lanes(sum, sums);
+    vsum_lanes(dot, dots);
+    vf_store(largest_lane, largest);
+    double factor = c->scale / c->temp, total = 0;
+    for (size_t l = 0; l < LANES; ++l) {
+        coef_lane[l] = pick_lane[l] = 0;
+        if (l >= count) continue;
+        size_t position = o * stride + i + l;
+        if (!valid_lane[l]) {
+            if (c->losses) c->losses[position] = 0;
+            continue;
+        }
+        size_t label = (size_t)labels[l];
+        double w_label = c->weight ? c->weight[label] : 1.0;
+        double s_label = ((double)z[label * stride + l] - largest_lane[l]) / c->temp;
+        double target_sum = c->keep * w_label + c->smooth * c->weight_sum;
+        double dot_total = c->keep * w_label * s_label;
+        if (smoothing) dot_total += c->smooth * dots[l] / c->temp;
+        double loss = c->scale * (target_sum * log(sums[l]) - dot_total);
+        if (c->losses) c->losses[position] = (float)loss;
+        total += loss;
+        coef_lane[l] = (float)(factor * target_sum / sums[l]);
+        pick_lane[l] = (float)(factor * c->keep * w_label);
+    }
+    vf coef_p = vf_load(coef_lane), pick = vf_load(pick_lane);
+    vf valid = vf_load(valid_lane), label_v = vf_load(label_lane);
+    vf coef_w = vf_set1((float)(factor * c->smooth));
+    for (size_t k = 0; k < n; ++k) {
+        const float *x = z + k * stride;
+        vf v = count == LANES ? vf_load(x) : vf_load_first(x, count);
+        v = vf_mul(VK(exp_of)(v, largest, &s), coef_p);
+        if (smoothing) v = vf_sub(v, vf_mul(coef_w, vf_set1(c->weight ? c->weight[k] : 1.0f)));
+        /* pick where this class is the lane's label, 0 elsewhere */
+        vf at_label = vf_sub(pick, vf_where_nonzero(vf_sub(label_v, vf_set1((float)k)), pick));
+        v = vf_where_nonzero(valid, vf_sub(v, at_label));
+        if (count == LANES) vf_store(g + k * stride, v);
+        else vf_store_part(g + k * stride, v, count);
+    }
+    return total;
 }
 
 /* y += alpha*x with the product rounded to float first, as Darknet's loop and
@@ -408,7 +654,12 @@ const struct vector_kernels VK(vector_kernels) = {
     .softmax_lanes = VK(softmax_lanes),
     .softmax_wide = VK(softmax_wide),
     .softmax_tree_rows = VK(softmax_tree_rows),
+    .log_softmax_row = VK(log_softmax_row),
+    .log_softmax_lanes = VK(log_softmax_lanes),
+    .log_softmax_wide = VK(log_softmax_wide),
     .softmax_x_ent = VK(softmax_x_ent),
+    .cross_entropy_rows = VK(cross_entropy_rows),
+    .cross_entropy_lanes = VK(cross_entropy_lanes),
     .axpy = VK(axpy),
     .sum = VK(sum),
 };

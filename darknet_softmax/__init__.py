@@ -9,6 +9,7 @@ from .kernels import (
     softmax,
     softmax_backward,
     softmax_cpu,
+    softmax_cross_entropy,
     softmax_x_ent,
     sum_array,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "softmax",
     "softmax_backward",
     "softmax_cpu",
+    "softmax_cross_entropy",
     "softmax_x_ent",
     "sum_array",
     # the layers, the table of layer types, and the context a layer runs in

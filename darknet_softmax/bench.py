@@ -1,5 +1,6 @@
-"""The speed benchmark: the workloads W1 to W5 of SPEC section 6 and a spatial
-case, at one thread and at all cores, against a plain copy of the same array
+"""The speed benchmark: the workloads W1 to W5 of SPEC section 6, a spatial
+case, the fused loss (CE1 to CE3) and log_softmax over axis 1 (LSM) of issue
+15, at one thread and at all cores, against a plain copy of the same array
 (the memory floor), NumPy, Darknet's scalar loop and PyTorch (when installed).
 
 Each implementation is checked against the float64 reference before it is
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from . import reference, runtime
 from .arguments import ArgumentParser, fail, integer
-from .kernels import softmax, softmax_cpu
+from .kernels import log_softmax, softmax, softmax_cpu, softmax_cross_entropy
 from .layers import NetworkContext, SoftmaxLayer
 from .tree import YOLO9000_TREE, read_tree
 
@@ -37,6 +38,11 @@ TARGETS = {
     "W3": [("torch", 0.2)],
     "W4": [("torch", 0.8), ("copy", 1.25)],
     "W5": [("torch", 0.2)],
+    # issue 15: the fused loss forward and backward, and log_softmax over axis 1
+    "CE1": [("torch", 0.5)],
+    "CE2": [("torch", 0.5)],
+    "CE3": [("torch", 0.5)],
+    "LSM": [("torch", 0.5)],
 }
 RATIO_TO = ["copy", "numpy", "scalar", "torch"]
 
@@ -55,6 +61,10 @@ class Workload:
 
     def expected(self):
         raise NotImplementedError
+
+    def actual(self):
+        """What the last call computed, to check against expected()."""
+        return self.out
 
     def implementations(self):
         raise NotImplementedError
@@ -147,6 +157,86 @@ class TreeGroups(Workload):
         return calls
 
 
+class CrossEntropy(Workload):
+    """The fused loss, forward and backward, with integer labels along `axis`
+    (ignore_index where given): its gradient is what is checked."""
+
+    def __init__(self, name, shape, axis, ignore_index, rng):
+        x = rng.standard_normal(shape, dtype=np.float32) * 3
+        super().__init__(name, f"{name} loss {shape} axis {axis}", x)
+        positions = shape[:axis] + shape[axis + 1 :]
+        self.labels = rng.integers(0, shape[axis], positions)
+        if ignore_index is not None:
+            self.labels.reshape(-1)[::7] = ignore_index
+        self.axis, self.ignore_index = axis, ignore_index
+        self.last = None
+
+    def expected(self):
+        """The float64 gradient of the mean, built in place (a one-hot of
+        4096 x 10000 in float64 would be 330 MB more)."""
+        moved = np.ascontiguousarray(np.moveaxis(self.x, self.axis, -1))
+        grad = reference.softmax(moved)
+        labels = self.labels
+        valid = labels != self.ignore_index if self.ignore_index is not None else labels >= 0
+        flat = grad.reshape(-1, grad.shape[-1])
+        rows = np.flatnonzero(valid.reshape(-1))
+        flat[rows, labels.reshape(-1)[rows]] -= 1
+        flat[~valid.reshape(-1)] = 0
+        flat /= rows.size
+        return np.moveaxis(grad, -1, self.axis)
+
+    def actual(self):
+        return self.last
+
+    def implementations(self):
+        x, labels, axis, ignore = self.x, self.labels, self.axis, self.ignore_index
+
+        def ours():
+            self.last = softmax_cross_entropy(x, labels, axis=axis, ignore_index=ignore)[1]
+
+        calls = {"darknet_softmax": ours}
+        if torch is not None:
+            tx = torch.from_numpy(x).requires_grad_()
+            tlabels = torch.from_numpy(labels)
+            options = {} if ignore is None else {"ignore_index": ignore}
+
+            def theirs():
+                tx.grad = None
+                torch.nn.functional.cross_entropy(tx, tlabels, **options).backward()
+                self.last = tx.grad.numpy()
+
+            calls["torch"] = theirs
+        return calls
+
+
+class LogSoftmaxAxis(Workload):
+    """log_softmax over axis 1 of (batch, classes, positions): the SSD head."""
+
+    def __init__(self, name, shape, rng):
+        super().__init__(
+            name, f"{name} log_softmax {shape} axis 1", rng.standard_normal(shape, np.float32) * 3
+        )
+
+    def expected(self):
+        return reference.log_softmax_along(self.x, axis=1)
+
+    def implementations(self):
+        x, out = self.x, self.out
+        calls = {
+            "darknet_softmax": lambda: log_softmax(x, out=out, axis=1),
+            "numpy": lambda: numpy_log_softmax(x, out, 1),
+        }
+        if torch is not None:
+            tx, tout = torch.from_numpy(x), torch.from_numpy(out)
+            calls["torch"] = lambda: torch.ops.aten._log_softmax.out(tx, 1, False, out=tout)
+        return calls
+
+
+def numpy_log_softmax(x, out, axis):
+    np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
+
+
 def numpy_softmax(x, out, axis):
     """NumPy's best in float32: max, subtract and exp in place, sum, divide."""
     np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
@@ -192,6 +282,10 @@ def workloads(quick, names, tree):
         "W4": lambda: Grouped("W4", 4096 // scale**2, 10000, 1, rng),
         "W5": lambda: TreeGroups("W5", 64 // scale, tree, rng),
         "S": lambda: Spatial("S", 16 // scale, 21, 64, 64, rng),
+        "CE1": lambda: CrossEntropy("CE1", (128 // scale, 1000), 1, None, rng),
+        "CE2": lambda: CrossEntropy("CE2", (4096 // scale**2, 10000), 1, None, rng),
+        "CE3": lambda: CrossEntropy("CE3", (8 // scale, 21, 128, 128), 1, 255, rng),
+        "LSM": lambda: LogSoftmaxAxis("LSM", (32 // scale, 81, 8732), rng),
     }
     for name in names:
         yield make[name]()
@@ -232,7 +326,7 @@ def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress):
         progress.set_postfix_str(f"{workload.name} {name} {threads}t")
         workload.out.fill(np.nan)
         call()
-        error = reference.worst_error(workload.out, expected) if check else 0.0
+        error = reference.worst_error(workload.actual(), expected) if check else 0.0
         row = {
             "workload": workload.name,
             "label": workload.label,
@@ -390,14 +484,17 @@ def plot(rows, path):
     return True
 
 
+WORKLOADS_ALL = ("W1", "W2", "W3", "W4", "W5", "S", "CE1", "CE2", "CE3", "LSM")
+
+
 def build_parser(parser=None):
     parser = parser or ArgumentParser(
         prog="bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument(
         "--workloads",
-        default="W1,W2,W3,W4,W5,S",
-        help="comma-separated, from W1 W2 W3 W4 W5 S (default: all)",
+        default=",".join(WORKLOADS_ALL),
+        help="comma-separated, from " + " ".join(WORKLOADS_ALL) + " (default: all)",
     )
     parser.add_argument(
         "--quick",
@@ -431,7 +528,7 @@ def import_torch():
         torch = None
 
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "S")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "S", "CE1", "CE2", "CE3", "LSM")
 
 
 def check_arguments(args):

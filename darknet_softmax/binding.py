@@ -54,8 +54,11 @@ def check_status(status, function):
         raise error(f"{function}: {meaning}")
 
 
-def float_array(name, array, writable=False):
-    """`array` as Darknet takes data: a C-contiguous, non-empty float32 ndarray."""
+def float_array(name, array, writable=False, empty_ok=False):
+    """`array` as Darknet takes data: a C-contiguous, non-empty (unless
+    `empty_ok`) float32 ndarray. Arrays that are written (`out=`) and the flat
+    arrays of Darknet's kernels are held to this; the functional API's inputs
+    go through `real_array`."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of float32, not {type(array).__name__}")
     if array.dtype != np.float32:
@@ -65,17 +68,56 @@ def float_array(name, array, writable=False):
     if not array.flags.aligned:
         # C reads floats whole; a view at an odd byte offset would be undefined behaviour.
         raise ValueError(f"{name} must be aligned to 4 bytes (copy it with numpy.array)")
-    if array.size == 0:
+    if array.size == 0 and not empty_ok:
         raise ValueError(f"{name} must not be empty")
     if writable and not array.flags.writeable:
         raise ValueError(f"{name} must be writable")
     return array
 
 
+def real_array(name: str, array: object) -> Floats:
+    """Any array-like of real numbers (a NumPy array of any float or integer
+    dtype, strides and byte order, a nested list, ...) as the engine takes
+    data: a float32, C-contiguous, aligned ndarray. A float32 array that is
+    already one is returned as it is (no copy); anything else is converted
+    once, into a new array. Empty arrays are taken."""
+    if (
+        isinstance(array, np.ndarray)
+        and array.dtype == np.float32
+        and array.dtype.isnative
+        and array.flags.c_contiguous
+        and array.flags.aligned
+    ):
+        return array
+    try:
+        values = np.asarray(array)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be an array of real numbers with a rectangular shape "
+            f"(not a ragged or mixed {type(array).__name__})"
+        ) from None
+    if values.dtype.kind not in "fiu":
+        raise TypeError(
+            f"{name} must hold real numbers (a float or integer dtype), not {values.dtype}"
+        )
+    return np.array(values, dtype=np.float32, order="C")
+
+
+def axis_index(axis, ndim, name="x"):
+    """`axis` (negative from the end) as an index into `ndim` axes."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis must be an integer, not {type(axis).__name__}")
+    if ndim == 0:
+        raise ValueError(f"{name} must have at least one axis (it is a scalar)")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for {name} with {ndim} axes")
+    return int(axis) % ndim
+
+
 def output_array(name, out, like, new=np.empty_like):
     """`out`, checked to take a result shaped like `like`, or `new(like)`."""
     out = new(like) if out is None else out
-    float_array(name, out, writable=True)
+    float_array(name, out, writable=True, empty_ok=True)
     check_shape(name, out, like.shape)
     return out
 
@@ -84,7 +126,7 @@ def loss_arrays(pred, truth, delta, error):
     """The truth of a loss over `pred` (checked already), and its delta and
     error outputs, given or new. C reads each value before writing it, so
     delta and error may be pred or truth, but not each other."""
-    truth = float_array("truth", truth)
+    truth = real_array("truth", truth)
     check_shape("truth", truth, pred.shape)
     delta = output_array("delta", delta, pred)
     error = output_array("error", error, pred)
@@ -158,6 +200,17 @@ def groups_of(inputs, groups):
     groups = count("groups", groups)
     if inputs % groups:
         raise ValueError(f"inputs ({inputs}) must divide by groups ({groups})")
+    return groups
+
+
+def groups_along(name, axis, length, groups):
+    """`groups`, a count that divides axis `axis` (of `length` values) of
+    `name` into equal parts."""
+    groups = count("groups", groups)
+    if length % groups:
+        raise ValueError(
+            f"{name}'s axis {axis} has {length} values, which must divide by groups ({groups})"
+        )
     return groups
 
 

@@ -19,13 +19,14 @@ import dask.array as da
 import numpy as np
 
 from . import kernels
-from .binding import groups_of, temperature_value
+from .binding import groups_along, temperature_value
 
 
 def softmax(x, groups=1, temperature=1.0):
-    """Softmax over each of `groups` equal slices of every row, as
-    `darknet_softmax.softmax`: `x` is a float32 Dask array of shape
-    (batch, inputs) or (inputs,). Returns a Dask array of probabilities."""
+    """Softmax over each of `groups` equal slices of the last axis, as
+    `darknet_softmax.softmax`: `x` is a Dask array of real numbers (float32,
+    or converted block by block) of one or more axes. Returns a float32 Dask
+    array of probabilities."""
     return _per_row(kernels.softmax, x, groups, temperature)
 
 
@@ -62,9 +63,9 @@ def softmax_x_ent(pred, truth):
 
 def _per_row(kernel, x, groups, temperature):
     x = _float_dask_array("x", x)
-    if x.ndim not in (1, 2):
-        raise ValueError(f"x must have shape (batch, inputs) or (inputs,), not {x.shape}")
-    groups = groups_of(_inputs_of(x), groups)
+    if x.ndim == 0:
+        raise ValueError("x must have at least one axis (it is a scalar)")
+    groups = groups_along("x", x.ndim - 1, _inputs_of(x), groups)
     temperature = temperature_value(temperature)
     return _whole_rows(x).map_blocks(
         _row_block,
@@ -77,13 +78,17 @@ def _per_row(kernel, x, groups, temperature):
 
 
 def _float_dask_array(name, array):
+    """A Dask array of real numbers; each block is converted to float32 (as
+    the in-memory API converts) unless it is float32 already."""
     if not isinstance(array, da.Array):
         raise TypeError(
-            f"{name} must be a dask.array.Array of float32, not "
+            f"{name} must be a dask.array.Array of real numbers, not "
             f"{type(array).__name__} (wrap it with dask.array.from_array)"
         )
-    if array.dtype != np.float32:
-        raise TypeError(f"{name} must have dtype float32, not {array.dtype}")
+    if array.dtype.kind not in "fiu":
+        raise TypeError(
+            f"{name} must hold real numbers (a float or integer dtype), not {array.dtype}"
+        )
     return array
 
 
@@ -108,7 +113,7 @@ def _whole_rows(x):
 def _c_array(block):
     """The block as C takes it: contiguous, and aligned, which a block that
     distributed deserialized straight from a network frame may not be."""
-    return np.require(block, requirements=["C_CONTIGUOUS", "ALIGNED"])
+    return np.require(block, np.float32, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
 
 def _row_block(block, kernel, groups, temperature):

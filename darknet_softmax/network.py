@@ -14,13 +14,17 @@ from collections.abc import Sequence
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import reference, weights
-from .binding import Floats, check_shape, count, flag, float_array, locked, number
+from .binding import Floats, check_shape, count, flag, locked, number, real_array
 from .cfg import IMAGE_OPTIONS, parse_cfg
 from .layers import LAYER_TYPES, NetworkContext
 from .layers.base import CLayer, LayerParams
 from .policy import LearningRatePolicy
+
+# The kind of truth of a forward that got one integer class label per item.
+LABELS = "labels"
 
 
 class Network:
@@ -105,8 +109,11 @@ class Network:
         self.batch = batch
         self._input = np.zeros((batch, self.inputs), np.float32)
         self._truth = None
+        self._labels = np.zeros(batch, np.int64)
         self._contexts = {}
-        self._last = (False, False)  # (train, with_truth) of the last forward
+        # (train, with_truth) of the last forward; with_truth is False, True
+        # (one-hot or soft truths) or LABELS (one class label per item).
+        self._last = (False, False)
 
     # -- building ---------------------------------------------------------
 
@@ -214,7 +221,10 @@ class Network:
             for i, layer in enumerate(self.layers)
             if layer.cost is not None
             and with_truth
-            and self._context(i, train, True).truth is not None
+            and (
+                self._context(i, train, with_truth).truth is not None
+                or self._context(i, train, with_truth).labels is not None
+            )
         ]
         return sum(costs) / len(costs) if costs else None
 
@@ -244,25 +254,66 @@ class Network:
         layer = self.layers[index]
         # A layer whose size differs from the truth's (a softmax inside the
         # network, say) sees none; Darknet would read past the truth.
-        truth = None
+        truth = labels = None
         if with_truth and layer.outputs == self.outputs:
-            truth = self._truth_buffer()
+            if with_truth is LABELS:
+                labels = self._labels
+            else:
+                truth = self._truth_buffer()
         return NetworkContext(
             previous.output if previous else self._input,
             truth=truth,
             delta=previous.delta if previous else None,
             train=train,
+            labels=labels,
         )
 
+    def _targets(self, name, Y, rows):
+        """(kind, Y): integer class labels of shape (rows,) as (LABELS, int64
+        labels), checked to be in [0, outputs) and taken by the output layer;
+        else (True, float32 truths of shape (rows, outputs)). Any array-like,
+        converted once."""
+        try:
+            values = Y if isinstance(Y, np.ndarray) else np.asarray(Y)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a rectangular array of numbers") from None
+        if values.dtype.kind not in "iu" or values.ndim != 1:
+            truth = real_array(name, values)
+            check_shape(name, truth, (rows, self.outputs))
+            return True, truth
+        check_shape(name, values, (rows,))
+        bad = np.flatnonzero((values < 0) | (values >= self.outputs))
+        if bad.size:
+            raise ValueError(
+                f"{name}[{bad[0]}] is {values[bad[0]]}, outside [0, {self.outputs}): "
+                "integer labels are class indices"
+            )
+        for layer in self.layers:
+            if layer.outputs != self.outputs:
+                continue
+            takes_labels = getattr(layer, "takes_labels", None)
+            if layer.kind == "cost" or (takes_labels is not None and not takes_labels()):
+                raise ValueError(
+                    f"integer labels need every layer that sees the truth to be a softmax "
+                    f"layer of one group (no tree, not spatial); this network's {layer.kind} "
+                    f"layer needs one-hot rows in {name}"
+                )
+        return LABELS, np.ascontiguousarray(values, np.int64)
+
     def _load(self, input, truth):
+        """Copies one batch in; returns the kind of truth (see _targets)."""
         self._require_layers()
-        input = float_array("input", input)
+        input = real_array("input", input)
         check_shape("input", input, (self.batch, self.inputs))
         self._input[...] = input
-        if truth is not None:
-            truth = float_array("truth", truth)
-            check_shape("truth", truth, (self.batch, self.outputs))
+        if truth is None:
+            return False
+        kind, truth = self._targets("truth", truth, self.batch)
+        if kind is LABELS:
+            self._labels[...] = truth
+        else:
             self._truth_buffer()[...] = truth
+        return kind
 
     def _forward(self, train, with_truth):
         for index, layer in enumerate(self.layers):
@@ -276,8 +327,7 @@ class Network:
         """Darknet's forward_network on one batch: copies `input` (batch,
         inputs) and `truth` (batch, outputs) into the network's buffers, zeroes
         each layer's delta and runs each layer. Returns the `output` view."""
-        self._load(input, truth)
-        self._forward(train, truth is not None)
+        self._forward(train, self._load(input, truth))
         return self.output
 
     @locked
@@ -311,17 +361,41 @@ class Network:
             layer.update(self.batch * self.subdivisions, rate, self.momentum, self.decay)
 
     @locked
-    def train_batch(self, input: Floats, truth: Floats) -> float:
+    def train_batch(self, input: ArrayLike, truth: ArrayLike) -> float:
         """Darknet's train_network_datum: forward in training, backward,
-        update. Returns the cost per item (Darknet's training loss figure)."""
-        self._load(input, truth)
-        return self._train_loaded()
+        update.
 
-    def _train_loaded(self):
+        Parameters
+        ----------
+        input : array_like
+            (batch, inputs) real numbers, converted once to float32 unless
+            float32 C-contiguous already.
+        truth : array_like
+            (batch, outputs) one-hot or soft truths, or (batch,) integer class
+            labels (which reach the loss with no one-hot array; the output
+            layer must then be a softmax layer of one group, no tree, not
+            spatial).
+
+        Returns
+        -------
+        float
+            The cost per item (Darknet's training loss figure).
+
+        Raises
+        ------
+        TypeError
+            If an array does not hold real numbers.
+        ValueError
+            If a shape is wrong, a label is outside [0, outputs), or labels
+            are given to a network whose output layer does not take them.
+        """
+        return self._train_loaded(self._load(input, truth))
+
+    def _train_loaded(self, with_truth=True):
         # Darknet counts the items before it computes the rate, and updates
         # after every `subdivisions` forwards.
         self.seen += self.batch
-        self._forward(True, True)
+        self._forward(True, with_truth)
         self.backward()
         if (self.seen // self.batch) % self.subdivisions == 0:
             self.update()
@@ -331,34 +405,66 @@ class Network:
     @locked
     def train(
         self,
-        X: Floats,
-        Y: Floats,
+        X: ArrayLike,
+        Y: ArrayLike,
         epochs: int = 1,
         batch: Optional[int] = None,
         shuffle: bool = True,
         seed: Optional[int] = None,
         callback: Optional[Callable[[float], Any]] = None,
     ) -> list[float]:
-        """Train on rows of `X` (n, inputs) against `Y` (n, outputs), float32.
+        """Train on the rows of `X` against `Y`.
 
         Each epoch runs n // batch steps over a fresh shuffle of the rows (the
-        remainder waits for another epoch's shuffle). `batch` defaults to the
-        network's; another value rebuilds the network for it (set_batch).
-        `callback(loss)` runs after every step. Returns each epoch's mean loss
-        per item."""
+        remainder waits for another epoch's shuffle).
+
+        Parameters
+        ----------
+        X : array_like
+            (n, inputs) real numbers. Converted once per call (not per batch)
+            to float32, unless float32 C-contiguous already.
+        Y : array_like
+            (n, outputs) one-hot or soft truths (converted the same way), or
+            (n,) integer class labels, which reach the loss with no one-hot
+            array (the output layer must then be a softmax layer of one
+            group, no tree, not spatial).
+        epochs : int, default 1
+        batch : int, optional
+            Items a step; another value than the network's rebuilds it for
+            that batch (set_batch).
+        shuffle : bool, default True
+        seed : int, optional
+            The shuffle's seed.
+        callback : callable, optional
+            `callback(loss)` runs after every step.
+
+        Returns
+        -------
+        list of float
+            Each epoch's mean loss per item.
+
+        Raises
+        ------
+        TypeError
+            If `X` or `Y` does not hold real numbers.
+        ValueError
+            If a shape is wrong, a label is outside [0, outputs), labels are
+            given to a network whose output layer does not take them, or `X`
+            has fewer rows than one batch.
+        """
         self._require_layers()
         if batch is not None:
             self.set_batch(batch)
-        X, Y = float_array("X", X), float_array("Y", Y)
+        X = real_array("X", X)
         if X.ndim != 2 or X.shape[1] != self.inputs:
             raise ValueError(f"X must have shape (n, {self.inputs}), not {X.shape}")
-        check_shape("Y", Y, (X.shape[0], self.outputs))
+        kind, Y = self._targets("Y", Y, X.shape[0])
         epochs = count("epochs", epochs)
         steps = X.shape[0] // self.batch
         if steps == 0:
             raise ValueError(f"X has {X.shape[0]} rows, fewer than one batch of {self.batch}")
         rng = np.random.default_rng(seed)
-        truth = self._truth_buffer()
+        truth = self._labels if kind is LABELS else self._truth_buffer()
         losses = []
         for _ in range(epochs):
             order = rng.permutation(X.shape[0]) if shuffle else np.arange(X.shape[0])
@@ -367,7 +473,7 @@ class Network:
                 rows = order[step * self.batch : (step + 1) * self.batch]
                 np.take(X, rows, axis=0, out=self._input)
                 np.take(Y, rows, axis=0, out=truth)
-                loss = self._train_loaded()
+                loss = self._train_loaded(kind)
                 total += loss
                 if callback is not None:
                     callback(loss)
@@ -381,7 +487,7 @@ class Network:
         network_predict, a batch at a time, not training and with no truth.
         Returns a new array."""
         self._require_layers()
-        X = float_array("X", X)
+        X = real_array("X", X)
         single = X.ndim == 1
         rows = X.reshape(1, -1) if single else X
         if rows.ndim != 2 or rows.shape[1] != self.inputs:

@@ -345,3 +345,79 @@ def smooth_l1(pred, truth):
     inside = np.abs(diff) < 1
     delta = np.where(inside, diff, np.where(diff < 0, -1.0, 1.0))
     return delta, np.where(inside, diff * diff, 2 * np.abs(diff) - 1)
+
+
+# --- any axis, and the fused loss (issue 15) ---
+
+
+def _on_last(function, x, axis, *args, **kwargs):
+    """`function` over the last axis, applied to `axis` of x."""
+    moved = np.moveaxis(f64(x), axis, -1)
+    return np.moveaxis(function(moved, *args, **kwargs), -1, axis)
+
+
+def softmax_along(x, groups=1, temperature=1.0, axis=-1):
+    """Softmax over each of `groups` equal parts of `axis`."""
+    return _on_last(softmax, x, axis, groups, temperature)
+
+
+def log_softmax_along(x, groups=1, temperature=1.0, axis=-1):
+    return _on_last(log_softmax, x, axis, groups, temperature)
+
+
+def softmax_backward_along(y, dy, groups=1, temperature=1.0, axis=-1):
+    y_last, dy_last = np.moveaxis(f64(y), axis, -1), np.moveaxis(f64(dy), axis, -1)
+    return np.moveaxis(softmax_backward(y_last, dy_last, groups, temperature), -1, axis)
+
+
+def softmax_cross_entropy(
+    logits,
+    labels,
+    axis=-1,
+    weight=None,
+    ignore_index=None,
+    reduction="mean",
+    label_smoothing=0.0,
+    temperature=1.0,
+):
+    """(loss, grad) of PyTorch's cross_entropy, as
+    darknet_softmax.softmax_cross_entropy defines it, in float64: each
+    position's target a_k (keep*w_y*[k == y] + smooth*w_k for label y,
+    w_k*(keep*t_k + smooth) for probabilities t), loss -sum(a_k*log p_k)
+    (terms with a_k = 0 left out), gradient (p_k*sum(a) - a_k)/temperature,
+    then the reduction."""
+    z = np.moveaxis(f64(logits), axis, -1) / temperature
+    classes = z.shape[-1]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        shifted = z - z.max(axis=-1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    w = np.ones(classes) if weight is None else f64(weight)
+    keep, smooth = 1.0 - label_smoothing, label_smoothing / classes if classes else 0.0
+    labels = np.asarray(labels)
+    positions = z.shape[:-1]
+    if labels.dtype.kind in "iu":
+        valid = np.ones(positions, bool) if ignore_index is None else labels != ignore_index
+        y = np.where(valid, labels, 0).astype(np.int64)
+        one_hot = np.eye(classes)[y] if classes else np.zeros(positions + (0,))
+        a = (keep * one_hot + smooth) * w
+        a[~valid] = 0
+        mean_divisor = float((w[y] * valid).sum()) if classes else 0.0
+    else:
+        a = w * (np.moveaxis(f64(labels), axis, -1) * keep + smooth)
+        mean_divisor = float(np.prod(positions))
+    with np.errstate(invalid="ignore", over="ignore"):
+        losses = -np.where(a != 0, a * log_p, 0.0).sum(axis=-1)
+        grad = (np.exp(log_p) * a.sum(axis=-1, keepdims=True) - a) / temperature
+    divisor = {
+        "none": 1.0,
+        "sum": 1.0,
+        "mean": mean_divisor,
+        "batch": float(np.shape(logits)[0]) if axis % np.ndim(logits) else 1.0,
+        "full": float(np.prod(positions)),
+    }[reduction]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grad = grad / divisor
+        loss = losses if reduction == "none" else losses.sum() / divisor
+    if labels.dtype.kind in "iu":
+        grad[~valid] = 0  # 0 at an ignored position, even where the divisor is 0 (PyTorch's)
+    return loss, np.moveaxis(grad, -1, axis)

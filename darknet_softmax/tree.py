@@ -21,6 +21,7 @@ from .binding import (
     float_ptr,
     lib,
     number,
+    real_array,
 )
 
 # The YOLO9000 WordTree (9418 nodes), public domain, shipped with the package.
@@ -182,22 +183,23 @@ def _check_tree(tree):
     return tree
 
 
-def _node_rows(name, array, tree):
-    """`array` as (rows, tree.n): it must be (tree.n,) or (batch, tree.n)."""
-    float_array(name, array)
+def _node_array(name, array, tree):
+    """`array`, any array-like of real numbers (converted once to float32
+    unless float32 C-contiguous already), of shape (tree.n,) or (batch, tree.n)."""
+    array = real_array(name, array)
     if array.ndim not in (1, 2) or array.shape[-1] != tree.n:
         raise ValueError(
             f"{name} must have shape ({tree.n},) or (batch, {tree.n}) for a tree "
             f"of {tree.n} nodes, not {array.shape}"
         )
-    return array.reshape(-1, tree.n)
+    return array
 
 
 def _output(source_name, source, out):
     """`out` (or a new array) checked against `source`, holding a copy of it."""
     if out is None:
         return source.copy()
-    float_array("out", out, writable=True)
+    float_array("out", out, writable=True, empty_ok=True)
     if out.shape != source.shape:
         raise ValueError(f"out must have shape {source.shape}, not {out.shape}")
     check_distinct((source_name, source), ("out", out))
@@ -218,7 +220,7 @@ def fill_hierarchy(truth: Floats, tree: Tree, out: Optional[Floats] = None) -> F
     label to SECRET_NUM, which the tree softmax layer masks. Returns the filled
     truth, in `out` when given (`out` may be `truth`)."""
     tree = _check_tree(tree)
-    _node_rows("truth", truth, tree)
+    truth = _node_array("truth", truth, tree)
     out = _output("truth", truth, out)
     for row in out.reshape(-1, tree.n):
         check_status(lib.fill_hierarchy(float_ptr(row), tree.n, tree._tree), "fill_hierarchy")
@@ -233,7 +235,7 @@ def hierarchy_predictions(
     node times its parent's absolute probability; with `only_leaves`, inner nodes
     are 0. Returns the result, in `out` when given (`out` may be `pred`)."""
     tree = _check_tree(tree)
-    _node_rows("pred", pred, tree)
+    pred = _node_array("pred", pred, tree)
     only_leaves = flag("only_leaves", only_leaves)
     out = _output("pred", pred, out)
     for row in out.reshape(-1, tree.n):
@@ -249,7 +251,8 @@ def get_hierarchy_probability(x: Floats, tree: Tree, c: int) -> Union[float, Flo
     probabilities in `x` from node `c` up to its root. A float for x of shape
     (n,); a float32 array of one probability a row for (batch, n)."""
     tree = _check_tree(tree)
-    rows = _node_rows("x", x, tree)
+    x = _node_array("x", x, tree)
+    rows = x.reshape(-1, tree.n)
     c = count("c", c, minimum=0)
     if c >= tree.n:
         raise ValueError(f"c must be a node of the tree (0 to {tree.n - 1}), not {c}")
@@ -270,7 +273,8 @@ def hierarchy_top_prediction(pred: Floats, tree: Tree, thresh: float) -> Union[i
     probabilities in `pred` stays above `thresh`; the node where that stops. An
     int for pred of shape (n,); an int64 array of one node a row for (batch, n)."""
     tree = _check_tree(tree)
-    rows = _node_rows("pred", pred, tree)
+    pred = _node_array("pred", pred, tree)
+    rows = pred.reshape(-1, tree.n)
     thresh = _threshold(thresh)
     result = np.array(
         [lib.hierarchy_top_prediction(float_ptr(row), tree._tree, thresh, 1) for row in rows],

@@ -99,3 +99,17 @@ def test_plot_writes_a_png(tmp_path):
     plot = tmp_path / "bench.png"
     assert bench.main(["--quick", "--repeats", "2", "--workloads", "W1", "--plot", str(plot)]) == 0
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_loss_and_log_softmax_rows_check_before_they_time(tmp_path):
+    path = tmp_path / "bench.json"
+    status = bench.main(
+        ["--quick", "--repeats", "2", "--workloads", "CE1,CE3,LSM", "--json", str(path)]
+    )
+    rows = json.loads(path.read_text())["rows"]
+    assert status == 0
+    assert {row["workload"] for row in rows} == {"CE1", "CE3", "LSM"}
+    assert all(row["ok"] for row in rows)
+    assert {("darknet_softmax", 1), ("scalar", 1)} <= {
+        (row["implementation"], row["threads"]) for row in rows
+    }

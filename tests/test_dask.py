@@ -138,8 +138,8 @@ def message(call):
 @pytest.mark.parametrize(
     "x, groups, temperature",
     [
-        (np.zeros((4, 6)), 1, 1.0),  # float64
-        (np.zeros((2, 3, 4), np.float32), 1, 1.0),  # 3-D
+        (np.zeros((4, 6), complex), 1, 1.0),  # not real
+        (np.zeros((2, 3, 4), np.float32), 5, 1.0),  # 3-D, inputs do not divide by groups
         (np.zeros((4, 6), np.float32), 4, 1.0),  # inputs do not divide by groups
         (np.zeros((4, 6), np.float32), 0, 1.0),
         (np.zeros((4, 6), np.float32), 2.0, 1.0),
@@ -156,8 +156,8 @@ def test_per_row_gets_the_in_memory_errors(x, groups, temperature, on_dask, in_m
 @pytest.mark.parametrize(
     "pred, truth",
     [
-        (np.zeros((4, 6)), np.zeros((4, 6), np.float32)),
-        (np.zeros((4, 6), np.float32), np.zeros((4, 6))),
+        (np.zeros((4, 6), complex), np.zeros((4, 6), np.float32)),
+        (np.zeros((4, 6), np.float32), np.zeros((4, 6), complex)),
         (np.zeros((4, 6), np.float32), np.zeros((4, 5), np.float32)),
     ],
 )

@@ -221,8 +221,10 @@ def test_bad_arguments(rng):
         net.train(np.zeros((4, 3), np.float32), np.zeros((4, 3), np.float32))
     with pytest.raises(ValueError, match="fewer than one batch"):
         net.train(np.zeros((1, 3), np.float32), np.zeros((1, 2), np.float32))
-    with pytest.raises(TypeError, match="X must have dtype float32"):
-        net.predict(np.zeros((1, 3)))
+    with pytest.raises(TypeError, match="X must hold real numbers"):
+        net.predict(np.zeros((1, 3), complex))
+    with pytest.raises(ValueError, match=r"Y\[1\] is 2, outside \[0, 2\)"):
+        net.train(np.zeros((4, 3)), [0, 2, 1, 1], batch=2)
     with pytest.raises(ValueError, match="learning_rate must be finite"):
         ds.Network(inputs=1, learning_rate=-1)
 
@@ -300,3 +302,64 @@ def test_the_network_reference_follows_every_layer_type(rng):
     assert_close(net.predict(x), expected, atol=1e-6, kind="network")
     assert expected.shape == (3, 10)
     np.testing.assert_allclose(expected.sum(axis=1), 1.0)
+
+
+# --- integer labels and any array-like (issue 15) ---
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_integer_labels_train_as_one_hot_rows_do(rng, exact):
+    """Labels reach the softmax layer's loss with no one-hot array: the same
+    losses and weights as one-hot rows, and the network's truth buffer is
+    never made."""
+    X = rng.standard_normal((12, 3)).astype(np.float32)
+    labels = rng.integers(0, 2, 12)
+    nets = []
+    for Y in (one_hot(labels, 2), labels):
+        net = ds.Network(inputs=3, batch=4, learning_rate=0.1, seed=3)
+        net.add_connected(5, activation="relu")
+        net.add_connected(2)
+        net.add_softmax(temperature=2.0, exact=exact)
+        losses = net.train(X, Y, epochs=2, seed=5)
+        nets.append((net, losses))
+    (one_hot_net, one_hot_losses), (label_net, label_losses) = nets
+    assert label_net._truth is None
+    assert_close(label_losses, one_hot_losses, kind="network")
+    for a, b in zip(one_hot_net.layers[:2], label_net.layers[:2]):
+        assert_close(b.weights, a.weights, kind="network")
+    cost = label_net.train_batch(X[:4], labels[:4].tolist())
+    assert cost == pytest.approx(one_hot_net.train_batch(X[:4], one_hot(labels[:4], 2)), rel=1e-5)
+    assert_close(label_net.layers[-1].delta, one_hot_net.layers[-1].delta, kind="delta")
+
+
+def test_the_network_takes_any_array_converted_once(rng, monkeypatch):
+    X = rng.standard_normal((8, 3))
+    labels = rng.integers(0, 2, 8)
+    net = ds.Network(inputs=3, batch=4, seed=1)
+    net.add_connected(2)
+    net.add_softmax()
+    conversions = []
+    real_array = ds.network.real_array
+    monkeypatch.setattr(
+        ds.network, "real_array", lambda *args: conversions.append(1) or real_array(*args)
+    )
+    net.train(X.tolist(), labels.astype(np.uint8), epochs=3)
+    assert len(conversions) == 1  # X, once per call; the labels are no floats
+    net.train(np.asfortranarray(X), one_hot(labels, 2).astype(np.float64), epochs=3)
+    assert len(conversions) == 3
+    assert net.predict(X.tolist()).shape == (8, 2)
+
+
+def test_labels_are_refused_where_no_layer_takes_them(rng):
+    X = np.zeros((4, 6), np.float32)
+    net = ds.Network(inputs=6, batch=4)
+    net.add_softmax(groups=2)
+    with pytest.raises(ValueError, match="softmax layer of one group"):
+        net.train(X, [0, 1, 2, 3])
+    net = ds.Network(inputs=6, batch=4)
+    net.add_softmax()
+    net.add_cost()
+    with pytest.raises(ValueError, match="cost layer needs one-hot rows in Y"):
+        net.train(X, [0, 1, 2, 3])
+    with pytest.raises(ValueError, match=r"Y must have shape \(4,\)"):
+        net.train(X, [0, 1, 2])

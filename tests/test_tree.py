@@ -460,11 +460,11 @@ def bad_helper_calls():
         "fill tree str", TypeError, "tree must be", ds.fill_hierarchy, good, "9k.tree", out=out
     )
     yield bad_call(
-        "fill float64",
+        "fill complex",
         TypeError,
-        "truth must have dtype float32",
+        "truth must hold real numbers",
         ds.fill_hierarchy,
-        good.astype(np.float64),
+        good.astype(complex),
         tree,
         out=out,
     )
@@ -526,18 +526,18 @@ def bad_helper_calls():
     yield bad_call(
         "predictions strided",
         ValueError,
-        "pred must be C-contiguous",
+        "pred must have shape",
         ds.hierarchy_predictions,
         good[:, ::2],
         tree,
         out=out,
     )
     yield bad_call(
-        "predictions list",
-        TypeError,
-        "pred must be a numpy.ndarray",
+        "predictions ragged",
+        ValueError,
+        "pred must be an array of real numbers",
         ds.hierarchy_predictions,
-        list(good),
+        [list(good[0]), [1.0]],
         tree,
         out=out,
     )

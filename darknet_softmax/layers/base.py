@@ -27,7 +27,9 @@ Shape = tuple  # (h, w, c) of one item
 
 class NetworkContext:
     """What a layer sees of the network: `input`, `truth` (or None), `delta`
-    (the previous layer's delta, or None) and `train`. It keeps the arrays, so
+    (the previous layer's delta, or None), `train`, and `labels` (or None:
+    one integer class label per item, which a softmax layer of one group
+    takes in place of a one-hot truth). It keeps the arrays, so
     their memory outlives every C call that uses it. Arrays are float32 and
     C-contiguous, shaped (batch, inputs) or flat; each layer checks the sizes."""
 
@@ -37,8 +39,12 @@ class NetworkContext:
         truth: Optional[Floats] = None,
         delta: Optional[Floats] = None,
         train: bool = True,
+        labels: Optional[np.ndarray] = None,
     ) -> None:
         self._input = float_array("input", input)
+        # One class label per item (int64), in place of a one-hot truth: only
+        # a softmax layer of one group takes them (SoftmaxLayer.forward).
+        self._labels = None if labels is None else np.ascontiguousarray(labels, np.int64)
         self._truth = None if truth is None else float_array("truth", truth)
         self._delta = None if delta is None else float_array("delta", delta, writable=True)
         self._struct = ffi.new("network *")
@@ -51,6 +57,7 @@ class NetworkContext:
     input = property(lambda self: self._input)
     truth = property(lambda self: self._truth)
     delta = property(lambda self: self._delta)
+    labels = property(lambda self: self._labels)
     train = property(lambda self: bool(self._struct.train))
 
 

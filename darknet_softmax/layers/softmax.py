@@ -8,6 +8,7 @@ from .. import reference
 from ..binding import (
     SECRET_NUM,
     check_distinct,
+    check_size,
     check_status,
     count,
     ffi,
@@ -26,8 +27,10 @@ class SoftmaxLayer(CLayer):
 
     `output`, `delta` and `loss` are (batch, inputs) float32 views of the C
     buffers; `delta` is the NEGATIVE gradient, as in Darknet. `forward(net)`
-    computes the output and, when `net.truth` is set and `noloss` is not, the
-    loss and delta; `backward(net)` adds the layer's gradient into `net.delta`.
+    computes the output and, when `net.truth` (or `net.labels`, one class
+    label per item, for a layer of one group with no tree, not spatial) is
+    set and `noloss` is not, the loss and delta; `backward(net)` adds the
+    layer's gradient into `net.delta`.
 
     The softmax groups are `groups` equal slices of each item, or the groups
     of `tree`, or, with `spatial=True`, the `c` channels at each of the `w*h`
@@ -136,6 +139,25 @@ class SoftmaxLayer(CLayer):
         self._check_net(net)
         check_distinct(("net.input", net.input), ("layer.output", self._views["output"]))
         check_status(lib.forward_softmax_layer(layer, net._struct), "forward_softmax_layer")
+        if net.labels is not None and net.truth is None and not layer.noloss:
+            self._label_loss(layer, net.labels)
+
+    def takes_labels(self) -> bool:
+        """Whether the layer takes integer class labels in place of one-hot
+        truths: one group, no tree, not spatial."""
+        return self.groups == 1 and self._tree is None and not self.spatial
+
+    def _label_loss(self, layer, labels):
+        if not self.takes_labels():
+            raise ValueError(
+                "integer labels need a softmax layer of one group, with no tree and not "
+                "spatial; give this one one-hot truths"
+            )
+        check_size("net.labels", labels, self.batch)
+        check_status(
+            lib.softmax_layer_label_loss(layer, ffi.from_buffer("int64_t[]", labels)),
+            "softmax_layer_label_loss (a label outside [0, inputs))",
+        )
 
     @locked
     def backward(self, net: NetworkContext) -> None:
