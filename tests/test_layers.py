@@ -443,3 +443,11 @@ def test_net_delta_may_not_be_a_layer_buffer(rng):
         with pytest.raises(ValueError, match="must be different arrays"):
             layer.backward(ds.NetworkContext(x, None, buffer))
     assert np.all(layer.delta == 3.0) and np.array_equal(layer.output, before)
+
+
+def test_the_networks_exact_switch_reaches_the_softmax():
+    for text, expected in (("", False), ("exact=1\n", True)):
+        net = ds.Network.from_cfg(f"[net]\ninputs=4\n{text}[softmax]\n")
+        assert net.layers[0].exact is expected
+    assert ds.Network(inputs=4, exact=True).add_softmax().exact is True
+    assert ds.Network.from_cfg("[net]\ninputs=4\n[softmax]\nexact=1\n").layers[0].exact

@@ -177,7 +177,8 @@ class SoftmaxLayer(CLayer):
     @classmethod
     def build(cls, options, params):
         """A spatial softmax takes its w, h, c from its input's shape."""
-        keywords = dict(options)
+        # The network's exact switch covers the softmax's exact paths too.
+        keywords = dict(options, exact=options["exact"] or params.exact)
         if keywords["spatial"]:
             height, width, channels = params.shape
             keywords.update(w=width, h=height, c=channels)
