@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the wheel and the sdist, install the wheel in a new virtual
+# Build the wheel, install it in a new virtual
 # environment, and run the test suite against it from outside the source
 # folder, so nothing in the checkout can stand in for what the wheel ships.
 #
@@ -12,7 +12,7 @@ trap 'rm -rf "$WORK"' EXIT
 "${PYTHON:-python3}" -m venv "$WORK/venv"
 . "$WORK/venv/bin/activate"
 pip install -q build
-python -m build -q -o "$WORK/dist" "$ROOT" >/dev/null
+python -m build -q --wheel -o "$WORK/dist" "$ROOT" >/dev/null
 wheel=$(ls "$WORK"/dist/*.whl)
 echo "built $(basename "$wheel")"
 pip install -q "$wheel[test]"
