@@ -87,3 +87,40 @@ def test_smaller_agrees_with_the_reference_trains_and_reloads(name, rng, tmp_pat
         for buffer in ours.weights_layout:
             np.testing.assert_array_equal(getattr(theirs, buffer), getattr(ours, buffer))
     np.testing.assert_array_equal(again.predict(x), trained)
+
+
+@pytest.mark.slow
+def test_the_9k_tree_network_trains_on_filled_truths_and_decodes(rng):
+    """darknet9000.cfg, smaller: its tree softmax and masked cost mask the same
+    values (fill_hierarchy's SECRET_NUM), training raises the probability of
+    the labelled leaves, and the output decodes with the tree helpers."""
+    # 64 x 64 leaves the last convolutions 2 x 2 positions: over a batch of 2,
+    # batch normalisation's statistics are then not those of two values.
+    net = settle(ds.Network.from_cfg(smaller("darknet9000"), batch=2, height=64, width=64), rng)
+    softmax, cost = net.layers[-2], net.layers[-1]
+    tree = softmax.tree
+    assert tree.n == 9418 and cost.type == "masked"
+    x = rng.random((2, net.inputs), dtype=np.float32)
+    truth = np.zeros((2, tree.n), np.float32)
+    leaves = rng.choice(np.flatnonzero(tree.leaf), 2, replace=False)
+    truth[[0, 1], leaves] = 1
+    truth = ds.fill_hierarchy(truth, tree)
+    masked = truth == ds.SECRET_NUM
+    assert 0.5 < masked.mean() < 1
+
+    def leaf_probability():
+        out = net.predict(x)
+        return [ds.get_hierarchy_probability(out[i], tree, int(leaves[i])) for i in range(2)]
+
+    before = leaf_probability()
+    for _ in range(3):
+        net.train_batch(x, truth)
+    assert (softmax.delta[masked] == 0).all() and (cost.delta[masked] == 0).all()
+    assert (softmax.delta[~masked] != 0).any()
+    after = leaf_probability()
+    assert after[0] > before[0] and after[1] > before[1]
+    absolute = ds.hierarchy_predictions(net.predict(x), tree)
+    roots = tree.group_offset[0], tree.group_offset[0] + tree.group_size[0]
+    np.testing.assert_allclose(absolute[:, roots[0] : roots[1]].sum(axis=1), 1, rtol=1e-5)
+    top = ds.hierarchy_top_prediction(net.predict(x), tree, 0.5)
+    assert top.shape == (2,) and ((0 <= top) & (top < tree.n)).all()
