@@ -28,7 +28,41 @@ def gemm(
     op(X) is X, or X transposed when its flag is true. op(A) is M x K, op(B)
     K x N and C M x N; lda, ldb, ldc are the row strides as stored. Every index
     is checked against its array first, so M*K, K*N and M*N are at most the
-    sizes of A, B and C, which bound the work; BETA = 0 ignores what C held."""
+    sizes of A, B and C, which bound the work; BETA = 0 ignores what C held.
+
+    Parameters
+    ----------
+    TA, TB : bool
+        Whether op(A) and op(B) are A and B transposed.
+    M, N, K : int
+        The sizes of the product (at least 1).
+    ALPHA : float
+        The factor of the product.
+    A, B : ndarray of float32
+        C-contiguous, read as flat row-major matrices of row strides `lda`
+        and `ldb`; neither may overlap `C`.
+    lda, ldb, ldc : int
+        The row strides as stored (at least the rows' lengths).
+    BETA : float
+        The factor of what C holds.
+    C : ndarray of float32
+        Written in place: writable, C-contiguous, flat row-major of row stride
+        `ldc`.
+
+    Returns
+    -------
+    ndarray of float32
+        `C`.
+
+    Raises
+    ------
+    TypeError
+        If an array is not a float32 ndarray, or a size is not an integer.
+    ValueError
+        If an array is empty, not C-contiguous or (C) read-only, a size is
+        below 1, a stride is below its row's length, an index reaches past
+        its array, or `A` or `B` overlaps `C`.
+    """
     A, B = float_array("A", A), float_array("B", B)
     C = float_array("C", C, writable=True)
     M, N, K = count("M", M), count("N", N), count("K", K)

@@ -113,16 +113,58 @@ def softmax_cpu(
     temperature: float,
     output: Floats,
 ) -> Floats:
-    """Darknet's softmax_cpu over flat float32 arrays: for every b < batch and
-    g < groups, a softmax over the n values from b*batch_offset + g*group_offset,
-    step `stride`, group after group (where groups overlap, a later one reads
-    what an earlier one wrote when `input` is `output`).
+    """Darknet's softmax_cpu over flat float32 arrays, with its strides.
+
+    For every b < batch and g < groups, a softmax over the n values from
+    b*batch_offset + g*group_offset, step `stride`, group after group (where
+    groups overlap, a later one reads what an earlier one wrote when `input`
+    is `output`).
 
     Every index is checked against both arrays first, and the call computes
     batch*groups*n values, which must not be more than `output` holds: rows or
     groups may overlap, but not so often that the work outgrows the memory
     (a batch of 2**63 rows over the same 3 floats would run for ever). So
-    every accepted call takes time proportional to output.size at most."""
+    every accepted call takes time proportional to output.size at most.
+
+    Parameters
+    ----------
+    input : ndarray of float32
+        The logits, C-contiguous, read as a flat array.
+    n : int
+        Values in one softmax (at least 1).
+    batch : int
+        Rows (at least 1).
+    batch_offset : int
+        Floats from one row's start to the next's (at least 0).
+    groups : int
+        Softmaxes in a row (at least 1).
+    group_offset : int
+        Floats from one group's start to the next's (at least 0).
+    stride : int
+        Floats between two values of a group (at least 1).
+    temperature : float
+        The logits are divided by it (finite, above 0 in float32).
+    output : ndarray of float32
+        Where the probabilities go: writable, C-contiguous, flat. It may be
+        `input` itself (in place), but not partly overlap it. Values no group
+        reaches are left as they were.
+
+    Returns
+    -------
+    ndarray of float32
+        `output`.
+
+    Raises
+    ------
+    TypeError
+        If `input` or `output` is not a float32 ndarray, or a count is not an
+        integer.
+    ValueError
+        If an array is empty, a count is below its minimum, an index falls outside `input` or
+        `output`, batch*groups*n exceeds output.size, the temperature is not
+        above 0, or `output` is read-only, not C-contiguous, or partly
+        overlaps `input`.
+    """
     input = float_array("input", input)
     output = float_array("output", output, writable=True)
     n, batch, groups, stride = (
@@ -246,10 +288,40 @@ def softmax_x_ent(
 def axpy(
     alpha: float, x: Floats, y: Floats, incx: int = 1, incy: int = 1, n: Optional[int] = None
 ) -> Floats:
-    """Darknet's axpy_cpu in place on y: y[i*incy] += alpha * x[i*incx] for i < n.
-    n defaults to every strided element of x. Every index is checked against
-    both arrays first, so n is at most x.size and y.size: no count, however
-    large, makes the call do more work than the arrays hold."""
+    """Darknet's axpy_cpu, in place on `y`: y[i*incy] += alpha * x[i*incx] for i < n.
+
+    Every index is checked against both arrays first, so n is at most x.size
+    and y.size: no count, however large, makes the call do more work than the
+    arrays hold.
+
+    Parameters
+    ----------
+    alpha : float
+        The factor of `x` (any real number, infinities and NaN included).
+    x : ndarray of float32
+        C-contiguous, read as a flat array.
+    y : ndarray of float32
+        Added into: writable, C-contiguous, flat. It may be `x` itself, but
+        not partly overlap it.
+    incx, incy : int, default 1
+        The steps through `x` and `y` (at least 1).
+    n : int, optional
+        How many values; every strided element of `x` by default.
+
+    Returns
+    -------
+    ndarray of float32
+        `y`.
+
+    Raises
+    ------
+    TypeError
+        If `alpha` is not a number, `x` or `y` is not a float32 ndarray, or a
+        count is not an integer.
+    ValueError
+        If `x` or `y` is empty, a count is below 1, n values at these steps reach past `x` or `y`,
+        or `y` is read-only, not C-contiguous, or partly overlaps `x`.
+    """
     alpha = number("alpha", alpha, finite=False)
     x = float_array("x", x)
     y = float_array("y", y, writable=True)
@@ -265,7 +337,25 @@ def axpy(
 
 
 def sum_array(a: Floats) -> float:
-    """The sum of every value of a float32 array, accumulated in double."""
+    """The sum of every value of a float32 array, accumulated in double.
+
+    Parameters
+    ----------
+    a : ndarray of float32
+        C-contiguous, of any shape.
+
+    Returns
+    -------
+    float
+        The sum (a Python float, accumulated in double precision).
+
+    Raises
+    ------
+    TypeError
+        If `a` is not a float32 ndarray.
+    ValueError
+        If `a` is empty, not C-contiguous or not aligned to 4 bytes.
+    """
     a = float_array("a", a)
     return float(lib.sum_array(float_ptr(a), a.size))
 

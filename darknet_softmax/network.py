@@ -46,7 +46,48 @@ class Network:
     shape; `inputs` defaults to their product. `seed` starts the weights and
     every random draw. `exact` computes the true gradient where Darknet's is
     wrong. `unused` holds the [net] options only Darknet's image loader reads.
-    `seen` counts the items trained on, as Darknet's weights files record."""
+    `seen` counts the items trained on, as Darknet's weights files record.
+
+    Parameters
+    ----------
+    inputs : int, optional
+        Floats in one item (at least 1); by default height*width*channels.
+    batch : int, default 1
+        Items one forward takes (Darknet's net->batch).
+    learning_rate : float, default 0.001
+        The base learning rate (finite, at least 0).
+    momentum : float, default 0.9
+        SGD momentum (finite, at least 0).
+    decay : float, default 0.0001
+        Weight decay (finite, at least 0).
+    max_batches : int, default 0
+        The updates of the whole training (the poly policy needs at least 1).
+    height, width, channels : int, default 0
+        The input's spatial shape; all 0 for a flat input of `inputs` floats.
+    seed : int, default 0
+        Starts the weights and every random draw (at least 0).
+    subdivisions : int, default 1
+        Forwards a weight update waits for (at least 1).
+    policy : {"constant", "step", "steps", "exp", "poly", "sig", "random"}
+        How the learning rate moves; "constant" by default.
+    step, scale, steps, scales, gamma, power, burn_in
+        The policy's options, as Darknet's [net] spells them ("steps" needs
+        as many `steps` as `scales`, and at least one).
+    exact : bool, default False
+        Every layer computes the true gradient where Darknet's is wrong (its
+        layers' own `exact`); Darknet's numbers otherwise.
+    unused : dict, optional
+        [net] options kept only to be shown in `summary`.
+
+    Raises
+    ------
+    TypeError
+        If an option has the wrong type.
+    ValueError
+        If an option is out of range, `inputs` differs from
+        height*width*channels, the policy is unknown, or "poly" has no
+        `max_batches`.
+    """
 
     def __init__(
         self,
@@ -119,9 +160,36 @@ class Network:
 
     @locked
     def add(self, kind: str, *args: Any, **options: Any) -> CLayer:
-        """Append a layer of type `kind` (a key of `LAYER_TYPES`) with the
-        options of its cfg section, by name or in the table's order, Darknet's
-        defaults for those not given. Returns the layer."""
+        """Append a layer of type `kind` with the options of its cfg section.
+
+        The layer takes its input from the layer before (or the network's
+        input); options not given take Darknet's defaults.
+
+        Parameters
+        ----------
+        kind : str
+            A key of `LAYER_TYPES` ("connected", "softmax", ...).
+        *args
+            Options in the order of the layer type's `options` table.
+        **options
+            Options by name, as the cfg spells them.
+
+        Returns
+        -------
+        CLayer
+            The new layer, also appended to `layers`.
+
+        Raises
+        ------
+        TypeError
+            If there are too many options, one is unknown or given twice, or
+            one has the wrong type.
+        ValueError
+            If `kind` is unknown or an option is out of range for this
+            network.
+        MemoryError
+            If the layer's C memory cannot be allocated.
+        """
         layer_type = LAYER_TYPES.get(kind)
         if layer_type is None:
             raise ValueError(f"kind must be one of {', '.join(LAYER_TYPES)}, not {kind!r}")
@@ -179,8 +247,25 @@ class Network:
 
     @locked
     def set_batch(self, batch: int) -> None:
-        """Rebuild every layer for `batch` items at a time, keeping the weights
-        and the momentum (Darknet's set_batch_network)."""
+        """Rebuild every layer for `batch` items at a time (Darknet's
+        set_batch_network).
+
+        The weights and the momentum are kept; the input and truth buffers
+        and every layer's output and delta are new (views of the old ones no
+        longer follow the network).
+
+        Parameters
+        ----------
+        batch : int
+            Items one forward takes (at least 1).
+
+        Raises
+        ------
+        TypeError
+            If `batch` is not an integer.
+        ValueError
+            If `batch` is below 1.
+        """
         batch = count("batch", batch)
         if batch == self.batch:
             return
@@ -324,16 +409,57 @@ class Network:
 
     @locked
     def forward(self, input: Floats, truth: Optional[Floats] = None, train: bool = False) -> Floats:
-        """Darknet's forward_network on one batch: copies `input` (batch,
-        inputs) and `truth` (batch, outputs) into the network's buffers, zeroes
-        each layer's delta and runs each layer. Returns the `output` view."""
+        """Darknet's forward_network on one batch.
+
+        Copies `input` and `truth` into the network's buffers, zeroes each
+        layer's delta and runs each layer's `forward`.
+
+        Parameters
+        ----------
+        input : array_like
+            (batch, inputs) real numbers, converted once to float32 unless
+            float32 C-contiguous already.
+        truth : array_like, optional
+            (batch, outputs) one-hot or soft truths, or (batch,) integer class
+            labels (the layers that see the truth must then be softmax layers
+            of one group). Without it no layer computes a loss.
+        train : bool, default False
+            Training mode (dropout drops, batch normalization uses the batch's
+            statistics).
+
+        Returns
+        -------
+        ndarray of float32
+            The (batch, outputs) `output` view of the last layer that is not a
+            cost layer; the next call overwrites it.
+
+        Raises
+        ------
+        TypeError
+            If an array does not hold real numbers.
+        ValueError
+            If the network has no layers, a shape is wrong, a label is outside
+            [0, outputs), or labels are given to a layer that does not take
+            them.
+        """
         self._forward(train, self._load(input, truth))
         return self.output
 
     @locked
     def backward(self) -> None:
-        """Darknet's backward_network: each layer, last first, adds its
-        negative gradient into the delta of the layer before it."""
+        """Darknet's backward_network, after a `forward`.
+
+        Each layer, last first, runs its `backward`: it ADDS its delta (the
+        NEGATIVE gradient of the loss), carried back through itself, into the
+        delta of the layer before it, and sums its weights' updates. The first
+        layer has no delta to add into. The deltas start from the loss the
+        last forward computed from its truth; `forward` zeroes them.
+
+        Raises
+        ------
+        ValueError
+            If the network has no layers.
+        """
         self._require_layers()
         train, with_truth = self._last
         for index in reversed(range(len(self.layers))):
@@ -353,9 +479,13 @@ class Network:
 
     @locked
     def update(self) -> None:
-        """Darknet's update_network: one SGD step of every layer with weights,
-        at `current_rate`, over the batch * subdivisions items whose updates
-        the layers have summed."""
+        """Darknet's update_network: one SGD step of every layer with weights.
+
+        Each layer's `update` runs at `current_rate`, with the network's
+        `momentum` and `decay`, over the batch * subdivisions items whose
+        updates the layers have summed since the last step. `train_batch` and
+        `train` call it after every `subdivisions` forwards.
+        """
         rate = self.current_rate
         for layer in self.layers:
             layer.update(self.batch * self.subdivisions, rate, self.momentum, self.decay)
@@ -482,10 +612,30 @@ class Network:
 
     @locked
     def predict(self, X: Floats) -> Floats:
-        """The output (of the last layer that is not a cost layer) for each row
-        of `X`, (n, inputs) or one item (inputs,), float32: Darknet's
-        network_predict, a batch at a time, not training and with no truth.
-        Returns a new array."""
+        """Darknet's network_predict: the output for each row of `X`.
+
+        Runs a batch at a time, not training and with no truth; a last,
+        partial batch is padded with zeros.
+
+        Parameters
+        ----------
+        X : array_like
+            (n, inputs) real numbers, or one item (inputs,); converted once to
+            float32 unless float32 C-contiguous already.
+
+        Returns
+        -------
+        ndarray of float32
+            A new (n, outputs) array (or (outputs,) for one item): the output
+            of the last layer that is not a cost layer.
+
+        Raises
+        ------
+        TypeError
+            If `X` does not hold real numbers.
+        ValueError
+            If the network has no layers or `X` has the wrong shape.
+        """
         self._require_layers()
         X = real_array("X", X)
         single = X.ndim == 1
@@ -504,10 +654,27 @@ class Network:
         return result[0] if single else result
 
     def reference_predict(self, X: Floats) -> np.ndarray:
-        """The float64 reference of `predict` for one batch of rows `X`
-        (batch, inputs): each layer's `reference` with its current
-        parameters, outside training. Returns the output of the last layer
-        that is not a cost layer, float64."""
+        """The float64 reference of `predict` for one batch of rows.
+
+        Each layer's `reference` with its current parameters, outside
+        training.
+
+        Parameters
+        ----------
+        X : array_like
+            (batch, inputs) real numbers.
+
+        Returns
+        -------
+        ndarray of float64
+            (batch, outputs): the output of the last layer that is not a cost
+            layer.
+
+        Raises
+        ------
+        ValueError
+            If the network has no layers.
+        """
         self._require_layers()
         outputs: list = []
         current = reference.f64(X)
@@ -540,7 +707,41 @@ class Network:
         `height` and `width` replace the cfg's input size. Before it
         allocates, the network adds up what its layers take: above
         `max_bytes` (by default, the memory this machine has free) it raises
-        MemoryError saying how much it needs."""
+        MemoryError saying how much it needs.
+
+        Parameters
+        ----------
+        path_or_text : str or os.PathLike
+            The cfg's path, or its text.
+        seed : int, default 0
+            Starts the weights and every random draw (at least 0).
+        batch : int, optional
+            Items one forward takes, in place of the cfg's batch/subdivisions.
+        height, width : int, optional
+            The input's size, in place of the cfg's.
+        max_bytes : int, optional
+            The most memory the network may take; by default the memory this
+            machine has free (no limit where that is unknown).
+
+        Returns
+        -------
+        Network
+            The network, its layers built and their weights initialized.
+
+        Raises
+        ------
+        TypeError
+            If `seed` or `max_bytes` is not an integer, or `path_or_text` is
+            neither a path nor text.
+        ValueError
+            If `seed` is below 0, or the cfg is bad (naming its file and
+            line).
+        MemoryError
+            If the network would take more than `max_bytes`, or a layer cannot
+            be allocated.
+        OSError
+            If the file cannot be read.
+        """
         seed = count("seed", seed, minimum=0)
         cfg = parse_cfg(path_or_text)
         network = cls._from_net_section(cfg, seed, batch, height, width)
@@ -586,14 +787,49 @@ class Network:
         width: Optional[int] = None,
     ) -> int:
         """The bytes of memory `from_cfg` with the same arguments would take
-        for its layers and buffers, found without building the network."""
+        for its layers and buffers, found without building the network.
+
+        Parameters
+        ----------
+        path_or_text : str or os.PathLike
+            The cfg's path, or its text.
+        batch, height, width : int, optional
+            As `from_cfg`'s.
+
+        Returns
+        -------
+        int
+            The bytes.
+
+        Raises
+        ------
+        ValueError
+            If the cfg is bad (naming its file and line).
+        """
         cfg = parse_cfg(path_or_text)
         return cls._from_net_section(cfg, 0, batch, height, width)._plan_cfg(cfg)[0]
 
     def plan(self, sections: Sequence[tuple]) -> list[tuple]:
-        """The (h, w, c) of each layer's output and the bytes of C memory it
-        takes, for layers `sections` ((kind, options), ...) added after this
-        network's own, without allocating anything."""
+        """What layers added after this network's own would be, without
+        allocating anything.
+
+        Parameters
+        ----------
+        sections : sequence of (str, dict)
+            (kind, options) for each layer, every option of the kind given
+            (as `add` fills them in).
+
+        Returns
+        -------
+        list of ((int, int, int), int)
+            For each layer, the (h, w, c) of its output and the bytes of C
+            memory it takes.
+
+        Raises
+        ------
+        ValueError
+            If an option is bad.
+        """
         shapes = list(self._shapes)
         return [self._plan_one(kind, options, shapes) for kind, options in sections]
 
@@ -635,22 +871,55 @@ class Network:
 
     @locked
     def save_weights(self, path: Union[str, os.PathLike]) -> None:
-        """Write a Darknet .weights file: the header (version 0.2.0 and `seen`),
-        then each layer's weights in its type's layout (for a connected layer,
-        its biases, then its (outputs, inputs) weights)."""
+        """Write a Darknet .weights file.
+
+        The header (version 0.2.0 and `seen`), then each layer's weights in its
+        type's layout (for a connected layer, its biases, then its (outputs,
+        inputs) weights), little-endian float32.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (replaced if it exists).
+
+        Raises
+        ------
+        OSError
+            If the file cannot be written.
+        """
         weights.save_weights(self.layers, self.seen, path)
 
     @locked
     def load_weights(self, path: Union[str, os.PathLike]) -> None:
         """Read a Darknet .weights file into the layers, in order, and `seen`
-        from its header (see darknet_softmax.weights.load_weights)."""
+        from its header (see darknet_softmax.weights.load_weights).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to read: any of Darknet's header versions.
+
+        Raises
+        ------
+        ValueError
+            If the file is shorter or longer than these layers need; then
+            nothing has been changed.
+        OSError
+            If the file cannot be read.
+        """
         self.seen = weights.load_weights(self.layers, path)
 
     def summary(self) -> str:
         """Darknet's table of the network as it builds it: for each layer its
         index, type, detail (filters, size, activation, ...) and its input and
         output shapes, height x width x channels; then the [net] options that
-        only Darknet's image loader reads, which this engine keeps unused."""
+        only Darknet's image loader reads, which this engine keeps unused.
+
+        Returns
+        -------
+        str
+            The table, one line a row.
+        """
         lines = [
             f"network: {self.inputs} inputs, batch {self.batch} "
             f"(subdivisions {self.subdivisions}), policy {self.policy.policy}",
@@ -676,17 +945,60 @@ class Network:
 
 
 def parse_network_cfg(path_or_text, seed=0):
-    """Darknet's name for `Network.from_cfg`."""
+    """Darknet's name for `Network.from_cfg`.
+
+    Parameters
+    ----------
+    path_or_text : str or os.PathLike
+        The cfg's path, or its text.
+    seed : int, default 0
+        Starts the weights and every random draw.
+
+    Returns
+    -------
+    Network
+        As `Network.from_cfg(path_or_text, seed=seed)`, which lists what it
+        raises.
+    """
     return Network.from_cfg(path_or_text, seed=seed)
 
 
 def save_weights(network, path):
-    """Darknet's name for `network.save_weights(path)`."""
+    """Darknet's name for `network.save_weights(path)`.
+
+    Parameters
+    ----------
+    network : Network
+        The network whose weights are written.
+    path : str or os.PathLike
+        The .weights file to write.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written.
+    """
     network.save_weights(path)
 
 
 def load_weights(network, path):
-    """Darknet's name for `network.load_weights(path)`."""
+    """Darknet's name for `network.load_weights(path)`.
+
+    Parameters
+    ----------
+    network : Network
+        The network whose layers take the weights (and `seen`).
+    path : str or os.PathLike
+        The .weights file to read.
+
+    Raises
+    ------
+    ValueError
+        If the file's size does not fit the network's layers; then nothing
+        has been changed.
+    OSError
+        If the file cannot be read.
+    """
     network.load_weights(path)
 
 

@@ -32,25 +32,59 @@ def _name_of(table, value):
 
 
 def set_kernel(kernel: str) -> None:
-    """ "vector" (the default): vector kernels, threaded above a size threshold;
-    "scalar": Darknet's loops, one thread."""
+    """Choose how the kernels run, process-wide.
+
+    Parameters
+    ----------
+    kernel : {"vector", "scalar"}
+        "vector" (the default): vector kernels, threaded above a size
+        threshold; "scalar": Darknet's loops, one thread.
+
+    Raises
+    ------
+    ValueError
+        If `kernel` is neither.
+    """
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {sorted(KERNELS)}, not {kernel!r}")
     check_status(lib.ds_set_kernel(KERNELS[kernel]), "set_kernel")
 
 
 def get_kernel() -> str:
+    """The kernel the functions run: "vector" or "scalar" (see `set_kernel`).
+
+    Returns
+    -------
+    str
+        The kernel's name.
+    """
     return _name_of(KERNELS, lib.ds_get_kernel())
 
 
 def instruction_sets() -> tuple[str, ...]:
-    """The instruction sets this build and CPU can run, slowest first."""
+    """The instruction sets this build and CPU can run, slowest first.
+
+    Returns
+    -------
+    tuple of str
+        Some of "portable" and "avx2".
+    """
     return tuple(name for name, code in INSTRUCTION_SETS.items() if lib.ds_isa_available(code))
 
 
 def set_instruction_set(name: str) -> None:
-    """Run the vector kernels with `name` (one of instruction_sets()); the
-    fastest one is chosen at start."""
+    """Run the vector kernels with `name`; the fastest one is chosen at start.
+
+    Parameters
+    ----------
+    name : str
+        One of `instruction_sets()`.
+
+    Raises
+    ------
+    ValueError
+        If this build or CPU cannot run `name`.
+    """
     if name not in instruction_sets():
         raise ValueError(
             f"instruction set must be one of {instruction_sets()} on this CPU, not {name!r}"
@@ -59,13 +93,33 @@ def set_instruction_set(name: str) -> None:
 
 
 def get_instruction_set() -> str:
+    """The instruction set the vector kernels run with.
+
+    Returns
+    -------
+    str
+        One of `instruction_sets()`.
+    """
     return _name_of(INSTRUCTION_SETS, lib.ds_get_isa())
 
 
 def set_num_threads(n: int) -> None:
     """Threads for the vector kernels, the calling thread included (1 to
     MAX_THREADS). The default is DARKNET_SOFTMAX_NUM_THREADS, else the CPUs
-    this process may use."""
+    this process may use.
+
+    Parameters
+    ----------
+    n : int
+        The thread count, from 1 to MAX_THREADS.
+
+    Raises
+    ------
+    TypeError
+        If `n` is not an integer.
+    ValueError
+        If `n` is below 1 or above MAX_THREADS.
+    """
     n = count("n", n)
     if n > MAX_THREADS:
         raise ValueError(f"n must be at most {MAX_THREADS}, not {n}")
@@ -73,6 +127,13 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
+    """The threads the vector kernels use, the calling thread included.
+
+    Returns
+    -------
+    int
+        From 1 to MAX_THREADS.
+    """
     return int(lib.ds_get_num_threads())
 
 

@@ -35,7 +35,26 @@ class Tree:
 
     `parent`, `child` (the group of a node's children, or -1), `group`,
     `leaf`, `group_size` and `group_offset` are read-only int64 arrays, and
-    `name` the list of names, as in Darknet's tree struct."""
+    `name` the list of names, as in Darknet's tree struct.
+
+    Parameters
+    ----------
+    names : sequence of str
+        One name a node (no NUL character).
+    parents : sequence of int
+        One parent a node, of `names`' length: -1 for a root, else the index
+        of an earlier node.
+
+    Raises
+    ------
+    TypeError
+        If a parent is not an integer, or `parents` is an array of more than
+        one axis.
+    ValueError
+        If the lengths differ, the tree is empty, a parent is out of range,
+        the roots or a node's children do not stand on one run of consecutive
+        nodes, or a name holds a NUL character (the message names the node).
+    """
 
     parent: np.ndarray
     child: np.ndarray
@@ -158,7 +177,25 @@ def read_tree(path: Union[str, os.PathLike]) -> "Tree":
     or the number of an earlier node, nodes counted from 0 (node N is the
     file's line N+1). A file that cannot be read raises OSError
     (FileNotFoundError, ...); a malformed one raises ValueError with
-    "FILE:LINE: what is wrong", lines counted from 1, nodes named "node N"."""
+    "FILE:LINE: what is wrong", lines counted from 1, nodes named "node N".
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The `.tree` file (`YOLO9000_TREE` is the YOLO9000 one).
+
+    Returns
+    -------
+    Tree
+        The tree.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be read.
+    ValueError
+        If the file is malformed, or `path` holds a NUL character.
+    """
     filename = os.fsencode(path)
     if b"\0" in filename:
         raise ValueError("path must not hold a NUL character")
@@ -218,7 +255,32 @@ def fill_hierarchy(truth: Floats, tree: Tree, out: Optional[Floats] = None) -> F
     """Darknet's fill_hierarchy on each row of `truth` ((n,) or (batch, n)):
     labels (1) every ancestor of a labelled node, then sets each group with no
     label to SECRET_NUM, which the tree softmax layer masks. Returns the filled
-    truth, in `out` when given (`out` may be `truth`)."""
+    truth, in `out` when given (`out` may be `truth`).
+
+    Parameters
+    ----------
+    truth : array_like
+        (n,) or (batch, n) labels, n being `tree.n` (converted once to
+        float32 unless float32 C-contiguous already).
+    tree : Tree
+        The WordTree.
+    out : ndarray of float32, optional
+        Where the result goes: writable, C-contiguous, of `truth`'s shape.
+
+    Returns
+    -------
+    ndarray of float32
+        The filled truth, of `truth`'s shape (`out` when given).
+
+    Raises
+    ------
+    TypeError
+        If `tree` is not a Tree, `truth` does not hold real numbers, or `out`
+        is not a float32 ndarray.
+    ValueError
+        If a shape is wrong, or `out` is read-only, not C-contiguous or
+        partly overlaps `truth`.
+    """
     tree = _check_tree(tree)
     truth = _node_array("truth", truth, tree)
     out = _output("truth", truth, out)
@@ -233,7 +295,34 @@ def hierarchy_predictions(
     """Darknet's hierarchy_predictions on each row of `pred` ((n,) or (batch, n)):
     conditional probabilities (the tree softmax's output) to absolute ones, each
     node times its parent's absolute probability; with `only_leaves`, inner nodes
-    are 0. Returns the result, in `out` when given (`out` may be `pred`)."""
+    are 0. Returns the result, in `out` when given (`out` may be `pred`).
+
+    Parameters
+    ----------
+    pred : array_like
+        (n,) or (batch, n) conditional probabilities, n being `tree.n`
+        (converted once to float32 unless float32 C-contiguous already).
+    tree : Tree
+        The WordTree.
+    only_leaves : bool, default False
+        Set the inner nodes to 0.
+    out : ndarray of float32, optional
+        Where the result goes: writable, C-contiguous, of `pred`'s shape.
+
+    Returns
+    -------
+    ndarray of float32
+        The absolute probabilities, of `pred`'s shape (`out` when given).
+
+    Raises
+    ------
+    TypeError
+        If `tree` is not a Tree, `pred` does not hold real numbers,
+        `only_leaves` is not a bool, or `out` is not a float32 ndarray.
+    ValueError
+        If a shape is wrong, or `out` is read-only, not C-contiguous or
+        partly overlaps `pred`.
+    """
     tree = _check_tree(tree)
     pred = _node_array("pred", pred, tree)
     only_leaves = flag("only_leaves", only_leaves)
@@ -249,7 +338,30 @@ def hierarchy_predictions(
 def get_hierarchy_probability(x: Floats, tree: Tree, c: int) -> Union[float, Floats]:
     """Darknet's get_hierarchy_probability: the product of the conditional
     probabilities in `x` from node `c` up to its root. A float for x of shape
-    (n,); a float32 array of one probability a row for (batch, n)."""
+    (n,); a float32 array of one probability a row for (batch, n).
+
+    Parameters
+    ----------
+    x : array_like
+        (n,) or (batch, n) conditional probabilities, n being `tree.n`.
+    tree : Tree
+        The WordTree.
+    c : int
+        The node, in [0, n).
+
+    Returns
+    -------
+    float or ndarray of float32
+        The probability of `c`, or one a row.
+
+    Raises
+    ------
+    TypeError
+        If `tree` is not a Tree, `x` does not hold real numbers, or `c` is not
+        an integer.
+    ValueError
+        If `x` has the wrong shape or `c` is not a node of the tree.
+    """
     tree = _check_tree(tree)
     x = _node_array("x", x, tree)
     rows = x.reshape(-1, tree.n)
@@ -271,7 +383,30 @@ def hierarchy_top_prediction(pred: Floats, tree: Tree, thresh: float) -> Union[i
     """Darknet's hierarchy_top_prediction: from the root group down, take each
     group's most probable node while the product of the conditional
     probabilities in `pred` stays above `thresh`; the node where that stops. An
-    int for pred of shape (n,); an int64 array of one node a row for (batch, n)."""
+    int for pred of shape (n,); an int64 array of one node a row for (batch, n).
+
+    Parameters
+    ----------
+    pred : array_like
+        (n,) or (batch, n) conditional probabilities, n being `tree.n`.
+    tree : Tree
+        The WordTree.
+    thresh : float
+        The probability the product must stay above (any number but NaN).
+
+    Returns
+    -------
+    int or ndarray of int64
+        The node index, or one a row.
+
+    Raises
+    ------
+    TypeError
+        If `tree` is not a Tree, `pred` does not hold real numbers, or
+        `thresh` is not a number.
+    ValueError
+        If `pred` has the wrong shape or `thresh` is NaN.
+    """
     tree = _check_tree(tree)
     pred = _node_array("pred", pred, tree)
     rows = pred.reshape(-1, tree.n)

@@ -15,7 +15,24 @@ class AvgpoolLayer(CLayer):
 
     `output` and `delta` are (batch, c) float32 views; `delta` is the
     NEGATIVE gradient. The sum is kept in double (Darknet's is a float: the
-    two differ by float rounding only)."""
+    two differ by float rounding only).
+
+    Parameters
+    ----------
+    batch : int
+        Items a pass (at least 1).
+    h, w, c : int
+        The input's height, width and channels (at least 1).
+
+    Raises
+    ------
+    TypeError
+        If an argument is not an integer.
+    ValueError
+        If an argument is below 1.
+    MemoryError
+        If the C layer cannot be allocated.
+    """
 
     kind = "avgpool"
     sections = ("avgpool", "avg")
@@ -40,6 +57,22 @@ class AvgpoolLayer(CLayer):
 
     @locked
     def forward(self, net: NetworkContext) -> None:
+        """Darknet's forward_avgpool_layer: `output` (batch, c) is the mean of
+        each channel of each item.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, c*h*w), channel-major items.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.input` overlaps `output`.
+        """
         layer = self._open()
         self._check_net(net)
         check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
@@ -47,8 +80,25 @@ class AvgpoolLayer(CLayer):
 
     @locked
     def backward(self, net: NetworkContext) -> None:
-        """Adds delta/(h*w) into every position of each channel of
-        `net.delta`, when it is set."""
+        """Darknet's backward_avgpool_layer: ADDS delta/(h*w) into every
+        position of each channel of `net.delta`, when it is set.
+
+        `delta` (batch, c) is the NEGATIVE gradient with respect to `output`;
+        what is added is the NEGATIVE gradient with respect to the input.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, c*h*w); `delta` (batch, c*h*w) or None.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.delta` overlaps `output` or `delta`.
+        """
         layer = self._open()
         self._check_net(net, backward=True)
         if net.delta is not None:

@@ -31,7 +31,32 @@ class NetworkContext:
     one integer class label per item, which a softmax layer of one group
     takes in place of a one-hot truth). It keeps the arrays, so
     their memory outlives every C call that uses it. Arrays are float32 and
-    C-contiguous, shaped (batch, inputs) or flat; each layer checks the sizes."""
+    C-contiguous, shaped (batch, inputs) or flat; each layer checks the sizes.
+
+    Parameters
+    ----------
+    input : ndarray of float32
+        The layer's input, (batch, inputs) or flat; `batch` is its first axis
+        (1 when flat).
+    truth : ndarray of float32, optional
+        (batch, outputs) truths for a layer with a loss; None computes none.
+    delta : ndarray of float32, optional
+        Writable, (batch, inputs) or flat: where `backward` ADDS the layer's
+        delta (the NEGATIVE gradient) with respect to `input`. None (the first
+        layer) adds nothing.
+    train : bool, default True
+        Training mode.
+    labels : ndarray of int, optional
+        (batch,) class indices in place of `truth`, for a softmax layer of
+        one group; converted to int64.
+
+    Raises
+    ------
+    TypeError
+        If an array is not a float32 ndarray.
+    ValueError
+        If an array is empty or not C-contiguous, or `delta` is read-only.
+    """
 
     def __init__(
         self,

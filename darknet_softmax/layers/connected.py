@@ -26,7 +26,35 @@ class ConnectedLayer(CLayer):
     weights.T) + biases), with `scales` (starting at 1), `rolling_mean` and
     `rolling_variance` (and `mean`, `variance`, `x`, `x_norm` of the last
     pass) as (outputs,) or (batch, outputs) views. `exact=True` computes its
-    true gradient; by default, Darknet's (see `darknet_softmax.batchnorm`)."""
+    true gradient; by default, Darknet's (see `darknet_softmax.batchnorm`).
+
+    Parameters
+    ----------
+    batch : int
+        Items a pass (at least 1).
+    inputs : int
+        Floats in one input item (at least 1).
+    outputs : int
+        Floats in one output item (at least 1): the cfg's `output`.
+    activation : str, default "logistic"
+        One of `darknet_softmax.activations.ACTIVATIONS` ("linear", "relu",
+        "leaky", ...).
+    seed : int, optional
+        Seeds the weights' draw (fresh entropy when None).
+    batch_normalize : bool, default False
+        Darknet's batch normalisation in place of the plain biases.
+    exact : bool, default False
+        The true batch-normalisation gradient, or Darknet's.
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type.
+    ValueError
+        If a size is below 1 or the activation is unknown.
+    MemoryError
+        If the C layer cannot be allocated.
+    """
 
     kind = "connected"
     sections = ("connected", "conn")
@@ -118,6 +146,25 @@ class ConnectedLayer(CLayer):
 
     @locked
     def forward(self, net: NetworkContext) -> None:
+        """Darknet's forward_connected_layer: `output` = f(input @ weights.T +
+        biases), or with batch normalisation f(scales * normalised + biases).
+
+        In training (`net.train`) the batch normalisation uses the batch's
+        statistics and moves the rolling ones; outside it, the rolling ones.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, inputs), float32.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, `net.input` has the wrong size, or it
+            overlaps `output`.
+        """
         layer = self._open()
         self._check_net(net)
         check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
@@ -125,9 +172,29 @@ class ConnectedLayer(CLayer):
 
     @locked
     def backward(self, net: NetworkContext) -> None:
-        """Multiplies `delta` by the activation's derivative in place, adds to
-        the updates, and adds delta @ weights into `net.delta` when it is set.
-        `net.input` must still hold what forward saw."""
+        """Darknet's backward_connected_layer.
+
+        Multiplies `delta` (the NEGATIVE gradient with respect to `output`) by
+        the activation's derivative in place, ADDS delta.T @ input into
+        `weight_updates` and delta's sum over the batch into `bias_updates`
+        (through the batch normalisation when on), and ADDS delta @ weights
+        (batch, inputs) into `net.delta` when it is set. `net.input` must
+        still hold what forward saw.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, inputs) as forward saw it; `delta` (batch, inputs)
+            or None.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.delta` overlaps one of the layer's buffers.
+        """
         layer = self._open()
         self._check_net(net, backward=True)
         if net.delta is not None:
@@ -143,7 +210,22 @@ class ConnectedLayer(CLayer):
         biases += learning_rate/batch * bias_updates (and the scales
         likewise with batch_normalize); weight_updates -=
         decay*batch*weights; weights += learning_rate/batch * weight_updates;
-        then both updates are multiplied by `momentum`."""
+        then both updates are multiplied by `momentum`.
+
+        Parameters
+        ----------
+        batch : int
+            Items the updates were summed over (at least 1).
+        learning_rate, momentum, decay : float
+            Darknet's SGD settings (finite, at least 0).
+
+        Raises
+        ------
+        TypeError
+            If an argument has the wrong type.
+        ValueError
+            If the layer is closed or an argument is out of range.
+        """
         layer = self._open()
         batch = count("batch", batch)
         learning_rate = number("learning_rate", learning_rate, minimum=0)

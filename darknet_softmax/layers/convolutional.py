@@ -59,7 +59,43 @@ class ConvolutionalLayer(CLayer):
     `exact=False` gives Darknet's numbers; `exact=True` its true gradient
     where Darknet's is wrong: batch normalisation's backward, and the 1x1
     convolution's input delta, which Darknet writes over `net.delta` instead
-    of adding to it."""
+    of adding to it.
+
+    Parameters
+    ----------
+    batch : int
+        Items a pass (at least 1).
+    h, w, c : int
+        The input's height, width and channels (at least 1).
+    filters : int, default 1
+        Output channels (at least 1).
+    size : int, default 1
+        The kernel's side (at least 1).
+    stride : int, default 1
+        The step between kernel positions (at least 1).
+    padding : int, default 0
+        Zeros on every side (at least 0).
+    groups : int, default 1
+        Equal parts of the channels and filters (must divide both).
+    activation : str, default "logistic"
+        One of `darknet_softmax.activations.ACTIVATIONS`.
+    batch_normalize : bool, default False
+        Darknet's batch normalisation in place of the plain biases.
+    seed : int, optional
+        Seeds the weights' draw (fresh entropy when None).
+    exact : bool, default False
+        The true gradient where Darknet's is wrong, or Darknet's numbers.
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type.
+    ValueError
+        If a size is out of range, `groups` does not divide the channels or
+        the filters, the output would be empty, or the activation is unknown.
+    MemoryError
+        If the C layer cannot be allocated.
+    """
 
     kind = "convolutional"
     sections = ("convolutional", "conv")
@@ -200,6 +236,23 @@ class ConvolutionalLayer(CLayer):
 
     @locked
     def forward(self, net: NetworkContext) -> None:
+        """Darknet's forward_convolutional_layer: `output` = f(weights * input
+        + biases), or with batch normalisation f(scales * normalised + biases)
+        (the batch's statistics in training, the rolling ones outside it).
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, c*h*w), channel-major items.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.input` overlaps `output`.
+        """
         layer = self._open()
         self._check_net(net)
         check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
@@ -214,7 +267,27 @@ class ConvolutionalLayer(CLayer):
         sums), adds to the updates, and adds the input's delta into
         `net.delta` when it is set (a 1x1 convolution with stride 1 and no
         padding writes it, as Darknet does, unless exact). `net.input` must
-        still hold what forward saw."""
+        still hold what forward saw.
+
+        `delta` is the NEGATIVE gradient with respect to `output`; what goes
+        into `net.delta` is the NEGATIVE gradient with respect to the input,
+        and `weight_updates`, `bias_updates` (and `scale_updates`) gain the
+        NEGATIVE gradients of the parameters.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, c*h*w) as forward saw it; `delta` (batch, c*h*w)
+            or None.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.delta` overlaps one of the layer's buffers.
+        """
         layer = self._open()
         self._check_net(net, backward=True)
         if net.delta is not None:
@@ -230,7 +303,22 @@ class ConvolutionalLayer(CLayer):
         biases += learning_rate/batch * bias_updates (scales likewise with
         batch_normalize); weight_updates -= decay*batch*weights; weights +=
         learning_rate/batch * weight_updates; then every update buffer is
-        multiplied by `momentum`."""
+        multiplied by `momentum`.
+
+        Parameters
+        ----------
+        batch : int
+            Items the updates were summed over (at least 1).
+        learning_rate, momentum, decay : float
+            Darknet's SGD settings (finite, at least 0).
+
+        Raises
+        ------
+        TypeError
+            If an argument has the wrong type.
+        ValueError
+            If the layer is closed or an argument is out of range.
+        """
         layer = self._open()
         batch = count("batch", batch)
         learning_rate = number("learning_rate", learning_rate, minimum=0)

@@ -56,7 +56,28 @@ class CostLayer(CLayer):
     In a network, a cost layer right after a softmax that computes its own
     loss adds that gradient a second time in Darknet; in a network built with
     `exact`, it only reports its cost (`reports_only`), and backward adds
-    nothing."""
+    nothing.
+
+    Parameters
+    ----------
+    batch : int
+        Items a pass (at least 1).
+    inputs : int
+        Floats in one item (at least 1).
+    type : {"sse", "masked", "L1", "smooth"}, default "sse"
+        The error.
+    scale : float, default 1.0
+        The factor of the delta backward adds (finite).
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type.
+    ValueError
+        If a size is below 1, `type` is unknown or `scale` is not finite.
+    MemoryError
+        If the C layer cannot be allocated.
+    """
 
     reports_only = False
 
@@ -86,12 +107,45 @@ class CostLayer(CLayer):
 
     @locked
     def forward(self, net: NetworkContext) -> None:
+        """Darknet's forward_cost_layer: with `net.truth`, each value's error
+        into `output`, its NEGATIVE gradient into `delta` and their sum into
+        `cost`; without a truth, nothing.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, inputs); `truth` (batch, inputs) or None.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size.
+        """
         layer = self._open()
         self._check_net(net)
         check_status(lib.forward_cost_layer(layer, net._struct), "forward_cost_layer")
 
     @locked
     def backward(self, net: NetworkContext) -> None:
+        """Darknet's backward_cost_layer: ADDS `scale * delta` (a NEGATIVE
+        gradient) into `net.delta` when it is set; nothing when
+        `reports_only`.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, inputs); `delta` (batch, inputs) or None.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.delta` overlaps `delta`.
+        """
         layer = self._open()
         self._check_net(net, backward=True)
         if net.delta is not None:

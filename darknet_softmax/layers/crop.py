@@ -26,7 +26,37 @@ class CropLayer(CLayer):
     applies them in its image loader, which this engine does not have.
 
     The layer has no delta (`delta` is None): as in Darknet, its backward does
-    nothing and the layer after it gets no delta to pass back."""
+    nothing and the layer after it gets no delta to pass back.
+
+    Parameters
+    ----------
+    batch : int
+        Items a pass (at least 1).
+    shape : tuple of int
+        The input's (h, w, c) (each at least 1).
+    crop_height, crop_width : int, default 1
+        The window's size (at least 1, at most the input's h and w).
+    flip : bool, default False
+        In training, mirror left-right at random.
+    angle, saturation, exposure, shift : float
+        Kept, unused (finite).
+    noadjust : bool, default False
+        Keep x rather than 2*x - 1.
+    seed : int, optional
+        Starts the layer's generator (at least 0, taken modulo 2**64); fresh
+        entropy when None.
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type, or `shape` is not an (h, w, c)
+        tuple.
+    ValueError
+        If a size is below 1, the window does not fit in the input, or an
+        unused option is not finite.
+    MemoryError
+        If the C layer cannot be allocated.
+    """
 
     kind = "crop"
     sections = ("crop",)
@@ -91,6 +121,24 @@ class CropLayer(CLayer):
 
     @locked
     def forward(self, net: NetworkContext) -> None:
+        """Darknet's forward_crop_layer: the window of `net.input` into
+        `output` (batch, crop_height*crop_width*c), scaled to 2*x - 1 unless
+        `noadjust`; in training (`net.train`) at a random offset, mirrored
+        when `flip` draws it.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, c*h*w), channel-major items.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.input` overlaps `output`.
+        """
         layer = self._open()
         self._check_net(net)
         check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
@@ -98,7 +146,21 @@ class CropLayer(CLayer):
 
     @locked
     def backward(self, net: NetworkContext) -> None:
-        """Nothing, as Darknet's backward_crop_layer."""
+        """Nothing, as Darknet's backward_crop_layer: `net.delta` is left as it
+        is (the layer has no delta of its own).
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, c*h*w); `delta` (batch, c*h*w) or None.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size.
+        """
         self._open()
         self._check_net(net, backward=True)
 

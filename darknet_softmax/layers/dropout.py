@@ -34,7 +34,30 @@ class DropoutLayer(CLayer):
     takes its activation's derivative at its own output; Darknet takes it at
     the dropped, scaled one, which is wrong for logistic and tanh.
     `rand` is a (batch, inputs) view of the draws of the last training pass;
-    `seed` starts the layer's own generator."""
+    `seed` starts the layer's own generator.
+
+    Parameters
+    ----------
+    batch : int
+        Items a pass (at least 1).
+    inputs : int
+        Floats in one item (at least 1).
+    probability : float, default 0.5
+        The chance that a value is dropped, in [0, 1).
+    seed : int, optional
+        Starts the layer's generator (at least 0, taken modulo 2**64); fresh
+        entropy when None.
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type.
+    ValueError
+        If a size is below 1, `probability` is outside [0, 1), or `seed` is
+        below 0.
+    MemoryError
+        If the C layer cannot be allocated.
+    """
 
     kind = "dropout"
     sections = ("dropout",)
@@ -85,6 +108,25 @@ class DropoutLayer(CLayer):
 
     @locked
     def forward(self, net: NetworkContext) -> None:
+        """Darknet's forward_dropout_layer, in place on the shared output.
+
+        In training (`net.train`), draws `rand` and zeroes each value with
+        `probability`, scaling the rest by 1/(1 - probability); outside
+        training, leaves `net.input` untouched.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, inputs): the array given to `share` as output.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, `net.input` has the wrong size, or it is
+            not the array given to `share` as output.
+        """
         layer = self._open()
         self._check_net(net)
         if self._output is None or not same_memory(net.input, self._output):
@@ -95,6 +137,28 @@ class DropoutLayer(CLayer):
 
     @locked
     def backward(self, net: NetworkContext) -> None:
+        """Darknet's backward_dropout_layer, in place on the shared delta.
+
+        In training, zeroes the dropped values of `net.delta` (the NEGATIVE
+        gradient) and scales the rest by 1/(1 - probability), and undoes the
+        scaling of the kept outputs; outside training, or when `net.delta` is
+        None, does nothing to it. Unlike the other layers it multiplies rather
+        than adds: the delta is the layer before's own.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, inputs); `delta` (batch, inputs), the array given
+            to `share` as delta, or None.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.delta` is not the array given to `share` as delta.
+        """
         layer = self._open()
         self._check_net(net, backward=True)
         if net.delta is None:

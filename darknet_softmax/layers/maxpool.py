@@ -65,7 +65,31 @@ class MaxpoolLayer(CLayer):
     read-only (batch, outputs) int64 view: for each output, the flat index
     into the batch's input of the value that won, -1 where none did.
     Backward adds each delta into `net.delta` at its winner (Darknet writes
-    before the buffer where there is none; here that delta goes nowhere)."""
+    before the buffer where there is none; here that delta goes nowhere).
+
+    Parameters
+    ----------
+    batch : int
+        Items a pass (at least 1).
+    h, w, c : int
+        The input's height, width and channels (at least 1).
+    size : int, optional
+        The window's side (at least 1); `stride` by default, as Darknet's.
+    stride : int, default 1
+        The step between windows (at least 1).
+    padding : int, optional
+        The TOTAL padding (at least 0); size - 1 by default, as Darknet's.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not an integer.
+    ValueError
+        If an argument is out of range (above C's int for size, stride and
+        padding) or the output would be below 1 x 1.
+    MemoryError
+        If the C layer cannot be allocated.
+    """
 
     kind = "maxpool"
     sections = ("maxpool", "max")
@@ -123,6 +147,22 @@ class MaxpoolLayer(CLayer):
 
     @locked
     def forward(self, net: NetworkContext) -> None:
+        """Darknet's forward_maxpool_layer: each window's largest value into
+        `output`, and its winner into `indexes`.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, c*h*w), channel-major items.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.input` overlaps `output`.
+        """
         layer = self._open()
         self._check_net(net)
         check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
@@ -130,8 +170,23 @@ class MaxpoolLayer(CLayer):
 
     @locked
     def backward(self, net: NetworkContext) -> None:
-        """Adds each delta into `net.delta` at the input that won it, when
-        `net.delta` is set."""
+        """Darknet's backward_maxpool_layer: ADDS each value of `delta` (the
+        NEGATIVE gradient) into `net.delta` at the input that won it, when
+        `net.delta` is set; a window with no winner adds nothing.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, c*h*w); `delta` (batch, c*h*w) or None.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.delta` overlaps `output` or `delta`.
+        """
         layer = self._open()
         self._check_net(net, backward=True)
         if net.delta is not None:

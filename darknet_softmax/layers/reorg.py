@@ -20,7 +20,38 @@ class ReorgLayer(CLayer):
 
     Backward sends `delta` back through the same permutation. Darknet's
     OVERWRITES net.delta (what a later route or shortcut added there is
-    lost); `exact=True` adds instead."""
+    lost); `exact=True` adds instead.
+
+    Parameters
+    ----------
+    batch : int
+        Items a pass (at least 1).
+    shape : tuple of int
+        The input's (h, w, c) (each at least 1).
+    stride : int, default 1
+        The block side of the space-to-depth move (at least 1).
+    reverse : bool, default False
+        The inverse move (depth to space, or transposing back).
+    flatten : bool, default False
+        The (c, h*w) to (h*w, c) transpose in place of the stride move.
+    extra : int, default 0
+        Zeros appended to a copy of each item (at least 0; neither `reverse`
+        nor `flatten` with it).
+    exact : bool, default False
+        Backward adds into `net.delta` rather than overwriting it.
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type, or `shape` is not an (h, w, c)
+        tuple.
+    ValueError
+        If a size is out of range, or the shape does not fit the stride where
+        Darknet would read or write outside its buffers, or `extra` meets
+        `reverse` or `flatten`.
+    MemoryError
+        If the C layer cannot be allocated.
+    """
 
     kind = "reorg"
     sections = ("reorg",)
@@ -75,6 +106,22 @@ class ReorgLayer(CLayer):
 
     @locked
     def forward(self, net: NetworkContext) -> None:
+        """Darknet's forward_reorg_layer: `net.input`, permuted (or copied and
+        padded with `extra` zeros), into `output`.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, c*h*w), channel-major items.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.input` overlaps `output`.
+        """
         layer = self._open()
         self._check_net(net)
         check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
@@ -82,7 +129,25 @@ class ReorgLayer(CLayer):
 
     @locked
     def backward(self, net: NetworkContext) -> None:
-        """Writes (Darknet) or adds (exact) `delta`, permuted back, into net.delta."""
+        """Darknet's backward_reorg_layer: `delta` (the NEGATIVE gradient),
+        permuted back, into `net.delta` when it is set.
+
+        Darknet's OVERWRITES `net.delta`; with `exact` it ADDS into it, as the
+        other layers do.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, c*h*w); `delta` (batch, c*h*w) or None.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.delta` overlaps `output` or `delta`.
+        """
         layer = self._open()
         self._check_net(net, backward=True)
         if net.delta is not None:

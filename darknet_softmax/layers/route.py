@@ -82,7 +82,33 @@ class RouteLayer(CLayer):
     where a source has none, as a [crop]), float32 arrays of batch*size floats
     each; the layer keeps them (as Darknet keeps pointers to the layers).
     `layers` are their layer indices, for the summary and `reference`. The
-    route reads neither net.input nor net.delta."""
+    route reads neither net.input nor net.delta.
+
+    Parameters
+    ----------
+    batch : int
+        Items a pass (at least 1).
+    outputs : sequence of ndarray of float32
+        The sources' outputs (at least one), C-contiguous, each of
+        batch*size floats.
+    deltas : sequence of (ndarray of float32 or None), optional
+        The sources' deltas, each of its output's shape, writable; None (all
+        of them, or one) where a source has none.
+    layers : sequence of int, optional
+        The sources' layer indices, one for each output.
+
+    Raises
+    ------
+    TypeError
+        If an array is not a float32 ndarray.
+    ValueError
+        If `outputs` is empty, the counts differ, an output does not hold
+        `batch` items, a delta's shape differs from its output's, a delta is
+        read-only, or a delta overlaps an output or partly overlaps another
+        delta.
+    MemoryError
+        If the C layer cannot be allocated.
+    """
 
     kind = "route"
     sections = ("route",)
@@ -154,13 +180,43 @@ class RouteLayer(CLayer):
 
     @locked
     def forward(self, net: NetworkContext) -> None:
+        """Darknet's forward_route_layer: each item of `output` is the
+        sources' items one after another (`net` is not read).
+
+        Parameters
+        ----------
+        net : NetworkContext
+            Only checked to be one.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed.
+        """
         layer = self._open()
         _check_context(net)
         check_status(lib.forward_route_layer(layer, net._struct), "forward_route_layer")
 
     @locked
     def backward(self, net: NetworkContext) -> None:
-        """Adds each slice of `delta` into its source's delta; `net` is not read."""
+        """Darknet's backward_route_layer: ADDS each slice of `delta` (the
+        NEGATIVE gradient) into its source's delta, where the source has one;
+        `net` is not read, and `net.delta` gets nothing.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            Only checked to be one.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed.
+        """
         layer = self._open()
         _check_context(net)
         check_status(lib.backward_route_layer(layer, net._struct), "backward_route_layer")

@@ -58,7 +58,43 @@ class ShortcutLayer(CLayer):
     that differ). The layer keeps `from_output` and `from_delta`.
 
     In a cfg the option is `from`, a Python keyword: give it positionally,
-    `net.add_shortcut(-3)`, or as `**{"from": -3}`."""
+    `net.add_shortcut(-3)`, or as `**{"from": -3}`.
+
+    Parameters
+    ----------
+    batch : int
+        Items a pass (at least 1).
+    shape : tuple of int
+        The input's (h, w, c), and the output's (each at least 1).
+    from_shape : tuple of int
+        The from layer's output (h, w, c); its widths and heights must scale
+        alike with `shape`'s.
+    from_output : ndarray of float32
+        The from layer's output, batch*h*w*c floats of `from_shape`.
+    from_delta : ndarray of float32, optional
+        The from layer's delta, writable, of `from_output`'s size; None when it
+        has none.
+    activation : str, default "linear"
+        One of `darknet_softmax.activations.ACTIVATIONS`.
+    alpha, beta : float, default 1.0
+        The factors of the input and of the from layer's output (finite).
+    exact : bool, default False
+        The true input delta at the positions forward did not scale.
+    index : int, optional
+        The from layer's index, for the summary.
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type, or a shape is not an (h, w, c)
+        tuple.
+    ValueError
+        If a size is below 1, the shapes do not scale alike, an array has the
+        wrong size or is read-only, `from_delta` overlaps `from_output`, or
+        the activation is unknown.
+    MemoryError
+        If the C layer cannot be allocated.
+    """
 
     kind = "shortcut"
     sections = ("shortcut",)
@@ -143,6 +179,22 @@ class ShortcutLayer(CLayer):
 
     @locked
     def forward(self, net: NetworkContext) -> None:
+        """Darknet's forward_shortcut_layer: `output` =
+        activation(alpha*input + beta*from_output), where the shapes meet.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, c*h*w), channel-major items of `shape`.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.input` overlaps `output`.
+        """
         layer = self._open()
         self._check_net(net)
         check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
@@ -150,7 +202,28 @@ class ShortcutLayer(CLayer):
 
     @locked
     def backward(self, net: NetworkContext) -> None:
-        """net.delta may be the from layer's delta (from=-1): both get their share."""
+        """Darknet's backward_shortcut_layer.
+
+        Multiplies `delta` (the NEGATIVE gradient with respect to `output`) by
+        the activation's derivative in place, then ADDS alpha*delta into
+        `net.delta` when it is set (delta itself at unscaled positions with
+        `exact`) and beta*delta into `from_delta`, when there is one, at the
+        positions forward read. `net.delta` may be the from layer's delta
+        (from=-1): both get their share.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, c*h*w); `delta` (batch, c*h*w) or None.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.delta` overlaps `output` or `delta`.
+        """
         layer = self._open()
         self._check_net(net, backward=True)
         if net.delta is not None:

@@ -44,7 +44,44 @@ class SoftmaxLayer(CLayer):
     the softmax Jacobian to the delta that whoever feeds the layer wrote into
     `layer.delta` (a negative gradient, -dL/doutput), adding
     output*(delta - sum(delta*output))/temperature per group (-dL/dinput) into
-    `net.delta`. With a tree, a truth of SECRET_NUM masks its value in both."""
+    `net.delta`. With a tree, a truth of SECRET_NUM masks its value in both.
+
+    Parameters
+    ----------
+    batch : int
+        Items a pass (at least 1).
+    inputs : int
+        Floats in one item, and in its output (at least 1).
+    groups : int, default 1
+        Equal slices of an item, each its own softmax; `inputs` must divide by
+        it.
+    temperature : float, default 1.0
+        The logits are divided by it (finite, above 0 in float32).
+    tree : Tree, optional
+        A WordTree of `inputs` nodes, whose groups replace `groups`.
+    noloss : bool, default False
+        Compute no loss, even with a truth.
+    spatial : bool, default False
+        A softmax over the `c` channels at each position (needs `w`, `h`,
+        `c`; no tree, one group).
+    w, h, c : int, optional
+        The input's width, height and channels: all three or none, with
+        w*h*c equal to `inputs`.
+    exact : bool, default False
+        The exact loss and gradient (SPEC section 4), or Darknet's numbers.
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type, or `tree` is not a Tree.
+    ValueError
+        If a size is below 1, `inputs` does not divide by `groups`, the tree's
+        nodes are not `inputs`, the temperature is not above 0, or `w`, `h`,
+        `c` are partly given, do not multiply to `inputs`, or are missing (or
+        meet a tree or groups) with `spatial`.
+    MemoryError
+        If the C layer cannot be allocated.
+    """
 
     kind = "softmax"
     sections = ("softmax", "soft")
@@ -135,6 +172,30 @@ class SoftmaxLayer(CLayer):
 
     @locked
     def forward(self, net: NetworkContext) -> None:
+        """Darknet's forward_softmax_layer: the softmax of `net.input` into
+        `output`, and, with a truth and not `noloss`, the loss.
+
+        With `net.truth` (or `net.labels`), `delta` becomes the NEGATIVE
+        gradient of the loss with respect to the layer's input (Darknet's
+        truth - output, over the temperature when exact), `loss` each value's
+        loss and `cost` their sum. A truth of SECRET_NUM under a tree gives no
+        delta and no loss.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, inputs); `truth` (batch, inputs) or `labels`
+            (batch,) optional.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size,
+            `net.input` overlaps `output`, or labels are given to a layer that
+            does not take them, or are outside [0, inputs).
+        """
         layer = self._open()
         self._check_net(net)
         check_distinct(("net.input", net.input), ("layer.output", self._views["output"]))
@@ -161,6 +222,28 @@ class SoftmaxLayer(CLayer):
 
     @locked
     def backward(self, net: NetworkContext) -> None:
+        """Darknet's backward_softmax_layer: ADDS the layer's `delta` into
+        `net.delta` (the caller zeroes it), or nothing when `net.delta` is
+        None.
+
+        Darknet adds `delta` as it is: the fused softmax and cross-entropy
+        gradient, a NEGATIVE gradient. With `exact` and `noloss`, `delta` is
+        what the layer above wrote (-dL/doutput), and it adds
+        output*(delta - sum(delta*output))/temperature per group (-dL/dinput).
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, inputs) and `delta` (batch, inputs) or None.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.delta` overlaps `output` or `delta`.
+        """
         layer = self._open()
         self._check_net(net, backward=True)
         if net.delta is not None:
