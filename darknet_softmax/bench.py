@@ -31,14 +31,14 @@ from .tree import YOLO9000_TREE, read_tree
 
 torch: Any = None  # PyTorch, when installed: imported by run(), as it is slow to import
 
-# The targets of issue 4: this project's time over the other's, at all cores.
+# The speed targets: this project's time over the other's, at all cores.
 TARGETS = {
     "W1": [("torch", 0.8)],
     "W2": [("torch", 0.8)],
     "W3": [("torch", 0.2)],
     "W4": [("torch", 0.8), ("copy", 1.25)],
     "W5": [("torch", 0.2)],
-    # issue 15: the fused loss forward and backward, and log_softmax over axis 1
+    # the fused loss forward and backward, and log_softmax over axis 1
     "CE1": [("torch", 0.5)],
     "CE2": [("torch", 0.5)],
     "CE3": [("torch", 0.5)],
@@ -399,7 +399,7 @@ def format_table(rows):
 
 
 def target_summary(rows, thread_counts, quick=False):
-    """Each target of issue 4: the ratio measured and whether it is met. The
+    """Each speed target: the ratio measured and whether it is met. The
     targets are stated at all cores; fewer threads are shown for reference,
     with no verdict (one thread against a copy on all cores is no target),
     and a quick run's small arrays are judged by no target."""

@@ -471,7 +471,7 @@ def softmax_backward(
     return out
 
 
-# --- the fused loss (issue 15) ---
+# --- the fused loss ---
 
 REDUCTIONS = ("none", "sum", "mean", "batch", "full")
 

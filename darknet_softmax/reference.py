@@ -347,7 +347,7 @@ def smooth_l1(pred, truth):
     return delta, np.where(inside, diff * diff, 2 * np.abs(diff) - 1)
 
 
-# --- any axis, and the fused loss (issue 15) ---
+# --- any axis, and the fused loss ---
 
 
 def _on_last(function, x, axis, *args, **kwargs):

@@ -1,4 +1,4 @@
-"""Any array in, any axis (issue 15): every functional call takes any
+"""Any array in, any axis: every functional call takes any
 array-like of real numbers (dtypes, strides, byte order, nested lists, empty
 arrays), converting once to float32 and using a float32 C-contiguous array
 where it is; softmax, log_softmax and softmax_backward run over any axis of

@@ -1,4 +1,4 @@
-"""softmax_cross_entropy, the fused loss (issue 15): C against the float64
+"""softmax_cross_entropy, the fused loss: C against the float64
 reference over a sweep of shapes, axes and options on every kernel path,
 extreme logits, a finite-difference gradient check, bad input (a clear
 exception, nothing written), and PyTorch's cross_entropy where torch is

@@ -265,7 +265,7 @@ def test_calls_after_close_raise():
     layer.close()  # closing twice is harmless
 
 
-# --- spatial, exact and the default mode (issue 6) ---
+# --- spatial, exact and the default mode ---
 
 SPATIAL_SHAPES = [
     (1, 1, 1, 1),

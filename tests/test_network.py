@@ -304,7 +304,7 @@ def test_the_network_reference_follows_every_layer_type(rng):
     np.testing.assert_allclose(expected.sum(axis=1), 1.0)
 
 
-# --- integer labels and any array-like (issue 15) ---
+# --- integer labels and any array-like ---
 
 
 @pytest.mark.parametrize("exact", [False, True])
