@@ -1,6 +1,6 @@
 """The speed benchmark: the workloads W1 to W5 of SPEC section 6, a spatial
-case, the fused loss (CE1 to CE3) and log_softmax over axis 1 (LSM) of issue
-15, at one thread and at all cores, against a plain copy of the same array
+case, the fused loss (CE1 to CE3) and log_softmax over axis 1 (LSM), at one
+thread and at all cores, against a plain copy of the same array
 (the memory floor), NumPy, Darknet's scalar loop and PyTorch (when installed).
 
 Each implementation is checked against the float64 reference before it is
