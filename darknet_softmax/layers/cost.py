@@ -3,18 +3,16 @@
 from .. import reference
 from ..binding import (
     SECRET_NUM,
-    check_distinct,
     check_status,
     count,
     ffi,
     float_array,
     float_ptr,
     lib,
-    locked,
     loss_arrays,
     number,
 )
-from .base import CLayer, NetworkContext, Option, choice, real
+from .base import CLayer, Option, choice, real
 
 # Darknet's cfg names for the cost types this project supports.
 COST_TYPES = {"sse": lib.SSE, "masked": lib.MASKED, "L1": lib.L1, "smooth": lib.SMOOTH}
@@ -84,6 +82,9 @@ class CostLayer(CLayer):
     kind = "cost"
     sections = ("cost",)
     options = {"type": Option(choice(COST_TYPES), "sse"), "scale": Option(real(), 1.0)}
+    fields = {float: "scale cost"}
+    shown = "batch inputs type scale"
+    apart = ("delta",)
 
     def __init__(self, batch: int, inputs: int, type: str = "sse", scale: float = 1.0) -> None:
         batch, inputs = count("batch", batch), count("inputs", inputs)
@@ -102,56 +103,13 @@ class CostLayer(CLayer):
         )
         self.type = type
 
-    scale = property(lambda self: float(self._open().scale))
-    cost = property(lambda self: float(self._open().cost))
+    def _check_input(self, net):
+        """The cost layer takes any input, its output too."""
 
-    @locked
-    def forward(self, net: NetworkContext) -> None:
-        """Darknet's forward_cost_layer: with `net.truth`, each value's error
-        into `output`, its NEGATIVE gradient into `delta` and their sum into
-        `cost`; without a truth, nothing.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, inputs); `truth` (batch, inputs) or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size.
-        """
-        layer = self._open()
-        self._check_net(net)
-        check_status(lib.forward_cost_layer(layer, net._struct), "forward_cost_layer")
-
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Darknet's backward_cost_layer: ADDS `scale * delta` (a NEGATIVE
-        gradient) into `net.delta` when it is set; nothing when
-        `reports_only`.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, inputs); `delta` (batch, inputs) or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.delta` overlaps `delta`.
-        """
-        layer = self._open()
-        self._check_net(net, backward=True)
-        if net.delta is not None:
-            check_distinct(("net.delta", net.delta), ("layer.delta", self.delta), same_ok=False)
-        if not self.reports_only:
-            check_status(lib.backward_cost_layer(layer, net._struct), "backward_cost_layer")
+    def _call(self, step, layer, net):
+        """A cost layer that only reports adds nothing in backward."""
+        if step == "forward" or not self.reports_only:
+            super()._call(step, layer, net)
 
     @classmethod
     def plan(cls, options, params):
@@ -176,16 +134,6 @@ class CostLayer(CLayer):
     def describe(self):
         return f"{self.type}, scale {self.scale:g}" + (
             ", reports only" if self.reports_only else ""
-        )
-
-    def __repr__(self):
-        return self._repr(
-            lambda: {
-                "batch": self.batch,
-                "inputs": self.inputs,
-                "type": self.type,
-                "scale": self.scale,
-            }
         )
 
 

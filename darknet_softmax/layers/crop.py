@@ -5,8 +5,8 @@ from typing import Optional
 import numpy as np
 
 from .. import reference
-from ..binding import check_distinct, check_status, count, ffi, flag, lib, locked, number
-from .base import CLayer, NetworkContext, Option, integer, real, switch
+from ..binding import check_status, count, ffi, flag, lib, number
+from .base import CLayer, Option, integer, real, switch
 from .shortcut import _shape
 
 # What Darknet's crop keeps for its image loader and this engine does not
@@ -70,6 +70,9 @@ class CropLayer(CLayer):
         "shift": Option(real(), 0.0),
         "noadjust": Option(switch, False),
     }
+    fields = {int: "dh dw", bool: "flip noadjust flipped"}
+    shown = "batch shape crop_height crop_width flip noadjust"
+    apart = ()
 
     def __init__(
         self,
@@ -113,56 +116,6 @@ class CropLayer(CLayer):
     delta = property(lambda self: (self._open(), None)[1])
     crop_height = property(lambda self: int(self._open().out_h))
     crop_width = property(lambda self: int(self._open().out_w))
-    flip = property(lambda self: bool(self._open().flip))
-    noadjust = property(lambda self: bool(self._open().noadjust))
-    dh = property(lambda self: int(self._open().dh))
-    dw = property(lambda self: int(self._open().dw))
-    flipped = property(lambda self: bool(self._open().flipped))
-
-    @locked
-    def forward(self, net: NetworkContext) -> None:
-        """Darknet's forward_crop_layer: the window of `net.input` into
-        `output` (batch, crop_height*crop_width*c), scaled to 2*x - 1 unless
-        `noadjust`; in training (`net.train`) at a random offset, mirrored
-        when `flip` draws it.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w), channel-major items.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.input` overlaps `output`.
-        """
-        layer = self._open()
-        self._check_net(net)
-        check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
-        check_status(lib.forward_crop_layer(layer, net._struct), "forward_crop_layer")
-
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Nothing, as Darknet's backward_crop_layer: `net.delta` is left as it
-        is (the layer has no delta of its own).
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w); `delta` (batch, c*h*w) or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size.
-        """
-        self._open()
-        self._check_net(net, backward=True)
 
     @classmethod
     def plan(cls, options, params):
@@ -188,18 +141,8 @@ class CropLayer(CLayer):
         changed = [f"{k}={v:g}" for k, v in self.unused.items() if v != UNUSED[k]]
         return detail + (f"; unused: {', '.join(changed)}" if changed else "")
 
-    def __repr__(self):
-        return self._repr(
-            lambda: {
-                "batch": self.batch,
-                "shape": self.shape,
-                "crop_height": self.crop_height,
-                "crop_width": self.crop_width,
-                "flip": self.flip,
-                "noadjust": self.noadjust,
-                **self.unused,
-            }
-        )
+    def _fields(self):
+        return {**super()._fields(), **self.unused}
 
 
 def check_crop(shape, crop_height, crop_width):

@@ -3,8 +3,8 @@
 import numpy as np
 
 from .. import reference
-from ..binding import check_distinct, check_status, count, ffi, flag, lib, locked
-from .base import CLayer, NetworkContext, Option, integer, switch
+from ..binding import check_status, count, ffi, flag, lib
+from .base import CLayer, Option, integer, switch
 from .shortcut import _shape
 
 
@@ -61,6 +61,8 @@ class ReorgLayer(CLayer):
         "flatten": Option(switch, False),
         "extra": Option(integer(0), 0),
     }
+    fields = {int: "stride extra", bool: "reverse flatten exact"}
+    shown = "batch shape stride reverse flatten extra exact"
 
     def __init__(
         self,
@@ -98,65 +100,6 @@ class ReorgLayer(CLayer):
             },
         )
 
-    stride = property(lambda self: int(self._open().stride))
-    reverse = property(lambda self: bool(self._open().reverse))
-    flatten = property(lambda self: bool(self._open().flatten))
-    extra = property(lambda self: int(self._open().extra))
-    exact = property(lambda self: bool(self._open().exact))
-
-    @locked
-    def forward(self, net: NetworkContext) -> None:
-        """Darknet's forward_reorg_layer: `net.input`, permuted (or copied and
-        padded with `extra` zeros), into `output`.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w), channel-major items.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.input` overlaps `output`.
-        """
-        layer = self._open()
-        self._check_net(net)
-        check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
-        check_status(lib.forward_reorg_layer(layer, net._struct), "forward_reorg_layer")
-
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Darknet's backward_reorg_layer: `delta` (the NEGATIVE gradient),
-        permuted back, into `net.delta` when it is set.
-
-        Darknet's OVERWRITES `net.delta`; with `exact` it ADDS into it, as the
-        other layers do.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w); `delta` (batch, c*h*w) or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.delta` overlaps `output` or `delta`.
-        """
-        layer = self._open()
-        self._check_net(net, backward=True)
-        if net.delta is not None:
-            for name in ("output", "delta"):
-                check_distinct(
-                    ("net.delta", net.delta), (f"layer.{name}", self._views[name]), same_ok=False
-                )
-        check_status(lib.backward_reorg_layer(layer, net._struct), "backward_reorg_layer")
-
     @classmethod
     def plan(cls, options, params):
         shape = output_shape(params.shape, **options)
@@ -177,19 +120,6 @@ class ReorgLayer(CLayer):
         detail = f"/ {self.stride}"
         detail += " reverse" if self.reverse else ""
         return detail + (" flatten" if self.flatten else "")
-
-    def __repr__(self):
-        return self._repr(
-            lambda: {
-                "batch": self.batch,
-                "shape": self.shape,
-                "stride": self.stride,
-                "reverse": self.reverse,
-                "flatten": self.flatten,
-                "extra": self.extra,
-                "exact": self.exact,
-            }
-        )
 
 
 def output_shape(shape, stride=1, reverse=False, flatten=False, extra=0):

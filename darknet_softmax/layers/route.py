@@ -16,9 +16,8 @@ from ..binding import (
     float_array,
     float_ptr,
     lib,
-    locked,
 )
-from .base import _INT, CLayer, NetworkContext, Option
+from .base import _INT, CLayer, Option, check_context
 
 # --- layer indices, as Darknet's cfgs give them ---
 
@@ -113,6 +112,8 @@ class RouteLayer(CLayer):
     kind = "route"
     sections = ("route",)
     options = {"layers": Option(index_list, None)}
+    shown = "batch outputs layers sizes"
+    apart = ()  # the route does not read net.delta
 
     def __init__(
         self,
@@ -178,48 +179,13 @@ class RouteLayer(CLayer):
         super().close()
         self._sources = ([], [])
 
-    @locked
-    def forward(self, net: NetworkContext) -> None:
-        """Darknet's forward_route_layer: each item of `output` is the
-        sources' items one after another (`net` is not read).
+    def _check_net(self, net, backward=False):
+        """The route reads neither net.input nor net.delta: `net` is only
+        checked to be a NetworkContext."""
+        return check_context(net)
 
-        Parameters
-        ----------
-        net : NetworkContext
-            Only checked to be one.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed.
-        """
-        layer = self._open()
-        _check_context(net)
-        check_status(lib.forward_route_layer(layer, net._struct), "forward_route_layer")
-
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Darknet's backward_route_layer: ADDS each slice of `delta` (the
-        NEGATIVE gradient) into its source's delta, where the source has one;
-        `net` is not read, and `net.delta` gets nothing.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            Only checked to be one.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed.
-        """
-        layer = self._open()
-        _check_context(net)
-        check_status(lib.backward_route_layer(layer, net._struct), "backward_route_layer")
+    def _check_input(self, net):
+        pass
 
     @classmethod
     def plan(cls, options, params):
@@ -255,21 +221,6 @@ class RouteLayer(CLayer):
 
     def describe(self):
         return " ".join(map(str, self._layers)) if self._layers else f"{len(self.sizes)} sources"
-
-    def __repr__(self):
-        return self._repr(
-            lambda: {
-                "batch": self.batch,
-                "outputs": self.outputs,
-                "layers": self._layers,
-                "sizes": self.sizes,
-            }
-        )
-
-
-def _check_context(net):
-    if not isinstance(net, NetworkContext):
-        raise TypeError(f"net must be a NetworkContext, not {type(net).__name__}")
 
 
 # --- the float64 reference of the layer ---

@@ -17,10 +17,9 @@ from ..binding import (
     float_array,
     float_ptr,
     lib,
-    locked,
     number,
 )
-from .base import CLayer, NetworkContext, Option, choice, real
+from .base import CLayer, Option, choice, real
 from .route import absolute_indices, index
 
 
@@ -104,6 +103,8 @@ class ShortcutLayer(CLayer):
         "alpha": Option(real(), 1.0),
         "beta": Option(real(), 1.0),
     }
+    fields = {float: "alpha beta", bool: "exact"}
+    shown = "batch shape from_shape index activation alpha beta exact"
 
     def __init__(
         self,
@@ -166,9 +167,6 @@ class ShortcutLayer(CLayer):
             },
         )
 
-    alpha = property(lambda self: float(self._open().alpha))
-    beta = property(lambda self: float(self._open().beta))
-    exact = property(lambda self: bool(self._open().exact))
     from_output = property(lambda self: (self._open(), self._from[0])[1])
     from_delta = property(lambda self: (self._open(), self._from[1])[1])
 
@@ -176,62 +174,6 @@ class ShortcutLayer(CLayer):
         """Release the C layer and the from layer's arrays it kept."""
         super().close()
         self._from = (None, None)
-
-    @locked
-    def forward(self, net: NetworkContext) -> None:
-        """Darknet's forward_shortcut_layer: `output` =
-        activation(alpha*input + beta*from_output), where the shapes meet.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w), channel-major items of `shape`.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.input` overlaps `output`.
-        """
-        layer = self._open()
-        self._check_net(net)
-        check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
-        check_status(lib.forward_shortcut_layer(layer, net._struct), "forward_shortcut_layer")
-
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Darknet's backward_shortcut_layer.
-
-        Multiplies `delta` (the NEGATIVE gradient with respect to `output`) by
-        the activation's derivative in place, then ADDS alpha*delta into
-        `net.delta` when it is set (delta itself at unscaled positions with
-        `exact`) and beta*delta into `from_delta`, when there is one, at the
-        positions forward read. `net.delta` may be the from layer's delta
-        (from=-1): both get their share.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w); `delta` (batch, c*h*w) or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.delta` overlaps `output` or `delta`.
-        """
-        layer = self._open()
-        self._check_net(net, backward=True)
-        if net.delta is not None:
-            for name in ("output", "delta"):
-                check_distinct(
-                    ("net.delta", net.delta), (f"layer.{name}", self._views[name]), same_ok=False
-                )
-        check_status(lib.backward_shortcut_layer(layer, net._struct), "backward_shortcut_layer")
 
     @classmethod
     def plan(cls, options, params):
@@ -276,20 +218,6 @@ class ShortcutLayer(CLayer):
         if (self.alpha, self.beta) != (1.0, 1.0):
             detail += f" {self.alpha:g}a {self.beta:g}b"
         return detail
-
-    def __repr__(self):
-        return self._repr(
-            lambda: {
-                "batch": self.batch,
-                "shape": self.shape,
-                "from_shape": self.from_shape,
-                "index": self.index,
-                "activation": self.activation,
-                "alpha": self.alpha,
-                "beta": self.beta,
-                "exact": self.exact,
-            }
-        )
 
 
 # --- the float64 reference of the layer ---

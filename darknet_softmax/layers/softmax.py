@@ -93,6 +93,9 @@ class SoftmaxLayer(CLayer):
         "noloss": Option(switch, False),
         "exact": Option(switch, False),
     }
+    buffers = "loss"
+    fields = {int: "groups", bool: "noloss spatial exact", float: "cost"}
+    shown = "batch inputs groups temperature tree noloss spatial w h c exact"
 
     def __init__(
         self,
@@ -149,16 +152,10 @@ class SoftmaxLayer(CLayer):
         super().close()
         self._tree = None
 
-    loss = property(lambda self: self._view("loss"))
-    groups = property(lambda self: int(self._open().groups))
-    noloss = property(lambda self: bool(self._open().noloss))
-    spatial = property(lambda self: bool(self._open().spatial))
-    exact = property(lambda self: bool(self._open().exact))
     w = property(lambda self: int(self._open().w) or None)
     h = property(lambda self: int(self._open().h) or None)
     c = property(lambda self: int(self._open().c) or None)
     tree = property(lambda self: (self._open(), self._tree)[1])
-    cost = property(lambda self: float(self._open().cost))
 
     @property
     def temperature(self):
@@ -198,8 +195,9 @@ class SoftmaxLayer(CLayer):
         """
         layer = self._open()
         self._check_net(net)
-        check_distinct(("net.input", net.input), ("layer.output", self._views["output"]))
-        check_status(lib.forward_softmax_layer(layer, net._struct), "forward_softmax_layer")
+        # In place (`net.input` being `output`) is allowed.
+        check_distinct(("net.input", net.input), ("layer.output", self.output))
+        self._call("forward", layer, net)
         if net.labels is not None and net.truth is None and not layer.noloss:
             self._label_loss(layer, net.labels)
 
@@ -219,39 +217,6 @@ class SoftmaxLayer(CLayer):
             lib.softmax_layer_label_loss(layer, ffi.from_buffer("int64_t[]", labels)),
             "softmax_layer_label_loss (a label outside [0, inputs))",
         )
-
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Darknet's backward_softmax_layer: ADDS the layer's `delta` into
-        `net.delta` (the caller zeroes it), or nothing when `net.delta` is
-        None.
-
-        Darknet adds `delta` as it is: the fused softmax and cross-entropy
-        gradient, a NEGATIVE gradient. With `exact` and `noloss`, `delta` is
-        what the layer above wrote (-dL/doutput), and it adds
-        output*(delta - sum(delta*output))/temperature per group (-dL/dinput).
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, inputs) and `delta` (batch, inputs) or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.delta` overlaps `output` or `delta`.
-        """
-        layer = self._open()
-        self._check_net(net, backward=True)
-        if net.delta is not None:
-            for name in ("output", "delta"):
-                check_distinct(
-                    ("net.delta", net.delta), (f"layer.{name}", self._views[name]), same_ok=False
-                )
-        check_status(lib.backward_softmax_layer(layer, net._struct), "backward_softmax_layer")
 
     @classmethod
     def plan(cls, options, params):
@@ -281,23 +246,6 @@ class SoftmaxLayer(CLayer):
 
     def describe(self):
         return f"groups {self.groups}"
-
-    def __repr__(self):
-        return self._repr(
-            lambda: {
-                "batch": self.batch,
-                "inputs": self.inputs,
-                "groups": self.groups,
-                "temperature": self.temperature,
-                "tree": self._tree,
-                "noloss": self.noloss,
-                "spatial": self.spatial,
-                "w": self.w,
-                "h": self.h,
-                "c": self.c,
-                "exact": self.exact,
-            }
-        )
 
 
 def _spatial_shape(inputs, w, h, c, spatial):
