@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import reference
-from ..binding import check_status, count, ffi, lib
+from ..binding import count
 from .base import CLayer
 
 
@@ -45,14 +45,8 @@ class AvgpoolLayer(CLayer):
         batch, h, w, c = (
             count(name, value) for name, value in zip(("batch", "h", "w", "c"), (batch, h, w, c))
         )
-        out = ffi.new("avgpool_layer **")
-        check_status(lib.make_avgpool_layer(batch, h, w, c, out), "make_avgpool_layer")
-        self._layer = ffi.gc(out[0], lib.free_avgpool_layer)
-        layer = self._layer
-        self._map(
-            lib.avgpool_layer_bytes(layer),
-            {"output": (layer.output, (batch, c)), "delta": (layer.delta, (batch, c))},
-        )
+        self._make(batch, h, w, c)
+        self._map((batch, c))
 
     @classmethod
     def plan(cls, options, params):

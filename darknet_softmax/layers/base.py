@@ -188,9 +188,9 @@ def _buffer(name):
 
 
 class CLayer:
-    """Base of a layer held in C. A subclass sets `_layer` (an `ffi.gc`
-    pointer) and maps its buffers with `_map`, and fills in its row of the
-    layer table (the class attributes below).
+    """Base of a layer held in C. A subclass makes its struct with `_make`
+    and maps its buffers with `_map`, and fills in its row of the layer
+    table (the class attributes below).
 
     `forward` and `backward` are written here once: they check `net`, then
     call Darknet's `forward_X_layer` or `backward_X_layer`, X being `kind`.
@@ -339,16 +339,29 @@ class CLayer:
     def update(self, batch: int, learning_rate: float, momentum: float, decay: float) -> None:
         """Darknet's SGD step; a layer without weights has nothing to update."""
 
-    def _map(self, nbytes, buffers):
-        """Views of `buffers`, {name: (C pointer, shape)}, all inside the
-        `nbytes` that start at the struct."""
-        block = ffi.buffer(self._layer, nbytes)
-        start = int(ffi.cast("uintptr_t", self._layer))
+    def _make(self, *args):
+        """Darknet's make_X_layer(*args), X being `kind`: the struct, freed by
+        free_X_layer when the last view of its memory goes."""
+        out = ffi.new(f"{self.kind}_layer **")
+        check_status(getattr(lib, f"make_{self.kind}_layer")(*args, out), f"make_{self.kind}_layer")
+        self._layer = ffi.gc(out[0], getattr(lib, f"free_{self.kind}_layer"))
+        return self._layer
+
+    def _map(self, shape=None, **buffers):
+        """Views of the struct's `output` and `delta` of `shape` (batch,
+        outputs) where it is given, and of `buffers`, name=(C pointer, shape[,
+        dtype]), float32 unless a dtype is given, all inside the struct's block."""
+        layer = self._layer
+        if shape is not None:
+            buffers = {"output": (layer.output, shape), "delta": (layer.delta, shape), **buffers}
+        block = ffi.buffer(layer, getattr(lib, f"{self.kind}_layer_bytes")(layer))
+        start = int(ffi.cast("uintptr_t", layer))
         self._views = {}
-        for name, (pointer, shape) in buffers.items():
+        for name, (pointer, size, *dtype) in buffers.items():
             offset = int(ffi.cast("uintptr_t", pointer)) - start
-            view = np.frombuffer(block, np.float32, int(np.prod(shape)), offset)
-            self._views[name] = view.reshape(shape)
+            kind = dtype[0] if dtype else np.float32
+            view = np.frombuffer(block, kind, int(np.prod(size)), offset)
+            self._views[name] = view.reshape(size)
 
     def _open(self):
         if self._layer is None:

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import batchnorm, reference
 from ..activations import ACTIVATIONS, activation_code
-from ..binding import check_status, count, ffi, flag, lib
+from ..binding import count, flag
 from .base import Option, choice, integer, switch
 from .weighted import BATCHNORM_SAVED, WeightedLayer
 
@@ -84,12 +84,7 @@ class ConnectedLayer(WeightedLayer):
         )
         code = activation_code(activation)
         batch_normalize, exact = flag("batch_normalize", batch_normalize), flag("exact", exact)
-        out = ffi.new("connected_layer **")
-        check_status(
-            lib.make_connected_layer(batch, inputs, outputs, code, batch_normalize, exact, out),
-            "make_connected_layer",
-        )
-        self._layer = ffi.gc(out[0], lib.free_connected_layer)
+        self._make(batch, inputs, outputs, code, batch_normalize, exact)
         self._map_weighted(batch, outputs, (outputs, inputs), (outputs,))
         self.activation = activation
         rng = np.random.default_rng(seed)

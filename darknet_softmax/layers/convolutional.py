@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import batchnorm, reference
 from ..activations import ACTIVATIONS, activation_code
-from ..binding import check_status, count, ffi, flag, lib
+from ..binding import count, flag
 from .base import Option, choice, integer, switch
 from .weighted import BATCHNORM_SAVED, WeightedLayer
 
@@ -142,26 +142,9 @@ class ConvolutionalLayer(WeightedLayer):
         batch_normalize, exact = flag("batch_normalize", batch_normalize), flag("exact", exact)
         code = activation_code(activation)
         out_h, out_w = geometry((h, w, c), filters, size, stride, padding, groups)
-        out = ffi.new("convolutional_layer **")
-        check_status(
-            lib.make_convolutional_layer(
-                batch,
-                h,
-                w,
-                c,
-                filters,
-                groups,
-                size,
-                stride,
-                padding,
-                code,
-                batch_normalize,
-                exact,
-                out,
-            ),
-            "make_convolutional_layer",
+        self._make(
+            batch, h, w, c, filters, groups, size, stride, padding, code, batch_normalize, exact
         )
-        self._layer = ffi.gc(out[0], lib.free_convolutional_layer)
         weights_shape = (filters, c // groups, size, size)
         self._map_weighted(batch, int(self._layer.outputs), weights_shape, (filters,))
         self.activation = activation

@@ -1,17 +1,7 @@
 """Darknet's [cost] layer (csrc/cost_layer.c), its kernels and its float64 reference."""
 
 from .. import reference
-from ..binding import (
-    SECRET_NUM,
-    check_status,
-    count,
-    ffi,
-    float_array,
-    float_ptr,
-    lib,
-    loss_arrays,
-    number,
-)
+from ..binding import SECRET_NUM, count, float_array, float_ptr, lib, loss_arrays, number
 from .base import CLayer, Option, choice, real
 
 # Darknet's cfg names for the cost types this project supports.
@@ -91,16 +81,8 @@ class CostLayer(CLayer):
         if not isinstance(type, str) or type not in COST_TYPES:
             raise ValueError(f"type must be one of {', '.join(COST_TYPES)}, not {type!r}")
         scale = number("scale", scale)
-        out = ffi.new("cost_layer **")
-        check_status(
-            lib.make_cost_layer(batch, inputs, COST_TYPES[type], scale, out), "make_cost_layer"
-        )
-        self._layer = ffi.gc(out[0], lib.free_cost_layer)
-        layer = self._layer
-        self._map(
-            lib.cost_layer_bytes(layer),
-            {"output": (layer.output, (batch, inputs)), "delta": (layer.delta, (batch, inputs))},
-        )
+        self._make(batch, inputs, COST_TYPES[type], scale)
+        self._map((batch, inputs))
         self.type = type
 
     def _check_input(self, net):

@@ -5,7 +5,7 @@ from typing import Optional
 import numpy as np
 
 from .. import reference
-from ..binding import check_status, count, ffi, flag, lib, number
+from ..binding import count, flag, number
 from .base import CLayer, Option, integer, real, switch
 from .shortcut import _shape
 
@@ -101,17 +101,9 @@ class CropLayer(CLayer):
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
         seed = count("seed", seed, minimum=0) & (2**64 - 1)
         h, w, c = shape
-        out = ffi.new("crop_layer **")
-        check_status(
-            lib.make_crop_layer(batch, h, w, c, crop_height, crop_width, flip, noadjust, seed, out),
-            "make_crop_layer",
-        )
-        self._layer = ffi.gc(out[0], lib.free_crop_layer)
+        self._make(batch, h, w, c, crop_height, crop_width, flip, noadjust, seed)
         self.shape = shape
-        self._map(
-            lib.crop_layer_bytes(self._layer),
-            {"output": (self._layer.output, (batch, crop_height * crop_width * c))},
-        )
+        self._map(output=(self._layer.output, (batch, crop_height * crop_width * c)))
 
     delta = property(lambda self: (self._open(), None)[1])
     crop_height = property(lambda self: int(self._open().out_h))

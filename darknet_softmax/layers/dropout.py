@@ -9,12 +9,10 @@ from ..binding import (
     Floats,
     check_distinct,
     check_size,
-    check_status,
     count,
     ffi,
     float_array,
     float_ptr,
-    lib,
     locked,
     number,
     same_memory,
@@ -76,14 +74,8 @@ class DropoutLayer(CLayer):
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
         seed = count("seed", seed, minimum=0) & (2**64 - 1)
-        out = ffi.new("dropout_layer **")
-        check_status(
-            lib.make_dropout_layer(batch, inputs, probability, seed, out), "make_dropout_layer"
-        )
-        self._layer = ffi.gc(out[0], lib.free_dropout_layer)
-        self._map(
-            lib.dropout_layer_bytes(self._layer), {"rand": (self._layer.rand, (batch, inputs))}
-        )
+        self._make(batch, inputs, probability, seed)
+        self._map(rand=(self._layer.rand, (batch, inputs)))
         self._output: Optional[Floats] = None
         self._delta: Optional[Floats] = None
 

@@ -5,7 +5,7 @@ from typing import Optional
 import numpy as np
 
 from .. import reference
-from ..binding import check_status, count, ffi, lib
+from ..binding import count
 from .base import CLayer, Option, integer
 
 # Darknet's values are ints; the C refuses larger ones.
@@ -119,25 +119,11 @@ class MaxpoolLayer(CLayer):
         )
         size, stride, padding = maxpool_options(size, stride, padding)
         out_h, out_w, _ = output_shape((h, w, c), size, stride, padding)
-        out = ffi.new("maxpool_layer **")
-        check_status(
-            lib.make_maxpool_layer(batch, h, w, c, size, stride, padding, out),
-            "make_maxpool_layer",
-        )
-        self._layer = ffi.gc(out[0], lib.free_maxpool_layer)
-        layer = self._layer
-        outputs = c * out_h * out_w
-        nbytes = lib.maxpool_layer_bytes(layer)
-        self._map(
-            nbytes,
-            {"output": (layer.output, (batch, outputs)), "delta": (layer.delta, (batch, outputs))},
-        )
-        # The winners are int64, which _map does not map.
-        block = ffi.buffer(layer, nbytes)
-        offset = int(ffi.cast("uintptr_t", layer.indexes)) - int(ffi.cast("uintptr_t", layer))
-        indexes = np.frombuffer(block, np.int64, batch * outputs, offset).reshape(batch, outputs)
-        indexes.flags.writeable = False
-        self._views["indexes"] = indexes
+        layer = self._make(batch, h, w, c, size, stride, padding)
+        shape = (batch, c * out_h * out_w)
+        # The winners are int64.
+        self._map(shape, indexes=(layer.indexes, shape, np.int64))
+        self._views["indexes"].flags.writeable = False
 
     @classmethod
     def plan(cls, options, params):

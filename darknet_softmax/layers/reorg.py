@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import reference
-from ..binding import check_status, count, ffi, flag, lib
+from ..binding import count, flag
 from .base import CLayer, Option, integer, switch
 from .shortcut import _shape
 
@@ -84,21 +84,10 @@ class ReorgLayer(CLayer):
         )
         out_shape = output_shape(shape, stride, reverse, flatten, extra)
         h, w, c = shape
-        out = ffi.new("reorg_layer **")
-        check_status(
-            lib.make_reorg_layer(batch, w, h, c, stride, reverse, flatten, extra, exact, out),
-            "make_reorg_layer",
-        )
-        self._layer = ffi.gc(out[0], lib.free_reorg_layer)
+        self._make(batch, w, h, c, stride, reverse, flatten, extra, exact)
         self.shape, self.output_shape = shape, out_shape
         outputs = int(np.prod(out_shape))
-        self._map(
-            lib.reorg_layer_bytes(self._layer),
-            {
-                "output": (self._layer.output, (batch, outputs)),
-                "delta": (self._layer.delta, (batch, outputs)),
-            },
-        )
+        self._map((batch, outputs))
 
     @classmethod
     def plan(cls, options, params):

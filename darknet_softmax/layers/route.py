@@ -7,16 +7,7 @@ from typing import Optional
 import numpy as np
 
 from .. import reference
-from ..binding import (
-    Floats,
-    check_distinct,
-    check_status,
-    count,
-    ffi,
-    float_array,
-    float_ptr,
-    lib,
-)
+from ..binding import Floats, check_distinct, count, ffi, float_array, float_ptr
 from .base import _INT, CLayer, Option, check_context
 
 # --- layer indices, as Darknet's cfgs give them ---
@@ -157,19 +148,11 @@ class RouteLayer(CLayer):
             source.output = float_ptr(output)
             source.delta = ffi.NULL if delta is None else float_ptr(delta)
             source.size = size
-        out = ffi.new("route_layer **")
-        check_status(lib.make_route_layer(batch, len(sources), sources, out), "make_route_layer")
-        self._layer = ffi.gc(out[0], lib.free_route_layer)
+        self._make(batch, len(sources), sources)
         # The C layer points into these: they live as long as the layer.
         self._sources = (outputs, deltas)
         total = sum(sizes)
-        self._map(
-            lib.route_layer_bytes(self._layer),
-            {
-                "output": (self._layer.output, (batch, total)),
-                "delta": (self._layer.delta, (batch, total)),
-            },
-        )
+        self._map((batch, total))
 
     layers = property(lambda self: (self._open(), self._layers)[1])
     sizes = property(lambda self: [int(s.size) for s in self._open().sources[0 : self._layer.n]])

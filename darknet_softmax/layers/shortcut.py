@@ -10,13 +10,11 @@ from ..binding import (
     Floats,
     check_distinct,
     check_size,
-    check_status,
     count,
     ffi,
     flag,
     float_array,
     float_ptr,
-    lib,
     number,
 )
 from .base import CLayer, Option, choice, real
@@ -132,40 +130,28 @@ class ShortcutLayer(CLayer):
             check_size("from_delta", from_delta, from_output.size)
             check_distinct(("from_output", from_output), ("from_delta", from_delta), same_ok=False)
         (h, w, c), (h2, w2, c2) = shape, from_shape
-        out = ffi.new("shortcut_layer **")
-        check_status(
-            lib.make_shortcut_layer(
-                batch,
-                w,
-                h,
-                c,
-                w2,
-                h2,
-                c2,
-                float_ptr(from_output),
-                ffi.NULL if from_delta is None else float_ptr(from_delta),
-                code,
-                alpha,
-                beta,
-                exact,
-                out,
-            ),
-            "make_shortcut_layer",
+        self._make(
+            batch,
+            w,
+            h,
+            c,
+            w2,
+            h2,
+            c2,
+            float_ptr(from_output),
+            ffi.NULL if from_delta is None else float_ptr(from_delta),
+            code,
+            alpha,
+            beta,
+            exact,
         )
-        self._layer = ffi.gc(out[0], lib.free_shortcut_layer)
         # The C layer points into these: they live as long as the layer.
         self._from: tuple[Optional[Floats], Optional[Floats]] = (from_output, from_delta)
         self.activation = activation
         self.index = index
         self.shape, self.from_shape = shape, from_shape
         outputs = h * w * c
-        self._map(
-            lib.shortcut_layer_bytes(self._layer),
-            {
-                "output": (self._layer.output, (batch, outputs)),
-                "delta": (self._layer.delta, (batch, outputs)),
-            },
-        )
+        self._map((batch, outputs))
 
     from_output = property(lambda self: (self._open(), self._from[0])[1])
     from_delta = property(lambda self: (self._open(), self._from[1])[1])

@@ -125,27 +125,17 @@ class SoftmaxLayer(CLayer):
                 "spatial takes its groups from w, h and c: give neither tree "
                 "nor groups with spatial=True"
             )
-        out = ffi.new("softmax_layer **")
-        check_status(lib.make_softmax_layer(batch, inputs, groups, out), "make_softmax_layer")
-        self._layer = ffi.gc(out[0], lib.free_softmax_layer)
-        self._layer.temperature = temperature
-        self._layer.noloss = flag("noloss", noloss)
-        self._layer.spatial = spatial
-        self._layer.w, self._layer.h, self._layer.c = shape or (0, 0, 0)
-        self._layer.exact = exact
+        layer = self._make(batch, inputs, groups)
+        layer.temperature = temperature
+        layer.noloss = flag("noloss", noloss)
+        layer.spatial = spatial
+        layer.w, layer.h, layer.c = shape or (0, 0, 0)
+        layer.exact = exact
         self._tree = tree
         if tree is not None:
-            self._layer.softmax_tree = tree._tree
+            layer.softmax_tree = tree._tree
         shape = (batch, inputs)
-        layer = self._layer
-        self._map(
-            lib.softmax_layer_bytes(layer),
-            {
-                "output": (layer.output, shape),
-                "delta": (layer.delta, shape),
-                "loss": (layer.loss, shape),
-            },
-        )
+        self._map(shape, loss=(layer.loss, shape))
 
     def close(self):
         """Release the C layer and the tree; views already taken keep their memory."""

@@ -35,8 +35,6 @@ class WeightedLayer(CLayer):
         `per_output`, and, with batch_normalize, the batch normalisation's."""
         layer = self._layer
         buffers = {
-            "output": (layer.output, (batch, outputs)),
-            "delta": (layer.delta, (batch, outputs)),
             "weights": (layer.weights, weights_shape),
             "biases": (layer.biases, per_output),
             "weight_updates": (layer.weight_updates, weights_shape),
@@ -47,7 +45,7 @@ class WeightedLayer(CLayer):
                 buffers[name] = (getattr(layer, name), per_output)
             buffers["x"] = (layer.x, (batch, outputs))
             buffers["x_norm"] = (layer.x_norm, (batch, outputs))
-        self._map(getattr(lib, f"{self.kind}_layer_bytes")(layer), buffers)
+        self._map((batch, outputs), **buffers)
 
     def _view(self, name):
         self._open()
