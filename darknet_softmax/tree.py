@@ -232,15 +232,20 @@ def _node_array(name, array, tree):
     return array
 
 
-def _output(source_name, source, out):
-    """`out` (or a new array) checked against `source`, holding a copy of it."""
+def _on_rows(function, name, source, tree, out, *args):
+    """Darknet's `function`(row, n, tree, *args) in place on each row of a
+    copy of `source`, the argument `name` (checked by `_node_array`): in `out`, checked against
+    `source`, or in a new array."""
     if out is None:
-        return source.copy()
-    float_array("out", out, writable=True, empty_ok=True)
-    if out.shape != source.shape:
-        raise ValueError(f"out must have shape {source.shape}, not {out.shape}")
-    check_distinct((source_name, source), ("out", out))
-    np.copyto(out, source)
+        out = source.copy()
+    else:
+        float_array("out", out, writable=True, empty_ok=True)
+        if out.shape != source.shape:
+            raise ValueError(f"out must have shape {source.shape}, not {out.shape}")
+        check_distinct((name, source), ("out", out))
+        np.copyto(out, source)
+    for row in out.reshape(-1, tree.n):
+        check_status(getattr(lib, function)(float_ptr(row), tree.n, tree._tree, *args), function)
     return out
 
 
@@ -283,10 +288,7 @@ def fill_hierarchy(truth: Floats, tree: Tree, out: Optional[Floats] = None) -> F
     """
     tree = _check_tree(tree)
     truth = _node_array("truth", truth, tree)
-    out = _output("truth", truth, out)
-    for row in out.reshape(-1, tree.n):
-        check_status(lib.fill_hierarchy(float_ptr(row), tree.n, tree._tree), "fill_hierarchy")
-    return out
+    return _on_rows("fill_hierarchy", "truth", truth, tree, out)
 
 
 def hierarchy_predictions(
@@ -326,13 +328,7 @@ def hierarchy_predictions(
     tree = _check_tree(tree)
     pred = _node_array("pred", pred, tree)
     only_leaves = flag("only_leaves", only_leaves)
-    out = _output("pred", pred, out)
-    for row in out.reshape(-1, tree.n):
-        check_status(
-            lib.hierarchy_predictions(float_ptr(row), tree.n, tree._tree, only_leaves, 1),
-            "hierarchy_predictions",
-        )
-    return out
+    return _on_rows("hierarchy_predictions", "pred", pred, tree, out, only_leaves, 1)
 
 
 def get_hierarchy_probability(x: Floats, tree: Tree, c: int) -> Union[float, Floats]:
