@@ -300,9 +300,9 @@ class CLayer:
         TypeError
             If `net` is not a NetworkContext.
         ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.delta` overlaps one of the layer's buffers (a dropout layer's
-            must be the delta given to `share`).
+            If `net.delta` overlaps one of the layer's buffers (a dropout
+            layer's must be the delta given to `share`), an array of `net` has
+            the wrong size, or the layer is closed.
         """
         layer = self._open()
         self._check_net(net, backward=True)

@@ -28,6 +28,14 @@ class ConnectedLayer(WeightedLayer):
     `rolling_variance` (and `mean`, `variance`, `x`, `x_norm` of the last
     pass) as (outputs,) or (batch, outputs) views. `exact=True` computes its
     true gradient; by default, Darknet's (see `darknet_softmax.batchnorm`).
+    In training (`net.train`) the batch normalisation uses the batch's
+    statistics and moves the rolling ones; outside it, the rolling ones.
+
+    Backward multiplies `delta` by the activation's derivative in place, ADDS
+    delta.T @ input into `weight_updates` and delta's sum over the batch into
+    `bias_updates` (through the batch normalisation when on), and ADDS delta
+    @ weights into `net.delta` when it is set; `net.input` must still hold
+    what forward saw.
 
     Parameters
     ----------

@@ -62,6 +62,14 @@ class ConvolutionalLayer(WeightedLayer):
     convolution's input delta, which Darknet writes over `net.delta` instead
     of adding to it.
 
+    In training (`net.train`) the batch normalisation uses
+    the batch's statistics, outside it the rolling ones. Backward multiplies
+    `delta` by the activation's derivative in place (and, with
+    batch_normalize, turns it into the delta of the convolution's sums),
+    ADDS the parameters' NEGATIVE gradients into the updates and the input's
+    into `net.delta` when it is set; `net.input` must still hold what forward
+    saw.
+
     Parameters
     ----------
     batch : int

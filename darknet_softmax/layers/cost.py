@@ -34,7 +34,7 @@ def smooth_l1(pred, truth, delta=None, error=None):
 class CostLayer(CLayer):
     """Darknet's cost layer over `batch` items of `inputs` floats.
 
-    With a truth, forward writes each value's error into `output` and its
+    Without a truth, forward does nothing. With a truth, forward writes each value's error into `output` and its
     negative gradient into `delta`, (batch, inputs) views of C memory, and
     `cost` = the sum of `output`. backward adds `scale * delta` into
     `net.delta`. For "sse", "masked" and "smooth", delta is the negative

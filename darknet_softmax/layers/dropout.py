@@ -30,7 +30,10 @@ class DropoutLayer(CLayer):
     that output, and backward rescales `net.delta` (that delta) in place.
     Backward also undoes the scaling of the kept outputs, so the layer before
     takes its activation's derivative at its own output; Darknet takes it at
-    the dropped, scaled one, which is wrong for logistic and tanh.
+    the dropped, scaled one, which is wrong for logistic and tanh. Outside
+    training, or when `net.delta` is None, backward does nothing; unlike the
+    other layers it multiplies rather than adds: the delta is the layer
+    before's own.
     `rand` is a (batch, inputs) view of the draws of the last training pass;
     `seed` starts the layer's own generator.
 

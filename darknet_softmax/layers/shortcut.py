@@ -52,7 +52,8 @@ class ShortcutLayer(CLayer):
     into `from_delta` at the positions forward read. Darknet scales net.delta
     by alpha also where forward did not scale the input; `exact` gives those
     positions delta itself (they differ only with alpha != 1 and shapes
-    that differ). The layer keeps `from_output` and `from_delta`.
+    that differ). `net.delta` may be the from layer's delta (from=-1): both
+    get their share. The layer keeps `from_output` and `from_delta`.
 
     In a cfg the option is `from`, a Python keyword: give it positionally,
     `net.add_shortcut(-3)`, or as `**{"from": -3}`.

@@ -29,8 +29,10 @@ class SoftmaxLayer(CLayer):
     buffers; `delta` is the NEGATIVE gradient, as in Darknet. `forward(net)`
     computes the output and, when `net.truth` (or `net.labels`, one class
     label per item, for a layer of one group with no tree, not spatial) is
-    set and `noloss` is not, the loss and delta; `backward(net)` adds the
-    layer's gradient into `net.delta`.
+    set and `noloss` is not, the loss and delta; `backward(net)` ADDS the
+    layer's `delta` (the fused softmax and cross-entropy gradient, a NEGATIVE
+    gradient) into `net.delta` (the caller zeroes it), or nothing when
+    `net.delta` is None.
 
     The softmax groups are `groups` equal slices of each item, or the groups
     of `tree`, or, with `spatial=True`, the `c` channels at each of the `w*h`
