@@ -19,10 +19,9 @@ class AvgpoolLayer(CLayer):
 
     Parameters
     ----------
-    batch : int
-        Items a pass (at least 1).
-    h, w, c : int
-        The input's height, width and channels (at least 1).
+    batch, h, w, c : int
+        Items a pass, and the input's height, width and channels (each at
+        least 1).
 
     Raises
     ------
@@ -30,8 +29,6 @@ class AvgpoolLayer(CLayer):
         If an argument is not an integer.
     ValueError
         If an argument is below 1.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "avgpool"

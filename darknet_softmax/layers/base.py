@@ -25,6 +25,7 @@ from ..binding import (
     check_distinct,
     check_size,
     check_status,
+    count,
     ffi,
     float_array,
     float_ptr,
@@ -163,6 +164,14 @@ class LayerParams(NamedTuple):
     def previous(self):
         """The layer before, or None for the first layer."""
         return self.layers[-1] if self.layers else None
+
+
+def generator_seed(seed):
+    """The seed of a layer's C generator: `seed` (at least 0) modulo 2**64,
+    or fresh entropy when None."""
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+    return count("seed", seed, minimum=0) & (2**64 - 1)
 
 
 def tree_file(text):

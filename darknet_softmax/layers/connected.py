@@ -61,8 +61,6 @@ class ConnectedLayer(WeightedLayer):
         If an argument has the wrong type.
     ValueError
         If a size is below 1 or the activation is unknown.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "connected"

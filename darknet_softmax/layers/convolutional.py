@@ -72,10 +72,9 @@ class ConvolutionalLayer(WeightedLayer):
 
     Parameters
     ----------
-    batch : int
-        Items a pass (at least 1).
-    h, w, c : int
-        The input's height, width and channels (at least 1).
+    batch, h, w, c : int
+        Items a pass, and the input's height, width and channels (each at
+        least 1).
     filters : int, default 1
         Output channels (at least 1).
     size : int, default 1
@@ -102,8 +101,6 @@ class ConvolutionalLayer(WeightedLayer):
     ValueError
         If a size is out of range, `groups` does not divide the channels or
         the filters, the output would be empty, or the activation is unknown.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "convolutional"

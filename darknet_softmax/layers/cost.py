@@ -34,11 +34,12 @@ def smooth_l1(pred, truth, delta=None, error=None):
 class CostLayer(CLayer):
     """Darknet's cost layer over `batch` items of `inputs` floats.
 
-    Without a truth, forward does nothing. With a truth, forward writes each value's error into `output` and its
-    negative gradient into `delta`, (batch, inputs) views of C memory, and
-    `cost` = the sum of `output`. backward adds `scale * delta` into
-    `net.delta`. For "sse", "masked" and "smooth", delta is the negative
-    gradient of half the error (Darknet's convention); for "L1", of the error.
+    Without a truth, forward does nothing. With a truth, it writes each
+    value's error into `output` and its negative gradient into `delta`,
+    (batch, inputs) views of C memory, and `cost` = the sum of `output`.
+    backward adds `scale * delta` into `net.delta`. For "sse", "masked" and
+    "smooth", delta is the negative gradient of half the error (Darknet's
+    convention); for "L1", of the error.
     "masked" gives 0 error and delta where the truth is SECRET_NUM.
 
     In a network, a cost layer right after a softmax that computes its own
@@ -48,10 +49,8 @@ class CostLayer(CLayer):
 
     Parameters
     ----------
-    batch : int
-        Items a pass (at least 1).
-    inputs : int
-        Floats in one item (at least 1).
+    batch, inputs : int
+        Items a pass, and floats in one item (each at least 1).
     type : {"sse", "masked", "L1", "smooth"}, default "sse"
         The error.
     scale : float, default 1.0
@@ -63,8 +62,6 @@ class CostLayer(CLayer):
         If an argument has the wrong type.
     ValueError
         If a size is below 1, `type` is unknown or `scale` is not finite.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     reports_only = False

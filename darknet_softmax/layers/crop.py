@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import reference
 from ..binding import count, flag, number
-from .base import CLayer, Option, integer, real, switch
+from .base import CLayer, Option, generator_seed, integer, real, switch
 from .shortcut import _shape
 
 # What Darknet's crop keeps for its image loader and this engine does not
@@ -43,8 +43,8 @@ class CropLayer(CLayer):
     noadjust : bool, default False
         Keep x rather than 2*x - 1.
     seed : int, optional
-        Starts the layer's generator (at least 0, taken modulo 2**64); fresh
-        entropy when None.
+        Starts the generator of the offsets and flips (at least 0, taken
+        modulo 2**64); fresh entropy when None.
 
     Raises
     ------
@@ -54,8 +54,6 @@ class CropLayer(CLayer):
     ValueError
         If a size is below 1, the window does not fit in the input, or an
         unused option is not finite.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "crop"
@@ -97,9 +95,7 @@ class CropLayer(CLayer):
             name: number(name, value)
             for name, value in zip(UNUSED, (angle, saturation, exposure, shift))
         }
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
-        seed = count("seed", seed, minimum=0) & (2**64 - 1)
+        seed = generator_seed(seed)
         h, w, c = shape
         self._make(batch, h, w, c, crop_height, crop_width, flip, noadjust, seed)
         self.shape = shape

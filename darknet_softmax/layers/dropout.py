@@ -17,7 +17,7 @@ from ..binding import (
     number,
     same_memory,
 )
-from .base import CLayer, Option, real
+from .base import CLayer, Option, generator_seed, real
 
 
 class DropoutLayer(CLayer):
@@ -39,15 +39,13 @@ class DropoutLayer(CLayer):
 
     Parameters
     ----------
-    batch : int
-        Items a pass (at least 1).
-    inputs : int
-        Floats in one item (at least 1).
+    batch, inputs : int
+        Items a pass, and floats in one item (each at least 1).
     probability : float, default 0.5
         The chance that a value is dropped, in [0, 1).
     seed : int, optional
-        Starts the layer's generator (at least 0, taken modulo 2**64); fresh
-        entropy when None.
+        Starts the generator of the draws (at least 0, taken modulo 2**64);
+        fresh entropy when None.
 
     Raises
     ------
@@ -56,8 +54,6 @@ class DropoutLayer(CLayer):
     ValueError
         If a size is below 1, `probability` is outside [0, 1), or `seed` is
         below 0.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "dropout"
@@ -74,9 +70,7 @@ class DropoutLayer(CLayer):
         probability = number("probability", probability, finite=False)
         if not 0 <= probability < 1:
             raise ValueError(f"probability must be at least 0 and below 1, not {probability!r}")
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
-        seed = count("seed", seed, minimum=0) & (2**64 - 1)
+        seed = generator_seed(seed)
         self._make(batch, inputs, probability, seed)
         self._map(rand=(self._layer.rand, (batch, inputs)))
         self._output: Optional[Floats] = None

@@ -69,10 +69,9 @@ class MaxpoolLayer(CLayer):
 
     Parameters
     ----------
-    batch : int
-        Items a pass (at least 1).
-    h, w, c : int
-        The input's height, width and channels (at least 1).
+    batch, h, w, c : int
+        Items a pass, and the input's height, width and channels (each at
+        least 1).
     size : int, optional
         The window's side (at least 1); `stride` by default, as Darknet's.
     stride : int, default 1
@@ -87,8 +86,6 @@ class MaxpoolLayer(CLayer):
     ValueError
         If an argument is out of range (above C's int for size, stride and
         padding) or the output would be below 1 x 1.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "maxpool"

@@ -49,8 +49,6 @@ class ReorgLayer(CLayer):
         If a size is out of range, or the shape does not fit the stride where
         Darknet would read or write outside its buffers, or `extra` meets
         `reverse` or `flatten`.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "reorg"

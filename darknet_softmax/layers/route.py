@@ -96,8 +96,6 @@ class RouteLayer(CLayer):
         `batch` items, a delta's shape differs from its output's, a delta is
         read-only, or a delta overlaps an output or partly overlaps another
         delta.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "route"

@@ -90,8 +90,6 @@ class ShortcutLayer(CLayer):
         If a size is below 1, the shapes do not scale alike, an array has the
         wrong size or is read-only, `from_delta` overlaps `from_output`, or
         the activation is unknown.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "shortcut"

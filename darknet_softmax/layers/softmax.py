@@ -81,8 +81,6 @@ class SoftmaxLayer(CLayer):
         nodes are not `inputs`, the temperature is not above 0, or `w`, `h`,
         `c` are partly given, do not multiply to `inputs`, or are missing (or
         meet a tree or groups) with `spatial`.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "softmax"
