@@ -17,10 +17,10 @@ from .binding import (
     count,
     ffi,
     flag,
-    float_array,
     float_ptr,
     lib,
     number,
+    output_array,
     real_array,
 )
 
@@ -234,16 +234,11 @@ def _node_array(name, array, tree):
 
 def _on_rows(function, name, source, tree, out, *args):
     """Darknet's `function`(row, n, tree, *args) in place on each row of a
-    copy of `source`, the argument `name` (checked by `_node_array`): in `out`, checked against
-    `source`, or in a new array."""
-    if out is None:
-        out = source.copy()
-    else:
-        float_array("out", out, writable=True, empty_ok=True)
-        if out.shape != source.shape:
-            raise ValueError(f"out must have shape {source.shape}, not {out.shape}")
-        check_distinct((name, source), ("out", out))
-        np.copyto(out, source)
+    copy of `source` (the argument `name`, checked by `_node_array`): in
+    `out`, checked against `source`, or in a new array."""
+    out = output_array("out", out, source)
+    check_distinct((name, source), ("out", out))
+    np.copyto(out, source)
     for row in out.reshape(-1, tree.n):
         check_status(getattr(lib, function)(float_ptr(row), tree.n, tree._tree, *args), function)
     return out
@@ -259,8 +254,7 @@ def _threshold(value):
 def fill_hierarchy(truth: Floats, tree: Tree, out: Optional[Floats] = None) -> Floats:
     """Darknet's fill_hierarchy on each row of `truth` ((n,) or (batch, n)):
     labels (1) every ancestor of a labelled node, then sets each group with no
-    label to SECRET_NUM, which the tree softmax layer masks. Returns the filled
-    truth, in `out` when given (`out` may be `truth`).
+    label to SECRET_NUM, which the tree softmax layer masks.
 
     Parameters
     ----------
@@ -270,12 +264,13 @@ def fill_hierarchy(truth: Floats, tree: Tree, out: Optional[Floats] = None) -> F
     tree : Tree
         The WordTree.
     out : ndarray of float32, optional
-        Where the result goes: writable, C-contiguous, of `truth`'s shape.
+        Where the filled truth goes, in place of a new array: writable,
+        C-contiguous, of `truth`'s shape; it may be `truth`.
 
     Returns
     -------
     ndarray of float32
-        The filled truth, of `truth`'s shape (`out` when given).
+        The filled truth (`out` when given).
 
     Raises
     ------

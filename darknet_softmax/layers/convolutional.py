@@ -209,16 +209,10 @@ class ConvolutionalLayer(WeightedLayer):
         )
 
     def reference(self, input, outputs):
+        geometry = (self.shape, self.stride, self.padding, self.groups)
+        parameters = (self.weights, self.biases)
         return reference_forward(
-            input,
-            self.weights,
-            self.biases,
-            self.shape,
-            self.stride,
-            self.padding,
-            self.groups,
-            self.activation,
-            self._normalization(),
+            input, *parameters, *geometry, self.activation, self._normalization()
         )
 
     def describe(self):

@@ -180,21 +180,10 @@ def reference_backward(
     permutation; the first inputs values of each item with extra), written
     over net_delta as Darknet does, or added to it with `exact`."""
     delta = reference.f64(delta).reshape(len(net_delta), -1)
-    h, w, c = shape
-    if flatten:
-        items = (
-            delta.reshape(len(delta), h * w, c)
-            if not reverse
-            else delta.reshape(len(delta), c, h * w)
-        )
-        back = items.transpose(0, 2, 1).reshape(len(delta), -1)
-    elif extra:
+    if extra:
+        h, w, c = shape
         back = delta[:, : h * w * c]
     else:
-        in_index, out_index = reorg_indices(shape, stride)
-        back = np.empty_like(delta)
-        if reverse:
-            back[:, in_index] = delta[:, out_index]
-        else:
-            back[:, out_index] = delta[:, in_index]
+        # The inverse of each permutation is the reverse one's.
+        back = reference_forward(delta, shape, stride, not reverse, flatten)
     return reference.f64(net_delta) + back if exact else back
