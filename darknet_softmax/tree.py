@@ -334,9 +334,9 @@ def get_hierarchy_probability(x: Floats, tree: Tree, c: int) -> Union[float, Flo
     Parameters
     ----------
     x : array_like
-        (n,) or (batch, n) conditional probabilities, n being `tree.n`.
+        The conditional probabilities, (n,) or (batch, n) for the n nodes of
+        `tree`, the WordTree.
     tree : Tree
-        The WordTree.
     c : int
         The node, in [0, n).
 

@@ -27,7 +27,7 @@ class ReorgLayer(CLayer):
     batch : int
         Items a pass (at least 1).
     shape : tuple of int
-        The input's (h, w, c) (each at least 1).
+        The (h, w, c) of the input, each at least 1.
     stride : int, default 1
         The block side of the space-to-depth move (at least 1).
     reverse : bool, default False

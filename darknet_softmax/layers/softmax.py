@@ -300,29 +300,19 @@ def reference_forward(
 
 
 def reference_backward(
-    layer_delta,
-    net_delta,
-    output=None,
-    noloss=False,
-    exact=False,
-    temperature=1.0,
-    groups=1,
-    tree=None,
-    spatial=False,
-    w=None,
-    h=None,
-    c=None,
+    layer_delta, net_delta, output=None, noloss=False, exact=False, temperature=1.0, **layout
 ):
     """net_delta plus the layer's contribution: the layer's delta itself (the
     fused gradient, Darknet's), or with `exact` and `noloss` the softmax
-    Jacobian applied to it group by group (which needs the layer's `output`)."""
+    Jacobian applied to it group by group (which needs the layer's `output`),
+    the groups being those of `layer_groups` for `layout`."""
     net_delta = reference.f64(net_delta)
     layer_delta = reference.f64(layer_delta).reshape(net_delta.shape)
     if not (exact and noloss):
         return net_delta + layer_delta
     output = reference.f64(output).reshape(net_delta.shape)
     flat = net_delta.reshape(-1, net_delta.shape[-1]).copy()
-    for group in layer_groups(flat.shape[-1], groups, tree, spatial, w, h, c):
+    for group in layer_groups(flat.shape[-1], **layout):
         flat[:, group] += reference.softmax_backward(
             output.reshape(flat.shape)[:, group],
             layer_delta.reshape(flat.shape)[:, group],
