@@ -43,8 +43,7 @@ class ReorgLayer(CLayer):
     Raises
     ------
     TypeError
-        If an argument has the wrong type, or `shape` is not an (h, w, c)
-        tuple.
+        If an argument has the wrong type (`shape`: an (h, w, c) tuple).
     ValueError
         If a size is out of range, or the shape does not fit the stride where
         Darknet would read or write outside its buffers, or `extra` meets
