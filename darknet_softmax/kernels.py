@@ -191,17 +191,8 @@ def softmax_cpu(
             f"output holds {output.size} floats: rows or groups overlap too often"
         )
     check_distinct(("input", input), ("output", output))
-    lib.softmax_cpu(
-        float_ptr(input),
-        n,
-        batch,
-        batch_offset,
-        groups,
-        group_offset,
-        stride,
-        temperature,
-        float_ptr(output),
-    )
+    layout = (n, batch, batch_offset, groups, group_offset, stride)
+    lib.softmax_cpu(float_ptr(input), *layout, temperature, float_ptr(output))
     return output
 
 
