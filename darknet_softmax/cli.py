@@ -19,16 +19,10 @@ from .layers import NetworkContext, SoftmaxLayer
 from .network import Network
 from .tree import YOLO9000_TREE, read_tree
 
-# (batch, inputs, groups, temperature) cases for the parity report.
+# (batch, inputs, groups, temperature) cases for the parity report, four a row.
 PARITY_CASES = [
-    (1, 1, 1, 1.0),
-    (64, 1000, 1, 1.0),
-    (32, 1000, 200, 1.0),
-    (16, 4096, 16, 0.5),
-    (8, 9418, 1, 2.0),
-    (64, 17, 17, 1.0),
-    (5, 15, 3, 1e-3),
-    (3, 7, 1, 10.0),
+    *((1, 1, 1, 1.0), (64, 1000, 1, 1.0), (32, 1000, 200, 1.0), (16, 4096, 16, 0.5)),
+    *((8, 9418, 1, 2.0), (64, 17, 17, 1.0), (5, 15, 3, 1e-3), (3, 7, 1, 10.0)),
 ]
 
 

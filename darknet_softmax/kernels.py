@@ -32,6 +32,9 @@ from .binding import (
     temperature_value,
 )
 
+# Where a result goes: an array, or None for a new one.
+Out = Optional[Floats]
+
 
 def _along(name: str, x: object, groups: int, axis: int) -> tuple[Floats, Optional[tuple]]:
     """`x` as float32 and the strided kernel's arguments (n, batch,
@@ -50,12 +53,20 @@ def _along(name: str, x: object, groups: int, axis: int) -> tuple[Floats, Option
     return x, (n, x.size // (n * inner), n * inner, inner, 1, inner)
 
 
+def _along_axis(kernel, x, groups, temperature, out, axis):
+    """`kernel` (softmax_cpu's arguments) over `axis` of `x` into `out`, or a
+    new array, each argument checked."""
+    x, layout = _along("x", x, groups, axis)
+    temperature = temperature_value(temperature)
+    out = output_array("out", out, x)
+    check_distinct(("x", x), ("out", out))
+    if layout is not None:
+        kernel(float_ptr(x), *layout, temperature, float_ptr(out))
+    return out
+
+
 def softmax(
-    x: ArrayLike,
-    groups: int = 1,
-    temperature: float = 1.0,
-    out: Optional[Floats] = None,
-    axis: int = -1,
+    x: ArrayLike, groups: int = 1, temperature: float = 1.0, out: Out = None, axis: int = -1
 ) -> Floats:
     """Softmax over `axis` of `x`, or over each of `groups` equal parts of it.
 
@@ -93,13 +104,7 @@ def softmax(
         the temperature is not above 0, `out` has the wrong shape, is
         read-only, not C-contiguous, or partly overlaps `x`.
     """
-    x, layout = _along("x", x, groups, axis)
-    temperature = temperature_value(temperature)
-    out = output_array("out", out, x)
-    check_distinct(("x", x), ("out", out))
-    if layout is not None:
-        lib.softmax_cpu(float_ptr(x), *layout[:6], temperature, float_ptr(out))
-    return out
+    return _along_axis(lib.softmax_cpu, x, groups, temperature, out, axis)
 
 
 def softmax_cpu(
@@ -186,17 +191,8 @@ def softmax_cpu(
             f"output holds {output.size} floats: rows or groups overlap too often"
         )
     check_distinct(("input", input), ("output", output))
-    lib.softmax_cpu(
-        float_ptr(input),
-        n,
-        batch,
-        batch_offset,
-        groups,
-        group_offset,
-        stride,
-        temperature,
-        float_ptr(output),
-    )
+    layout = (n, batch, batch_offset, groups, group_offset, stride)
+    lib.softmax_cpu(float_ptr(input), *layout, temperature, float_ptr(output))
     return output
 
 
@@ -364,11 +360,7 @@ def sum_array(a: Floats) -> float:
 
 
 def log_softmax(
-    x: ArrayLike,
-    groups: int = 1,
-    temperature: float = 1.0,
-    out: Optional[Floats] = None,
-    axis: int = -1,
+    x: ArrayLike, groups: int = 1, temperature: float = 1.0, out: Out = None, axis: int = -1
 ) -> Floats:
     """log(softmax) over `axis` of `x`, or over each of `groups` equal parts
     of it, computed stably as (x - max)/temperature - log(sum(exp(...))), so
@@ -401,13 +393,7 @@ def log_softmax(
     ValueError
         As `softmax`.
     """
-    x, layout = _along("x", x, groups, axis)
-    temperature = temperature_value(temperature)
-    out = output_array("out", out, x)
-    check_distinct(("x", x), ("out", out))
-    if layout is not None:
-        lib.log_softmax_cpu(float_ptr(x), *layout, temperature, float_ptr(out))
-    return out
+    return _along_axis(lib.log_softmax_cpu, x, groups, temperature, out, axis)
 
 
 def softmax_backward(
@@ -415,7 +401,7 @@ def softmax_backward(
     dy: ArrayLike,
     groups: int = 1,
     temperature: float = 1.0,
-    out: Optional[Floats] = None,
+    out: Out = None,
     axis: int = -1,
 ) -> Floats:
     """The softmax's backward pass: for `y = softmax(x, groups, temperature,

@@ -1,8 +1,7 @@
 """Darknet's learning-rate policies (src/network.c's get_current_rate)."""
 
 import math
-from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -36,18 +35,10 @@ class LearningRatePolicy(NamedTuple):
     burn_in: int = 0
 
     @classmethod
-    def checked(
-        cls,
-        policy: str = "constant",
-        step: int = 1,
-        scale: float = 1.0,
-        steps: Sequence[int] = (),
-        scales: Sequence[float] = (),
-        gamma: float = 1.0,
-        power: float = 4.0,
-        burn_in: int = 0,
-    ) -> "LearningRatePolicy":
-        """The policy, each argument checked."""
+    def checked(cls, *args: Any, **options: Any) -> "LearningRatePolicy":
+        """The policy of these fields (positional or by name, Darknet's
+        defaults for the rest), each checked."""
+        policy, step, scale, steps, scales, gamma, power, burn_in = cls(*args, **options)
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
         steps = tuple(count("steps", value, minimum=0) for value in steps)

@@ -17,10 +17,10 @@ from .binding import (
     count,
     ffi,
     flag,
-    float_array,
     float_ptr,
     lib,
     number,
+    output_array,
     real_array,
 )
 
@@ -232,15 +232,15 @@ def _node_array(name, array, tree):
     return array
 
 
-def _output(source_name, source, out):
-    """`out` (or a new array) checked against `source`, holding a copy of it."""
-    if out is None:
-        return source.copy()
-    float_array("out", out, writable=True, empty_ok=True)
-    if out.shape != source.shape:
-        raise ValueError(f"out must have shape {source.shape}, not {out.shape}")
-    check_distinct((source_name, source), ("out", out))
+def _on_rows(function, name, source, tree, out, *args):
+    """Darknet's `function`(row, n, tree, *args) in place on each row of a
+    copy of `source` (the argument `name`, checked by `_node_array`): in
+    `out`, checked against `source`, or in a new array."""
+    out = output_array("out", out, source)
+    check_distinct((name, source), ("out", out))
     np.copyto(out, source)
+    for row in out.reshape(-1, tree.n):
+        check_status(getattr(lib, function)(float_ptr(row), tree.n, tree._tree, *args), function)
     return out
 
 
@@ -254,8 +254,7 @@ def _threshold(value):
 def fill_hierarchy(truth: Floats, tree: Tree, out: Optional[Floats] = None) -> Floats:
     """Darknet's fill_hierarchy on each row of `truth` ((n,) or (batch, n)):
     labels (1) every ancestor of a labelled node, then sets each group with no
-    label to SECRET_NUM, which the tree softmax layer masks. Returns the filled
-    truth, in `out` when given (`out` may be `truth`).
+    label to SECRET_NUM, which the tree softmax layer masks.
 
     Parameters
     ----------
@@ -265,12 +264,13 @@ def fill_hierarchy(truth: Floats, tree: Tree, out: Optional[Floats] = None) -> F
     tree : Tree
         The WordTree.
     out : ndarray of float32, optional
-        Where the result goes: writable, C-contiguous, of `truth`'s shape.
+        Where the filled truth goes, in place of a new array: writable,
+        C-contiguous, of `truth`'s shape; it may be `truth`.
 
     Returns
     -------
     ndarray of float32
-        The filled truth, of `truth`'s shape (`out` when given).
+        The filled truth (`out` when given).
 
     Raises
     ------
@@ -283,10 +283,7 @@ def fill_hierarchy(truth: Floats, tree: Tree, out: Optional[Floats] = None) -> F
     """
     tree = _check_tree(tree)
     truth = _node_array("truth", truth, tree)
-    out = _output("truth", truth, out)
-    for row in out.reshape(-1, tree.n):
-        check_status(lib.fill_hierarchy(float_ptr(row), tree.n, tree._tree), "fill_hierarchy")
-    return out
+    return _on_rows("fill_hierarchy", "truth", truth, tree, out)
 
 
 def hierarchy_predictions(
@@ -326,13 +323,7 @@ def hierarchy_predictions(
     tree = _check_tree(tree)
     pred = _node_array("pred", pred, tree)
     only_leaves = flag("only_leaves", only_leaves)
-    out = _output("pred", pred, out)
-    for row in out.reshape(-1, tree.n):
-        check_status(
-            lib.hierarchy_predictions(float_ptr(row), tree.n, tree._tree, only_leaves, 1),
-            "hierarchy_predictions",
-        )
-    return out
+    return _on_rows("hierarchy_predictions", "pred", pred, tree, out, only_leaves, 1)
 
 
 def get_hierarchy_probability(x: Floats, tree: Tree, c: int) -> Union[float, Floats]:
@@ -343,9 +334,9 @@ def get_hierarchy_probability(x: Floats, tree: Tree, c: int) -> Union[float, Flo
     Parameters
     ----------
     x : array_like
-        (n,) or (batch, n) conditional probabilities, n being `tree.n`.
+        The conditional probabilities, (n,) or (batch, n) for the n nodes of
+        `tree`, the WordTree.
     tree : Tree
-        The WordTree.
     c : int
         The node, in [0, n).
 

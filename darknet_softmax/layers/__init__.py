@@ -40,21 +40,6 @@ LAYER_TYPES = {
 # cfg section name -> layer type, every spelling Darknet accepts
 SECTIONS = {section: layer for layer in LAYER_TYPES.values() for section in layer.sections}
 
-__all__ = [
-    "AvgpoolLayer",
-    "CLayer",
-    "ConnectedLayer",
-    "ConvolutionalLayer",
-    "CostLayer",
-    "CropLayer",
-    "DropoutLayer",
-    "LAYER_TYPES",
-    "MaxpoolLayer",
-    "NetworkContext",
-    "Option",
-    "ReorgLayer",
-    "RouteLayer",
-    "SECTIONS",
-    "ShortcutLayer",
-    "SoftmaxLayer",
-]
+# The table's classes, and what they share.
+__all__ = [layer.__name__ for layer in LAYER_TYPES.values()]
+__all__ += ["CLayer", "LAYER_TYPES", "NetworkContext", "Option", "SECTIONS"]

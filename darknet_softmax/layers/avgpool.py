@@ -3,8 +3,8 @@
 import numpy as np
 
 from .. import reference
-from ..binding import check_distinct, check_status, count, ffi, lib, locked
-from .base import CLayer, NetworkContext
+from ..binding import count
+from .base import CLayer
 
 
 class AvgpoolLayer(CLayer):
@@ -19,10 +19,9 @@ class AvgpoolLayer(CLayer):
 
     Parameters
     ----------
-    batch : int
-        Items a pass (at least 1).
-    h, w, c : int
-        The input's height, width and channels (at least 1).
+    batch, h, w, c : int
+        Items a pass, and the input's height, width and channels (each at
+        least 1).
 
     Raises
     ------
@@ -30,83 +29,21 @@ class AvgpoolLayer(CLayer):
         If an argument is not an integer.
     ValueError
         If an argument is below 1.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "avgpool"
     sections = ("avgpool", "avg")
     # no options: CLayer.options is empty
+    fields = {int: "h w c"}
+    shown = "batch h w c"
+    apart = ("delta", "output")
 
     def __init__(self, batch: int, h: int, w: int, c: int) -> None:
         batch, h, w, c = (
             count(name, value) for name, value in zip(("batch", "h", "w", "c"), (batch, h, w, c))
         )
-        out = ffi.new("avgpool_layer **")
-        check_status(lib.make_avgpool_layer(batch, h, w, c, out), "make_avgpool_layer")
-        self._layer = ffi.gc(out[0], lib.free_avgpool_layer)
-        layer = self._layer
-        self._map(
-            lib.avgpool_layer_bytes(layer),
-            {"output": (layer.output, (batch, c)), "delta": (layer.delta, (batch, c))},
-        )
-
-    h = property(lambda self: int(self._open().h))
-    w = property(lambda self: int(self._open().w))
-    c = property(lambda self: int(self._open().c))
-
-    @locked
-    def forward(self, net: NetworkContext) -> None:
-        """Darknet's forward_avgpool_layer: `output` (batch, c) is the mean of
-        each channel of each item.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w), channel-major items.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.input` overlaps `output`.
-        """
-        layer = self._open()
-        self._check_net(net)
-        check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
-        check_status(lib.forward_avgpool_layer(layer, net._struct), "forward_avgpool_layer")
-
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Darknet's backward_avgpool_layer: ADDS delta/(h*w) into every
-        position of each channel of `net.delta`, when it is set.
-
-        `delta` (batch, c) is the NEGATIVE gradient with respect to `output`;
-        what is added is the NEGATIVE gradient with respect to the input.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w); `delta` (batch, c*h*w) or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.delta` overlaps `output` or `delta`.
-        """
-        layer = self._open()
-        self._check_net(net, backward=True)
-        if net.delta is not None:
-            for name in ("delta", "output"):
-                check_distinct(
-                    ("net.delta", net.delta), ("layer." + name, self._view(name)), same_ok=False
-                )
-        check_status(lib.backward_avgpool_layer(layer, net._struct), "backward_avgpool_layer")
+        self._make(batch, h, w, c)
+        self._map((batch, c))
 
     @classmethod
     def plan(cls, options, params):
@@ -122,9 +59,6 @@ class AvgpoolLayer(CLayer):
 
     def describe(self):
         return ""
-
-    def __repr__(self):
-        return self._repr(lambda: {"batch": self.batch, "h": self.h, "w": self.w, "c": self.c})
 
 
 # --- the float64 reference of the layer ---

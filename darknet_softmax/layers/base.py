@@ -16,11 +16,22 @@ its `kind`, its cfg `sections`, its `options` with Darknet's defaults, its
 
 import re
 import threading
-from typing import Any, Callable, ClassVar, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional
 
 import numpy as np
 
-from ..binding import Floats, check_size, ffi, float_array, float_ptr, locked
+from ..binding import (
+    Floats,
+    check_distinct,
+    check_size,
+    check_status,
+    count,
+    ffi,
+    float_array,
+    float_ptr,
+    lib,
+    locked,
+)
 
 Shape = tuple  # (h, w, c) of one item
 
@@ -155,16 +166,45 @@ class LayerParams(NamedTuple):
         return self.layers[-1] if self.layers else None
 
 
+def generator_seed(seed):
+    """The seed of a layer's C generator: `seed` (at least 0) modulo 2**64,
+    or fresh entropy when None."""
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+    return count("seed", seed, minimum=0) & (2**64 - 1)
+
+
 def tree_file(text):
     """A .tree file's path: the cfg reader reads the tree, looking beside the
     cfg too."""
     return text
 
 
+def check_context(net):
+    if not isinstance(net, NetworkContext):
+        raise TypeError(f"net must be a NetworkContext, not {type(net).__name__}")
+    return net
+
+
+def _field(name, kind=int):
+    """A read-only property: the C struct's field `name`, as `kind`."""
+    return property(lambda self: kind(getattr(self._open(), name)))
+
+
+def _buffer(name):
+    """A read-only property: the view of the C buffer `name`."""
+    return property(lambda self: self._view(name))
+
+
 class CLayer:
-    """Base of a layer held in C. A subclass sets `_layer` (an `ffi.gc`
-    pointer) and maps its buffers with `_map`, and fills in its row of the
-    layer table (the class attributes below)."""
+    """Base of a layer held in C. A subclass makes its struct with `_make`
+    and maps its buffers with `_map`, and fills in its row of the layer
+    table (the class attributes below).
+
+    `forward` and `backward` are written here once: they check `net`, then
+    call Darknet's `forward_X_layer` or `backward_X_layer`, X being `kind`.
+    A subclass names what differs: `apart`, and `_check_input` or
+    `_check_delta` where its checks differ."""
 
     kind: ClassVar[str]  # the name the network and summary use
     sections: ClassVar[tuple] = ()  # its cfg section names, without brackets
@@ -173,10 +213,30 @@ class CLayer:
     old_transposed: ClassVar[Optional[str]] = None  # the buffer old files hold transposed
     state: ClassVar[tuple] = ()  # buffers a rebuild at another batch keeps
     cost: Optional[float] = None  # a layer with a loss overrides this
+    # The C struct's fields that become read-only properties: {type: "name ..."}.
+    fields: ClassVar[dict] = {}
+    # The buffers that become read-only properties, views of C memory: "name ...".
+    buffers: ClassVar[str] = ""
+    # The attributes `repr` shows, in order.
+    shown: ClassVar[str] = "batch"
+    # The buffers backward keeps `net.delta` apart from, in order; None: all.
+    apart: ClassVar[Optional[tuple]] = ("output", "delta")
 
     _layer: Any = None  # the C struct, an ffi.gc pointer; None once closed
     _views: dict = {}  # name -> NumPy view of a C buffer
     _lock: threading.Lock
+
+    if TYPE_CHECKING:
+        # The properties of `fields` and `buffers`, made by __init_subclass__.
+        def __getattr__(self, name: str) -> Any: ...
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for kind, names in cls.__dict__.get("fields", {}).items():
+            for name in names.split():
+                setattr(cls, name, _field(name, kind))
+        for name in cls.__dict__.get("buffers", "").split():
+            setattr(cls, name, _buffer(name))
 
     def __new__(cls, *args, **kwargs):
         self = super().__new__(cls)
@@ -206,13 +266,73 @@ class CLayer:
         """The (batch, outputs) view of the layer's delta, the NEGATIVE gradient."""
         return self._view("delta")
 
+    @locked
     def forward(self, net: NetworkContext) -> None:
-        """Darknet's forward_X_layer: reads `net.input` (and `net.truth`)."""
-        raise NotImplementedError
+        """Darknet's forward_X_layer, X being the layer's `kind` (the class
+        says what it computes): reads `net.input` (and `net.truth` and
+        `net.train`, where the layer uses them) and writes `output`.
 
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, inputs); an image's items channel-major, (c, h, w).
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If the layer is closed, an array of `net` has the wrong size, or
+            `net.input` overlaps `output` (a cost layer takes any input; a
+            dropout layer's must be the output given to `share`).
+        """
+        layer = self._open()
+        self._check_net(net)
+        self._check_input(net)
+        self._call("forward", layer, net)
+
+    @locked
     def backward(self, net: NetworkContext) -> None:
-        """Darknet's backward_X_layer: adds into `net.delta` where it is set."""
-        raise NotImplementedError
+        """Darknet's backward_X_layer, X being the layer's `kind` (the class
+        says what it computes): from `delta`, the NEGATIVE gradient with
+        respect to `output`, it ADDS the NEGATIVE gradient with respect to the
+        input into `net.delta` when that is set.
+
+        Parameters
+        ----------
+        net : NetworkContext
+            `input` (batch, inputs) as forward saw it; `delta` (batch, inputs)
+            or None.
+
+        Raises
+        ------
+        TypeError
+            If `net` is not a NetworkContext.
+        ValueError
+            If `net.delta` overlaps one of the layer's buffers (a dropout
+            layer's must be the delta given to `share`), an array of `net` has
+            the wrong size, or the layer is closed.
+        """
+        layer = self._open()
+        self._check_net(net, backward=True)
+        self._check_delta(net)
+        self._call("backward", layer, net)
+
+    def _check_input(self, net):
+        check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
+
+    def _check_delta(self, net):
+        if net.delta is None:
+            return
+        for name in self._views if self.apart is None else self.apart:
+            check_distinct(
+                ("net.delta", net.delta), (f"layer.{name}", self._views[name]), same_ok=False
+            )
+
+    def _call(self, step, layer, net):
+        """Darknet's `step`_X_layer on the layer's struct and `net`."""
+        function = f"{step}_{self.kind}_layer"
+        check_status(getattr(lib, function)(layer, net._struct), function)
 
     def reference(self, input: np.ndarray, outputs: list) -> np.ndarray:
         """The float64 reference of the layer's forward pass outside training,
@@ -228,16 +348,29 @@ class CLayer:
     def update(self, batch: int, learning_rate: float, momentum: float, decay: float) -> None:
         """Darknet's SGD step; a layer without weights has nothing to update."""
 
-    def _map(self, nbytes, buffers):
-        """Views of `buffers`, {name: (C pointer, shape)}, all inside the
-        `nbytes` that start at the struct."""
-        block = ffi.buffer(self._layer, nbytes)
-        start = int(ffi.cast("uintptr_t", self._layer))
+    def _make(self, *args):
+        """Darknet's make_X_layer(*args), X being `kind`: the struct, freed by
+        free_X_layer when the last view of its memory goes."""
+        out = ffi.new(f"{self.kind}_layer **")
+        check_status(getattr(lib, f"make_{self.kind}_layer")(*args, out), f"make_{self.kind}_layer")
+        self._layer = ffi.gc(out[0], getattr(lib, f"free_{self.kind}_layer"))
+        return self._layer
+
+    def _map(self, shape=None, **buffers):
+        """Views of the struct's `output` and `delta` of `shape` (batch,
+        outputs) where it is given, and of `buffers`, name=(C pointer, shape[,
+        dtype]), float32 unless a dtype is given, all inside the struct's block."""
+        layer = self._layer
+        if shape is not None:
+            buffers = {"output": (layer.output, shape), "delta": (layer.delta, shape), **buffers}
+        block = ffi.buffer(layer, getattr(lib, f"{self.kind}_layer_bytes")(layer))
+        start = int(ffi.cast("uintptr_t", layer))
         self._views = {}
-        for name, (pointer, shape) in buffers.items():
+        for name, (pointer, size, *dtype) in buffers.items():
             offset = int(ffi.cast("uintptr_t", pointer)) - start
-            view = np.frombuffer(block, np.float32, int(np.prod(shape)), offset)
-            self._views[name] = view.reshape(shape)
+            kind = dtype[0] if dtype else np.float32
+            view = np.frombuffer(block, kind, int(np.prod(size)), offset)
+            self._views[name] = view.reshape(size)
 
     def _open(self):
         if self._layer is None:
@@ -261,15 +394,11 @@ class CLayer:
     def __exit__(self, *exc_info):
         self.close()
 
-    batch = property(lambda self: int(self._open().batch))
-    inputs = property(lambda self: int(self._open().inputs))
-    outputs = property(lambda self: int(self._open().outputs))
+    batch, inputs, outputs = _field("batch"), _field("inputs"), _field("outputs")
 
     def _check_net(self, net, backward=False):
-        """The context's arrays must hold this layer's sizes; in backward,
-        net.delta must not overlap this layer's own buffers."""
-        if not isinstance(net, NetworkContext):
-            raise TypeError(f"net must be a NetworkContext, not {type(net).__name__}")
+        """The context's arrays must hold this layer's sizes."""
+        check_context(net)
         size = self.batch * self.inputs
         check_size("net.input", net.input, size)
         if net.truth is not None:
@@ -278,10 +407,13 @@ class CLayer:
             check_size("net.delta", net.delta, size)
         return net
 
-    def _repr(self, fields):
-        """`Name(field=value, ...)` from the dict that `fields()` returns, or
-        `Name(closed)`."""
+    def _fields(self):
+        """The attributes `repr` shows, {name: value}."""
+        return {name: getattr(self, name) for name in self.shown.split()}
+
+    def __repr__(self):
+        """`Name(field=value, ...)`, or `Name(closed)`."""
         name = type(self).__name__
         if self._layer is None:
             return f"{name}(closed)"
-        return f"{name}({', '.join(f'{key}={value!r}' for key, value in fields().items())})"
+        return f"{name}({', '.join(f'{key}={value!r}' for key, value in self._fields().items())})"

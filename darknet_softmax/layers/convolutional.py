@@ -9,8 +9,9 @@ import numpy as np
 
 from .. import batchnorm, reference
 from ..activations import ACTIVATIONS, activation_code
-from ..binding import check_distinct, check_status, count, ffi, flag, lib, locked, number
-from .base import CLayer, NetworkContext, Option, choice, integer, switch
+from ..binding import count, flag
+from .base import Option, choice, integer, switch
+from .weighted import BATCHNORM_SAVED, WeightedLayer
 
 
 def output_size(size_in, size, stride, padding):
@@ -40,7 +41,7 @@ def geometry(shape, filters, size, stride, padding, groups):
     return out_h, out_w
 
 
-class ConvolutionalLayer(CLayer):
+class ConvolutionalLayer(WeightedLayer):
     """A 2-D convolution: output = f(weights * input + biases), or with
     `batch_normalize`, f(scales * normalised(weights * input) + biases).
 
@@ -61,12 +62,19 @@ class ConvolutionalLayer(CLayer):
     convolution's input delta, which Darknet writes over `net.delta` instead
     of adding to it.
 
+    In training (`net.train`) the batch normalisation uses
+    the batch's statistics, outside it the rolling ones. Backward multiplies
+    `delta` by the activation's derivative in place (and, with
+    batch_normalize, turns it into the delta of the convolution's sums),
+    ADDS the parameters' NEGATIVE gradients into the updates and the input's
+    into `net.delta` when it is set; `net.input` must still hold what forward
+    saw.
+
     Parameters
     ----------
-    batch : int
-        Items a pass (at least 1).
-    h, w, c : int
-        The input's height, width and channels (at least 1).
+    batch, h, w, c : int
+        Items a pass, and the input's height, width and channels (each at
+        least 1).
     filters : int, default 1
         Output channels (at least 1).
     size : int, default 1
@@ -93,8 +101,6 @@ class ConvolutionalLayer(CLayer):
     ValueError
         If a size is out of range, `groups` does not divide the channels or
         the filters, the output would be empty, or the activation is unknown.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "convolutional"
@@ -109,6 +115,8 @@ class ConvolutionalLayer(CLayer):
         "batch_normalize": Option(switch, False),
         "activation": Option(choice(ACTIVATIONS), "logistic"),
     }
+    fields = {int: "filters size stride padding groups"}
+    shown = "batch shape filters size stride padding groups activation batch_normalize exact"
 
     def __init__(
         self,
@@ -139,52 +147,11 @@ class ConvolutionalLayer(CLayer):
         batch_normalize, exact = flag("batch_normalize", batch_normalize), flag("exact", exact)
         code = activation_code(activation)
         out_h, out_w = geometry((h, w, c), filters, size, stride, padding, groups)
-        out = ffi.new("convolutional_layer **")
-        check_status(
-            lib.make_convolutional_layer(
-                batch,
-                h,
-                w,
-                c,
-                filters,
-                groups,
-                size,
-                stride,
-                padding,
-                code,
-                batch_normalize,
-                exact,
-                out,
-            ),
-            "make_convolutional_layer",
+        self._make(
+            batch, h, w, c, filters, groups, size, stride, padding, code, batch_normalize, exact
         )
-        self._layer = ffi.gc(out[0], lib.free_convolutional_layer)
-        layer = self._layer
-        outputs = int(layer.outputs)
-        per_filter = (filters,)
-        buffers = {
-            "output": (layer.output, (batch, outputs)),
-            "delta": (layer.delta, (batch, outputs)),
-            "weights": (layer.weights, (filters, c // groups, size, size)),
-            "weight_updates": (layer.weight_updates, (filters, c // groups, size, size)),
-            "biases": (layer.biases, per_filter),
-            "bias_updates": (layer.bias_updates, per_filter),
-        }
-        if batch_normalize:
-            for name in (
-                "scales",
-                "scale_updates",
-                "mean",
-                "variance",
-                "mean_delta",
-                "variance_delta",
-                "rolling_mean",
-                "rolling_variance",
-            ):
-                buffers[name] = (getattr(layer, name), per_filter)
-            buffers["x"] = (layer.x, (batch, outputs))
-            buffers["x_norm"] = (layer.x_norm, (batch, outputs))
-        self._map(lib.convolutional_layer_bytes(layer), buffers)
+        weights_shape = (filters, c // groups, size, size)
+        self._map_weighted(batch, int(self._layer.outputs), weights_shape, (filters,))
         self.activation = activation
         self.shape = (h, w, c)
         self.out_shape = (out_h, out_w, filters)
@@ -192,142 +159,13 @@ class ConvolutionalLayer(CLayer):
         scale = math.sqrt(2.0 / (size * size * c / groups))
         self.weights[...] = scale * rng.standard_normal(self.weights.shape)
 
-    def _buffer(self, name):
-        self._open()
-        if name not in self._views:
-            raise AttributeError(f"this layer has no {name}: batch_normalize is off")
-        return self._views[name]
-
-    weights = property(lambda self: self._buffer("weights"))
-    biases = property(lambda self: self._buffer("biases"))
-    weight_updates = property(lambda self: self._buffer("weight_updates"))
-    bias_updates = property(lambda self: self._buffer("bias_updates"))
-    scales = property(lambda self: self._buffer("scales"))
-    scale_updates = property(lambda self: self._buffer("scale_updates"))
-    rolling_mean = property(lambda self: self._buffer("rolling_mean"))
-    rolling_variance = property(lambda self: self._buffer("rolling_variance"))
-    mean = property(lambda self: self._buffer("mean"))
-    variance = property(lambda self: self._buffer("variance"))
-    x = property(lambda self: self._buffer("x"))
-    x_norm = property(lambda self: self._buffer("x_norm"))
-
-    filters = property(lambda self: int(self._open().filters))
-    size = property(lambda self: int(self._open().size))
-    stride = property(lambda self: int(self._open().stride))
-    padding = property(lambda self: int(self._open().padding))
-    groups = property(lambda self: int(self._open().groups))
-    batch_normalize = property(lambda self: bool(self._open().batch_normalize))
-    exact = property(lambda self: bool(self._open().exact))
-
     @property
     def weights_layout(self):  # type: ignore[override]
         """Darknet's order: biases, then scales and the rolling statistics when
         batch_normalize, then the weights."""
         if self.batch_normalize:
-            return ("biases", "scales", "rolling_mean", "rolling_variance", "weights")
+            return ("biases", *BATCHNORM_SAVED, "weights")
         return ("biases", "weights")
-
-    @property
-    def state(self):  # type: ignore[override]
-        plain = ("weights", "biases", "weight_updates", "bias_updates")
-        if self.batch_normalize:
-            return plain + ("scales", "scale_updates", "rolling_mean", "rolling_variance")
-        return plain
-
-    @locked
-    def forward(self, net: NetworkContext) -> None:
-        """Darknet's forward_convolutional_layer: `output` = f(weights * input
-        + biases), or with batch normalisation f(scales * normalised + biases)
-        (the batch's statistics in training, the rolling ones outside it).
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w), channel-major items.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.input` overlaps `output`.
-        """
-        layer = self._open()
-        self._check_net(net)
-        check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
-        check_status(
-            lib.forward_convolutional_layer(layer, net._struct), "forward_convolutional_layer"
-        )
-
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Multiplies `delta` by the activation's derivative in place (and,
-        with batch_normalize, turns it into the delta of the convolution's
-        sums), adds to the updates, and adds the input's delta into
-        `net.delta` when it is set (a 1x1 convolution with stride 1 and no
-        padding writes it, as Darknet does, unless exact). `net.input` must
-        still hold what forward saw.
-
-        `delta` is the NEGATIVE gradient with respect to `output`; what goes
-        into `net.delta` is the NEGATIVE gradient with respect to the input,
-        and `weight_updates`, `bias_updates` (and `scale_updates`) gain the
-        NEGATIVE gradients of the parameters.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w) as forward saw it; `delta` (batch, c*h*w)
-            or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.delta` overlaps one of the layer's buffers.
-        """
-        layer = self._open()
-        self._check_net(net, backward=True)
-        if net.delta is not None:
-            for name, view in self._views.items():
-                check_distinct(("net.delta", net.delta), ("layer." + name, view), same_ok=False)
-        check_status(
-            lib.backward_convolutional_layer(layer, net._struct), "backward_convolutional_layer"
-        )
-
-    @locked
-    def update(self, batch: int, learning_rate: float, momentum: float, decay: float) -> None:
-        """Darknet's SGD step for updates summed over `batch` items:
-        biases += learning_rate/batch * bias_updates (scales likewise with
-        batch_normalize); weight_updates -= decay*batch*weights; weights +=
-        learning_rate/batch * weight_updates; then every update buffer is
-        multiplied by `momentum`.
-
-        Parameters
-        ----------
-        batch : int
-            Items the updates were summed over (at least 1).
-        learning_rate, momentum, decay : float
-            Darknet's SGD settings (finite, at least 0).
-
-        Raises
-        ------
-        TypeError
-            If an argument has the wrong type.
-        ValueError
-            If the layer is closed or an argument is out of range.
-        """
-        layer = self._open()
-        batch = count("batch", batch)
-        learning_rate = number("learning_rate", learning_rate, minimum=0)
-        momentum = number("momentum", momentum, minimum=0)
-        decay = number("decay", decay, minimum=0)
-        check_status(
-            lib.update_convolutional_layer(layer, batch, learning_rate, momentum, decay),
-            "update_convolutional_layer",
-        )
 
     @staticmethod
     def _padding(options):
@@ -371,19 +209,10 @@ class ConvolutionalLayer(CLayer):
         )
 
     def reference(self, input, outputs):
-        normalization = None
-        if self.batch_normalize:
-            normalization = (self.scales, self.rolling_mean, self.rolling_variance)
+        geometry = (self.shape, self.stride, self.padding, self.groups)
+        parameters = (self.weights, self.biases)
         return reference_forward(
-            input,
-            self.weights,
-            self.biases,
-            self.shape,
-            self.stride,
-            self.padding,
-            self.groups,
-            self.activation,
-            normalization,
+            input, *parameters, *geometry, self.activation, self._normalization()
         )
 
     def describe(self):
@@ -391,22 +220,6 @@ class ConvolutionalLayer(CLayer):
         filters when groups > 1 (as the later Darknet prints it)."""
         filters = f"{self.filters}/{self.groups}" if self.groups > 1 else f"{self.filters}"
         return f"{filters} {self.size} x {self.size} / {self.stride}"
-
-    def __repr__(self):
-        return self._repr(
-            lambda: {
-                "batch": self.batch,
-                "shape": self.shape,
-                "filters": self.filters,
-                "size": self.size,
-                "stride": self.stride,
-                "padding": self.padding,
-                "groups": self.groups,
-                "activation": self.activation,
-                "batch_normalize": self.batch_normalize,
-                "exact": self.exact,
-            }
-        )
 
 
 # --- the float64 reference of the layer: direct convolution, no im2col ---

@@ -1,20 +1,8 @@
 """Darknet's [cost] layer (csrc/cost_layer.c), its kernels and its float64 reference."""
 
 from .. import reference
-from ..binding import (
-    SECRET_NUM,
-    check_distinct,
-    check_status,
-    count,
-    ffi,
-    float_array,
-    float_ptr,
-    lib,
-    locked,
-    loss_arrays,
-    number,
-)
-from .base import CLayer, NetworkContext, Option, choice, real
+from ..binding import SECRET_NUM, count, float_array, float_ptr, lib, loss_arrays, number
+from .base import CLayer, Option, choice, real
 
 # Darknet's cfg names for the cost types this project supports.
 COST_TYPES = {"sse": lib.SSE, "masked": lib.MASKED, "L1": lib.L1, "smooth": lib.SMOOTH}
@@ -46,11 +34,12 @@ def smooth_l1(pred, truth, delta=None, error=None):
 class CostLayer(CLayer):
     """Darknet's cost layer over `batch` items of `inputs` floats.
 
-    With a truth, forward writes each value's error into `output` and its
-    negative gradient into `delta`, (batch, inputs) views of C memory, and
-    `cost` = the sum of `output`. backward adds `scale * delta` into
-    `net.delta`. For "sse", "masked" and "smooth", delta is the negative
-    gradient of half the error (Darknet's convention); for "L1", of the error.
+    Without a truth, forward does nothing. With a truth, it writes each
+    value's error into `output` and its negative gradient into `delta`,
+    (batch, inputs) views of C memory, and `cost` = the sum of `output`.
+    backward adds `scale * delta` into `net.delta`. For "sse", "masked" and
+    "smooth", delta is the negative gradient of half the error (Darknet's
+    convention); for "L1", of the error.
     "masked" gives 0 error and delta where the truth is SECRET_NUM.
 
     In a network, a cost layer right after a softmax that computes its own
@@ -60,10 +49,8 @@ class CostLayer(CLayer):
 
     Parameters
     ----------
-    batch : int
-        Items a pass (at least 1).
-    inputs : int
-        Floats in one item (at least 1).
+    batch, inputs : int
+        Items a pass, and floats in one item (each at least 1).
     type : {"sse", "masked", "L1", "smooth"}, default "sse"
         The error.
     scale : float, default 1.0
@@ -75,8 +62,6 @@ class CostLayer(CLayer):
         If an argument has the wrong type.
     ValueError
         If a size is below 1, `type` is unknown or `scale` is not finite.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     reports_only = False
@@ -84,74 +69,26 @@ class CostLayer(CLayer):
     kind = "cost"
     sections = ("cost",)
     options = {"type": Option(choice(COST_TYPES), "sse"), "scale": Option(real(), 1.0)}
+    fields = {float: "scale cost"}
+    shown = "batch inputs type scale"
+    apart = ("delta",)
 
     def __init__(self, batch: int, inputs: int, type: str = "sse", scale: float = 1.0) -> None:
         batch, inputs = count("batch", batch), count("inputs", inputs)
         if not isinstance(type, str) or type not in COST_TYPES:
             raise ValueError(f"type must be one of {', '.join(COST_TYPES)}, not {type!r}")
         scale = number("scale", scale)
-        out = ffi.new("cost_layer **")
-        check_status(
-            lib.make_cost_layer(batch, inputs, COST_TYPES[type], scale, out), "make_cost_layer"
-        )
-        self._layer = ffi.gc(out[0], lib.free_cost_layer)
-        layer = self._layer
-        self._map(
-            lib.cost_layer_bytes(layer),
-            {"output": (layer.output, (batch, inputs)), "delta": (layer.delta, (batch, inputs))},
-        )
+        self._make(batch, inputs, COST_TYPES[type], scale)
+        self._map((batch, inputs))
         self.type = type
 
-    scale = property(lambda self: float(self._open().scale))
-    cost = property(lambda self: float(self._open().cost))
+    def _check_input(self, net):
+        """The cost layer takes any input, its output too."""
 
-    @locked
-    def forward(self, net: NetworkContext) -> None:
-        """Darknet's forward_cost_layer: with `net.truth`, each value's error
-        into `output`, its NEGATIVE gradient into `delta` and their sum into
-        `cost`; without a truth, nothing.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, inputs); `truth` (batch, inputs) or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size.
-        """
-        layer = self._open()
-        self._check_net(net)
-        check_status(lib.forward_cost_layer(layer, net._struct), "forward_cost_layer")
-
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Darknet's backward_cost_layer: ADDS `scale * delta` (a NEGATIVE
-        gradient) into `net.delta` when it is set; nothing when
-        `reports_only`.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, inputs); `delta` (batch, inputs) or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.delta` overlaps `delta`.
-        """
-        layer = self._open()
-        self._check_net(net, backward=True)
-        if net.delta is not None:
-            check_distinct(("net.delta", net.delta), ("layer.delta", self.delta), same_ok=False)
-        if not self.reports_only:
-            check_status(lib.backward_cost_layer(layer, net._struct), "backward_cost_layer")
+    def _call(self, step, layer, net):
+        """A cost layer that only reports adds nothing in backward."""
+        if step == "forward" or not self.reports_only:
+            super()._call(step, layer, net)
 
     @classmethod
     def plan(cls, options, params):
@@ -176,16 +113,6 @@ class CostLayer(CLayer):
     def describe(self):
         return f"{self.type}, scale {self.scale:g}" + (
             ", reports only" if self.reports_only else ""
-        )
-
-    def __repr__(self):
-        return self._repr(
-            lambda: {
-                "batch": self.batch,
-                "inputs": self.inputs,
-                "type": self.type,
-                "scale": self.scale,
-            }
         )
 
 

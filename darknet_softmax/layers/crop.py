@@ -5,8 +5,8 @@ from typing import Optional
 import numpy as np
 
 from .. import reference
-from ..binding import check_distinct, check_status, count, ffi, flag, lib, locked, number
-from .base import CLayer, NetworkContext, Option, integer, real, switch
+from ..binding import count, flag, number
+from .base import CLayer, Option, generator_seed, integer, real, switch
 from .shortcut import _shape
 
 # What Darknet's crop keeps for its image loader and this engine does not
@@ -43,8 +43,8 @@ class CropLayer(CLayer):
     noadjust : bool, default False
         Keep x rather than 2*x - 1.
     seed : int, optional
-        Starts the layer's generator (at least 0, taken modulo 2**64); fresh
-        entropy when None.
+        Starts the generator of the offsets and flips (at least 0, taken
+        modulo 2**64); fresh entropy when None.
 
     Raises
     ------
@@ -54,8 +54,6 @@ class CropLayer(CLayer):
     ValueError
         If a size is below 1, the window does not fit in the input, or an
         unused option is not finite.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "crop"
@@ -70,6 +68,9 @@ class CropLayer(CLayer):
         "shift": Option(real(), 0.0),
         "noadjust": Option(switch, False),
     }
+    fields = {int: "dh dw", bool: "flip noadjust flipped"}
+    shown = "batch shape crop_height crop_width flip noadjust"
+    apart = ()
 
     def __init__(
         self,
@@ -94,75 +95,15 @@ class CropLayer(CLayer):
             name: number(name, value)
             for name, value in zip(UNUSED, (angle, saturation, exposure, shift))
         }
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
-        seed = count("seed", seed, minimum=0) & (2**64 - 1)
+        seed = generator_seed(seed)
         h, w, c = shape
-        out = ffi.new("crop_layer **")
-        check_status(
-            lib.make_crop_layer(batch, h, w, c, crop_height, crop_width, flip, noadjust, seed, out),
-            "make_crop_layer",
-        )
-        self._layer = ffi.gc(out[0], lib.free_crop_layer)
+        self._make(batch, h, w, c, crop_height, crop_width, flip, noadjust, seed)
         self.shape = shape
-        self._map(
-            lib.crop_layer_bytes(self._layer),
-            {"output": (self._layer.output, (batch, crop_height * crop_width * c))},
-        )
+        self._map(output=(self._layer.output, (batch, crop_height * crop_width * c)))
 
     delta = property(lambda self: (self._open(), None)[1])
     crop_height = property(lambda self: int(self._open().out_h))
     crop_width = property(lambda self: int(self._open().out_w))
-    flip = property(lambda self: bool(self._open().flip))
-    noadjust = property(lambda self: bool(self._open().noadjust))
-    dh = property(lambda self: int(self._open().dh))
-    dw = property(lambda self: int(self._open().dw))
-    flipped = property(lambda self: bool(self._open().flipped))
-
-    @locked
-    def forward(self, net: NetworkContext) -> None:
-        """Darknet's forward_crop_layer: the window of `net.input` into
-        `output` (batch, crop_height*crop_width*c), scaled to 2*x - 1 unless
-        `noadjust`; in training (`net.train`) at a random offset, mirrored
-        when `flip` draws it.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w), channel-major items.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.input` overlaps `output`.
-        """
-        layer = self._open()
-        self._check_net(net)
-        check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
-        check_status(lib.forward_crop_layer(layer, net._struct), "forward_crop_layer")
-
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Nothing, as Darknet's backward_crop_layer: `net.delta` is left as it
-        is (the layer has no delta of its own).
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w); `delta` (batch, c*h*w) or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size.
-        """
-        self._open()
-        self._check_net(net, backward=True)
 
     @classmethod
     def plan(cls, options, params):
@@ -188,18 +129,8 @@ class CropLayer(CLayer):
         changed = [f"{k}={v:g}" for k, v in self.unused.items() if v != UNUSED[k]]
         return detail + (f"; unused: {', '.join(changed)}" if changed else "")
 
-    def __repr__(self):
-        return self._repr(
-            lambda: {
-                "batch": self.batch,
-                "shape": self.shape,
-                "crop_height": self.crop_height,
-                "crop_width": self.crop_width,
-                "flip": self.flip,
-                "noadjust": self.noadjust,
-                **self.unused,
-            }
-        )
+    def _fields(self):
+        return {**super()._fields(), **self.unused}
 
 
 def check_crop(shape, crop_height, crop_width):

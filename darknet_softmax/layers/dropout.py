@@ -9,17 +9,15 @@ from ..binding import (
     Floats,
     check_distinct,
     check_size,
-    check_status,
     count,
     ffi,
     float_array,
     float_ptr,
-    lib,
     locked,
     number,
     same_memory,
 )
-from .base import CLayer, NetworkContext, Option, real
+from .base import CLayer, Option, generator_seed, real
 
 
 class DropoutLayer(CLayer):
@@ -32,21 +30,22 @@ class DropoutLayer(CLayer):
     that output, and backward rescales `net.delta` (that delta) in place.
     Backward also undoes the scaling of the kept outputs, so the layer before
     takes its activation's derivative at its own output; Darknet takes it at
-    the dropped, scaled one, which is wrong for logistic and tanh.
+    the dropped, scaled one, which is wrong for logistic and tanh. Outside
+    training, or when `net.delta` is None, backward does nothing; unlike the
+    other layers it multiplies rather than adds: the delta is the layer
+    before's own.
     `rand` is a (batch, inputs) view of the draws of the last training pass;
     `seed` starts the layer's own generator.
 
     Parameters
     ----------
-    batch : int
-        Items a pass (at least 1).
-    inputs : int
-        Floats in one item (at least 1).
+    batch, inputs : int
+        Items a pass, and floats in one item (each at least 1).
     probability : float, default 0.5
         The chance that a value is dropped, in [0, 1).
     seed : int, optional
-        Starts the layer's generator (at least 0, taken modulo 2**64); fresh
-        entropy when None.
+        Starts the generator of the draws (at least 0, taken modulo 2**64);
+        fresh entropy when None.
 
     Raises
     ------
@@ -55,13 +54,14 @@ class DropoutLayer(CLayer):
     ValueError
         If a size is below 1, `probability` is outside [0, 1), or `seed` is
         below 0.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "dropout"
     sections = ("dropout",)
     options = {"probability": Option(real(lambda v: 0 <= v < 1, "a number in [0, 1)"), 0.5)}
+    buffers = "rand"
+    fields = {float: "probability scale"}
+    shown = "batch inputs probability"
 
     def __init__(
         self, batch: int, inputs: int, probability: float = 0.5, seed: Optional[int] = None
@@ -70,25 +70,14 @@ class DropoutLayer(CLayer):
         probability = number("probability", probability, finite=False)
         if not 0 <= probability < 1:
             raise ValueError(f"probability must be at least 0 and below 1, not {probability!r}")
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
-        seed = count("seed", seed, minimum=0) & (2**64 - 1)
-        out = ffi.new("dropout_layer **")
-        check_status(
-            lib.make_dropout_layer(batch, inputs, probability, seed, out), "make_dropout_layer"
-        )
-        self._layer = ffi.gc(out[0], lib.free_dropout_layer)
-        self._map(
-            lib.dropout_layer_bytes(self._layer), {"rand": (self._layer.rand, (batch, inputs))}
-        )
+        seed = generator_seed(seed)
+        self._make(batch, inputs, probability, seed)
+        self._map(rand=(self._layer.rand, (batch, inputs)))
         self._output: Optional[Floats] = None
         self._delta: Optional[Floats] = None
 
-    rand = property(lambda self: self._view("rand"))
     output = property(lambda self: (self._open(), self._output)[1])
     delta = property(lambda self: (self._open(), self._delta)[1])
-    probability = property(lambda self: float(self._open().probability))
-    scale = property(lambda self: float(self._open().scale))
 
     @locked
     def share(self, output: Floats, delta: Optional[Floats] = None) -> None:
@@ -106,68 +95,19 @@ class DropoutLayer(CLayer):
         layer.delta = ffi.NULL if delta is None else float_ptr(delta)
         self._output, self._delta = output, delta
 
-    @locked
-    def forward(self, net: NetworkContext) -> None:
-        """Darknet's forward_dropout_layer, in place on the shared output.
-
-        In training (`net.train`), draws `rand` and zeroes each value with
-        `probability`, scaling the rest by 1/(1 - probability); outside
-        training, leaves `net.input` untouched.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, inputs): the array given to `share` as output.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, `net.input` has the wrong size, or it is
-            not the array given to `share` as output.
-        """
-        layer = self._open()
-        self._check_net(net)
+    def _check_input(self, net):
         if self._output is None or not same_memory(net.input, self._output):
             raise ValueError(
                 "net.input must be the array given to share() as output: dropout works in place"
             )
-        check_status(lib.forward_dropout_layer(layer, net._struct), "forward_dropout_layer")
 
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Darknet's backward_dropout_layer, in place on the shared delta.
-
-        In training, zeroes the dropped values of `net.delta` (the NEGATIVE
-        gradient) and scales the rest by 1/(1 - probability), and undoes the
-        scaling of the kept outputs; outside training, or when `net.delta` is
-        None, does nothing to it. Unlike the other layers it multiplies rather
-        than adds: the delta is the layer before's own.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, inputs); `delta` (batch, inputs), the array given
-            to `share` as delta, or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.delta` is not the array given to `share` as delta.
-        """
-        layer = self._open()
-        self._check_net(net, backward=True)
+    def _check_delta(self, net):
         if net.delta is None:
             return
         if self._delta is None or not same_memory(net.delta, self._delta):
             raise ValueError(
                 "net.delta must be the array given to share() as delta: dropout works in place"
             )
-        check_status(lib.backward_dropout_layer(layer, net._struct), "backward_dropout_layer")
 
     @classmethod
     def plan(cls, options, params):
@@ -190,11 +130,6 @@ class DropoutLayer(CLayer):
 
     def describe(self):
         return f"p = {self.probability:g}"
-
-    def __repr__(self):
-        return self._repr(
-            lambda: {"batch": self.batch, "inputs": self.inputs, "probability": self.probability}
-        )
 
 
 # --- the float64 reference of the layer ---

@@ -5,8 +5,8 @@ from typing import Optional
 import numpy as np
 
 from .. import reference
-from ..binding import check_distinct, check_status, count, ffi, lib, locked
-from .base import CLayer, NetworkContext, Option, integer
+from ..binding import count
+from .base import CLayer, Option, integer
 
 # Darknet's values are ints; the C refuses larger ones.
 INT_MAX = 2**31 - 1
@@ -69,10 +69,9 @@ class MaxpoolLayer(CLayer):
 
     Parameters
     ----------
-    batch : int
-        Items a pass (at least 1).
-    h, w, c : int
-        The input's height, width and channels (at least 1).
+    batch, h, w, c : int
+        Items a pass, and the input's height, width and channels (each at
+        least 1).
     size : int, optional
         The window's side (at least 1); `stride` by default, as Darknet's.
     stride : int, default 1
@@ -87,8 +86,6 @@ class MaxpoolLayer(CLayer):
     ValueError
         If an argument is out of range (above C's int for size, stride and
         padding) or the output would be below 1 x 1.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "maxpool"
@@ -99,6 +96,10 @@ class MaxpoolLayer(CLayer):
         "stride": Option(integer(1), 1),
         "padding": Option(integer(0), None),
     }
+    fields = {int: "h w c size stride padding out_h out_w"}
+    buffers = "indexes"
+    shown = "batch h w c size stride padding"
+    apart = ("delta", "output")
 
     def __init__(
         self,
@@ -115,86 +116,11 @@ class MaxpoolLayer(CLayer):
         )
         size, stride, padding = maxpool_options(size, stride, padding)
         out_h, out_w, _ = output_shape((h, w, c), size, stride, padding)
-        out = ffi.new("maxpool_layer **")
-        check_status(
-            lib.make_maxpool_layer(batch, h, w, c, size, stride, padding, out),
-            "make_maxpool_layer",
-        )
-        self._layer = ffi.gc(out[0], lib.free_maxpool_layer)
-        layer = self._layer
-        outputs = c * out_h * out_w
-        nbytes = lib.maxpool_layer_bytes(layer)
-        self._map(
-            nbytes,
-            {"output": (layer.output, (batch, outputs)), "delta": (layer.delta, (batch, outputs))},
-        )
-        # The winners are int64, which _map does not map.
-        block = ffi.buffer(layer, nbytes)
-        offset = int(ffi.cast("uintptr_t", layer.indexes)) - int(ffi.cast("uintptr_t", layer))
-        indexes = np.frombuffer(block, np.int64, batch * outputs, offset).reshape(batch, outputs)
-        indexes.flags.writeable = False
-        self._views["indexes"] = indexes
-
-    indexes = property(lambda self: self._view("indexes"))
-    h = property(lambda self: int(self._open().h))
-    w = property(lambda self: int(self._open().w))
-    c = property(lambda self: int(self._open().c))
-    size = property(lambda self: int(self._open().size))
-    stride = property(lambda self: int(self._open().stride))
-    padding = property(lambda self: int(self._open().padding))
-    out_h = property(lambda self: int(self._open().out_h))
-    out_w = property(lambda self: int(self._open().out_w))
-
-    @locked
-    def forward(self, net: NetworkContext) -> None:
-        """Darknet's forward_maxpool_layer: each window's largest value into
-        `output`, and its winner into `indexes`.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w), channel-major items.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.input` overlaps `output`.
-        """
-        layer = self._open()
-        self._check_net(net)
-        check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
-        check_status(lib.forward_maxpool_layer(layer, net._struct), "forward_maxpool_layer")
-
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Darknet's backward_maxpool_layer: ADDS each value of `delta` (the
-        NEGATIVE gradient) into `net.delta` at the input that won it, when
-        `net.delta` is set; a window with no winner adds nothing.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w); `delta` (batch, c*h*w) or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.delta` overlaps `output` or `delta`.
-        """
-        layer = self._open()
-        self._check_net(net, backward=True)
-        if net.delta is not None:
-            for name in ("delta", "output"):
-                check_distinct(
-                    ("net.delta", net.delta), ("layer." + name, self._view(name)), same_ok=False
-                )
-        check_status(lib.backward_maxpool_layer(layer, net._struct), "backward_maxpool_layer")
+        layer = self._make(batch, h, w, c, size, stride, padding)
+        shape = (batch, c * out_h * out_w)
+        # The winners are int64.
+        self._map(shape, indexes=(layer.indexes, shape, np.int64))
+        self._views["indexes"].flags.writeable = False
 
     @classmethod
     def plan(cls, options, params):
@@ -218,19 +144,6 @@ class MaxpoolLayer(CLayer):
 
     def describe(self):
         return f"{self.size} x {self.size} / {self.stride}"
-
-    def __repr__(self):
-        return self._repr(
-            lambda: {
-                "batch": self.batch,
-                "h": self.h,
-                "w": self.w,
-                "c": self.c,
-                "size": self.size,
-                "stride": self.stride,
-                "padding": self.padding,
-            }
-        )
 
 
 # --- the float64 reference of the layer ---

@@ -3,8 +3,8 @@
 import numpy as np
 
 from .. import reference
-from ..binding import check_distinct, check_status, count, ffi, flag, lib, locked
-from .base import CLayer, NetworkContext, Option, integer, switch
+from ..binding import count, flag
+from .base import CLayer, Option, integer, switch
 from .shortcut import _shape
 
 
@@ -27,7 +27,7 @@ class ReorgLayer(CLayer):
     batch : int
         Items a pass (at least 1).
     shape : tuple of int
-        The input's (h, w, c) (each at least 1).
+        The (h, w, c) of the input, each at least 1.
     stride : int, default 1
         The block side of the space-to-depth move (at least 1).
     reverse : bool, default False
@@ -43,14 +43,11 @@ class ReorgLayer(CLayer):
     Raises
     ------
     TypeError
-        If an argument has the wrong type, or `shape` is not an (h, w, c)
-        tuple.
+        If an argument has the wrong type (`shape`: an (h, w, c) tuple).
     ValueError
         If a size is out of range, or the shape does not fit the stride where
         Darknet would read or write outside its buffers, or `extra` meets
         `reverse` or `flatten`.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "reorg"
@@ -61,6 +58,8 @@ class ReorgLayer(CLayer):
         "flatten": Option(switch, False),
         "extra": Option(integer(0), 0),
     }
+    fields = {int: "stride extra", bool: "reverse flatten exact"}
+    shown = "batch shape stride reverse flatten extra exact"
 
     def __init__(
         self,
@@ -82,80 +81,10 @@ class ReorgLayer(CLayer):
         )
         out_shape = output_shape(shape, stride, reverse, flatten, extra)
         h, w, c = shape
-        out = ffi.new("reorg_layer **")
-        check_status(
-            lib.make_reorg_layer(batch, w, h, c, stride, reverse, flatten, extra, exact, out),
-            "make_reorg_layer",
-        )
-        self._layer = ffi.gc(out[0], lib.free_reorg_layer)
+        self._make(batch, w, h, c, stride, reverse, flatten, extra, exact)
         self.shape, self.output_shape = shape, out_shape
         outputs = int(np.prod(out_shape))
-        self._map(
-            lib.reorg_layer_bytes(self._layer),
-            {
-                "output": (self._layer.output, (batch, outputs)),
-                "delta": (self._layer.delta, (batch, outputs)),
-            },
-        )
-
-    stride = property(lambda self: int(self._open().stride))
-    reverse = property(lambda self: bool(self._open().reverse))
-    flatten = property(lambda self: bool(self._open().flatten))
-    extra = property(lambda self: int(self._open().extra))
-    exact = property(lambda self: bool(self._open().exact))
-
-    @locked
-    def forward(self, net: NetworkContext) -> None:
-        """Darknet's forward_reorg_layer: `net.input`, permuted (or copied and
-        padded with `extra` zeros), into `output`.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w), channel-major items.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.input` overlaps `output`.
-        """
-        layer = self._open()
-        self._check_net(net)
-        check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
-        check_status(lib.forward_reorg_layer(layer, net._struct), "forward_reorg_layer")
-
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Darknet's backward_reorg_layer: `delta` (the NEGATIVE gradient),
-        permuted back, into `net.delta` when it is set.
-
-        Darknet's OVERWRITES `net.delta`; with `exact` it ADDS into it, as the
-        other layers do.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w); `delta` (batch, c*h*w) or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.delta` overlaps `output` or `delta`.
-        """
-        layer = self._open()
-        self._check_net(net, backward=True)
-        if net.delta is not None:
-            for name in ("output", "delta"):
-                check_distinct(
-                    ("net.delta", net.delta), (f"layer.{name}", self._views[name]), same_ok=False
-                )
-        check_status(lib.backward_reorg_layer(layer, net._struct), "backward_reorg_layer")
+        self._map((batch, outputs))
 
     @classmethod
     def plan(cls, options, params):
@@ -177,19 +106,6 @@ class ReorgLayer(CLayer):
         detail = f"/ {self.stride}"
         detail += " reverse" if self.reverse else ""
         return detail + (" flatten" if self.flatten else "")
-
-    def __repr__(self):
-        return self._repr(
-            lambda: {
-                "batch": self.batch,
-                "shape": self.shape,
-                "stride": self.stride,
-                "reverse": self.reverse,
-                "flatten": self.flatten,
-                "extra": self.extra,
-                "exact": self.exact,
-            }
-        )
 
 
 def output_shape(shape, stride=1, reverse=False, flatten=False, extra=0):
@@ -263,21 +179,10 @@ def reference_backward(
     permutation; the first inputs values of each item with extra), written
     over net_delta as Darknet does, or added to it with `exact`."""
     delta = reference.f64(delta).reshape(len(net_delta), -1)
-    h, w, c = shape
-    if flatten:
-        items = (
-            delta.reshape(len(delta), h * w, c)
-            if not reverse
-            else delta.reshape(len(delta), c, h * w)
-        )
-        back = items.transpose(0, 2, 1).reshape(len(delta), -1)
-    elif extra:
+    if extra:
+        h, w, c = shape
         back = delta[:, : h * w * c]
     else:
-        in_index, out_index = reorg_indices(shape, stride)
-        back = np.empty_like(delta)
-        if reverse:
-            back[:, in_index] = delta[:, out_index]
-        else:
-            back[:, out_index] = delta[:, in_index]
+        # The inverse of each permutation is the reverse one's.
+        back = reference_forward(delta, shape, stride, not reverse, flatten)
     return reference.f64(net_delta) + back if exact else back

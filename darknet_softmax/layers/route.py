@@ -7,18 +7,8 @@ from typing import Optional
 import numpy as np
 
 from .. import reference
-from ..binding import (
-    Floats,
-    check_distinct,
-    check_status,
-    count,
-    ffi,
-    float_array,
-    float_ptr,
-    lib,
-    locked,
-)
-from .base import _INT, CLayer, NetworkContext, Option
+from ..binding import Floats, check_distinct, count, ffi, float_array, float_ptr
+from .base import _INT, CLayer, Option, check_context
 
 # --- layer indices, as Darknet's cfgs give them ---
 
@@ -106,13 +96,13 @@ class RouteLayer(CLayer):
         `batch` items, a delta's shape differs from its output's, a delta is
         read-only, or a delta overlaps an output or partly overlaps another
         delta.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "route"
     sections = ("route",)
     options = {"layers": Option(index_list, None)}
+    shown = "batch outputs layers sizes"
+    apart = ()  # the route does not read net.delta
 
     def __init__(
         self,
@@ -156,19 +146,11 @@ class RouteLayer(CLayer):
             source.output = float_ptr(output)
             source.delta = ffi.NULL if delta is None else float_ptr(delta)
             source.size = size
-        out = ffi.new("route_layer **")
-        check_status(lib.make_route_layer(batch, len(sources), sources, out), "make_route_layer")
-        self._layer = ffi.gc(out[0], lib.free_route_layer)
+        self._make(batch, len(sources), sources)
         # The C layer points into these: they live as long as the layer.
         self._sources = (outputs, deltas)
         total = sum(sizes)
-        self._map(
-            lib.route_layer_bytes(self._layer),
-            {
-                "output": (self._layer.output, (batch, total)),
-                "delta": (self._layer.delta, (batch, total)),
-            },
-        )
+        self._map((batch, total))
 
     layers = property(lambda self: (self._open(), self._layers)[1])
     sizes = property(lambda self: [int(s.size) for s in self._open().sources[0 : self._layer.n]])
@@ -178,48 +160,13 @@ class RouteLayer(CLayer):
         super().close()
         self._sources = ([], [])
 
-    @locked
-    def forward(self, net: NetworkContext) -> None:
-        """Darknet's forward_route_layer: each item of `output` is the
-        sources' items one after another (`net` is not read).
+    def _check_net(self, net, backward=False):
+        """The route reads neither net.input nor net.delta: `net` is only
+        checked to be a NetworkContext."""
+        return check_context(net)
 
-        Parameters
-        ----------
-        net : NetworkContext
-            Only checked to be one.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed.
-        """
-        layer = self._open()
-        _check_context(net)
-        check_status(lib.forward_route_layer(layer, net._struct), "forward_route_layer")
-
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Darknet's backward_route_layer: ADDS each slice of `delta` (the
-        NEGATIVE gradient) into its source's delta, where the source has one;
-        `net` is not read, and `net.delta` gets nothing.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            Only checked to be one.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed.
-        """
-        layer = self._open()
-        _check_context(net)
-        check_status(lib.backward_route_layer(layer, net._struct), "backward_route_layer")
+    def _check_input(self, net):
+        pass
 
     @classmethod
     def plan(cls, options, params):
@@ -255,21 +202,6 @@ class RouteLayer(CLayer):
 
     def describe(self):
         return " ".join(map(str, self._layers)) if self._layers else f"{len(self.sizes)} sources"
-
-    def __repr__(self):
-        return self._repr(
-            lambda: {
-                "batch": self.batch,
-                "outputs": self.outputs,
-                "layers": self._layers,
-                "sizes": self.sizes,
-            }
-        )
-
-
-def _check_context(net):
-    if not isinstance(net, NetworkContext):
-        raise TypeError(f"net must be a NetworkContext, not {type(net).__name__}")
 
 
 # --- the float64 reference of the layer ---

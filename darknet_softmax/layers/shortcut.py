@@ -10,17 +10,14 @@ from ..binding import (
     Floats,
     check_distinct,
     check_size,
-    check_status,
     count,
     ffi,
     flag,
     float_array,
     float_ptr,
-    lib,
-    locked,
     number,
 )
-from .base import CLayer, NetworkContext, Option, choice, real
+from .base import CLayer, Option, choice, real
 from .route import absolute_indices, index
 
 
@@ -55,7 +52,8 @@ class ShortcutLayer(CLayer):
     into `from_delta` at the positions forward read. Darknet scales net.delta
     by alpha also where forward did not scale the input; `exact` gives those
     positions delta itself (they differ only with alpha != 1 and shapes
-    that differ). The layer keeps `from_output` and `from_delta`.
+    that differ). `net.delta` may be the from layer's delta (from=-1): both
+    get their share. The layer keeps `from_output` and `from_delta`.
 
     In a cfg the option is `from`, a Python keyword: give it positionally,
     `net.add_shortcut(-3)`, or as `**{"from": -3}`.
@@ -92,8 +90,6 @@ class ShortcutLayer(CLayer):
         If a size is below 1, the shapes do not scale alike, an array has the
         wrong size or is read-only, `from_delta` overlaps `from_output`, or
         the activation is unknown.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "shortcut"
@@ -104,6 +100,8 @@ class ShortcutLayer(CLayer):
         "alpha": Option(real(), 1.0),
         "beta": Option(real(), 1.0),
     }
+    fields = {float: "alpha beta", bool: "exact"}
+    shown = "batch shape from_shape index activation alpha beta exact"
 
     def __init__(
         self,
@@ -131,44 +129,29 @@ class ShortcutLayer(CLayer):
             check_size("from_delta", from_delta, from_output.size)
             check_distinct(("from_output", from_output), ("from_delta", from_delta), same_ok=False)
         (h, w, c), (h2, w2, c2) = shape, from_shape
-        out = ffi.new("shortcut_layer **")
-        check_status(
-            lib.make_shortcut_layer(
-                batch,
-                w,
-                h,
-                c,
-                w2,
-                h2,
-                c2,
-                float_ptr(from_output),
-                ffi.NULL if from_delta is None else float_ptr(from_delta),
-                code,
-                alpha,
-                beta,
-                exact,
-                out,
-            ),
-            "make_shortcut_layer",
+        self._make(
+            batch,
+            w,
+            h,
+            c,
+            w2,
+            h2,
+            c2,
+            float_ptr(from_output),
+            ffi.NULL if from_delta is None else float_ptr(from_delta),
+            code,
+            alpha,
+            beta,
+            exact,
         )
-        self._layer = ffi.gc(out[0], lib.free_shortcut_layer)
         # The C layer points into these: they live as long as the layer.
         self._from: tuple[Optional[Floats], Optional[Floats]] = (from_output, from_delta)
         self.activation = activation
         self.index = index
         self.shape, self.from_shape = shape, from_shape
         outputs = h * w * c
-        self._map(
-            lib.shortcut_layer_bytes(self._layer),
-            {
-                "output": (self._layer.output, (batch, outputs)),
-                "delta": (self._layer.delta, (batch, outputs)),
-            },
-        )
+        self._map((batch, outputs))
 
-    alpha = property(lambda self: float(self._open().alpha))
-    beta = property(lambda self: float(self._open().beta))
-    exact = property(lambda self: bool(self._open().exact))
     from_output = property(lambda self: (self._open(), self._from[0])[1])
     from_delta = property(lambda self: (self._open(), self._from[1])[1])
 
@@ -176,62 +159,6 @@ class ShortcutLayer(CLayer):
         """Release the C layer and the from layer's arrays it kept."""
         super().close()
         self._from = (None, None)
-
-    @locked
-    def forward(self, net: NetworkContext) -> None:
-        """Darknet's forward_shortcut_layer: `output` =
-        activation(alpha*input + beta*from_output), where the shapes meet.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w), channel-major items of `shape`.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.input` overlaps `output`.
-        """
-        layer = self._open()
-        self._check_net(net)
-        check_distinct(("net.input", net.input), ("layer.output", self.output), same_ok=False)
-        check_status(lib.forward_shortcut_layer(layer, net._struct), "forward_shortcut_layer")
-
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Darknet's backward_shortcut_layer.
-
-        Multiplies `delta` (the NEGATIVE gradient with respect to `output`) by
-        the activation's derivative in place, then ADDS alpha*delta into
-        `net.delta` when it is set (delta itself at unscaled positions with
-        `exact`) and beta*delta into `from_delta`, when there is one, at the
-        positions forward read. `net.delta` may be the from layer's delta
-        (from=-1): both get their share.
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, c*h*w); `delta` (batch, c*h*w) or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.delta` overlaps `output` or `delta`.
-        """
-        layer = self._open()
-        self._check_net(net, backward=True)
-        if net.delta is not None:
-            for name in ("output", "delta"):
-                check_distinct(
-                    ("net.delta", net.delta), (f"layer.{name}", self._views[name]), same_ok=False
-                )
-        check_status(lib.backward_shortcut_layer(layer, net._struct), "backward_shortcut_layer")
 
     @classmethod
     def plan(cls, options, params):
@@ -276,20 +203,6 @@ class ShortcutLayer(CLayer):
         if (self.alpha, self.beta) != (1.0, 1.0):
             detail += f" {self.alpha:g}a {self.beta:g}b"
         return detail
-
-    def __repr__(self):
-        return self._repr(
-            lambda: {
-                "batch": self.batch,
-                "shape": self.shape,
-                "from_shape": self.from_shape,
-                "index": self.index,
-                "activation": self.activation,
-                "alpha": self.alpha,
-                "beta": self.beta,
-                "exact": self.exact,
-            }
-        )
 
 
 # --- the float64 reference of the layer ---

@@ -29,8 +29,10 @@ class SoftmaxLayer(CLayer):
     buffers; `delta` is the NEGATIVE gradient, as in Darknet. `forward(net)`
     computes the output and, when `net.truth` (or `net.labels`, one class
     label per item, for a layer of one group with no tree, not spatial) is
-    set and `noloss` is not, the loss and delta; `backward(net)` adds the
-    layer's gradient into `net.delta`.
+    set and `noloss` is not, the loss and delta; `backward(net)` ADDS the
+    layer's `delta` (the fused softmax and cross-entropy gradient, a NEGATIVE
+    gradient) into `net.delta` (the caller zeroes it), or nothing when
+    `net.delta` is None.
 
     The softmax groups are `groups` equal slices of each item, or the groups
     of `tree`, or, with `spatial=True`, the `c` channels at each of the `w*h`
@@ -79,8 +81,6 @@ class SoftmaxLayer(CLayer):
         nodes are not `inputs`, the temperature is not above 0, or `w`, `h`,
         `c` are partly given, do not multiply to `inputs`, or are missing (or
         meet a tree or groups) with `spatial`.
-    MemoryError
-        If the C layer cannot be allocated.
     """
 
     kind = "softmax"
@@ -93,6 +93,9 @@ class SoftmaxLayer(CLayer):
         "noloss": Option(switch, False),
         "exact": Option(switch, False),
     }
+    buffers = "loss"
+    fields = {int: "groups", bool: "noloss spatial exact", float: "cost"}
+    shown = "batch inputs groups temperature tree noloss spatial w h c exact"
 
     def __init__(
         self,
@@ -122,43 +125,27 @@ class SoftmaxLayer(CLayer):
                 "spatial takes its groups from w, h and c: give neither tree "
                 "nor groups with spatial=True"
             )
-        out = ffi.new("softmax_layer **")
-        check_status(lib.make_softmax_layer(batch, inputs, groups, out), "make_softmax_layer")
-        self._layer = ffi.gc(out[0], lib.free_softmax_layer)
-        self._layer.temperature = temperature
-        self._layer.noloss = flag("noloss", noloss)
-        self._layer.spatial = spatial
-        self._layer.w, self._layer.h, self._layer.c = shape or (0, 0, 0)
-        self._layer.exact = exact
+        layer = self._make(batch, inputs, groups)
+        layer.temperature = temperature
+        layer.noloss = flag("noloss", noloss)
+        layer.spatial = spatial
+        layer.w, layer.h, layer.c = shape or (0, 0, 0)
+        layer.exact = exact
         self._tree = tree
         if tree is not None:
-            self._layer.softmax_tree = tree._tree
+            layer.softmax_tree = tree._tree
         shape = (batch, inputs)
-        layer = self._layer
-        self._map(
-            lib.softmax_layer_bytes(layer),
-            {
-                "output": (layer.output, shape),
-                "delta": (layer.delta, shape),
-                "loss": (layer.loss, shape),
-            },
-        )
+        self._map(shape, loss=(layer.loss, shape))
 
     def close(self):
         """Release the C layer and the tree; views already taken keep their memory."""
         super().close()
         self._tree = None
 
-    loss = property(lambda self: self._view("loss"))
-    groups = property(lambda self: int(self._open().groups))
-    noloss = property(lambda self: bool(self._open().noloss))
-    spatial = property(lambda self: bool(self._open().spatial))
-    exact = property(lambda self: bool(self._open().exact))
     w = property(lambda self: int(self._open().w) or None)
     h = property(lambda self: int(self._open().h) or None)
     c = property(lambda self: int(self._open().c) or None)
     tree = property(lambda self: (self._open(), self._tree)[1])
-    cost = property(lambda self: float(self._open().cost))
 
     @property
     def temperature(self):
@@ -198,8 +185,9 @@ class SoftmaxLayer(CLayer):
         """
         layer = self._open()
         self._check_net(net)
-        check_distinct(("net.input", net.input), ("layer.output", self._views["output"]))
-        check_status(lib.forward_softmax_layer(layer, net._struct), "forward_softmax_layer")
+        # In place (`net.input` being `output`) is allowed.
+        check_distinct(("net.input", net.input), ("layer.output", self.output))
+        self._call("forward", layer, net)
         if net.labels is not None and net.truth is None and not layer.noloss:
             self._label_loss(layer, net.labels)
 
@@ -219,39 +207,6 @@ class SoftmaxLayer(CLayer):
             lib.softmax_layer_label_loss(layer, ffi.from_buffer("int64_t[]", labels)),
             "softmax_layer_label_loss (a label outside [0, inputs))",
         )
-
-    @locked
-    def backward(self, net: NetworkContext) -> None:
-        """Darknet's backward_softmax_layer: ADDS the layer's `delta` into
-        `net.delta` (the caller zeroes it), or nothing when `net.delta` is
-        None.
-
-        Darknet adds `delta` as it is: the fused softmax and cross-entropy
-        gradient, a NEGATIVE gradient. With `exact` and `noloss`, `delta` is
-        what the layer above wrote (-dL/doutput), and it adds
-        output*(delta - sum(delta*output))/temperature per group (-dL/dinput).
-
-        Parameters
-        ----------
-        net : NetworkContext
-            `input` (batch, inputs) and `delta` (batch, inputs) or None.
-
-        Raises
-        ------
-        TypeError
-            If `net` is not a NetworkContext.
-        ValueError
-            If the layer is closed, an array of `net` has the wrong size, or
-            `net.delta` overlaps `output` or `delta`.
-        """
-        layer = self._open()
-        self._check_net(net, backward=True)
-        if net.delta is not None:
-            for name in ("output", "delta"):
-                check_distinct(
-                    ("net.delta", net.delta), (f"layer.{name}", self._views[name]), same_ok=False
-                )
-        check_status(lib.backward_softmax_layer(layer, net._struct), "backward_softmax_layer")
 
     @classmethod
     def plan(cls, options, params):
@@ -281,23 +236,6 @@ class SoftmaxLayer(CLayer):
 
     def describe(self):
         return f"groups {self.groups}"
-
-    def __repr__(self):
-        return self._repr(
-            lambda: {
-                "batch": self.batch,
-                "inputs": self.inputs,
-                "groups": self.groups,
-                "temperature": self.temperature,
-                "tree": self._tree,
-                "noloss": self.noloss,
-                "spatial": self.spatial,
-                "w": self.w,
-                "h": self.h,
-                "c": self.c,
-                "exact": self.exact,
-            }
-        )
 
 
 def _spatial_shape(inputs, w, h, c, spatial):
@@ -362,29 +300,19 @@ def reference_forward(
 
 
 def reference_backward(
-    layer_delta,
-    net_delta,
-    output=None,
-    noloss=False,
-    exact=False,
-    temperature=1.0,
-    groups=1,
-    tree=None,
-    spatial=False,
-    w=None,
-    h=None,
-    c=None,
+    layer_delta, net_delta, output=None, noloss=False, exact=False, temperature=1.0, **layout
 ):
     """net_delta plus the layer's contribution: the layer's delta itself (the
     fused gradient, Darknet's), or with `exact` and `noloss` the softmax
-    Jacobian applied to it group by group (which needs the layer's `output`)."""
+    Jacobian applied to it group by group (which needs the layer's `output`),
+    the groups being those of `layer_groups` for `layout`."""
     net_delta = reference.f64(net_delta)
     layer_delta = reference.f64(layer_delta).reshape(net_delta.shape)
     if not (exact and noloss):
         return net_delta + layer_delta
     output = reference.f64(output).reshape(net_delta.shape)
     flat = net_delta.reshape(-1, net_delta.shape[-1]).copy()
-    for group in layer_groups(flat.shape[-1], groups, tree, spatial, w, h, c):
+    for group in layer_groups(flat.shape[-1], **layout):
         flat[:, group] += reference.softmax_backward(
             output.reshape(flat.shape)[:, group],
             layer_delta.reshape(flat.shape)[:, group],
