@@ -56,10 +56,7 @@ int make_cost_layer(size_t batch, size_t inputs, COST_TYPE cost_type, float scal
                     .outputs = inputs,
                     .cost_type = cost_type,
                     .scale = scale};
-    size_t counts[] = {batch * inputs, batch * inputs};
-    float **buffers[] = {&l.output, &l.delta};
-    *out = make_layer_block(&l, sizeof l, 2, counts, buffers);
-    return *out ? DS_OK : DS_ERR_NOMEM;
+    return alloc_io_layer(out, &l, sizeof l, batch * inputs, &l.output, &l.delta);
 }
 
 void free_cost_layer(cost_layer *l)

@@ -9,15 +9,14 @@ int make_crop_layer(size_t batch, size_t h, size_t w, size_t c, size_t crop_heig
                     size_t crop_width, int flip, int noadjust, uint64_t seed, crop_layer **out)
 {
     *out = NULL;
-    if (batch == 0 || h == 0 || w == 0 || c == 0 || crop_height == 0 || crop_width == 0
-        || crop_height > h || crop_width > w)
-        return DS_ERR_ARG;
-    if (w > SIZE_MAX / h || c > SIZE_MAX / (w * h) || w * h * c > SIZE_MAX / batch)
-        return DS_ERR_NOMEM;
+    if (crop_height == 0 || crop_width == 0 || crop_height > h || crop_width > w) return DS_ERR_ARG;
+    size_t inputs;
+    int status = item_size(batch, h, w, c, &inputs);
+    if (status != DS_OK) return status;
     size_t outputs = crop_width * crop_height * c; /* at most inputs: no overflow */
     crop_layer l = {
         .batch = batch,
-        .inputs = w * h * c,
+        .inputs = inputs,
         .outputs = outputs,
         .w = w,
         .h = h,
@@ -30,10 +29,7 @@ int make_crop_layer(size_t batch, size_t h, size_t w, size_t c, size_t crop_heig
         .dw = (w - crop_width) / 2,
         .state = seed,
     };
-    size_t counts[] = {batch * outputs};
-    float **buffers[] = {&l.output};
-    *out = make_layer_block(&l, sizeof l, 1, counts, buffers);
-    return *out ? DS_OK : DS_ERR_NOMEM;
+    return alloc_io_layer(out, &l, sizeof l, batch * outputs, &l.output, NULL);
 }
 
 void free_crop_layer(crop_layer *l)

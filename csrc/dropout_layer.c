@@ -16,10 +16,7 @@ int make_dropout_layer(size_t batch, size_t inputs, float probability, uint64_t 
                        .probability = probability,
                        .scale = 1.f / (1.f - probability),
                        .state = seed};
-    size_t counts[] = {batch * inputs};
-    float **buffers[] = {&l.rand};
-    *out = make_layer_block(&l, sizeof l, 1, counts, buffers);
-    return *out ? DS_OK : DS_ERR_NOMEM;
+    return alloc_io_layer(out, &l, sizeof l, batch * inputs, &l.rand, NULL);
 }
 
 void free_dropout_layer(dropout_layer *l)
