@@ -558,74 +558,15 @@ def bad_calls():
         dy,
         out=out.reshape(3, 4),
     )
-    yield bad_call(
-        "x_ent exact int",
-        TypeError,
-        "exact must be True or False, not int",
-        ds.softmax_x_ent,
-        pred,
-        truth,
-        delta,
-        error,
-        exact=1,
-    )
-    yield bad_call(
-        "x_ent exact str",
-        TypeError,
-        "exact must be True or False",
-        ds.softmax_x_ent,
-        pred,
-        truth,
-        delta,
-        error,
-        exact="True",
-    )
-    yield bad_call(
-        "x_ent temp",
-        ValueError,
-        "temperature",
-        ds.softmax_x_ent,
-        pred,
-        truth,
-        delta,
-        error,
-        exact=True,
-        temperature=-1,
-    )
-    yield bad_call(
-        "x_ent temp default",
-        TypeError,
-        "temperature",
-        ds.softmax_x_ent,
-        pred,
-        truth,
-        delta,
-        error,
-        temperature="2",
-    )
-    yield bad_call(
-        "x_ent groups",
-        ValueError,
-        "divide by groups",
-        ds.softmax_x_ent,
-        pred,
-        truth,
-        delta,
-        error,
-        exact=True,
-        groups=5,
-    )
-    yield bad_call(
-        "x_ent groups default",
-        ValueError,
-        "groups must be at least 1",
-        ds.softmax_x_ent,
-        pred,
-        truth,
-        delta,
-        error,
-        groups=0,
-    )
+    for name, kind, words, options in (
+        ("x_ent exact int", TypeError, "exact must be True or False, not int", {"exact": 1}),
+        ("x_ent exact str", TypeError, "exact must be True or False", {"exact": "True"}),
+        ("x_ent temp", ValueError, "temperature", {"exact": True, "temperature": -1}),
+        ("x_ent temp default", TypeError, "temperature", {"temperature": "2"}),
+        ("x_ent groups", ValueError, "divide by groups", {"exact": True, "groups": 5}),
+        ("x_ent groups default", ValueError, "groups must be at least 1", {"groups": 0}),
+    ):
+        yield bad_call(name, kind, words, ds.softmax_x_ent, pred, truth, delta, error, **options)
     yield bad_call(
         "x_ent exact groups",
         ValueError,
