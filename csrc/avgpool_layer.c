@@ -7,9 +7,6 @@
 int make_avgpool_layer(size_t batch, size_t h, size_t w, size_t c, avgpool_layer **out)
 {
     *out = NULL;
-    size_t inputs;
-    int status = item_size(batch, h, w, c, &inputs);
-    if (status != DS_OK) return status;
     avgpool_layer l = {
         .batch = batch,
         .h = h,
@@ -18,20 +15,11 @@ int make_avgpool_layer(size_t batch, size_t h, size_t w, size_t c, avgpool_layer
         .out_h = 1,
         .out_w = 1,
         .out_c = c,
-        .inputs = inputs,
         .outputs = c,
     };
+    int status = item_size(batch, h, w, c, &l.inputs);
+    if (status != DS_OK) return status;
     return alloc_io_layer(out, &l, sizeof l, batch * c, &l.output, &l.delta);
-}
-
-void free_avgpool_layer(avgpool_layer *l)
-{
-    free(l);
-}
-
-size_t avgpool_layer_bytes(const avgpool_layer *l)
-{
-    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
 }
 
 /* Darknet sums in float; the sum here is a double, so a long channel loses
@@ -59,4 +47,14 @@ int backward_avgpool_layer(const avgpool_layer *l, const network *net)
         for (size_t i = 0; i < positions; ++i) delta[i] += share;
     }
     return DS_OK;
+}
+
+void free_avgpool_layer(avgpool_layer *l)
+{
+    free(l);
+}
+
+size_t avgpool_layer_bytes(const avgpool_layer *l)
+{
+    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
 }

@@ -45,17 +45,6 @@ int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION
     return DS_OK;
 }
 
-void free_connected_layer(connected_layer *l)
-{
-    free(l);
-}
-
-size_t connected_layer_bytes(const connected_layer *l)
-{
-    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->batch * l->outputs);
-    return layer_block_bytes(l, l->bias_updates + l->outputs);
-}
-
 int forward_connected_layer(connected_layer *l, const network *net)
 {
     if (!net->input) return DS_ERR_ARG;
@@ -121,4 +110,15 @@ int update_connected_layer(connected_layer *l, size_t batch, float learning_rate
     axpy_cpu(n, rate, l->weight_updates, 1, l->weights, 1);
     scal(n, momentum, l->weight_updates);
     return DS_OK;
+}
+
+void free_connected_layer(connected_layer *l)
+{
+    free(l);
+}
+
+size_t connected_layer_bytes(const connected_layer *l)
+{
+    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->batch * l->outputs);
+    return layer_block_bytes(l, l->bias_updates + l->outputs);
 }

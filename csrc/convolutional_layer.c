@@ -75,19 +75,6 @@ int make_convolutional_layer(size_t batch, size_t h, size_t w, size_t c, size_t 
     return DS_OK;
 }
 
-void free_convolutional_layer(convolutional_layer *l)
-{
-    free(l);
-}
-
-size_t convolutional_layer_bytes(const convolutional_layer *l)
-{
-    if (l->workspace) return layer_block_bytes(l, l->workspace + l->workspace_size);
-    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->batch * l->outputs);
-    size_t per_filter = l->batch_normalize ? BATCHNORM_PER_FILTER : PLAIN_PER_FILTER;
-    return layer_block_bytes(l, l->biases + per_filter * l->filters);
-}
-
 /* Darknet's loop: for each item and group, the group's filters (m rows of
    k weights) times the im2col of the group's channels (k rows of n columns),
    into the group's m output planes. */
@@ -191,4 +178,17 @@ int update_convolutional_layer(convolutional_layer *l, size_t batch, float learn
     }
     scal(l->nweights, momentum, l->weight_updates);
     return DS_OK;
+}
+
+void free_convolutional_layer(convolutional_layer *l)
+{
+    free(l);
+}
+
+size_t convolutional_layer_bytes(const convolutional_layer *l)
+{
+    if (l->workspace) return layer_block_bytes(l, l->workspace + l->workspace_size);
+    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->batch * l->outputs);
+    size_t per_filter = l->batch_normalize ? BATCHNORM_PER_FILTER : PLAIN_PER_FILTER;
+    return layer_block_bytes(l, l->biases + per_filter * l->filters);
 }

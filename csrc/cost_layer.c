@@ -59,16 +59,6 @@ int make_cost_layer(size_t batch, size_t inputs, COST_TYPE cost_type, float scal
     return alloc_io_layer(out, &l, sizeof l, batch * inputs, &l.output, &l.delta);
 }
 
-void free_cost_layer(cost_layer *l)
-{
-    free(l);
-}
-
-size_t cost_layer_bytes(const cost_layer *l)
-{
-    return layer_block_bytes(l, l->delta + l->batch * l->inputs);
-}
-
 /* MASKED: Darknet writes SECRET_NUM into the input wherever the truth holds
    it, so that diff is 0 there. Here the input stays as it is and those values
    get error and delta 0, the same result. */
@@ -93,4 +83,14 @@ int backward_cost_layer(const cost_layer *l, const network *net)
 {
     if (net->delta) axpy_cpu(l->batch * l->inputs, l->scale, l->delta, 1, net->delta, 1);
     return DS_OK;
+}
+
+void free_cost_layer(cost_layer *l)
+{
+    free(l);
+}
+
+size_t cost_layer_bytes(const cost_layer *l)
+{
+    return layer_block_bytes(l, l->delta + l->batch * l->inputs);
 }

@@ -13,11 +13,10 @@ int make_crop_layer(size_t batch, size_t h, size_t w, size_t c, size_t crop_heig
     size_t inputs;
     int status = item_size(batch, h, w, c, &inputs);
     if (status != DS_OK) return status;
-    size_t outputs = crop_width * crop_height * c; /* at most inputs: no overflow */
     crop_layer l = {
         .batch = batch,
         .inputs = inputs,
-        .outputs = outputs,
+        .outputs = crop_width * crop_height * c, /* at most inputs: no overflow */
         .w = w,
         .h = h,
         .c = c,
@@ -29,17 +28,7 @@ int make_crop_layer(size_t batch, size_t h, size_t w, size_t c, size_t crop_heig
         .dw = (w - crop_width) / 2,
         .state = seed,
     };
-    return alloc_io_layer(out, &l, sizeof l, batch * outputs, &l.output, NULL);
-}
-
-void free_crop_layer(crop_layer *l)
-{
-    free(l);
-}
-
-size_t crop_layer_bytes(const crop_layer *l)
-{
-    return layer_block_bytes(l, l->output + l->batch * l->outputs);
+    return alloc_io_layer(out, &l, sizeof l, batch * l.outputs, &l.output, NULL);
 }
 
 /* splitmix64, as the dropout layer draws: Darknet calls rand(); a generator of
@@ -91,4 +80,14 @@ int backward_crop_layer(const crop_layer *l, const network *net)
     (void)l;
     (void)net;
     return DS_OK;
+}
+
+void free_crop_layer(crop_layer *l)
+{
+    free(l);
+}
+
+size_t crop_layer_bytes(const crop_layer *l)
+{
+    return layer_block_bytes(l, l->output + l->batch * l->outputs);
 }

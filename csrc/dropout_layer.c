@@ -19,16 +19,6 @@ int make_dropout_layer(size_t batch, size_t inputs, float probability, uint64_t 
     return alloc_io_layer(out, &l, sizeof l, batch * inputs, &l.rand, NULL);
 }
 
-void free_dropout_layer(dropout_layer *l)
-{
-    free(l);
-}
-
-size_t dropout_layer_bytes(const dropout_layer *l)
-{
-    return layer_block_bytes(l, l->rand + l->batch * l->inputs);
-}
-
 /* splitmix64: Darknet calls rand(); a generator of the layer's own keeps runs
    reproducible and threads independent. The top 24 bits give a float in [0, 1). */
 static float rand_uniform(uint64_t *state)
@@ -70,4 +60,14 @@ int backward_dropout_layer(const dropout_layer *l, const network *net)
         }
     }
     return DS_OK;
+}
+
+void free_dropout_layer(dropout_layer *l)
+{
+    free(l);
+}
+
+size_t dropout_layer_bytes(const dropout_layer *l)
+{
+    return layer_block_bytes(l, l->rand + l->batch * l->inputs);
 }

@@ -62,16 +62,6 @@ int make_maxpool_layer(size_t batch, size_t h, size_t w, size_t c, size_t size, 
     return DS_OK;
 }
 
-void free_maxpool_layer(maxpool_layer *l)
-{
-    free(l);
-}
-
-size_t maxpool_layer_bytes(const maxpool_layer *l)
-{
-    return layer_block_bytes(l, (const float *)(const void *)(l->indexes + l->batch * l->outputs));
-}
-
 /* Darknet reads a position outside the input as -FLT_MAX, which never
    passes `val > max` from max = -FLT_MAX: skipping it is the same. */
 int forward_maxpool_layer(maxpool_layer *l, const network *net)
@@ -123,4 +113,14 @@ int backward_maxpool_layer(const maxpool_layer *l, const network *net)
         if (l->indexes[i] >= 0) net->delta[l->indexes[i]] += l->delta[i];
     }
     return DS_OK;
+}
+
+void free_maxpool_layer(maxpool_layer *l)
+{
+    free(l);
+}
+
+size_t maxpool_layer_bytes(const maxpool_layer *l)
+{
+    return layer_block_bytes(l, (const float *)(const void *)(l->indexes + l->batch * l->outputs));
 }

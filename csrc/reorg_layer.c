@@ -37,16 +37,6 @@ int make_reorg_layer(size_t batch, size_t w, size_t h, size_t c, size_t stride, 
     return alloc_io_layer(out, &l, sizeof l, batch * outputs, &l.output, &l.delta);
 }
 
-void free_reorg_layer(reorg_layer *l)
-{
-    free(l);
-}
-
-size_t reorg_layer_bytes(const reorg_layer *l)
-{
-    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
-}
-
 /* Darknet's reorg_cpu (src/blas.c), with its index arithmetic: in_index runs
    over c x h x w, out_index over (c/stride^2) x (h*stride) x (w*stride).
    forward copies x[in_index] to out[out_index], otherwise x[out_index] to
@@ -125,4 +115,14 @@ int backward_reorg_layer(const reorg_layer *l, const network *net)
         reorg_cpu(l->delta, l->w, l->h, l->c, l->batch, l->stride, !l->reverse, add, net->delta);
     }
     return DS_OK;
+}
+
+void free_reorg_layer(reorg_layer *l)
+{
+    free(l);
+}
+
+size_t reorg_layer_bytes(const reorg_layer *l)
+{
+    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
 }

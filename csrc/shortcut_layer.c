@@ -44,16 +44,6 @@ int make_shortcut_layer(size_t batch, size_t w, size_t h, size_t c, size_t w2, s
     return alloc_io_layer(out, &l, sizeof l, batch * outputs, &l.output, &l.delta);
 }
 
-void free_shortcut_layer(shortcut_layer *l)
-{
-    free(l);
-}
-
-size_t shortcut_layer_bytes(const shortcut_layer *l)
-{
-    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
-}
-
 /* Darknet's shortcut_cpu (src/blas.c): out = s1*out + s2*add over the
    smaller of the two shapes, stepping through the larger with a stride of
    their ratio; out's other positions are left as they are. */
@@ -127,4 +117,14 @@ int backward_shortcut_layer(shortcut_layer *l, const network *net)
                      l->from_delta);
     }
     return DS_OK;
+}
+
+void free_shortcut_layer(shortcut_layer *l)
+{
+    free(l);
+}
+
+size_t shortcut_layer_bytes(const shortcut_layer *l)
+{
+    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
 }
