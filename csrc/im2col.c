@@ -18,13 +18,16 @@ void im2col_walk(const float *from, size_t channels, size_t height, size_t width
         for (size_t h = 0; h < height_col; ++h) {
             size_t row = h_offset + h * stride;
             int row_inside = row >= pad && row - pad < height;
+            if (!row_inside && !to_col) continue;
+            /* pixels + col is the pixel at col: size_t wraps, so only where
+               it is inside does it stand for an index. */
+            size_t pixels = channel + (row - pad) * width - pad;
+            size_t entries = column + h * width_col;
             for (size_t w = 0; w < width_col; ++w) {
                 size_t col = w_offset + w * stride;
                 int inside = row_inside && col >= pad && col - pad < width;
-                size_t pixel = channel + (row - pad) * width + col - pad;
-                size_t entry = column + h * width_col + w;
-                if (to_col) to[entry] = inside ? from[pixel] : 0;
-                else if (inside) to[pixel] += from[entry];
+                if (to_col) to[entries + w] = inside ? from[pixels + col] : 0;
+                else if (inside) to[pixels + col] += from[entries + w];
             }
         }
     }
