@@ -1,4 +1,3 @@
-#include <stdint.h>
 #include <stdlib.h>
 
 #include "avgpool_layer.h"
@@ -8,9 +7,6 @@
 int make_avgpool_layer(size_t batch, size_t h, size_t w, size_t c, avgpool_layer **out)
 {
     *out = NULL;
-    if (batch == 0 || h == 0 || w == 0 || c == 0) return DS_ERR_ARG;
-    if (w > SIZE_MAX / h || c > SIZE_MAX / (h * w) || h * w * c > SIZE_MAX / batch)
-        return DS_ERR_NOMEM;
     avgpool_layer l = {
         .batch = batch,
         .h = h,
@@ -19,23 +15,11 @@ int make_avgpool_layer(size_t batch, size_t h, size_t w, size_t c, avgpool_layer
         .out_h = 1,
         .out_w = 1,
         .out_c = c,
-        .inputs = h * w * c,
         .outputs = c,
     };
-    size_t counts[] = {batch * c, batch * c};
-    float **buffers[] = {&l.output, &l.delta};
-    *out = make_layer_block(&l, sizeof l, 2, counts, buffers);
-    return *out ? DS_OK : DS_ERR_NOMEM;
-}
-
-void free_avgpool_layer(avgpool_layer *l)
-{
-    free(l);
-}
-
-size_t avgpool_layer_bytes(const avgpool_layer *l)
-{
-    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
+    int status = item_size(batch, h, w, c, &l.inputs);
+    if (status != DS_OK) return status;
+    return alloc_io_layer(out, &l, sizeof l, batch * c, &l.output, &l.delta);
 }
 
 /* Darknet sums in float; the sum here is a double, so a long channel loses
@@ -63,4 +47,14 @@ int backward_avgpool_layer(const avgpool_layer *l, const network *net)
         for (size_t i = 0; i < positions; ++i) delta[i] += share;
     }
     return DS_OK;
+}
+
+void free_avgpool_layer(avgpool_layer *l)
+{
+    free(l);
+}
+
+size_t avgpool_layer_bytes(const avgpool_layer *l)
+{
+    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
 }

@@ -141,29 +141,45 @@ void variance_delta_cpu(const float *x, const float *delta, const float *mean,
     }
 }
 
-void normalize_delta_cpu(const float *x, const float *mean, const float *variance,
-                         const float *mean_delta, const float *variance_delta, size_t batch,
-                         size_t filters, size_t spatial, float *delta)
+/* The forward pass's divisor, sqrt(variance) + .000001, in double. */
+static double forward_divisor(float variance)
+{
+    return sqrt((double)variance) + .000001f;
+}
+
+/* normalize_delta_cpu and its exact form, which differ in the divisors: the
+   exact one takes the forward pass's and the sample variance's N - 1. */
+static void normalize_delta(const float *x, const float *mean, const float *variance,
+                            const float *mean_delta, const float *variance_delta, size_t batch,
+                            size_t filters, size_t spatial, int exact, float *delta)
 {
     double n = (double)batch * spatial;
     for (size_t j = 0; j < batch; ++j) {
         for (size_t f = 0; f < filters; ++f) {
             size_t start = (j * filters + f) * spatial;
-            double divisor = sqrt(variance[f] + .00001f);
+            double divisor = exact ? forward_divisor(variance[f]) : sqrt(variance[f] + .00001f);
             for (size_t k = 0; k < spatial; ++k) {
                 size_t i = start + k;
-                delta[i] = to_float(delta[i] / divisor
-                                    + variance_delta[f] * 2. * ((double)x[i] - mean[f]) / n
-                                    + mean_delta[f] / n);
+                double centred = (double)x[i] - mean[f];
+                double through_variance;
+                /* Outside training variance_delta is 0, and N - 1 may be 0
+                   (one item of a connected layer): no term, not 0/0. */
+                if (exact)
+                    through_variance =
+                        variance_delta[f] ? variance_delta[f] * 2. * centred / (n - 1) : 0;
+                else through_variance = variance_delta[f] * 2. * centred / n;
+                delta[i] = to_float(delta[i] / divisor + through_variance + mean_delta[f] / n);
             }
         }
     }
 }
 
-/* The forward pass's divisor, sqrt(variance) + .000001, in double. */
-static double forward_divisor(float variance)
+void normalize_delta_cpu(const float *x, const float *mean, const float *variance,
+                         const float *mean_delta, const float *variance_delta, size_t batch,
+                         size_t filters, size_t spatial, float *delta)
 {
-    return sqrt((double)variance) + .000001f;
+    normalize_delta(x, mean, variance, mean_delta, variance_delta, batch, filters, spatial, 0,
+                    delta);
 }
 
 void mean_delta_exact_cpu(const float *delta, const float *variance, size_t batch, size_t filters,
@@ -195,22 +211,8 @@ void normalize_delta_exact_cpu(const float *x, const float *mean, const float *v
                                const float *mean_delta, const float *variance_delta, size_t batch,
                                size_t filters, size_t spatial, float *delta)
 {
-    double n = (double)batch * spatial;
-    for (size_t j = 0; j < batch; ++j) {
-        for (size_t f = 0; f < filters; ++f) {
-            size_t start = (j * filters + f) * spatial;
-            double divisor = forward_divisor(variance[f]);
-            for (size_t k = 0; k < spatial; ++k) {
-                size_t i = start + k;
-                /* Outside training variance_delta is 0, and N - 1 may be 0
-                   (one item of a connected layer): no term, not 0/0. */
-                double centred = (double)x[i] - mean[f];
-                double through_variance =
-                    variance_delta[f] ? variance_delta[f] * 2. * centred / (n - 1) : 0;
-                delta[i] = to_float(delta[i] / divisor + through_variance + mean_delta[f] / n);
-            }
-        }
-    }
+    normalize_delta(x, mean, variance, mean_delta, variance_delta, batch, filters, spatial, 1,
+                    delta);
 }
 
 void forward_batchnorm_layer(float *output, size_t batch, size_t filters, size_t spatial, int train,

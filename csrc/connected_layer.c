@@ -38,32 +38,11 @@ int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION
     float **buffers[] = {
         &l.output, &l.delta, &l.weights, &l.weight_updates, &l.biases, &l.x, &l.x_norm,
     };
-    connected_layer *made = make_layer_block(&l, sizeof l, 7, counts, buffers);
-    if (!made) return DS_ERR_NOMEM;
-    made->bias_updates = made->biases + outputs;
-    if (batch_normalize) {
-        float **rest[] = {
-            &made->scales,     &made->scale_updates,  &made->mean,         &made->variance,
-            &made->mean_delta, &made->variance_delta, &made->rolling_mean, &made->rolling_variance,
-        };
-        for (size_t i = 0; i < 8; ++i) *rest[i] = made->biases + (i + 2) * outputs;
-        for (size_t o = 0; o < outputs; ++o) made->scales[o] = 1;
-    } else {
-        made->x = made->x_norm = NULL;
-    }
-    *out = made;
+    int status = alloc_layer(out, &l, sizeof l, 7, counts, buffers);
+    if (status != DS_OK) return status;
+    float **per_output_buffers[] = {PER_OUTPUT_BUFFERS(*out)};
+    split_per_output((*out)->biases, outputs, batch_normalize, per_output_buffers);
     return DS_OK;
-}
-
-void free_connected_layer(connected_layer *l)
-{
-    free(l);
-}
-
-size_t connected_layer_bytes(const connected_layer *l)
-{
-    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->batch * l->outputs);
-    return layer_block_bytes(l, l->bias_updates + l->outputs);
 }
 
 int forward_connected_layer(connected_layer *l, const network *net)
@@ -131,4 +110,15 @@ int update_connected_layer(connected_layer *l, size_t batch, float learning_rate
     axpy_cpu(n, rate, l->weight_updates, 1, l->weights, 1);
     scal(n, momentum, l->weight_updates);
     return DS_OK;
+}
+
+void free_connected_layer(connected_layer *l)
+{
+    free(l);
+}
+
+size_t connected_layer_bytes(const connected_layer *l)
+{
+    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->batch * l->outputs);
+    return layer_block_bytes(l, l->bias_updates + l->outputs);
 }

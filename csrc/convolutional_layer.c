@@ -9,14 +9,6 @@
 #include "layer_block.h"
 #include "status.h"
 
-/* *out = a*b; 0 when that overflows. */
-static int product(size_t a, size_t b, size_t *out)
-{
-    if (b && a > SIZE_MAX / b) return 0;
-    *out = a * b;
-    return 1;
-}
-
 /* The per-filter buffers, filters floats each, one after another in the
    block's one per-filter buffer: biases and bias_updates always, the rest
    with batch_normalize. */
@@ -58,15 +50,15 @@ int make_convolutional_layer(size_t batch, size_t h, size_t w, size_t c, size_t 
         .exact = !!exact,
         .activation = activation,
     };
-    size_t spatial, outs, hw, kernel, column, per_filter, ignored;
-    int fits = product(l.out_h, l.out_w, &spatial) && product(spatial, filters, &l.outputs)
-               && product(batch, l.outputs, &outs) && product(h, w, &hw)
-               && product(hw, c, &l.inputs) && product(batch, l.inputs, &ignored)
-               && product(size, size, &kernel) && product(kernel, c / groups, &column)
-               && product(column, filters, &l.nweights)
+    size_t spatial, kernel, column, per_filter;
+    int fits = item_size(batch, h, w, c, &l.inputs) == DS_OK
+               && item_size(batch, l.out_h, l.out_w, filters, &l.outputs) == DS_OK
+               && product(l.out_h, l.out_w, &spatial) && product(size, size, &kernel)
+               && product(kernel, c / groups, &column) && product(column, filters, &l.nweights)
                && product(column, spatial, &l.workspace_size)
                && product(filters, BATCHNORM_PER_FILTER, &per_filter);
     if (!fits) return DS_ERR_NOMEM;
+    size_t outs = batch * l.outputs;
     if (direct(&l)) l.workspace_size = 0;
     if (!batch_normalize) per_filter = filters * PLAIN_PER_FILTER;
     size_t normalised = batch_normalize ? outs : 0;
@@ -76,35 +68,11 @@ int make_convolutional_layer(size_t batch, size_t h, size_t w, size_t c, size_t 
         &l.output, &l.delta, &l.weights, &l.weight_updates,
         &l.biases, &l.x,     &l.x_norm,  &l.workspace,
     };
-    convolutional_layer *made = make_layer_block(&l, sizeof l, 8, counts, buffers);
-    if (!made) return DS_ERR_NOMEM;
-    made->bias_updates = made->biases + filters;
-    if (batch_normalize) {
-        float **rest[] = {
-            &made->scales,     &made->scale_updates,  &made->mean,         &made->variance,
-            &made->mean_delta, &made->variance_delta, &made->rolling_mean, &made->rolling_variance,
-        };
-        for (size_t i = 0; i < 8; ++i) *rest[i] = made->biases + (i + 2) * filters;
-        for (size_t f = 0; f < filters; ++f) made->scales[f] = 1;
-    } else {
-        made->x = made->x_norm = NULL;
-    }
-    if (!made->workspace_size) made->workspace = NULL;
-    *out = made;
+    int status = alloc_layer(out, &l, sizeof l, 8, counts, buffers);
+    if (status != DS_OK) return status;
+    float **per_output_buffers[] = {PER_OUTPUT_BUFFERS(*out)};
+    split_per_output((*out)->biases, filters, batch_normalize, per_output_buffers);
     return DS_OK;
-}
-
-void free_convolutional_layer(convolutional_layer *l)
-{
-    free(l);
-}
-
-size_t convolutional_layer_bytes(const convolutional_layer *l)
-{
-    if (l->workspace) return layer_block_bytes(l, l->workspace + l->workspace_size);
-    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->batch * l->outputs);
-    size_t per_filter = l->batch_normalize ? BATCHNORM_PER_FILTER : PLAIN_PER_FILTER;
-    return layer_block_bytes(l, l->biases + per_filter * l->filters);
 }
 
 /* Darknet's loop: for each item and group, the group's filters (m rows of
@@ -210,4 +178,17 @@ int update_convolutional_layer(convolutional_layer *l, size_t batch, float learn
     }
     scal(l->nweights, momentum, l->weight_updates);
     return DS_OK;
+}
+
+void free_convolutional_layer(convolutional_layer *l)
+{
+    free(l);
+}
+
+size_t convolutional_layer_bytes(const convolutional_layer *l)
+{
+    if (l->workspace) return layer_block_bytes(l, l->workspace + l->workspace_size);
+    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->batch * l->outputs);
+    size_t per_filter = l->batch_normalize ? BATCHNORM_PER_FILTER : PLAIN_PER_FILTER;
+    return layer_block_bytes(l, l->biases + per_filter * l->filters);
 }

@@ -56,20 +56,7 @@ int make_cost_layer(size_t batch, size_t inputs, COST_TYPE cost_type, float scal
                     .outputs = inputs,
                     .cost_type = cost_type,
                     .scale = scale};
-    size_t counts[] = {batch * inputs, batch * inputs};
-    float **buffers[] = {&l.output, &l.delta};
-    *out = make_layer_block(&l, sizeof l, 2, counts, buffers);
-    return *out ? DS_OK : DS_ERR_NOMEM;
-}
-
-void free_cost_layer(cost_layer *l)
-{
-    free(l);
-}
-
-size_t cost_layer_bytes(const cost_layer *l)
-{
-    return layer_block_bytes(l, l->delta + l->batch * l->inputs);
+    return alloc_io_layer(out, &l, sizeof l, batch * inputs, &l.output, &l.delta);
 }
 
 /* MASKED: Darknet writes SECRET_NUM into the input wherever the truth holds
@@ -96,4 +83,14 @@ int backward_cost_layer(const cost_layer *l, const network *net)
 {
     if (net->delta) axpy_cpu(l->batch * l->inputs, l->scale, l->delta, 1, net->delta, 1);
     return DS_OK;
+}
+
+void free_cost_layer(cost_layer *l)
+{
+    free(l);
+}
+
+size_t cost_layer_bytes(const cost_layer *l)
+{
+    return layer_block_bytes(l, l->delta + l->batch * l->inputs);
 }

@@ -9,16 +9,14 @@ int make_crop_layer(size_t batch, size_t h, size_t w, size_t c, size_t crop_heig
                     size_t crop_width, int flip, int noadjust, uint64_t seed, crop_layer **out)
 {
     *out = NULL;
-    if (batch == 0 || h == 0 || w == 0 || c == 0 || crop_height == 0 || crop_width == 0
-        || crop_height > h || crop_width > w)
-        return DS_ERR_ARG;
-    if (w > SIZE_MAX / h || c > SIZE_MAX / (w * h) || w * h * c > SIZE_MAX / batch)
-        return DS_ERR_NOMEM;
-    size_t outputs = crop_width * crop_height * c; /* at most inputs: no overflow */
+    if (crop_height == 0 || crop_width == 0 || crop_height > h || crop_width > w) return DS_ERR_ARG;
+    size_t inputs;
+    int status = item_size(batch, h, w, c, &inputs);
+    if (status != DS_OK) return status;
     crop_layer l = {
         .batch = batch,
-        .inputs = w * h * c,
-        .outputs = outputs,
+        .inputs = inputs,
+        .outputs = crop_width * crop_height * c, /* at most inputs: no overflow */
         .w = w,
         .h = h,
         .c = c,
@@ -30,20 +28,7 @@ int make_crop_layer(size_t batch, size_t h, size_t w, size_t c, size_t crop_heig
         .dw = (w - crop_width) / 2,
         .state = seed,
     };
-    size_t counts[] = {batch * outputs};
-    float **buffers[] = {&l.output};
-    *out = make_layer_block(&l, sizeof l, 1, counts, buffers);
-    return *out ? DS_OK : DS_ERR_NOMEM;
-}
-
-void free_crop_layer(crop_layer *l)
-{
-    free(l);
-}
-
-size_t crop_layer_bytes(const crop_layer *l)
-{
-    return layer_block_bytes(l, l->output + l->batch * l->outputs);
+    return alloc_io_layer(out, &l, sizeof l, batch * l.outputs, &l.output, NULL);
 }
 
 /* splitmix64, as the dropout layer draws: Darknet calls rand(); a generator of
@@ -95,4 +80,14 @@ int backward_crop_layer(const crop_layer *l, const network *net)
     (void)l;
     (void)net;
     return DS_OK;
+}
+
+void free_crop_layer(crop_layer *l)
+{
+    free(l);
+}
+
+size_t crop_layer_bytes(const crop_layer *l)
+{
+    return layer_block_bytes(l, l->output + l->batch * l->outputs);
 }

@@ -16,20 +16,7 @@ int make_dropout_layer(size_t batch, size_t inputs, float probability, uint64_t 
                        .probability = probability,
                        .scale = 1.f / (1.f - probability),
                        .state = seed};
-    size_t counts[] = {batch * inputs};
-    float **buffers[] = {&l.rand};
-    *out = make_layer_block(&l, sizeof l, 1, counts, buffers);
-    return *out ? DS_OK : DS_ERR_NOMEM;
-}
-
-void free_dropout_layer(dropout_layer *l)
-{
-    free(l);
-}
-
-size_t dropout_layer_bytes(const dropout_layer *l)
-{
-    return layer_block_bytes(l, l->rand + l->batch * l->inputs);
+    return alloc_io_layer(out, &l, sizeof l, batch * inputs, &l.rand, NULL);
 }
 
 /* splitmix64: Darknet calls rand(); a generator of the layer's own keeps runs
@@ -73,4 +60,14 @@ int backward_dropout_layer(const dropout_layer *l, const network *net)
         }
     }
     return DS_OK;
+}
+
+void free_dropout_layer(dropout_layer *l)
+{
+    free(l);
+}
+
+size_t dropout_layer_bytes(const dropout_layer *l)
+{
+    return layer_block_bytes(l, l->rand + l->batch * l->inputs);
 }

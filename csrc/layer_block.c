@@ -3,8 +3,26 @@
 #include <string.h>
 
 #include "layer_block.h"
+#include "status.h"
 
 #define BUFFER_ALIGN 64
+#define MAX_BUFFERS 8
+
+int product(size_t a, size_t b, size_t *out)
+{
+    if (b && a > SIZE_MAX / b) return 0;
+    *out = a * b;
+    return 1;
+}
+
+int item_size(size_t batch, size_t h, size_t w, size_t c, size_t *item)
+{
+    if (!batch || !h || !w || !c) return DS_ERR_ARG;
+    size_t hw, all;
+    if (!product(h, w, &hw) || !product(hw, c, item) || !product(batch, *item, &all))
+        return DS_ERR_NOMEM;
+    return DS_OK;
+}
 
 static int round_up(size_t bytes, size_t *out)
 {
@@ -18,8 +36,8 @@ void *make_layer_block(const void *layer, size_t struct_bytes, size_t n, const s
 {
     size_t total;
     if (!round_up(struct_bytes, &total)) return NULL;
-    size_t offsets[8];
-    if (n > 8) return NULL;
+    size_t offsets[MAX_BUFFERS];
+    if (n > MAX_BUFFERS) return NULL;
     for (size_t i = 0; i < n; ++i) {
         size_t bytes;
         if (counts[i] > SIZE_MAX / sizeof(float) || !round_up(counts[i] * sizeof(float), &bytes)
@@ -34,12 +52,40 @@ void *make_layer_block(const void *layer, size_t struct_bytes, size_t n, const s
     if (!block) return NULL;
     uintptr_t base = (uintptr_t)block;
     size_t shift = (BUFFER_ALIGN - base % BUFFER_ALIGN) % BUFFER_ALIGN;
-    for (size_t i = 0; i < n; ++i) *buffers[i] = (float *)(block + shift + offsets[i]);
+    for (size_t i = 0; i < n; ++i) {
+        *buffers[i] = counts[i] ? (float *)(block + shift + offsets[i]) : NULL;
+    }
     memcpy(block, layer, struct_bytes);
     return block;
+}
+
+int alloc_layer(void *out, const void *layer, size_t struct_bytes, size_t n, const size_t *counts,
+                float **buffers[])
+{
+    void *block = make_layer_block(layer, struct_bytes, n, counts, buffers);
+    /* A copy of the pointer's bytes: out is a pointer to some layer type. */
+    memcpy(out, &block, sizeof block);
+    return block ? DS_OK : DS_ERR_NOMEM;
+}
+
+int alloc_io_layer(void *out, const void *layer, size_t struct_bytes, size_t n, float **output,
+                   float **delta)
+{
+    size_t counts[] = {n, n};
+    float **buffers[] = {output, delta};
+    return alloc_layer(out, layer, struct_bytes, delta ? 2 : 1, counts, buffers);
 }
 
 size_t layer_block_bytes(const void *layer, const float *end)
 {
     return (size_t)((const char *)end - (const char *)layer);
+}
+
+void split_per_output(float *biases, size_t n, int batch_normalize, float **buffers[])
+{
+    size_t count = batch_normalize ? 9 : 1;
+    for (size_t i = 0; i < count; ++i) *buffers[i] = biases + (i + 1) * n;
+    if (batch_normalize) {
+        for (size_t i = 0; i < n; ++i) (*buffers[1])[i] = 1;
+    }
 }

@@ -20,7 +20,7 @@ int make_maxpool_layer(size_t batch, size_t h, size_t w, size_t c, size_t size, 
                        size_t padding, maxpool_layer **out)
 {
     *out = NULL;
-    if (batch == 0 || h == 0 || w == 0 || c == 0 || size == 0 || stride == 0) return DS_ERR_ARG;
+    if (size == 0 || stride == 0) return DS_ERR_ARG;
     /* Darknet's ints; they also keep every window position below within an
        int64_t, and h + padding, w + padding within a size_t. */
     if (h > INT32_MAX || w > INT32_MAX || size > INT32_MAX || stride > INT32_MAX
@@ -28,11 +28,10 @@ int make_maxpool_layer(size_t batch, size_t h, size_t w, size_t c, size_t size, 
         return DS_ERR_ARG;
     size_t out_h = pooled_size(h, size, stride, padding);
     size_t out_w = pooled_size(w, size, stride, padding);
-    if (out_h == 0 || out_w == 0) return DS_ERR_ARG;
-    if (w > SIZE_MAX / h || c > SIZE_MAX / (h * w)) return DS_ERR_NOMEM;
-    size_t inputs = h * w * c;
-    if (out_w > SIZE_MAX / out_h || c > SIZE_MAX / (out_h * out_w)) return DS_ERR_NOMEM;
-    size_t outputs = out_h * out_w * c;
+    size_t inputs, outputs;
+    int status = item_size(batch, h, w, c, &inputs);
+    if (status == DS_OK) status = item_size(batch, out_h, out_w, c, &outputs);
+    if (status != DS_OK) return status;
     /* indexes are int64_t: the batch's input must be indexable by one, and
        they take two floats' room each in the block. */
     if (inputs > (size_t)INT64_MAX / batch || outputs > SIZE_MAX / 2 / batch) return DS_ERR_NOMEM;
@@ -61,16 +60,6 @@ int make_maxpool_layer(size_t batch, size_t h, size_t w, size_t c, size_t size, 
     for (size_t i = 0; i < batch * outputs; ++i) block->indexes[i] = -1;
     *out = block;
     return DS_OK;
-}
-
-void free_maxpool_layer(maxpool_layer *l)
-{
-    free(l);
-}
-
-size_t maxpool_layer_bytes(const maxpool_layer *l)
-{
-    return layer_block_bytes(l, (const float *)(const void *)(l->indexes + l->batch * l->outputs));
 }
 
 /* Darknet reads a position outside the input as -FLT_MAX, which never
@@ -124,4 +113,14 @@ int backward_maxpool_layer(const maxpool_layer *l, const network *net)
         if (l->indexes[i] >= 0) net->delta[l->indexes[i]] += l->delta[i];
     }
     return DS_OK;
+}
+
+void free_maxpool_layer(maxpool_layer *l)
+{
+    free(l);
+}
+
+size_t maxpool_layer_bytes(const maxpool_layer *l)
+{
+    return layer_block_bytes(l, (const float *)(const void *)(l->indexes + l->batch * l->outputs));
 }

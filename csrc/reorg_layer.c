@@ -10,10 +10,10 @@ int make_reorg_layer(size_t batch, size_t w, size_t h, size_t c, size_t stride, 
                      int flatten, size_t extra, int exact, reorg_layer **out)
 {
     *out = NULL;
-    if (batch == 0 || w == 0 || h == 0 || c == 0 || stride == 0) return DS_ERR_ARG;
-    if (extra && (reverse || flatten)) return DS_ERR_ARG;
-    if (w > SIZE_MAX / h || c > SIZE_MAX / (w * h)) return DS_ERR_NOMEM;
-    size_t inputs = w * h * c;
+    if (stride == 0 || (extra && (reverse || flatten))) return DS_ERR_ARG;
+    size_t inputs;
+    int status = item_size(batch, h, w, c, &inputs);
+    if (status != DS_OK) return status;
     if (!extra) {
         if (stride > SIZE_MAX / stride || c % (stride * stride)) return DS_ERR_ARG;
         if (!reverse && (w % stride || h % stride)) return DS_ERR_ARG;
@@ -34,20 +34,7 @@ int make_reorg_layer(size_t batch, size_t w, size_t h, size_t c, size_t stride, 
         .flatten = flatten != 0,
         .exact = exact != 0,
     };
-    size_t counts[] = {batch * outputs, batch * outputs};
-    float **buffers[] = {&l.output, &l.delta};
-    *out = make_layer_block(&l, sizeof l, 2, counts, buffers);
-    return *out ? DS_OK : DS_ERR_NOMEM;
-}
-
-void free_reorg_layer(reorg_layer *l)
-{
-    free(l);
-}
-
-size_t reorg_layer_bytes(const reorg_layer *l)
-{
-    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
+    return alloc_io_layer(out, &l, sizeof l, batch * outputs, &l.output, &l.delta);
 }
 
 /* Darknet's reorg_cpu (src/blas.c), with its index arithmetic: in_index runs
@@ -128,4 +115,14 @@ int backward_reorg_layer(const reorg_layer *l, const network *net)
         reorg_cpu(l->delta, l->w, l->h, l->c, l->batch, l->stride, !l->reverse, add, net->delta);
     }
     return DS_OK;
+}
+
+void free_reorg_layer(reorg_layer *l)
+{
+    free(l);
+}
+
+size_t reorg_layer_bytes(const reorg_layer *l)
+{
+    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
 }

@@ -37,16 +37,6 @@ int make_route_layer(size_t batch, size_t n, const route_source *sources, route_
     return DS_OK;
 }
 
-void free_route_layer(route_layer *l)
-{
-    free(l);
-}
-
-size_t route_layer_bytes(const route_layer *l)
-{
-    return layer_block_bytes(l, (const float *)(const void *)l->sources + table_floats(l->n));
-}
-
 int forward_route_layer(route_layer *l, const network *net)
 {
     (void)net; /* a route reads its sources, not the layer before it */
@@ -77,4 +67,14 @@ int backward_route_layer(const route_layer *l, const network *net)
         offset += source->size;
     }
     return DS_OK;
+}
+
+void free_route_layer(route_layer *l)
+{
+    free(l);
+}
+
+size_t route_layer_bytes(const route_layer *l)
+{
+    return layer_block_bytes(l, (const float *)(const void *)l->sources + table_floats(l->n));
 }

@@ -1,4 +1,3 @@
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,16 +17,13 @@ int make_shortcut_layer(size_t batch, size_t w, size_t h, size_t c, size_t w2, s
                         float alpha, float beta, int exact, shortcut_layer **out)
 {
     *out = NULL;
-    if (batch == 0 || w == 0 || h == 0 || c == 0 || w2 == 0 || h2 == 0 || c2 == 0 || !from_output)
-        return DS_ERR_ARG;
-    if (!shapes_match(w2, h2, w, h)) return DS_ERR_ARG;
+    size_t outputs, from;
+    int status = item_size(batch, h, w, c, &outputs);
+    if (status == DS_OK) status = item_size(batch, h2, w2, c2, &from);
+    if (status != DS_OK) return status;
+    if (!from_output || !shapes_match(w2, h2, w, h)) return DS_ERR_ARG;
     float probe = 0;
     if (activate_array(&probe, 1, activation) != DS_OK) return DS_ERR_ARG;
-    if (h > SIZE_MAX / w || c > SIZE_MAX / (w * h) || h2 > SIZE_MAX / w2
-        || c2 > SIZE_MAX / (w2 * h2))
-        return DS_ERR_NOMEM;
-    size_t outputs = w * h * c;
-    if (outputs > SIZE_MAX / batch) return DS_ERR_NOMEM;
     shortcut_layer l = {
         .batch = batch,
         .inputs = outputs,
@@ -45,20 +41,7 @@ int make_shortcut_layer(size_t batch, size_t w, size_t h, size_t c, size_t w2, s
         .from_output = from_output,
         .from_delta = from_delta,
     };
-    size_t counts[] = {batch * outputs, batch * outputs};
-    float **buffers[] = {&l.output, &l.delta};
-    *out = make_layer_block(&l, sizeof l, 2, counts, buffers);
-    return *out ? DS_OK : DS_ERR_NOMEM;
-}
-
-void free_shortcut_layer(shortcut_layer *l)
-{
-    free(l);
-}
-
-size_t shortcut_layer_bytes(const shortcut_layer *l)
-{
-    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
+    return alloc_io_layer(out, &l, sizeof l, batch * outputs, &l.output, &l.delta);
 }
 
 /* Darknet's shortcut_cpu (src/blas.c): out = s1*out + s2*add over the
@@ -134,4 +117,14 @@ int backward_shortcut_layer(shortcut_layer *l, const network *net)
                      l->from_delta);
     }
     return DS_OK;
+}
+
+void free_shortcut_layer(shortcut_layer *l)
+{
+    free(l);
+}
+
+size_t shortcut_layer_bytes(const shortcut_layer *l)
+{
+    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
 }

@@ -10,11 +10,16 @@ CI=true), or with `--runslow`. Locally, run everything with
 `python -m pytest --runslow`, or only the slow ones with
 `python -m pytest --runslow -m slow`."""
 
+import importlib.util
 import os
 import pathlib
+import subprocess
+import sys
+import tarfile
 
 import numpy as np
 import pytest
+from hypothesis import given
 from hypothesis import strategies as st
 
 import darknet_softmax as ds
@@ -217,3 +222,69 @@ def darknet_cfg(name):
     if not path.is_file():
         pytest.skip(f"Darknet's cfg files are not at {DARKNET_CFG}")
     return path
+
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def load_example(name):
+    """The module of examples/<name>.py in the source tree."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def sdist_names(tmp_path_factory):
+    """The paths an sdist of the source tree carries, below its top folder."""
+    folder = tmp_path_factory.mktemp("sdist")
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "sdist", "-d", str(folder)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    (archive,) = folder.glob("*.tar.gz")
+    with tarfile.open(archive) as tar:
+        return {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+
+
+def softmax_sweep(batch, groups, sizes=GROUP_SIZES[:-1], temperatures=TEMPERATURES, scaled=True):
+    """hypothesis's given() for a sweep of softmax shapes: batch (up to batch)
+    items of groups (up to groups) groups of n (from sizes), a temperature, a
+    seed and, when scaled, the logits' scale."""
+    draws = {
+        "batch": st.integers(1, batch),
+        "n": st.sampled_from(sizes),
+        "groups": st.integers(1, groups),
+        "temperature": st.sampled_from(temperatures),
+        "seed": st.integers(0, 2**32 - 1),
+    }
+    if scaled:
+        draws["scale"] = st.sampled_from([0.1, 3.0, 30.0])
+    return given(**draws)
+
+
+def check_layer_gradients(layer, x, g, loss, params, train):
+    """Runs the layer forward and backward on x with delta = -g, the NEGATIVE
+    gradient of loss = sum(g * output), and holds the input's delta and the
+    updates to the finite differences of loss(input, weights, biases, scales)
+    at params = (weights, biases, scales), float64; scales None checks no
+    scale updates."""
+    net_delta = np.zeros_like(x)
+    net = ds.NetworkContext(x, delta=net_delta, train=train)
+    layer.forward(net)
+    layer.delta[:] = -g
+    layer.backward(net)
+    point = [x.astype(np.float64), *params]
+    checks = [net_delta, layer.weight_updates, layer.bias_updates]
+    if params[2] is not None:
+        checks.append(layer.scale_updates)
+    for i, got in enumerate(checks):
+
+        def moved(value, i=i):
+            return loss(*point[:i], value, *point[i + 1 :])
+
+        expected = numeric_gradient(moved, point[i])
+        assert_close(got, -expected, atol=5e-5, rtol=2e-4, kind="finite-difference gradient")

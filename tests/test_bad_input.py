@@ -233,16 +233,18 @@ def bad_calls():
         delta,
         error,
     )
-    yield bad_call(
-        "x_ent delta is error",
-        ValueError,
-        "delta and error must be different",
-        ds.softmax_x_ent,
-        pred,
-        truth,
-        delta,
-        delta,
-    )
+    for exact in (False, True):
+        yield bad_call(
+            "x_ent exact delta is error" if exact else "x_ent delta is error",
+            ValueError,
+            "delta and error must be different",
+            ds.softmax_x_ent,
+            pred,
+            truth,
+            delta,
+            delta,
+            exact=exact,
+        )
     ax, ay = sentinel(10), sentinel(4)
     yield bad_call("axpy y short", ValueError, "y holds 4 floats", ds.axpy, 1.0, ax, ay)
     yield bad_call(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import darknet_softmax as ds
-from conftest import assert_close, numeric_gradient, one_hot
+from conftest import assert_close, check_layer_gradients, numeric_gradient, one_hot
 from darknet_softmax import reference
 from darknet_softmax.layers import ConnectedLayer
 from darknet_softmax.layers import connected as connected_layer
@@ -53,27 +53,13 @@ def test_backward_matches_reference(rng, batch, inputs, outputs, activation):
         x, layer.weights, layer.output, upstream, activation
     )
     assert_close(layer.delta, delta, kind="connected backward")
-    assert_close(
-        layer.bias_updates,
-        bias_updates,
-        atol=gemm_tolerance(batch),
-        rtol=1e-5,
-        kind="connected backward",
-    )
-    assert_close(
-        layer.weight_updates,
-        weight_updates,
-        atol=gemm_tolerance(batch),
-        rtol=1e-5,
-        kind="connected backward",
-    )
-    assert_close(
-        net_delta,
-        before + input_delta,
-        atol=gemm_tolerance(outputs),
-        rtol=1e-5,
-        kind="connected backward",
-    )
+    for got, expected, summed in (
+        (layer.bias_updates, bias_updates, batch),
+        (layer.weight_updates, weight_updates, batch),
+        (net_delta, before + input_delta, outputs),
+    ):
+        atol = gemm_tolerance(summed)
+        assert_close(got, expected, atol=atol, rtol=1e-5, kind="connected backward")
 
 
 def test_first_layer_backward_leaves_no_input_delta(rng):
@@ -265,19 +251,7 @@ def test_batch_normalize_exact_finite_differences(rng, train):
         out = batchnorm.forward(sums, s, b, *rolling, train)[0][:, :, 0]
         return float((g * np.tanh(out)).sum())
 
-    net_delta = np.zeros_like(x)
-    net = ds.NetworkContext(x, delta=net_delta, train=train)
-    layer.forward(net)
-    layer.delta[:] = -g
-    layer.backward(net)
-    x64 = x.astype(np.float64)
-    for got, expected in (
-        (net_delta, numeric_gradient(lambda i: loss(i, weights, biases, scales), x64)),
-        (layer.weight_updates, numeric_gradient(lambda w: loss(x64, w, biases, scales), weights)),
-        (layer.bias_updates, numeric_gradient(lambda b: loss(x64, weights, b, scales), biases)),
-        (layer.scale_updates, numeric_gradient(lambda s: loss(x64, weights, biases, s), scales)),
-    ):
-        assert_close(got, -expected, atol=5e-5, rtol=2e-4, kind="finite-difference gradient")
+    check_layer_gradients(layer, x, g, loss, (weights, biases, scales), train)
 
 
 def test_batch_normalize_update_moves_the_scales(rng):

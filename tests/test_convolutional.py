@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import darknet_softmax as ds
-from conftest import assert_close, numeric_gradient
+from conftest import assert_close, check_layer_gradients
 from darknet_softmax import batchnorm, reference
 from darknet_softmax.binding import lib
 from darknet_softmax.layers import ConvolutionalLayer
@@ -241,23 +241,7 @@ def test_finite_difference_gradients(rng, config, batch_normalize, train, exact)
             out = sums + b[:, None]
         return float((g * reference.activate(out.reshape(len(inp), -1), "tanh")).sum())
 
-    net_delta = np.zeros_like(x)
-    net = ds.NetworkContext(x, delta=net_delta, train=train)
-    layer.forward(net)
-    layer.delta[:] = -g
-    layer.backward(net)
-    x64 = x.astype(np.float64)
-    checks = [
-        (net_delta, numeric_gradient(lambda i: loss(i, weights, biases, scales), x64)),
-        (layer.weight_updates, numeric_gradient(lambda w: loss(x64, w, biases, scales), weights)),
-        (layer.bias_updates, numeric_gradient(lambda b: loss(x64, weights, b, scales), biases)),
-    ]
-    if batch_normalize:
-        checks.append(
-            (layer.scale_updates, numeric_gradient(lambda s: loss(x64, weights, biases, s), scales))
-        )
-    for got, expected in checks:
-        assert_close(got, -expected, atol=5e-5, rtol=2e-4, kind="finite-difference gradient")
+    check_layer_gradients(layer, x, g, loss, (weights, biases, scales), train)
 
 
 def test_darknet_batchnorm_gradient_differs_from_the_exact_one(rng):

@@ -4,14 +4,21 @@ extreme logits, a finite-difference gradient check, bad input (a clear
 exception, nothing written), and PyTorch's cross_entropy where torch is
 installed."""
 
-import importlib.util
 import pathlib
 
 import numpy as np
 import pytest
 
 import darknet_softmax as ds
-from conftest import EXTREMES, assert_close, bad_call, checked_call, logits, numeric_gradient
+from conftest import (
+    EXTREMES,
+    assert_close,
+    bad_call,
+    checked_call,
+    load_example,
+    logits,
+    numeric_gradient,
+)
 from darknet_softmax import reference
 
 # (shape, axis): 1-element groups, odd sizes, non-multiples of 8, batch 1,
@@ -394,9 +401,7 @@ EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "two_lay
 
 @pytest.mark.skipif(not EXAMPLE.exists(), reason="needs the source tree")
 def test_two_layer_net_example_learns_and_its_gradient_checks():
-    spec = importlib.util.spec_from_file_location("two_layer_net", EXAMPLE)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_example("two_layer_net")
     result = example.main(verbose=False, steps=300)
     assert result["gradient_error"] < 1e-5
     assert np.mean(result["losses"][-20:]) < 0.2 * result["losses"][0]

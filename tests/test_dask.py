@@ -1,9 +1,6 @@
 """darknet_softmax.dask against the in-memory kernels: every scheduler gives
 the in-memory result bit for bit, and bad input gets the in-memory errors."""
 
-import importlib.util
-from pathlib import Path
-
 import dask
 import dask.array as da
 import numpy as np
@@ -12,7 +9,7 @@ from distributed import Client, LocalCluster
 
 import darknet_softmax as ds
 import darknet_softmax.dask_arrays as dsd
-from conftest import logits, one_hot
+from conftest import load_example, logits, one_hot
 
 # Each row-wise function over Dask beside its in-memory kernel.
 PER_ROW = [(dsd.softmax, ds.softmax), (dsd.log_softmax, ds.log_softmax)]
@@ -181,10 +178,7 @@ def test_unknown_number_of_inputs_is_refused(rng, on_dask):
 
 
 def test_out_of_core_example_writes_the_in_memory_softmax(rng, tmp_path):
-    path = Path(__file__).parent.parent / "examples" / "out_of_core.py"
-    spec = importlib.util.spec_from_file_location("out_of_core", path)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_example("out_of_core")
     x = logits(rng, (103, 12))
     np.save(tmp_path / "logits.npy", x)
     # 10 rows a block: uneven, the last block has 3.

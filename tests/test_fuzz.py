@@ -186,34 +186,14 @@ def test_fuzz_softmax_cpu(data, in_place, args, temperature):
     output = data.draw(guarded(size=max(1, need + data.draw(st.integers(-2, 3)))))
     target = input if in_place else output
     before = np.array(target.array, np.float64)
-    result = fuzz_call(
-        ds.softmax_cpu,
-        input.array,
-        n,
-        batch,
-        batch_offset,
-        groups,
-        group_offset,
-        stride,
-        temperature,
-        target.array,
-    )
+    result = fuzz_call(ds.softmax_cpu, input.array, *args, temperature, target.array)
     if result is REFUSED:
         return
     assert result is target.array
     input.assert_guards()
     target.assert_guards()
     expected = sequential_softmax_cpu(
-        input.array_before,
-        n,
-        batch,
-        batch_offset,
-        groups,
-        group_offset,
-        stride,
-        np.float32(temperature),
-        before,
-        in_place,
+        input.array_before, *args, np.float32(temperature), before, in_place
     )
     assert_close(target.array, expected, atol=2e-6, rtol=2e-5, kind="fuzzed softmax_cpu")
 

@@ -46,35 +46,21 @@ def im2col_reference(image, channels, height, width, ksize, stride, pad):
     return col
 
 
+def run(function, source, shape, target):
+    """lib.im2col_cpu or lib.col2im_cpu of source into target, for shape."""
+    function(ffi.from_buffer("float[]", source), *shape, ffi.from_buffer("float[]", target))
+    return target
+
+
 def run_im2col(image, channels, height, width, ksize, stride, pad, fill=7.0):
     rows = channels * ksize * ksize
     columns = out_size(height, ksize, stride, pad) * out_size(width, ksize, stride, pad)
     col = np.full((rows, columns), fill, np.float32)
-    lib.im2col_cpu(
-        ffi.from_buffer("float[]", image),
-        channels,
-        height,
-        width,
-        ksize,
-        stride,
-        pad,
-        ffi.from_buffer("float[]", col),
-    )
-    return col
+    return run(lib.im2col_cpu, image, (channels, height, width, ksize, stride, pad), col)
 
 
 def run_col2im(col, channels, height, width, ksize, stride, pad, image):
-    lib.col2im_cpu(
-        ffi.from_buffer("float[]", col),
-        channels,
-        height,
-        width,
-        ksize,
-        stride,
-        pad,
-        ffi.from_buffer("float[]", image),
-    )
-    return image
+    return run(lib.col2im_cpu, col, (channels, height, width, ksize, stride, pad), image)
 
 
 @pytest.mark.parametrize("shape", SHAPES)

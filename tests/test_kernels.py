@@ -14,6 +14,7 @@ from conftest import (
     logits,
     numeric_gradient,
     one_hot,
+    softmax_sweep,
 )
 from darknet_softmax import reference
 
@@ -27,14 +28,7 @@ def test_softmax_matches_reference_over_group_sizes(rng, n, temperature):
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    batch=st.integers(1, 64),
-    n=st.sampled_from(GROUP_SIZES[:-1]),
-    groups=st.integers(1, 6),
-    temperature=st.sampled_from(TEMPERATURES),
-    scale=st.sampled_from([0.1, 3.0, 30.0]),
-    seed=st.integers(0, 2**32 - 1),
-)
+@softmax_sweep(64, 6)
 def test_softmax_sweep(batch, n, groups, temperature, scale, seed):
     x = logits(np.random.default_rng(seed), (batch, n * groups), scale)
     out = ds.softmax(x, groups, temperature)

@@ -22,6 +22,7 @@ from conftest import (
     TEMPERATURES,
     assert_close,
     logits,
+    softmax_sweep,
     tree_with_sizes,
 )
 from darknet_softmax import reference
@@ -89,14 +90,7 @@ def test_exp_is_within_its_stated_error(kernel_path, rng):
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(
-    batch=st.integers(1, 64),
-    n=st.sampled_from(GROUP_SIZES[:-1]),
-    groups=st.integers(1, 6),
-    temperature=st.sampled_from(TEMPERATURES),
-    scale=st.sampled_from([0.1, 3.0, 30.0]),
-    seed=st.integers(0, 2**32 - 1),
-)
+@softmax_sweep(64, 6)
 def test_softmax_sweep(kernel_path, batch, n, groups, temperature, scale, seed):
     x = logits(np.random.default_rng(seed), (batch, n * groups), scale)
     out = ds.softmax(x, groups, temperature)

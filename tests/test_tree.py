@@ -2,7 +2,6 @@
 helpers against their float64 references, and the tree softmax layer on the
 YOLO9000 tree (darknet_softmax/data/9k.tree)."""
 
-import importlib.util
 import os
 import pathlib
 import re
@@ -19,6 +18,7 @@ from conftest import (
     assert_close,
     bad_call,
     checked_call,
+    load_example,
     make_tree,
     numeric_gradient,
     one_hot,
@@ -624,9 +624,7 @@ EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "tree_ex
 
 @pytest.mark.skipif(not EXAMPLE.exists(), reason="needs the source tree")
 def test_tree_example_trains_and_walks_the_tree():
-    spec = importlib.util.spec_from_file_location("tree_example", EXAMPLE)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_example("tree_example")
     result = example.main(verbose=False)
     assert np.mean(result["costs"][-20:]) < 0.5 * result["costs"][0]
     assert result["accuracy"] > 0.8
