@@ -4,8 +4,9 @@
 /* Internal: eight float lanes and the few operations the fast kernels need,
    for one instruction set at a time. Define DS_VECTOR_AVX2 before including
    it to get AVX2 + FMA intrinsics (the file must then be compiled for them);
-   otherwise the lanes are plain C loops that any C compiler takes and most
-   vectorise. Both give the same exp and log polynomials (exp within 1.7e-7,
+   otherwise the lanes are portable C: GCC's and Clang's vector extensions,
+   four lanes at a time (SSE2 on x86-64, NEON on aarch64), or one float at a
+   time with any other compiler. Both give the same exp and log polynomials (exp within 1.7e-7,
    log Cephes' logf, about one ulp). */
 
 #include <math.h>
