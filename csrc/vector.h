@@ -324,13 +324,18 @@ typedef struct {
     vf r; for (int k = 0; k < PARTS; ++k) r.p[k] = (expression); return r
 
 static ALWAYS_INLINE part splat(float x) { return (part){0} + x; }
+static ALWAYS_INLINE part load_part(const float *p) { part x; memcpy(&x, p, sizeof x); return x; }
 static ALWAYS_INLINE part select_lanes(part_bits mask, part yes, part no)
 {
     return as_part((mask & as_bits(yes)) | (~mask & as_bits(no)));
 }
 static ALWAYS_INLINE vf vf_set1(float x) { PARTWISE(splat(x)); }
-static ALWAYS_INLINE vf vf_load(const float *p) { vf r; memcpy(&r, p, sizeof r); return r; }
-static ALWAYS_INLINE void vf_store(float *p, vf v) { memcpy(p, &v, sizeof v); }
+/* Part by part: a copy of the whole vf would go through the stack. */
+static ALWAYS_INLINE vf vf_load(const float *p) { PARTWISE(load_part(p + k * (LANES / PARTS))); }
+static ALWAYS_INLINE void vf_store(float *p, vf v)
+{
+    for (int k = 0; k < PARTS; ++k) memcpy(p + k * (LANES / PARTS), &v.p[k], sizeof(part));
+}
 static ALWAYS_INLINE vf vf_add(vf a, vf b) { PARTWISE(a.p[k] + b.p[k]); }
 static ALWAYS_INLINE vf vf_sub(vf a, vf b) { PARTWISE(a.p[k] - b.p[k]); }
 static ALWAYS_INLINE vf vf_mul(vf a, vf b) { PARTWISE(a.p[k] * b.p[k]); }
