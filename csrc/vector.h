@@ -295,27 +295,39 @@ static inline vf vf_log(vf x)
 #define PARTS 2
 typedef float part __attribute__((vector_size(16)));
 typedef uint32_t part_bits __attribute__((vector_size(16)));
+typedef double double_part __attribute__((vector_size(16))); /* two lanes */
 #define MASK(comparison) ((part_bits)(comparison))
+#if defined(__SSE__)
+#include <xmmintrin.h> /* for vf_max alone */
+#endif
 /* clang-format off */
 static ALWAYS_INLINE part_bits as_bits(part x) { return (part_bits)x; }
 static ALWAYS_INLINE part as_part(part_bits b) { return (part)b; }
 /* clang-format on */
+static ALWAYS_INLINE void widen(part x, double_part *out)
+{
+    out[0] = (double_part){x[0], x[1]};
+    out[1] = (double_part){x[2], x[3]};
+}
 #else
 #define PARTS LANES
 typedef float part;
 typedef uint32_t part_bits;
+typedef double double_part;
 #define MASK(comparison) (-(part_bits)(comparison))
 /* clang-format off */
 static inline part_bits as_bits(part x) { part_bits b; memcpy(&b, &x, 4); return b; }
 static inline part as_part(part_bits b) { part x; memcpy(&x, &b, 4); return x; }
+static inline void widen(part x, double_part *out) { *out = x; }
 /* clang-format on */
 #endif
+#define DOUBLE_PARTS (LANES * sizeof(double) / sizeof(double_part))
 
 typedef struct {
     part p[PARTS];
 } vf;
 typedef struct {
-    double lane[LANES];
+    double_part p[DOUBLE_PARTS];
 } vsum;
 
 /* One-line wrappers, read as a table. */
@@ -340,8 +352,13 @@ static ALWAYS_INLINE vf vf_add(vf a, vf b) { PARTWISE(a.p[k] + b.p[k]); }
 static ALWAYS_INLINE vf vf_sub(vf a, vf b) { PARTWISE(a.p[k] - b.p[k]); }
 static ALWAYS_INLINE vf vf_mul(vf a, vf b) { PARTWISE(a.p[k] * b.p[k]); }
 static ALWAYS_INLINE vf vf_div(vf a, vf b) { PARTWISE(a.p[k] / b.p[k]); }
-/* A NaN in b comes out, as from AVX2's max. */
+/* A NaN in b comes out, as from AVX2's max (and SSE's, which compilers do
+   not see in the select). */
+#if defined(__SSE__) && PARTS == 2
+static ALWAYS_INLINE vf vf_max(vf a, vf b) { PARTWISE(_mm_max_ps(a.p[k], b.p[k])); }
+#else
 static ALWAYS_INLINE vf vf_max(vf a, vf b) { PARTWISE(select_lanes(MASK(a.p[k] > b.p[k]), a.p[k], b.p[k])); }
+#endif
 /* v where c is not 0 (a NaN c counts as not 0), and +0 elsewhere. */
 static ALWAYS_INLINE vf vf_where_nonzero(vf c, vf v) { PARTWISE(as_part(MASK(c.p[k] != 0) & as_bits(v.p[k]))); }
 /* clang-format on */
@@ -412,7 +429,7 @@ static inline vf vf_remainder(vf d, vf q, vf t)
 
 /* The AVX2 code's exp and log on one part, without branches; with
    nonpositive (x <= 0 or NaN), the clamps go, as there. */
-static ALWAYS_INLINE part exp_part(part x, part correction, int nonpositive)
+static ALWAYS_INLINE part exp_part(part x, part correction, int corrected, int nonpositive)
 {
     /* The selects keep x where a comparison with NaN is false. */
     part clamped = x;
@@ -422,7 +439,8 @@ static ALWAYS_INLINE part exp_part(part x, part correction, int nonpositive)
     }
     part rounded = clamped * EXP_LOG2E + ROUND_MAGIC;
     part n = rounded - ROUND_MAGIC;
-    part r = (clamped - n * EXP_LN2_HI) - n * EXP_LN2_LO + correction;
+    part r = (clamped - n * EXP_LN2_HI) - n * EXP_LN2_LO;
+    if (corrected) r = r + correction;
     part p = (((EXP_C5 * r + EXP_C4) * r + EXP_C3) * r + EXP_C2) * r + EXP_C1;
     part scale = as_part(as_bits(rounded) << 23);
     part result = (r * scale) * p + scale;
@@ -462,12 +480,12 @@ static ALWAYS_INLINE part log_part(part x)
 }
 
 /* clang-format off */
-static ALWAYS_INLINE vf vf_exp(vf x) { PARTWISE(exp_part(x.p[k], splat(0), 0)); }
+static ALWAYS_INLINE vf vf_exp(vf x) { PARTWISE(exp_part(x.p[k], x.p[k], 0, 0)); }
 /* exp(x) and exp(x + correction) for x <= 0 or NaN. */
-static ALWAYS_INLINE vf vf_exp_nonpositive(vf x) { PARTWISE(exp_part(x.p[k], splat(0), 1)); }
+static ALWAYS_INLINE vf vf_exp_nonpositive(vf x) { PARTWISE(exp_part(x.p[k], x.p[k], 0, 1)); }
 static ALWAYS_INLINE vf vf_exp_nonpositive_corrected(vf x, vf correction)
 {
-    PARTWISE(exp_part(x.p[k], correction.p[k], 1));
+    PARTWISE(exp_part(x.p[k], correction.p[k], 1, 1));
 }
 static ALWAYS_INLINE vf vf_log(vf x) { PARTWISE(log_part(x.p[k])); }
 /* clang-format on */
@@ -475,35 +493,38 @@ static ALWAYS_INLINE vf vf_log(vf x) { PARTWISE(log_part(x.p[k])); }
 static inline vsum vsum_zero(void)
 {
     vsum s;
-    for (int l = 0; l < LANES; ++l) s.lane[l] = 0;
+    for (size_t k = 0; k < DOUBLE_PARTS; ++k) s.p[k] = (double_part){0};
     return s;
 }
 
-static inline vsum vsum_add(vsum s, vf v)
+static ALWAYS_INLINE vsum vsum_add(vsum s, vf v)
 {
-    float lanes[LANES];
-    vf_store(lanes, v);
-    for (int l = 0; l < LANES; ++l) s.lane[l] += lanes[l];
+    double_part wide[DOUBLE_PARTS];
+    for (int k = 0; k < PARTS; ++k) widen(v.p[k], wide + k * (DOUBLE_PARTS / PARTS));
+    for (size_t k = 0; k < DOUBLE_PARTS; ++k) s.p[k] = s.p[k] + wide[k];
     return s;
-}
-
-static inline double vsum_total(vsum s)
-{
-    double total = 0;
-    for (int l = 0; l < LANES; ++l) total += s.lane[l];
-    return total;
 }
 
 static inline void vsum_lanes(vsum s, double *out)
 {
-    for (int l = 0; l < LANES; ++l) out[l] = s.lane[l];
+    memcpy(out, &s, sizeof s);
+}
+
+static inline double vsum_total(vsum s)
+{
+    double lanes[LANES], total = 0;
+    vsum_lanes(s, lanes);
+    for (int l = 0; l < LANES; ++l) total += lanes[l];
+    return total;
 }
 
 static inline vf vsum_reciprocal(vsum s)
 {
-    float lanes[LANES];
-    for (int l = 0; l < LANES; ++l) lanes[l] = (float)(1.0 / s.lane[l]);
-    return vf_load(lanes);
+    double lanes[LANES];
+    float reciprocals[LANES];
+    vsum_lanes(s, lanes);
+    for (int l = 0; l < LANES; ++l) reciprocals[l] = (float)(1.0 / lanes[l]);
+    return vf_load(reciprocals);
 }
 
 #undef PARTWISE
