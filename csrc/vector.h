@@ -4,8 +4,9 @@
 /* Internal: eight float lanes and the few operations the fast kernels need,
    for one instruction set at a time. Define DS_VECTOR_AVX2 before including
    it to get AVX2 + FMA intrinsics (the file must then be compiled for them);
-   otherwise the lanes are plain C loops that any C compiler takes and most
-   vectorise. Both give the same exp and log polynomials (exp within 1.7e-7,
+   otherwise the lanes are portable C: GCC's and Clang's vector extensions,
+   four lanes at a time (SSE2 on x86-64, NEON on aarch64), or one float at a
+   time with any other compiler. Both give the same exp and log polynomials (exp within 1.7e-7,
    log Cephes' logf, about one ulp). */
 
 #include <math.h>
@@ -285,97 +286,119 @@ static inline vf vf_log(vf x)
 
 #else /* portable C */
 
+/* A vf is PARTS parts: with GCC's and Clang's vector extensions a part is
+   four lanes, which SSE2 and NEON registers hold natively; with any other
+   compiler a part is one float. The operators +, -, *, / and the
+   comparisons work on both, so the code below is written once; a
+   comparison's MASK is all ones or all zeros in each lane. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PARTS 2
+typedef float part __attribute__((vector_size(16)));
+typedef uint32_t part_bits __attribute__((vector_size(16)));
+typedef double double_part __attribute__((vector_size(16))); /* two lanes */
+#define MASK(comparison) ((part_bits)(comparison))
+#if defined(__SSE__)
+#include <xmmintrin.h> /* for vf_max alone */
+#endif
+/* clang-format off */
+static ALWAYS_INLINE part_bits as_bits(part x) { return (part_bits)x; }
+static ALWAYS_INLINE part as_part(part_bits b) { return (part)b; }
+/* clang-format on */
+static ALWAYS_INLINE void widen(part x, double_part *out)
+{
+    out[0] = (double_part){x[0], x[1]};
+    out[1] = (double_part){x[2], x[3]};
+}
+#else
+#define PARTS LANES
+typedef float part;
+typedef uint32_t part_bits;
+typedef double double_part;
+#define MASK(comparison) (-(part_bits)(comparison))
+/* clang-format off */
+static inline part_bits as_bits(part x) { part_bits b; memcpy(&b, &x, 4); return b; }
+static inline part as_part(part_bits b) { part x; memcpy(&x, &b, 4); return x; }
+static inline void widen(part x, double_part *out) { *out = x; }
+/* clang-format on */
+#endif
+#define DOUBLE_PARTS (LANES * sizeof(double) / sizeof(double_part))
+
+typedef struct {
+    part p[PARTS];
+} vf;
+typedef struct {
+    double_part p[DOUBLE_PARTS];
+} vsum;
+
 /* One-line wrappers, read as a table. */
 /* clang-format off */
-typedef struct { float lane[LANES]; } vf;
-typedef struct { double lane[LANES]; } vsum;
+#define PARTWISE(expression) \
+    vf r; for (int k = 0; k < PARTS; ++k) r.p[k] = (expression); return r
 
-static inline uint32_t float_bits(float x) { uint32_t b; memcpy(&b, &x, 4); return b; }
-static inline float bits_float(uint32_t b) { float x; memcpy(&x, &b, 4); return x; }
+static ALWAYS_INLINE part splat(float x) { return (part){0} + x; }
+static ALWAYS_INLINE part load_part(const float *p) { part x; memcpy(&x, p, sizeof x); return x; }
+static ALWAYS_INLINE part select_lanes(part_bits mask, part yes, part no)
+{
+    return as_part((mask & as_bits(yes)) | (~mask & as_bits(no)));
+}
+static ALWAYS_INLINE vf vf_set1(float x) { PARTWISE(splat(x)); }
+/* Part by part: a copy of the whole vf would go through the stack. */
+static ALWAYS_INLINE vf vf_load(const float *p) { PARTWISE(load_part(p + k * (LANES / PARTS))); }
+static ALWAYS_INLINE void vf_store(float *p, vf v)
+{
+    for (int k = 0; k < PARTS; ++k) memcpy(p + k * (LANES / PARTS), &v.p[k], sizeof(part));
+}
+static ALWAYS_INLINE vf vf_add(vf a, vf b) { PARTWISE(a.p[k] + b.p[k]); }
+static ALWAYS_INLINE vf vf_sub(vf a, vf b) { PARTWISE(a.p[k] - b.p[k]); }
+static ALWAYS_INLINE vf vf_mul(vf a, vf b) { PARTWISE(a.p[k] * b.p[k]); }
+static ALWAYS_INLINE vf vf_div(vf a, vf b) { PARTWISE(a.p[k] / b.p[k]); }
+/* A NaN in b comes out, as from AVX2's max (and SSE's, which compilers do
+   not see in the select). */
+#if defined(__SSE__) && PARTS == 2
+static ALWAYS_INLINE vf vf_max(vf a, vf b) { PARTWISE(_mm_max_ps(a.p[k], b.p[k])); }
+#else
+static ALWAYS_INLINE vf vf_max(vf a, vf b) { PARTWISE(select_lanes(MASK(a.p[k] > b.p[k]), a.p[k], b.p[k])); }
+#endif
+/* v where c is not 0 (a NaN c counts as not 0), and +0 elsewhere. */
+static ALWAYS_INLINE vf vf_where_nonzero(vf c, vf v) { PARTWISE(as_part(MASK(c.p[k] != 0) & as_bits(v.p[k]))); }
 /* clang-format on */
 
-/* The scalar polynomials that the lanes apply, without branches, so that
-   compilers can vectorise the lane loops. Clamps and selects leave a NaN x
-   as it is; 2^n is built from the rounding's bits, as in the AVX2 code. */
-static inline float exp_poly(float x, float correction)
-{
-    float clamped = x < EXP_LOWEST ? EXP_LOWEST : x > EXP_HIGHEST ? EXP_HIGHEST : x;
-    float rounded = clamped * EXP_LOG2E + ROUND_MAGIC;
-    float n = rounded - ROUND_MAGIC;
-    float r = clamped - n * EXP_LN2_HI;
-    r = r - n * EXP_LN2_LO + correction;
-    float p = (((EXP_C5 * r + EXP_C4) * r + EXP_C3) * r + EXP_C2) * r + EXP_C1;
-    float scale = bits_float(float_bits(rounded) << 23);
-    float result = (r * scale) * p + scale;
-    result = x < EXP_LOWEST ? 0.0f : result;
-    return x > EXP_HIGHEST ? INFINITY : result;
-}
-
-static inline float log_poly(float x)
-{
-    if (x != x || x < 0) return NAN;
-    if (x == 0) return -INFINITY;
-    if (x == INFINITY) return x;
-    float e = 0;
-    if (x < 1.17549435e-38f) {
-        x *= 8388608.0f;
-        e = -23;
-    }
-    uint32_t bits = float_bits(x);
-    e += (float)((int32_t)(bits >> 23) - 126);
-    float m = bits_float((bits & 0x007fffffu) | 0x3f000000u);
-    if (m < LOG_SQRTHF) {
-        e -= 1;
-        m = m + m - 1.0f;
-    } else {
-        m = m - 1.0f;
-    }
-    float z = m * m;
-    /* Horner's rule, broken where it reads best. */
-    /* clang-format off */
-    float y = (((((((LOG_P0 * m + LOG_P1) * m + LOG_P2) * m + LOG_P3) * m + LOG_P4) * m
-                 + LOG_P5) * m + LOG_P6) * m + LOG_P7) * m + LOG_P8;
-    /* clang-format on */
-    y = y * m * z;
-    y += e * EXP_LN2_LO;
-    y -= 0.5f * z;
-    return m + y + e * EXP_LN2_HI;
-}
-
-/* One-line wrappers, read as a table. */
-/* clang-format off */
-#define LANEWISE(expression) \
-    vf r; for (int l = 0; l < LANES; ++l) r.lane[l] = (expression); return r
-
-static inline vf vf_set1(float x) { LANEWISE(x); }
-static inline vf vf_load(const float *p) { LANEWISE(p[l]); }
-static inline void vf_store(float *p, vf v) { for (int l = 0; l < LANES; ++l) p[l] = v.lane[l]; }
-static inline vf vf_add(vf a, vf b) { LANEWISE(a.lane[l] + b.lane[l]); }
-static inline vf vf_sub(vf a, vf b) { LANEWISE(a.lane[l] - b.lane[l]); }
-static inline vf vf_mul(vf a, vf b) { LANEWISE(a.lane[l] * b.lane[l]); }
-static inline vf vf_div(vf a, vf b) { LANEWISE(a.lane[l] / b.lane[l]); }
-static inline vf vf_max(vf a, vf b) { LANEWISE(a.lane[l] > b.lane[l] ? a.lane[l] : b.lane[l]); }
+/* The lane-by-lane operations go through an array of the lanes. */
 static inline vf vf_load_part(const float *p, size_t count, float fill)
 {
-    LANEWISE((size_t)l < count ? p[l] : fill);
+    float lanes[LANES];
+    for (size_t l = 0; l < LANES; ++l) lanes[l] = l < count ? p[l] : fill;
+    return vf_load(lanes);
 }
-static inline vf vf_load_first(const float *p, size_t count) { return vf_load_part(p, count, 0); }
+static inline vf vf_load_first(const float *p, size_t count)
+{
+    return vf_load_part(p, count, 0);
+}
 static inline void vf_store_part(float *p, vf v, size_t count)
 {
-    for (size_t l = 0; l < count; ++l) p[l] = v.lane[l];
+    memcpy(p, &v, count * sizeof(float));
 }
-static inline vf vf_keep(vf v, size_t count) { LANEWISE((size_t)l < count ? v.lane[l] : 0.0f); }
-static inline vf vf_gather(const float *base, const int32_t *index) { LANEWISE(base[index[l]]); }
-static inline vf vf_where_nonzero(vf c, vf v) { LANEWISE(c.lane[l] != 0 ? v.lane[l] : 0.0f); }
-/* clang-format on */
+static inline vf vf_keep(vf v, size_t count)
+{
+    float lanes[LANES];
+    vf_store(lanes, v);
+    for (size_t l = count; l < LANES; ++l) lanes[l] = 0;
+    return vf_load(lanes);
+}
+static inline vf vf_gather(const float *base, const int32_t *index)
+{
+    float lanes[LANES];
+    for (size_t l = 0; l < LANES; ++l) lanes[l] = base[index[l]];
+    return vf_load(lanes);
+}
 static inline void vf_transpose(vf *r)
 {
-    for (int i = 0; i < LANES; ++i) {
-        for (int j = i + 1; j < LANES; ++j) {
-            float t = r[i].lane[j];
-            r[i].lane[j] = r[j].lane[i];
-            r[j].lane[i] = t;
-        }
+    float m[LANES][LANES];
+    for (size_t i = 0; i < LANES; ++i) vf_store(m[i], r[i]);
+    for (size_t i = 0; i < LANES; ++i) {
+        float column[LANES];
+        for (size_t j = 0; j < LANES; ++j) column[j] = m[j][i];
+        r[i] = vf_load(column);
     }
 }
 static inline void vf_stream(float *p, vf v)
@@ -383,109 +406,128 @@ static inline void vf_stream(float *p, vf v)
     vf_store(p, v);
 }
 static inline void stream_fence(void) {}
-#if defined(__GNUC__) || defined(__clang__)
-/* GCC's and Clang's vector extensions: exp_poly on all lanes at once, in
-   whatever vectors the target has (SSE2, NEON...). Compilers do not
-   vectorise the lane loop by themselves, and exp is where the time goes. */
-typedef float vector8f __attribute__((vector_size(4 * LANES)));
-typedef uint32_t vector8u __attribute__((vector_size(4 * LANES)));
-
-/* A macro, not a function: passing 32-byte vectors by value warns (-Wpsabi). */
-#define select_bits(mask, yes, no) (((mask) & (yes)) | (~(mask) & (no)))
-
-static inline vf exp_lanes(vf input, vf correction_input)
-{
-    vector8f x, correction;
-    memcpy(&x, input.lane, sizeof x);
-    memcpy(&correction, correction_input.lane, sizeof correction);
-    vector8f zero = {0}, lowest = zero + EXP_LOWEST, highest = zero + EXP_HIGHEST;
-    vector8u below = (vector8u)(x < lowest), above = (vector8u)(x > highest);
-    vector8f clamped = (vector8f)select_bits(below, (vector8u)lowest,
-                                             select_bits(above, (vector8u)highest, (vector8u)x));
-    vector8f rounded = clamped * EXP_LOG2E + ROUND_MAGIC;
-    vector8f n = rounded - ROUND_MAGIC;
-    vector8f r = clamped - n * EXP_LN2_HI;
-    r = r - n * EXP_LN2_LO + correction;
-    vector8f p = (((EXP_C5 * r + EXP_C4) * r + EXP_C3) * r + EXP_C2) * r + EXP_C1;
-    vector8f scale = (vector8f)((vector8u)rounded << 23);
-    vector8f result = (r * scale) * p + scale;
-    result = (vector8f)(~below & (vector8u)result);
-    result = (vector8f)select_bits(above, (vector8u)(zero + INFINITY), (vector8u)result);
-    vf out;
-    memcpy(out.lane, &result, sizeof result);
-    return out;
-}
-
-static inline vf vf_exp(vf x)
-{
-    return exp_lanes(x, vf_set1(0));
-}
-static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
-{
-    return exp_lanes(x, correction);
-}
-#else
-static inline vf vf_exp(vf x)
-{
-    LANEWISE(exp_poly(x.lane[l], 0));
-}
-static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
-{
-    LANEWISE(exp_poly(x.lane[l], correction.lane[l]));
-}
-#endif
-static inline vf vf_exp_nonpositive(vf x)
-{
-    return vf_exp(x);
-}
-/* Without an FMA, double holds q*t and the difference exactly. */
-static inline vf vf_remainder(vf d, vf q, vf t)
-{
-    LANEWISE((float)((double)d.lane[l] - (double)q.lane[l] * t.lane[l]));
-}
-static inline vf vf_log(vf x)
-{
-    LANEWISE(log_poly(x.lane[l]));
-}
 
 static inline float vf_hmax(vf v)
 {
-    float m = v.lane[0];
-    for (int l = 1; l < LANES; ++l) m = v.lane[l] > m ? v.lane[l] : m;
+    float lanes[LANES];
+    vf_store(lanes, v);
+    float m = lanes[0];
+    for (size_t l = 1; l < LANES; ++l) m = lanes[l] > m ? lanes[l] : m;
     return m;
 }
+
+/* Without an FMA, double holds q*t and the difference exactly. */
+static inline vf vf_remainder(vf d, vf q, vf t)
+{
+    float dl[LANES], ql[LANES], tl[LANES];
+    vf_store(dl, d);
+    vf_store(ql, q);
+    vf_store(tl, t);
+    for (size_t l = 0; l < LANES; ++l) dl[l] = (float)((double)dl[l] - (double)ql[l] * tl[l]);
+    return vf_load(dl);
+}
+
+/* The AVX2 code's exp and log on one part, without branches; with
+   nonpositive (x <= 0 or NaN), the clamps go, as there. */
+static ALWAYS_INLINE part exp_part(part x, part correction, int corrected, int nonpositive)
+{
+    /* The selects keep x where a comparison with NaN is false. */
+    part clamped = x;
+    if (!nonpositive) {
+        clamped = select_lanes(MASK(x < EXP_LOWEST), splat(EXP_LOWEST), x);
+        clamped = select_lanes(MASK(clamped > EXP_HIGHEST), splat(EXP_HIGHEST), clamped);
+    }
+    part rounded = clamped * EXP_LOG2E + ROUND_MAGIC;
+    part n = rounded - ROUND_MAGIC;
+    part r = (clamped - n * EXP_LN2_HI) - n * EXP_LN2_LO;
+    if (corrected) r = r + correction;
+    part p = (((EXP_C5 * r + EXP_C4) * r + EXP_C3) * r + EXP_C2) * r + EXP_C1;
+    part scale = as_part(as_bits(rounded) << 23);
+    part result = (r * scale) * p + scale;
+    result = as_part(~MASK(x < EXP_LOWEST) & as_bits(result));
+    if (nonpositive) return result;
+    return select_lanes(MASK(x > EXP_HIGHEST), splat(INFINITY), result);
+}
+
+static ALWAYS_INLINE part log_part(part x)
+{
+    /* Subnormals are scaled up by 2^23 first so their exponent is right. */
+    part_bits tiny = MASK(x < 1.17549435e-38f);
+    part_bits bits = as_bits(select_lanes(tiny, x * 8388608.0f, x));
+    /* The exponent field, at most 511 with the sign, made a float by putting
+       it under the mantissa of 2^23. */
+    part e = as_part((bits >> 23) | as_bits(splat(8388608.0f))) - (8388608.0f + 126.0f);
+    e = e - as_part(tiny & as_bits(splat(23.0f)));
+    /* The mantissa as a float in [0.5, 1). */
+    part m = as_part((bits & 0x007fffffu) | 0x3f000000u);
+    part_bits below = MASK(m < LOG_SQRTHF);
+    e = e - as_part(below & as_bits(splat(1.0f)));
+    m = (m + as_part(below & as_bits(m))) - 1.0f;
+    part z = m * m;
+    /* Horner's rule, broken where it reads best. */
+    /* clang-format off */
+    part y = (((((((LOG_P0 * m + LOG_P1) * m + LOG_P2) * m + LOG_P3) * m + LOG_P4) * m
+                + LOG_P5) * m + LOG_P6) * m + LOG_P7) * m + LOG_P8;
+    /* clang-format on */
+    y = y * m * z;
+    y = y + e * EXP_LN2_LO;
+    y = y - 0.5f * z;
+    part result = (m + y) + e * EXP_LN2_HI;
+    /* log(0) = -inf, log(inf) = inf, log(x < 0) = log(NaN) = NaN. */
+    result = select_lanes(MASK(x == 0), splat(-INFINITY), result);
+    result = select_lanes(MASK(x == INFINITY), x, result);
+    return select_lanes(~MASK(x >= 0), splat(NAN), result);
+}
+
+/* clang-format off */
+static ALWAYS_INLINE vf vf_exp(vf x) { PARTWISE(exp_part(x.p[k], x.p[k], 0, 0)); }
+/* exp(x) and exp(x + correction) for x <= 0 or NaN. */
+static ALWAYS_INLINE vf vf_exp_nonpositive(vf x) { PARTWISE(exp_part(x.p[k], x.p[k], 0, 1)); }
+static ALWAYS_INLINE vf vf_exp_nonpositive_corrected(vf x, vf correction)
+{
+    PARTWISE(exp_part(x.p[k], correction.p[k], 1, 1));
+}
+static ALWAYS_INLINE vf vf_log(vf x) { PARTWISE(log_part(x.p[k])); }
+/* clang-format on */
 
 static inline vsum vsum_zero(void)
 {
     vsum s;
-    for (int l = 0; l < LANES; ++l) s.lane[l] = 0;
+    for (size_t k = 0; k < DOUBLE_PARTS; ++k) s.p[k] = (double_part){0};
     return s;
 }
 
-static inline vsum vsum_add(vsum s, vf v)
+static ALWAYS_INLINE vsum vsum_add(vsum s, vf v)
 {
-    for (int l = 0; l < LANES; ++l) s.lane[l] += v.lane[l];
+    double_part wide[DOUBLE_PARTS];
+    for (int k = 0; k < PARTS; ++k) widen(v.p[k], wide + k * (DOUBLE_PARTS / PARTS));
+    for (size_t k = 0; k < DOUBLE_PARTS; ++k) s.p[k] = s.p[k] + wide[k];
     return s;
-}
-
-static inline double vsum_total(vsum s)
-{
-    double total = 0;
-    for (int l = 0; l < LANES; ++l) total += s.lane[l];
-    return total;
 }
 
 static inline void vsum_lanes(vsum s, double *out)
 {
-    for (int l = 0; l < LANES; ++l) out[l] = s.lane[l];
+    memcpy(out, &s, sizeof s);
+}
+
+static inline double vsum_total(vsum s)
+{
+    double lanes[LANES], total = 0;
+    vsum_lanes(s, lanes);
+    for (int l = 0; l < LANES; ++l) total += lanes[l];
+    return total;
 }
 
 static inline vf vsum_reciprocal(vsum s)
 {
-    LANEWISE((float)(1.0 / s.lane[l]));
+    double lanes[LANES];
+    float reciprocals[LANES];
+    vsum_lanes(s, lanes);
+    for (int l = 0; l < LANES; ++l) reciprocals[l] = (float)(1.0 / lanes[l]);
+    return vf_load(reciprocals);
 }
 
-#undef LANEWISE
+#undef PARTWISE
 
 #endif
 #endif

@@ -22,7 +22,7 @@ static inline scaling VK(scaling_for)(float temp)
                      .inverse = vf_set1(inverse <= 3.0e38f ? inverse : 0)};
 }
 
-static inline vf VK(exp_of)(vf x, vf largest, const scaling *s)
+static ALWAYS_INLINE vf VK(exp_of)(vf x, vf largest, const scaling *s)
 {
     vf d = vf_sub(x, largest);
     if (!s->divide) return vf_exp_nonpositive(d);

@@ -315,9 +315,10 @@ def set_threads(threads):
         torch.set_num_threads(threads)
 
 
-def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress):
+def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress, isas=()):
     """Rows of results for one workload: each implementation at each thread count,
-    the scalar path (one thread, as Darknet), and the copy at all cores."""
+    darknet_softmax again with each of `isas` (named "isa=NAME"), the
+    scalar path (one thread, as Darknet), and the copy at all cores."""
     expected = workload.expected()
     calls = workload.implementations()
     rows = []
@@ -350,8 +351,34 @@ def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress):
         set_threads(threads)
         for name, call in calls.items():
             run(name, threads, call)
+        for isa in isas:
+            with runtime.settings(instruction_set=isa):
+                run(f"isa={isa}", threads, calls["darknet_softmax"])
     set_threads(cores)
     return rows
+
+
+def isa_summary(rows):
+    """Each instruction set's time over the default one's, from the same run."""
+    lines = []
+    for row in rows:
+        name = row["implementation"]
+        if not name.startswith("isa=") or "seconds" not in row:
+            continue
+        default = [
+            r
+            for r in rows
+            if r["workload"] == row["workload"]
+            and r["threads"] == row["threads"]
+            and r["implementation"] == "darknet_softmax"
+            and "seconds" in r
+        ]
+        if default:
+            lines.append(
+                f"  {row['workload']} {row['threads']} thr {name} / darknet_softmax: "
+                f"{row['seconds'] / default[0]['seconds']:.3f}"
+            )
+    return "\n".join(["instruction sets (time over the default's):", *lines]) if lines else ""
 
 
 def add_figures(rows):
@@ -513,6 +540,12 @@ def build_parser(parser=None):
         default=None,
         help="the 'all cores' thread count (default: the CPUs available)",
     )
+    parser.add_argument(
+        "--isa",
+        default="",
+        help="comma-separated instruction sets (from runtime.instruction_sets()) to time "
+        "darknet_softmax with too, beside the default one",
+    )
     parser.add_argument("--tree", default=str(YOLO9000_TREE), help="the .tree file for W5")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--plot", metavar="FILE", help="write a PNG chart (needs matplotlib)")
@@ -533,13 +566,21 @@ WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "S", "CE1", "CE2", "CE3", "LSM")
 
 def check_arguments(args):
     """What run() needs, checked before any timing: (workload names, the W5
-    tree or None), or an error message naming the option."""
+    tree or None, the instruction sets of --isa), or an error message naming
+    the option."""
     names = [name.strip() for name in args.workloads.split(",") if name.strip()]
     if not names:
         return f"--workloads: name at least one of {', '.join(WORKLOADS)}, not {args.workloads!r}"
     unknown = [name for name in names if name not in WORKLOADS]
     if unknown:
         return f"--workloads: unknown {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}"
+    isas = [isa.strip() for isa in args.isa.split(",") if isa.strip()]
+    unknown = [isa for isa in isas if isa not in runtime.instruction_sets()]
+    if unknown:
+        return (
+            f"--isa: {', '.join(unknown)} not available; choose from "
+            f"{', '.join(runtime.instruction_sets())}"
+        )
     tree = None
     if "W5" in names:
         try:
@@ -556,14 +597,14 @@ def check_arguments(args):
         folder = os.path.dirname(os.path.abspath(path)) if path else None
         if folder and not os.path.isdir(folder):
             return f"{option} {path}: the folder {folder} does not exist"
-    return names, tree
+    return names, tree, isas
 
 
 def run(args):
     checked = check_arguments(args)
     if isinstance(checked, str):
         return fail(getattr(args, "bench_prog", "bench"), checked, status=2)
-    names, tree = checked
+    names, tree, isas = checked
     import_torch()
     cores = args.threads or runtime.get_num_threads()
     thread_counts = sorted({1, cores})
@@ -571,7 +612,7 @@ def run(args):
     budget, warm_up = (0.01, 0.001) if args.quick else (1.0, 0.02)
     saved = runtime.get_kernel(), runtime.get_num_threads()
     rows = []
-    implementations = 3 + (torch is not None)
+    implementations = 3 + (torch is not None) + len(isas)
     with tqdm(
         total=len(names) * (2 + implementations * len(thread_counts)),
         unit="run",
@@ -579,7 +620,9 @@ def run(args):
         leave=False,
     ) as progress:
         for workload in workloads(args.quick, names, tree):
-            rows += measure(workload, thread_counts, cores, repeats, budget, warm_up, progress)
+            rows += measure(
+                workload, thread_counts, cores, repeats, budget, warm_up, progress, isas
+            )
     runtime.set_kernel(saved[0])
     runtime.set_num_threads(saved[1])
     add_figures(rows)
@@ -595,6 +638,8 @@ def run(args):
     print(format_table(rows))
     summary, verdicts = target_summary(rows, thread_counts, args.quick)
     print(summary)
+    if isa_summary(rows):
+        print(isa_summary(rows))
     if args.json:
         with open(args.json, "w") as stream:
             json.dump(

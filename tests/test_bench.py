@@ -113,3 +113,15 @@ def test_the_loss_and_log_softmax_rows_check_before_they_time(tmp_path):
     assert {("darknet_softmax", 1), ("scalar", 1)} <= {
         (row["implementation"], row["threads"]) for row in rows
     }
+
+
+def test_isa_times_the_kernels_again_with_each_instruction_set(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    status = bench.main(
+        ["--quick", "--repeats", "2", "--workloads", "W1", "--isa", "portable", "--json", str(path)]
+    )
+    rows = json.loads(path.read_text())["rows"]
+    assert status == 0
+    isa_rows = [row for row in rows if row["implementation"] == "isa=portable"]
+    assert isa_rows and all(row["ok"] and row["seconds"] > 0 for row in isa_rows)
+    assert "W1 1 thr isa=portable / darknet_softmax:" in capsys.readouterr().out

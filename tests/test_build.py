@@ -2,6 +2,7 @@
 sdist carries the C."""
 
 import pathlib
+import platform
 import shutil
 import subprocess
 import sys
@@ -52,3 +53,42 @@ def test_sdist_carries_the_c_sources(sdist_names):
     for path in [*(ROOT / "csrc").glob("*.c"), *(ROOT / "csrc").glob("*.h")]:
         assert f"csrc/{path.name}" in sdist_names
     assert "build_ffi.py" in sdist_names
+
+
+def functions_of(library):
+    """{name: its instructions' mnemonics and operands} of each function in
+    the library's disassembly (objdump -d)."""
+    listing = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", library], check=True, capture_output=True, text=True
+    ).stdout
+    functions: dict[str, list[str]] = {}
+    body: list[str] = []
+    for line in listing.splitlines():
+        if line.endswith(">:"):
+            body = functions.setdefault(line.split("<", 1)[1][:-2], [])
+        elif "\t" in line:
+            body.append(line.split("\t", 1)[1])
+    return functions
+
+
+def uses_avx(instructions):
+    """VEX-encoded instructions (vaddps, vmovups, ...) or a ymm register."""
+    return any(i.startswith("v") or "%ymm" in i for i in instructions)
+
+
+@pytest.mark.skipif(
+    shutil.which("objdump") is None or platform.machine() != "x86_64",
+    reason="needs objdump and an x86-64 library",
+)
+def test_portable_kernels_are_sse2_alone():
+    """The portable kernels (every function named *_portable, clones
+    included) are what x86-64 CPUs without AVX2 run: the baseline build has
+    no AVX instruction in them, while the AVX2 kernels beside them have."""
+    functions = functions_of(darknet_softmax._lib.__file__)
+    portable = {name for name in functions if "_portable" in name}
+    avx2 = {name for name in functions if "_avx2" in name}
+    if not portable:
+        pytest.skip("the library carries no symbol table")
+    assert "softmax_row_portable" in portable and "softmax_row_avx2" in avx2
+    assert [name for name in portable if uses_avx(functions[name])] == []
+    assert uses_avx(functions["softmax_row_avx2"])

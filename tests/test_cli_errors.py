@@ -63,6 +63,7 @@ def assert_one_line_error(capsys, argv, *words):
         (["bench", "--quick", "--threads", "0"], ["--threads", "at least 1"]),
         (["bench", "--quick", "--threads", "100000"], ["--threads", "at most"]),
         (["bench", "--quick", "--repeats", "0"], ["--repeats", "at least 1"]),
+        (["bench", "--quick", "--isa", "sse9"], ["--isa", "sse9", "portable"]),
         (["nonsense"], ["invalid choice"]),
     ],
 )
