@@ -50,9 +50,8 @@ static void gemm_b_cols(size_t M, size_t N, size_t K, float ALPHA, const float *
 }
 
 /* Darknet's gemm, on one thread. */
-static void gemm_loops(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA,
-                      const float *A, size_t lda, const float *B, size_t ldb, float BETA, float *C,
-                      size_t ldc)
+static void gemm_loops(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A,
+                       size_t lda, const float *B, size_t ldb, float BETA, float *C, size_t ldc)
 {
     /* BETA = 0 means C is not read, as in BLAS (Darknet multiplies, so a NaN
        already in C would survive). */
@@ -121,8 +120,8 @@ struct gemm_work {
 
 /* C's tiles in an mc x nc block from packed a and b; a partial tile is
    computed whole into a scratch tile and only its part is written. */
-static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t nc,
-                       const float *a, const float *b, float beta, float *c)
+static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t nc, const float *a,
+                       const float *b, float beta, float *c)
 {
     for (size_t j = 0; j < nc; j += GEMM_NR) {
         for (size_t i = 0; i < mc; i += GEMM_MR) {
@@ -137,7 +136,8 @@ static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t n
             w->kernel(kc, a_panel, b_panel, 1, 0, scratch, GEMM_NR);
             for (size_t r = 0; r < rows; ++r) {
                 for (size_t s = 0; s < cols; ++s) {
-                    float product = w->ALPHA * scratch[r * GEMM_NR + s], *out = tile + r * w->ldc + s;
+                    float product = w->ALPHA * scratch[r * GEMM_NR + s],
+                          *out = tile + r * w->ldc + s;
                     *out = beta ? product + beta * *out : product;
                 }
             }

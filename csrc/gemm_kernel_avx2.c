@@ -18,13 +18,13 @@ static inline TARGET void store(float *c, __m256 sum, __m256 scale, __m256 keep,
 
 /* The twelve sums are named, not an array: GCC keeps an array of vectors in
    memory and stores it back at every step. */
-#define STEP(r)                                                                                    \
-    x = _mm256_broadcast_ss(a + r);                                                                \
-    s##r##0 = _mm256_fmadd_ps(x, b0, s##r##0);                                                     \
+#define STEP(r)                                \
+    x = _mm256_broadcast_ss(a + r);            \
+    s##r##0 = _mm256_fmadd_ps(x, b0, s##r##0); \
     s##r##1 = _mm256_fmadd_ps(x, b1, s##r##1)
 
-#define STORE(r)                                                                                   \
-    store(c + r * ldc, s##r##0, scale, keep, beta);                                                \
+#define STORE(r)                                    \
+    store(c + r * ldc, s##r##0, scale, keep, beta); \
     store(c + r * ldc + 8, s##r##1, scale, keep, beta)
 
 _Static_assert(GEMM_MR == 6 && GEMM_NR == 16, "the AVX2 microkernel is 6 x 16");
