@@ -82,17 +82,21 @@ static size_t round_up(size_t n, size_t step)
    is x[i*row + k*col] into panels of `width` rows: panel p holds, for each
    column k, rows p*width to p*width + width - 1, with zeros past the last
    row. op(A) is packed by rows and op(B) by columns, so the microkernel
-   reads both in one order, whatever the transpositions. */
+   reads both in one order, whatever the transpositions. The whole panels
+   run a loop of constant length, which the compiler unrolls. */
 static inline void pack_strided(const float *x, size_t row, size_t col, size_t rows, size_t cols,
                                 size_t width, float *out)
 {
-    for (size_t p = 0; p < rows; p += width) {
-        size_t height = smaller(width, rows - p);
+    size_t whole = rows / width * width;
+    for (size_t p = 0; p < whole; p += width) {
         for (size_t k = 0; k < cols; ++k, out += width) {
-            const float *in = x + p * row + k * col;
-            for (size_t r = 0; r < height; ++r) out[r] = in[r * row];
-            for (size_t r = height; r < width; ++r) out[r] = 0;
+            for (size_t r = 0; r < width; ++r) out[r] = x[(p + r) * row + k * col];
         }
+    }
+    if (whole == rows) return;
+    for (size_t k = 0; k < cols; ++k, out += width) {
+        for (size_t r = 0; r < width; ++r)
+            out[r] = whole + r < rows ? x[(whole + r) * row + k * col] : 0;
     }
 }
 
