@@ -218,14 +218,14 @@ class Darknet19(Product):
         from .network import Network
 
         self.network = Network.from_cfg(cfg, batch=1, height=side, width=side)
-        for layer in self.network.layers:
+        layers: list[Any] = self.network.layers
+        for layer in layers:
             if getattr(layer, "batch_normalize", False):
                 # trained statistics: Darknet's start (variance 0) multiplies
                 # each layer's values by 1e6, past float32's range
                 layer.rolling_mean[:] = rng.standard_normal(layer.filters) * 0.1
                 layer.rolling_variance[:] = rng.uniform(0.5, 2.0, layer.filters)
         x = rng.standard_normal((1, self.network.inputs), np.float32)
-        layers: list[Any] = self.network.layers
         flops = sum(
             2 * layer.outputs * layer.size**2 * layer.shape[2]
             for layer in layers
