@@ -291,7 +291,7 @@ def workloads(quick, names, tree, darknet19):
         "CE2": lambda: CrossEntropy("CE2", (4096 // scale**2, 10000), 1, None, rng),
         "CE3": lambda: CrossEntropy("CE3", (8 // scale, 21, 128, 128), 1, 255, rng),
         "LSM": lambda: LogSoftmaxAxis("LSM", (32 // scale, 81, 8732), rng),
-        **bench_gemm.workloads(quick, darknet19),
+        **bench_gemm.workloads(quick, darknet19, torch),
     }
     for name in names:
         yield make[name]()

@@ -62,8 +62,9 @@ class Product:
 
     tolerance = 1e-5
 
-    def __init__(self, name, label, input, out, flops):
+    def __init__(self, name, label, input, out, flops, torch):
         self.name, self.label, self.input, self.out, self.flops = name, label, input, out, flops
+        self.torch = torch  # PyTorch, or None
         self.x = np.zeros_like(out)  # what the bench's copy row copies to `out`
         self.size = out.size
         self.last = out
@@ -78,14 +79,14 @@ class Product:
 class Gemm(Product):
     """C = op(A) op(B), float32, row-major, BETA = 0."""
 
-    def __init__(self, name, shape, layout, rng):
+    def __init__(self, name, shape, layout, rng, torch):
         m, n, k = shape
         self.ta, self.tb = layout[0] == "T", layout[1] == "T"
         self.a = rng.standard_normal((k, m) if self.ta else (m, k), np.float32)
         self.b = rng.standard_normal((n, k) if self.tb else (k, n), np.float32)
         label = f"{name} gemm {layout} {m}x{n}x{k}"
         c = np.empty((m, n), np.float32)
-        super().__init__(name, label, None, c, 2 * m * n * k)
+        super().__init__(name, label, None, c, 2 * m * n * k, torch)
 
     def operands(self):
         return (self.a.T if self.ta else self.a), (self.b.T if self.tb else self.b)
@@ -112,10 +113,10 @@ class Gemm(Product):
                 0.0,
                 out,
                 n,
-            ),  # fmt: skip
+            ),
             "numpy": lambda: np.matmul(a, b, out=out),
         }
-        torch = bench_torch()
+        torch = self.torch
         if torch is not None:
             ta, tb, tout = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(out)
             calls["torch"] = lambda: torch.matmul(ta, tb, out=tout)
@@ -131,7 +132,7 @@ class Convolution(Product):
 
     tolerance = 3e-5
 
-    def __init__(self, name, shape, backward, rng):
+    def __init__(self, name, shape, backward, rng, torch):
         batch, h, w, c, filters, size, padding = shape
         self.layer = ConvolutionalLayer(
             batch, h, w, c, filters, size, 1, padding, activation="linear", seed=0
@@ -145,7 +146,7 @@ class Convolution(Product):
         way = "backward" if backward else "forward"
         label = f"{name} conv {way} {size}x{size} {c}->{filters} {h}x{w} b{batch}"
         flops = 2 * self.layer.outputs * batch * size * size * c * (2 if backward else 1)
-        super().__init__(name, label, x, self.layer.output, flops)
+        super().__init__(name, label, x, self.layer.output, flops, torch)
 
     def expected(self):
         layer = self.layer
@@ -178,7 +179,7 @@ class Convolution(Product):
 
     def implementations(self):
         calls = {"darknet_softmax": self.ours}
-        torch = bench_torch()
+        torch = self.torch
         if torch is not None:
             calls["torch"] = self.torch_call(torch)
         return calls
@@ -214,7 +215,7 @@ class Darknet19(Product):
     PyTorch (conv, batch norm, leaky; maxpool; avgpool; softmax) with the
     same weights."""
 
-    def __init__(self, name, cfg, side, rng):
+    def __init__(self, name, cfg, side, rng, torch):
         from .network import Network
 
         self.network = Network.from_cfg(cfg, batch=1, height=side, width=side)
@@ -232,7 +233,8 @@ class Darknet19(Product):
             if layer.kind == "convolutional"
         )
         out = np.empty((1, self.network.outputs), np.float32)
-        super().__init__(name, f"{name} darknet19 forward {side}x{side} b1", x, out, flops)
+        label = f"{name} darknet19 forward {side}x{side} b1"
+        super().__init__(name, label, x, out, flops, torch)
 
     def expected(self):
         return self.network.reference_predict(self.input)
@@ -242,7 +244,7 @@ class Darknet19(Product):
 
     def implementations(self):
         calls = {"darknet_softmax": self.ours}
-        torch = bench_torch()
+        torch = self.torch
         if torch is not None:
             model = torch_network(torch, self.network)
             first: Any = self.network.layers[0]
@@ -295,32 +297,27 @@ def torch_network(torch, network):
     return nn.Sequential(*modules).eval()
 
 
-def workloads(quick, darknet19):
+def workloads(quick, darknet19, torch):
     """Each workload's maker by name; a quick run's are small. `darknet19` is
-    the path of Darknet's darknet19.cfg."""
+    the path of Darknet's darknet19.cfg; `torch` is PyTorch, or None."""
     rng = np.random.default_rng(0)
     make: dict[str, Any] = {}
     for name, (m, n, k) in GEMM_SHAPES.items():
         product = (m // 16 + 3, n // 16 + 3, k // 16 + 3) if quick else (m, n, k)
         for layout in LAYOUTS:
-            make[name + layout] = lambda w=name + layout, s=product, lay=layout: Gemm(
-                w, s, lay, rng
+            make[name + layout] = lambda w=name + layout, s=product, t=layout: Gemm(
+                w, s, t, rng, torch
             )
     for name, (batch, h, w, c, filters, size, padding) in CONV_SHAPES.items():
         layer = (batch, h, w, c, filters, size, padding)
         if quick:
             layer = (1, min(h, 9), min(w, 7), min(c, 5), min(filters, 6), size, padding)
         for way in ("F", "B"):
-            make[name + way] = lambda w=name + way, s=layer, b=way == "B": Convolution(w, s, b, rng)
-    make["D19"] = lambda: Darknet19("D19", darknet19, 64 if quick else 224, rng)
+            make[name + way] = lambda w=name + way, s=layer, b=way == "B": Convolution(
+                w, s, b, rng, torch
+            )
+    make["D19"] = lambda: Darknet19("D19", darknet19, 64 if quick else 224, rng, torch)
     return make
-
-
-def bench_torch():
-    """PyTorch as the benchmark imported it (None when not installed)."""
-    from . import bench
-
-    return bench.torch
 
 
 _blas_threads = [None]
