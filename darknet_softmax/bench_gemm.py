@@ -34,7 +34,7 @@ DARKNET19 = "../shared/data/darknet-cfg/darknet19.cfg"  # beside the checkout
 
 GEMM_NAMES = tuple(name + layout for name in GEMM_SHAPES for layout in LAYOUTS)
 CONV_NAMES = tuple(name + way for name in CONV_SHAPES for way in ("F", "B"))
-NAMES = (*GEMM_NAMES, *CONV_NAMES, "D19")
+PRODUCTS = (*GEMM_NAMES, *CONV_NAMES)
 # this project's time over NumPy's or PyTorch's, at one thread and all cores
 LIMIT = 1.25
 TARGETS = {
