@@ -49,7 +49,8 @@ int forward_connected_layer(connected_layer *l, const network *net)
 {
     if (!net->input) return DS_ERR_ARG;
     size_t m = l->batch, k = l->inputs, n = l->outputs;
-    gemm(0, 1, m, n, k, 1, net->input, k, l->weights, k, 0, l->output, n);
+    int status = gemm(0, 1, m, n, k, 1, net->input, k, l->weights, k, 0, l->output, n);
+    if (status != DS_OK) return status;
     if (l->batch_normalize) {
         forward_batchnorm_layer(l->output, m, n, 1, net->train, l->exact, l->scales, l->biases,
                                 l->mean, l->variance, l->rolling_mean, l->rolling_variance, l->x,
@@ -76,13 +77,11 @@ int backward_connected_layer(connected_layer *l, const network *net)
             axpy_cpu(outputs, 1, l->delta + b * outputs, 1, l->bias_updates, 1);
         }
     }
-    gemm(1, 0, outputs, inputs, batch, 1, l->delta, outputs, net->input, inputs, 1,
-         l->weight_updates, inputs);
-    if (net->delta) {
-        gemm(0, 0, batch, inputs, outputs, 1, l->delta, outputs, l->weights, inputs, 1, net->delta,
-             inputs);
-    }
-    return DS_OK;
+    status = gemm(1, 0, outputs, inputs, batch, 1, l->delta, outputs, net->input, inputs, 1,
+                  l->weight_updates, inputs);
+    if (status != DS_OK || !net->delta) return status;
+    return gemm(0, 0, batch, inputs, outputs, 1, l->delta, outputs, l->weights, inputs, 1,
+                net->delta, inputs);
 }
 
 static void scal(size_t n, float alpha, float *x)

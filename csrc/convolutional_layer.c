@@ -94,7 +94,8 @@ int forward_convolutional_layer(convolutional_layer *l, const network *net)
                 b = l->workspace;
             }
             float *c = l->output + (i * l->groups + j) * n * m;
-            gemm(0, 0, m, n, k, 1, a, k, b, n, 0, c, n);
+            int status = gemm(0, 0, m, n, k, 1, a, k, b, n, 0, c, n);
+            if (status != DS_OK) return status;
         }
     }
     if (l->batch_normalize) {
@@ -124,8 +125,8 @@ int backward_convolutional_layer(convolutional_layer *l, const network *net)
     } else {
         backward_bias(l->bias_updates, l->delta, l->batch, l->filters, k);
     }
-    for (size_t i = 0; i < l->batch; ++i) {
-        for (size_t j = 0; j < l->groups; ++j) {
+    for (size_t i = 0; i < l->batch && status == DS_OK; ++i) {
+        for (size_t j = 0; j < l->groups && status == DS_OK; ++j) {
             const float *delta = l->delta + (i * l->groups + j) * m * k;
             const float *im = net->input + (i * l->groups + j) * group_input;
             const float *b = im;
@@ -135,22 +136,24 @@ int backward_convolutional_layer(convolutional_layer *l, const network *net)
                 b = l->workspace;
             }
             float *updates = l->weight_updates + j * l->nweights / l->groups;
-            gemm(0, 1, m, n, k, 1, delta, k, b, k, 1, updates, n);
-            if (!net->delta) continue;
+            status = gemm(0, 1, m, n, k, 1, delta, k, b, k, 1, updates, n);
+            if (status != DS_OK || !net->delta) continue;
             const float *weights = l->weights + j * l->nweights / l->groups;
             float *imd = net->delta + (i * l->groups + j) * group_input;
             if (direct(l)) {
                 /* Darknet's BETA = 0 here overwrites what a shortcut or a
                    route had already added to net->delta; exact adds. */
-                gemm(1, 0, n, k, m, 1, weights, n, delta, k, l->exact ? 1 : 0, imd, k);
+                status = gemm(1, 0, n, k, m, 1, weights, n, delta, k, l->exact ? 1 : 0, imd, k);
             } else {
-                gemm(1, 0, n, k, m, 1, weights, n, delta, k, 0, l->workspace, k);
-                col2im_cpu(l->workspace, l->c / l->groups, l->h, l->w, l->size, l->stride,
-                           l->padding, imd);
+                status = gemm(1, 0, n, k, m, 1, weights, n, delta, k, 0, l->workspace, k);
+                if (status == DS_OK) {
+                    col2im_cpu(l->workspace, l->c / l->groups, l->h, l->w, l->size, l->stride,
+                               l->padding, imd);
+                }
             }
         }
     }
-    return DS_OK;
+    return status;
 }
 
 static void scal(size_t n, float alpha, float *x)

@@ -1,8 +1,11 @@
+#include <stdlib.h>
+
 #include "gemm.h"
+#include "gemm_kernel.h"
 #include "runtime.h"
 #include "threadpool.h"
 
-/* The loop orders are Darknet's: the innermost loop walks contiguous memory
+/* The scalar kernel runs Darknet's loops. Their orders are Darknet's: the innermost loop walks contiguous memory
    in C and B when B is not transposed (nn, tn), or in A and B when it is
    (nt), so the compiler vectorises it. op(A) value (i, k) is read at
    A[i*a_row + k*a_col], which covers A and A^T; gemm passes constant steps,
@@ -46,63 +49,186 @@ static void gemm_b_cols(size_t M, size_t N, size_t K, float ALPHA, const float *
     }
 }
 
-/* Rows begin to end of C, as gemm computes them all. */
-static void gemm_rows(int TA, int TB, size_t begin, size_t end, size_t N, size_t K, float ALPHA,
-                      const float *A, size_t lda, const float *B, size_t ldb, float BETA, float *C,
-                      size_t ldc)
+/* Darknet's gemm, on one thread. */
+static void gemm_loops(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A,
+                       size_t lda, const float *B, size_t ldb, float BETA, float *C, size_t ldc)
 {
     /* BETA = 0 means C is not read, as in BLAS (Darknet multiplies, so a NaN
        already in C would survive). */
-    for (size_t i = begin; i < end; ++i) {
+    for (size_t i = 0; i < M; ++i) {
         for (size_t j = 0; j < N; ++j) C[i * ldc + j] = BETA ? BETA * C[i * ldc + j] : 0;
     }
-    size_t M = end - begin;
-    const float *a = TA ? A + begin : A + begin * lda;
-    float *c = C + begin * ldc;
-    if (!TB) gemm_b_rows(M, N, K, ALPHA, a, TA ? 1 : lda, TA ? lda : 1, B, ldb, c, ldc);
-    else gemm_b_cols(M, N, K, ALPHA, a, TA ? 1 : lda, TA ? lda : 1, B, ldb, c, ldc);
+    if (!TB) gemm_b_rows(M, N, K, ALPHA, A, TA ? 1 : lda, TA ? lda : 1, B, ldb, C, ldc);
+    else gemm_b_cols(M, N, K, ALPHA, A, TA ? 1 : lda, TA ? lda : 1, B, ldb, C, ldc);
+}
+
+/* The vector kernel packs op(A) and op(B) into panels and runs a microkernel
+   over them (the BLIS scheme): a KC x NC block of op(B) stays in the L2 and
+   L3 caches, an MC x KC block of op(A) in L2, and the microkernel's NR-wide
+   row of op(B) in L1. */
+enum { GEMM_KC = 256, GEMM_MC = 144, GEMM_NC = 2048 };
+
+static size_t smaller(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+static size_t round_up(size_t n, size_t step)
+{
+    return (n + step - 1) / step * step;
+}
+
+/* Packs rows [0, rows) and columns [0, cols) of a matrix whose value (i, k)
+   is x[i*row + k*col] into panels of `width` rows: panel p holds, for each
+   column k, rows p*width to p*width + width - 1, with zeros past the last
+   row. op(A) is packed by rows and op(B) by columns, so the microkernel
+   reads both in one order, whatever the transpositions. The whole panels
+   run a loop of constant length, which the compiler unrolls. */
+static inline void pack_strided(const float *x, size_t row, size_t col, size_t rows, size_t cols,
+                                size_t width, float *out)
+{
+    size_t whole = rows / width * width;
+    for (size_t p = 0; p < whole; p += width) {
+        for (size_t k = 0; k < cols; ++k, out += width) {
+            for (size_t r = 0; r < width; ++r) out[r] = x[(p + r) * row + k * col];
+        }
+    }
+    if (whole == rows) return;
+    for (size_t k = 0; k < cols; ++k, out += width) {
+        for (size_t r = 0; r < width; ++r)
+            out[r] = whole + r < rows ? x[(whole + r) * row + k * col] : 0;
+    }
+}
+
+/* Contiguous rows are the common case (op(B) = B, op(A) = A^T): the call
+   with row = 1 lets the compiler copy them as a block. */
+static void pack(const float *x, size_t row, size_t col, size_t rows, size_t cols, size_t width,
+                 float *out)
+{
+    if (row == 1) pack_strided(x, 1, col, rows, cols, width, out);
+    else pack_strided(x, row, col, rows, cols, width, out);
 }
 
 struct gemm_work {
-    int TA, TB;
     size_t M, N, K;
     float ALPHA, BETA;
     const float *A, *B;
-    size_t lda, ldb, ldc;
+    size_t a_row, a_col, b_row, b_col; /* op(A)(i, k) at A[i*a_row + k*a_col]; B's for (j, k) */
     float *C;
+    size_t ldc;
+    gemm_kernel *kernel;
+    int split_rows; /* the parts split the rows of C, else its columns */
+    float *panels;  /* panel_floats a part */
+    size_t panel_floats, a_floats;
 };
 
+/* C's tiles in an mc x nc block from packed a and b; a partial tile is
+   computed whole into a scratch tile and only its part is written. */
+static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t nc, const float *a,
+                       const float *b, float beta, float *c)
+{
+    for (size_t j = 0; j < nc; j += GEMM_NR) {
+        for (size_t i = 0; i < mc; i += GEMM_MR) {
+            const float *a_panel = a + i * kc, *b_panel = b + j * kc;
+            float *tile = c + i * w->ldc + j;
+            size_t rows = smaller(GEMM_MR, mc - i), cols = smaller(GEMM_NR, nc - j);
+            if (rows == GEMM_MR && cols == GEMM_NR) {
+                w->kernel(kc, a_panel, b_panel, w->ALPHA, beta, tile, w->ldc);
+                continue;
+            }
+            float scratch[GEMM_MR * GEMM_NR];
+            w->kernel(kc, a_panel, b_panel, 1, 0, scratch, GEMM_NR);
+            for (size_t r = 0; r < rows; ++r) {
+                for (size_t s = 0; s < cols; ++s) {
+                    float product = w->ALPHA * scratch[r * GEMM_NR + s],
+                          *out = tile + r * w->ldc + s;
+                    *out = beta ? product + beta * *out : product;
+                }
+            }
+        }
+    }
+}
+
+/* Rows [m0, m1) by columns [n0, n1) of C, with one part's packing buffers. */
+static void gemm_region(const struct gemm_work *w, size_t m0, size_t m1, size_t n0, size_t n1,
+                        float *a, float *b)
+{
+    for (size_t j = n0; j < n1; j += GEMM_NC) {
+        size_t nc = smaller(GEMM_NC, n1 - j);
+        for (size_t p = 0; p < w->K; p += GEMM_KC) {
+            size_t kc = smaller(GEMM_KC, w->K - p);
+            float beta = p ? 1 : w->BETA; /* the later blocks add to the first */
+            pack(w->B + j * w->b_row + p * w->b_col, w->b_row, w->b_col, nc, kc, GEMM_NR, b);
+            for (size_t i = m0; i < m1; i += GEMM_MC) {
+                size_t mc = smaller(GEMM_MC, m1 - i);
+                pack(w->A + i * w->a_row + p * w->a_col, w->a_row, w->a_col, mc, kc, GEMM_MR, a);
+                gemm_block(w, kc, mc, nc, a, b, beta, w->C + i * w->ldc + j);
+            }
+        }
+    }
+}
+
+/* Part `part` of `parts` takes an equal share of whole tiles along the split
+   dimension. */
 static void gemm_part(void *context, size_t part, size_t parts)
 {
     const struct gemm_work *w = context;
-    gemm_rows(w->TA, w->TB, w->M * part / parts, w->M * (part + 1) / parts, w->N, w->K, w->ALPHA,
-              w->A, w->lda, w->B, w->ldb, w->BETA, w->C, w->ldc);
+    size_t size = w->split_rows ? w->M : w->N, step = w->split_rows ? GEMM_MR : GEMM_NR;
+    size_t tiles = round_up(size, step) / step;
+    size_t begin = smaller(size, tiles * part / parts * step);
+    size_t end = smaller(size, tiles * (part + 1) / parts * step);
+    if (begin == end) return;
+    float *a = w->panels + part * w->panel_floats, *b = a + w->a_floats;
+    if (w->split_rows) gemm_region(w, begin, end, 0, w->N, a, b);
+    else gemm_region(w, 0, w->M, begin, end, a, b);
 }
 
-/* Products of a million multiply-adds and up are split by rows of C over the
-   thread pool with the vector kernels (Darknet's loop runs on one thread). */
+static gemm_kernel *kernel_in_use(void)
+{
+#if defined(DS_BUILD_AVX2)
+    if (ds_get_isa() == DS_ISA_AVX2) return gemm_kernel_avx2;
+#endif
+    return gemm_kernel_portable;
+}
+
+/* Products of a million multiply-adds and up are split over the threads. */
 enum { GEMM_THREADED_WORK = 1 << 20 };
 
-void gemm(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A, size_t lda,
-          const float *B, size_t ldb, float BETA, float *C, size_t ldc)
+int gemm(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A, size_t lda,
+         const float *B, size_t ldb, float BETA, float *C, size_t ldc)
 {
-    size_t threads = ds_get_kernel() == DS_KERNEL_VECTOR ? pool_threads() : 1;
-    if (threads < 2 || M < 2 || M * N * K < GEMM_THREADED_WORK) {
-        gemm_rows(TA, TB, 0, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc);
-        return;
+    if (ds_get_kernel() == DS_KERNEL_SCALAR) {
+        gemm_loops(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc);
+        return DS_OK;
     }
-    struct gemm_work work = {.TA = TA,
-                             .TB = TB,
-                             .M = M,
+    int split_rows = M / GEMM_MR > N / GEMM_NR;
+    size_t tiles = split_rows ? round_up(M, GEMM_MR) / GEMM_MR : round_up(N, GEMM_NR) / GEMM_NR;
+    size_t parts = smaller(pool_threads(), tiles);
+    if (M * N * K < GEMM_THREADED_WORK) parts = 1;
+    size_t kc = smaller(GEMM_KC, K);
+    size_t a_floats = round_up(smaller(GEMM_MC, M), GEMM_MR) * kc;
+    size_t panel_floats = a_floats + round_up(smaller(GEMM_NC, N), GEMM_NR) * kc;
+    float *panels = malloc(parts * panel_floats * sizeof(float));
+    if (!panels) return DS_ERR_NOMEM;
+    struct gemm_work work = {.M = M,
                              .N = N,
                              .K = K,
                              .ALPHA = ALPHA,
                              .BETA = BETA,
                              .A = A,
                              .B = B,
-                             .lda = lda,
-                             .ldb = ldb,
+                             .a_row = TA ? 1 : lda,
+                             .a_col = TA ? lda : 1,
+                             .b_row = TB ? ldb : 1,
+                             .b_col = TB ? 1 : ldb,
+                             .C = C,
                              .ldc = ldc,
-                             .C = C};
-    pool_run(gemm_part, &work, M < threads ? M : threads);
+                             .kernel = kernel_in_use(),
+                             .split_rows = split_rows,
+                             .panels = panels,
+                             .panel_floats = panel_floats,
+                             .a_floats = a_floats};
+    pool_run(gemm_part, &work, parts);
+    free(panels);
+    return DS_OK;
 }

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from . import reference, runtime
+from . import bench_gemm, reference, runtime
 from .arguments import ArgumentParser, fail, integer
 from .kernels import log_softmax, softmax, softmax_cpu, softmax_cross_entropy
 from .layers import NetworkContext, SoftmaxLayer
@@ -43,6 +43,7 @@ TARGETS = {
     "CE2": [("torch", 0.5)],
     "CE3": [("torch", 0.5)],
     "LSM": [("torch", 0.5)],
+    **bench_gemm.TARGETS,
 }
 RATIO_TO = ["copy", "numpy", "scalar", "torch"]
 
@@ -61,6 +62,10 @@ class Workload:
 
     def expected(self):
         raise NotImplementedError
+
+    def error(self, expected):
+        """The worst error of the last call, in units of the tolerance."""
+        return reference.worst_error(self.actual(), expected)
 
     def actual(self):
         """What the last call computed, to check against expected()."""
@@ -270,9 +275,9 @@ def torch_tree_softmax(x, out, group):
     return call
 
 
-def workloads(quick, names, tree):
+def workloads(quick, names, tree, darknet19):
     """The workloads named, in order; `tree` is the WordTree of W5 (None when
-    W5 is not among them)."""
+    W5 is not among them), `darknet19` the cfg of D19."""
     rng = np.random.default_rng(0)
     scale = 8 if quick else 1
     make = {
@@ -286,6 +291,7 @@ def workloads(quick, names, tree):
         "CE2": lambda: CrossEntropy("CE2", (4096 // scale**2, 10000), 1, None, rng),
         "CE3": lambda: CrossEntropy("CE3", (8 // scale, 21, 128, 128), 1, 255, rng),
         "LSM": lambda: LogSoftmaxAxis("LSM", (32 // scale, 81, 8732), rng),
+        **bench_gemm.workloads(quick, darknet19, torch),
     }
     for name in names:
         yield make[name]()
@@ -311,6 +317,7 @@ def median_seconds(call, repeats, budget, warm_up):
 
 def set_threads(threads):
     runtime.set_num_threads(threads)
+    bench_gemm.set_blas_threads(threads)
     if torch is not None:
         torch.set_num_threads(threads)
 
@@ -327,13 +334,14 @@ def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress, 
         progress.set_postfix_str(f"{workload.name} {name} {threads}t")
         workload.out.fill(np.nan)
         call()
-        error = reference.worst_error(workload.actual(), expected) if check else 0.0
+        error = workload.error(expected) if check else 0.0
         row = {
             "workload": workload.name,
             "label": workload.label,
             "implementation": name,
             "threads": threads,
             "elements": workload.size,
+            "flops": getattr(workload, "flops", None),
             "error": error,
             "ok": error <= 1,
         }
@@ -511,7 +519,10 @@ def plot(rows, path):
     return True
 
 
-WORKLOADS_ALL = ("W1", "W2", "W3", "W4", "W5", "S", "CE1", "CE2", "CE3", "LSM")
+# The default run; D19 reads Darknet's cfg from beside the package, so it runs when named.
+SOFTMAX_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "S", "CE1", "CE2", "CE3", "LSM")
+WORKLOADS_ALL = SOFTMAX_WORKLOADS + bench_gemm.PRODUCTS
+WORKLOADS = (*WORKLOADS_ALL, "D19")
 
 
 def build_parser(parser=None):
@@ -521,7 +532,7 @@ def build_parser(parser=None):
     parser.add_argument(
         "--workloads",
         default=",".join(WORKLOADS_ALL),
-        help="comma-separated, from " + " ".join(WORKLOADS_ALL) + " (default: all)",
+        help="comma-separated, from " + " ".join(WORKLOADS) + " (default: all but D19)",
     )
     parser.add_argument(
         "--quick",
@@ -547,6 +558,9 @@ def build_parser(parser=None):
         "darknet_softmax with too, beside the default one",
     )
     parser.add_argument("--tree", default=str(YOLO9000_TREE), help="the .tree file for W5")
+    parser.add_argument(
+        "--darknet19", default=bench_gemm.DARKNET19, help="Darknet's darknet19.cfg, for D19"
+    )
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--plot", metavar="FILE", help="write a PNG chart (needs matplotlib)")
     parser.set_defaults(bench_prog=parser.prog)
@@ -559,9 +573,6 @@ def import_torch():
         import torch
     except ImportError:  # PyTorch stays optional
         torch = None
-
-
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "S", "CE1", "CE2", "CE3", "LSM")
 
 
 def check_arguments(args):
@@ -588,6 +599,8 @@ def check_arguments(args):
         except (OSError, ValueError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else error
             return f"--tree {args.tree} (for W5): {reason}"
+    if "D19" in names and not os.path.isfile(args.darknet19):
+        return f"--darknet19 {args.darknet19} (for D19): no such file"
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -619,13 +632,14 @@ def run(args):
         file=sys.stderr,
         leave=False,
     ) as progress:
-        for workload in workloads(args.quick, names, tree):
+        for workload in workloads(args.quick, names, tree, args.darknet19):
             rows += measure(
                 workload, thread_counts, cores, repeats, budget, warm_up, progress, isas
             )
     runtime.set_kernel(saved[0])
     runtime.set_num_threads(saved[1])
     add_figures(rows)
+    bench_gemm.best_peers(rows, cores)
     print(
         f"darknet_softmax {runtime.get_instruction_set()}, {cores} cores; "
         f"{platform.processor() or platform.machine()}; numpy {np.__version__}; "
@@ -635,7 +649,9 @@ def run(args):
         "ratios are this row's time over the other's (the copy: all cores; scalar: "
         "Darknet's loop, 1 thread)"
     )
+    print(f"numpy's BLAS: {bench_gemm.numpy_blas()}")
     print(format_table(rows))
+    print(bench_gemm.gflops_table(rows))
     summary, verdicts = target_summary(rows, thread_counts, args.quick)
     print(summary)
     if isa_summary(rows):

@@ -1,6 +1,6 @@
 """Darknet's matrix product (csrc/gemm.c) over flat float32 arrays."""
 
-from .binding import Floats, check_distinct, count, float_array, float_ptr, lib
+from .binding import Floats, check_distinct, check_status, count, float_array, float_ptr, lib
 
 
 def _last_index(name, rows, columns, stride):
@@ -58,6 +58,8 @@ def gemm(
     ------
     TypeError
         If an array is not a float32 ndarray, or a size is not an integer.
+    MemoryError
+        If the packing buffers cannot be allocated (`C` is then untouched).
     ValueError
         If an array is empty, not C-contiguous or (C) read-only, a size is
         below 1, a stride is below its row's length, an index reaches past
@@ -81,7 +83,7 @@ def gemm(
             )
     check_distinct(("A", A), ("C", C), same_ok=False)
     check_distinct(("B", B), ("C", C), same_ok=False)
-    lib.gemm(
+    status = lib.gemm(
         bool(TA),
         bool(TB),
         M,
@@ -96,4 +98,5 @@ def gemm(
         float_ptr(C),
         ldc,
     )
+    check_status(status, "gemm")
     return C

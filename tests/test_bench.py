@@ -125,3 +125,55 @@ def test_isa_times_the_kernels_again_with_each_instruction_set(tmp_path, capsys)
     isa_rows = [row for row in rows if row["implementation"] == "isa=portable"]
     assert isa_rows and all(row["ok"] and row["seconds"] > 0 for row in isa_rows)
     assert "W1 1 thr isa=portable / darknet_softmax:" in capsys.readouterr().out
+
+
+def test_gemm_and_convolution_rows_check_before_they_time(tmp_path, capsys):
+    """A quick run's small products and layers: every implementation agrees
+    with float64 before it is timed, and each row has its GFLOP/s."""
+    path = tmp_path / "bench.json"
+    names = "G1NN,G2NT,G4TN,C1F,C3B,C4B"
+    status = bench.main(["--quick", "--repeats", "2", "--workloads", names, "--json", str(path)])
+    results = json.loads(path.read_text())
+    assert status == 0
+    rows = results["rows"]
+    assert {row["workload"] for row in rows} == set(names.split(","))
+    assert all(row["ok"] and row["error"] <= 1 for row in rows)
+    for name in ("G1NN", "G2NT", "G4TN"):
+        assert {("darknet_softmax", 1), ("numpy", 1), ("scalar", 1)} <= {
+            (row["implementation"], row["threads"]) for row in rows if row["workload"] == name
+        }
+    assert all(row["flops"] > 0 for row in rows)
+    targets = {(target["workload"], target["against"]) for target in results["targets"]}
+    assert {("G1NN", "numpy"), ("G1NN", "torch"), ("C3B", "torch")} <= targets
+    printed = capsys.readouterr().out
+    assert "GFLOP/s" in printed and "numpy's BLAS" in printed
+
+
+def test_darknet19_row_checks_before_it_times(tmp_path):
+    from conftest import darknet_cfg
+
+    cfg = darknet_cfg("darknet19.cfg")
+    path = tmp_path / "bench.json"
+    status = bench.main(
+        [
+            "--quick",
+            "--repeats",
+            "1",
+            "--workloads",
+            "D19",
+            "--darknet19",
+            str(cfg),
+            "--json",
+            str(path),
+        ]
+    )
+    rows = json.loads(path.read_text())["rows"]
+    assert status == 0 and {row["workload"] for row in rows} == {"D19"}
+    assert all(row["ok"] for row in rows)
+
+
+def test_a_missing_darknet19_cfg_is_named(tmp_path, capsys):
+    assert (
+        bench.main(["--quick", "--workloads", "D19", "--darknet19", str(tmp_path / "no.cfg")]) == 2
+    )
+    assert "--darknet19" in capsys.readouterr().err

@@ -175,6 +175,36 @@ def test_backward_matches_reference(rng, config, batch_normalize, train, exact):
     )  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param((2, 16, 16, 64, 80, 1, 1, 0, 1), id="1x1-direct"),
+        pytest.param((1, 12, 13, 20, 40, 3, 1, 1, 1), id="3x3-pad1"),
+        pytest.param((2, 9, 9, 48, 36, 3, 2, 1, 2), id="3x3-stride2-groups2"),
+    ],
+)
+def test_products_above_the_threading_threshold_on_every_path(rng, kernel_path, config):
+    """Layers whose products pass a million multiply-adds, so that gemm splits
+    them over the threads: the 1x1 convolution reads its input directly (no
+    im2col, no col2im), the others through im2col; forward and backward."""
+    layer, x = make(rng, config, "leaky")
+    net_delta = np.zeros_like(x)
+    net = ds.NetworkContext(x, delta=net_delta, train=True)
+    layer.forward(net)
+    expected, _ = expected_forward(layer, x, True, None, None)
+    atol = tolerance(layer) * 4
+    assert_close(layer.output, expected, atol=atol, rtol=1e-5, kind="convolutional forward")
+    upstream = rng.standard_normal(layer.output.shape).astype(np.float32)
+    layer.delta[:] = upstream
+    layer.backward(net)
+    bias_updates, _, weight_updates, input_delta = expected_backward(layer, x, upstream, True, None)
+    kind = "convolutional backward"
+    scale = np.abs(weight_updates).max()
+    assert_close(layer.bias_updates, bias_updates, atol=1e-5 * scale, rtol=1e-5, kind=kind)
+    assert_close(layer.weight_updates, weight_updates, atol=1e-5 * scale, rtol=0, kind=kind)
+    assert_close(net_delta, input_delta, atol=atol, rtol=1e-4, kind=kind)
+
+
 @pytest.mark.parametrize("exact", [False, True], ids=["darknet", "exact"])
 def test_1x1_overwrites_net_delta_as_darknet_does_unless_exact(rng, exact):
     """What a shortcut or a route had added to net.delta is lost behind a 1x1

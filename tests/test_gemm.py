@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import darknet_softmax as ds
 from conftest import assert_close
 from darknet_softmax import reference
 from darknet_softmax.gemm import gemm
@@ -107,3 +108,109 @@ def test_products_split_over_threads_match_the_reference(rng, kernel_path, ta, t
     expected = reference.gemm(ta, tb, op_a, op_b, 0.5, 2.0, c[:, :n])
     gemm(ta, tb, m, n, k, 0.5, a, a.shape[1], b, b.shape[1], 2.0, c, c.shape[1])
     assert_close(c[:, :n], expected, atol=1e-4, rtol=1e-5, kind="gemm")
+
+
+# --- the packed product: every layout and size around its blocking ---
+
+# csrc/gemm_kernel.h's tile (MR x NR) and csrc/gemm.c's blocks (KC, MC, NC)
+MR, NR, KC, MC, NC = 6, 16, 256, 144, 2048
+SIZES = [1, 5, 7, 15, 16, 17, 33]
+LAYOUTS = [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+def operands(rng, ta, tb, m, n, k, pad=(0, 0, 0)):
+    """A, B and C for op(A) m x k and op(B) k x n, rows `pad` floats wider
+    than needed, with op(A), op(B) and C's m x n part as views."""
+    a = rng.standard_normal((k, m + pad[0]) if ta else (m, k + pad[0])).astype(np.float32)
+    b = rng.standard_normal((n, k + pad[1]) if tb else (k, n + pad[1])).astype(np.float32)
+    c = rng.standard_normal((m, n + pad[2])).astype(np.float32)
+    op_a = a[:, :m].T if ta else a[:, :k]
+    op_b = b[:, :k].T if tb else b[:, :n]
+    return a, b, c, op_a, op_b
+
+
+def expected_product(op_a, op_b, c, alpha, beta):
+    """ALPHA op(A) op(B) + BETA C in float64, C not read when BETA is 0."""
+    product = alpha * (reference.f64(op_a) @ reference.f64(op_b))
+    return product if beta == 0 else product + beta * reference.f64(c)
+
+
+def check_product(rng, ta, tb, m, n, k, alpha=1.0, beta=0.0, pad=(0, 0, 0)):
+    """One call against float64: within 1e-5 of the largest value, with the
+    padding of C's rows untouched."""
+    a, b, c, op_a, op_b = operands(rng, ta, tb, m, n, k, pad)
+    if beta == 0:
+        c[:, :n] = np.nan
+    expected = expected_product(op_a, op_b, c[:, :n], alpha, beta)
+    padding = c[:, n:].copy()
+    gemm(ta, tb, m, n, k, alpha, a, a.shape[1], b, b.shape[1], beta, c, c.shape[1])
+    scale = max(np.abs(expected).max(), 1e-30)
+    assert_close(
+        c[:, :n], expected, atol=1e-5 * scale, rtol=0, kind="gemm, relative to the largest"
+    )
+    assert np.array_equal(c[:, n:], padding)
+
+
+@pytest.mark.parametrize("ta, tb", LAYOUTS)
+def test_every_small_size_on_every_path(rng, kernel_path, ta, tb):
+    """M, N and K through 1, 5, 7, 15, 16, 17 and 33: single tiles, partial
+    tiles and several, with BETA = 0 over a C of NaN."""
+    for m in SIZES:
+        for n in SIZES:
+            for k in SIZES:
+                check_product(rng, ta, tb, m, n, k)
+
+
+@pytest.mark.parametrize("ta, tb", LAYOUTS)
+@pytest.mark.parametrize(
+    "m, n, k",
+    [
+        (MR - 1, NR + 1, KC + 1),
+        (MR + 1, NR - 1, KC - 1),
+        (MC - 1, NR, KC),
+        (MC + 1, 3 * NR + 1, 2 * KC + 1),
+        (MC, NC + 1, 3),
+        (2, NC - 1, KC + 1),
+    ],
+)
+def test_blocking_edges_on_every_path(rng, kernel_path, ta, tb, m, n, k):
+    """Sizes one either side of the tile and the blocks, so that every block
+    has a partial edge, and K spans several blocks (the later ones add)."""
+    check_product(rng, ta, tb, m, n, k, alpha=0.5, beta=2.0, pad=(1, 2, 3))
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, -0.75])
+@pytest.mark.parametrize("beta", [0.0, 1.0, 2.5])
+@pytest.mark.parametrize("ta, tb", LAYOUTS)
+def test_alpha_and_beta(rng, kernel_path, ta, tb, alpha, beta):
+    for m, n, k in ((7, 17, 5), (33, 40, 300)):
+        check_product(rng, ta, tb, m, n, k, alpha, beta, pad=(3, 1, 2))
+
+
+@pytest.mark.parametrize("ta, tb", LAYOUTS)
+@pytest.mark.parametrize("m, n, k", [(300, 20, 400), (20, 300, 400), (150, 150, 150)])
+def test_threaded_splits_by_rows_and_by_columns(rng, ta, tb, m, n, k):
+    """Above the threading threshold, at two threads: the tall product splits
+    its rows, the wide one its columns; both AVX2 (where the CPU has it) and
+    portable."""
+    for isa in ds.runtime.instruction_sets():
+        with ds.runtime.settings(kernel="vector", instruction_set=isa, num_threads=2):
+            check_product(rng, ta, tb, m, n, k, alpha=1.5, beta=0.5, pad=(2, 0, 1))
+
+
+@pytest.mark.parametrize("ta, tb", LAYOUTS)
+def test_nan_and_inf_reach_the_values_that_read_them(rng, kernel_path, ta, tb):
+    """A NaN in op(A) row 1 fills C row 1; +inf in op(B) column 2 gives ±inf
+    down column 2 (NaN in row 1); the rest stays finite and correct."""
+    m, n, k = 9, 19, 7
+    a, b, c, op_a, op_b = operands(rng, ta, tb, m, n, k)
+    op_a[1, 3] = np.nan
+    op_b[4, 2] = np.inf
+    with np.errstate(invalid="ignore"):
+        expected = expected_product(op_a, op_b, c, 1.0, 0.0)
+    gemm(ta, tb, m, n, k, 1.0, a, a.shape[1], b, b.shape[1], 0.0, c, n)
+    assert np.isnan(c[1]).all()
+    assert np.array_equal(np.isinf(c), np.isinf(expected))
+    assert np.array_equal(np.sign(c[np.isinf(c)]), np.sign(expected[np.isinf(expected)]))
+    finite = np.isfinite(expected)
+    assert_close(c[finite], expected[finite], atol=1e-5 * np.abs(expected[finite]).max(), rtol=0)

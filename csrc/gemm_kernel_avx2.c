@@ -1,0 +1,55 @@
+/* gemm's microkernel for AVX2 + FMA. Only this file is compiled for them;
+   gemm.c calls it only on a CPU that has both. */
+#include "gemm_kernel.h"
+
+#if defined(DS_BUILD_AVX2)
+
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx2,fma")))
+
+/* c = scale*sum + keep*c, or scale*sum when beta is 0 (c is then not read). */
+static inline TARGET void store(float *c, __m256 sum, __m256 scale, __m256 keep, float beta)
+{
+    __m256 product = _mm256_mul_ps(scale, sum);
+    if (beta) product = _mm256_fmadd_ps(keep, _mm256_loadu_ps(c), product);
+    _mm256_storeu_ps(c, product);
+}
+
+/* The twelve sums are named, not an array: GCC keeps an array of vectors in
+   memory and stores it back at every step. */
+#define STEP(r)                                \
+    x = _mm256_broadcast_ss(a + r);            \
+    s##r##0 = _mm256_fmadd_ps(x, b0, s##r##0); \
+    s##r##1 = _mm256_fmadd_ps(x, b1, s##r##1)
+
+#define STORE(r)                                    \
+    store(c + r * ldc, s##r##0, scale, keep, beta); \
+    store(c + r * ldc + 8, s##r##1, scale, keep, beta)
+
+_Static_assert(GEMM_MR == 6 && GEMM_NR == 16, "the AVX2 microkernel is 6 x 16");
+
+TARGET void gemm_kernel_avx2(size_t k, const float *a, const float *b, float alpha, float beta,
+                             float *c, size_t ldc)
+{
+    __m256 s00 = _mm256_setzero_ps(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00;
+    __m256 s30 = s00, s31 = s00, s40 = s00, s41 = s00, s50 = s00, s51 = s00, x;
+    for (size_t p = 0; p < k; ++p, a += GEMM_MR, b += GEMM_NR) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        STEP(0);
+        STEP(1);
+        STEP(2);
+        STEP(3);
+        STEP(4);
+        STEP(5);
+    }
+    __m256 scale = _mm256_set1_ps(alpha), keep = _mm256_set1_ps(beta);
+    STORE(0);
+    STORE(1);
+    STORE(2);
+    STORE(3);
+    STORE(4);
+    STORE(5);
+}
+
+#endif
