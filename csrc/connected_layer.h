@@ -31,16 +31,9 @@ typedef struct connected_layer {
     float *bias_updates;
     int batch_normalize;
     int exact;
-    float *scales;
-    float *scale_updates;
-    float *mean;
-    float *variance;
-    float *mean_delta;
-    float *variance_delta;
-    float *rolling_mean;
-    float *rolling_variance;
-    float *x;
-    float *x_norm;
+    /* the buffers of batch_normalize, under Darknet's names */
+    float *scales, *scale_updates, *mean, *variance, *mean_delta, *variance_delta;
+    float *rolling_mean, *rolling_variance, *x, *x_norm;
 } connected_layer;
 
 DS_API int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION activation,

@@ -75,6 +75,15 @@ int make_convolutional_layer(size_t batch, size_t h, size_t w, size_t c, size_t 
     return DS_OK;
 }
 
+/* The im2col matrix of one group's input (k rows of out_h*out_w columns): the
+   input itself where the convolution is direct, else the workspace. */
+static const float *group_columns(const convolutional_layer *l, const float *im)
+{
+    if (direct(l)) return im;
+    im2col_cpu(im, l->c / l->groups, l->h, l->w, l->size, l->stride, l->padding, l->workspace);
+    return l->workspace;
+}
+
 /* Darknet's loop: for each item and group, the group's filters (m rows of
    k weights) times the im2col of the group's channels (k rows of n columns),
    into the group's m output planes. */
@@ -86,13 +95,7 @@ int forward_convolutional_layer(convolutional_layer *l, const network *net)
     for (size_t i = 0; i < l->batch; ++i) {
         for (size_t j = 0; j < l->groups; ++j) {
             const float *a = l->weights + j * l->nweights / l->groups;
-            const float *im = net->input + (i * l->groups + j) * group_input;
-            const float *b = im;
-            if (!direct(l)) {
-                im2col_cpu(im, l->c / l->groups, l->h, l->w, l->size, l->stride, l->padding,
-                           l->workspace);
-                b = l->workspace;
-            }
+            const float *b = group_columns(l, net->input + (i * l->groups + j) * group_input);
             float *c = l->output + (i * l->groups + j) * n * m;
             int status = gemm(0, 0, m, n, k, 1, a, k, b, n, 0, c, n);
             if (status != DS_OK) return status;
@@ -128,13 +131,7 @@ int backward_convolutional_layer(convolutional_layer *l, const network *net)
     for (size_t i = 0; i < l->batch && status == DS_OK; ++i) {
         for (size_t j = 0; j < l->groups && status == DS_OK; ++j) {
             const float *delta = l->delta + (i * l->groups + j) * m * k;
-            const float *im = net->input + (i * l->groups + j) * group_input;
-            const float *b = im;
-            if (!direct(l)) {
-                im2col_cpu(im, l->c / l->groups, l->h, l->w, l->size, l->stride, l->padding,
-                           l->workspace);
-                b = l->workspace;
-            }
+            const float *b = group_columns(l, net->input + (i * l->groups + j) * group_input);
             float *updates = l->weight_updates + j * l->nweights / l->groups;
             status = gemm(0, 1, m, n, k, 1, delta, k, b, k, 1, updates, n);
             if (status != DS_OK || !net->delta) continue;

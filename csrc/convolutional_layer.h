@@ -51,16 +51,9 @@ typedef struct convolutional_layer {
     float *weight_updates;
     float *biases;
     float *bias_updates;
-    float *scales;
-    float *scale_updates;
-    float *mean;
-    float *variance;
-    float *mean_delta;
-    float *variance_delta;
-    float *rolling_mean;
-    float *rolling_variance;
-    float *x;
-    float *x_norm;
+    /* the buffers of batch_normalize, under Darknet's names */
+    float *scales, *scale_updates, *mean, *variance, *mean_delta, *variance_delta;
+    float *rolling_mean, *rolling_variance, *x, *x_norm;
     float *workspace;
 } convolutional_layer;
 

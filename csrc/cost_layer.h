@@ -19,9 +19,7 @@ typedef enum {
    (its sum is cost) and delta its NEGATIVE gradient, batch*inputs floats each,
    in one allocation with the struct. backward adds scale*delta to net->delta. */
 typedef struct cost_layer {
-    size_t batch;
-    size_t inputs;
-    size_t outputs;
+    size_t batch, inputs, outputs;
     COST_TYPE cost_type;
     float scale;
     float *output;

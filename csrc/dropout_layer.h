@@ -13,9 +13,7 @@
    on them in place. rand holds batch*inputs uniform draws from the last
    training pass, in one allocation with the struct; state is its generator's. */
 typedef struct dropout_layer {
-    size_t batch;
-    size_t inputs;
-    size_t outputs;
+    size_t batch, inputs, outputs;
     float probability;
     float scale;
     float *rand;
