@@ -117,8 +117,9 @@ static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
         if (scratch && g + width <= w->groups && block + width / LANES_PER_VECTOR <= end) {
             size_t start = b * w->batch_offset + g;
             if (w->log) {
+                const float *next = g + 2 * width <= w->groups ? w->input + start + width : NULL;
                 w->kernels->log_softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
-                                             w->output + start, scratch);
+                                             w->output + start, scratch, next);
             } else {
                 w->kernels->softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
                                          w->output + start, scratch);

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { LANES_PER_VECTOR = 8 };
+enum { LANES_PER_VECTOR = 8, TILE_POSITIONS = 64 };
 
 /* One call of the fused softmax cross-entropy (blas.c), checked. Position
    (o, i) of outer x inner has its classes at logits + o*classes*inner + i,
@@ -55,9 +55,11 @@ struct vector_kernels {
        may be input). */
     void (*log_softmax_lanes)(const float *input, size_t n, size_t stride, float temp,
                               float *output);
-    /* softmax_wide's layout and scratch, for log_softmax. */
-    void (*log_softmax_wide)(const float *input, size_t n, size_t stride, size_t width, float temp,
-                             float *output, float *scratch);
+    /* log_softmax over count (1 to TILE_POSITIONS) groups one apart, values
+       stride apart, by way of scratch (n*TILE_POSITIONS floats); next (or
+       NULL) is the input of the next call, fetched meanwhile. */
+    void (*log_softmax_wide)(const float *input, size_t n, size_t stride, size_t count, float temp,
+                             float *output, float *scratch, const float *next);
     void (*softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
                           float *error);
     /* The fused loss of rows [begin, end) (inner is 1, labels given):

@@ -414,21 +414,106 @@ static void VK(log_softmax_lanes)(const float *input, size_t n, size_t stride, f
     VK(log_lanes_scaled)(input, n, stride, &s, output);
 }
 
-static void VK(log_softmax_wide)(const float *input, size_t n, size_t stride, size_t width,
-                                 float temp, float *output, float *scratch)
+/* --- tiles: up to TILE_POSITIONS positions side by side, each with n
+   classes stride apart. Rows a multiple of 4 KB apart share a few cache sets
+   and evict each other between passes, so each row's stretch is read once,
+   into a contiguous tile (n rows of whole vectors), while the same stretch
+   of the next tile comes into cache; every pass after runs on the tile. --- */
+
+enum { TILE_VECTORS = TILE_POSITIONS / LANES };
+
+static inline size_t VK(tile_vectors)(size_t count)
 {
-    for (size_t j = 0; j < n; ++j) {
-        for (size_t i = 0; i < width; i += LANES) {
-            vf_store(scratch + j * width + i, vf_load(input + j * stride + i));
+    return (count + LANES - 1) / LANES;
+}
+
+/* Vector v of count positions from row: whole, or its first lanes (0 past count). */
+static inline vf VK(tile_load)(const float *row, size_t v, size_t count)
+{
+    size_t left = count - v * LANES;
+    return left >= LANES ? vf_load(row + v * LANES) : vf_load_first(row + v * LANES, left);
+}
+
+static inline void VK(tile_store)(float *row, size_t v, size_t count, vf value)
+{
+    size_t left = count - v * LANES;
+    if (left >= LANES) vf_store(row + v * LANES, value);
+    else vf_store_part(row + v * LANES, value, left);
+}
+
+/* count positions from x into tile. next (or NULL) is where the next tile
+   starts, in the same rows, and next_out where its output goes: both come
+   into cache meanwhile, so that neither its loads nor its stores wait on
+   memory. */
+static void VK(tile_in)(const float *x, size_t n, size_t stride, size_t count, const float *next,
+                        const float *next_out, float *tile)
+{
+    size_t vectors = VK(tile_vectors)(count), width = vectors * LANES;
+    for (size_t k = 0; k < n; ++k) {
+        for (size_t f = 0; next && f < width; f += 64 / sizeof(float)) {
+            prefetch(next + k * stride + f);
+            prefetch(next_out + k * stride + f);
+        }
+        for (size_t v = 0; v < vectors; ++v) {
+            vf_store(tile + k * width + v * LANES, VK(tile_load)(x + k * stride, v, count));
         }
     }
-    scaling s = VK(scaling_for)(temp);
-    for (size_t i = 0; i < width; i += LANES) {
-        VK(log_lanes_scaled)(scratch + i, n, width, &s, scratch + i);
+}
+
+/* Each lane's largest class and sum of exps over the classes (in double),
+   one column of the tile at a time, in registers; with keep, the exps
+   replace the tile's values. */
+static void VK(tile_sums)(float *tile, size_t n, size_t vectors, const scaling *s, int keep,
+                          vf *largest, vsum *sums)
+{
+    size_t width = vectors * LANES;
+    for (size_t v = 0; v < vectors; ++v) {
+        float *column = tile + v * LANES;
+        vf m = vf_load(column);
+        for (size_t k = 1; k < n; ++k) m = vf_max(m, vf_load(column + k * width));
+        vsum sum = vsum_zero();
+        size_t k = 0;
+        for (; k + 4 <= n; k += 4) {
+            vf e[4];
+            for (size_t j = 0; j < 4; ++j) {
+                e[j] = VK(exp_of)(vf_load(column + (k + j) * width), m, s);
+                if (keep) vf_store(column + (k + j) * width, e[j]);
+            }
+            /* Four terms in float, pairwise: two roundings, 1.2e-7. */
+            sum = vsum_add(sum, vf_add(vf_add(e[0], e[1]), vf_add(e[2], e[3])));
+        }
+        for (; k < n; ++k) {
+            vf e = VK(exp_of)(vf_load(column + k * width), m, s);
+            if (keep) vf_store(column + k * width, e);
+            sum = vsum_add(sum, e);
+        }
+        largest[v] = m;
+        sums[v] = sum;
     }
-    for (size_t j = 0; j < n; ++j) {
-        for (size_t i = 0; i < width; i += LANES) {
-            vf_store(output + j * stride + i, vf_load(scratch + j * width + i));
+}
+
+/* log_softmax of count positions by way of a tile (n*TILE_POSITIONS floats
+   of scratch): max and copy, sum, output. */
+static void VK(log_softmax_wide)(const float *input, size_t n, size_t stride, size_t count,
+                                 float temp, float *output, float *scratch, const float *next)
+{
+    scaling s = VK(scaling_for)(temp);
+    size_t vectors = VK(tile_vectors)(count), width = vectors * LANES;
+    vf largest[TILE_VECTORS], log_sum[TILE_VECTORS];
+    vsum sums[TILE_VECTORS];
+    VK(tile_in)(input, n, stride, count, next, next ? output + (next - input) : NULL, scratch);
+    VK(tile_sums)(scratch, n, vectors, &s, 0, largest, sums);
+    for (size_t v = 0; v < vectors; ++v) {
+        double lane_sums[LANES];
+        float logs[LANES];
+        vsum_lanes(sums[v], lane_sums);
+        for (size_t l = 0; l < LANES; ++l) logs[l] = (float)log(lane_sums[l]);
+        log_sum[v] = vf_load(logs);
+    }
+    for (size_t k = 0; k < n; ++k) {
+        for (size_t v = 0; v < vectors; ++v) {
+            vf shifted = VK(shifted)(vf_load(scratch + k * width + v * LANES), largest[v], &s);
+            VK(tile_store)(output + k * stride, v, count, vf_sub(shifted, log_sum[v]));
         }
     }
 }
