@@ -72,6 +72,10 @@ struct vector_kernels {
     void (*axpy)(size_t n, float alpha, const float *x, float *y);
     /* The sum of n floats, in double. */
     double (*sum)(const float *a, size_t n);
+    /* cross_entropy_lanes for count (1 to TILE_POSITIONS) positions, by way
+       of tile (classes*TILE_POSITIONS floats of scratch). */
+    double (*cross_entropy_tile)(const struct cross_entropy *c, size_t o, size_t i, size_t count,
+                                 float *tile);
 };
 
 /* Plain C, for every CPU and compiler. */
