@@ -450,7 +450,7 @@ static void VK(tile_in)(const float *x, size_t n, size_t stride, size_t count, c
 {
     size_t vectors = VK(tile_vectors)(count), width = vectors * LANES;
     for (size_t k = 0; k < n; ++k) {
-        for (size_t f = 0; next && f < width; f += 64 / sizeof(float)) {
+        for (size_t f = 0; next && f < width; f += 64 / sizeof(float)) { /* a cache line */
             prefetch(next + k * stride + f);
             prefetch(next_out + k * stride + f);
         }
@@ -492,7 +492,7 @@ static void VK(tile_sums)(float *tile, size_t n, size_t vectors, const vf *large
 }
 
 /* log_softmax of count positions by way of a tile (n*TILE_POSITIONS floats
-   of scratch): max and copy, sum, output. */
+   of scratch): copy, max, sum, output. */
 static void VK(log_softmax_wide)(const float *input, size_t n, size_t stride, size_t count,
                                  float temp, float *output, float *scratch, const float *next)
 {
@@ -641,7 +641,7 @@ typedef struct {
     vf coef, pick, valid, label;
 } lane_terms;
 
-/* The losses of count (1 to 8) positions side by side from position, whose
+/* The losses of count (1 to LANES) positions side by side from position, whose
    classes start at x, step apart, from each lane's largest, sum of exps and
    (with smoothing) sum of weighted shifts; returns their sum and sets t. */
 static double VK(lane_losses)(const struct cross_entropy *c, size_t position, size_t count,
