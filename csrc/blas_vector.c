@@ -117,8 +117,9 @@ static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
         if (scratch && g + width <= w->groups && block + width / LANES_PER_VECTOR <= end) {
             size_t start = b * w->batch_offset + g;
             if (w->log) {
+                const float *next = g + 2 * width <= w->groups ? w->input + start + width : NULL;
                 w->kernels->log_softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
-                                             w->output + start, scratch);
+                                             w->output + start, scratch, next);
             } else {
                 w->kernels->softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
                                          w->output + start, scratch);
@@ -450,27 +451,40 @@ float sum_array_vector(const float *a, size_t n)
 
 /* --- the fused softmax cross-entropy --- */
 
-/* Items (rows, or blocks of eight positions) whose losses are added up
-   together, in order, whatever the thread count: the total does not depend
-   on it. */
+/* Items (rows, or blocks of positions) whose losses are added up together,
+   in order, whatever the thread count: the total does not depend on it. */
 enum { LOSS_BLOCK = 16 };
+
+/* A tile of positions (their classes copied into scratch) stays within
+   32 KB; with fewer than 16 positions to a tile, eight go side by side
+   straight from memory. */
+enum { TILE_FLOATS = 8192, TILE_MIN = 16 };
+
+static size_t tile_width(size_t classes)
+{
+    size_t width = TILE_FLOATS / classes / LANES_PER_VECTOR * LANES_PER_VECTOR;
+    if (width < TILE_MIN) return 0;
+    return width < TILE_POSITIONS ? width : TILE_POSITIONS;
+}
 
 struct loss_work {
     const struct cross_entropy *c;
-    size_t items, blocks_per_outer;
-    int rows;
+    size_t items, width, items_per_outer;
+    int rows, tiles;
     double *block_sum;
+    float *scratch; /* classes*TILE_POSITIONS floats a part, with tiles */
     const struct vector_kernels *kernels;
 };
 
-static double loss_items(const struct loss_work *w, size_t begin, size_t end)
+static double loss_items(const struct loss_work *w, size_t begin, size_t end, float *tile)
 {
     if (w->rows) return w->kernels->cross_entropy_rows(w->c, begin, end);
     double sum = 0;
     for (size_t item = begin; item < end; ++item) {
-        size_t o = item / w->blocks_per_outer, i = item % w->blocks_per_outer * LANES_PER_VECTOR;
-        size_t count = w->c->inner - i < LANES_PER_VECTOR ? w->c->inner - i : LANES_PER_VECTOR;
-        sum += w->kernels->cross_entropy_lanes(w->c, o, i, count);
+        size_t o = item / w->items_per_outer, i = item % w->items_per_outer * w->width;
+        size_t count = w->c->inner - i < w->width ? w->c->inner - i : w->width;
+        if (w->tiles) sum += w->kernels->cross_entropy_tile(w->c, o, i, count, tile);
+        else sum += w->kernels->cross_entropy_lanes(w->c, o, i, count);
     }
     return sum;
 }
@@ -479,28 +493,41 @@ static void loss_part(void *context, size_t part, size_t parts)
 {
     const struct loss_work *w = context;
     size_t blocks = (w->items + LOSS_BLOCK - 1) / LOSS_BLOCK, begin, end;
+    float *tile = w->tiles ? w->scratch + part * w->c->classes * TILE_POSITIONS : NULL;
     share(blocks, part, parts, &begin, &end);
     for (size_t block = begin; block < end; ++block) {
         size_t last = (block + 1) * LOSS_BLOCK < w->items ? (block + 1) * LOSS_BLOCK : w->items;
-        w->block_sum[block] = loss_items(w, block * LOSS_BLOCK, last);
+        w->block_sum[block] = loss_items(w, block * LOSS_BLOCK, last, tile);
     }
 }
 
+/* Rows when the classes are contiguous; else tiles of positions, or eight
+   positions side by side when too many classes for a tile. */
 int softmax_cross_entropy_vector(const struct cross_entropy *loss, double *total)
 {
     struct cross_entropy local = *loss;
     const struct cross_entropy *c = &local;
     local.stream = loss->outer * loss->classes * loss->inner >= STREAM_BYTES / sizeof(float);
     struct loss_work w = {.c = c, .rows = c->inner == 1, .kernels = vector_kernels_in_use()};
-    w.blocks_per_outer = (c->inner + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
-    w.items = w.rows ? c->outer : c->outer * w.blocks_per_outer;
+    w.width = w.rows ? 1 : tile_width(c->classes);
+    w.tiles = w.width != 0;
+    if (!w.rows && !w.tiles) w.width = LANES_PER_VECTOR;
+    w.items_per_outer = (c->inner + w.width - 1) / w.width;
+    w.items = c->outer * w.items_per_outer;
     size_t blocks = (w.items + LOSS_BLOCK - 1) / LOSS_BLOCK;
+    size_t parts = parts_for(c->outer * c->classes * c->inner);
     w.block_sum = malloc((blocks ? blocks : 1) * sizeof(double));
-    if (!w.block_sum) return DS_ERR_NOMEM;
-    pool_run(loss_part, &w, parts_for(c->outer * c->classes * c->inner));
+    w.scratch = w.tiles ? malloc(parts * c->classes * TILE_POSITIONS * sizeof(float)) : NULL;
+    if (!w.block_sum || (w.tiles && !w.scratch)) {
+        free(w.block_sum);
+        free(w.scratch);
+        return DS_ERR_NOMEM;
+    }
+    pool_run(loss_part, &w, parts);
     double sum = 0;
     for (size_t block = 0; block < blocks; ++block) sum += w.block_sum[block];
     free(w.block_sum);
+    free(w.scratch);
     *total = sum;
     return DS_OK;
 }

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { LANES_PER_VECTOR = 8 };
+enum { LANES_PER_VECTOR = 8, TILE_POSITIONS = 64 };
 
 /* One call of the fused softmax cross-entropy (blas.c), checked. Position
    (o, i) of outer x inner has its classes at logits + o*classes*inner + i,
@@ -55,9 +55,11 @@ struct vector_kernels {
        may be input). */
     void (*log_softmax_lanes)(const float *input, size_t n, size_t stride, float temp,
                               float *output);
-    /* softmax_wide's layout and scratch, for log_softmax. */
-    void (*log_softmax_wide)(const float *input, size_t n, size_t stride, size_t width, float temp,
-                             float *output, float *scratch);
+    /* log_softmax over count (1 to TILE_POSITIONS) groups one apart, values
+       stride apart, by way of scratch (n*TILE_POSITIONS floats); next (or
+       NULL) is the input of the next call, fetched meanwhile. */
+    void (*log_softmax_wide)(const float *input, size_t n, size_t stride, size_t count, float temp,
+                             float *output, float *scratch, const float *next);
     void (*softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
                           float *error);
     /* The fused loss of rows [begin, end) (inner is 1, labels given):
@@ -70,6 +72,10 @@ struct vector_kernels {
     void (*axpy)(size_t n, float alpha, const float *x, float *y);
     /* The sum of n floats, in double. */
     double (*sum)(const float *a, size_t n);
+    /* cross_entropy_lanes for count (1 to TILE_POSITIONS) positions, by way
+       of tile (classes*TILE_POSITIONS floats of scratch). */
+    double (*cross_entropy_tile)(const struct cross_entropy *c, size_t o, size_t i, size_t count,
+                                 float *tile);
 };
 
 /* Plain C, for every CPU and compiler. */

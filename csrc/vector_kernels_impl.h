@@ -414,21 +414,106 @@ static void VK(log_softmax_lanes)(const float *input, size_t n, size_t stride, f
     VK(log_lanes_scaled)(input, n, stride, &s, output);
 }
 
-static void VK(log_softmax_wide)(const float *input, size_t n, size_t stride, size_t width,
-                                 float temp, float *output, float *scratch)
+/* --- tiles: up to TILE_POSITIONS positions side by side, each with n
+   classes stride apart. Rows a multiple of 4 KB apart share a few cache sets
+   and evict each other between passes, so each row's stretch is read once,
+   into a contiguous tile (n rows of whole vectors), while the same stretch
+   of the next tile comes into cache; every pass after runs on the tile. --- */
+
+enum { TILE_VECTORS = TILE_POSITIONS / LANES };
+
+static inline size_t VK(tile_vectors)(size_t count)
 {
-    for (size_t j = 0; j < n; ++j) {
-        for (size_t i = 0; i < width; i += LANES) {
-            vf_store(scratch + j * width + i, vf_load(input + j * stride + i));
+    return (count + LANES - 1) / LANES;
+}
+
+/* Vector v of count positions from row: whole, or its first lanes (0 past count). */
+static inline vf VK(tile_load)(const float *row, size_t v, size_t count)
+{
+    size_t left = count - v * LANES;
+    return left >= LANES ? vf_load(row + v * LANES) : vf_load_first(row + v * LANES, left);
+}
+
+static inline void VK(tile_store)(float *row, size_t v, size_t count, vf value)
+{
+    size_t left = count - v * LANES;
+    if (left >= LANES) vf_store(row + v * LANES, value);
+    else vf_store_part(row + v * LANES, value, left);
+}
+
+/* count positions from x into tile. next (or NULL) is where the next tile
+   starts, in the same rows, and next_out where its output goes: both come
+   into cache meanwhile, so that neither its loads nor its stores wait on
+   memory. */
+static void VK(tile_in)(const float *x, size_t n, size_t stride, size_t count, const float *next,
+                        const float *next_out, float *tile)
+{
+    size_t vectors = VK(tile_vectors)(count), width = vectors * LANES;
+    for (size_t k = 0; k < n; ++k) {
+        for (size_t f = 0; next && f < width; f += 64 / sizeof(float)) { /* a cache line */
+            prefetch(next + k * stride + f);
+            prefetch(next_out + k * stride + f);
+        }
+        for (size_t v = 0; v < vectors; ++v) {
+            vf_store(tile + k * width + v * LANES, VK(tile_load)(x + k * stride, v, count));
         }
     }
-    scaling s = VK(scaling_for)(temp);
-    for (size_t i = 0; i < width; i += LANES) {
-        VK(log_lanes_scaled)(scratch + i, n, width, &s, scratch + i);
+}
+
+/* Each lane's largest class, one column of the tile at a time. */
+static void VK(tile_max)(const float *tile, size_t n, size_t vectors, vf *largest)
+{
+    size_t width = vectors * LANES;
+    for (size_t v = 0; v < vectors; ++v) {
+        const float *column = tile + v * LANES;
+        vf m = vf_load(column);
+        for (size_t k = 1; k < n; ++k) m = vf_max(m, vf_load(column + k * width));
+        largest[v] = m;
     }
-    for (size_t j = 0; j < n; ++j) {
-        for (size_t i = 0; i < width; i += LANES) {
-            vf_store(output + j * stride + i, vf_load(scratch + j * width + i));
+}
+
+/* Each lane's sum of exps over the classes, in double, one column at a
+   time; with keep, the exps replace the tile's values. */
+static void VK(tile_sums)(float *tile, size_t n, size_t vectors, const vf *largest,
+                          const scaling *s, int keep, vsum *sums)
+{
+    size_t width = vectors * LANES;
+    for (size_t v = 0; v < vectors; ++v) {
+        float *column = tile + v * LANES;
+        vf m = largest[v];
+        vsum sum = vsum_zero();
+        for (size_t k = 0; k < n; ++k) {
+            vf e = VK(exp_of)(vf_load(column + k * width), m, s);
+            if (keep) vf_store(column + k * width, e);
+            sum = vsum_add(sum, e);
+        }
+        sums[v] = sum;
+    }
+}
+
+/* log_softmax of count positions by way of a tile (n*TILE_POSITIONS floats
+   of scratch): copy, max, sum, output. */
+static void VK(log_softmax_wide)(const float *input, size_t n, size_t stride, size_t count,
+                                 float temp, float *output, float *scratch, const float *next)
+{
+    scaling s = VK(scaling_for)(temp);
+    size_t vectors = VK(tile_vectors)(count), width = vectors * LANES;
+    vf largest[TILE_VECTORS], log_sum[TILE_VECTORS];
+    vsum sums[TILE_VECTORS];
+    VK(tile_in)(input, n, stride, count, next, next ? output + (next - input) : NULL, scratch);
+    VK(tile_max)(scratch, n, vectors, largest);
+    VK(tile_sums)(scratch, n, vectors, largest, &s, 0, sums);
+    for (size_t v = 0; v < vectors; ++v) {
+        double lane_sums[LANES];
+        float logs[LANES];
+        vsum_lanes(sums[v], lane_sums);
+        for (size_t l = 0; l < LANES; ++l) logs[l] = (float)log(lane_sums[l]);
+        log_sum[v] = vf_load(logs);
+    }
+    for (size_t k = 0; k < n; ++k) {
+        for (size_t v = 0; v < vectors; ++v) {
+            vf shifted = VK(shifted)(vf_load(scratch + k * width + v * LANES), largest[v], &s);
+            VK(tile_store)(output + k * stride, v, count, vf_sub(shifted, log_sum[v]));
         }
     }
 }
@@ -545,6 +630,73 @@ static double VK(cross_entropy_rows)(const struct cross_entropy *c, size_t begin
     return total;
 }
 
+/* Class k's weight in every lane (1 without weights). */
+static inline vf VK(class_weight)(const struct cross_entropy *c, size_t k)
+{
+    return vf_set1(c->weight ? c->weight[k] : 1.0f);
+}
+
+/* One vector of positions' terms of the gradient, lane by lane. */
+typedef struct {
+    vf coef, pick, valid, label;
+} lane_terms;
+
+/* The losses of count (1 to LANES) positions side by side from position, whose
+   classes start at x, step apart, from each lane's largest, sum of exps and
+   (with smoothing) sum of weighted shifts; returns their sum and sets t. */
+static double VK(lane_losses)(const struct cross_entropy *c, size_t position, size_t count,
+                              const float *x, size_t step, vf largest, vsum sum, vsum dot,
+                              lane_terms *t)
+{
+    const int64_t *labels = c->labels + position;
+    double sums[LANES], dots[LANES];
+    float largest_lane[LANES], coef[LANES], pick[LANES], valid[LANES], label_lane[LANES];
+    vsum_lanes(sum, sums);
+    vsum_lanes(dot, dots);
+    vf_store(largest_lane, largest);
+    double factor = c->scale / c->temp, total = 0;
+    for (size_t l = 0; l < LANES; ++l) {
+        coef[l] = pick[l] = valid[l] = 0;
+        label_lane[l] = -1;
+        if (l >= count) continue;
+        if (c->has_ignore && labels[l] == c->ignore_index) {
+            if (c->losses) c->losses[position + l] = 0;
+            continue;
+        }
+        size_t label = (size_t)labels[l];
+        double w_label = c->weight ? c->weight[label] : 1.0;
+        double s_label = ((double)x[label * step + l] - largest_lane[l]) / c->temp;
+        double target_sum = c->keep * w_label + c->smooth * c->weight_sum;
+        double dot_total = c->keep * w_label * s_label;
+        if (c->smooth != 0) dot_total += c->smooth * dots[l] / c->temp;
+        double loss = c->scale * (target_sum * log(sums[l]) - dot_total);
+        if (c->losses) c->losses[position + l] = (float)loss;
+        total += loss;
+        coef[l] = (float)(factor * target_sum / sums[l]);
+        pick[l] = (float)(factor * c->keep * w_label);
+        valid[l] = 1;
+        label_lane[l] = (float)label;
+    }
+    *t = (lane_terms){.coef = vf_load(coef),
+                      .pick = vf_load(pick),
+                      .valid = vf_load(valid),
+                      .label = vf_load(label_lane)};
+    return total;
+}
+
+/* The gradient of class k for one vector of positions, from their exps. */
+static inline vf VK(lane_grad)(const struct cross_entropy *c, const lane_terms *t, vf e, size_t k)
+{
+    vf v = vf_mul(e, t->coef);
+    if (c->smooth != 0) {
+        vf coef_w = vf_set1((float)(c->scale / c->temp * c->smooth));
+        v = vf_sub(v, vf_mul(coef_w, VK(class_weight)(c, k)));
+    }
+    /* pick where this class is the lane's label, 0 elsewhere */
+    vf at_label = vf_sub(t->pick, vf_where_nonzero(vf_sub(t->label, vf_set1((float)k)), t->pick));
+    return vf_where_nonzero(t->valid, vf_sub(v, at_label));
+}
+
 /* count positions side by side, one a lane: the class axis runs down
    through memory, inner floats a step, so every load is a whole vector. */
 static double VK(cross_entropy_lanes)(const struct cross_entropy *c, size_t o, size_t i,
@@ -553,69 +705,63 @@ static double VK(cross_entropy_lanes)(const struct cross_entropy *c, size_t o, s
     size_t n = c->classes, stride = c->inner;
     const float *z = c->logits + o * n * stride + i;
     float *g = c->grad + o * n * stride + i;
-    const int64_t *labels = c->labels + o * stride + i;
     scaling s = VK(scaling_for)(c->temp);
-    int smoothing = c->smooth != 0;
-    float label_lane[LANES], valid_lane[LANES];
-    for (size_t l = 0; l < LANES; ++l) {
-        int valid = l < count && !(c->has_ignore && labels[l] == c->ignore_index);
-        valid_lane[l] = (float)valid;
-        label_lane[l] = valid ? (float)labels[l] : -1.0f;
-    }
     vf largest = vf_set1(-INFINITY);
-    for (size_t k = 0; k < n; ++k) {
-        const float *x = z + k * stride;
-        largest = vf_max(largest, count == LANES ? vf_load(x) : vf_load_first(x, count));
-    }
+    for (size_t k = 0; k < n; ++k)
+        largest = vf_max(largest, VK(tile_load)(z + k * stride, 0, count));
     vsum sum = vsum_zero(), dot = vsum_zero();
     for (size_t k = 0; k < n; ++k) {
-        const float *x = z + k * stride;
-        vf v = count == LANES ? vf_load(x) : vf_load_first(x, count);
+        vf v = VK(tile_load)(z + k * stride, 0, count);
         sum = vsum_add(sum, VK(exp_of)(v, largest, &s));
-        if (smoothing) {
-            vf w = vf_set1(c->weight ? c->weight[k] : 1.0f);
-            dot = vsum_add(dot, VK(weighted_shift)(c, v, largest, w));
-        }
+        if (c->smooth != 0)
+            dot = vsum_add(dot, VK(weighted_shift)(c, v, largest, VK(class_weight)(c, k)));
     }
-    double sums[LANES], dots[LANES];
-    float largest_lane[LANES], coef_lane[LANES], pick_lane[LANES];
-    vsum_lanes(sum, sums);
-    vsum_lanes(dot, dots);
-    vf_store(largest_lane, largest);
-    double factor = c->scale / c->temp, total = 0;
-    for (size_t l = 0; l < LANES; ++l) {
-        coef_lane[l] = pick_lane[l] = 0;
-        if (l >= count) continue;
-        size_t position = o * stride + i + l;
-        if (!valid_lane[l]) {
-            if (c->losses) c->losses[position] = 0;
-            continue;
-        }
-        size_t label = (size_t)labels[l];
-        double w_label = c->weight ? c->weight[label] : 1.0;
-        double s_label = ((double)z[label * stride + l] - largest_lane[l]) / c->temp;
-        double target_sum = c->keep * w_label + c->smooth * c->weight_sum;
-        double dot_total = c->keep * w_label * s_label;
-        if (smoothing) dot_total += c->smooth * dots[l] / c->temp;
-        double loss = c->scale * (target_sum * log(sums[l]) - dot_total);
-        if (c->losses) c->losses[position] = (float)loss;
-        total += loss;
-        coef_lane[l] = (float)(factor * target_sum / sums[l]);
-        pick_lane[l] = (float)(factor * c->keep * w_label);
-    }
-    vf coef_p = vf_load(coef_lane), pick = vf_load(pick_lane);
-    vf valid = vf_load(valid_lane), label_v = vf_load(label_lane);
-    vf coef_w = vf_set1((float)(factor * c->smooth));
+    lane_terms t;
+    double total = VK(lane_losses)(c, o * stride + i, count, z, stride, largest, sum, dot, &t);
     for (size_t k = 0; k < n; ++k) {
-        const float *x = z + k * stride;
-        vf v = count == LANES ? vf_load(x) : vf_load_first(x, count);
-        v = vf_mul(VK(exp_of)(v, largest, &s), coef_p);
-        if (smoothing) v = vf_sub(v, vf_mul(coef_w, vf_set1(c->weight ? c->weight[k] : 1.0f)));
-        /* pick where this class is the lane's label, 0 elsewhere */
-        vf at_label = vf_sub(pick, vf_where_nonzero(vf_sub(label_v, vf_set1((float)k)), pick));
-        v = vf_where_nonzero(valid, vf_sub(v, at_label));
-        if (count == LANES) vf_store(g + k * stride, v);
-        else vf_store_part(g + k * stride, v, count);
+        vf e = VK(exp_of)(VK(tile_load)(z + k * stride, 0, count), largest, &s);
+        VK(tile_store)(g + k * stride, 0, count, VK(lane_grad)(c, &t, e, k));
+    }
+    return total;
+}
+
+/* The same for count (1 to TILE_POSITIONS) positions by way of a tile
+   (classes*TILE_POSITIONS floats of scratch): the logits are read once, the
+   exps kept in the tile for the gradient. */
+static double VK(cross_entropy_tile)(const struct cross_entropy *c, size_t o, size_t i,
+                                     size_t count, float *tile)
+{
+    size_t n = c->classes, stride = c->inner;
+    size_t vectors = VK(tile_vectors)(count), width = vectors * LANES;
+    const float *z = c->logits + o * n * stride + i;
+    float *g = c->grad + o * n * stride + i;
+    int more = i + 2 * count <= stride;
+    VK(tile_in)(z, n, stride, count, more ? z + count : NULL, more ? g + count : NULL, tile);
+    vf largest[TILE_VECTORS];
+    vsum sums[TILE_VECTORS], dots[TILE_VECTORS];
+    VK(tile_max)(tile, n, vectors, largest);
+    for (size_t v = 0; v < vectors; ++v) {
+        dots[v] = vsum_zero();
+        for (size_t k = 0; c->smooth != 0 && k < n; ++k) {
+            vf x = vf_load(tile + k * width + v * LANES);
+            dots[v] =
+                vsum_add(dots[v], VK(weighted_shift)(c, x, largest[v], VK(class_weight)(c, k)));
+        }
+    }
+    scaling s = VK(scaling_for)(c->temp);
+    VK(tile_sums)(tile, n, vectors, largest, &s, 1, sums);
+    lane_terms t[TILE_VECTORS];
+    double total = 0;
+    for (size_t v = 0; v < vectors; ++v) {
+        size_t lanes = count - v * LANES < LANES ? count - v * LANES : LANES;
+        total += VK(lane_losses)(c, o * stride + i + v * LANES, lanes, z + v * LANES, stride,
+                                 largest[v], sums[v], dots[v], &t[v]);
+    }
+    for (size_t k = 0; k < n; ++k) {
+        for (size_t v = 0; v < vectors; ++v) {
+            vf e = vf_load(tile + k * width + v * LANES);
+            VK(tile_store)(g + k * stride, v, count, VK(lane_grad)(c, &t[v], e, k));
+        }
     }
     return total;
 }
@@ -662,4 +808,5 @@ const struct vector_kernels VK(vector_kernels) = {
     .cross_entropy_lanes = VK(cross_entropy_lanes),
     .axpy = VK(axpy),
     .sum = VK(sum),
+    .cross_entropy_tile = VK(cross_entropy_tile),
 };

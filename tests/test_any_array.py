@@ -156,6 +156,49 @@ def test_extreme_values_along_axis_0(kernel_path, values):
     assert_close(ds.log_softmax(x, axis=0), expected_log, kind="log_softmax")
 
 
+# log_softmax over axis 1 of (batch, classes, positions), the SSD head:
+# positions around a vector and a tile of 64, a few class counts, batch 1.
+LOG_STRIDED = [
+    (batch, classes, positions)
+    for positions in (1, 7, 8, 9, 63, 64, 65, 130)
+    for classes in (1, 2, 21, 81)
+    for batch in (1, 2)
+]
+
+
+@pytest.mark.parametrize("shape", LOG_STRIDED, ids=str)
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_log_softmax_over_a_strided_axis(kernel_path, rng, shape, temperature):
+    x = logits(rng, shape)
+    expected = reference.log_softmax_along(x, axis=1, temperature=temperature)
+    assert_close(ds.log_softmax(x, axis=1, temperature=temperature), expected, kind="log_softmax")
+    ds.log_softmax(x, axis=1, temperature=temperature, out=x)  # in place
+    assert_close(x, expected, kind="log_softmax")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[-1e30, 1e30, 0.0, 1e30], [5.0] * 9, [-np.inf, 0.0, 1.0, -np.inf], [np.nan, 1.0, 2.0]],
+)
+def test_log_softmax_extremes_over_a_strided_axis(kernel_path, values):
+    """Each of 70 positions a rotation of the values: a tile and a part."""
+    rotations = np.array([np.roll(values, p) for p in range(70)], np.float32)
+    x = np.ascontiguousarray(rotations.T)[None]  # (1, classes, 70)
+    with np.errstate(all="ignore"):
+        expected = reference.log_softmax_along(x, axis=1)
+    assert_close(ds.log_softmax(x, axis=1), expected, kind="log_softmax")
+
+
+def test_log_softmax_over_a_strided_axis_on_two_threads_matches_one(rng):
+    x = logits(rng, (3, 81, 700))
+    with ds.runtime.settings(num_threads=1):
+        one = ds.log_softmax(x, axis=1)
+    with ds.runtime.settings(num_threads=2):
+        two = ds.log_softmax(x, axis=1)
+    assert_close(two, reference.log_softmax_along(x, axis=1), kind="log_softmax")
+    assert np.array_equal(one, two)
+
+
 def test_empty_arrays_give_empty_results():
     for shape, axis in [((0,), -1), ((0, 5), -1), ((3, 0), -1), ((2, 0, 4), 1), ((2, 0, 4), 2)]:
         x = np.zeros(shape)

@@ -158,6 +158,72 @@ def test_gradient_matches_finite_differences(kernel_path, rng, options):
     )
 
 
+# The class axis strided (classes `inner` floats apart), as in a segmentation
+# head: inner sizes around a vector and a tile of positions, a few class
+# counts, batch 1 and more.
+STRIDED = [
+    (outer, classes, inner)
+    for inner in (1, 7, 8, 9, 63, 65)
+    for classes in (1, 2, 21, 81)
+    for outer in (1, 2)
+]
+STRIDED_OPTIONS = [
+    {},
+    {"ignore_index": 1, "reduction": "none"},
+    {"weight": True, "label_smoothing": 0.2},
+    {"weight": True, "ignore_index": 0, "temperature": 0.5, "reduction": "sum"},
+]
+
+
+@pytest.mark.parametrize("shape", STRIDED, ids=str)
+@pytest.mark.parametrize("options", STRIDED_OPTIONS, ids=str)
+def test_strided_class_axis_matches_the_reference(kernel_path, rng, shape, options):
+    x, labels, options = problem(rng, shape, 1, options)
+    if "ignore_index" in options:
+        labels.reshape(-1)[::3] = options["ignore_index"]
+    actual = ds.softmax_cross_entropy(x, labels, axis=1, **options)
+    check(actual, reference.softmax_cross_entropy(x, labels, 1, **options), "cross-entropy grad")
+
+
+@pytest.mark.parametrize("row", EXTREMES, ids=range(len(EXTREMES)))
+def test_extreme_logits_on_a_strided_class_axis(kernel_path, row):
+    """Each position a rotation of the row, 70 positions: a tile and a part."""
+    rotations = np.array([np.roll(row, p) for p in range(70)], np.float32)
+    x = np.ascontiguousarray(rotations.T)[None]  # (1, classes, 70)
+    labels = (np.arange(70) % len(row))[None]
+    for options in ({"reduction": "none"}, {"label_smoothing": 0.1, "reduction": "none"}):
+        with np.errstate(all="ignore"):
+            expected = reference.softmax_cross_entropy(x, labels, 1, **options)
+        actual = ds.softmax_cross_entropy(x, labels, axis=1, **options)
+        check(actual, expected, "cross-entropy grad, extreme")
+
+
+def test_nan_on_a_strided_class_axis_stays_in_its_position(kernel_path):
+    x = np.zeros((1, 21, 70), np.float32)
+    x[0, 4, 9] = np.nan
+    x[0, 1, 66] = np.nan
+    labels = np.ones((1, 70), int)
+    labels[0, 66] = 255
+    loss, grad = ds.softmax_cross_entropy(x, labels, 1, ignore_index=255, reduction="none")
+    assert np.isnan(loss[0, 9]) and np.isnan(grad[0, :, 9]).all()
+    assert loss[0, 66] == 0 and (grad[0, :, 66] == 0).all()
+    rest = np.delete(np.arange(70), [9, 66])
+    assert np.isfinite(loss[0, rest]).all() and np.isfinite(grad[0][:, rest]).all()
+
+
+@pytest.mark.parametrize("shape", [(3, 21, 1000), (2, 81, 333), (40, 600, 5)], ids=str)
+def test_strided_class_axis_on_two_threads_matches_one(rng, shape):
+    x, labels, options = problem(rng, shape, 1, {"weight": True, "ignore_index": 2})
+    labels.reshape(-1)[::5] = 2
+    expected = reference.softmax_cross_entropy(x, labels, 1, **options)
+    with ds.runtime.settings(num_threads=1):
+        one = ds.softmax_cross_entropy(x, labels, axis=1, **options)
+    with ds.runtime.settings(num_threads=2):
+        two = ds.softmax_cross_entropy(x, labels, axis=1, **options)
+    check(two, expected, "cross-entropy grad")
+    assert one[0] == two[0] and np.array_equal(one[1], two[1])
+
+
 def test_mean_is_sum_over_valid_weight_and_caffe_normalisations(rng):
     x, labels = logits(rng, (4, 6, 5)), rng.integers(0, 6, (4, 5))
     labels[0] = 7  # ignored
