@@ -46,23 +46,51 @@ static void share(size_t count, size_t part, size_t parts, size_t *begin, size_t
     *end = *begin + count / parts + (part < count % parts);
 }
 
-/* --- grouped softmax (softmax_cpu) --- */
+/* --- the kernels over softmax_cpu's groups: softmax, log_softmax,
+   softmax_backward and the exact loss --- */
 
+/* One call: input and output are the kernel's first input and output (y and
+   dx for softmax_backward, pred and delta for the exact loss), other its
+   second input (dy, truth) and error the exact loss's second output. */
 struct grouped {
-    const float *input;
-    float *output;
+    enum group_op op;
+    const float *input, *other;
+    float *output, *error;
     size_t n, groups, batch_offset, group_offset, stride, count;
     float temp;
     int rows, stream;
-    int log; /* log_softmax in place of softmax */
     const struct vector_kernels *kernels;
 };
 
 /* One group on the scalar path. */
-static void group_scalar(const struct grouped *w, size_t offset)
+static void group_scalar(const struct grouped *w, size_t at)
 {
-    if (w->log) log_softmax(w->input + offset, w->n, w->temp, w->stride, w->output + offset);
-    else softmax(w->input + offset, w->n, w->temp, w->stride, w->output + offset);
+    const float *x = w->input + at;
+    float *y = w->output + at;
+    switch (w->op) {
+    case OP_SOFTMAX: softmax(x, w->n, w->temp, w->stride, y); break;
+    case OP_LOG_SOFTMAX: log_softmax(x, w->n, w->temp, w->stride, y); break;
+    case OP_BACKWARD: softmax_backward(x, w->other + at, w->n, w->temp, w->stride, y); break;
+    case OP_X_ENT_EXACT:
+        softmax_x_ent_exact(x, w->other + at, w->n, w->temp, w->stride, y, w->error + at);
+        break;
+    }
+}
+
+/* One contiguous group of n >= ROW_MIN values. */
+static void group_row(const struct grouped *w, size_t at)
+{
+    const struct vector_kernels *k = w->kernels;
+    const float *x = w->input + at;
+    float *y = w->output + at;
+    switch (w->op) {
+    case OP_SOFTMAX: k->softmax_row(x, w->n, w->temp, y); break;
+    case OP_LOG_SOFTMAX: k->log_softmax_row(x, w->n, w->temp, y); break;
+    case OP_BACKWARD: k->softmax_backward_row(x, w->other + at, w->n, w->temp, y); break;
+    case OP_X_ENT_EXACT:
+        k->softmax_x_ent_exact_row(x, w->other + at, w->n, w->temp, y, w->error + at);
+        break;
+    }
 }
 
 static size_t group_start(const struct grouped *w, size_t k)
@@ -79,10 +107,7 @@ static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
     size_t offset[STREAM_BATCH];
     for (size_t k = begin; k < end;) {
         if (!scratch) {
-            size_t start = group_start(w, k++);
-            if (w->log)
-                w->kernels->log_softmax_row(w->input + start, w->n, w->temp, w->output + start);
-            else w->kernels->softmax_row(w->input + start, w->n, w->temp, w->output + start);
+            group_row(w, group_start(w, k++));
             continue;
         }
         size_t count = 0;
@@ -101,22 +126,90 @@ enum { WIDE_MAX = 64, WIDE_FLOATS = 8192 };
 
 static size_t wide_width(const struct grouped *w)
 {
-    if (w->group_offset != 1 || w->stride < w->groups || w->n > WIDE_FLOATS / 16) return 0;
+    if (w->op > OP_LOG_SOFTMAX || w->group_offset != 1 || w->stride < w->groups
+        || w->n > WIDE_FLOATS / 16)
+        return 0;
     size_t width = WIDE_FLOATS / w->n / LANES_PER_VECTOR * LANES_PER_VECTOR;
     return width < WIDE_MAX ? width : WIDE_MAX;
 }
 
-/* Blocks of eight groups, one a lane. A block spread over more than int32
-   indices reach goes one group at a time. */
+/* Up to eight groups, from group k on: their offsets, and each one's
+   distance from the lowest (index, NULL when they lie one apart) where every
+   distance fits in int32. */
+struct block {
+    size_t count, low, offset[LANES_PER_VECTOR];
+    int fits;
+    int32_t distance[LANES_PER_VECTOR];
+    const int32_t *index;
+};
+
+static void block_at(const struct grouped *w, size_t k, struct block *out)
+{
+    size_t high = 0;
+    out->count = 0;
+    out->low = SIZE_MAX;
+    do { /* k < count: a block has at least one group */
+        size_t at = group_start(w, k);
+        out->offset[out->count++] = at;
+        if (at < out->low) out->low = at;
+        if (at > high) high = at;
+    } while (++k < w->count && out->count < LANES_PER_VECTOR);
+    out->fits = high - out->low <= INT32_MAX;
+    int apart = 1;
+    for (size_t l = 0; l < LANES_PER_VECTOR && out->fits; ++l) {
+        size_t at = out->offset[l < out->count ? l : 0];
+        out->distance[l] = (int32_t)(at - out->low);
+        apart &= l >= out->count || out->distance[l] == (int32_t)l;
+    }
+    out->index = apart ? NULL : out->distance;
+}
+
+/* One block of groups side by side, on the vector kernels where they reach
+   it, else group by group. scratch (n*8 floats or more) or NULL. */
+static void group_block(const struct grouped *w, const struct block *b, float *scratch)
+{
+    const struct vector_kernels *k = w->kernels;
+    size_t at = b->low;
+    if (!b->fits) {
+        for (size_t l = 0; l < b->count; ++l) group_scalar(w, b->offset[l]);
+        return;
+    }
+    switch (w->op) {
+    case OP_SOFTMAX:
+        k->softmax_lanes(w->input, b->offset, b->count, w->n, w->stride, w->temp, w->output);
+        return;
+    case OP_LOG_SOFTMAX:
+        if (!b->index && b->count == LANES_PER_VECTOR) {
+            k->log_softmax_lanes(w->input + at, w->n, w->stride, w->temp, w->output + at);
+        } else if (scratch) {
+            k->log_softmax_gathered(w->input + at, b->index, b->count, w->n, w->stride, w->temp,
+                                    w->output + at, scratch);
+        } else {
+            for (size_t l = 0; l < b->count; ++l) group_scalar(w, b->offset[l]);
+        }
+        return;
+    case OP_BACKWARD:
+        k->softmax_backward_lanes(w->input + at, w->other + at, b->index, b->count, w->n, w->stride,
+                                  w->temp, w->output + at);
+        return;
+    case OP_X_ENT_EXACT:
+        k->softmax_x_ent_exact_lanes(w->input + at, w->other + at, b->index, b->count, w->n,
+                                     w->stride, w->temp, w->output + at, w->error + at);
+        return;
+    }
+}
+
+/* Blocks of eight groups, one a lane. */
 static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
 {
-    size_t b = begin * LANES_PER_VECTOR / w->groups, g = begin * LANES_PER_VECTOR % w->groups;
     size_t width = wide_width(w);
-    float *scratch = width ? malloc(w->n * width * sizeof(float)) : NULL;
+    size_t floats = w->n * (width ? width : w->op == OP_LOG_SOFTMAX ? LANES_PER_VECTOR : 0);
+    float *scratch = floats ? malloc(floats * sizeof(float)) : NULL;
     for (size_t block = begin; block < end;) {
-        if (scratch && g + width <= w->groups && block + width / LANES_PER_VECTOR <= end) {
-            size_t start = b * w->batch_offset + g;
-            if (w->log) {
+        size_t k = block * LANES_PER_VECTOR, g = k % w->groups;
+        if (width && scratch && g + width <= w->groups && block + width / LANES_PER_VECTOR <= end) {
+            size_t start = group_start(w, k);
+            if (w->op == OP_LOG_SOFTMAX) {
                 w->kernels->log_softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
                                              w->output + start, scratch);
             } else {
@@ -124,38 +217,12 @@ static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
                                          w->output + start, scratch);
             }
             block += width / LANES_PER_VECTOR;
-            g += width;
-            if (g == w->groups) g = 0, ++b;
             continue;
         }
-        size_t offset[LANES_PER_VECTOR], count = 0, low = SIZE_MAX, high = 0;
-        for (size_t k = block * LANES_PER_VECTOR; k < w->count && count < LANES_PER_VECTOR; ++k) {
-            offset[count] = b * w->batch_offset + g * w->group_offset;
-            if (++g == w->groups) g = 0, ++b;
-            if (offset[count] < low) low = offset[count];
-            if (offset[count] > high) high = offset[count];
-            ++count;
-        }
+        struct block b;
+        block_at(w, k, &b);
+        group_block(w, &b, scratch);
         ++block;
-        if (w->log) {
-            /* Eight groups one apart take the vector kernel; others go one by one. */
-            int contiguous = count == LANES_PER_VECTOR;
-            for (size_t l = 1; l < count; ++l) contiguous &= offset[l] == offset[0] + l;
-            if (contiguous) {
-                w->kernels->log_softmax_lanes(w->input + offset[0], w->n, w->stride, w->temp,
-                                              w->output + offset[0]);
-                continue;
-            }
-            for (size_t l = 0; l < count; ++l) group_scalar(w, offset[l]);
-            continue;
-        }
-        if (high - low <= INT32_MAX) {
-            w->kernels->softmax_lanes(w->input, offset, count, w->n, w->stride, w->temp, w->output);
-            continue;
-        }
-        for (size_t l = 0; l < count; ++l) {
-            softmax(w->input + offset[l], w->n, w->temp, w->stride, w->output + offset[l]);
-        }
     }
     free(scratch);
 }
@@ -173,10 +240,10 @@ static void grouped_part(void *context, size_t part, size_t parts)
 /* Whether no two groups share a value: the three (step, count) axes, taken
    from the smallest step up, each step past everything below it. When they
    might share (Darknet allows it), only Darknet's order gives its result. */
-static int groups_disjoint(size_t n, size_t stride, size_t batch, size_t batch_offset,
-                           size_t groups, size_t group_offset)
+static int groups_disjoint(const struct grouped *w, size_t batch)
 {
-    size_t step[3] = {stride, group_offset, batch_offset}, count[3] = {n, groups, batch};
+    size_t step[3] = {w->stride, w->group_offset, w->batch_offset};
+    size_t count[3] = {w->n, w->groups, batch};
     for (int i = 0; i < 3; ++i) {
         for (int j = i + 1; j < 3; ++j) {
             if (step[j] < step[i]) {
@@ -198,23 +265,15 @@ static int groups_disjoint(size_t n, size_t stride, size_t batch, size_t batch_o
     return 1;
 }
 
-static void grouped_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
-                           size_t groups, size_t group_offset, size_t stride, float temp,
-                           float *output, int log)
+void grouped_cpu(enum group_op op, const float *input, const float *other, float *output,
+                 float *error, size_t n, size_t batch, size_t batch_offset, size_t groups,
+                 size_t group_offset, size_t stride, float temp, int vector)
 {
-    if (!groups_disjoint(n, stride, batch, batch_offset, groups, group_offset)) {
-        for (size_t b = 0; b < batch; ++b) {
-            for (size_t g = 0; g < groups; ++g) {
-                size_t offset = b * batch_offset + g * group_offset;
-                if (log) log_softmax(input + offset, n, temp, stride, output + offset);
-                else softmax(input + offset, n, temp, stride, output + offset);
-            }
-        }
-        return;
-    }
-    struct grouped w = {.log = log,
+    struct grouped w = {.op = op,
                         .input = input,
+                        .other = other,
                         .output = output,
+                        .error = error,
                         .n = n,
                         .groups = groups,
                         .batch_offset = batch_offset,
@@ -224,23 +283,13 @@ static void grouped_vector(const float *input, size_t n, size_t batch, size_t ba
                         .temp = temp,
                         .rows = stride == 1 && n >= ROW_MIN,
                         .kernels = vector_kernels_in_use()};
-    w.stream = !log && w.rows && w.count * n >= STREAM_BYTES / sizeof(float) && n <= STREAM_ROW_MAX
-               && (uintptr_t)output % sizeof(float) == 0;
+    if (!vector || !groups_disjoint(&w, batch)) {
+        for (size_t k = 0; k < w.count; ++k) group_scalar(&w, group_start(&w, k));
+        return;
+    }
+    w.stream = op == OP_SOFTMAX && w.rows && w.count * n >= STREAM_BYTES / sizeof(float)
+               && n <= STREAM_ROW_MAX && (uintptr_t)output % sizeof(float) == 0;
     pool_run(grouped_part, &w, parts_for(w.count * n));
-}
-
-void softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
-                        size_t groups, size_t group_offset, size_t stride, float temp,
-                        float *output)
-{
-    grouped_vector(input, n, batch, batch_offset, groups, group_offset, stride, temp, output, 0);
-}
-
-void log_softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
-                            size_t groups, size_t group_offset, size_t stride, float temp,
-                            float *output)
-{
-    grouped_vector(input, n, batch, batch_offset, groups, group_offset, stride, temp, output, 1);
 }
 
 /* --- tree groups (softmax_tree_cpu) --- */

@@ -3,6 +3,7 @@
    each function its instruction set's suffix, and includes vector.h first.
    No include guard: each vector_kernels_*.c includes it, once. */
 
+#include "tree.h"
 #include "vector_kernels.h"
 
 /* exp((x - largest)/temp). The quotient's rounding would add up to 5e-6 to
@@ -450,6 +451,165 @@ static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, f
     }
 }
 
+/* --- softmax_backward and the exact loss, each written once for two
+   layouts: a row of n contiguous values (vector j holds values 8j to 8j+7),
+   or up to eight groups side by side (vector j holds value j of each, stride
+   apart; lane l at index[l], or at l when index is NULL). --- */
+
+typedef struct {
+    int row;
+    size_t vectors, tail; /* a row: its vectors, and the values of the last */
+    size_t stride, count; /* side by side: the step, and how many lanes hold a group */
+    const int32_t *index;
+} layout;
+
+static inline layout VK(row_layout)(size_t n)
+{
+    return (layout){.row = 1, .vectors = (n + LANES - 1) / LANES, .tail = (n - 1) % LANES + 1};
+}
+
+static inline layout VK(lanes_layout)(const int32_t *index, size_t count, size_t n, size_t stride)
+{
+    return (layout){.vectors = n, .stride = stride, .count = count, .index = index};
+}
+
+/* Vector j of the group at p; lanes that hold no value are fill (or, gathered,
+   a copy of lane 0). */
+static ALWAYS_INLINE vf VK(get)(const layout *a, const float *p, size_t j, float fill)
+{
+    if (a->row) {
+        p += j * LANES;
+        return j + 1 < a->vectors || a->tail == LANES ? vf_load(p) : vf_load_part(p, a->tail, fill);
+    }
+    p += j * a->stride;
+    if (a->index) return vf_gather(p, a->index);
+    return a->count == LANES ? vf_load(p) : vf_load_part(p, a->count, fill);
+}
+
+static ALWAYS_INLINE void VK(put)(const layout *a, float *p, size_t j, vf v)
+{
+    size_t count = a->row ? (j + 1 < a->vectors ? LANES : a->tail) : a->count;
+    p += a->row ? j * LANES : j * a->stride;
+    if (!a->index) {
+        if (count == LANES) vf_store(p, v);
+        else vf_store_part(p, v, count);
+        return;
+    }
+    float values[LANES];
+    vf_store(values, v);
+    for (size_t l = 0; l < count; ++l) p[a->index[l]] = values[l];
+}
+
+/* Each group's sum, in every lane of its group (all lanes of a row), as a
+   float plus the float remainder (*low) that the rounding dropped. */
+static ALWAYS_INLINE vf VK(group_total)(const layout *a, vsum s, vf *low)
+{
+    double sums[LANES];
+    float high_lane[LANES], low_lane[LANES];
+    vsum_lanes(s, sums);
+    if (a->row) {
+        double total = vsum_total(s);
+        for (size_t l = 0; l < LANES; ++l) sums[l] = total;
+    }
+    for (size_t l = 0; l < LANES; ++l) {
+        high_lane[l] = (float)sums[l];
+        low_lane[l] = (float)(sums[l] - high_lane[l]);
+    }
+    *low = vf_load(low_lane);
+    return vf_load(high_lane);
+}
+
+/* dx += y*(dy - dot)/temp with dot = sum(dy*y) (blas.c's softmax_backward):
+   dot kept in double, and subtracted as a float plus its remainder, so that
+   dy - dot loses nothing where the two are close. */
+static ALWAYS_INLINE void VK(backward_group)(const layout *a, const float *y, const float *dy,
+                                             float temp, float *dx)
+{
+    vsum dot = vsum_zero();
+    size_t j = 0;
+    for (; j + 2 <= a->vectors; j += 2) {
+        vf first = vf_mul(VK(get)(a, y, j, 0), VK(get)(a, dy, j, 0));
+        dot =
+            vsum_add(dot, vf_add(first, vf_mul(VK(get)(a, y, j + 1, 0), VK(get)(a, dy, j + 1, 0))));
+    }
+    if (j < a->vectors) dot = vsum_add(dot, vf_mul(VK(get)(a, y, j, 0), VK(get)(a, dy, j, 0)));
+    vf low, high = VK(group_total)(a, dot, &low), t = vf_set1(temp);
+    for (j = 0; j < a->vectors; ++j) {
+        vf v = vf_mul(VK(get)(a, y, j, 0), vf_sub(vf_sub(VK(get)(a, dy, j, 0), high), low));
+        if (temp != 1.0f) v = vf_div(v, t);
+        VK(put)(a, dx, j, vf_add(VK(get)(a, dx, j, 0), v));
+    }
+}
+
+static void VK(softmax_backward_row)(const float *y, const float *dy, size_t n, float temp,
+                                     float *dx)
+{
+    layout a = VK(row_layout)(n);
+    VK(backward_group)(&a, y, dy, temp, dx);
+}
+
+static void VK(softmax_backward_lanes)(const float *y, const float *dy, const int32_t *index,
+                                       size_t count, size_t n, size_t stride, float temp, float *dx)
+{
+    layout a = VK(lanes_layout)(index, count, n, stride);
+    VK(backward_group)(&a, y, dy, temp, dx);
+}
+
+/* The exact loss (blas.c's softmax_x_ent_exact): labels = the sum of the
+   unmasked truths; delta = (t - p*labels)/temp and error = -t*log(p) where t
+   is not SECRET_NUM (t - SECRET_NUM is 0 exactly where t is), 0 elsewhere.
+   Each vector is read before it is written, so delta may be pred and error
+   truth. */
+static ALWAYS_INLINE void VK(x_ent_exact_group)(const layout *a, const float *pred,
+                                                const float *truth, float temp, float *delta,
+                                                float *error)
+{
+    vf secret = vf_set1((float)SECRET_NUM), minus_zero = vf_set1(-0.0f), t_v = vf_set1(temp);
+    vsum labels = vsum_zero();
+    for (size_t j = 0; j < a->vectors; ++j) {
+        vf t = VK(get)(a, truth, j, 0);
+        labels = vsum_add(labels, vf_where_nonzero(vf_sub(t, secret), t));
+    }
+    vf low, sum = VK(group_total)(a, labels, &low);
+    for (size_t j = 0; j < a->vectors; ++j) {
+        vf p = VK(get)(a, pred, j, 1), t = VK(get)(a, truth, j, 0);
+        vf kept = vf_sub(t, secret);
+        vf d = vf_sub(t, vf_mul(p, sum));
+        if (temp != 1.0f) d = vf_div(d, t_v);
+        vf e = vf_sub(minus_zero, vf_mul(t, vf_log(p)));
+        VK(put)(a, delta, j, vf_where_nonzero(kept, d));
+        VK(put)(a, error, j, vf_where_nonzero(t, vf_where_nonzero(kept, e)));
+    }
+}
+
+static void VK(softmax_x_ent_exact_row)(const float *pred, const float *truth, size_t n, float temp,
+                                        float *delta, float *error)
+{
+    layout a = VK(row_layout)(n);
+    VK(x_ent_exact_group)(&a, pred, truth, temp, delta, error);
+}
+
+static void VK(softmax_x_ent_exact_lanes)(const float *pred, const float *truth,
+                                          const int32_t *index, size_t count, size_t n,
+                                          size_t stride, float temp, float *delta, float *error)
+{
+    layout a = VK(lanes_layout)(index, count, n, stride);
+    VK(x_ent_exact_group)(&a, pred, truth, temp, delta, error);
+}
+
+/* log_softmax over up to eight groups anywhere: gathered into scratch (n*8
+   floats) side by side, computed there by the lanes kernel, scattered back. */
+static void VK(log_softmax_gathered)(const float *input, const int32_t *index, size_t count,
+                                     size_t n, size_t stride, float temp, float *output,
+                                     float *scratch)
+{
+    layout a = VK(lanes_layout)(index, count, n, stride);
+    for (size_t j = 0; j < n; ++j) vf_store(scratch + j * LANES, VK(get)(&a, input, j, 0));
+    scaling s = VK(scaling_for)(temp);
+    VK(log_lanes_scaled)(scratch, n, LANES, &s, scratch);
+    for (size_t j = 0; j < n; ++j) VK(put)(&a, output, j, vf_load(scratch + j * LANES));
+}
+
 /* --- the fused softmax cross-entropy (blas.c has the scalar version and
    the formulas): the logits are read for the max, then for the sum, then
    for the gradient, which is written once. --- */
@@ -657,7 +817,12 @@ const struct vector_kernels VK(vector_kernels) = {
     .log_softmax_row = VK(log_softmax_row),
     .log_softmax_lanes = VK(log_softmax_lanes),
     .log_softmax_wide = VK(log_softmax_wide),
+    .log_softmax_gathered = VK(log_softmax_gathered),
     .softmax_x_ent = VK(softmax_x_ent),
+    .softmax_backward_row = VK(softmax_backward_row),
+    .softmax_backward_lanes = VK(softmax_backward_lanes),
+    .softmax_x_ent_exact_row = VK(softmax_x_ent_exact_row),
+    .softmax_x_ent_exact_lanes = VK(softmax_x_ent_exact_lanes),
     .cross_entropy_rows = VK(cross_entropy_rows),
     .cross_entropy_lanes = VK(cross_entropy_lanes),
     .axpy = VK(axpy),
