@@ -145,14 +145,15 @@ struct block {
 
 static void block_at(const struct grouped *w, size_t k, struct block *out)
 {
-    size_t high = 0;
+    size_t high = 0, b = k / w->groups, g = k % w->groups;
     out->count = 0;
     out->low = SIZE_MAX;
     do { /* k < count: a block has at least one group */
-        size_t at = group_start(w, k);
+        size_t at = b * w->batch_offset + g * w->group_offset;
         out->offset[out->count++] = at;
         if (at < out->low) out->low = at;
         if (at > high) high = at;
+        if (++g == w->groups) g = 0, ++b;
     } while (++k < w->count && out->count < LANES_PER_VECTOR);
     out->fits = high - out->low <= INT32_MAX;
     int apart = 1;
@@ -203,7 +204,8 @@ static void group_block(const struct grouped *w, const struct block *b, float *s
 static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
 {
     size_t width = wide_width(w);
-    size_t floats = w->n * (width ? width : w->op == OP_LOG_SOFTMAX ? LANES_PER_VECTOR : 0);
+    size_t floats = width ? w->n * width : 0;
+    if (!width && w->op == OP_LOG_SOFTMAX) floats = (w->n < 8 ? 8 : w->n) * LANES_PER_VECTOR;
     float *scratch = floats ? malloc(floats * sizeof(float)) : NULL;
     for (size_t block = begin; block < end;) {
         size_t k = block * LANES_PER_VECTOR, g = k % w->groups;

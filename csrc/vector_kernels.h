@@ -59,7 +59,8 @@ struct vector_kernels {
     void (*log_softmax_wide)(const float *input, size_t n, size_t stride, size_t width, float temp,
                              float *output, float *scratch);
     /* log_softmax over count (1 to 8) groups anywhere, group l at
-       input + index[l], values stride apart, by way of scratch (n*8 floats). */
+       input + index[l], values stride apart, by way of scratch (n*8 floats,
+       at least 64). */
     void (*log_softmax_gathered)(const float *input, const int32_t *index, size_t count, size_t n,
                                  size_t stride, float temp, float *output, float *scratch);
     void (*softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,

@@ -519,6 +519,50 @@ static ALWAYS_INLINE vf VK(group_total)(const layout *a, vsum s, vf *low)
     return vf_load(high_lane);
 }
 
+/* Up to eight groups of n <= 8 contiguous values, group l at p + index[l],
+   through a tile of eight vectors (vector j holds value j of each group):
+   eight row loads and a transpose in place of n gathers. Lanes past count
+   repeat group 0. */
+typedef struct {
+    const int32_t *index;
+    size_t count, n;
+    int packed; /* the groups lie end to end, group l at l*n */
+} tiling;
+
+static inline tiling VK(tiling_for)(const int32_t *index, size_t count, size_t n)
+{
+    tiling t = {.index = index, .count = count, .n = n, .packed = count == LANES};
+    for (size_t l = 0; l < count; ++l) t.packed &= index[l] == (int32_t)(l * n);
+    return t;
+}
+
+static ALWAYS_INLINE void VK(tile_in)(const tiling *t, const float *p, float *tile)
+{
+    vf r[LANES];
+    for (size_t l = 0; l < LANES; ++l)
+        r[l] = vf_load_first(p + t->index[l < t->count ? l : 0], t->n);
+    vf_transpose(r);
+    for (size_t j = 0; j < LANES; ++j) vf_store(tile + j * LANES, r[j]);
+}
+
+/* Packed groups store whole vectors that run into the groups after them
+   (whose own stores, later, put those right), except past the last. */
+static ALWAYS_INLINE void VK(tile_out)(const tiling *t, const float *tile, float *p)
+{
+    vf r[LANES];
+    for (size_t j = 0; j < LANES; ++j) r[j] = vf_load(tile + j * LANES);
+    vf_transpose(r);
+    for (size_t l = 0; l < t->count; ++l) {
+        if (t->packed && l * t->n + LANES <= LANES * t->n) vf_store(p + l * t->n, r[l]);
+        else vf_store_part(p + t->index[l], r[l], t->n);
+    }
+}
+
+static inline layout VK(tile_layout)(size_t n)
+{
+    return VK(lanes_layout)(NULL, LANES, n, LANES);
+}
+
 /* dx += y*(dy - dot)/temp with dot = sum(dy*y) (blas.c's softmax_backward):
    dot kept in double, and subtracted as a float plus its remainder, so that
    dy - dot loses nothing where the two are close. */
@@ -551,6 +595,17 @@ static void VK(softmax_backward_row)(const float *y, const float *dy, size_t n, 
 static void VK(softmax_backward_lanes)(const float *y, const float *dy, const int32_t *index,
                                        size_t count, size_t n, size_t stride, float temp, float *dx)
 {
+    if (index && stride == 1 && n <= LANES) {
+        tiling t = VK(tiling_for)(index, count, n);
+        layout a = VK(tile_layout)(n);
+        float ty[LANES * LANES], tdy[LANES * LANES], tdx[LANES * LANES];
+        VK(tile_in)(&t, y, ty);
+        VK(tile_in)(&t, dy, tdy);
+        VK(tile_in)(&t, dx, tdx);
+        VK(backward_group)(&a, ty, tdy, temp, tdx);
+        VK(tile_out)(&t, tdx, dx);
+        return;
+    }
     layout a = VK(lanes_layout)(index, count, n, stride);
     VK(backward_group)(&a, y, dy, temp, dx);
 }
@@ -593,19 +648,38 @@ static void VK(softmax_x_ent_exact_lanes)(const float *pred, const float *truth,
                                           const int32_t *index, size_t count, size_t n,
                                           size_t stride, float temp, float *delta, float *error)
 {
+    if (index && stride == 1 && n <= LANES) {
+        tiling t = VK(tiling_for)(index, count, n);
+        layout a = VK(tile_layout)(n);
+        float tp[LANES * LANES], tt[LANES * LANES];
+        VK(tile_in)(&t, pred, tp);
+        VK(tile_in)(&t, truth, tt);
+        VK(x_ent_exact_group)(&a, tp, tt, temp, tp, tt);
+        VK(tile_out)(&t, tp, delta);
+        VK(tile_out)(&t, tt, error);
+        return;
+    }
     layout a = VK(lanes_layout)(index, count, n, stride);
     VK(x_ent_exact_group)(&a, pred, truth, temp, delta, error);
 }
 
-/* log_softmax over up to eight groups anywhere: gathered into scratch (n*8
-   floats) side by side, computed there by the lanes kernel, scattered back. */
+/* log_softmax over up to eight groups anywhere: gathered (or, short and
+   contiguous, tiled) into scratch (n*8 floats, at least 64) side by side,
+   computed there by the lanes kernel, scattered back. */
 static void VK(log_softmax_gathered)(const float *input, const int32_t *index, size_t count,
                                      size_t n, size_t stride, float temp, float *output,
                                      float *scratch)
 {
+    scaling s = VK(scaling_for)(temp);
+    if (index && stride == 1 && n <= LANES) {
+        tiling t = VK(tiling_for)(index, count, n);
+        VK(tile_in)(&t, input, scratch);
+        VK(log_lanes_scaled)(scratch, n, LANES, &s, scratch);
+        VK(tile_out)(&t, scratch, output);
+        return;
+    }
     layout a = VK(lanes_layout)(index, count, n, stride);
     for (size_t j = 0; j < n; ++j) vf_store(scratch + j * LANES, VK(get)(&a, input, j, 0));
-    scaling s = VK(scaling_for)(temp);
     VK(log_lanes_scaled)(scratch, n, LANES, &s, scratch);
     for (size_t j = 0; j < n; ++j) VK(put)(&a, output, j, vf_load(scratch + j * LANES));
 }
