@@ -145,6 +145,22 @@ void softmax_backward_cpu(const float *y, const float *dy, size_t n, size_t batc
                 temp, vector_path());
 }
 
+void softmax_backward_set_cpu(const float *y, const float *dy, size_t n, size_t batch,
+                              size_t batch_offset, size_t groups, size_t group_offset,
+                              size_t stride, float temp, float *dx)
+{
+    grouped_cpu(OP_BACKWARD_SET, y, dy, dx, NULL, n, batch, batch_offset, groups, group_offset,
+                stride, temp, vector_path());
+}
+
+void softmax_backward_tree_cpu(const float *y, const float *dy, size_t batch, size_t inputs,
+                               const size_t *group_size, const size_t *group_offset, size_t groups,
+                               float temp, float *dx)
+{
+    tree_groups_cpu(OP_BACKWARD, y, dy, dx, NULL, batch, inputs, group_size, group_offset, groups,
+                    temp, vector_path());
+}
+
 /* The soft-label cross-entropy over one group: error = -truth*log(pred) and
    delta = (truth - pred*sum(truth)) / temp, the negative gradient with respect
    to the softmax's input. That is (truth - pred)/temp when the labels sum to 1,
@@ -172,6 +188,15 @@ void softmax_x_ent_exact_cpu(const float *pred, const float *truth, size_t n, si
 {
     grouped_cpu(OP_X_ENT_EXACT, pred, truth, delta, error, n, batch, batch_offset, groups,
                 group_offset, stride, temp, vector_path());
+}
+
+void softmax_x_ent_exact_tree_cpu(const float *pred, const float *truth, size_t batch,
+                                  size_t inputs, const size_t *group_size,
+                                  const size_t *group_offset, size_t groups, float temp,
+                                  float *delta, float *error)
+{
+    tree_groups_cpu(OP_X_ENT_EXACT, pred, truth, delta, error, batch, inputs, group_size,
+                    group_offset, groups, temp, vector_path());
 }
 
 /* --- the fused softmax cross-entropy (issue 15) --- */

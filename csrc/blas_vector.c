@@ -62,33 +62,39 @@ struct grouped {
     const struct vector_kernels *kernels;
 };
 
-/* One group on the scalar path. */
-static void group_scalar(const struct grouped *w, size_t at)
+/* One group of n values from at, on the scalar path. */
+static void group_scalar(const struct grouped *w, size_t at, size_t n)
 {
     const float *x = w->input + at;
     float *y = w->output + at;
     switch (w->op) {
-    case OP_SOFTMAX: softmax(x, w->n, w->temp, w->stride, y); break;
-    case OP_LOG_SOFTMAX: log_softmax(x, w->n, w->temp, w->stride, y); break;
-    case OP_BACKWARD: softmax_backward(x, w->other + at, w->n, w->temp, w->stride, y); break;
+    case OP_SOFTMAX: softmax(x, n, w->temp, w->stride, y); break;
+    case OP_LOG_SOFTMAX: log_softmax(x, n, w->temp, w->stride, y); break;
+    case OP_BACKWARD_SET:
+        for (size_t i = 0; i < n; ++i) y[i * w->stride] = 0;
+        /* fall through */
+    case OP_BACKWARD: softmax_backward(x, w->other + at, n, w->temp, w->stride, y); break;
     case OP_X_ENT_EXACT:
-        softmax_x_ent_exact(x, w->other + at, w->n, w->temp, w->stride, y, w->error + at);
+        softmax_x_ent_exact(x, w->other + at, n, w->temp, w->stride, y, w->error + at);
         break;
     }
 }
 
-/* One contiguous group of n >= ROW_MIN values. */
-static void group_row(const struct grouped *w, size_t at)
+/* One contiguous group of n values from at. */
+static void group_row(const struct grouped *w, size_t at, size_t n)
 {
     const struct vector_kernels *k = w->kernels;
     const float *x = w->input + at;
     float *y = w->output + at;
     switch (w->op) {
-    case OP_SOFTMAX: k->softmax_row(x, w->n, w->temp, y); break;
-    case OP_LOG_SOFTMAX: k->log_softmax_row(x, w->n, w->temp, y); break;
-    case OP_BACKWARD: k->softmax_backward_row(x, w->other + at, w->n, w->temp, y); break;
+    case OP_SOFTMAX: k->softmax_row(x, n, w->temp, y); break;
+    case OP_LOG_SOFTMAX: k->log_softmax_row(x, n, w->temp, y); break;
+    case OP_BACKWARD:
+    case OP_BACKWARD_SET:
+        k->softmax_backward_row(x, w->other + at, n, w->temp, w->op == OP_BACKWARD, y);
+        break;
     case OP_X_ENT_EXACT:
-        k->softmax_x_ent_exact_row(x, w->other + at, w->n, w->temp, y, w->error + at);
+        k->softmax_x_ent_exact_row(x, w->other + at, n, w->temp, y, w->error + at);
         break;
     }
 }
@@ -107,7 +113,7 @@ static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
     size_t offset[STREAM_BATCH];
     for (size_t k = begin; k < end;) {
         if (!scratch) {
-            group_row(w, group_start(w, k++));
+            group_row(w, group_start(w, k++), w->n);
             continue;
         }
         size_t count = 0;
@@ -172,7 +178,7 @@ static void group_block(const struct grouped *w, const struct block *b, float *s
     const struct vector_kernels *k = w->kernels;
     size_t at = b->low;
     if (!b->fits) {
-        for (size_t l = 0; l < b->count; ++l) group_scalar(w, b->offset[l]);
+        for (size_t l = 0; l < b->count; ++l) group_scalar(w, b->offset[l], w->n);
         return;
     }
     switch (w->op) {
@@ -186,12 +192,13 @@ static void group_block(const struct grouped *w, const struct block *b, float *s
             k->log_softmax_gathered(w->input + at, b->index, b->count, w->n, w->stride, w->temp,
                                     w->output + at, scratch);
         } else {
-            for (size_t l = 0; l < b->count; ++l) group_scalar(w, b->offset[l]);
+            for (size_t l = 0; l < b->count; ++l) group_scalar(w, b->offset[l], w->n);
         }
         return;
     case OP_BACKWARD:
+    case OP_BACKWARD_SET:
         k->softmax_backward_lanes(w->input + at, w->other + at, b->index, b->count, w->n, w->stride,
-                                  w->temp, w->output + at);
+                                  w->temp, w->op == OP_BACKWARD, w->output + at);
         return;
     case OP_X_ENT_EXACT:
         k->softmax_x_ent_exact_lanes(w->input + at, w->other + at, b->index, b->count, w->n,
@@ -286,12 +293,59 @@ void grouped_cpu(enum group_op op, const float *input, const float *other, float
                         .rows = stride == 1 && n >= ROW_MIN,
                         .kernels = vector_kernels_in_use()};
     if (!vector || !groups_disjoint(&w, batch)) {
-        for (size_t k = 0; k < w.count; ++k) group_scalar(&w, group_start(&w, k));
+        for (size_t k = 0; k < w.count; ++k) group_scalar(&w, group_start(&w, k), w.n);
         return;
     }
     w.stream = op == OP_SOFTMAX && w.rows && w.count * n >= STREAM_BYTES / sizeof(float)
                && n <= STREAM_ROW_MAX && (uintptr_t)output % sizeof(float) == 0;
     pool_run(grouped_part, &w, parts_for(w.count * n));
+}
+
+/* The exact kernels over tree groups: rows shared out, every group of a
+   row in turn, each on the row kernel whatever its size. */
+struct tree_groups {
+    struct grouped w; /* op, arrays, temp, kernels; batch_offset = inputs */
+    const size_t *group_size, *group_offset;
+    size_t batch;
+};
+
+static void tree_groups_part(void *context, size_t part, size_t parts)
+{
+    const struct tree_groups *t = context;
+    size_t begin, end;
+    share(t->batch, part, parts, &begin, &end);
+    for (size_t b = begin; b < end; ++b) {
+        for (size_t g = 0; g < t->w.groups; ++g) {
+            group_row(&t->w, b * t->w.batch_offset + t->group_offset[g], t->group_size[g]);
+        }
+    }
+}
+
+void tree_groups_cpu(enum group_op op, const float *input, const float *other, float *output,
+                     float *error, size_t batch, size_t inputs, const size_t *group_size,
+                     const size_t *group_offset, size_t groups, float temp, int vector)
+{
+    struct tree_groups t = {.w = {.op = op,
+                                  .input = input,
+                                  .other = other,
+                                  .output = output,
+                                  .error = error,
+                                  .groups = groups,
+                                  .batch_offset = inputs,
+                                  .stride = 1,
+                                  .temp = temp,
+                                  .kernels = vector_kernels_in_use()},
+                            .group_size = group_size,
+                            .group_offset = group_offset,
+                            .batch = batch};
+    if (vector) {
+        pool_run(tree_groups_part, &t, parts_for(batch * inputs));
+        return;
+    }
+    for (size_t g = 0; g < groups; ++g) {
+        for (size_t b = 0; b < batch; ++b)
+            group_scalar(&t.w, b * inputs + group_offset[g], group_size[g]);
+    }
 }
 
 /* --- tree groups (softmax_tree_cpu) --- */

@@ -67,10 +67,13 @@ struct vector_kernels {
                           float *error);
     /* blas.c's softmax_backward over n contiguous values, and over count
        (1 to 8) groups side by side, values stride apart: group l at
-       index[l] from each pointer, or at l when index is NULL. */
-    void (*softmax_backward_row)(const float *y, const float *dy, size_t n, float temp, float *dx);
+       index[l] from each pointer, or at l when index is NULL. The product
+       is added to dx where add is set, else written (dx is not read). */
+    void (*softmax_backward_row)(const float *y, const float *dy, size_t n, float temp, int add,
+                                 float *dx);
     void (*softmax_backward_lanes)(const float *y, const float *dy, const int32_t *index,
-                                   size_t count, size_t n, size_t stride, float temp, float *dx);
+                                   size_t count, size_t n, size_t stride, float temp, int add,
+                                   float *dx);
     /* blas.c's softmax_x_ent_exact, in the same two layouts. */
     void (*softmax_x_ent_exact_row)(const float *pred, const float *truth, size_t n, float temp,
                                     float *delta, float *error);

@@ -563,37 +563,41 @@ static inline layout VK(tile_layout)(size_t n)
     return VK(lanes_layout)(NULL, LANES, n, LANES);
 }
 
-/* dx += y*(dy - dot)/temp with dot = sum(dy*y) (blas.c's softmax_backward):
-   dot kept in double, and subtracted as a float plus its remainder, so that
-   dy - dot loses nothing where the two are close. */
+/* dx += y*(dy - dot)/temp with dot = sum(dy*y) (blas.c's softmax_backward;
+   dx = ... without add, when dx is not read). dot is exact but for its
+   double sum: each product's rounding error, which an FMA gives exactly
+   (vf_remainder), is summed beside it. It is subtracted as a float plus the
+   remainder, so that dy - dot loses nothing where the two are close, as in
+   the scalar path's double. */
 static ALWAYS_INLINE void VK(backward_group)(const layout *a, const float *y, const float *dy,
-                                             float temp, float *dx)
+                                             float temp, int add, float *dx)
 {
     vsum dot = vsum_zero();
-    size_t j = 0;
-    for (; j + 2 <= a->vectors; j += 2) {
-        vf first = vf_mul(VK(get)(a, y, j, 0), VK(get)(a, dy, j, 0));
-        dot =
-            vsum_add(dot, vf_add(first, vf_mul(VK(get)(a, y, j + 1, 0), VK(get)(a, dy, j + 1, 0))));
+    vf errors = vf_set1(0);
+    for (size_t j = 0; j < a->vectors; ++j) {
+        vf u = VK(get)(a, y, j, 0), v = VK(get)(a, dy, j, 0), product = vf_mul(u, v);
+        dot = vsum_add(dot, product);
+        errors = vf_add(errors, vf_remainder(product, u, v));
     }
-    if (j < a->vectors) dot = vsum_add(dot, vf_mul(VK(get)(a, y, j, 0), VK(get)(a, dy, j, 0)));
+    dot = vsum_add(dot, vf_sub(vf_set1(0), errors));
     vf low, high = VK(group_total)(a, dot, &low), t = vf_set1(temp);
-    for (j = 0; j < a->vectors; ++j) {
+    for (size_t j = 0; j < a->vectors; ++j) {
         vf v = vf_mul(VK(get)(a, y, j, 0), vf_sub(vf_sub(VK(get)(a, dy, j, 0), high), low));
         if (temp != 1.0f) v = vf_div(v, t);
-        VK(put)(a, dx, j, vf_add(VK(get)(a, dx, j, 0), v));
+        VK(put)(a, dx, j, add ? vf_add(VK(get)(a, dx, j, 0), v) : v);
     }
 }
 
-static void VK(softmax_backward_row)(const float *y, const float *dy, size_t n, float temp,
+static void VK(softmax_backward_row)(const float *y, const float *dy, size_t n, float temp, int add,
                                      float *dx)
 {
     layout a = VK(row_layout)(n);
-    VK(backward_group)(&a, y, dy, temp, dx);
+    VK(backward_group)(&a, y, dy, temp, add, dx);
 }
 
 static void VK(softmax_backward_lanes)(const float *y, const float *dy, const int32_t *index,
-                                       size_t count, size_t n, size_t stride, float temp, float *dx)
+                                       size_t count, size_t n, size_t stride, float temp, int add,
+                                       float *dx)
 {
     if (index && stride == 1 && n <= LANES) {
         tiling t = VK(tiling_for)(index, count, n);
@@ -601,13 +605,13 @@ static void VK(softmax_backward_lanes)(const float *y, const float *dy, const in
         float ty[LANES * LANES], tdy[LANES * LANES], tdx[LANES * LANES];
         VK(tile_in)(&t, y, ty);
         VK(tile_in)(&t, dy, tdy);
-        VK(tile_in)(&t, dx, tdx);
-        VK(backward_group)(&a, ty, tdy, temp, tdx);
+        if (add) VK(tile_in)(&t, dx, tdx);
+        VK(backward_group)(&a, ty, tdy, temp, add, tdx);
         VK(tile_out)(&t, tdx, dx);
         return;
     }
     layout a = VK(lanes_layout)(index, count, n, stride);
-    VK(backward_group)(&a, y, dy, temp, dx);
+    VK(backward_group)(&a, y, dy, temp, add, dx);
 }
 
 /* The exact loss (blas.c's softmax_x_ent_exact): labels = the sum of the
@@ -628,8 +632,11 @@ static ALWAYS_INLINE void VK(x_ent_exact_group)(const layout *a, const float *pr
     vf low, sum = VK(group_total)(a, labels, &low);
     for (size_t j = 0; j < a->vectors; ++j) {
         vf p = VK(get)(a, pred, j, 1), t = VK(get)(a, truth, j, 0);
-        vf kept = vf_sub(t, secret);
-        vf d = vf_sub(t, vf_mul(p, sum));
+        vf kept = vf_sub(t, secret), product = vf_mul(p, sum);
+        /* t - p*labels as the scalar path's double gives it: t - product is
+           exact where the two are close, and the product's rounding error
+           and p times the sum's remainder go back in. */
+        vf d = vf_sub(vf_add(vf_sub(t, product), vf_remainder(product, p, sum)), vf_mul(p, low));
         if (temp != 1.0f) d = vf_div(d, t_v);
         vf e = vf_sub(minus_zero, vf_mul(t, vf_log(p)));
         VK(put)(a, delta, j, vf_where_nonzero(kept, d));
