@@ -278,20 +278,22 @@ void grouped_cpu(enum group_op op, const float *input, const float *other, float
                  float *error, size_t n, size_t batch, size_t batch_offset, size_t groups,
                  size_t group_offset, size_t stride, float temp, int vector)
 {
-    struct grouped w = {.op = op,
-                        .input = input,
-                        .other = other,
-                        .output = output,
-                        .error = error,
-                        .n = n,
-                        .groups = groups,
-                        .batch_offset = batch_offset,
-                        .group_offset = group_offset,
-                        .stride = stride,
-                        .count = batch * groups,
-                        .temp = temp,
-                        .rows = stride == 1 && n >= ROW_MIN,
-                        .kernels = vector_kernels_in_use()};
+    /* The fields in their order: the call's arguments, then how it runs. */
+    struct grouped w = {op,
+                        input,
+                        other,
+                        output,
+                        error,
+                        n,
+                        groups,
+                        batch_offset,
+                        group_offset,
+                        stride,
+                        batch * groups,
+                        temp,
+                        stride == 1 && n >= ROW_MIN,
+                        0,
+                        vector_kernels_in_use()};
     if (!vector || !groups_disjoint(&w, batch)) {
         for (size_t k = 0; k < w.count; ++k) group_scalar(&w, group_start(&w, k), w.n);
         return;
@@ -441,17 +443,19 @@ static size_t tiled_columns(const size_t *group_size, const size_t *group_offset
 void softmax_tree_vector(const float *input, size_t batch, size_t inputs, const size_t *group_size,
                          const size_t *group_offset, size_t groups, float temp, float *output)
 {
-    struct tree_work w = {.input = input,
-                          .output = output,
-                          .batch = batch,
-                          .inputs = inputs,
-                          .groups = groups,
-                          .group_size = group_size,
-                          .group_offset = group_offset,
-                          .temp = temp,
-                          .first = groups ? group_offset[0] : 0,
-                          .columns = tiled_columns(group_size, group_offset, groups),
-                          .kernels = vector_kernels_in_use()};
+    /* The fields in their order (by_rows set below). */
+    struct tree_work w = {input,
+                          output,
+                          batch,
+                          inputs,
+                          groups,
+                          group_size,
+                          group_offset,
+                          temp,
+                          0,
+                          groups ? group_offset[0] : 0,
+                          tiled_columns(group_size, group_offset, groups),
+                          vector_kernels_in_use()};
     size_t parts = parts_for(batch * inputs);
     size_t blocks = (batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
     /* Tiled groups go by rows even when that leaves a thread idle: the

@@ -282,23 +282,25 @@ static void VK(softmax_lanes)(const float *input, const size_t *offset, size_t c
     VK(lanes_gathered)(input + low, index, count, n, stride, temp, output + low);
 }
 
+/* n rows of width floats (a multiple of 8), from rows `from` apart to rows
+   `to` apart. */
+static void VK(copy_rows)(const float *x, size_t from, size_t n, size_t width, float *y, size_t to)
+{
+    for (size_t j = 0; j < n; ++j) {
+        for (size_t i = 0; i < width; i += LANES)
+            vf_store(y + j * to + i, vf_load(x + j * from + i));
+    }
+}
+
 static void VK(softmax_wide)(const float *input, size_t n, size_t stride, size_t width, float temp,
                              float *output, float *scratch)
 {
-    for (size_t j = 0; j < n; ++j) {
-        for (size_t i = 0; i < width; i += LANES) {
-            vf_store(scratch + j * width + i, vf_load(input + j * stride + i));
-        }
-    }
+    VK(copy_rows)(input, stride, n, width, scratch, width);
     scaling s = VK(scaling_for)(temp);
     for (size_t i = 0; i < width; i += LANES) {
         VK(lanes_contiguous)(scratch + i, n, width, &s, scratch + i);
     }
-    for (size_t j = 0; j < n; ++j) {
-        for (size_t i = 0; i < width; i += LANES) {
-            vf_store(output + j * stride + i, vf_load(scratch + j * width + i));
-        }
-    }
+    VK(copy_rows)(scratch, width, n, width, output, stride);
 }
 
 /* Columns [c, c + 8) of the rows (fewer at the end) into scratch, transposed. */

@@ -69,6 +69,18 @@ AT_BEST = ("numpy", "torch")
 # --- workloads: each gives its input, a float64 reference, and implementations ---
 
 
+def numpy_log_softmax(x, out, axis):
+    np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
+
+
+def numpy_softmax(x, out, axis):
+    """NumPy's best in float32: max, subtract and exp in place, sum, divide."""
+    np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=axis, keepdims=True)
+
+
 class Workload:
     """A named softmax problem over a float32 array `x` of `size` values.
     `implementations(threads)` maps a name to a call that writes `out`."""
@@ -92,6 +104,12 @@ class Workload:
 class Grouped(Workload):
     """(batch, inputs, groups): a softmax over each of `groups` slices of a row."""
 
+    kernel, numpy_kernel, torch_kernel = (
+        staticmethod(softmax),
+        staticmethod(numpy_softmax),
+        "_softmax",
+    )
+
     def __init__(self, name, batch, inputs, groups, rng):
         super().__init__(
             name,
@@ -107,31 +125,24 @@ class Grouped(Workload):
     def implementations(self):
         x, out, groups, grouped = self.x, self.out, self.groups, self.grouped
         calls = {
-            "darknet_softmax": lambda: softmax(x, groups, out=out),
-            "numpy": lambda: numpy_softmax(x.reshape(grouped), out.reshape(grouped), -1),
+            "darknet_softmax": lambda: self.kernel(x, groups, out=out),
+            "numpy": lambda: self.numpy_kernel(x.reshape(grouped), out.reshape(grouped), -1),
         }
         if torch is not None:
             tx, tout = torch.from_numpy(x).view(grouped), torch.from_numpy(out).view(grouped)
-            calls["torch"] = lambda: torch.ops.aten._softmax.out(tx, -1, False, out=tout)
+            theirs = getattr(torch.ops.aten, self.torch_kernel).out
+            calls["torch"] = lambda: theirs(tx, -1, False, out=tout)
         return calls
 
 
 class GroupedLog(Grouped):
     """log_softmax over the groups of a Grouped workload."""
 
+    kernel, numpy_kernel = staticmethod(log_softmax), staticmethod(numpy_log_softmax)
+    torch_kernel = "_log_softmax"
+
     def expected(self):
         return reference.log_softmax(self.x, self.groups)
-
-    def implementations(self):
-        x, out, groups, grouped = self.x, self.out, self.groups, self.grouped
-        calls = {
-            "darknet_softmax": lambda: log_softmax(x, groups, out=out),
-            "numpy": lambda: numpy_log_softmax(x.reshape(grouped), out.reshape(grouped), -1),
-        }
-        if torch is not None:
-            tx, tout = torch.from_numpy(x).view(grouped), torch.from_numpy(out).view(grouped)
-            calls["torch"] = lambda: torch.ops.aten._log_softmax.out(tx, -1, False, out=tout)
-        return calls
 
 
 class GroupedBackward(Grouped):
@@ -349,18 +360,6 @@ class LogSoftmaxAxis(Workload):
             tx, tout = torch.from_numpy(x), torch.from_numpy(out)
             calls["torch"] = lambda: torch.ops.aten._log_softmax.out(tx, 1, False, out=tout)
         return calls
-
-
-def numpy_log_softmax(x, out, axis):
-    np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
-    out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
-
-
-def numpy_softmax(x, out, axis):
-    """NumPy's best in float32: max, subtract and exp in place, sum, divide."""
-    np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
-    np.exp(out, out=out)
-    out /= out.sum(axis=axis, keepdims=True)
 
 
 def numpy_tree_softmax(x, buckets, out):
