@@ -303,8 +303,9 @@ void grouped_cpu(enum group_op op, const float *input, const float *other, float
     pool_run(grouped_part, &w, parts_for(w.count * n));
 }
 
-/* The exact kernels over tree groups: rows shared out, every group of a
-   row in turn, each on the row kernel whatever its size. */
+/* The exact kernels over tree groups: blocks of eight rows shared out. In a
+   block, a short group runs on the eight rows side by side, one a lane; a
+   long one (or one whose rows lie too far apart for int32) row by row. */
 struct tree_groups {
     struct grouped w; /* op, arrays, temp, kernels; batch_offset = inputs */
     const size_t *group_size, *group_offset;
@@ -314,11 +315,26 @@ struct tree_groups {
 static void tree_groups_part(void *context, size_t part, size_t parts)
 {
     const struct tree_groups *t = context;
-    size_t begin, end;
-    share(t->batch, part, parts, &begin, &end);
-    for (size_t b = begin; b < end; ++b) {
-        for (size_t g = 0; g < t->w.groups; ++g) {
-            group_row(&t->w, b * t->w.batch_offset + t->group_offset[g], t->group_size[g]);
+    struct grouped w = t->w;
+    size_t inputs = w.batch_offset, begin, end;
+    share((t->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
+    struct block rows = {.fits = inputs <= INT32_MAX / LANES_PER_VECTOR};
+    for (size_t b = begin * LANES_PER_VECTOR; b < end * LANES_PER_VECTOR && b < t->batch;
+         b += LANES_PER_VECTOR) {
+        rows.count = t->batch - b < LANES_PER_VECTOR ? t->batch - b : LANES_PER_VECTOR;
+        for (size_t l = 0; l < LANES_PER_VECTOR; ++l) {
+            rows.distance[l] = rows.fits && l < rows.count ? (int32_t)(l * inputs) : 0;
+        }
+        rows.index = rows.distance;
+        for (size_t g = 0; g < w.groups; ++g) {
+            w.n = t->group_size[g];
+            rows.low = b * inputs + t->group_offset[g];
+            for (size_t l = 0; l < rows.count; ++l) rows.offset[l] = rows.low + l * inputs;
+            if (w.n >= ROW_MIN || !rows.fits) {
+                for (size_t l = 0; l < rows.count; ++l) group_row(&w, rows.offset[l], w.n);
+            } else if (w.n) {
+                group_block(&w, &rows, NULL);
+            }
         }
     }
 }
