@@ -5,6 +5,7 @@
 #include "blas_vector.h"
 #include "status.h"
 #include "threadpool.h"
+#include "tree.h"
 #include "vector_kernels.h"
 
 enum {
@@ -303,6 +304,8 @@ void grouped_cpu(enum group_op op, const float *input, const float *other, float
     pool_run(grouped_part, &w, parts_for(w.count * n));
 }
 
+static size_t tiled_columns(const size_t *group_size, const size_t *group_offset, size_t groups);
+
 /* The exact kernels over tree groups: blocks of eight rows shared out. In a
    block, a short group runs on the eight rows side by side, one a lane; a
    long one (or one whose rows lie too far apart for int32) row by row. */
@@ -310,7 +313,28 @@ struct tree_groups {
     struct grouped w; /* op, arrays, temp, kernels; batch_offset = inputs */
     const size_t *group_size, *group_offset;
     size_t batch;
+    size_t first, columns; /* the columns the groups tile, or columns 0 */
 };
+
+/* The exact loss over a row of tiled groups: each group's sum of labels
+   spread over its values in sums (2*columns floats: float, remainder), then
+   one pass over the row. */
+static void x_ent_tiled_row(const struct tree_groups *t, size_t b, float *sums)
+{
+    const struct grouped *w = &t->w;
+    size_t at = b * w->batch_offset + t->first;
+    const float *truth = w->other + at;
+    for (size_t g = 0, i = 0; g < w->groups; ++g) {
+        double part[4] = {0}; /* four sums, so that the adds overlap */
+        size_t end = i + t->group_size[g];
+        for (size_t k = i; k < end; ++k) part[k % 4] += truth[k] != SECRET_NUM ? truth[k] : 0;
+        double labels = (part[0] + part[1]) + (part[2] + part[3]);
+        float high = (float)labels, low = (float)(labels - high);
+        for (; i < end; ++i) sums[i] = high, sums[t->columns + i] = low;
+    }
+    w->kernels->softmax_x_ent_exact_sums(w->input + at, truth, sums, sums + t->columns, t->columns,
+                                         w->temp, w->output + at, w->error + at);
+}
 
 static void tree_groups_part(void *context, size_t part, size_t parts)
 {
@@ -319,6 +343,14 @@ static void tree_groups_part(void *context, size_t part, size_t parts)
     size_t inputs = w.batch_offset, begin, end;
     share((t->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
     struct block rows = {.fits = inputs <= INT32_MAX / LANES_PER_VECTOR};
+    float *sums =
+        w.op == OP_X_ENT_EXACT && t->columns ? malloc(2 * t->columns * sizeof(float)) : NULL;
+    if (sums) {
+        for (size_t b = begin * LANES_PER_VECTOR; b < end * LANES_PER_VECTOR && b < t->batch; ++b)
+            x_ent_tiled_row(t, b, sums);
+        free(sums);
+        return;
+    }
     for (size_t b = begin * LANES_PER_VECTOR; b < end * LANES_PER_VECTOR && b < t->batch;
          b += LANES_PER_VECTOR) {
         rows.count = t->batch - b < LANES_PER_VECTOR ? t->batch - b : LANES_PER_VECTOR;
@@ -355,7 +387,9 @@ void tree_groups_cpu(enum group_op op, const float *input, const float *other, f
                                   .kernels = vector_kernels_in_use()},
                             .group_size = group_size,
                             .group_offset = group_offset,
-                            .batch = batch};
+                            .batch = batch,
+                            .first = groups ? group_offset[0] : 0,
+                            .columns = tiled_columns(group_size, group_offset, groups)};
     if (vector) {
         pool_run(tree_groups_part, &t, parts_for(batch * inputs));
         return;

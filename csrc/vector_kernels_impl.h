@@ -621,11 +621,29 @@ static void VK(softmax_backward_lanes)(const float *y, const float *dy, const in
    is not SECRET_NUM (t - SECRET_NUM is 0 exactly where t is), 0 elsewhere.
    Each vector is read before it is written, so delta may be pred and error
    truth. */
+/* Vector j of the exact loss, given each value's group sum of labels as a
+   float (sum) plus its remainder (low). */
+static ALWAYS_INLINE void VK(x_ent_exact_vector)(const layout *a, size_t j, const float *pred,
+                                                 const float *truth, vf sum, vf low, float temp,
+                                                 float *delta, float *error)
+{
+    vf p = VK(get)(a, pred, j, 1), t = VK(get)(a, truth, j, 0);
+    vf kept = vf_sub(t, vf_set1((float)SECRET_NUM)), product = vf_mul(p, sum);
+    /* t - p*labels as the scalar path's double gives it: t - product is
+       exact where the two are close, and the product's rounding error and p
+       times the sum's remainder go back in. */
+    vf d = vf_sub(vf_add(vf_sub(t, product), vf_remainder(product, p, sum)), vf_mul(p, low));
+    if (temp != 1.0f) d = vf_div(d, vf_set1(temp));
+    vf e = vf_sub(vf_set1(-0.0f), vf_mul(t, vf_log(p)));
+    VK(put)(a, delta, j, vf_where_nonzero(kept, d));
+    VK(put)(a, error, j, vf_where_nonzero(t, vf_where_nonzero(kept, e)));
+}
+
 static ALWAYS_INLINE void VK(x_ent_exact_group)(const layout *a, const float *pred,
                                                 const float *truth, float temp, float *delta,
                                                 float *error)
 {
-    vf secret = vf_set1((float)SECRET_NUM), minus_zero = vf_set1(-0.0f), t_v = vf_set1(temp);
+    vf secret = vf_set1((float)SECRET_NUM);
     vsum labels = vsum_zero();
     for (size_t j = 0; j < a->vectors; ++j) {
         vf t = VK(get)(a, truth, j, 0);
@@ -633,16 +651,7 @@ static ALWAYS_INLINE void VK(x_ent_exact_group)(const layout *a, const float *pr
     }
     vf low, sum = VK(group_total)(a, labels, &low);
     for (size_t j = 0; j < a->vectors; ++j) {
-        vf p = VK(get)(a, pred, j, 1), t = VK(get)(a, truth, j, 0);
-        vf kept = vf_sub(t, secret), product = vf_mul(p, sum);
-        /* t - p*labels as the scalar path's double gives it: t - product is
-           exact where the two are close, and the product's rounding error
-           and p times the sum's remainder go back in. */
-        vf d = vf_sub(vf_add(vf_sub(t, product), vf_remainder(product, p, sum)), vf_mul(p, low));
-        if (temp != 1.0f) d = vf_div(d, t_v);
-        vf e = vf_sub(minus_zero, vf_mul(t, vf_log(p)));
-        VK(put)(a, delta, j, vf_where_nonzero(kept, d));
-        VK(put)(a, error, j, vf_where_nonzero(t, vf_where_nonzero(kept, e)));
+        VK(x_ent_exact_vector)(a, j, pred, truth, sum, low, temp, delta, error);
     }
 }
 
@@ -670,6 +679,19 @@ static void VK(softmax_x_ent_exact_lanes)(const float *pred, const float *truth,
     }
     layout a = VK(lanes_layout)(index, count, n, stride);
     VK(x_ent_exact_group)(&a, pred, truth, temp, delta, error);
+}
+
+/* The exact loss over n contiguous values whose group sums of labels are
+   given value by value: sum[i] and its remainder low[i]. */
+static void VK(softmax_x_ent_exact_sums)(const float *pred, const float *truth, const float *sum,
+                                         const float *low, size_t n, float temp, float *delta,
+                                         float *error)
+{
+    layout a = VK(row_layout)(n);
+    for (size_t j = 0; j < a.vectors; ++j) {
+        vf s = VK(get)(&a, sum, j, 0), r = VK(get)(&a, low, j, 0);
+        VK(x_ent_exact_vector)(&a, j, pred, truth, s, r, temp, delta, error);
+    }
 }
 
 /* log_softmax over up to eight groups anywhere: gathered (or, short and
@@ -906,6 +928,7 @@ const struct vector_kernels VK(vector_kernels) = {
     .softmax_backward_lanes = VK(softmax_backward_lanes),
     .softmax_x_ent_exact_row = VK(softmax_x_ent_exact_row),
     .softmax_x_ent_exact_lanes = VK(softmax_x_ent_exact_lanes),
+    .softmax_x_ent_exact_sums = VK(softmax_x_ent_exact_sums),
     .cross_entropy_rows = VK(cross_entropy_rows),
     .cross_entropy_lanes = VK(cross_entropy_lanes),
     .axpy = VK(axpy),
