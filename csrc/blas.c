@@ -41,17 +41,8 @@ void softmax(const float *input, size_t n, float temp, size_t stride, float *out
 void softmax_cpu(const float *input, size_t n, size_t batch, size_t batch_offset, size_t groups,
                  size_t group_offset, size_t stride, float temp, float *output)
 {
-    if (vector_path()) {
-        softmax_cpu_vector(input, n, batch, batch_offset, groups, group_offset, stride, temp,
-                           output);
-        return;
-    }
-    for (size_t b = 0; b < batch; ++b) {
-        for (size_t g = 0; g < groups; ++g) {
-            size_t offset = b * batch_offset + g * group_offset;
-            softmax(input + offset, n, temp, stride, output + offset);
-        }
-    }
+    grouped_cpu(OP_SOFTMAX, input, NULL, output, NULL, n, batch, batch_offset, groups, group_offset,
+                stride, temp, vector_path());
 }
 
 void softmax_tree_cpu(const float *input, size_t batch, size_t inputs, const size_t *group_size,
@@ -128,17 +119,8 @@ void log_softmax(const float *input, size_t n, float temp, size_t stride, float 
 void log_softmax_cpu(const float *input, size_t n, size_t batch, size_t batch_offset, size_t groups,
                      size_t group_offset, size_t stride, float temp, float *output)
 {
-    if (vector_path()) {
-        log_softmax_cpu_vector(input, n, batch, batch_offset, groups, group_offset, stride, temp,
-                               output);
-        return;
-    }
-    for (size_t b = 0; b < batch; ++b) {
-        for (size_t g = 0; g < groups; ++g) {
-            size_t offset = b * batch_offset + g * group_offset;
-            log_softmax(input + offset, n, temp, stride, output + offset);
-        }
-    }
+    grouped_cpu(OP_LOG_SOFTMAX, input, NULL, output, NULL, n, batch, batch_offset, groups,
+                group_offset, stride, temp, vector_path());
 }
 
 /* The softmax Jacobian-vector product over one group, ADDED to dx:
@@ -159,12 +141,24 @@ void softmax_backward_cpu(const float *y, const float *dy, size_t n, size_t batc
                           size_t batch_offset, size_t groups, size_t group_offset, size_t stride,
                           float temp, float *dx)
 {
-    for (size_t b = 0; b < batch; ++b) {
-        for (size_t g = 0; g < groups; ++g) {
-            size_t offset = b * batch_offset + g * group_offset;
-            softmax_backward(y + offset, dy + offset, n, temp, stride, dx + offset);
-        }
-    }
+    grouped_cpu(OP_BACKWARD, y, dy, dx, NULL, n, batch, batch_offset, groups, group_offset, stride,
+                temp, vector_path());
+}
+
+void softmax_backward_set_cpu(const float *y, const float *dy, size_t n, size_t batch,
+                              size_t batch_offset, size_t groups, size_t group_offset,
+                              size_t stride, float temp, float *dx)
+{
+    grouped_cpu(OP_BACKWARD_SET, y, dy, dx, NULL, n, batch, batch_offset, groups, group_offset,
+                stride, temp, vector_path());
+}
+
+void softmax_backward_tree_cpu(const float *y, const float *dy, size_t batch, size_t inputs,
+                               const size_t *group_size, const size_t *group_offset, size_t groups,
+                               float temp, float *dx)
+{
+    tree_groups_cpu(OP_BACKWARD, y, dy, dx, NULL, batch, inputs, group_size, group_offset, groups,
+                    temp, vector_path());
 }
 
 /* The soft-label cross-entropy over one group: error = -truth*log(pred) and
@@ -192,16 +186,20 @@ void softmax_x_ent_exact_cpu(const float *pred, const float *truth, size_t n, si
                              size_t batch_offset, size_t groups, size_t group_offset, size_t stride,
                              float temp, float *delta, float *error)
 {
-    for (size_t b = 0; b < batch; ++b) {
-        for (size_t g = 0; g < groups; ++g) {
-            size_t offset = b * batch_offset + g * group_offset;
-            softmax_x_ent_exact(pred + offset, truth + offset, n, temp, stride, delta + offset,
-                                error + offset);
-        }
-    }
+    grouped_cpu(OP_X_ENT_EXACT, pred, truth, delta, error, n, batch, batch_offset, groups,
+                group_offset, stride, temp, vector_path());
 }
 
-/* --- the fused softmax cross-entropy (issue 15) --- */
+void softmax_x_ent_exact_tree_cpu(const float *pred, const float *truth, size_t batch,
+                                  size_t inputs, const size_t *group_size,
+                                  const size_t *group_offset, size_t groups, float temp,
+                                  float *delta, float *error)
+{
+    tree_groups_cpu(OP_X_ENT_EXACT, pred, truth, delta, error, batch, inputs, group_size,
+                    group_offset, groups, temp, vector_path());
+}
+
+/* --- the fused softmax cross-entropy --- */
 
 static int label_ignored(const struct cross_entropy *c, int64_t label)
 {

@@ -36,6 +36,15 @@ DS_API void softmax_backward(const float *y, const float *dy, size_t n, float te
 DS_API void softmax_backward_cpu(const float *y, const float *dy, size_t n, size_t batch,
                                  size_t batch_offset, size_t groups, size_t group_offset,
                                  size_t stride, float temp, float *dx);
+/* softmax_backward_cpu writing the product into dx (never read) instead of
+   adding it: a fresh result. */
+DS_API void softmax_backward_set_cpu(const float *y, const float *dy, size_t n, size_t batch,
+                                     size_t batch_offset, size_t groups, size_t group_offset,
+                                     size_t stride, float temp, float *dx);
+/* softmax_backward_cpu over tree groups, as softmax_tree_cpu takes them. */
+DS_API void softmax_backward_tree_cpu(const float *y, const float *dy, size_t batch, size_t inputs,
+                                      const size_t *group_size, const size_t *group_offset,
+                                      size_t groups, float temp, float *dx);
 /* The soft-label cross-entropy and its exact delta, group by group, with
    SECRET_NUM truths masked: their delta and error are 0. */
 DS_API void softmax_x_ent_exact(const float *pred, const float *truth, size_t n, float temp,
@@ -43,8 +52,13 @@ DS_API void softmax_x_ent_exact(const float *pred, const float *truth, size_t n,
 DS_API void softmax_x_ent_exact_cpu(const float *pred, const float *truth, size_t n, size_t batch,
                                     size_t batch_offset, size_t groups, size_t group_offset,
                                     size_t stride, float temp, float *delta, float *error);
+/* softmax_x_ent_exact_cpu over tree groups, as softmax_tree_cpu takes them. */
+DS_API void softmax_x_ent_exact_tree_cpu(const float *pred, const float *truth, size_t batch,
+                                         size_t inputs, const size_t *group_size,
+                                         const size_t *group_offset, size_t groups, float temp,
+                                         float *delta, float *error);
 
-/* The fused softmax cross-entropy (issue 15): over positions laid out as
+/* The fused softmax cross-entropy: over positions laid out as
    outer x classes x inner (the class axis `inner` floats apart), one pass
    that reads each position's logits for the max and the sum, and writes its
    gradient once. Either labels (outer*inner class indices, a label equal to

@@ -5,6 +5,7 @@
 #include "blas_vector.h"
 #include "status.h"
 #include "threadpool.h"
+#include "tree.h"
 #include "vector_kernels.h"
 
 enum {
@@ -46,23 +47,57 @@ static void share(size_t count, size_t part, size_t parts, size_t *begin, size_t
     *end = *begin + count / parts + (part < count % parts);
 }
 
-/* --- grouped softmax (softmax_cpu) --- */
+/* --- the kernels over softmax_cpu's groups: softmax, log_softmax,
+   softmax_backward and the exact loss --- */
 
+/* One call: input and output are the kernel's first input and output (y and
+   dx for softmax_backward, pred and delta for the exact loss), other its
+   second input (dy, truth) and error the exact loss's second output. */
 struct grouped {
-    const float *input;
-    float *output;
+    enum group_op op;
+    const float *input, *other;
+    float *output, *error;
     size_t n, groups, batch_offset, group_offset, stride, count;
     float temp;
     int rows, stream;
-    int log; /* log_softmax in place of softmax */
     const struct vector_kernels *kernels;
 };
 
-/* One group on the scalar path. */
-static void group_scalar(const struct grouped *w, size_t offset)
+/* One group of n values from at, on the scalar path. */
+static void group_scalar(const struct grouped *w, size_t at, size_t n)
 {
-    if (w->log) log_softmax(w->input + offset, w->n, w->temp, w->stride, w->output + offset);
-    else softmax(w->input + offset, w->n, w->temp, w->stride, w->output + offset);
+    const float *x = w->input + at;
+    float *y = w->output + at;
+    switch (w->op) {
+    case OP_SOFTMAX: softmax(x, n, w->temp, w->stride, y); break;
+    case OP_LOG_SOFTMAX: log_softmax(x, n, w->temp, w->stride, y); break;
+    case OP_BACKWARD_SET:
+        for (size_t i = 0; i < n; ++i) y[i * w->stride] = 0;
+        /* fall through */
+    case OP_BACKWARD: softmax_backward(x, w->other + at, n, w->temp, w->stride, y); break;
+    case OP_X_ENT_EXACT:
+        softmax_x_ent_exact(x, w->other + at, n, w->temp, w->stride, y, w->error + at);
+        break;
+    }
+}
+
+/* One contiguous group of n values from at. */
+static void group_row(const struct grouped *w, size_t at, size_t n)
+{
+    const struct vector_kernels *k = w->kernels;
+    const float *x = w->input + at;
+    float *y = w->output + at;
+    switch (w->op) {
+    case OP_SOFTMAX: k->softmax_row(x, n, w->temp, y); break;
+    case OP_LOG_SOFTMAX: k->log_softmax_row(x, n, w->temp, y); break;
+    case OP_BACKWARD:
+    case OP_BACKWARD_SET:
+        k->softmax_backward_row(x, w->other + at, n, w->temp, w->op == OP_BACKWARD, y);
+        break;
+    case OP_X_ENT_EXACT:
+        k->softmax_x_ent_exact_row(x, w->other + at, n, w->temp, y, w->error + at);
+        break;
+    }
 }
 
 static size_t group_start(const struct grouped *w, size_t k)
@@ -79,10 +114,7 @@ static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
     size_t offset[STREAM_BATCH];
     for (size_t k = begin; k < end;) {
         if (!scratch) {
-            size_t start = group_start(w, k++);
-            if (w->log)
-                w->kernels->log_softmax_row(w->input + start, w->n, w->temp, w->output + start);
-            else w->kernels->softmax_row(w->input + start, w->n, w->temp, w->output + start);
+            group_row(w, group_start(w, k++), w->n);
             continue;
         }
         size_t count = 0;
@@ -101,22 +133,93 @@ enum { WIDE_MAX = 64, WIDE_FLOATS = 8192 };
 
 static size_t wide_width(const struct grouped *w)
 {
-    if (w->group_offset != 1 || w->stride < w->groups || w->n > WIDE_FLOATS / 16) return 0;
+    if (w->op > OP_LOG_SOFTMAX || w->group_offset != 1 || w->stride < w->groups
+        || w->n > WIDE_FLOATS / 16)
+        return 0;
     size_t width = WIDE_FLOATS / w->n / LANES_PER_VECTOR * LANES_PER_VECTOR;
     return width < WIDE_MAX ? width : WIDE_MAX;
 }
 
-/* Blocks of eight groups, one a lane. A block spread over more than int32
-   indices reach goes one group at a time. */
+/* Up to eight groups, from group k on: their offsets, and each one's
+   distance from the lowest (index, NULL when they lie one apart) where every
+   distance fits in int32. */
+struct block {
+    size_t count, low, offset[LANES_PER_VECTOR];
+    int fits;
+    int32_t distance[LANES_PER_VECTOR];
+    const int32_t *index;
+};
+
+static void block_at(const struct grouped *w, size_t k, struct block *out)
+{
+    size_t high = 0, b = k / w->groups, g = k % w->groups;
+    out->count = 0;
+    out->low = SIZE_MAX;
+    do { /* k < count: a block has at least one group */
+        size_t at = b * w->batch_offset + g * w->group_offset;
+        out->offset[out->count++] = at;
+        if (at < out->low) out->low = at;
+        if (at > high) high = at;
+        if (++g == w->groups) g = 0, ++b;
+    } while (++k < w->count && out->count < LANES_PER_VECTOR);
+    out->fits = high - out->low <= INT32_MAX;
+    int apart = 1;
+    for (size_t l = 0; l < LANES_PER_VECTOR && out->fits; ++l) {
+        size_t at = out->offset[l < out->count ? l : 0];
+        out->distance[l] = (int32_t)(at - out->low);
+        apart &= l >= out->count || out->distance[l] == (int32_t)l;
+    }
+    out->index = apart ? NULL : out->distance;
+}
+
+/* One block of groups side by side, on the vector kernels where they reach
+   it, else group by group. scratch (n*8 floats or more) or NULL. */
+static void group_block(const struct grouped *w, const struct block *b, float *scratch)
+{
+    const struct vector_kernels *k = w->kernels;
+    size_t at = b->low;
+    if (!b->fits) {
+        for (size_t l = 0; l < b->count; ++l) group_scalar(w, b->offset[l], w->n);
+        return;
+    }
+    switch (w->op) {
+    case OP_SOFTMAX:
+        k->softmax_lanes(w->input, b->offset, b->count, w->n, w->stride, w->temp, w->output);
+        return;
+    case OP_LOG_SOFTMAX:
+        if (!b->index && b->count == LANES_PER_VECTOR) {
+            k->log_softmax_lanes(w->input + at, w->n, w->stride, w->temp, w->output + at);
+        } else if (scratch) {
+            k->log_softmax_gathered(w->input + at, b->index, b->count, w->n, w->stride, w->temp,
+                                    w->output + at, scratch);
+        } else {
+            for (size_t l = 0; l < b->count; ++l) group_scalar(w, b->offset[l], w->n);
+        }
+        return;
+    case OP_BACKWARD:
+    case OP_BACKWARD_SET:
+        k->softmax_backward_lanes(w->input + at, w->other + at, b->index, b->count, w->n, w->stride,
+                                  w->temp, w->op == OP_BACKWARD, w->output + at);
+        return;
+    case OP_X_ENT_EXACT:
+        k->softmax_x_ent_exact_lanes(w->input + at, w->other + at, b->index, b->count, w->n,
+                                     w->stride, w->temp, w->output + at, w->error + at);
+        return;
+    }
+}
+
+/* Blocks of eight groups, one a lane. */
 static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
 {
-    size_t b = begin * LANES_PER_VECTOR / w->groups, g = begin * LANES_PER_VECTOR % w->groups;
     size_t width = wide_width(w);
-    float *scratch = width ? malloc(w->n * width * sizeof(float)) : NULL;
+    size_t floats = width ? w->n * width : 0;
+    if (!width && w->op == OP_LOG_SOFTMAX) floats = (w->n < 8 ? 8 : w->n) * LANES_PER_VECTOR;
+    float *scratch = floats ? malloc(floats * sizeof(float)) : NULL;
     for (size_t block = begin; block < end;) {
-        if (scratch && g + width <= w->groups && block + width / LANES_PER_VECTOR <= end) {
-            size_t start = b * w->batch_offset + g;
-            if (w->log) {
+        size_t k = block * LANES_PER_VECTOR, g = k % w->groups;
+        if (width && scratch && g + width <= w->groups && block + width / LANES_PER_VECTOR <= end) {
+            size_t start = group_start(w, k);
+            if (w->op == OP_LOG_SOFTMAX) {
                 const float *next = g + 2 * width <= w->groups ? w->input + start + width : NULL;
                 w->kernels->log_softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
                                              w->output + start, scratch, next);
@@ -125,38 +228,12 @@ static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
                                          w->output + start, scratch);
             }
             block += width / LANES_PER_VECTOR;
-            g += width;
-            if (g == w->groups) g = 0, ++b;
             continue;
         }
-        size_t offset[LANES_PER_VECTOR], count = 0, low = SIZE_MAX, high = 0;
-        for (size_t k = block * LANES_PER_VECTOR; k < w->count && count < LANES_PER_VECTOR; ++k) {
-            offset[count] = b * w->batch_offset + g * w->group_offset;
-            if (++g == w->groups) g = 0, ++b;
-            if (offset[count] < low) low = offset[count];
-            if (offset[count] > high) high = offset[count];
-            ++count;
-        }
+        struct block b;
+        block_at(w, k, &b);
+        group_block(w, &b, scratch);
         ++block;
-        if (w->log) {
-            /* Eight groups one apart take the vector kernel; others go one by one. */
-            int contiguous = count == LANES_PER_VECTOR;
-            for (size_t l = 1; l < count; ++l) contiguous &= offset[l] == offset[0] + l;
-            if (contiguous) {
-                w->kernels->log_softmax_lanes(w->input + offset[0], w->n, w->stride, w->temp,
-                                              w->output + offset[0]);
-                continue;
-            }
-            for (size_t l = 0; l < count; ++l) group_scalar(w, offset[l]);
-            continue;
-        }
-        if (high - low <= INT32_MAX) {
-            w->kernels->softmax_lanes(w->input, offset, count, w->n, w->stride, w->temp, w->output);
-            continue;
-        }
-        for (size_t l = 0; l < count; ++l) {
-            softmax(w->input + offset[l], w->n, w->temp, w->stride, w->output + offset[l]);
-        }
     }
     free(scratch);
 }
@@ -174,10 +251,10 @@ static void grouped_part(void *context, size_t part, size_t parts)
 /* Whether no two groups share a value: the three (step, count) axes, taken
    from the smallest step up, each step past everything below it. When they
    might share (Darknet allows it), only Darknet's order gives its result. */
-static int groups_disjoint(size_t n, size_t stride, size_t batch, size_t batch_offset,
-                           size_t groups, size_t group_offset)
+static int groups_disjoint(const struct grouped *w, size_t batch)
 {
-    size_t step[3] = {stride, group_offset, batch_offset}, count[3] = {n, groups, batch};
+    size_t step[3] = {w->stride, w->group_offset, w->batch_offset};
+    size_t count[3] = {w->n, w->groups, batch};
     for (int i = 0; i < 3; ++i) {
         for (int j = i + 1; j < 3; ++j) {
             if (step[j] < step[i]) {
@@ -199,49 +276,129 @@ static int groups_disjoint(size_t n, size_t stride, size_t batch, size_t batch_o
     return 1;
 }
 
-static void grouped_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
-                           size_t groups, size_t group_offset, size_t stride, float temp,
-                           float *output, int log)
+void grouped_cpu(enum group_op op, const float *input, const float *other, float *output,
+                 float *error, size_t n, size_t batch, size_t batch_offset, size_t groups,
+                 size_t group_offset, size_t stride, float temp, int vector)
 {
-    if (!groups_disjoint(n, stride, batch, batch_offset, groups, group_offset)) {
-        for (size_t b = 0; b < batch; ++b) {
-            for (size_t g = 0; g < groups; ++g) {
-                size_t offset = b * batch_offset + g * group_offset;
-                if (log) log_softmax(input + offset, n, temp, stride, output + offset);
-                else softmax(input + offset, n, temp, stride, output + offset);
-            }
-        }
+    /* The fields in their order: the call's arguments, then how it runs. */
+    struct grouped w = {op,
+                        input,
+                        other,
+                        output,
+                        error,
+                        n,
+                        groups,
+                        batch_offset,
+                        group_offset,
+                        stride,
+                        batch * groups,
+                        temp,
+                        stride == 1 && n >= ROW_MIN,
+                        0,
+                        vector_kernels_in_use()};
+    if (!vector || !groups_disjoint(&w, batch)) {
+        for (size_t k = 0; k < w.count; ++k) group_scalar(&w, group_start(&w, k), w.n);
         return;
     }
-    struct grouped w = {.log = log,
-                        .input = input,
-                        .output = output,
-                        .n = n,
-                        .groups = groups,
-                        .batch_offset = batch_offset,
-                        .group_offset = group_offset,
-                        .stride = stride,
-                        .count = batch * groups,
-                        .temp = temp,
-                        .rows = stride == 1 && n >= ROW_MIN,
-                        .kernels = vector_kernels_in_use()};
-    w.stream = !log && w.rows && w.count * n >= STREAM_BYTES / sizeof(float) && n <= STREAM_ROW_MAX
-               && (uintptr_t)output % sizeof(float) == 0;
+    w.stream = op == OP_SOFTMAX && w.rows && w.count * n >= STREAM_BYTES / sizeof(float)
+               && n <= STREAM_ROW_MAX && (uintptr_t)output % sizeof(float) == 0;
     pool_run(grouped_part, &w, parts_for(w.count * n));
 }
 
-void softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
-                        size_t groups, size_t group_offset, size_t stride, float temp,
-                        float *output)
+static size_t tiled_columns(const size_t *group_size, const size_t *group_offset, size_t groups);
+
+/* The exact kernels over tree groups: blocks of eight rows shared out. In a
+   block, a short group runs on the eight rows side by side, one a lane; a
+   long one (or one whose rows lie too far apart for int32) row by row. */
+struct tree_groups {
+    struct grouped w; /* op, arrays, temp, kernels; batch_offset = inputs */
+    const size_t *group_size, *group_offset;
+    size_t batch;
+    size_t first, columns; /* the columns the groups tile, or columns 0 */
+};
+
+/* The exact loss over a row of tiled groups: each group's sum of labels
+   spread over its values in sums (2*columns floats: float, remainder), then
+   one pass over the row. */
+static void x_ent_tiled_row(const struct tree_groups *t, size_t b, float *sums)
 {
-    grouped_vector(input, n, batch, batch_offset, groups, group_offset, stride, temp, output, 0);
+    const struct grouped *w = &t->w;
+    size_t at = b * w->batch_offset + t->first;
+    const float *truth = w->other + at;
+    for (size_t g = 0, i = 0; g < w->groups; ++g) {
+        double part[4] = {0}; /* four sums, so that the adds overlap */
+        size_t end = i + t->group_size[g];
+        for (size_t k = i; k < end; ++k) part[k % 4] += truth[k] != SECRET_NUM ? truth[k] : 0;
+        double labels = (part[0] + part[1]) + (part[2] + part[3]);
+        float high = (float)labels, low = (float)(labels - high);
+        for (; i < end; ++i) sums[i] = high, sums[t->columns + i] = low;
+    }
+    w->kernels->softmax_x_ent_exact_sums(w->input + at, truth, sums, sums + t->columns, t->columns,
+                                         w->temp, w->output + at, w->error + at);
 }
 
-void log_softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
-                            size_t groups, size_t group_offset, size_t stride, float temp,
-                            float *output)
+static void tree_groups_part(void *context, size_t part, size_t parts)
 {
-    grouped_vector(input, n, batch, batch_offset, groups, group_offset, stride, temp, output, 1);
+    const struct tree_groups *t = context;
+    struct grouped w = t->w;
+    size_t inputs = w.batch_offset, begin, end;
+    share((t->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
+    struct block rows = {.fits = inputs <= INT32_MAX / LANES_PER_VECTOR};
+    float *sums =
+        w.op == OP_X_ENT_EXACT && t->columns ? malloc(2 * t->columns * sizeof(float)) : NULL;
+    if (sums) {
+        for (size_t b = begin * LANES_PER_VECTOR; b < end * LANES_PER_VECTOR && b < t->batch; ++b)
+            x_ent_tiled_row(t, b, sums);
+        free(sums);
+        return;
+    }
+    for (size_t b = begin * LANES_PER_VECTOR; b < end * LANES_PER_VECTOR && b < t->batch;
+         b += LANES_PER_VECTOR) {
+        rows.count = t->batch - b < LANES_PER_VECTOR ? t->batch - b : LANES_PER_VECTOR;
+        for (size_t l = 0; l < LANES_PER_VECTOR; ++l) {
+            rows.distance[l] = rows.fits && l < rows.count ? (int32_t)(l * inputs) : 0;
+        }
+        rows.index = rows.distance;
+        for (size_t g = 0; g < w.groups; ++g) {
+            w.n = t->group_size[g];
+            rows.low = b * inputs + t->group_offset[g];
+            for (size_t l = 0; l < rows.count; ++l) rows.offset[l] = rows.low + l * inputs;
+            if (w.n >= ROW_MIN || !rows.fits) {
+                for (size_t l = 0; l < rows.count; ++l) group_row(&w, rows.offset[l], w.n);
+            } else if (w.n) {
+                group_block(&w, &rows, NULL);
+            }
+        }
+    }
+}
+
+void tree_groups_cpu(enum group_op op, const float *input, const float *other, float *output,
+                     float *error, size_t batch, size_t inputs, const size_t *group_size,
+                     const size_t *group_offset, size_t groups, float temp, int vector)
+{
+    struct tree_groups t = {.w = {.op = op,
+                                  .input = input,
+                                  .other = other,
+                                  .output = output,
+                                  .error = error,
+                                  .groups = groups,
+                                  .batch_offset = inputs,
+                                  .stride = 1,
+                                  .temp = temp,
+                                  .kernels = vector_kernels_in_use()},
+                            .group_size = group_size,
+                            .group_offset = group_offset,
+                            .batch = batch,
+                            .first = groups ? group_offset[0] : 0,
+                            .columns = tiled_columns(group_size, group_offset, groups)};
+    if (vector) {
+        pool_run(tree_groups_part, &t, parts_for(batch * inputs));
+        return;
+    }
+    for (size_t g = 0; g < groups; ++g) {
+        for (size_t b = 0; b < batch; ++b)
+            group_scalar(&t.w, b * inputs + group_offset[g], group_size[g]);
+    }
 }
 
 /* --- tree groups (softmax_tree_cpu) --- */
@@ -337,17 +494,19 @@ static size_t tiled_columns(const size_t *group_size, const size_t *group_offset
 void softmax_tree_vector(const float *input, size_t batch, size_t inputs, const size_t *group_size,
                          const size_t *group_offset, size_t groups, float temp, float *output)
 {
-    struct tree_work w = {.input = input,
-                          .output = output,
-                          .batch = batch,
-                          .inputs = inputs,
-                          .groups = groups,
-                          .group_size = group_size,
-                          .group_offset = group_offset,
-                          .temp = temp,
-                          .first = groups ? group_offset[0] : 0,
-                          .columns = tiled_columns(group_size, group_offset, groups),
-                          .kernels = vector_kernels_in_use()};
+    /* The fields in their order (by_rows set below). */
+    struct tree_work w = {input,
+                          output,
+                          batch,
+                          inputs,
+                          groups,
+                          group_size,
+                          group_offset,
+                          temp,
+                          0,
+                          groups ? group_offset[0] : 0,
+                          tiled_columns(group_size, group_offset, groups),
+                          vector_kernels_in_use()};
     size_t parts = parts_for(batch * inputs);
     size_t blocks = (batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
     /* Tiled groups go by rows even when that leaves a thread idle: the

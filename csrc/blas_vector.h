@@ -12,12 +12,25 @@
 /* How many parts (threads) a job of this many floats is worth. */
 size_t parts_for(size_t elements);
 
-void softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
-                        size_t groups, size_t group_offset, size_t stride, float temp,
-                        float *output);
-void log_softmax_cpu_vector(const float *input, size_t n, size_t batch, size_t batch_offset,
-                            size_t groups, size_t group_offset, size_t stride, float temp,
-                            float *output);
+/* The kernels that take softmax_cpu's group arguments. */
+/* OP_BACKWARD adds softmax_backward's product to dx, OP_BACKWARD_SET writes it. */
+enum group_op { OP_SOFTMAX, OP_LOG_SOFTMAX, OP_BACKWARD, OP_BACKWARD_SET, OP_X_ENT_EXACT };
+
+/* op over every group, b < batch and g < groups at b*batch_offset +
+   g*group_offset: input and output are the kernel's first input and output
+   (y and dx for softmax_backward, pred and delta for the exact loss), other
+   its second input (dy, truth), error the exact loss's second output. The
+   scalar kernels in Darknet's order unless vector is set (and the groups are
+   disjoint); else the vector kernels, split over the pool. */
+void grouped_cpu(enum group_op op, const float *input, const float *other, float *output,
+                 float *error, size_t n, size_t batch, size_t batch_offset, size_t groups,
+                 size_t group_offset, size_t stride, float temp, int vector);
+/* op (OP_BACKWARD or OP_X_ENT_EXACT) over every tree group of every row:
+   group g of row b has group_size[g] values from b*inputs + group_offset[g].
+   Darknet's order on the scalar path, else split over the pool by rows. */
+void tree_groups_cpu(enum group_op op, const float *input, const float *other, float *output,
+                     float *error, size_t batch, size_t inputs, const size_t *group_size,
+                     const size_t *group_offset, size_t groups, float temp, int vector);
 void softmax_tree_vector(const float *input, size_t batch, size_t inputs, const size_t *group_size,
                          const size_t *group_offset, size_t groups, float temp, float *output);
 void softmax_x_ent_vector(size_t n, const float *pred, const float *truth, float *delta,

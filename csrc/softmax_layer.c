@@ -30,33 +30,20 @@ size_t softmax_layer_bytes(const softmax_layer *l)
     return layer_block_bytes(l, l->loss + l->batch * l->inputs);
 }
 
-/* The layer's softmax groups as runs of softmax_cpu's group arguments: one
-   run per tree group, or one run for the plain and the spatial layouts. */
-typedef struct group_run {
-    size_t offset, n, groups, group_offset, stride;
-} group_run;
+/* The plain and the spatial layouts' groups, as softmax_cpu's group arguments. */
+typedef struct group_layout {
+    size_t n, groups, group_offset, stride;
+} group_layout;
 
-static size_t group_runs(const softmax_layer *l)
+static group_layout layout_of(const softmax_layer *l)
 {
-    return l->softmax_tree ? l->softmax_tree->groups : 1;
-}
-
-static group_run group_run_at(const softmax_layer *l, size_t i)
-{
-    if (l->softmax_tree) {
-        return (group_run){.offset = l->softmax_tree->group_offset[i],
-                           .n = l->softmax_tree->group_size[i],
-                           .groups = 1,
-                           .group_offset = 0,
-                           .stride = 1};
-    }
     if (l->spatial) {
         size_t positions = l->w * l->h;
-        return (group_run){
-            .offset = 0, .n = l->c, .groups = positions, .group_offset = 1, .stride = positions};
+        return (group_layout){
+            .n = l->c, .groups = positions, .group_offset = 1, .stride = positions};
     }
     size_t n = l->inputs / l->groups;
-    return (group_run){.offset = 0, .n = n, .groups = l->groups, .group_offset = n, .stride = 1};
+    return (group_layout){.n = n, .groups = l->groups, .group_offset = n, .stride = 1};
 }
 
 /* Fields set after make_softmax_layer, checked before every pass. */
@@ -93,12 +80,15 @@ static void softmax_layer_loss(softmax_layer *l, const float *truth)
         if (l->softmax_tree) mask_unlabelled(l, truth);
         return;
     }
-    for (size_t i = 0; i < group_runs(l); ++i) {
-        group_run r = group_run_at(l, i);
-        softmax_x_ent_exact_cpu(l->output + r.offset, truth + r.offset, r.n, l->batch, l->inputs,
-                                r.groups, r.group_offset, r.stride, l->temperature,
-                                l->delta + r.offset, l->loss + r.offset);
+    const tree *t = l->softmax_tree;
+    if (t) {
+        softmax_x_ent_exact_tree_cpu(l->output, truth, l->batch, l->inputs, t->group_size,
+                                     t->group_offset, t->groups, l->temperature, l->delta, l->loss);
+        return;
     }
+    group_layout g = layout_of(l);
+    softmax_x_ent_exact_cpu(l->output, truth, g.n, l->batch, l->inputs, g.groups, g.group_offset,
+                            g.stride, l->temperature, l->delta, l->loss);
 }
 
 int forward_softmax_layer(softmax_layer *l, const network *net)
@@ -110,11 +100,9 @@ int forward_softmax_layer(softmax_layer *l, const network *net)
         softmax_tree_cpu(net->input, l->batch, l->inputs, t->group_size, t->group_offset, t->groups,
                          l->temperature, l->output);
     } else {
-        for (size_t i = 0; i < group_runs(l); ++i) {
-            group_run r = group_run_at(l, i);
-            softmax_cpu(net->input + r.offset, r.n, l->batch, l->inputs, r.groups, r.group_offset,
-                        r.stride, l->temperature, l->output + r.offset);
-        }
+        group_layout g = layout_of(l);
+        softmax_cpu(net->input, g.n, l->batch, l->inputs, g.groups, g.group_offset, g.stride,
+                    l->temperature, l->output);
     }
     if (net->truth && !l->noloss) {
         softmax_layer_loss(l, net->truth);
@@ -137,12 +125,15 @@ int backward_softmax_layer(const softmax_layer *l, const network *net)
         axpy_cpu(l->batch * l->inputs, 1, l->delta, 1, net->delta, 1);
         return DS_OK;
     }
-    for (size_t i = 0; i < group_runs(l); ++i) {
-        group_run r = group_run_at(l, i);
-        softmax_backward_cpu(l->output + r.offset, l->delta + r.offset, r.n, l->batch, l->inputs,
-                             r.groups, r.group_offset, r.stride, l->temperature,
-                             net->delta + r.offset);
+    const tree *t = l->softmax_tree;
+    if (t) {
+        softmax_backward_tree_cpu(l->output, l->delta, l->batch, l->inputs, t->group_size,
+                                  t->group_offset, t->groups, l->temperature, net->delta);
+        return DS_OK;
     }
+    group_layout g = layout_of(l);
+    softmax_backward_cpu(l->output, l->delta, g.n, l->batch, l->inputs, g.groups, g.group_offset,
+                         g.stride, l->temperature, net->delta);
     return DS_OK;
 }
 

@@ -60,8 +60,33 @@ struct vector_kernels {
        NULL) is the input of the next call, fetched meanwhile. */
     void (*log_softmax_wide)(const float *input, size_t n, size_t stride, size_t count, float temp,
                              float *output, float *scratch, const float *next);
+    /* log_softmax over count (1 to 8) groups anywhere, group l at
+       input + index[l], values stride apart, by way of scratch (n*8 floats,
+       at least 64). */
+    void (*log_softmax_gathered)(const float *input, const int32_t *index, size_t count, size_t n,
+                                 size_t stride, float temp, float *output, float *scratch);
     void (*softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
                           float *error);
+    /* blas.c's softmax_backward over n contiguous values, and over count
+       (1 to 8) groups side by side, values stride apart: group l at
+       index[l] from each pointer, or at l when index is NULL. The product
+       is added to dx where add is set, else written (dx is not read). */
+    void (*softmax_backward_row)(const float *y, const float *dy, size_t n, float temp, int add,
+                                 float *dx);
+    void (*softmax_backward_lanes)(const float *y, const float *dy, const int32_t *index,
+                                   size_t count, size_t n, size_t stride, float temp, int add,
+                                   float *dx);
+    /* blas.c's softmax_x_ent_exact, in the same two layouts. */
+    void (*softmax_x_ent_exact_row)(const float *pred, const float *truth, size_t n, float temp,
+                                    float *delta, float *error);
+    void (*softmax_x_ent_exact_lanes)(const float *pred, const float *truth, const int32_t *index,
+                                      size_t count, size_t n, size_t stride, float temp,
+                                      float *delta, float *error);
+    /* The exact loss over n contiguous values, each value's group sum of
+       labels given as a float (sum[i]) plus its remainder (low[i]). */
+    void (*softmax_x_ent_exact_sums)(const float *pred, const float *truth, const float *sum,
+                                     const float *low, size_t n, float temp, float *delta,
+                                     float *error);
     /* The fused loss of rows [begin, end) (inner is 1, labels given):
        returns the sum of their losses, in double. */
     double (*cross_entropy_rows)(const struct cross_entropy *c, size_t begin, size_t end);

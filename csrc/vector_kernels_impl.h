@@ -3,6 +3,7 @@
    each function its instruction set's suffix, and includes vector.h first.
    No include guard: each vector_kernels_*.c includes it, once. */
 
+#include "tree.h"
 #include "vector_kernels.h"
 
 /* exp((x - largest)/temp). The quotient's rounding would add up to 5e-6 to
@@ -281,23 +282,25 @@ static void VK(softmax_lanes)(const float *input, const size_t *offset, size_t c
     VK(lanes_gathered)(input + low, index, count, n, stride, temp, output + low);
 }
 
+/* n rows of width floats (a multiple of 8), from rows `from` apart to rows
+   `to` apart. */
+static void VK(copy_rows)(const float *x, size_t from, size_t n, size_t width, float *y, size_t to)
+{
+    for (size_t j = 0; j < n; ++j) {
+        for (size_t i = 0; i < width; i += LANES)
+            vf_store(y + j * to + i, vf_load(x + j * from + i));
+    }
+}
+
 static void VK(softmax_wide)(const float *input, size_t n, size_t stride, size_t width, float temp,
                              float *output, float *scratch)
 {
-    for (size_t j = 0; j < n; ++j) {
-        for (size_t i = 0; i < width; i += LANES) {
-            vf_store(scratch + j * width + i, vf_load(input + j * stride + i));
-        }
-    }
+    VK(copy_rows)(input, stride, n, width, scratch, width);
     scaling s = VK(scaling_for)(temp);
     for (size_t i = 0; i < width; i += LANES) {
         VK(lanes_contiguous)(scratch + i, n, width, &s, scratch + i);
     }
-    for (size_t j = 0; j < n; ++j) {
-        for (size_t i = 0; i < width; i += LANES) {
-            vf_store(output + j * stride + i, vf_load(scratch + j * width + i));
-        }
-    }
+    VK(copy_rows)(scratch, width, n, width, output, stride);
 }
 
 /* Columns [c, c + 8) of the rows (fewer at the end) into scratch, transposed. */
@@ -533,6 +536,268 @@ static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, f
         vf_store_part(delta + i, vf_sub(t, p), n - i);
         vf_store_part(error + i, vf_where_nonzero(t, vf_sub(minus_zero, vf_log(p))), n - i);
     }
+}
+
+/* --- softmax_backward and the exact loss, each written once for two
+   layouts: a row of n contiguous values (vector j holds values 8j to 8j+7),
+   or up to eight groups side by side (vector j holds value j of each, stride
+   apart; lane l at index[l], or at l when index is NULL). --- */
+
+typedef struct {
+    int row;
+    size_t vectors, tail; /* a row: its vectors, and the values of the last */
+    size_t stride, count; /* side by side: the step, and how many lanes hold a group */
+    const int32_t *index;
+} layout;
+
+static inline layout VK(row_layout)(size_t n)
+{
+    return (layout){.row = 1, .vectors = (n + LANES - 1) / LANES, .tail = (n - 1) % LANES + 1};
+}
+
+static inline layout VK(lanes_layout)(const int32_t *index, size_t count, size_t n, size_t stride)
+{
+    return (layout){.vectors = n, .stride = stride, .count = count, .index = index};
+}
+
+/* Vector j of the group at p; lanes that hold no value are fill (or, gathered,
+   a copy of lane 0). */
+static ALWAYS_INLINE vf VK(get)(const layout *a, const float *p, size_t j, float fill)
+{
+    if (a->row) {
+        p += j * LANES;
+        return j + 1 < a->vectors || a->tail == LANES ? vf_load(p) : vf_load_part(p, a->tail, fill);
+    }
+    p += j * a->stride;
+    if (a->index) return vf_gather(p, a->index);
+    return a->count == LANES ? vf_load(p) : vf_load_part(p, a->count, fill);
+}
+
+static ALWAYS_INLINE void VK(put)(const layout *a, float *p, size_t j, vf v)
+{
+    size_t count = a->row ? (j + 1 < a->vectors ? LANES : a->tail) : a->count;
+    p += a->row ? j * LANES : j * a->stride;
+    if (!a->index) {
+        if (count == LANES) vf_store(p, v);
+        else vf_store_part(p, v, count);
+        return;
+    }
+    float values[LANES];
+    vf_store(values, v);
+    for (size_t l = 0; l < count; ++l) p[a->index[l]] = values[l];
+}
+
+/* Each group's sum, in every lane of its group (all lanes of a row), as a
+   float plus the float remainder (*low) that the rounding dropped. */
+static ALWAYS_INLINE vf VK(group_total)(const layout *a, vsum s, vf *low)
+{
+    double sums[LANES];
+    float high_lane[LANES], low_lane[LANES];
+    vsum_lanes(s, sums);
+    if (a->row) {
+        double total = vsum_total(s);
+        for (size_t l = 0; l < LANES; ++l) sums[l] = total;
+    }
+    for (size_t l = 0; l < LANES; ++l) {
+        high_lane[l] = (float)sums[l];
+        low_lane[l] = (float)(sums[l] - high_lane[l]);
+    }
+    *low = vf_load(low_lane);
+    return vf_load(high_lane);
+}
+
+/* Up to eight groups of n <= 8 contiguous values, group l at p + index[l],
+   through a tile of eight vectors (vector j holds value j of each group):
+   eight row loads and a transpose in place of n gathers. Lanes past count
+   repeat group 0. */
+typedef struct {
+    const int32_t *index;
+    size_t count, n;
+    int packed; /* the groups lie end to end, group l at l*n */
+} tiling;
+
+static inline tiling VK(tiling_for)(const int32_t *index, size_t count, size_t n)
+{
+    tiling t = {.index = index, .count = count, .n = n, .packed = count == LANES};
+    for (size_t l = 0; l < count; ++l) t.packed &= index[l] == (int32_t)(l * n);
+    return t;
+}
+
+static ALWAYS_INLINE void VK(tiling_in)(const tiling *t, const float *p, float *tile)
+{
+    vf r[LANES];
+    for (size_t l = 0; l < LANES; ++l)
+        r[l] = vf_load_first(p + t->index[l < t->count ? l : 0], t->n);
+    vf_transpose(r);
+    for (size_t j = 0; j < LANES; ++j) vf_store(tile + j * LANES, r[j]);
+}
+
+/* Packed groups store whole vectors that run into the groups after them
+   (whose own stores, later, put those right), except past the last. */
+static ALWAYS_INLINE void VK(tiling_out)(const tiling *t, const float *tile, float *p)
+{
+    vf r[LANES];
+    for (size_t j = 0; j < LANES; ++j) r[j] = vf_load(tile + j * LANES);
+    vf_transpose(r);
+    for (size_t l = 0; l < t->count; ++l) {
+        if (t->packed && l * t->n + LANES <= LANES * t->n) vf_store(p + l * t->n, r[l]);
+        else vf_store_part(p + t->index[l], r[l], t->n);
+    }
+}
+
+static inline layout VK(tile_layout)(size_t n)
+{
+    return VK(lanes_layout)(NULL, LANES, n, LANES);
+}
+
+/* dx += y*(dy - dot)/temp with dot = sum(dy*y) (blas.c's softmax_backward;
+   dx = ... without add, when dx is not read). dot is exact but for its
+   double sum: each product's rounding error, which an FMA gives exactly
+   (vf_remainder), is summed beside it. It is subtracted as a float plus the
+   remainder, so that dy - dot loses nothing where the two are close, as in
+   the scalar path's double. */
+static ALWAYS_INLINE void VK(backward_group)(const layout *a, const float *y, const float *dy,
+                                             float temp, int add, float *dx)
+{
+    vsum dot = vsum_zero();
+    vf errors = vf_set1(0);
+    for (size_t j = 0; j < a->vectors; ++j) {
+        vf u = VK(get)(a, y, j, 0), v = VK(get)(a, dy, j, 0), product = vf_mul(u, v);
+        dot = vsum_add(dot, product);
+        errors = vf_add(errors, vf_remainder(product, u, v));
+    }
+    dot = vsum_add(dot, vf_sub(vf_set1(0), errors));
+    vf low, high = VK(group_total)(a, dot, &low), t = vf_set1(temp);
+    for (size_t j = 0; j < a->vectors; ++j) {
+        vf v = vf_mul(VK(get)(a, y, j, 0), vf_sub(vf_sub(VK(get)(a, dy, j, 0), high), low));
+        if (temp != 1.0f) v = vf_div(v, t);
+        VK(put)(a, dx, j, add ? vf_add(VK(get)(a, dx, j, 0), v) : v);
+    }
+}
+
+static void VK(softmax_backward_row)(const float *y, const float *dy, size_t n, float temp, int add,
+                                     float *dx)
+{
+    layout a = VK(row_layout)(n);
+    VK(backward_group)(&a, y, dy, temp, add, dx);
+}
+
+static void VK(softmax_backward_lanes)(const float *y, const float *dy, const int32_t *index,
+                                       size_t count, size_t n, size_t stride, float temp, int add,
+                                       float *dx)
+{
+    if (index && stride == 1 && n <= LANES) {
+        tiling t = VK(tiling_for)(index, count, n);
+        layout a = VK(tile_layout)(n);
+        float ty[LANES * LANES], tdy[LANES * LANES], tdx[LANES * LANES];
+        VK(tiling_in)(&t, y, ty);
+        VK(tiling_in)(&t, dy, tdy);
+        if (add) VK(tiling_in)(&t, dx, tdx);
+        VK(backward_group)(&a, ty, tdy, temp, add, tdx);
+        VK(tiling_out)(&t, tdx, dx);
+        return;
+    }
+    layout a = VK(lanes_layout)(index, count, n, stride);
+    VK(backward_group)(&a, y, dy, temp, add, dx);
+}
+
+/* The exact loss (blas.c's softmax_x_ent_exact): labels = the sum of the
+   unmasked truths; delta = (t - p*labels)/temp and error = -t*log(p) where t
+   is not SECRET_NUM (t - SECRET_NUM is 0 exactly where t is), 0 elsewhere.
+   Each vector is read before it is written, so delta may be pred and error
+   truth. */
+/* Vector j of the exact loss, given each value's group sum of labels as a
+   float (sum) plus its remainder (low). */
+static ALWAYS_INLINE void VK(x_ent_exact_vector)(const layout *a, size_t j, const float *pred,
+                                                 const float *truth, vf sum, vf low, float temp,
+                                                 float *delta, float *error)
+{
+    vf p = VK(get)(a, pred, j, 1), t = VK(get)(a, truth, j, 0);
+    vf kept = vf_sub(t, vf_set1((float)SECRET_NUM)), product = vf_mul(p, sum);
+    /* t - p*labels as the scalar path's double gives it: t - product is
+       exact where the two are close, and the product's rounding error and p
+       times the sum's remainder go back in. */
+    vf d = vf_sub(vf_add(vf_sub(t, product), vf_remainder(product, p, sum)), vf_mul(p, low));
+    if (temp != 1.0f) d = vf_div(d, vf_set1(temp));
+    vf e = vf_sub(vf_set1(-0.0f), vf_mul(t, vf_log(p)));
+    VK(put)(a, delta, j, vf_where_nonzero(kept, d));
+    VK(put)(a, error, j, vf_where_nonzero(t, vf_where_nonzero(kept, e)));
+}
+
+static ALWAYS_INLINE void VK(x_ent_exact_group)(const layout *a, const float *pred,
+                                                const float *truth, float temp, float *delta,
+                                                float *error)
+{
+    vf secret = vf_set1((float)SECRET_NUM);
+    vsum labels = vsum_zero();
+    for (size_t j = 0; j < a->vectors; ++j) {
+        vf t = VK(get)(a, truth, j, 0);
+        labels = vsum_add(labels, vf_where_nonzero(vf_sub(t, secret), t));
+    }
+    vf low, sum = VK(group_total)(a, labels, &low);
+    for (size_t j = 0; j < a->vectors; ++j) {
+        VK(x_ent_exact_vector)(a, j, pred, truth, sum, low, temp, delta, error);
+    }
+}
+
+static void VK(softmax_x_ent_exact_row)(const float *pred, const float *truth, size_t n, float temp,
+                                        float *delta, float *error)
+{
+    layout a = VK(row_layout)(n);
+    VK(x_ent_exact_group)(&a, pred, truth, temp, delta, error);
+}
+
+static void VK(softmax_x_ent_exact_lanes)(const float *pred, const float *truth,
+                                          const int32_t *index, size_t count, size_t n,
+                                          size_t stride, float temp, float *delta, float *error)
+{
+    if (index && stride == 1 && n <= LANES) {
+        tiling t = VK(tiling_for)(index, count, n);
+        layout a = VK(tile_layout)(n);
+        float tp[LANES * LANES], tt[LANES * LANES];
+        VK(tiling_in)(&t, pred, tp);
+        VK(tiling_in)(&t, truth, tt);
+        VK(x_ent_exact_group)(&a, tp, tt, temp, tp, tt);
+        VK(tiling_out)(&t, tp, delta);
+        VK(tiling_out)(&t, tt, error);
+        return;
+    }
+    layout a = VK(lanes_layout)(index, count, n, stride);
+    VK(x_ent_exact_group)(&a, pred, truth, temp, delta, error);
+}
+
+/* The exact loss over n contiguous values whose group sums of labels are
+   given value by value: sum[i] and its remainder low[i]. */
+static void VK(softmax_x_ent_exact_sums)(const float *pred, const float *truth, const float *sum,
+                                         const float *low, size_t n, float temp, float *delta,
+                                         float *error)
+{
+    layout a = VK(row_layout)(n);
+    for (size_t j = 0; j < a.vectors; ++j) {
+        vf s = VK(get)(&a, sum, j, 0), r = VK(get)(&a, low, j, 0);
+        VK(x_ent_exact_vector)(&a, j, pred, truth, s, r, temp, delta, error);
+    }
+}
+
+/* log_softmax over up to eight groups anywhere: gathered (or, short and
+   contiguous, tiled) into scratch (n*8 floats, at least 64) side by side,
+   computed there by the lanes kernel, scattered back. */
+static void VK(log_softmax_gathered)(const float *input, const int32_t *index, size_t count,
+                                     size_t n, size_t stride, float temp, float *output,
+                                     float *scratch)
+{
+    scaling s = VK(scaling_for)(temp);
+    if (index && stride == 1 && n <= LANES) {
+        tiling t = VK(tiling_for)(index, count, n);
+        VK(tiling_in)(&t, input, scratch);
+        VK(log_lanes_scaled)(scratch, n, LANES, &s, scratch);
+        VK(tiling_out)(&t, scratch, output);
+        return;
+    }
+    layout a = VK(lanes_layout)(index, count, n, stride);
+    for (size_t j = 0; j < n; ++j) vf_store(scratch + j * LANES, VK(get)(&a, input, j, 0));
+    VK(log_lanes_scaled)(scratch, n, LANES, &s, scratch);
+    for (size_t j = 0; j < n; ++j) VK(put)(&a, output, j, vf_load(scratch + j * LANES));
 }
 
 /* --- the fused softmax cross-entropy (blas.c has the scalar version and
@@ -803,7 +1068,13 @@ const struct vector_kernels VK(vector_kernels) = {
     .log_softmax_row = VK(log_softmax_row),
     .log_softmax_lanes = VK(log_softmax_lanes),
     .log_softmax_wide = VK(log_softmax_wide),
+    .log_softmax_gathered = VK(log_softmax_gathered),
     .softmax_x_ent = VK(softmax_x_ent),
+    .softmax_backward_row = VK(softmax_backward_row),
+    .softmax_backward_lanes = VK(softmax_backward_lanes),
+    .softmax_x_ent_exact_row = VK(softmax_x_ent_exact_row),
+    .softmax_x_ent_exact_lanes = VK(softmax_x_ent_exact_lanes),
+    .softmax_x_ent_exact_sums = VK(softmax_x_ent_exact_sums),
     .cross_entropy_rows = VK(cross_entropy_rows),
     .cross_entropy_lanes = VK(cross_entropy_lanes),
     .axpy = VK(axpy),

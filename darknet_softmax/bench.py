@@ -2,6 +2,9 @@
 case, the fused loss (CE1 to CE3) and log_softmax over axis 1 (LSM), at one
 thread and at all cores, against a plain copy of the same array
 (the memory floor), NumPy, Darknet's scalar loop and PyTorch (when installed).
+W1 to W4 also run log_softmax (W1-log ...) and softmax_backward (W1-bwd ...),
+and W1 and W5 the exact layer's forward and backward against the default
+layer's (W1-exact, W5-exact); a name W1 to W5 runs all of its rows.
 
 Each implementation is checked against the float64 reference before it is
 timed; one that is wrong is reported, never timed. Every figure is the median
@@ -25,7 +28,13 @@ from tqdm import tqdm
 
 from . import bench_gemm, reference, runtime
 from .arguments import ArgumentParser, fail, integer
-from .kernels import log_softmax, softmax, softmax_cpu, softmax_cross_entropy
+from .kernels import (
+    log_softmax,
+    softmax,
+    softmax_backward,
+    softmax_cpu,
+    softmax_cross_entropy,
+)
 from .layers import NetworkContext, SoftmaxLayer
 from .tree import YOLO9000_TREE, read_tree
 
@@ -33,11 +42,19 @@ torch: Any = None  # PyTorch, when installed: imported by run(), as it is slow t
 
 # The speed targets: this project's time over the other's, at all cores.
 TARGETS = {
-    "W1": [("torch", 0.8)],
-    "W2": [("torch", 0.8)],
-    "W3": [("torch", 0.2)],
-    "W4": [("torch", 0.8), ("copy", 1.25)],
-    "W5": [("torch", 0.2)],
+    "W1": [("torch", 0.6)],
+    "W2": [("torch", 0.6)],
+    "W3": [("torch", 0.1)],
+    "W4": [("torch", 0.6), ("copy", 1.1)],
+    "W5": [("torch", 0.1)],
+    **{
+        f"W{i}-{kind}": [("torch", 0.1 if i == 3 else 0.6)]
+        for kind in ("log", "bwd")
+        for i in range(1, 5)
+    },
+    # the exact layer's forward and backward against the default layer's
+    "W1-exact": [("default", 1.25)],
+    "W5-exact": [("default", 1.25)],
     # the fused loss forward and backward, and log_softmax over axis 1
     "CE1": [("torch", 0.5)],
     "CE2": [("torch", 0.5)],
@@ -45,10 +62,24 @@ TARGETS = {
     "LSM": [("torch", 0.5)],
     **bench_gemm.TARGETS,
 }
-RATIO_TO = ["copy", "numpy", "scalar", "torch"]
+RATIO_TO = ["copy", "numpy", "scalar", "torch", "default"]
+# Peers, each compared at its best thread count: their threads can lose on a busy machine.
+AT_BEST = ("numpy", "torch")
 
 
 # --- workloads: each gives its input, a float64 reference, and implementations ---
+
+
+def numpy_log_softmax(x, out, axis):
+    np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
+
+
+def numpy_softmax(x, out, axis):
+    """NumPy's best in float32: max, subtract and exp in place, sum, divide."""
+    np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=axis, keepdims=True)
 
 
 class Workload:
@@ -78,6 +109,12 @@ class Workload:
 class Grouped(Workload):
     """(batch, inputs, groups): a softmax over each of `groups` slices of a row."""
 
+    kernel, numpy_kernel, torch_kernel = (
+        staticmethod(softmax),
+        staticmethod(numpy_softmax),
+        "_softmax",
+    )
+
     def __init__(self, name, batch, inputs, groups, rng):
         super().__init__(
             name,
@@ -85,21 +122,114 @@ class Grouped(Workload):
             rng.standard_normal((batch, inputs), dtype=np.float32) * 3,
         )
         self.groups = groups
+        self.grouped = (batch, groups, inputs // groups)
 
     def expected(self):
         return reference.softmax(self.x, self.groups)
 
     def implementations(self):
-        x, out, groups = self.x, self.out, self.groups
-        grouped = (x.shape[0], groups, x.shape[1] // groups)
+        x, out, groups, grouped = self.x, self.out, self.groups, self.grouped
         calls = {
-            "darknet_softmax": lambda: softmax(x, groups, out=out),
-            "numpy": lambda: numpy_softmax(x.reshape(grouped), out.reshape(grouped), -1),
+            "darknet_softmax": lambda: self.kernel(x, groups, out=out),
+            "numpy": lambda: self.numpy_kernel(x.reshape(grouped), out.reshape(grouped), -1),
         }
         if torch is not None:
             tx, tout = torch.from_numpy(x).view(grouped), torch.from_numpy(out).view(grouped)
-            calls["torch"] = lambda: torch.ops.aten._softmax.out(tx, -1, False, out=tout)
+            theirs = getattr(torch.ops.aten, self.torch_kernel).out
+            calls["torch"] = lambda: theirs(tx, -1, False, out=tout)
         return calls
+
+
+class GroupedLog(Grouped):
+    """log_softmax over the groups of a Grouped workload."""
+
+    kernel, numpy_kernel = staticmethod(log_softmax), staticmethod(numpy_log_softmax)
+    torch_kernel = "_log_softmax"
+
+    def expected(self):
+        return reference.log_softmax(self.x, self.groups)
+
+
+class GroupedBackward(Grouped):
+    """softmax_backward over the groups of a Grouped workload: y its softmax,
+    dy random. Each call makes its result, as PyTorch's
+    _softmax_backward_data does (ours starts from zeros, out=None)."""
+
+    def __init__(self, name, batch, inputs, groups, rng):
+        super().__init__(name, batch, inputs, groups, rng)
+        self.y = softmax(self.x, groups)
+        self.dy = rng.standard_normal(self.x.shape, dtype=np.float32)
+        self.last = None
+
+    def expected(self):
+        return reference.softmax_backward(self.y, self.dy, self.groups)
+
+    def actual(self):
+        return self.last
+
+    def implementations(self):
+        y, dy, groups, grouped = self.y, self.dy, self.groups, self.grouped
+
+        def ours():
+            self.last = softmax_backward(y, dy, groups)
+
+        def numpy_backward():
+            gy, gdy = y.reshape(grouped), dy.reshape(grouped)
+            product = gdy - (gdy * gy).sum(axis=-1, keepdims=True)
+            self.last = np.multiply(product, gy, out=product).reshape(y.shape)
+
+        calls = {"darknet_softmax": ours, "numpy": numpy_backward}
+        if torch is not None:
+            ty, tdy = torch.from_numpy(y).view(grouped), torch.from_numpy(dy).view(grouped)
+
+            def theirs():
+                self.last = torch._softmax_backward_data(tdy, ty, -1, torch.float32).view(y.shape)
+
+            calls["torch"] = theirs
+        return calls
+
+
+class ExactLayer(Workload):
+    """The exact softmax layer's forward and backward (with its loss) against
+    the default layer's, over the groups of W1 or the tree of W5, each group's
+    truth one-hot: both then give delta = truth - output, which is checked."""
+
+    def __init__(self, name, batch, inputs, rng, tree=None):
+        super().__init__(
+            name,
+            f"{name} exact layer ({batch}, {inputs})",
+            rng.standard_normal((batch, inputs), dtype=np.float32) * 3,
+        )
+        self.tree = tree
+        self.truth = np.zeros_like(self.x)
+        offsets, sizes = (tree.group_offset, tree.group_size) if tree else ([0], [inputs])
+        for offset, size in zip(offsets, sizes):
+            self.truth[np.arange(batch), offset + rng.integers(0, size, batch)] = 1
+        self.net = NetworkContext(self.x, truth=self.truth, delta=np.zeros_like(self.x))
+        self.layers = {
+            exact: SoftmaxLayer(batch, inputs, tree=tree, exact=exact) for exact in (True, False)
+        }
+        self.last = None
+
+    def expected(self):
+        if self.tree is None:
+            return self.truth - reference.softmax(self.x)
+        tree = self.tree
+        return self.truth - reference.tree_softmax(self.x, tree.group_offset, tree.group_size)
+
+    def actual(self):
+        return self.last
+
+    def implementations(self):
+        def step(layer):
+            def call():
+                layer.forward(self.net)
+                layer.backward(self.net)
+                self.last = layer.delta
+
+            return call
+
+        return {"darknet_softmax": step(self.layers[True]), "default": step(self.layers[False])}
 
 
 class Spatial(Workload):
@@ -237,18 +367,6 @@ class LogSoftmaxAxis(Workload):
         return calls
 
 
-def numpy_log_softmax(x, out, axis):
-    np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
-    out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
-
-
-def numpy_softmax(x, out, axis):
-    """NumPy's best in float32: max, subtract and exp in place, sum, divide."""
-    np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
-    np.exp(out, out=out)
-    out /= out.sum(axis=axis, keepdims=True)
-
-
 def numpy_tree_softmax(x, buckets, out):
     """Tree groups bucketed by size: one vectorised softmax per group size."""
     for columns in buckets:
@@ -275,17 +393,38 @@ def torch_tree_softmax(x, out, group):
     return call
 
 
+GROUPED = {
+    "W1": (128, 1000, 1),
+    "W2": (256, 4096, 16),
+    "W3": (1024, 1000, 200),
+    "W4": (4096, 10000, 1),
+}
+# What a name of W1 to W5 runs: softmax, then its other kernels' rows.
+FAMILY = {
+    **{name: [name, f"{name}-log", f"{name}-bwd"] for name in GROUPED},
+    "W5": ["W5", "W5-exact"],
+}
+FAMILY["W1"].append("W1-exact")
+
+
 def workloads(quick, names, tree, darknet19):
     """The workloads named, in order; `tree` is the WordTree of W5 (None when
     W5 is not among them), `darknet19` the cfg of D19."""
     rng = np.random.default_rng(0)
     scale = 8 if quick else 1
+
+    def grouped(kind, name, suffix=""):
+        batch, inputs, groups = GROUPED[name]
+        batch //= scale**2 if name == "W4" else scale
+        return lambda: kind(name + suffix, batch, inputs, groups, rng)
+
     make = {
-        "W1": lambda: Grouped("W1", 128 // scale, 1000, 1, rng),
-        "W2": lambda: Grouped("W2", 256 // scale, 4096, 16, rng),
-        "W3": lambda: Grouped("W3", 1024 // scale, 1000, 200, rng),
-        "W4": lambda: Grouped("W4", 4096 // scale**2, 10000, 1, rng),
+        **{name: grouped(Grouped, name) for name in GROUPED},
+        **{f"{name}-log": grouped(GroupedLog, name, "-log") for name in GROUPED},
+        **{f"{name}-bwd": grouped(GroupedBackward, name, "-bwd") for name in GROUPED},
+        "W1-exact": lambda: ExactLayer("W1-exact", 128 // scale, 1000, rng),
         "W5": lambda: TreeGroups("W5", 64 // scale, tree, rng),
+        "W5-exact": lambda: ExactLayer("W5-exact", 64 // scale, tree.n, rng, tree),
         "S": lambda: Spatial("S", 16 // scale, 21, 64, 64, rng),
         "CE1": lambda: CrossEntropy("CE1", (128 // scale, 1000), 1, None, rng),
         "CE2": lambda: CrossEntropy("CE2", (4096 // scale**2, 10000), 1, None, rng),
@@ -294,7 +433,8 @@ def workloads(quick, names, tree, darknet19):
         **bench_gemm.workloads(quick, darknet19, torch),
     }
     for name in names:
-        yield make[name]()
+        for member in FAMILY.get(name, [name]):
+            yield make[member]()
 
 
 # --- checking and timing ---
@@ -391,7 +531,8 @@ def isa_summary(rows):
 
 def add_figures(rows):
     """ns per element, GB/s (one read and one write of every float) and the
-    ratios to the copy, NumPy, the scalar path and PyTorch at the same threads."""
+    ratios to the copy, the scalar path, the default layer at the same threads,
+    and NumPy and PyTorch at their best thread count."""
     for row in rows:
         if "seconds" not in row:
             continue
@@ -400,15 +541,15 @@ def add_figures(rows):
         row["gb_per_s"] = 8 * row["elements"] / row["seconds"] / 1e9
         for other in RATIO_TO:
             match = [
-                r
+                r["seconds"]
                 for r in rows
                 if r["workload"] == row["workload"]
                 and r["implementation"] == other
                 and "seconds" in r
-                and (other in ("copy", "scalar") or r["threads"] == row["threads"])
+                and (other in ("copy", "scalar", *AT_BEST) or r["threads"] == row["threads"])
             ]
             if match:
-                row[f"x_{other}"] = row["seconds"] / match[0]["seconds"]
+                row[f"x_{other}"] = row["seconds"] / min(match)
     return rows
 
 
@@ -438,7 +579,10 @@ def target_summary(rows, thread_counts, quick=False):
     targets are stated at all cores; fewer threads are shown for reference,
     with no verdict (one thread against a copy on all cores is no target),
     and a quick run's small arrays are judged by no target."""
-    lines = ["targets (darknet_softmax time / other time; the copy always at all cores):"]
+    lines = [
+        "targets (darknet_softmax time / other time; the copy at all cores, "
+        f"{' and '.join(AT_BEST)} at their best thread count):"
+    ]
     verdicts = []
     for workload, targets in TARGETS.items():
         for threads in thread_counts:
@@ -522,7 +666,9 @@ def plot(rows, path):
 # The default run; D19 reads Darknet's cfg from beside the package, so it runs when named.
 SOFTMAX_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "S", "CE1", "CE2", "CE3", "LSM")
 WORKLOADS_ALL = SOFTMAX_WORKLOADS + bench_gemm.PRODUCTS
-WORKLOADS = (*WORKLOADS_ALL, "D19")
+# One row of a family alone: W1-log, W5-exact, ...
+WORKLOAD_ROWS = tuple(member for name in FAMILY for member in FAMILY[name] if member != name)
+WORKLOADS = (*WORKLOADS_ALL, "D19", *WORKLOAD_ROWS)
 
 
 def build_parser(parser=None):
@@ -532,7 +678,11 @@ def build_parser(parser=None):
     parser.add_argument(
         "--workloads",
         default=",".join(WORKLOADS_ALL),
-        help="comma-separated, from " + " ".join(WORKLOADS) + " (default: all but D19)",
+        help="comma-separated, from "
+        + " ".join((*WORKLOADS_ALL, "D19"))
+        + " (default: all but D19); W1 to W5 run their other rows too, which can be named "
+        + "alone: "
+        + " ".join(WORKLOAD_ROWS),
     )
     parser.add_argument(
         "--quick",
@@ -593,7 +743,7 @@ def check_arguments(args):
             f"{', '.join(runtime.instruction_sets())}"
         )
     tree = None
-    if "W5" in names:
+    if "W5" in names or "W5-exact" in names:
         try:
             tree = read_tree(args.tree)
         except (OSError, ValueError) as error:
@@ -627,7 +777,8 @@ def run(args):
     rows = []
     implementations = 3 + (torch is not None) + len(isas)
     with tqdm(
-        total=len(names) * (2 + implementations * len(thread_counts)),
+        total=sum(len(FAMILY.get(name, [name])) for name in names)
+        * (2 + implementations * len(thread_counts)),
         unit="run",
         file=sys.stderr,
         leave=False,
@@ -641,7 +792,7 @@ def run(args):
     add_figures(rows)
     bench_gemm.best_peers(rows, cores)
     print(
-        f"darknet_softmax {runtime.get_instruction_set()}, {cores} cores; "
+        f"darknet_softmax, instruction set {runtime.get_instruction_set()}, {cores} cores; "
         f"{platform.processor() or platform.machine()}; numpy {np.__version__}; "
         f"torch {torch.__version__ if torch else 'not installed'}; median of up to {repeats}"
     )

@@ -448,12 +448,14 @@ def softmax_backward(
     dy = real_array("dy", dy)
     check_shape("dy", dy, y.shape)
     temperature = temperature_value(temperature)
-    out = output_array("out", out, y, new=np.zeros_like)
+    # A new result is written, not added to, so it needs no zeros.
+    backward = lib.softmax_backward_set_cpu if out is None else lib.softmax_backward_cpu
+    out = output_array("out", out, y)
     check_distinct(("y", y), ("dy", dy))
     check_distinct(("y", y), ("out", out), same_ok=False)
     check_distinct(("dy", dy), ("out", out), same_ok=False)
     if layout is not None:
-        lib.softmax_backward_cpu(float_ptr(y), float_ptr(dy), *layout, temperature, float_ptr(out))
+        backward(float_ptr(y), float_ptr(dy), *layout, temperature, float_ptr(out))
     return out
 
 

@@ -22,26 +22,54 @@ def test_quick_run_checks_and_reports_every_implementation(tmp_path, capsys):
     status, results = run_quick(tmp_path)
     assert status == 0
     rows = results["rows"]
-    assert {row["workload"] for row in rows} == {"W3", "W5", "S"}
-    for workload in ("W3", "W5", "S"):
+    families = {"W3-log", "W3-bwd", "W5-exact"}
+    assert {row["workload"] for row in rows} == {"W3", "W5", "S"} | families
+    for workload in ("W3", "W3-log", "W3-bwd", "W5", "W5-exact", "S"):
         names = {
             (row["implementation"], row["threads"]) for row in rows if row["workload"] == workload
         }
+        peer = "default" if workload.endswith("exact") else "numpy"
         assert {
             ("copy", results["cores"]),
             ("scalar", 1),
             ("darknet_softmax", 1),
-            ("numpy", 1),
+            (peer, 1),
         } <= names
     for row in rows:
         assert row["ok"] and row["error"] <= 1
         assert row["ns_per_element"] > 0 and row["x_copy"] > 0 and row["x_scalar"] > 0
+    exact = [r for r in rows if r["workload"] == "W5-exact" and r["implementation"] != "copy"]
+    assert all(row["x_default"] > 0 for row in exact)
     assert {(target["workload"], target["threads"]) for target in results["targets"]} == {
-        (workload, threads) for workload in ("W3", "W5") for threads in {1, results["cores"]}
+        (workload, threads)
+        for workload in ("W3", "W3-log", "W3-bwd", "W5", "W5-exact")
+        for threads in {1, results["cores"]}
     }
     assert all(target["verdict"] == "for reference" for target in results["targets"])
     printed = capsys.readouterr().out
     assert "ns/elem" in printed and "targets" in printed
+    assert f"instruction set {results['instruction_set']}" in printed
+
+
+def test_peers_are_compared_at_their_best_thread_count():
+    rows = [
+        {"workload": "W1", "implementation": name, "threads": threads, "seconds": seconds}
+        for name, threads, seconds in (
+            ("darknet_softmax", 1, 0.6),
+            ("darknet_softmax", 2, 0.4),
+            ("torch", 1, 1.0),
+            ("torch", 2, 4.0),
+            ("default", 1, 0.3),
+            ("default", 2, 0.1),
+        )
+    ]
+    for row in rows:
+        row["elements"] = 1
+    bench.add_figures(rows)
+    ours = {row["threads"]: row for row in rows if row["implementation"] == "darknet_softmax"}
+    assert ours[1]["x_torch"] == pytest.approx(0.6) and ours[2]["x_torch"] == pytest.approx(0.4)
+    # the default layer is this engine: compared at the same thread count
+    assert ours[1]["x_default"] == pytest.approx(2.0) and ours[2]["x_default"] == pytest.approx(4.0)
 
 
 def test_targets_are_judged_at_all_cores_only():
@@ -59,7 +87,7 @@ def test_targets_are_judged_at_all_cores_only():
         return [target["verdict"] for target in bench.target_summary(rows, [1, 2], **options)[1]]
 
     assert verdicts() == ["for reference", "NOT met"]
-    rows[1]["x_torch"] = 0.15
+    rows[1]["x_torch"] = 0.05
     assert verdicts() == ["for reference", "met"]
     assert verdicts(quick=True) == ["for reference", "for reference"]
     del rows[1]["x_torch"]
@@ -89,7 +117,16 @@ def test_cli_runs_the_same_harness(tmp_path):
         cli.main(["bench", "--quick", "--repeats", "2", "--workloads", "W1", "--json", str(path)])
         == 0
     )
-    assert {row["workload"] for row in json.loads(path.read_text())["rows"]} == {"W1"}
+    rows = json.loads(path.read_text())["rows"]
+    assert {row["workload"] for row in rows} == {"W1", "W1-log", "W1-bwd", "W1-exact"}
+
+
+def test_a_row_of_a_family_runs_alone(tmp_path):
+    path = tmp_path / "bench.json"
+    status = bench.main(["--quick", "--repeats", "2", "--workloads", "W2-bwd", "--json", str(path)])
+    rows = json.loads(path.read_text())["rows"]
+    assert status == 0 and {row["workload"] for row in rows} == {"W2-bwd"}
+    assert all(row["ok"] for row in rows)
 
 
 def test_plot_writes_a_png(tmp_path):

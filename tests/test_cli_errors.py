@@ -380,4 +380,5 @@ def test_bench_still_runs(capsys, tmp_path):
         capsys, "bench", "--quick", "--repeats", "2", "--workloads", " W1 ", "--json", path
     )
     assert status == 0, err
-    assert {row["workload"] for row in json.loads(path.read_text())["rows"]} == {"W1"}
+    rows = json.loads(path.read_text())["rows"]
+    assert {row["workload"] for row in rows} == {"W1", "W1-log", "W1-bwd", "W1-exact"}

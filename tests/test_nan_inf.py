@@ -297,6 +297,22 @@ def test_log_softmax_rule(kernel_path, rng, batch, groups, n):
     x = poisoned(rng, batch, groups, n)
     with np.errstate(all="ignore"):
         got = ds.log_softmax(x.reshape(batch, -1), groups).reshape(batch, groups, n)
+    check_log_rule(got, x)
+
+
+@pytest.mark.parametrize("batch, groups, n", SHAPES[::2])
+def test_strided_log_softmax_rule(kernel_path, rng, batch, groups, n):
+    # Each group along axis 1, the groups one apart.
+    x = poisoned(rng, batch, groups, n)
+    strided = np.ascontiguousarray(x.transpose(0, 2, 1))
+    with np.errstate(all="ignore"):
+        got = ds.log_softmax(strided, axis=1).transpose(0, 2, 1)
+    check_log_rule(got, x)
+
+
+def check_log_rule(got, x):
+    """got (batch, groups, n), log_softmax of x, against the rule."""
+    with np.errstate(all="ignore"):
         expected = np.log(expected_softmax(x, 1.0))
     bad = np.isnan(expected).all(-1)
     assert np.isnan(got[bad]).all()
@@ -316,6 +332,27 @@ def test_softmax_backward_spoils_only_its_group(kernel_path, rng, batch, groups,
     got = ds.softmax_backward(y, dy.reshape(batch, -1), groups).reshape(batch, groups, n)
     assert np.isnan(got[spoiled]).all()
     assert np.isfinite(got[~spoiled]).all()
+    # The same groups along axis 1, one apart.
+    strided_y = np.ascontiguousarray(y.reshape(batch, groups, n).transpose(0, 2, 1))
+    strided_dy = np.ascontiguousarray(dy.transpose(0, 2, 1))
+    got = ds.softmax_backward(strided_y, strided_dy, axis=1).transpose(0, 2, 1)
+    assert np.isnan(got[spoiled]).all()
+    assert np.isfinite(got[~spoiled]).all()
+
+
+@pytest.mark.parametrize("batch, groups, n", SHAPES[::2])
+def test_exact_loss_spoils_only_its_values(kernel_path, rng, batch, groups, n):
+    """delta = (t - p*sum(t))/T: a NaN truth spoils its group's delta (through
+    the sum), a NaN pred its own delta and, where labelled, its own error."""
+    pred = ds.softmax(rng.standard_normal((batch, groups * n)).astype(np.float32), groups)
+    truth = rng.random((batch, groups, n)).astype(np.float32)
+    spoiled = rng.random((batch, groups)) < 0.3
+    truth[spoiled, 0] = np.nan
+    with np.errstate(all="ignore"):
+        delta, error = ds.softmax_x_ent(pred, truth.reshape(batch, -1), exact=True, groups=groups)
+    delta, error = delta.reshape(truth.shape), error.reshape(truth.shape)
+    assert np.isnan(delta[spoiled]).all() and np.isfinite(delta[~spoiled]).all()
+    assert np.isnan(error[spoiled, 0]).all() and np.isfinite(error[~spoiled]).all()
 
 
 def test_underflowing_probabilities_are_the_same_zeros_on_every_path(kernel_path):

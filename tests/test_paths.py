@@ -295,6 +295,130 @@ def test_softmax_x_ent(kernel_path, rng):
     assert np.all(error[truth == 0] == 0)
 
 
+# --- log_softmax, softmax_backward and the exact loss ---
+
+# Sizes around the vector width (the tiles of short groups, the lanes, the
+# rows), and (batch, groups) pairs from one group to a block of eight and past.
+EXACT_SIZES = [1, 7, 8, 9, 17, 1000]
+EXACT_BATCHES = [(1, 1), (3, 2), (9, 11), (64, 1)]
+
+
+def soft_truth(rng, shape, masked=0.1):
+    """Random label weights, some of them SECRET_NUM (no label)."""
+    truth = rng.random(shape, dtype=np.float32)
+    truth[rng.random(shape) < masked] = ds.SECRET_NUM
+    return truth
+
+
+def check_exact_kernels(rng, x, groups, temperature, axis=-1):
+    """log_softmax, softmax_backward (into an out that already holds values)
+    and, over the last axis, the exact loss, against the float64 reference."""
+    assert_close(
+        ds.log_softmax(x, groups, temperature, axis=axis),
+        reference.log_softmax_along(x, groups, temperature, axis),
+        kind="log probabilities",
+    )
+    y = ds.softmax(x, groups, temperature, axis=axis)
+    dy = logits(rng, x.shape, 1.0)
+    out = logits(rng, x.shape, 1.0)
+    expected = out + reference.softmax_backward_along(y, dy, groups, temperature, axis)
+    ds.softmax_backward(y, dy, groups, temperature, axis=axis, out=out)
+    assert_close(out, expected, atol=1e-6 / temperature, kind="softmax Jacobian product")
+    if axis != -1:
+        return
+    truth = soft_truth(rng, x.shape)
+    delta, error = ds.softmax_x_ent(y, truth, exact=True, temperature=temperature, groups=groups)
+    expected_delta, expected_error = reference.softmax_x_ent_exact(y, truth, groups, temperature)
+    assert_close(delta, expected_delta, atol=1e-6 / temperature, kind="delta")
+    assert_close(error, expected_error, kind="loss")
+
+
+@pytest.mark.parametrize("n", EXACT_SIZES)
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_exact_kernels_over_group_sizes(kernel_path, rng, n, temperature):
+    for batch, groups in EXACT_BATCHES:
+        check_exact_kernels(rng, logits(rng, (batch, n * groups)), groups, temperature)
+
+
+# axis 1 of (batch, n, positions): groups one apart, values `positions` apart.
+@pytest.mark.parametrize("n", EXACT_SIZES)
+@pytest.mark.parametrize("positions", [1, 3, 8, 13])
+def test_exact_kernels_along_a_strided_axis(kernel_path, rng, n, positions):
+    for batch in (1, 4):
+        check_exact_kernels(rng, logits(rng, (batch, n, positions)), 1, 0.5, axis=1)
+    # two groups along the axis, each n values
+    check_exact_kernels(rng, logits(rng, (2, 2 * n, positions)), 2, 1.0, axis=1)
+
+
+# Large enough to be shared out over two threads.
+@pytest.mark.parametrize(
+    "shape, groups, axis",
+    [
+        ((64, 1000), 1, -1),
+        ((64, 1000), 200, -1),
+        ((256, 4096), 16, -1),
+        ((96, 7000), 1000, -1),
+        ((8, 21, 4096), 1, 1),
+        ((4, 9, 5000), 3, 1),
+    ],
+)
+def test_exact_kernels_large(kernel_path, rng, shape, groups, axis):
+    check_exact_kernels(rng, logits(rng, shape), groups, 1.0, axis=axis)
+
+
+@pytest.mark.parametrize("values", EXTREMES)
+@pytest.mark.parametrize("n", [1, 8, 9, 1000])
+def test_exact_kernels_on_extremes(kernel_path, rng, values, n):
+    """Each extreme group repeated to fill groups of every size, then the
+    same groups strided: ±1e30, all equal and -inf inputs, and dy of ±1e30."""
+    group = np.resize(np.array(values, np.float32), n)
+    x = np.tile(group, (3, 4))
+    with np.errstate(invalid="ignore"):  # the reference's all -inf groups
+        check_extremes(x, n)
+
+
+def check_extremes(x, n):
+    for temperature in (1e-3, 1.0):
+        assert_close(
+            ds.log_softmax(x, 4, temperature),
+            reference.log_softmax(x, 4, temperature),
+            kind="log probabilities",
+        )
+        y = ds.softmax(x, 4, temperature)
+        for dy in (np.full(x.shape, 1e30, np.float32), np.where(x > 0, 1e30, -1e30)):
+            dy = dy.astype(np.float32)
+            assert_close(
+                ds.softmax_backward(y, dy, 4, temperature),
+                reference.softmax_backward(y, dy, 4, temperature),
+                atol=1e-6 * 1e30 / temperature,
+                kind="softmax Jacobian product",
+            )
+        truth = np.tile(np.resize(np.float32([1, 0, 0.5, ds.SECRET_NUM]), n), (3, 4))
+        delta, error = ds.softmax_x_ent(y, truth, exact=True, temperature=temperature, groups=4)
+        expected_delta, expected_error = reference.softmax_x_ent_exact(y, truth, 4, temperature)
+        assert_close(delta, expected_delta, atol=1e-6 / temperature, kind="delta")
+        assert_close(error, expected_error, kind="loss")
+    strided = np.ascontiguousarray(x.reshape(3, 4, n).transpose(0, 2, 1))
+    assert_close(
+        ds.log_softmax(strided, axis=1),
+        reference.log_softmax_along(strided, axis=1),
+        kind="log probabilities",
+    )
+
+
+def test_exact_loss_in_place_on_every_layout(kernel_path, rng):
+    for n, groups in ((5, 40), (8, 8), (1000, 2), (9, 3)):
+        pred = ds.softmax(logits(rng, (9, n * groups)), groups)
+        truth = soft_truth(rng, pred.shape)
+        expected_delta, expected_error = reference.softmax_x_ent_exact(pred, truth, groups, 2.0)
+        delta, error = ds.softmax_x_ent(
+            pred, truth, pred, truth, exact=True, temperature=2.0, groups=groups
+        )
+        assert delta is pred and error is truth
+        assert_close(delta, expected_delta, kind="delta")
+        assert_close(error, expected_error, kind="loss")
+
+
 @pytest.mark.parametrize("size", [1, 7, 9, 100_003])
 @pytest.mark.parametrize("incx, incy", [(1, 1), (2, 3)])
 def test_axpy(kernel_path, rng, size, incx, incy):
