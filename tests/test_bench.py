@@ -67,31 +67,45 @@ def test_peers_are_compared_at_their_best_thread_count():
         row["elements"] = 1
     bench.add_figures(rows)
     ours = {row["threads"]: row for row in rows if row["implementation"] == "darknet_softmax"}
+    # at one thread the peer's one thread; at all cores its faster of one and all
     assert ours[1]["x_torch"] == pytest.approx(0.6) and ours[2]["x_torch"] == pytest.approx(0.4)
+    rows[3]["seconds"] = 0.5
+    bench.add_figures(rows)
+    assert ours[1]["x_torch"] == pytest.approx(0.6) and ours[2]["x_torch"] == pytest.approx(0.8)
     # the default layer is this engine: compared at the same thread count
     assert ours[1]["x_default"] == pytest.approx(2.0) and ours[2]["x_default"] == pytest.approx(4.0)
 
 
-def test_targets_are_judged_at_all_cores_only():
+def test_targets_are_judged_at_one_thread_and_all_cores():
     rows = [
         {
-            "workload": "W5",
+            "workload": "W4",
             "threads": threads,
             "implementation": "darknet_softmax",
             "x_torch": ratio,
+            "x_copy": 1.0,
         }
-        for threads, ratio in ((1, 0.1), (2, 0.3))
+        for threads, ratio in ((1, 0.7), (2, 0.3), (4, 0.9))
     ]
 
     def verdicts(**options):
-        return [target["verdict"] for target in bench.target_summary(rows, [1, 2], **options)[1]]
+        summary = bench.target_summary(rows, [1, 2, 4], **options)[1]
+        return [(t["threads"], t["against"], t["verdict"]) for t in summary]
 
-    assert verdicts() == ["for reference", "NOT met"]
-    rows[1]["x_torch"] = 0.05
-    assert verdicts() == ["for reference", "met"]
-    assert verdicts(quick=True) == ["for reference", "for reference"]
-    del rows[1]["x_torch"]
-    assert verdicts() == ["for reference", "n/a"]
+    # between one thread and all cores nothing is judged; the copy only at all cores
+    assert verdicts() == [
+        (1, "torch", "NOT met"),
+        (1, "copy", "for reference"),
+        (2, "torch", "for reference"),
+        (2, "copy", "for reference"),
+        (4, "torch", "NOT met"),
+        (4, "copy", "met"),
+    ]
+    rows[0]["x_torch"] = rows[2]["x_torch"] = 0.5
+    assert [v for _, _, v in verdicts()] == ["met"] + ["for reference"] * 3 + ["met", "met"]
+    assert {v for _, _, v in verdicts(quick=True)} == {"for reference"}
+    del rows[2]["x_torch"]
+    assert verdicts()[4] == (4, "torch", "n/a")
 
 
 def test_a_wrong_implementation_is_not_timed(tmp_path, monkeypatch):
