@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_close
+from darknet_softmax import runtime
 from darknet_softmax.binding import ffi, lib
 
 # (channels, height, width, ksize, stride, pad)
@@ -97,3 +98,26 @@ def test_extremes_pass_through_unchanged():
     col = run_im2col(image, 1, 2, 2, 2, 1, 1)
     assert_close(col, im2col_reference(image, 1, 2, 2, 2, 1, 1), atol=0, rtol=0, kind="im2col")
     assert np.isnan(col).sum() == 4 and (col == np.inf).sum() == 4
+
+
+@pytest.mark.parametrize(
+    "shape", [(5, 40, 37, 3, 1, 1), (8, 64, 63, 3, 2, 2), (3, 90, 90, 1, 1, 0)]
+)
+def test_the_threaded_walk_matches_one_thread(rng, shape):
+    """Above the pool's threshold the channels are split over the threads:
+    im2col agrees with the reference, and both walks give what one thread
+    gives, to the bit (each pixel's sum is added in the same order)."""
+    channels, height, width = shape[:3]
+    image = rng.standard_normal(channels * height * width).astype(np.float32)
+    col = rng.standard_normal(run_im2col(image, *shape).shape).astype(np.float32)
+    before = rng.standard_normal(image.size).astype(np.float32)
+    results = {}
+    for threads in (1, 2):
+        with runtime.settings(num_threads=threads):
+            results[threads] = (run_im2col(image, *shape), run_col2im(col, *shape, before.copy()))
+    assert_close(results[2][0], im2col_reference(image, *shape), atol=0, rtol=0, kind="im2col")
+    for one, two in zip(results[1], results[2]):
+        np.testing.assert_array_equal(one, two)
+    lhs = float(np.dot(im2col_reference(image, *shape).ravel(), col.ravel()))
+    rhs = float(np.dot(image.astype(np.float64), results[2][1] - before))
+    assert lhs == pytest.approx(rhs, rel=1e-5, abs=1e-3)
