@@ -798,7 +798,6 @@ def run(args):
     runtime.set_kernel(saved[0])
     runtime.set_num_threads(saved[1])
     add_figures(rows)
-    bench_gemm.best_peers(rows, cores)
     print(
         f"darknet_softmax, instruction set {runtime.get_instruction_set()}, {cores} cores; "
         f"{platform.processor() or platform.machine()}; numpy {np.__version__}; "

@@ -359,22 +359,3 @@ def gflops_table(rows):
                 f"{row['seconds'] * 1e3:>9.3f} {gflops:>8.1f}"
             )
     return "\n".join(lines) if len(lines) > 1 else ""
-
-
-def best_peers(rows, cores):
-    """At all cores, each peer at its best thread count: the ratios to NumPy
-    and PyTorch of this project's all-core rows use the peer's faster time,
-    at one thread or at all cores."""
-    for row in rows:
-        ours = row["implementation"] == "darknet_softmax" and row["threads"] == cores
-        if not (row.get("flops") and ours and "seconds" in row):
-            continue
-        for other in ("numpy", "torch"):
-            times = [
-                r["seconds"]
-                for r in rows
-                if r["workload"] == row["workload"] and r["implementation"] == other
-                and "seconds" in r
-            ]  # fmt: skip
-            if times:
-                row[f"x_{other}"] = row["seconds"] / min(times)
