@@ -40,13 +40,6 @@ size_t parts_for(size_t elements)
     return parts ? parts : 1;
 }
 
-/* The share [*begin, *end) of count items that part gets. */
-static void share(size_t count, size_t part, size_t parts, size_t *begin, size_t *end)
-{
-    *begin = count / parts * part + (part < count % parts ? part : count % parts);
-    *end = *begin + count / parts + (part < count % parts);
-}
-
 /* --- the kernels over softmax_cpu's groups: softmax, log_softmax,
    softmax_backward and the exact loss --- */
 
@@ -243,7 +236,7 @@ static void grouped_part(void *context, size_t part, size_t parts)
     const struct grouped *w = context;
     size_t items = w->rows ? w->count : (w->count + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
     size_t begin, end;
-    share(items, part, parts, &begin, &end);
+    pool_share(items, part, parts, &begin, &end);
     if (w->rows) grouped_rows(w, begin, end);
     else grouped_lanes(w, begin, end);
 }
@@ -342,7 +335,7 @@ static void tree_groups_part(void *context, size_t part, size_t parts)
     const struct tree_groups *t = context;
     struct grouped w = t->w;
     size_t inputs = w.batch_offset, begin, end;
-    share((t->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
+    pool_share((t->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
     struct block rows = {.fits = inputs <= INT32_MAX / LANES_PER_VECTOR};
     float *sums =
         w.op == OP_X_ENT_EXACT && t->columns ? malloc(2 * t->columns * sizeof(float)) : NULL;
@@ -466,11 +459,11 @@ static void tree_part(void *context, size_t part, size_t parts)
     const struct tree_work *w = context;
     size_t begin, end;
     if (!w->by_rows) {
-        share(w->groups, part, parts, &begin, &end);
+        pool_share(w->groups, part, parts, &begin, &end);
         tree_block(w, 0, w->batch, begin, end);
         return;
     }
-    share((w->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
+    pool_share((w->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
     size_t b1 = end * LANES_PER_VECTOR < w->batch ? end * LANES_PER_VECTOR : w->batch;
     size_t floats = (w->columns + LANES_PER_VECTOR) * LANES_PER_VECTOR;
     float *scratch =
@@ -529,7 +522,7 @@ static void x_ent_part(void *context, size_t part, size_t parts)
 {
     const struct x_ent_work *w = context;
     size_t begin, end;
-    share(w->n, part, parts, &begin, &end);
+    pool_share(w->n, part, parts, &begin, &end);
     w->kernels->softmax_x_ent(end - begin, w->pred + begin, w->truth + begin, w->delta + begin,
                               w->error + begin);
 }
@@ -558,7 +551,7 @@ static void axpy_part(void *context, size_t part, size_t parts)
 {
     const struct axpy_work *w = context;
     size_t begin, end;
-    share(w->n, part, parts, &begin, &end);
+    pool_share(w->n, part, parts, &begin, &end);
     w->kernels->axpy(end - begin, w->alpha, w->x + begin, w->y + begin);
 }
 
@@ -580,7 +573,7 @@ static void sum_part(void *context, size_t part, size_t parts)
 {
     const struct sum_work *w = context;
     size_t blocks = (w->n + SUM_BLOCK - 1) / SUM_BLOCK, begin, end;
-    share(blocks, part, parts, &begin, &end);
+    pool_share(blocks, part, parts, &begin, &end);
     for (size_t block = begin; block < end; ++block) {
         size_t start = block * SUM_BLOCK;
         size_t length = w->n - start < SUM_BLOCK ? w->n - start : SUM_BLOCK;
@@ -653,7 +646,7 @@ static void loss_part(void *context, size_t part, size_t parts)
     const struct loss_work *w = context;
     size_t blocks = (w->items + LOSS_BLOCK - 1) / LOSS_BLOCK, begin, end;
     float *tile = w->tiles ? w->scratch + part * w->c->classes * TILE_POSITIONS : NULL;
-    share(blocks, part, parts, &begin, &end);
+    pool_share(blocks, part, parts, &begin, &end);
     for (size_t block = begin; block < end; ++block) {
         size_t last = (block + 1) * LOSS_BLOCK < w->items ? (block + 1) * LOSS_BLOCK : w->items;
         w->block_sum[block] = loss_items(w, block * LOSS_BLOCK, last, tile);

@@ -174,9 +174,9 @@ static void gemm_part(void *context, size_t part, size_t parts)
 {
     const struct gemm_work *w = context;
     size_t size = w->split_rows ? w->M : w->N, step = w->split_rows ? GEMM_MR : GEMM_NR;
-    size_t tiles = round_up(size, step) / step;
-    size_t begin = smaller(size, tiles * part / parts * step);
-    size_t end = smaller(size, tiles * (part + 1) / parts * step);
+    size_t first, last;
+    pool_share(round_up(size, step) / step, part, parts, &first, &last);
+    size_t begin = smaller(size, first * step), end = smaller(size, last * step);
     if (begin == end) return;
     float *a = w->panels + part * w->panel_floats, *b = a + w->a_floats;
     if (w->split_rows) gemm_region(w, begin, end, 0, w->N, a, b);

@@ -76,7 +76,9 @@ static void walk_channels(const struct walk *k, size_t begin, size_t end)
 static void walk_part(void *context, size_t part, size_t parts)
 {
     const struct walk *k = context;
-    walk_channels(k, k->channels * part / parts, k->channels * (part + 1) / parts);
+    size_t begin, end;
+    pool_share(k->channels, part, parts, &begin, &end);
+    walk_channels(k, begin, end);
 }
 
 void im2col_walk(const float *from, size_t channels, size_t height, size_t width, size_t ksize,

@@ -112,7 +112,8 @@ struct copy_work {
 static void copy_part(void *context, size_t part, size_t parts)
 {
     const struct copy_work *w = context;
-    size_t begin = w->n / parts * part, end = part + 1 == parts ? w->n : w->n / parts * (part + 1);
+    size_t begin, end;
+    pool_share(w->n, part, parts, &begin, &end);
     memcpy(w->output + begin, w->input + begin, (end - begin) * sizeof(float));
 }
 

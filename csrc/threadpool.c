@@ -281,3 +281,9 @@ void pool_set_threads(size_t threads)
 }
 
 #endif
+
+void pool_share(size_t count, size_t part, size_t parts, size_t *begin, size_t *end)
+{
+    *begin = count / parts * part + (part < count % parts ? part : count % parts);
+    *end = *begin + count / parts + (part < count % parts);
+}

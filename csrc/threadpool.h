@@ -15,6 +15,10 @@ typedef void (*pool_task)(void *context, size_t part, size_t parts);
    caller runs them all. It never fails. */
 void pool_run(pool_task task, void *context, size_t parts);
 
+/* The share [*begin, *end) of count items that part of parts takes: equal
+   shares, the first count % parts one item larger. */
+void pool_share(size_t count, size_t part, size_t parts, size_t *begin, size_t *end);
+
 /* The thread count, caller included. It starts as DARKNET_SOFTMAX_NUM_THREADS
    when that is a number from 1 to max_threads, else the CPUs this process may
    use. Setting it takes effect at the next pool_run. */
