@@ -378,7 +378,8 @@ def numpy_tree_softmax(x, buckets, out):
 def torch_tree_softmax(x, out, group):
     """Tree groups with PyTorch's segment operations (scatter_reduce, gather)."""
     tx, tout = torch.from_numpy(x), torch.from_numpy(out)
-    index = torch.from_numpy(group).long().expand(x.shape[0], -1).contiguous()
+    # torch.tensor copies: from_numpy of the tree's read-only group warns.
+    index = torch.tensor(group, dtype=torch.long).expand(x.shape[0], -1).contiguous()
     groups = int(group.max()) + 1
     largest = torch.empty((x.shape[0], groups), dtype=torch.float32)
     sums = torch.empty_like(largest)
