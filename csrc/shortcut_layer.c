@@ -17,23 +17,10 @@ int make_shortcut_layer(size_t batch, size_t w, size_t h, size_t c, size_t w2, s
                         float alpha, float beta, int exact, shortcut_layer **out)
 {
     *out = NULL;
-    size_t outputs, from;
-    int status = item_size(batch, h, w, c, &outputs);
-    if (status == DS_OK) status = item_size(batch, h2, w2, c2, &from);
-    if (status != DS_OK) return status;
-    if (!from_output || !shapes_match(w2, h2, w, h)) return DS_ERR_ARG;
-    float probe = 0;
-    if (activate_array(&probe, 1, activation) != DS_OK) return DS_ERR_ARG;
     shortcut_layer l = {
-        .batch = batch,
-        .inputs = outputs,
-        .outputs = outputs,
-        .w = w2,
-        .h = h2,
-        .c = c2,
-        .out_w = w,
-        .out_h = h,
-        .out_c = c,
+        .from_w = w2,
+        .from_h = h2,
+        .from_c = c2,
         .activation = activation,
         .alpha = alpha,
         .beta = beta,
@@ -41,7 +28,14 @@ int make_shortcut_layer(size_t batch, size_t w, size_t h, size_t c, size_t w2, s
         .from_output = from_output,
         .from_delta = from_delta,
     };
-    return alloc_io_layer(out, &l, sizeof l, batch * outputs, &l.output, &l.delta);
+    size_t from;
+    int status = make_layer_shape(batch, h, w, c, h, w, c, &l.shape);
+    if (status == DS_OK) status = item_size(batch, h2, w2, c2, &from);
+    if (status != DS_OK) return status;
+    if (!from_output || !shapes_match(w2, h2, w, h)) return DS_ERR_ARG;
+    float probe = 0;
+    if (activate_array(&probe, 1, activation) != DS_OK) return DS_ERR_ARG;
+    return alloc_io_layer(out, &l, sizeof l, batch * l.shape.outputs, &l.output, &l.delta);
 }
 
 /* Darknet's shortcut_cpu (src/blas.c): out = s1*out + s2*add over the
@@ -71,10 +65,10 @@ static void shortcut_cpu(size_t batch, size_t w1, size_t h1, size_t c1, const fl
 int forward_shortcut_layer(shortcut_layer *l, const network *net)
 {
     if (!net->input) return DS_ERR_ARG;
-    size_t n = l->batch * l->outputs;
+    size_t n = l->shape.batch * l->shape.outputs;
     memcpy(l->output, net->input, n * sizeof(float));
-    shortcut_cpu(l->batch, l->w, l->h, l->c, l->from_output, l->out_w, l->out_h, l->out_c, l->alpha,
-                 l->beta, l->output);
+    shortcut_cpu(l->shape.batch, l->from_w, l->from_h, l->from_c, l->from_output, l->shape.out_w,
+                 l->shape.out_h, l->shape.out_c, l->alpha, l->beta, l->output);
     return activate_array(l->output, n, l->activation);
 }
 
@@ -82,15 +76,15 @@ int forward_shortcut_layer(shortcut_layer *l, const network *net)
    the input, 1 where it left the input as it was. */
 static void exact_input_delta(const shortcut_layer *l, float *net_delta)
 {
-    size_t sample = l->out_w / l->w ? l->out_w / l->w : 1;
-    size_t minw = l->w < l->out_w ? l->w : l->out_w;
-    size_t minh = l->h < l->out_h ? l->h : l->out_h;
-    size_t minc = l->c < l->out_c ? l->c : l->out_c;
+    size_t sample = l->shape.out_w / l->from_w ? l->shape.out_w / l->from_w : 1;
+    size_t minw = l->from_w < l->shape.out_w ? l->from_w : l->shape.out_w;
+    size_t minh = l->from_h < l->shape.out_h ? l->from_h : l->shape.out_h;
+    size_t minc = l->from_c < l->shape.out_c ? l->from_c : l->shape.out_c;
     size_t i = 0;
-    for (size_t b = 0; b < l->batch; ++b) {
-        for (size_t k = 0; k < l->out_c; ++k) {
-            for (size_t y = 0; y < l->out_h; ++y) {
-                for (size_t x = 0; x < l->out_w; ++x, ++i) {
+    for (size_t b = 0; b < l->shape.batch; ++b) {
+        for (size_t k = 0; k < l->shape.out_c; ++k) {
+            for (size_t y = 0; y < l->shape.out_h; ++y) {
+                for (size_t x = 0; x < l->shape.out_w; ++x, ++i) {
                     int sampled = k < minc && y % sample == 0 && y / sample < minh
                                   && x % sample == 0 && x / sample < minw;
                     net_delta[i] += (sampled ? l->alpha : 1.f) * l->delta[i];
@@ -102,7 +96,7 @@ static void exact_input_delta(const shortcut_layer *l, float *net_delta)
 
 int backward_shortcut_layer(shortcut_layer *l, const network *net)
 {
-    size_t n = l->batch * l->outputs;
+    size_t n = l->shape.batch * l->shape.outputs;
     int status = gradient_array(l->output, n, l->activation, l->delta);
     if (status != DS_OK) return status;
     if (net->delta) {
@@ -113,8 +107,8 @@ int backward_shortcut_layer(shortcut_layer *l, const network *net)
         }
     }
     if (l->from_delta) {
-        shortcut_cpu(l->batch, l->out_w, l->out_h, l->out_c, l->delta, l->w, l->h, l->c, 1, l->beta,
-                     l->from_delta);
+        shortcut_cpu(l->shape.batch, l->shape.out_w, l->shape.out_h, l->shape.out_c, l->delta,
+                     l->from_w, l->from_h, l->from_c, 1, l->beta, l->from_delta);
     }
     return DS_OK;
 }
@@ -126,5 +120,5 @@ void free_shortcut_layer(shortcut_layer *l)
 
 size_t shortcut_layer_bytes(const shortcut_layer *l)
 {
-    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
+    return layer_block_bytes(l, l->delta + l->shape.batch * l->shape.outputs);
 }

@@ -151,7 +151,7 @@ class ConvolutionalLayer(WeightedLayer):
             batch, h, w, c, filters, groups, size, stride, padding, code, batch_normalize, exact
         )
         weights_shape = (filters, c // groups, size, size)
-        self._map_weighted(batch, int(self._layer.outputs), weights_shape, (filters,))
+        self._map_weighted(batch, self.outputs, weights_shape, (filters,))
         self.activation = activation
         self.shape = (h, w, c)
         self.out_shape = (out_h, out_w, filters)
