@@ -18,9 +18,6 @@ int make_shortcut_layer(size_t batch, size_t w, size_t h, size_t c, size_t w2, s
 {
     *out = NULL;
     shortcut_layer l = {
-        .from_w = w2,
-        .from_h = h2,
-        .from_c = c2,
         .activation = activation,
         .alpha = alpha,
         .beta = beta,
@@ -28,9 +25,8 @@ int make_shortcut_layer(size_t batch, size_t w, size_t h, size_t c, size_t w2, s
         .from_output = from_output,
         .from_delta = from_delta,
     };
-    size_t from;
     int status = make_layer_shape(batch, h, w, c, h, w, c, &l.shape);
-    if (status == DS_OK) status = item_size(batch, h2, w2, c2, &from);
+    if (status == DS_OK) status = make_layer_shape(batch, h2, w2, c2, h2, w2, c2, &l.from);
     if (status != DS_OK) return status;
     if (!from_output || !shapes_match(w2, h2, w, h)) return DS_ERR_ARG;
     float probe = 0;
@@ -67,7 +63,7 @@ int forward_shortcut_layer(shortcut_layer *l, const network *net)
     if (!net->input) return DS_ERR_ARG;
     size_t n = l->shape.batch * l->shape.outputs;
     memcpy(l->output, net->input, n * sizeof(float));
-    shortcut_cpu(l->shape.batch, l->from_w, l->from_h, l->from_c, l->from_output, l->shape.out_w,
+    shortcut_cpu(l->shape.batch, l->from.w, l->from.h, l->from.c, l->from_output, l->shape.out_w,
                  l->shape.out_h, l->shape.out_c, l->alpha, l->beta, l->output);
     return activate_array(l->output, n, l->activation);
 }
@@ -76,10 +72,10 @@ int forward_shortcut_layer(shortcut_layer *l, const network *net)
    the input, 1 where it left the input as it was. */
 static void exact_input_delta(const shortcut_layer *l, float *net_delta)
 {
-    size_t sample = l->shape.out_w / l->from_w ? l->shape.out_w / l->from_w : 1;
-    size_t minw = l->from_w < l->shape.out_w ? l->from_w : l->shape.out_w;
-    size_t minh = l->from_h < l->shape.out_h ? l->from_h : l->shape.out_h;
-    size_t minc = l->from_c < l->shape.out_c ? l->from_c : l->shape.out_c;
+    size_t sample = l->shape.out_w / l->from.w ? l->shape.out_w / l->from.w : 1;
+    size_t minw = l->from.w < l->shape.out_w ? l->from.w : l->shape.out_w;
+    size_t minh = l->from.h < l->shape.out_h ? l->from.h : l->shape.out_h;
+    size_t minc = l->from.c < l->shape.out_c ? l->from.c : l->shape.out_c;
     size_t i = 0;
     for (size_t b = 0; b < l->shape.batch; ++b) {
         for (size_t k = 0; k < l->shape.out_c; ++k) {
@@ -108,7 +104,7 @@ int backward_shortcut_layer(shortcut_layer *l, const network *net)
     }
     if (l->from_delta) {
         shortcut_cpu(l->shape.batch, l->shape.out_w, l->shape.out_h, l->shape.out_c, l->delta,
-                     l->from_w, l->from_h, l->from_c, 1, l->beta, l->from_delta);
+                     l->from.w, l->from.h, l->from.c, 1, l->beta, l->from_delta);
     }
     return DS_OK;
 }

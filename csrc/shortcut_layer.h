@@ -10,8 +10,8 @@
 
 /* Darknet's shortcut layer (src/shortcut_layer.c): output = activation(
    alpha*input + beta*from), where input is the layer before (the shape's w x
-   h x c, the output's too) and from an earlier layer (from_w x from_h x
-   from_c; Darknet keeps that one in its w, h and c). Where
+   h x c, the output's too) and from an earlier layer (from's w x h x c, in
+   and out alike; Darknet keeps that one in its w, h and c). Where
    the shapes differ, shortcut_cpu samples the larger with a stride, over the
    smaller's width, height and channels; the positions it does not reach keep
    the input, unscaled by alpha, as in Darknet. from_output and from_delta are
@@ -19,7 +19,7 @@
    delta share one allocation with the struct. */
 typedef struct shortcut_layer {
     layer_shape shape;
-    size_t from_w, from_h, from_c;
+    layer_shape from;
     ACTIVATION activation;
     float alpha;
     float beta;
