@@ -74,10 +74,28 @@ int make_convolutional_layer(size_t batch, size_t h, size_t w, size_t c, size_t 
    input itself where the convolution is direct, else the workspace. */
 static const float *group_columns(const convolutional_layer *l, const float *im)
 {
+    const layer_shape *shape = &l->shape;
     if (direct(l)) return im;
-    im2col_cpu(im, l->shape.c / l->groups, l->shape.h, l->shape.w, l->size, l->stride, l->padding,
+    im2col_cpu(im, shape->c / l->groups, shape->h, shape->w, l->size, l->stride, l->padding,
                l->workspace);
     return l->workspace;
+}
+
+/* The sizes of one group of one item: its filters, the floats of a column of
+   its im2col matrix (channels x size x size), its output positions (out_h x
+   out_w) and the floats of its input (channels x h x w). */
+typedef struct group_sizes {
+    size_t filters, column, positions, input;
+} group_sizes;
+
+static group_sizes group_sizes_of(const convolutional_layer *l)
+{
+    const layer_shape *shape = &l->shape;
+    size_t channels = shape->c / l->groups;
+    return (group_sizes){.filters = l->filters / l->groups,
+                         .column = channels * l->size * l->size,
+                         .positions = shape->out_h * shape->out_w,
+                         .input = channels * shape->h * shape->w};
 }
 
 /* Darknet's loop: for each item and group, the group's filters (m rows of
@@ -85,11 +103,11 @@ static const float *group_columns(const convolutional_layer *l, const float *im)
    into the group's m output planes. */
 int forward_convolutional_layer(convolutional_layer *l, const network *net)
 {
+    const layer_shape *shape = &l->shape;
     if (!net->input) return DS_ERR_ARG;
-    size_t m = l->filters / l->groups, k = l->size * l->size * l->shape.c / l->groups;
-    size_t n = l->shape.out_h * l->shape.out_w,
-           group_input = l->shape.c / l->groups * l->shape.h * l->shape.w;
-    for (size_t i = 0; i < l->shape.batch; ++i) {
+    group_sizes g = group_sizes_of(l);
+    size_t m = g.filters, k = g.column, n = g.positions, group_input = g.input;
+    for (size_t i = 0; i < shape->batch; ++i) {
         for (size_t j = 0; j < l->groups; ++j) {
             const float *a = l->weights + j * l->nweights / l->groups;
             const float *b = group_columns(l, net->input + (i * l->groups + j) * group_input);
@@ -99,35 +117,34 @@ int forward_convolutional_layer(convolutional_layer *l, const network *net)
         }
     }
     if (l->batch_normalize) {
-        forward_batchnorm_layer(l->output, l->shape.batch, l->filters, n, net->train, l->exact,
+        forward_batchnorm_layer(l->output, shape->batch, l->filters, n, net->train, l->exact,
                                 l->scales, l->biases, l->mean, l->variance, l->rolling_mean,
                                 l->rolling_variance, l->x, l->x_norm);
     } else {
-        add_bias(l->output, l->biases, l->shape.batch, l->filters, n);
+        add_bias(l->output, l->biases, shape->batch, l->filters, n);
     }
-    return activate_array(l->output, l->shape.batch * l->shape.outputs, l->activation);
+    return activate_array(l->output, shape->batch * shape->outputs, l->activation);
 }
 
 /* Darknet's names in backward: m filters of a group, n = one column of the
    im2col matrix, k = out_h*out_w positions. */
 int backward_convolutional_layer(convolutional_layer *l, const network *net)
 {
+    const layer_shape *shape = &l->shape;
     if (!net->input) return DS_ERR_ARG;
-    size_t m = l->filters / l->groups, n = l->size * l->size * l->shape.c / l->groups;
-    size_t k = l->shape.out_h * l->shape.out_w,
-           group_input = l->shape.c / l->groups * l->shape.h * l->shape.w;
-    int status =
-        gradient_array(l->output, l->shape.batch * l->shape.outputs, l->activation, l->delta);
+    group_sizes g = group_sizes_of(l);
+    size_t m = g.filters, n = g.column, k = g.positions, group_input = g.input;
+    int status = gradient_array(l->output, shape->batch * shape->outputs, l->activation, l->delta);
     if (status != DS_OK) return status;
     if (l->batch_normalize) {
-        backward_batchnorm_layer(l->delta, l->shape.batch, l->filters, k, net->train, l->exact,
+        backward_batchnorm_layer(l->delta, shape->batch, l->filters, k, net->train, l->exact,
                                  l->scales, l->x, l->x_norm, l->mean, l->variance, l->rolling_mean,
                                  l->rolling_variance, l->mean_delta, l->variance_delta,
                                  l->bias_updates, l->scale_updates);
     } else {
-        backward_bias(l->bias_updates, l->delta, l->shape.batch, l->filters, k);
+        backward_bias(l->bias_updates, l->delta, shape->batch, l->filters, k);
     }
-    for (size_t i = 0; i < l->shape.batch && status == DS_OK; ++i) {
+    for (size_t i = 0; i < shape->batch && status == DS_OK; ++i) {
         for (size_t j = 0; j < l->groups && status == DS_OK; ++j) {
             const float *delta = l->delta + (i * l->groups + j) * m * k;
             const float *b = group_columns(l, net->input + (i * l->groups + j) * group_input);
@@ -143,8 +160,8 @@ int backward_convolutional_layer(convolutional_layer *l, const network *net)
             } else {
                 status = gemm(1, 0, n, k, m, 1, weights, n, delta, k, 0, l->workspace, k);
                 if (status == DS_OK) {
-                    col2im_cpu(l->workspace, l->shape.c / l->groups, l->shape.h, l->shape.w,
-                               l->size, l->stride, l->padding, imd);
+                    col2im_cpu(l->workspace, shape->c / l->groups, shape->h, shape->w, l->size,
+                               l->stride, l->padding, imd);
                 }
             }
         }

@@ -38,26 +38,27 @@ static uint64_t next_random(uint64_t *state)
    predictions leave the generator where training left it. */
 int forward_crop_layer(crop_layer *l, const network *net)
 {
+    const layer_shape *shape = &l->shape;
     if (!net->input) return DS_ERR_ARG;
     if (net->train) {
         l->flipped = l->flip && next_random(&l->state) % 2;
-        l->dh = (size_t)(next_random(&l->state) % (uint64_t)(l->shape.h - l->shape.out_h + 1));
-        l->dw = (size_t)(next_random(&l->state) % (uint64_t)(l->shape.w - l->shape.out_w + 1));
+        l->dh = (size_t)(next_random(&l->state) % (uint64_t)(shape->h - shape->out_h + 1));
+        l->dw = (size_t)(next_random(&l->state) % (uint64_t)(shape->w - shape->out_w + 1));
     } else {
         l->flipped = 0;
-        l->dh = (l->shape.h - l->shape.out_h) / 2;
-        l->dw = (l->shape.w - l->shape.out_w) / 2;
+        l->dh = (shape->h - shape->out_h) / 2;
+        l->dw = (shape->w - shape->out_w) / 2;
     }
     float scale = l->noadjust ? 1.f : 2.f;
     float trans = l->noadjust ? 0.f : -1.f;
     float *output = l->output;
-    for (size_t b = 0; b < l->shape.batch; ++b) {
-        for (size_t k = 0; k < l->shape.c; ++k) {
-            const float *channel = net->input + (k + l->shape.c * b) * l->shape.h * l->shape.w;
-            for (size_t i = 0; i < l->shape.out_h; ++i) {
-                const float *row = channel + (i + l->dh) * l->shape.w;
-                for (size_t j = 0; j < l->shape.out_w; ++j) {
-                    size_t col = l->flipped ? l->shape.w - l->dw - j - 1 : j + l->dw;
+    for (size_t b = 0; b < shape->batch; ++b) {
+        for (size_t k = 0; k < shape->c; ++k) {
+            const float *channel = net->input + (k + shape->c * b) * shape->h * shape->w;
+            for (size_t i = 0; i < shape->out_h; ++i) {
+                const float *row = channel + (i + l->dh) * shape->w;
+                for (size_t j = 0; j < shape->out_w; ++j) {
+                    size_t col = l->flipped ? shape->w - l->dw - j - 1 : j + l->dw;
                     *output++ = row[col] * scale + trans;
                 }
             }

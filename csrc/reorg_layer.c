@@ -94,39 +94,39 @@ static void flatten(const float *x, size_t size, size_t layers, size_t batch, in
 
 int forward_reorg_layer(reorg_layer *l, const network *net)
 {
+    const layer_shape *shape = &l->shape;
     if (!net->input) return DS_ERR_ARG;
     if (l->flatten) {
-        flatten(net->input, l->shape.w * l->shape.h, l->shape.c, l->shape.batch, !l->reverse, 0,
-                l->output);
+        flatten(net->input, shape->w * shape->h, shape->c, shape->batch, !l->reverse, 0, l->output);
     } else if (l->extra) {
-        for (size_t b = 0; b < l->shape.batch; ++b) {
-            float *item = l->output + b * l->shape.outputs;
-            memcpy(item, net->input + b * l->shape.inputs, l->shape.inputs * sizeof(float));
-            memset(item + l->shape.inputs, 0, l->extra * sizeof(float));
+        for (size_t b = 0; b < shape->batch; ++b) {
+            float *item = l->output + b * shape->outputs;
+            memcpy(item, net->input + b * shape->inputs, shape->inputs * sizeof(float));
+            memset(item + shape->inputs, 0, l->extra * sizeof(float));
         }
     } else {
-        reorg_cpu(net->input, l->shape.w, l->shape.h, l->shape.c, l->shape.batch, l->stride,
-                  l->reverse, 0, l->output);
+        reorg_cpu(net->input, shape->w, shape->h, shape->c, shape->batch, l->stride, l->reverse, 0,
+                  l->output);
     }
     return DS_OK;
 }
 
 int backward_reorg_layer(const reorg_layer *l, const network *net)
 {
+    const layer_shape *shape = &l->shape;
     if (!net->delta) return DS_OK;
     int add = l->exact;
     if (l->flatten) {
-        flatten(l->delta, l->shape.w * l->shape.h, l->shape.c, l->shape.batch, l->reverse, add,
-                net->delta);
+        flatten(l->delta, shape->w * shape->h, shape->c, shape->batch, l->reverse, add, net->delta);
     } else if (l->extra) {
-        for (size_t b = 0; b < l->shape.batch; ++b) {
-            const float *item = l->delta + b * l->shape.outputs;
-            float *to = net->delta + b * l->shape.inputs;
-            for (size_t i = 0; i < l->shape.inputs; ++i) to[i] = add ? to[i] + item[i] : item[i];
+        for (size_t b = 0; b < shape->batch; ++b) {
+            const float *item = l->delta + b * shape->outputs;
+            float *to = net->delta + b * shape->inputs;
+            for (size_t i = 0; i < shape->inputs; ++i) to[i] = add ? to[i] + item[i] : item[i];
         }
     } else {
-        reorg_cpu(l->delta, l->shape.w, l->shape.h, l->shape.c, l->shape.batch, l->stride,
-                  !l->reverse, add, net->delta);
+        reorg_cpu(l->delta, shape->w, shape->h, shape->c, shape->batch, l->stride, !l->reverse, add,
+                  net->delta);
     }
     return DS_OK;
 }

@@ -60,11 +60,12 @@ static void shortcut_cpu(size_t batch, size_t w1, size_t h1, size_t c1, const fl
 
 int forward_shortcut_layer(shortcut_layer *l, const network *net)
 {
+    const layer_shape *shape = &l->shape;
     if (!net->input) return DS_ERR_ARG;
-    size_t n = l->shape.batch * l->shape.outputs;
+    size_t n = shape->batch * shape->outputs;
     memcpy(l->output, net->input, n * sizeof(float));
-    shortcut_cpu(l->shape.batch, l->from.w, l->from.h, l->from.c, l->from_output, l->shape.out_w,
-                 l->shape.out_h, l->shape.out_c, l->alpha, l->beta, l->output);
+    shortcut_cpu(shape->batch, l->from.w, l->from.h, l->from.c, l->from_output, shape->out_w,
+                 shape->out_h, shape->out_c, l->alpha, l->beta, l->output);
     return activate_array(l->output, n, l->activation);
 }
 
@@ -72,15 +73,16 @@ int forward_shortcut_layer(shortcut_layer *l, const network *net)
    the input, 1 where it left the input as it was. */
 static void exact_input_delta(const shortcut_layer *l, float *net_delta)
 {
-    size_t sample = l->shape.out_w / l->from.w ? l->shape.out_w / l->from.w : 1;
-    size_t minw = l->from.w < l->shape.out_w ? l->from.w : l->shape.out_w;
-    size_t minh = l->from.h < l->shape.out_h ? l->from.h : l->shape.out_h;
-    size_t minc = l->from.c < l->shape.out_c ? l->from.c : l->shape.out_c;
+    const layer_shape *shape = &l->shape;
+    size_t sample = shape->out_w / l->from.w ? shape->out_w / l->from.w : 1;
+    size_t minw = l->from.w < shape->out_w ? l->from.w : shape->out_w;
+    size_t minh = l->from.h < shape->out_h ? l->from.h : shape->out_h;
+    size_t minc = l->from.c < shape->out_c ? l->from.c : shape->out_c;
     size_t i = 0;
-    for (size_t b = 0; b < l->shape.batch; ++b) {
-        for (size_t k = 0; k < l->shape.out_c; ++k) {
-            for (size_t y = 0; y < l->shape.out_h; ++y) {
-                for (size_t x = 0; x < l->shape.out_w; ++x, ++i) {
+    for (size_t b = 0; b < shape->batch; ++b) {
+        for (size_t k = 0; k < shape->out_c; ++k) {
+            for (size_t y = 0; y < shape->out_h; ++y) {
+                for (size_t x = 0; x < shape->out_w; ++x, ++i) {
                     int sampled = k < minc && y % sample == 0 && y / sample < minh
                                   && x % sample == 0 && x / sample < minw;
                     net_delta[i] += (sampled ? l->alpha : 1.f) * l->delta[i];
@@ -92,7 +94,8 @@ static void exact_input_delta(const shortcut_layer *l, float *net_delta)
 
 int backward_shortcut_layer(shortcut_layer *l, const network *net)
 {
-    size_t n = l->shape.batch * l->shape.outputs;
+    const layer_shape *shape = &l->shape;
+    size_t n = shape->batch * shape->outputs;
     int status = gradient_array(l->output, n, l->activation, l->delta);
     if (status != DS_OK) return status;
     if (net->delta) {
@@ -103,8 +106,8 @@ int backward_shortcut_layer(shortcut_layer *l, const network *net)
         }
     }
     if (l->from_delta) {
-        shortcut_cpu(l->shape.batch, l->shape.out_w, l->shape.out_h, l->shape.out_c, l->delta,
-                     l->from.w, l->from.h, l->from.c, 1, l->beta, l->from_delta);
+        shortcut_cpu(shape->batch, shape->out_w, shape->out_h, shape->out_c, l->delta, l->from.w,
+                     l->from.h, l->from.c, 1, l->beta, l->from_delta);
     }
     return DS_OK;
 }

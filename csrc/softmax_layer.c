@@ -51,11 +51,12 @@ static int layer_is_valid(const softmax_layer *l)
 {
     if (!(l->temperature > 0)) return 0;
     if (l->softmax_tree && (l->spatial || l->softmax_tree->n != l->shape.inputs)) return 0;
-    const layer_shape *s = &l->shape;
+    const layer_shape *shape = &l->shape;
     if (l->spatial) {
-        if (s->w == 0 || s->h == 0 || s->c == 0) return 0;
-        if (s->w > s->inputs / s->h || s->w * s->h > s->inputs / s->c) return 0;
-        if (s->w * s->h * s->c != s->inputs) return 0;
+        if (shape->w == 0 || shape->h == 0 || shape->c == 0) return 0;
+        if (shape->w > shape->inputs / shape->h || shape->w * shape->h > shape->inputs / shape->c)
+            return 0;
+        if (shape->w * shape->h * shape->c != shape->inputs) return 0;
     }
     return 1;
 }
