@@ -20,6 +20,7 @@ ROOT = pathlib.Path(__file__).resolve().parent
 BASE_HEADERS = [
     "status.h",
     "network.h",
+    "layer.h",
     "tree.h",
     "blas.h",
     "activations.h",

@@ -7,17 +7,8 @@
 int make_avgpool_layer(size_t batch, size_t h, size_t w, size_t c, avgpool_layer **out)
 {
     *out = NULL;
-    avgpool_layer l = {
-        .batch = batch,
-        .h = h,
-        .w = w,
-        .c = c,
-        .out_h = 1,
-        .out_w = 1,
-        .out_c = c,
-        .outputs = c,
-    };
-    int status = item_size(batch, h, w, c, &l.inputs);
+    avgpool_layer l = {0};
+    int status = make_layer_shape(batch, h, w, c, 1, 1, c, &l.shape);
     if (status != DS_OK) return status;
     return alloc_io_layer(out, &l, sizeof l, batch * c, &l.output, &l.delta);
 }
@@ -27,8 +18,8 @@ int make_avgpool_layer(size_t batch, size_t h, size_t w, size_t c, avgpool_layer
 int forward_avgpool_layer(avgpool_layer *l, const network *net)
 {
     if (!net->input) return DS_ERR_ARG;
-    size_t positions = l->h * l->w;
-    for (size_t plane = 0; plane < l->batch * l->c; ++plane) {
+    size_t positions = l->shape.h * l->shape.w;
+    for (size_t plane = 0; plane < l->shape.batch * l->shape.c; ++plane) {
         const float *input = net->input + plane * positions;
         double sum = 0;
         for (size_t i = 0; i < positions; ++i) sum += input[i];
@@ -40,8 +31,8 @@ int forward_avgpool_layer(avgpool_layer *l, const network *net)
 int backward_avgpool_layer(const avgpool_layer *l, const network *net)
 {
     if (!net->delta) return DS_OK;
-    size_t positions = l->h * l->w;
-    for (size_t plane = 0; plane < l->batch * l->c; ++plane) {
+    size_t positions = l->shape.h * l->shape.w;
+    for (size_t plane = 0; plane < l->shape.batch * l->shape.c; ++plane) {
         float share = l->delta[plane] / (float)positions;
         float *delta = net->delta + plane * positions;
         for (size_t i = 0; i < positions; ++i) delta[i] += share;
@@ -56,5 +47,5 @@ void free_avgpool_layer(avgpool_layer *l)
 
 size_t avgpool_layer_bytes(const avgpool_layer *l)
 {
-    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
+    return layer_block_bytes(l, l->delta + l->shape.batch * l->shape.outputs);
 }

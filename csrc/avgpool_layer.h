@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 
+#include "layer.h"
 #include "network.h"
 #include "status.h"
 
@@ -11,11 +12,7 @@
    1 x 1 x c. output and delta hold batch*c floats; delta is the NEGATIVE
    gradient. All buffers share one allocation with the struct. */
 typedef struct avgpool_layer {
-    size_t batch;
-    size_t h, w, c;
-    size_t out_h, out_w, out_c;
-    size_t inputs;
-    size_t outputs;
+    layer_shape shape;
     float *output;
     float *delta;
 } avgpool_layer;

@@ -17,20 +17,17 @@ int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION
                          int batch_normalize, int exact, connected_layer **out)
 {
     *out = NULL;
-    if (batch == 0 || inputs == 0 || outputs == 0) return DS_ERR_ARG;
     float probe = 0;
     if (activate_array(&probe, 1, activation) != DS_OK) return DS_ERR_ARG;
-    if (outputs > SIZE_MAX / batch || inputs > SIZE_MAX / outputs
-        || outputs > SIZE_MAX / BATCHNORM_PER_OUTPUT)
-        return DS_ERR_NOMEM;
     connected_layer l = {
-        .batch = batch,
-        .inputs = inputs,
-        .outputs = outputs,
         .activation = activation,
         .batch_normalize = !!batch_normalize,
         .exact = !!exact,
     };
+    int status = make_layer_shape(batch, 1, 1, inputs, 1, 1, outputs, &l.shape);
+    if (status != DS_OK) return status;
+    if (inputs > SIZE_MAX / outputs || outputs > SIZE_MAX / BATCHNORM_PER_OUTPUT)
+        return DS_ERR_NOMEM;
     size_t outs = batch * outputs, weights = outputs * inputs;
     size_t per_output = outputs * (batch_normalize ? BATCHNORM_PER_OUTPUT : PLAIN_PER_OUTPUT);
     size_t normalised = batch_normalize ? outs : 0;
@@ -38,7 +35,7 @@ int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION
     float **buffers[] = {
         &l.output, &l.delta, &l.weights, &l.weight_updates, &l.biases, &l.x, &l.x_norm,
     };
-    int status = alloc_layer(out, &l, sizeof l, 7, counts, buffers);
+    status = alloc_layer(out, &l, sizeof l, 7, counts, buffers);
     if (status != DS_OK) return status;
     float **per_output_buffers[] = {PER_OUTPUT_BUFFERS(*out)};
     split_per_output((*out)->biases, outputs, batch_normalize, per_output_buffers);
@@ -48,7 +45,7 @@ int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION
 int forward_connected_layer(connected_layer *l, const network *net)
 {
     if (!net->input) return DS_ERR_ARG;
-    size_t m = l->batch, k = l->inputs, n = l->outputs;
+    size_t m = l->shape.batch, k = l->shape.inputs, n = l->shape.outputs;
     int status = gemm(0, 1, m, n, k, 1, net->input, k, l->weights, k, 0, l->output, n);
     if (status != DS_OK) return status;
     if (l->batch_normalize) {
@@ -64,7 +61,7 @@ int forward_connected_layer(connected_layer *l, const network *net)
 int backward_connected_layer(connected_layer *l, const network *net)
 {
     if (!net->input) return DS_ERR_ARG;
-    size_t batch = l->batch, inputs = l->inputs, outputs = l->outputs;
+    size_t batch = l->shape.batch, inputs = l->shape.inputs, outputs = l->shape.outputs;
     int status = gradient_array(l->output, batch * outputs, l->activation, l->delta);
     if (status != DS_OK) return status;
     if (l->batch_normalize) {
@@ -97,13 +94,13 @@ int update_connected_layer(connected_layer *l, size_t batch, float learning_rate
                            float decay)
 {
     if (batch == 0) return DS_ERR_ARG;
-    size_t n = l->inputs * l->outputs;
+    size_t n = l->shape.inputs * l->shape.outputs;
     float rate = learning_rate / batch;
-    axpy_cpu(l->outputs, rate, l->bias_updates, 1, l->biases, 1);
-    scal(l->outputs, momentum, l->bias_updates);
+    axpy_cpu(l->shape.outputs, rate, l->bias_updates, 1, l->biases, 1);
+    scal(l->shape.outputs, momentum, l->bias_updates);
     if (l->batch_normalize) {
-        axpy_cpu(l->outputs, rate, l->scale_updates, 1, l->scales, 1);
-        scal(l->outputs, momentum, l->scale_updates);
+        axpy_cpu(l->shape.outputs, rate, l->scale_updates, 1, l->scales, 1);
+        scal(l->shape.outputs, momentum, l->scale_updates);
     }
     axpy_cpu(n, -decay * batch, l->weights, 1, l->weight_updates, 1);
     axpy_cpu(n, rate, l->weight_updates, 1, l->weights, 1);
@@ -118,6 +115,6 @@ void free_connected_layer(connected_layer *l)
 
 size_t connected_layer_bytes(const connected_layer *l)
 {
-    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->batch * l->outputs);
-    return layer_block_bytes(l, l->bias_updates + l->outputs);
+    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->shape.batch * l->shape.outputs);
+    return layer_block_bytes(l, l->bias_updates + l->shape.outputs);
 }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "activations.h"
+#include "layer.h"
 #include "network.h"
 #include "status.h"
 
@@ -19,9 +20,7 @@
    its true gradient in place of Darknet's. All buffers share one allocation
    with the struct. */
 typedef struct connected_layer {
-    size_t batch;
-    size_t inputs;
-    size_t outputs;
+    layer_shape shape;
     ACTIVATION activation;
     float *output;
     float *delta;

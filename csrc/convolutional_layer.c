@@ -35,30 +35,25 @@ int make_convolutional_layer(size_t batch, size_t h, size_t w, size_t c, size_t 
     if (padding > (SIZE_MAX - larger) / 2) return DS_ERR_NOMEM;
     if (h + 2 * padding < size || w + 2 * padding < size) return DS_ERR_ARG;
     convolutional_layer l = {
-        .batch = batch,
-        .h = h,
-        .w = w,
-        .c = c,
         .filters = filters,
         .size = size,
         .stride = stride,
         .padding = padding,
         .groups = groups,
-        .out_h = (h + 2 * padding - size) / stride + 1,
-        .out_w = (w + 2 * padding - size) / stride + 1,
         .batch_normalize = !!batch_normalize,
         .exact = !!exact,
         .activation = activation,
     };
+    size_t out_h = (h + 2 * padding - size) / stride + 1;
+    size_t out_w = (w + 2 * padding - size) / stride + 1;
     size_t spatial, kernel, column, per_filter;
-    int fits = item_size(batch, h, w, c, &l.inputs) == DS_OK
-               && item_size(batch, l.out_h, l.out_w, filters, &l.outputs) == DS_OK
-               && product(l.out_h, l.out_w, &spatial) && product(size, size, &kernel)
+    int fits = make_layer_shape(batch, h, w, c, out_h, out_w, filters, &l.shape) == DS_OK
+               && product(out_h, out_w, &spatial) && product(size, size, &kernel)
                && product(kernel, c / groups, &column) && product(column, filters, &l.nweights)
                && product(column, spatial, &l.workspace_size)
                && product(filters, BATCHNORM_PER_FILTER, &per_filter);
     if (!fits) return DS_ERR_NOMEM;
-    size_t outs = batch * l.outputs;
+    size_t outs = batch * l.shape.outputs;
     if (direct(&l)) l.workspace_size = 0;
     if (!batch_normalize) per_filter = filters * PLAIN_PER_FILTER;
     size_t normalised = batch_normalize ? outs : 0;
@@ -79,9 +74,28 @@ int make_convolutional_layer(size_t batch, size_t h, size_t w, size_t c, size_t 
    input itself where the convolution is direct, else the workspace. */
 static const float *group_columns(const convolutional_layer *l, const float *im)
 {
+    const layer_shape *shape = &l->shape;
     if (direct(l)) return im;
-    im2col_cpu(im, l->c / l->groups, l->h, l->w, l->size, l->stride, l->padding, l->workspace);
+    im2col_cpu(im, shape->c / l->groups, shape->h, shape->w, l->size, l->stride, l->padding,
+               l->workspace);
     return l->workspace;
+}
+
+/* The sizes of one group of one item: its filters, the floats of a column of
+   its im2col matrix (channels x size x size), its output positions (out_h x
+   out_w) and the floats of its input (channels x h x w). */
+typedef struct group_sizes {
+    size_t filters, column, positions, input;
+} group_sizes;
+
+static group_sizes group_sizes_of(const convolutional_layer *l)
+{
+    const layer_shape *shape = &l->shape;
+    size_t channels = shape->c / l->groups;
+    return (group_sizes){.filters = l->filters / l->groups,
+                         .column = channels * l->size * l->size,
+                         .positions = shape->out_h * shape->out_w,
+                         .input = channels * shape->h * shape->w};
 }
 
 /* Darknet's loop: for each item and group, the group's filters (m rows of
@@ -89,10 +103,11 @@ static const float *group_columns(const convolutional_layer *l, const float *im)
    into the group's m output planes. */
 int forward_convolutional_layer(convolutional_layer *l, const network *net)
 {
+    const layer_shape *shape = &l->shape;
     if (!net->input) return DS_ERR_ARG;
-    size_t m = l->filters / l->groups, k = l->size * l->size * l->c / l->groups;
-    size_t n = l->out_h * l->out_w, group_input = l->c / l->groups * l->h * l->w;
-    for (size_t i = 0; i < l->batch; ++i) {
+    group_sizes g = group_sizes_of(l);
+    size_t m = g.filters, k = g.column, n = g.positions, group_input = g.input;
+    for (size_t i = 0; i < shape->batch; ++i) {
         for (size_t j = 0; j < l->groups; ++j) {
             const float *a = l->weights + j * l->nweights / l->groups;
             const float *b = group_columns(l, net->input + (i * l->groups + j) * group_input);
@@ -102,33 +117,34 @@ int forward_convolutional_layer(convolutional_layer *l, const network *net)
         }
     }
     if (l->batch_normalize) {
-        forward_batchnorm_layer(l->output, l->batch, l->filters, n, net->train, l->exact, l->scales,
-                                l->biases, l->mean, l->variance, l->rolling_mean,
+        forward_batchnorm_layer(l->output, shape->batch, l->filters, n, net->train, l->exact,
+                                l->scales, l->biases, l->mean, l->variance, l->rolling_mean,
                                 l->rolling_variance, l->x, l->x_norm);
     } else {
-        add_bias(l->output, l->biases, l->batch, l->filters, n);
+        add_bias(l->output, l->biases, shape->batch, l->filters, n);
     }
-    return activate_array(l->output, l->batch * l->outputs, l->activation);
+    return activate_array(l->output, shape->batch * shape->outputs, l->activation);
 }
 
 /* Darknet's names in backward: m filters of a group, n = one column of the
    im2col matrix, k = out_h*out_w positions. */
 int backward_convolutional_layer(convolutional_layer *l, const network *net)
 {
+    const layer_shape *shape = &l->shape;
     if (!net->input) return DS_ERR_ARG;
-    size_t m = l->filters / l->groups, n = l->size * l->size * l->c / l->groups;
-    size_t k = l->out_h * l->out_w, group_input = l->c / l->groups * l->h * l->w;
-    int status = gradient_array(l->output, l->batch * l->outputs, l->activation, l->delta);
+    group_sizes g = group_sizes_of(l);
+    size_t m = g.filters, n = g.column, k = g.positions, group_input = g.input;
+    int status = gradient_array(l->output, shape->batch * shape->outputs, l->activation, l->delta);
     if (status != DS_OK) return status;
     if (l->batch_normalize) {
-        backward_batchnorm_layer(l->delta, l->batch, l->filters, k, net->train, l->exact, l->scales,
-                                 l->x, l->x_norm, l->mean, l->variance, l->rolling_mean,
+        backward_batchnorm_layer(l->delta, shape->batch, l->filters, k, net->train, l->exact,
+                                 l->scales, l->x, l->x_norm, l->mean, l->variance, l->rolling_mean,
                                  l->rolling_variance, l->mean_delta, l->variance_delta,
                                  l->bias_updates, l->scale_updates);
     } else {
-        backward_bias(l->bias_updates, l->delta, l->batch, l->filters, k);
+        backward_bias(l->bias_updates, l->delta, shape->batch, l->filters, k);
     }
-    for (size_t i = 0; i < l->batch && status == DS_OK; ++i) {
+    for (size_t i = 0; i < shape->batch && status == DS_OK; ++i) {
         for (size_t j = 0; j < l->groups && status == DS_OK; ++j) {
             const float *delta = l->delta + (i * l->groups + j) * m * k;
             const float *b = group_columns(l, net->input + (i * l->groups + j) * group_input);
@@ -144,8 +160,8 @@ int backward_convolutional_layer(convolutional_layer *l, const network *net)
             } else {
                 status = gemm(1, 0, n, k, m, 1, weights, n, delta, k, 0, l->workspace, k);
                 if (status == DS_OK) {
-                    col2im_cpu(l->workspace, l->c / l->groups, l->h, l->w, l->size, l->stride,
-                               l->padding, imd);
+                    col2im_cpu(l->workspace, shape->c / l->groups, shape->h, shape->w, l->size,
+                               l->stride, l->padding, imd);
                 }
             }
         }
@@ -188,7 +204,7 @@ void free_convolutional_layer(convolutional_layer *l)
 size_t convolutional_layer_bytes(const convolutional_layer *l)
 {
     if (l->workspace) return layer_block_bytes(l, l->workspace + l->workspace_size);
-    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->batch * l->outputs);
+    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->shape.batch * l->shape.outputs);
     size_t per_filter = l->batch_normalize ? BATCHNORM_PER_FILTER : PLAIN_PER_FILTER;
     return layer_block_bytes(l, l->biases + per_filter * l->filters);
 }

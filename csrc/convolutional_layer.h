@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "activations.h"
+#include "layer.h"
 #include "network.h"
 #include "status.h"
 
@@ -27,19 +28,12 @@
    Darknet's backward WRITES over net->delta (its gemm with BETA = 0) instead
    of adding to it. All buffers share one allocation with the struct. */
 typedef struct convolutional_layer {
-    size_t batch;
-    size_t h;
-    size_t w;
-    size_t c;
+    layer_shape shape; /* out_c is filters */
     size_t filters;
     size_t size;
     size_t stride;
     size_t padding;
     size_t groups;
-    size_t out_h;
-    size_t out_w;
-    size_t inputs;
-    size_t outputs;
     size_t nweights;
     size_t workspace_size;
     int batch_normalize;

@@ -49,13 +49,10 @@ static int known(COST_TYPE t)
 int make_cost_layer(size_t batch, size_t inputs, COST_TYPE cost_type, float scale, cost_layer **out)
 {
     *out = NULL;
-    if (batch == 0 || inputs == 0 || !known(cost_type) || !isfinite(scale)) return DS_ERR_ARG;
-    if (inputs > SIZE_MAX / batch) return DS_ERR_NOMEM;
-    cost_layer l = {.batch = batch,
-                    .inputs = inputs,
-                    .outputs = inputs,
-                    .cost_type = cost_type,
-                    .scale = scale};
+    if (!known(cost_type) || !isfinite(scale)) return DS_ERR_ARG;
+    cost_layer l = {.cost_type = cost_type, .scale = scale};
+    int status = make_layer_shape(batch, 1, 1, inputs, 1, 1, inputs, &l.shape);
+    if (status != DS_OK) return status;
     return alloc_io_layer(out, &l, sizeof l, batch * inputs, &l.output, &l.delta);
 }
 
@@ -66,7 +63,7 @@ int forward_cost_layer(cost_layer *l, const network *net)
 {
     if (!net->input) return DS_ERR_ARG;
     if (!net->truth) return DS_OK;
-    size_t n = l->batch * l->inputs;
+    size_t n = l->shape.batch * l->shape.inputs;
     if (l->cost_type == SMOOTH) smooth_l1_cpu(n, net->input, net->truth, l->delta, l->output);
     else if (l->cost_type == L1) l1_cpu(n, net->input, net->truth, l->delta, l->output);
     else l2_cpu(n, net->input, net->truth, l->delta, l->output);
@@ -81,7 +78,8 @@ int forward_cost_layer(cost_layer *l, const network *net)
 
 int backward_cost_layer(const cost_layer *l, const network *net)
 {
-    if (net->delta) axpy_cpu(l->batch * l->inputs, l->scale, l->delta, 1, net->delta, 1);
+    if (net->delta)
+        axpy_cpu(l->shape.batch * l->shape.inputs, l->scale, l->delta, 1, net->delta, 1);
     return DS_OK;
 }
 
@@ -92,5 +90,5 @@ void free_cost_layer(cost_layer *l)
 
 size_t cost_layer_bytes(const cost_layer *l)
 {
-    return layer_block_bytes(l, l->delta + l->batch * l->inputs);
+    return layer_block_bytes(l, l->delta + l->shape.batch * l->shape.inputs);
 }

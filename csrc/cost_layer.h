@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 
+#include "layer.h"
 #include "network.h"
 #include "status.h"
 
@@ -19,7 +20,7 @@ typedef enum {
    (its sum is cost) and delta its NEGATIVE gradient, batch*inputs floats each,
    in one allocation with the struct. backward adds scale*delta to net->delta. */
 typedef struct cost_layer {
-    size_t batch, inputs, outputs;
+    layer_shape shape;
     COST_TYPE cost_type;
     float scale;
     float *output;

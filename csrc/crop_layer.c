@@ -10,25 +10,16 @@ int make_crop_layer(size_t batch, size_t h, size_t w, size_t c, size_t crop_heig
 {
     *out = NULL;
     if (crop_height == 0 || crop_width == 0 || crop_height > h || crop_width > w) return DS_ERR_ARG;
-    size_t inputs;
-    int status = item_size(batch, h, w, c, &inputs);
-    if (status != DS_OK) return status;
     crop_layer l = {
-        .batch = batch,
-        .inputs = inputs,
-        .outputs = crop_width * crop_height * c, /* at most inputs: no overflow */
-        .w = w,
-        .h = h,
-        .c = c,
-        .out_w = crop_width,
-        .out_h = crop_height,
         .flip = flip != 0,
         .noadjust = noadjust != 0,
         .dh = (h - crop_height) / 2,
         .dw = (w - crop_width) / 2,
         .state = seed,
     };
-    return alloc_io_layer(out, &l, sizeof l, batch * l.outputs, &l.output, NULL);
+    int status = make_layer_shape(batch, h, w, c, crop_height, crop_width, c, &l.shape);
+    if (status != DS_OK) return status;
+    return alloc_io_layer(out, &l, sizeof l, batch * l.shape.outputs, &l.output, NULL);
 }
 
 /* splitmix64, as the dropout layer draws: Darknet calls rand(); a generator of
@@ -47,26 +38,27 @@ static uint64_t next_random(uint64_t *state)
    predictions leave the generator where training left it. */
 int forward_crop_layer(crop_layer *l, const network *net)
 {
+    const layer_shape *shape = &l->shape;
     if (!net->input) return DS_ERR_ARG;
     if (net->train) {
         l->flipped = l->flip && next_random(&l->state) % 2;
-        l->dh = (size_t)(next_random(&l->state) % (uint64_t)(l->h - l->out_h + 1));
-        l->dw = (size_t)(next_random(&l->state) % (uint64_t)(l->w - l->out_w + 1));
+        l->dh = (size_t)(next_random(&l->state) % (uint64_t)(shape->h - shape->out_h + 1));
+        l->dw = (size_t)(next_random(&l->state) % (uint64_t)(shape->w - shape->out_w + 1));
     } else {
         l->flipped = 0;
-        l->dh = (l->h - l->out_h) / 2;
-        l->dw = (l->w - l->out_w) / 2;
+        l->dh = (shape->h - shape->out_h) / 2;
+        l->dw = (shape->w - shape->out_w) / 2;
     }
     float scale = l->noadjust ? 1.f : 2.f;
     float trans = l->noadjust ? 0.f : -1.f;
     float *output = l->output;
-    for (size_t b = 0; b < l->batch; ++b) {
-        for (size_t k = 0; k < l->c; ++k) {
-            const float *channel = net->input + (k + l->c * b) * l->h * l->w;
-            for (size_t i = 0; i < l->out_h; ++i) {
-                const float *row = channel + (i + l->dh) * l->w;
-                for (size_t j = 0; j < l->out_w; ++j) {
-                    size_t col = l->flipped ? l->w - l->dw - j - 1 : j + l->dw;
+    for (size_t b = 0; b < shape->batch; ++b) {
+        for (size_t k = 0; k < shape->c; ++k) {
+            const float *channel = net->input + (k + shape->c * b) * shape->h * shape->w;
+            for (size_t i = 0; i < shape->out_h; ++i) {
+                const float *row = channel + (i + l->dh) * shape->w;
+                for (size_t j = 0; j < shape->out_w; ++j) {
+                    size_t col = l->flipped ? shape->w - l->dw - j - 1 : j + l->dw;
                     *output++ = row[col] * scale + trans;
                 }
             }
@@ -89,5 +81,5 @@ void free_crop_layer(crop_layer *l)
 
 size_t crop_layer_bytes(const crop_layer *l)
 {
-    return layer_block_bytes(l, l->output + l->batch * l->outputs);
+    return layer_block_bytes(l, l->output + l->shape.batch * l->shape.outputs);
 }

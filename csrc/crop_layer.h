@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layer.h"
 #include "network.h"
 #include "status.h"
 
@@ -16,11 +17,7 @@
    has no delta: as in Darknet, nothing flows back through a crop. output
    shares one allocation with the struct. */
 typedef struct crop_layer {
-    size_t batch;
-    size_t inputs;
-    size_t outputs;
-    size_t w, h, c;
-    size_t out_w, out_h;
+    layer_shape shape;
     int flip;
     int noadjust;
     size_t dh, dw;

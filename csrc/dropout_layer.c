@@ -8,14 +8,11 @@ int make_dropout_layer(size_t batch, size_t inputs, float probability, uint64_t 
                        dropout_layer **out)
 {
     *out = NULL;
-    if (batch == 0 || inputs == 0 || !(probability >= 0 && probability < 1)) return DS_ERR_ARG;
-    if (inputs > SIZE_MAX / batch) return DS_ERR_NOMEM;
-    dropout_layer l = {.batch = batch,
-                       .inputs = inputs,
-                       .outputs = inputs,
-                       .probability = probability,
-                       .scale = 1.f / (1.f - probability),
-                       .state = seed};
+    if (!(probability >= 0 && probability < 1)) return DS_ERR_ARG;
+    dropout_layer l = {
+        .probability = probability, .scale = 1.f / (1.f - probability), .state = seed};
+    int status = make_layer_shape(batch, 1, 1, inputs, 1, 1, inputs, &l.shape);
+    if (status != DS_OK) return status;
     return alloc_io_layer(out, &l, sizeof l, batch * inputs, &l.rand, NULL);
 }
 
@@ -34,7 +31,7 @@ int forward_dropout_layer(dropout_layer *l, const network *net)
 {
     if (!net->input || !l->output) return DS_ERR_ARG;
     if (!net->train) return DS_OK;
-    for (size_t i = 0; i < l->batch * l->inputs; ++i) {
+    for (size_t i = 0; i < l->shape.batch * l->shape.inputs; ++i) {
         float r = rand_uniform(&l->state);
         l->rand[i] = r;
         l->output[i] = r < l->probability ? 0 : net->input[i] * l->scale;
@@ -51,7 +48,7 @@ int backward_dropout_layer(const dropout_layer *l, const network *net)
 {
     if (!net->delta || !net->train) return DS_OK;
     if (!l->delta || !l->output) return DS_ERR_ARG;
-    for (size_t i = 0; i < l->batch * l->inputs; ++i) {
+    for (size_t i = 0; i < l->shape.batch * l->shape.inputs; ++i) {
         if (l->rand[i] < l->probability) {
             net->delta[i] = 0;
         } else {
@@ -69,5 +66,5 @@ void free_dropout_layer(dropout_layer *l)
 
 size_t dropout_layer_bytes(const dropout_layer *l)
 {
-    return layer_block_bytes(l, l->rand + l->batch * l->inputs);
+    return layer_block_bytes(l, l->rand + l->shape.batch * l->shape.inputs);
 }

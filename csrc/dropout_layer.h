@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layer.h"
 #include "network.h"
 #include "status.h"
 
@@ -13,7 +14,7 @@
    on them in place. rand holds batch*inputs uniform draws from the last
    training pass, in one allocation with the struct; state is its generator's. */
 typedef struct dropout_layer {
-    size_t batch, inputs, outputs;
+    layer_shape shape;
     float probability;
     float scale;
     float *rand;

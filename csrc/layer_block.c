@@ -24,6 +24,17 @@ int item_size(size_t batch, size_t h, size_t w, size_t c, size_t *item)
     return DS_OK;
 }
 
+int make_layer_shape(size_t batch, size_t h, size_t w, size_t c, size_t out_h, size_t out_w,
+                     size_t out_c, layer_shape *shape)
+{
+    size_t inputs, outputs;
+    int status = item_size(batch, h, w, c, &inputs);
+    if (status == DS_OK) status = item_size(batch, out_h, out_w, out_c, &outputs);
+    if (status != DS_OK) return status;
+    *shape = (layer_shape){batch, h, w, c, out_h, out_w, out_c, inputs, outputs};
+    return DS_OK;
+}
+
 static int round_up(size_t bytes, size_t *out)
 {
     if (bytes > SIZE_MAX - BUFFER_ALIGN) return 0;

@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "layer.h"
+
 /* Internal (not part of the cffi cdef): what every make_X_layer shares. */
 
 /* *out = a*b; 0 when that overflows. */
@@ -12,6 +14,12 @@ int product(size_t a, size_t b, size_t *out);
    is 0, DS_ERR_NOMEM when batch items overflow a size_t; else DS_OK with
    *item = h*w*c. */
 int item_size(size_t batch, size_t h, size_t w, size_t c, size_t *item);
+
+/* *shape for batch items of c x h x w floats in and out_c x out_h x out_w
+   out, as item_size checks each side, the input first: DS_ERR_ARG or
+   DS_ERR_NOMEM, and *shape untouched, where a side fails. */
+int make_layer_shape(size_t batch, size_t h, size_t w, size_t c, size_t out_h, size_t out_w,
+                     size_t out_c, layer_shape *shape);
 
 /* One zeroed allocation holding a layer struct followed by its float buffers,
    each on its own cache line, so that a NumPy view which keeps the struct

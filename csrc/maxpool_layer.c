@@ -28,27 +28,13 @@ int make_maxpool_layer(size_t batch, size_t h, size_t w, size_t c, size_t size, 
         return DS_ERR_ARG;
     size_t out_h = pooled_size(h, size, stride, padding);
     size_t out_w = pooled_size(w, size, stride, padding);
-    size_t inputs, outputs;
-    int status = item_size(batch, h, w, c, &inputs);
-    if (status == DS_OK) status = item_size(batch, out_h, out_w, c, &outputs);
+    maxpool_layer l = {.size = size, .stride = stride, .padding = padding};
+    int status = make_layer_shape(batch, h, w, c, out_h, out_w, c, &l.shape);
     if (status != DS_OK) return status;
+    size_t inputs = l.shape.inputs, outputs = l.shape.outputs;
     /* indexes are int64_t: the batch's input must be indexable by one, and
        they take two floats' room each in the block. */
     if (inputs > (size_t)INT64_MAX / batch || outputs > SIZE_MAX / 2 / batch) return DS_ERR_NOMEM;
-    maxpool_layer l = {
-        .batch = batch,
-        .h = h,
-        .w = w,
-        .c = c,
-        .size = size,
-        .stride = stride,
-        .padding = padding,
-        .out_h = out_h,
-        .out_w = out_w,
-        .out_c = c,
-        .inputs = inputs,
-        .outputs = outputs,
-    };
     float *index_room = NULL;
     size_t counts[] = {batch * outputs, batch * outputs,
                        batch * outputs * (sizeof(int64_t) / sizeof(float))};
@@ -67,10 +53,10 @@ int make_maxpool_layer(size_t batch, size_t h, size_t w, size_t c, size_t size, 
 int forward_maxpool_layer(maxpool_layer *l, const network *net)
 {
     if (!net->input) return DS_ERR_ARG;
-    const int64_t h = (int64_t)l->h, w = (int64_t)l->w, size = (int64_t)l->size;
+    const int64_t h = (int64_t)l->shape.h, w = (int64_t)l->shape.w, size = (int64_t)l->size;
     const int64_t stride = (int64_t)l->stride, offset = -(int64_t)(l->padding / 2);
-    const int64_t out_h = (int64_t)l->out_h, out_w = (int64_t)l->out_w;
-    const int64_t planes = (int64_t)(l->batch * l->c);
+    const int64_t out_h = (int64_t)l->shape.out_h, out_w = (int64_t)l->shape.out_w;
+    const int64_t planes = (int64_t)(l->shape.batch * l->shape.c);
     for (int64_t plane = 0; plane < planes; ++plane) {
         const float *input = net->input + plane * h * w;
         for (int64_t i = 0; i < out_h; ++i) {
@@ -104,8 +90,8 @@ int forward_maxpool_layer(maxpool_layer *l, const network *net)
 int backward_maxpool_layer(const maxpool_layer *l, const network *net)
 {
     if (!net->delta) return DS_OK;
-    size_t n = l->batch * l->outputs;
-    int64_t end = (int64_t)(l->batch * l->inputs);
+    size_t n = l->shape.batch * l->shape.outputs;
+    int64_t end = (int64_t)(l->shape.batch * l->shape.inputs);
     for (size_t i = 0; i < n; ++i) {
         if (l->indexes[i] < -1 || l->indexes[i] >= end) return DS_ERR_ARG;
     }
@@ -122,5 +108,6 @@ void free_maxpool_layer(maxpool_layer *l)
 
 size_t maxpool_layer_bytes(const maxpool_layer *l)
 {
-    return layer_block_bytes(l, (const float *)(const void *)(l->indexes + l->batch * l->outputs));
+    return layer_block_bytes(
+        l, (const float *)(const void *)(l->indexes + l->shape.batch * l->shape.outputs));
 }

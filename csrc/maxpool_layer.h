@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layer.h"
 #include "network.h"
 #include "status.h"
 
@@ -17,14 +18,10 @@
    the batch's input of the value that won, or -1 where none did (see
    forward). All buffers share one allocation with the struct. */
 typedef struct maxpool_layer {
-    size_t batch;
-    size_t h, w, c;
+    layer_shape shape;
     size_t size;
     size_t stride;
     size_t padding;
-    size_t out_h, out_w, out_c;
-    size_t inputs;
-    size_t outputs;
     float *output;
     float *delta;
     int64_t *indexes;

@@ -6,6 +6,22 @@
 #include "reorg_layer.h"
 #include "status.h"
 
+/* The output's {h, w, c} in the stride forms (flatten too), as Darknet's
+   make_reorg_layer sizes it: DS_ERR_ARG where its reorg_cpu would read or
+   write out of range. They permute, as many out as in: nothing overflows. */
+static int stride_shape(size_t h, size_t w, size_t c, size_t stride, int reverse, size_t out[3])
+{
+    if (stride > SIZE_MAX / stride || c % (stride * stride)) return DS_ERR_ARG;
+    size_t area = stride * stride;
+    if (reverse) {
+        out[0] = h * stride, out[1] = w * stride, out[2] = c / area;
+        return DS_OK;
+    }
+    if (w % stride || h % stride) return DS_ERR_ARG;
+    out[0] = h / stride, out[1] = w / stride, out[2] = c * area;
+    return DS_OK;
+}
+
 int make_reorg_layer(size_t batch, size_t w, size_t h, size_t c, size_t stride, int reverse,
                      int flatten, size_t extra, int exact, reorg_layer **out)
 {
@@ -14,27 +30,21 @@ int make_reorg_layer(size_t batch, size_t w, size_t h, size_t c, size_t stride, 
     size_t inputs;
     int status = item_size(batch, h, w, c, &inputs);
     if (status != DS_OK) return status;
-    if (!extra) {
-        if (stride > SIZE_MAX / stride || c % (stride * stride)) return DS_ERR_ARG;
-        if (!reverse && (w % stride || h % stride)) return DS_ERR_ARG;
-    }
     if (extra > SIZE_MAX - inputs) return DS_ERR_NOMEM;
-    size_t outputs = inputs + extra; /* the stride forms permute: as many out as in */
-    if (outputs > SIZE_MAX / batch) return DS_ERR_NOMEM;
+    /* with extra, 1 x 1 x (inputs + extra), where Darknet says 0 x 0 x 0 */
+    size_t out_shape[3] = {1, 1, inputs + extra};
+    if (!extra) status = stride_shape(h, w, c, stride, reverse, out_shape);
+    if (status != DS_OK) return status;
     reorg_layer l = {
-        .batch = batch,
-        .inputs = inputs,
-        .outputs = outputs,
-        .w = w,
-        .h = h,
-        .c = c,
         .stride = stride,
         .extra = extra,
         .reverse = reverse != 0,
         .flatten = flatten != 0,
         .exact = exact != 0,
     };
-    return alloc_io_layer(out, &l, sizeof l, batch * outputs, &l.output, &l.delta);
+    status = make_layer_shape(batch, h, w, c, out_shape[0], out_shape[1], out_shape[2], &l.shape);
+    if (status != DS_OK) return status;
+    return alloc_io_layer(out, &l, sizeof l, batch * l.shape.outputs, &l.output, &l.delta);
 }
 
 /* Darknet's reorg_cpu (src/blas.c), with its index arithmetic: in_index runs
@@ -84,35 +94,39 @@ static void flatten(const float *x, size_t size, size_t layers, size_t batch, in
 
 int forward_reorg_layer(reorg_layer *l, const network *net)
 {
+    const layer_shape *shape = &l->shape;
     if (!net->input) return DS_ERR_ARG;
     if (l->flatten) {
-        flatten(net->input, l->w * l->h, l->c, l->batch, !l->reverse, 0, l->output);
+        flatten(net->input, shape->w * shape->h, shape->c, shape->batch, !l->reverse, 0, l->output);
     } else if (l->extra) {
-        for (size_t b = 0; b < l->batch; ++b) {
-            float *item = l->output + b * l->outputs;
-            memcpy(item, net->input + b * l->inputs, l->inputs * sizeof(float));
-            memset(item + l->inputs, 0, l->extra * sizeof(float));
+        for (size_t b = 0; b < shape->batch; ++b) {
+            float *item = l->output + b * shape->outputs;
+            memcpy(item, net->input + b * shape->inputs, shape->inputs * sizeof(float));
+            memset(item + shape->inputs, 0, l->extra * sizeof(float));
         }
     } else {
-        reorg_cpu(net->input, l->w, l->h, l->c, l->batch, l->stride, l->reverse, 0, l->output);
+        reorg_cpu(net->input, shape->w, shape->h, shape->c, shape->batch, l->stride, l->reverse, 0,
+                  l->output);
     }
     return DS_OK;
 }
 
 int backward_reorg_layer(const reorg_layer *l, const network *net)
 {
+    const layer_shape *shape = &l->shape;
     if (!net->delta) return DS_OK;
     int add = l->exact;
     if (l->flatten) {
-        flatten(l->delta, l->w * l->h, l->c, l->batch, l->reverse, add, net->delta);
+        flatten(l->delta, shape->w * shape->h, shape->c, shape->batch, l->reverse, add, net->delta);
     } else if (l->extra) {
-        for (size_t b = 0; b < l->batch; ++b) {
-            const float *item = l->delta + b * l->outputs;
-            float *to = net->delta + b * l->inputs;
-            for (size_t i = 0; i < l->inputs; ++i) to[i] = add ? to[i] + item[i] : item[i];
+        for (size_t b = 0; b < shape->batch; ++b) {
+            const float *item = l->delta + b * shape->outputs;
+            float *to = net->delta + b * shape->inputs;
+            for (size_t i = 0; i < shape->inputs; ++i) to[i] = add ? to[i] + item[i] : item[i];
         }
     } else {
-        reorg_cpu(l->delta, l->w, l->h, l->c, l->batch, l->stride, !l->reverse, add, net->delta);
+        reorg_cpu(l->delta, shape->w, shape->h, shape->c, shape->batch, l->stride, !l->reverse, add,
+                  net->delta);
     }
     return DS_OK;
 }
@@ -124,5 +138,5 @@ void free_reorg_layer(reorg_layer *l)
 
 size_t reorg_layer_bytes(const reorg_layer *l)
 {
-    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
+    return layer_block_bytes(l, l->delta + l->shape.batch * l->shape.outputs);
 }

@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 
+#include "layer.h"
 #include "network.h"
 #include "status.h"
 
@@ -19,10 +20,7 @@
    OVERWRITES net->delta, losing what a later route or shortcut added there;
    with exact it adds. output and delta share one allocation with the struct. */
 typedef struct reorg_layer {
-    size_t batch;
-    size_t inputs;
-    size_t outputs;
-    size_t w, h, c;
+    layer_shape shape;
     size_t stride;
     size_t extra;
     int reverse;

@@ -24,8 +24,10 @@ int make_route_layer(size_t batch, size_t n, const route_source *sources, route_
         if (sources[i].size > SIZE_MAX - outputs) return DS_ERR_NOMEM;
         outputs += sources[i].size;
     }
-    if (outputs > SIZE_MAX / batch || n > SIZE_MAX / sizeof(route_source)) return DS_ERR_NOMEM;
-    route_layer l = {.batch = batch, .inputs = outputs, .outputs = outputs, .n = n};
+    if (n > SIZE_MAX / sizeof(route_source)) return DS_ERR_NOMEM;
+    route_layer l = {.n = n};
+    int status = make_layer_shape(batch, 1, 1, outputs, 1, 1, outputs, &l.shape);
+    if (status != DS_OK) return status;
     float *table = NULL;
     size_t counts[] = {batch * outputs, batch * outputs, table_floats(n)};
     float **buffers[] = {&l.output, &l.delta, &table};
@@ -43,8 +45,8 @@ int forward_route_layer(route_layer *l, const network *net)
     size_t offset = 0;
     for (size_t i = 0; i < l->n; ++i) {
         const route_source *source = &l->sources[i];
-        for (size_t b = 0; b < l->batch; ++b) {
-            memcpy(l->output + b * l->outputs + offset, source->output + b * source->size,
+        for (size_t b = 0; b < l->shape.batch; ++b) {
+            memcpy(l->output + b * l->shape.outputs + offset, source->output + b * source->size,
                    source->size * sizeof(float));
         }
         offset += source->size;
@@ -59,8 +61,8 @@ int backward_route_layer(const route_layer *l, const network *net)
     for (size_t i = 0; i < l->n; ++i) {
         const route_source *source = &l->sources[i];
         if (source->delta) {
-            for (size_t b = 0; b < l->batch; ++b) {
-                axpy_cpu(source->size, 1, l->delta + b * l->outputs + offset, 1,
+            for (size_t b = 0; b < l->shape.batch; ++b) {
+                axpy_cpu(source->size, 1, l->delta + b * l->shape.outputs + offset, 1,
                          source->delta + b * source->size, 1);
             }
         }

@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 
+#include "layer.h"
 #include "network.h"
 #include "status.h"
 
@@ -21,9 +22,7 @@ typedef struct route_source {
    equals it, as in Darknet (the route does not read net->input). sources,
    output and delta share one allocation with the struct. */
 typedef struct route_layer {
-    size_t batch;
-    size_t inputs;
-    size_t outputs;
+    layer_shape shape;
     size_t n;
     route_source *sources;
     float *output;

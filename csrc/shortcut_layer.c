@@ -17,23 +17,7 @@ int make_shortcut_layer(size_t batch, size_t w, size_t h, size_t c, size_t w2, s
                         float alpha, float beta, int exact, shortcut_layer **out)
 {
     *out = NULL;
-    size_t outputs, from;
-    int status = item_size(batch, h, w, c, &outputs);
-    if (status == DS_OK) status = item_size(batch, h2, w2, c2, &from);
-    if (status != DS_OK) return status;
-    if (!from_output || !shapes_match(w2, h2, w, h)) return DS_ERR_ARG;
-    float probe = 0;
-    if (activate_array(&probe, 1, activation) != DS_OK) return DS_ERR_ARG;
     shortcut_layer l = {
-        .batch = batch,
-        .inputs = outputs,
-        .outputs = outputs,
-        .w = w2,
-        .h = h2,
-        .c = c2,
-        .out_w = w,
-        .out_h = h,
-        .out_c = c,
         .activation = activation,
         .alpha = alpha,
         .beta = beta,
@@ -41,7 +25,13 @@ int make_shortcut_layer(size_t batch, size_t w, size_t h, size_t c, size_t w2, s
         .from_output = from_output,
         .from_delta = from_delta,
     };
-    return alloc_io_layer(out, &l, sizeof l, batch * outputs, &l.output, &l.delta);
+    int status = make_layer_shape(batch, h, w, c, h, w, c, &l.shape);
+    if (status == DS_OK) status = make_layer_shape(batch, h2, w2, c2, h2, w2, c2, &l.from);
+    if (status != DS_OK) return status;
+    if (!from_output || !shapes_match(w2, h2, w, h)) return DS_ERR_ARG;
+    float probe = 0;
+    if (activate_array(&probe, 1, activation) != DS_OK) return DS_ERR_ARG;
+    return alloc_io_layer(out, &l, sizeof l, batch * l.shape.outputs, &l.output, &l.delta);
 }
 
 /* Darknet's shortcut_cpu (src/blas.c): out = s1*out + s2*add over the
@@ -70,11 +60,12 @@ static void shortcut_cpu(size_t batch, size_t w1, size_t h1, size_t c1, const fl
 
 int forward_shortcut_layer(shortcut_layer *l, const network *net)
 {
+    const layer_shape *shape = &l->shape;
     if (!net->input) return DS_ERR_ARG;
-    size_t n = l->batch * l->outputs;
+    size_t n = shape->batch * shape->outputs;
     memcpy(l->output, net->input, n * sizeof(float));
-    shortcut_cpu(l->batch, l->w, l->h, l->c, l->from_output, l->out_w, l->out_h, l->out_c, l->alpha,
-                 l->beta, l->output);
+    shortcut_cpu(shape->batch, l->from.w, l->from.h, l->from.c, l->from_output, shape->out_w,
+                 shape->out_h, shape->out_c, l->alpha, l->beta, l->output);
     return activate_array(l->output, n, l->activation);
 }
 
@@ -82,15 +73,16 @@ int forward_shortcut_layer(shortcut_layer *l, const network *net)
    the input, 1 where it left the input as it was. */
 static void exact_input_delta(const shortcut_layer *l, float *net_delta)
 {
-    size_t sample = l->out_w / l->w ? l->out_w / l->w : 1;
-    size_t minw = l->w < l->out_w ? l->w : l->out_w;
-    size_t minh = l->h < l->out_h ? l->h : l->out_h;
-    size_t minc = l->c < l->out_c ? l->c : l->out_c;
+    const layer_shape *shape = &l->shape;
+    size_t sample = shape->out_w / l->from.w ? shape->out_w / l->from.w : 1;
+    size_t minw = l->from.w < shape->out_w ? l->from.w : shape->out_w;
+    size_t minh = l->from.h < shape->out_h ? l->from.h : shape->out_h;
+    size_t minc = l->from.c < shape->out_c ? l->from.c : shape->out_c;
     size_t i = 0;
-    for (size_t b = 0; b < l->batch; ++b) {
-        for (size_t k = 0; k < l->out_c; ++k) {
-            for (size_t y = 0; y < l->out_h; ++y) {
-                for (size_t x = 0; x < l->out_w; ++x, ++i) {
+    for (size_t b = 0; b < shape->batch; ++b) {
+        for (size_t k = 0; k < shape->out_c; ++k) {
+            for (size_t y = 0; y < shape->out_h; ++y) {
+                for (size_t x = 0; x < shape->out_w; ++x, ++i) {
                     int sampled = k < minc && y % sample == 0 && y / sample < minh
                                   && x % sample == 0 && x / sample < minw;
                     net_delta[i] += (sampled ? l->alpha : 1.f) * l->delta[i];
@@ -102,7 +94,8 @@ static void exact_input_delta(const shortcut_layer *l, float *net_delta)
 
 int backward_shortcut_layer(shortcut_layer *l, const network *net)
 {
-    size_t n = l->batch * l->outputs;
+    const layer_shape *shape = &l->shape;
+    size_t n = shape->batch * shape->outputs;
     int status = gradient_array(l->output, n, l->activation, l->delta);
     if (status != DS_OK) return status;
     if (net->delta) {
@@ -113,8 +106,8 @@ int backward_shortcut_layer(shortcut_layer *l, const network *net)
         }
     }
     if (l->from_delta) {
-        shortcut_cpu(l->batch, l->out_w, l->out_h, l->out_c, l->delta, l->w, l->h, l->c, 1, l->beta,
-                     l->from_delta);
+        shortcut_cpu(shape->batch, shape->out_w, shape->out_h, shape->out_c, l->delta, l->from.w,
+                     l->from.h, l->from.c, 1, l->beta, l->from_delta);
     }
     return DS_OK;
 }
@@ -126,5 +119,5 @@ void free_shortcut_layer(shortcut_layer *l)
 
 size_t shortcut_layer_bytes(const shortcut_layer *l)
 {
-    return layer_block_bytes(l, l->delta + l->batch * l->outputs);
+    return layer_block_bytes(l, l->delta + l->shape.batch * l->shape.outputs);
 }

@@ -4,23 +4,22 @@
 #include <stddef.h>
 
 #include "activations.h"
+#include "layer.h"
 #include "network.h"
 #include "status.h"
 
 /* Darknet's shortcut layer (src/shortcut_layer.c): output = activation(
-   alpha*input + beta*from), where input is the layer before (out_w x out_h x
-   out_c, the output's shape too) and from an earlier layer (w x h x c). Where
+   alpha*input + beta*from), where input is the layer before (the shape's w x
+   h x c, the output's too) and from an earlier layer (from's w x h x c, in
+   and out alike; Darknet keeps that one in its w, h and c). Where
    the shapes differ, shortcut_cpu samples the larger with a stride, over the
    smaller's width, height and channels; the positions it does not reach keep
    the input, unscaled by alpha, as in Darknet. from_output and from_delta are
    borrowed (the caller keeps them alive; from_delta may be NULL). output and
    delta share one allocation with the struct. */
 typedef struct shortcut_layer {
-    size_t batch;
-    size_t inputs;
-    size_t outputs;
-    size_t w, h, c;
-    size_t out_w, out_h, out_c;
+    layer_shape shape;
+    layer_shape from;
     ACTIVATION activation;
     float alpha;
     float beta;

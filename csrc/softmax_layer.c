@@ -10,10 +10,10 @@
 int make_softmax_layer(size_t batch, size_t inputs, size_t groups, softmax_layer **out)
 {
     *out = NULL;
-    if (batch == 0 || inputs == 0 || groups == 0 || inputs % groups) return DS_ERR_ARG;
-    if (inputs > SIZE_MAX / batch) return DS_ERR_NOMEM;
-    softmax_layer l = {
-        .batch = batch, .inputs = inputs, .outputs = inputs, .groups = groups, .temperature = 1};
+    if (groups == 0 || inputs % groups) return DS_ERR_ARG;
+    softmax_layer l = {.groups = groups, .temperature = 1};
+    int status = make_layer_shape(batch, 1, 1, inputs, 1, 1, inputs, &l.shape);
+    if (status != DS_OK) return status;
     size_t counts[] = {batch * inputs, batch * inputs, batch * inputs};
     float **buffers[] = {&l.output, &l.delta, &l.loss};
     *out = make_layer_block(&l, sizeof l, 3, counts, buffers);
@@ -27,7 +27,7 @@ void free_softmax_layer(softmax_layer *l)
 
 size_t softmax_layer_bytes(const softmax_layer *l)
 {
-    return layer_block_bytes(l, l->loss + l->batch * l->inputs);
+    return layer_block_bytes(l, l->loss + l->shape.batch * l->shape.inputs);
 }
 
 /* The plain and the spatial layouts' groups, as softmax_cpu's group arguments. */
@@ -38,11 +38,11 @@ typedef struct group_layout {
 static group_layout layout_of(const softmax_layer *l)
 {
     if (l->spatial) {
-        size_t positions = l->w * l->h;
+        size_t positions = l->shape.w * l->shape.h;
         return (group_layout){
-            .n = l->c, .groups = positions, .group_offset = 1, .stride = positions};
+            .n = l->shape.c, .groups = positions, .group_offset = 1, .stride = positions};
     }
-    size_t n = l->inputs / l->groups;
+    size_t n = l->shape.inputs / l->groups;
     return (group_layout){.n = n, .groups = l->groups, .group_offset = n, .stride = 1};
 }
 
@@ -50,11 +50,13 @@ static group_layout layout_of(const softmax_layer *l)
 static int layer_is_valid(const softmax_layer *l)
 {
     if (!(l->temperature > 0)) return 0;
-    if (l->softmax_tree && (l->spatial || l->softmax_tree->n != l->inputs)) return 0;
+    if (l->softmax_tree && (l->spatial || l->softmax_tree->n != l->shape.inputs)) return 0;
+    const layer_shape *shape = &l->shape;
     if (l->spatial) {
-        if (l->w == 0 || l->h == 0 || l->c == 0) return 0;
-        if (l->w > l->inputs / l->h || l->w * l->h > l->inputs / l->c) return 0;
-        if (l->w * l->h * l->c != l->inputs) return 0;
+        if (shape->w == 0 || shape->h == 0 || shape->c == 0) return 0;
+        if (shape->w > shape->inputs / shape->h || shape->w * shape->h > shape->inputs / shape->c)
+            return 0;
+        if (shape->w * shape->h * shape->c != shape->inputs) return 0;
     }
     return 1;
 }
@@ -63,7 +65,7 @@ static int layer_is_valid(const softmax_layer *l)
    truth leaves unlabelled gives no delta and no loss. */
 static void mask_unlabelled(const softmax_layer *l, const float *truth)
 {
-    for (size_t i = 0; i < l->batch * l->inputs; ++i) {
+    for (size_t i = 0; i < l->shape.batch * l->shape.inputs; ++i) {
         if (truth[i] == SECRET_NUM) {
             l->delta[i] = 0;
             l->loss[i] = 0;
@@ -76,19 +78,20 @@ static void mask_unlabelled(const softmax_layer *l, const float *truth)
 static void softmax_layer_loss(softmax_layer *l, const float *truth)
 {
     if (!l->exact) {
-        softmax_x_ent_cpu(l->batch * l->inputs, l->output, truth, l->delta, l->loss);
+        softmax_x_ent_cpu(l->shape.batch * l->shape.inputs, l->output, truth, l->delta, l->loss);
         if (l->softmax_tree) mask_unlabelled(l, truth);
         return;
     }
     const tree *t = l->softmax_tree;
     if (t) {
-        softmax_x_ent_exact_tree_cpu(l->output, truth, l->batch, l->inputs, t->group_size,
-                                     t->group_offset, t->groups, l->temperature, l->delta, l->loss);
+        softmax_x_ent_exact_tree_cpu(l->output, truth, l->shape.batch, l->shape.inputs,
+                                     t->group_size, t->group_offset, t->groups, l->temperature,
+                                     l->delta, l->loss);
         return;
     }
     group_layout g = layout_of(l);
-    softmax_x_ent_exact_cpu(l->output, truth, g.n, l->batch, l->inputs, g.groups, g.group_offset,
-                            g.stride, l->temperature, l->delta, l->loss);
+    softmax_x_ent_exact_cpu(l->output, truth, g.n, l->shape.batch, l->shape.inputs, g.groups,
+                            g.group_offset, g.stride, l->temperature, l->delta, l->loss);
 }
 
 int forward_softmax_layer(softmax_layer *l, const network *net)
@@ -97,16 +100,16 @@ int forward_softmax_layer(softmax_layer *l, const network *net)
     const tree *t = l->softmax_tree;
     if (t) {
         /* Every tree group in one call, with no per-group overhead. */
-        softmax_tree_cpu(net->input, l->batch, l->inputs, t->group_size, t->group_offset, t->groups,
-                         l->temperature, l->output);
+        softmax_tree_cpu(net->input, l->shape.batch, l->shape.inputs, t->group_size,
+                         t->group_offset, t->groups, l->temperature, l->output);
     } else {
         group_layout g = layout_of(l);
-        softmax_cpu(net->input, g.n, l->batch, l->inputs, g.groups, g.group_offset, g.stride,
-                    l->temperature, l->output);
+        softmax_cpu(net->input, g.n, l->shape.batch, l->shape.inputs, g.groups, g.group_offset,
+                    g.stride, l->temperature, l->output);
     }
     if (net->truth && !l->noloss) {
         softmax_layer_loss(l, net->truth);
-        l->cost = sum_array(l->loss, l->batch * l->inputs);
+        l->cost = sum_array(l->loss, l->shape.batch * l->shape.inputs);
     }
     return DS_OK;
 }
@@ -122,18 +125,19 @@ int backward_softmax_layer(const softmax_layer *l, const network *net)
     if (!layer_is_valid(l)) return DS_ERR_ARG;
     if (!net->delta) return DS_OK;
     if (!(l->exact && l->noloss)) {
-        axpy_cpu(l->batch * l->inputs, 1, l->delta, 1, net->delta, 1);
+        axpy_cpu(l->shape.batch * l->shape.inputs, 1, l->delta, 1, net->delta, 1);
         return DS_OK;
     }
     const tree *t = l->softmax_tree;
     if (t) {
-        softmax_backward_tree_cpu(l->output, l->delta, l->batch, l->inputs, t->group_size,
-                                  t->group_offset, t->groups, l->temperature, net->delta);
+        softmax_backward_tree_cpu(l->output, l->delta, l->shape.batch, l->shape.inputs,
+                                  t->group_size, t->group_offset, t->groups, l->temperature,
+                                  net->delta);
         return DS_OK;
     }
     group_layout g = layout_of(l);
-    softmax_backward_cpu(l->output, l->delta, g.n, l->batch, l->inputs, g.groups, g.group_offset,
-                         g.stride, l->temperature, net->delta);
+    softmax_backward_cpu(l->output, l->delta, g.n, l->shape.batch, l->shape.inputs, g.groups,
+                         g.group_offset, g.stride, l->temperature, net->delta);
     return DS_OK;
 }
 
@@ -143,20 +147,20 @@ int backward_softmax_layer(const softmax_layer *l, const network *net)
 int softmax_layer_label_loss(softmax_layer *l, const int64_t *labels)
 {
     if (!layer_is_valid(l) || l->groups != 1 || l->softmax_tree || l->spatial) return DS_ERR_ARG;
-    for (size_t b = 0; b < l->batch; ++b) {
-        if (labels[b] < 0 || (uint64_t)labels[b] >= l->inputs) return DS_ERR_ARG;
+    for (size_t b = 0; b < l->shape.batch; ++b) {
+        if (labels[b] < 0 || (uint64_t)labels[b] >= l->shape.inputs) return DS_ERR_ARG;
     }
     double scale = l->exact ? 1.0 / l->temperature : 1.0;
-    for (size_t b = 0; b < l->batch; ++b) {
-        const float *output = l->output + b * l->inputs;
-        float *delta = l->delta + b * l->inputs, *loss = l->loss + b * l->inputs;
+    for (size_t b = 0; b < l->shape.batch; ++b) {
+        const float *output = l->output + b * l->shape.inputs;
+        float *delta = l->delta + b * l->shape.inputs, *loss = l->loss + b * l->shape.inputs;
         size_t label = (size_t)labels[b];
-        for (size_t i = 0; i < l->inputs; ++i) {
+        for (size_t i = 0; i < l->shape.inputs; ++i) {
             float truth = i == label;
             delta[i] = l->exact ? (float)((truth - output[i]) * scale) : truth - output[i];
             loss[i] = i == label ? -logf(output[i]) : 0;
         }
     }
-    l->cost = sum_array(l->loss, l->batch * l->inputs);
+    l->cost = sum_array(l->loss, l->shape.batch * l->shape.inputs);
     return DS_OK;
 }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layer.h"
 #include "network.h"
 #include "status.h"
 #include "tree.h"
@@ -11,18 +12,17 @@
 /* Darknet's softmax layer (src/softmax_layer.c). output, delta and loss hold
    batch*inputs floats each and live in the same allocation as the struct, so
    one free releases all of them. delta is the NEGATIVE gradient.
-   With spatial, the softmax runs over the c channels at each of the w*h
-   positions of an item laid out (c, h, w), and w*h*c must equal inputs.
+   make_softmax_layer's shape is 1 x 1 x inputs; the caller sets w, h and c
+   to the input's image shape (Darknet's parse_softmax), or 0. With spatial,
+   the softmax runs over the c channels at each of the w*h positions of an
+   item laid out (c, h, w), and w*h*c must equal inputs.
    exact switches on the exact gradient, Jacobian and loss (SPEC section 4). */
 typedef struct softmax_layer {
-    size_t batch;
-    size_t inputs;
-    size_t outputs;
+    layer_shape shape;
     size_t groups;
     float temperature;
     int noloss;
     int spatial;
-    size_t w, h, c;
     int exact;
     const tree *softmax_tree; /* borrowed; the caller keeps it alive */
     float *output;

@@ -181,6 +181,11 @@ def count(name, value, minimum=1):
     return int(value)
 
 
+def counts(minimum=1, **values):
+    """`count` of each of `values` (name=value), in their order, as a tuple."""
+    return tuple(count(name, value, minimum) for name, value in values.items())
+
+
 def number(name, value, minimum=None, finite=True):
     """A real number (never a bool), as a float: finite where `finite`, and at
     least `minimum` where one is given."""

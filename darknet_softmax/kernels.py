@@ -19,6 +19,7 @@ from .binding import (
     check_shape,
     check_status,
     count,
+    counts,
     ffi,
     flag,
     float_array,
@@ -172,10 +173,7 @@ def softmax_cpu(
     """
     input = float_array("input", input)
     output = float_array("output", output, writable=True)
-    n, batch, groups, stride = (
-        count(name, value)
-        for name, value in (("n", n), ("batch", batch), ("groups", groups), ("stride", stride))
-    )
+    n, batch, groups, stride = counts(n=n, batch=batch, groups=groups, stride=stride)
     batch_offset = count("batch_offset", batch_offset, minimum=0)
     group_offset = count("group_offset", group_offset, minimum=0)
     temperature = temperature_value(temperature)

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import reference, weights
-from .binding import Floats, check_shape, count, flag, locked, number, real_array
+from .binding import Floats, check_shape, count, counts, flag, locked, number, real_array
 from .cfg import IMAGE_OPTIONS, parse_cfg
 from .layers import LAYER_TYPES, NetworkContext
 from .layers.base import CLayer, LayerParams
@@ -113,10 +113,7 @@ class Network:
         exact: bool = False,
         unused: Optional[dict] = None,
     ) -> None:
-        height, width, channels = (
-            count(name, value, minimum=0)
-            for name, value in (("height", height), ("width", width), ("channels", channels))
-        )
+        height, width, channels = counts(0, height=height, width=width, channels=channels)
         spatial = height * width * channels
         inputs = count("inputs", spatial if inputs is None else inputs)
         if spatial and inputs != spatial:

@@ -34,6 +34,10 @@ REL_FLOOR = 1e-30
 # the temperatures of the spec, and inputs at the edges of float32.
 GROUP_SIZES = [1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 1000, 9418]
 TEMPERATURES = [1e-3, 0.5, 1.0, 2.0, 10.0]
+# The sweep of image shapes the layer tests share, (batch, h, w, c): one
+# element, one position of several channels, batch 1, odd sizes and
+# non-multiples of 8.
+IMAGE_SHAPES = [(1, 1, 1, 1), (1, 1, 1, 7), (2, 3, 5, 1), (1, 13, 13, 5), (2, 9, 17, 3)]
 EXTREMES = [
     [88.0, 89.0, 90.0, -88.0, -89.0, -90.0],
     [1e30, -1e30, 0.0, 1e30],

@@ -1,5 +1,7 @@
 """Darknet .cfg files (darknet_softmax.cfg)."""
 
+import inspect
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -8,7 +10,7 @@ from hypothesis import strategies as st
 import darknet_softmax as ds
 from darknet_softmax import parse_network_cfg
 from darknet_softmax.cfg import options_of
-from darknet_softmax.layers import ConnectedLayer, CostLayer, DropoutLayer
+from darknet_softmax.layers import LAYER_TYPES, ConnectedLayer, CostLayer, DropoutLayer
 
 MINIMAL = "[net]\ninputs=4\n[connected]\n[softmax]\n[cost]\n[dropout]\n"
 
@@ -47,6 +49,18 @@ def test_every_default_is_darknets():
         "exact": False,
     }
     assert options_of("net")["inputs"].default is None  # height*width*channels
+
+
+@pytest.mark.parametrize("kind", ["net", *LAYER_TYPES])
+def test_an_option_has_its_constructors_default(kind):
+    """A cfg option's default is that of the constructor's parameter of the
+    same name, where there is one: a cfg and a call that leave it out agree."""
+    parameters = inspect.signature(ds.Network if kind == "net" else LAYER_TYPES[kind]).parameters
+    options = options_of(kind)
+    shared = [name for name in options if name in parameters]
+    assert {name: options[name].default for name in shared} == {
+        name: parameters[name].default for name in shared
+    }
 
 
 def test_every_option_is_read():

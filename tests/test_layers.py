@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import darknet_softmax as ds
-from conftest import assert_close, make_tree, one_hot, sentinel
+from conftest import IMAGE_SHAPES, assert_close, make_tree, one_hot, sentinel
 from darknet_softmax import reference
 from darknet_softmax.layers import softmax as softmax_layer
 
@@ -267,14 +267,8 @@ def test_calls_after_close_raise():
 
 # --- spatial, exact and the default mode ---
 
-SPATIAL_SHAPES = [
-    (1, 1, 1, 1),
-    (1, 1, 1, 7),
-    (2, 3, 2, 4),
-    (1, 13, 13, 5),
-    (3, 5, 1, 1),
-    (4, 4, 4, 17),
-]
+# (batch, w, h, c): the shared sweep of image shapes, and more channels.
+SPATIAL_SHAPES = [*IMAGE_SHAPES, (2, 3, 2, 4), (3, 5, 1, 1), (4, 4, 4, 17)]
 
 
 def channel_labels(rng, batch, w, h, c):

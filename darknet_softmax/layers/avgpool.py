@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import reference
-from ..binding import count
+from ..binding import counts
 from .base import CLayer
 
 
@@ -39,9 +39,7 @@ class AvgpoolLayer(CLayer):
     apart = ("delta", "output")
 
     def __init__(self, batch: int, h: int, w: int, c: int) -> None:
-        batch, h, w, c = (
-            count(name, value) for name, value in zip(("batch", "h", "w", "c"), (batch, h, w, c))
-        )
+        batch, h, w, c = counts(batch=batch, h=h, w=w, c=c)
         self._make(batch, h, w, c)
         self._map((batch, c))
 

@@ -186,9 +186,19 @@ def check_context(net):
     return net
 
 
+# The sizes every C layer struct holds in its `shape` (csrc/layer.h).
+SHAPE_FIELDS = frozenset(name for name, _ in ffi.typeof("layer_shape").fields)
+
+
 def _field(name, kind=int):
-    """A read-only property: the C struct's field `name`, as `kind`."""
-    return property(lambda self: kind(getattr(self._open(), name)))
+    """A read-only property: the C struct's field `name` (in its `shape` for
+    the sizes every layer shares), as `kind`."""
+
+    def get(self):
+        layer = self._open()
+        return kind(getattr(layer.shape if name in SHAPE_FIELDS else layer, name))
+
+    return property(get)
 
 
 def _buffer(name):

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import batchnorm, reference
 from ..activations import ACTIVATIONS, activation_code
-from ..binding import count, flag
+from ..binding import count, counts, flag
 from .base import Option, choice, integer, switch
 from .weighted import BATCHNORM_SAVED, WeightedLayer
 
@@ -134,14 +134,9 @@ class ConvolutionalLayer(WeightedLayer):
         seed: Optional[int] = None,
         exact: bool = False,
     ) -> None:
-        batch, h, w, c = (
-            count(name, value) for name, value in zip("batch h w c".split(), (batch, h, w, c))
-        )
-        filters, size, stride, groups = (
-            count(name, value)
-            for name, value in zip(
-                ("filters", "size", "stride", "groups"), (filters, size, stride, groups)
-            )
+        batch, h, w, c = counts(batch=batch, h=h, w=w, c=c)
+        filters, size, stride, groups = counts(
+            filters=filters, size=size, stride=stride, groups=groups
         )
         padding = count("padding", padding, minimum=0)
         batch_normalize, exact = flag("batch_normalize", batch_normalize), flag("exact", exact)
@@ -151,7 +146,7 @@ class ConvolutionalLayer(WeightedLayer):
             batch, h, w, c, filters, groups, size, stride, padding, code, batch_normalize, exact
         )
         weights_shape = (filters, c // groups, size, size)
-        self._map_weighted(batch, int(self._layer.outputs), weights_shape, (filters,))
+        self._map_weighted(batch, self.outputs, weights_shape, (filters,))
         self.activation = activation
         self.shape = (h, w, c)
         self.out_shape = (out_h, out_w, filters)

@@ -102,8 +102,8 @@ class CropLayer(CLayer):
         self._map(output=(self._layer.output, (batch, crop_height * crop_width * c)))
 
     delta = property(lambda self: (self._open(), None)[1])
-    crop_height = property(lambda self: int(self._open().out_h))
-    crop_width = property(lambda self: int(self._open().out_w))
+    crop_height = property(lambda self: int(self._open().shape.out_h))
+    crop_width = property(lambda self: int(self._open().shape.out_w))
 
     @classmethod
     def plan(cls, options, params):

@@ -5,7 +5,7 @@ from typing import Optional
 import numpy as np
 
 from .. import reference
-from ..binding import count
+from ..binding import count, counts
 from .base import CLayer, Option, integer
 
 # Darknet's values are ints; the C refuses larger ones.
@@ -111,9 +111,7 @@ class MaxpoolLayer(CLayer):
         stride: int = 1,
         padding: Optional[int] = None,
     ) -> None:
-        batch, h, w, c = (
-            count(name, value) for name, value in zip(("batch", "h", "w", "c"), (batch, h, w, c))
-        )
+        batch, h, w, c = counts(batch=batch, h=h, w=w, c=c)
         size, stride, padding = maxpool_options(size, stride, padding)
         out_h, out_w, _ = output_shape((h, w, c), size, stride, padding)
         layer = self._make(batch, h, w, c, size, stride, padding)

@@ -129,7 +129,7 @@ class SoftmaxLayer(CLayer):
         layer.temperature = temperature
         layer.noloss = flag("noloss", noloss)
         layer.spatial = spatial
-        layer.w, layer.h, layer.c = shape or (0, 0, 0)
+        layer.shape.w, layer.shape.h, layer.shape.c = shape or (0, 0, 0)
         layer.exact = exact
         self._tree = tree
         if tree is not None:
@@ -142,9 +142,9 @@ class SoftmaxLayer(CLayer):
         super().close()
         self._tree = None
 
-    w = property(lambda self: int(self._open().w) or None)
-    h = property(lambda self: int(self._open().h) or None)
-    c = property(lambda self: int(self._open().c) or None)
+    w = property(lambda self: int(self._open().shape.w) or None)
+    h = property(lambda self: int(self._open().shape.h) or None)
+    c = property(lambda self: int(self._open().shape.c) or None)
     tree = property(lambda self: (self._open(), self._tree)[1])
 
     @property
