@@ -39,13 +39,3 @@ int backward_avgpool_layer(const avgpool_layer *l, const network *net)
     }
     return DS_OK;
 }
-
-void free_avgpool_layer(avgpool_layer *l)
-{
-    free(l);
-}
-
-size_t avgpool_layer_bytes(const avgpool_layer *l)
-{
-    return layer_block_bytes(l, l->delta + l->shape.batch * l->shape.outputs);
-}

@@ -18,9 +18,6 @@ typedef struct avgpool_layer {
 } avgpool_layer;
 
 DS_API int make_avgpool_layer(size_t batch, size_t h, size_t w, size_t c, avgpool_layer **out);
-DS_API void free_avgpool_layer(avgpool_layer *l);
-/* Bytes from the start of the struct to the end of its last buffer. */
-DS_API size_t avgpool_layer_bytes(const avgpool_layer *l);
 /* output = the mean over the h*w positions of each channel. */
 DS_API int forward_avgpool_layer(avgpool_layer *l, const network *net);
 /* net->delta += delta/(h*w) at every position of each channel, when

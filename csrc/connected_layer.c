@@ -107,14 +107,3 @@ int update_connected_layer(connected_layer *l, size_t batch, float learning_rate
     scal(n, momentum, l->weight_updates);
     return DS_OK;
 }
-
-void free_connected_layer(connected_layer *l)
-{
-    free(l);
-}
-
-size_t connected_layer_bytes(const connected_layer *l)
-{
-    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->shape.batch * l->shape.outputs);
-    return layer_block_bytes(l, l->bias_updates + l->shape.outputs);
-}

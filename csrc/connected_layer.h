@@ -37,9 +37,6 @@ typedef struct connected_layer {
 
 DS_API int make_connected_layer(size_t batch, size_t inputs, size_t outputs, ACTIVATION activation,
                                 int batch_normalize, int exact, connected_layer **out);
-DS_API void free_connected_layer(connected_layer *l);
-/* Bytes from the start of the struct to the end of its last buffer. */
-DS_API size_t connected_layer_bytes(const connected_layer *l);
 /* output = the activation of input times weights^T, then plus biases or
    batch normalised. */
 DS_API int forward_connected_layer(connected_layer *l, const network *net);

@@ -195,16 +195,3 @@ int update_convolutional_layer(convolutional_layer *l, size_t batch, float learn
     scal(l->nweights, momentum, l->weight_updates);
     return DS_OK;
 }
-
-void free_convolutional_layer(convolutional_layer *l)
-{
-    free(l);
-}
-
-size_t convolutional_layer_bytes(const convolutional_layer *l)
-{
-    if (l->workspace) return layer_block_bytes(l, l->workspace + l->workspace_size);
-    if (l->x_norm) return layer_block_bytes(l, l->x_norm + l->shape.batch * l->shape.outputs);
-    size_t per_filter = l->batch_normalize ? BATCHNORM_PER_FILTER : PLAIN_PER_FILTER;
-    return layer_block_bytes(l, l->biases + per_filter * l->filters);
-}

@@ -59,9 +59,6 @@ DS_API int make_convolutional_layer(size_t batch, size_t h, size_t w, size_t c, 
                                     size_t groups, size_t size, size_t stride, size_t padding,
                                     ACTIVATION activation, int batch_normalize, int exact,
                                     convolutional_layer **out);
-DS_API void free_convolutional_layer(convolutional_layer *l);
-/* Bytes from the start of the struct to the end of its last buffer. */
-DS_API size_t convolutional_layer_bytes(const convolutional_layer *l);
 /* output = the activation of (weights convolved with input, then batch
    normalised or plus biases). */
 DS_API int forward_convolutional_layer(convolutional_layer *l, const network *net);

@@ -82,13 +82,3 @@ int backward_cost_layer(const cost_layer *l, const network *net)
         axpy_cpu(l->shape.batch * l->shape.inputs, l->scale, l->delta, 1, net->delta, 1);
     return DS_OK;
 }
-
-void free_cost_layer(cost_layer *l)
-{
-    free(l);
-}
-
-size_t cost_layer_bytes(const cost_layer *l)
-{
-    return layer_block_bytes(l, l->delta + l->shape.batch * l->shape.inputs);
-}

@@ -30,8 +30,6 @@ typedef struct cost_layer {
 
 DS_API int make_cost_layer(size_t batch, size_t inputs, COST_TYPE cost_type, float scale,
                            cost_layer **out);
-DS_API void free_cost_layer(cost_layer *l);
-DS_API size_t cost_layer_bytes(const cost_layer *l);
 /* Does nothing without a truth, as in Darknet. */
 DS_API int forward_cost_layer(cost_layer *l, const network *net);
 DS_API int backward_cost_layer(const cost_layer *l, const network *net);

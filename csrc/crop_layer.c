@@ -73,13 +73,3 @@ int backward_crop_layer(const crop_layer *l, const network *net)
     (void)net;
     return DS_OK;
 }
-
-void free_crop_layer(crop_layer *l)
-{
-    free(l);
-}
-
-size_t crop_layer_bytes(const crop_layer *l)
-{
-    return layer_block_bytes(l, l->output + l->shape.batch * l->shape.outputs);
-}

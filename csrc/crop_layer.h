@@ -31,8 +31,6 @@ typedef struct crop_layer {
 DS_API int make_crop_layer(size_t batch, size_t h, size_t w, size_t c, size_t crop_height,
                            size_t crop_width, int flip, int noadjust, uint64_t seed,
                            crop_layer **out);
-DS_API void free_crop_layer(crop_layer *l);
-DS_API size_t crop_layer_bytes(const crop_layer *l);
 DS_API int forward_crop_layer(crop_layer *l, const network *net);
 /* Nothing, as Darknet's backward_crop_layer. */
 DS_API int backward_crop_layer(const crop_layer *l, const network *net);

@@ -58,13 +58,3 @@ int backward_dropout_layer(const dropout_layer *l, const network *net)
     }
     return DS_OK;
 }
-
-void free_dropout_layer(dropout_layer *l)
-{
-    free(l);
-}
-
-size_t dropout_layer_bytes(const dropout_layer *l)
-{
-    return layer_block_bytes(l, l->rand + l->shape.batch * l->shape.inputs);
-}

@@ -26,8 +26,6 @@ typedef struct dropout_layer {
 /* 0 <= probability < 1; scale = 1/(1 - probability), Darknet's scaling. */
 DS_API int make_dropout_layer(size_t batch, size_t inputs, float probability, uint64_t seed,
                               dropout_layer **out);
-DS_API void free_dropout_layer(dropout_layer *l);
-DS_API size_t dropout_layer_bytes(const dropout_layer *l);
 /* In training only: draw rand, then output = rand < probability ? 0 : input*scale. */
 DS_API int forward_dropout_layer(dropout_layer *l, const network *net);
 /* In training only: net->delta = rand < probability ? 0 : delta*scale. It

@@ -31,7 +31,8 @@ int make_layer_shape(size_t batch, size_t h, size_t w, size_t c, size_t out_h, s
     int status = item_size(batch, h, w, c, &inputs);
     if (status == DS_OK) status = item_size(batch, out_h, out_w, out_c, &outputs);
     if (status != DS_OK) return status;
-    *shape = (layer_shape){batch, h, w, c, out_h, out_w, out_c, inputs, outputs};
+    /* bytes is make_layer_block's to set */
+    *shape = (layer_shape){batch, h, w, c, out_h, out_w, out_c, inputs, outputs, 0};
     return DS_OK;
 }
 
@@ -67,6 +68,7 @@ void *make_layer_block(const void *layer, size_t struct_bytes, size_t n, const s
         *buffers[i] = counts[i] ? (float *)(block + shift + offsets[i]) : NULL;
     }
     memcpy(block, layer, struct_bytes);
+    ((layer_shape *)(void *)block)->bytes = shift + total;
     return block;
 }
 
@@ -87,9 +89,14 @@ int alloc_io_layer(void *out, const void *layer, size_t struct_bytes, size_t n, 
     return alloc_layer(out, layer, struct_bytes, delta ? 2 : 1, counts, buffers);
 }
 
-size_t layer_block_bytes(const void *layer, const float *end)
+void free_layer(void *l)
 {
-    return (size_t)((const char *)end - (const char *)layer);
+    free(l);
+}
+
+size_t layer_bytes(const void *l)
+{
+    return ((const layer_shape *)l)->bytes;
 }
 
 void split_per_output(float *biases, size_t n, int batch_normalize, float **buffers[])

@@ -27,8 +27,9 @@ int make_layer_shape(size_t batch, size_t h, size_t w, size_t c, size_t out_h, s
 
    layer points at a filled-in struct of struct_bytes; buffers[i] points at one
    of its float * fields, which gets the address of a buffer of counts[i]
-   floats (NULL for 0). The struct is then copied to the start of the block,
-   which is returned: NULL when out of memory or a size overflows. */
+   floats (NULL for 0). The struct, which starts with its layer_shape, is then
+   copied to the start of the block, with the block's size in its shape's
+   bytes, and the block is returned: NULL when out of memory or a size overflows. */
 void *make_layer_block(const void *layer, size_t struct_bytes, size_t n, const size_t *counts,
                        float **buffers[]);
 
@@ -42,9 +43,6 @@ int alloc_layer(void *out, const void *layer, size_t struct_bytes, size_t n, con
    or output alone (delta NULL). */
 int alloc_io_layer(void *out, const void *layer, size_t struct_bytes, size_t n, float **output,
                    float **delta);
-
-/* Bytes from the start of a block's struct to end, the end of its last buffer. */
-size_t layer_block_bytes(const void *layer, const float *end);
 
 /* The per-output buffers of a connected or convolutional layer l after its
    biases, in the order of one buffer of n floats each from biases on:

@@ -100,14 +100,3 @@ int backward_maxpool_layer(const maxpool_layer *l, const network *net)
     }
     return DS_OK;
 }
-
-void free_maxpool_layer(maxpool_layer *l)
-{
-    free(l);
-}
-
-size_t maxpool_layer_bytes(const maxpool_layer *l)
-{
-    return layer_block_bytes(
-        l, (const float *)(const void *)(l->indexes + l->shape.batch * l->shape.outputs));
-}

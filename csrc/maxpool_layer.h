@@ -31,9 +31,6 @@ typedef struct maxpool_layer {
    stride or padding above INT32_MAX, Darknet's int, or an output below 1 x 1. */
 DS_API int make_maxpool_layer(size_t batch, size_t h, size_t w, size_t c, size_t size,
                               size_t stride, size_t padding, maxpool_layer **out);
-DS_API void free_maxpool_layer(maxpool_layer *l);
-/* Bytes from the start of the struct to the end of its last buffer. */
-DS_API size_t maxpool_layer_bytes(const maxpool_layer *l);
 /* Each output is the largest value of its size x size window, compared with
    Darknet's `val > max` from max = -FLT_MAX: positions outside the input
    count as -FLT_MAX, the first of equal values wins, NaN never wins, and a

@@ -130,13 +130,3 @@ int backward_reorg_layer(const reorg_layer *l, const network *net)
     }
     return DS_OK;
 }
-
-void free_reorg_layer(reorg_layer *l)
-{
-    free(l);
-}
-
-size_t reorg_layer_bytes(const reorg_layer *l)
-{
-    return layer_block_bytes(l, l->delta + l->shape.batch * l->shape.outputs);
-}

@@ -36,8 +36,6 @@ typedef struct reorg_layer {
    backward then disagree, or read out of range. */
 DS_API int make_reorg_layer(size_t batch, size_t w, size_t h, size_t c, size_t stride, int reverse,
                             int flatten, size_t extra, int exact, reorg_layer **out);
-DS_API void free_reorg_layer(reorg_layer *l);
-DS_API size_t reorg_layer_bytes(const reorg_layer *l);
 DS_API int forward_reorg_layer(reorg_layer *l, const network *net);
 DS_API int backward_reorg_layer(const reorg_layer *l, const network *net);
 

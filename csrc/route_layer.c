@@ -70,13 +70,3 @@ int backward_route_layer(const route_layer *l, const network *net)
     }
     return DS_OK;
 }
-
-void free_route_layer(route_layer *l)
-{
-    free(l);
-}
-
-size_t route_layer_bytes(const route_layer *l)
-{
-    return layer_block_bytes(l, (const float *)(const void *)l->sources + table_floats(l->n));
-}

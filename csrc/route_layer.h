@@ -32,8 +32,6 @@ typedef struct route_layer {
 /* The n sources are copied into the layer; every size must be at least 1
    and every output set. */
 DS_API int make_route_layer(size_t batch, size_t n, const route_source *sources, route_layer **out);
-DS_API void free_route_layer(route_layer *l);
-DS_API size_t route_layer_bytes(const route_layer *l);
 /* For each item, the sources' items copied one after another into output. */
 DS_API int forward_route_layer(route_layer *l, const network *net);
 /* Each source's slice of delta is added into that source's delta, where it

@@ -111,13 +111,3 @@ int backward_shortcut_layer(shortcut_layer *l, const network *net)
     }
     return DS_OK;
 }
-
-void free_shortcut_layer(shortcut_layer *l)
-{
-    free(l);
-}
-
-size_t shortcut_layer_bytes(const shortcut_layer *l)
-{
-    return layer_block_bytes(l, l->delta + l->shape.batch * l->shape.outputs);
-}

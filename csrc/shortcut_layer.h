@@ -38,8 +38,6 @@ DS_API int make_shortcut_layer(size_t batch, size_t w, size_t h, size_t c, size_
                                size_t c2, const float *from_output, float *from_delta,
                                ACTIVATION activation, float alpha, float beta, int exact,
                                shortcut_layer **out);
-DS_API void free_shortcut_layer(shortcut_layer *l);
-DS_API size_t shortcut_layer_bytes(const shortcut_layer *l);
 /* output = net->input; Darknet's shortcut_cpu adds from with alpha and beta; then the activation. */
 DS_API int forward_shortcut_layer(shortcut_layer *l, const network *net);
 /* delta *= the activation's derivative; net->delta += alpha*delta, when set;

@@ -20,16 +20,6 @@ int make_softmax_layer(size_t batch, size_t inputs, size_t groups, softmax_layer
     return *out ? DS_OK : DS_ERR_NOMEM;
 }
 
-void free_softmax_layer(softmax_layer *l)
-{
-    free(l);
-}
-
-size_t softmax_layer_bytes(const softmax_layer *l)
-{
-    return layer_block_bytes(l, l->loss + l->shape.batch * l->shape.inputs);
-}
-
 /* The plain and the spatial layouts' groups, as softmax_cpu's group arguments. */
 typedef struct group_layout {
     size_t n, groups, group_offset, stride;

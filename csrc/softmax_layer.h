@@ -32,9 +32,6 @@ typedef struct softmax_layer {
 } softmax_layer;
 
 DS_API int make_softmax_layer(size_t batch, size_t inputs, size_t groups, softmax_layer **out);
-DS_API void free_softmax_layer(softmax_layer *l);
-/* Bytes from the start of the struct to the end of its last buffer. */
-DS_API size_t softmax_layer_bytes(const softmax_layer *l);
 DS_API int forward_softmax_layer(softmax_layer *l, const network *net);
 DS_API int backward_softmax_layer(const softmax_layer *l, const network *net);
 /* After a forward with no truth: the loss, delta and cost against one class

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+import darknet_softmax as ds
 import darknet_softmax._lib
 from darknet_softmax.binding import ffi, lib
 
@@ -42,6 +43,21 @@ def test_exports_are_the_declared_functions():
 def test_sizes_are_size_t():
     assert all(field.type.cname == "size_t" for _, field in ffi.typeof("layer_shape").fields)
     assert ffi.sizeof("size_t") == ffi.sizeof("void *")
+
+
+def test_every_layer_struct_starts_with_its_shape():
+    """free_layer and layer_bytes read any layer through its shape."""
+    kinds = [name for name in ffi.list_types()[0] if name.endswith("_layer")]
+    assert len(kinds) >= 11
+    for kind in kinds:
+        assert ffi.offsetof(kind, "shape") == 0, kind
+
+
+def test_layer_bytes_cover_the_buffers_and_no_more():
+    layer = ds.MaxpoolLayer(2, 5, 7, 3, size=2, stride=2)
+    start = int(ffi.cast("uintptr_t", layer._layer))
+    end = int(ffi.cast("uintptr_t", layer._layer.indexes)) + 8 * layer.batch * layer.outputs
+    assert end - start <= lib.layer_bytes(layer._layer) < end - start + 64
 
 
 def test_constants():

@@ -405,7 +405,7 @@ def test_plan_matches_the_built_layer(options, size):
     layer = ConvolutionalLayer.build(full, params)
     assert shape == layer.out_shape
     # the block adds the struct and aligns each buffer to 64 bytes
-    actual = lib.convolutional_layer_bytes(layer._layer)
+    actual = lib.layer_bytes(layer._layer)
     assert nbytes <= actual <= nbytes + 64 * 9 + 512
 
 

@@ -360,10 +360,10 @@ class CLayer:
 
     def _make(self, *args):
         """Darknet's make_X_layer(*args), X being `kind`: the struct, freed by
-        free_X_layer when the last view of its memory goes."""
+        free_layer when the last view of its memory goes."""
         out = ffi.new(f"{self.kind}_layer **")
         check_status(getattr(lib, f"make_{self.kind}_layer")(*args, out), f"make_{self.kind}_layer")
-        self._layer = ffi.gc(out[0], getattr(lib, f"free_{self.kind}_layer"))
+        self._layer = ffi.gc(out[0], lib.free_layer)
         return self._layer
 
     def _map(self, shape=None, **buffers):
@@ -373,7 +373,7 @@ class CLayer:
         layer = self._layer
         if shape is not None:
             buffers = {"output": (layer.output, shape), "delta": (layer.delta, shape), **buffers}
-        block = ffi.buffer(layer, getattr(lib, f"{self.kind}_layer_bytes")(layer))
+        block = ffi.buffer(layer, lib.layer_bytes(layer))
         start = int(ffi.cast("uintptr_t", layer))
         self._views = {}
         for name, (pointer, size, *dtype) in buffers.items():
