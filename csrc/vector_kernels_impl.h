@@ -444,81 +444,110 @@ static inline void VK(tile_store)(float *row, size_t v, size_t count, vf value)
     else vf_store_part(row + v * LANES, value, left);
 }
 
-/* count positions from x into tile. next (or NULL) is where the next tile
-   starts, in the same rows, and next_out where its output goes: both come
-   into cache meanwhile, so that neither its loads nor its stores wait on
-   memory. */
-static void VK(tile_in)(const float *x, size_t n, size_t stride, size_t count, const float *next,
-                        const float *next_out, float *tile)
+/* count positions from x into tile, and each lane's largest class. next
+   (or NULL) is where the next tile starts, in the same rows, and next_out
+   where its output goes: both come into cache meanwhile, so that neither
+   its loads nor its stores wait on memory. Written for any count, and
+   copied for whole tiles, whose loops unroll and whose maxima stay in
+   registers. */
+static ALWAYS_INLINE void VK(tile_in_n)(const float *x, size_t n, size_t stride, size_t count,
+                                        const float *next, const float *next_out, float *tile,
+                                        vf *largest)
 {
     size_t vectors = VK(tile_vectors)(count), width = vectors * LANES;
+    vf m[TILE_VECTORS];
+    for (size_t v = 0; v < vectors; ++v) m[v] = vf_set1(-INFINITY);
     for (size_t k = 0; k < n; ++k) {
         for (size_t f = 0; next && f < width; f += 64 / sizeof(float)) { /* a cache line */
             prefetch(next + k * stride + f);
             prefetch(next_out + k * stride + f);
         }
         for (size_t v = 0; v < vectors; ++v) {
-            vf_store(tile + k * width + v * LANES, VK(tile_load)(x + k * stride, v, count));
+            vf value = VK(tile_load)(x + k * stride, v, count);
+            vf_store(tile + k * width + v * LANES, value);
+            m[v] = vf_max(m[v], value);
         }
     }
+    for (size_t v = 0; v < vectors; ++v) largest[v] = m[v];
 }
 
-/* Each lane's largest class, one column of the tile at a time. */
-static void VK(tile_max)(const float *tile, size_t n, size_t vectors, vf *largest)
+static void VK(tile_in)(const float *x, size_t n, size_t stride, size_t count, const float *next,
+                        const float *next_out, float *tile, vf *largest)
+{
+    if (count == TILE_POSITIONS)
+        VK(tile_in_n)(x, n, stride, TILE_POSITIONS, next, next_out, tile, largest);
+    else VK(tile_in_n)(x, n, stride, count, next, next_out, tile, largest);
+}
+
+/* exp of the tile's value at p less largest: with keep, exact and written
+   back in its place; without, coarse (vf_exp_coarse), for a sum whose log
+   alone is kept. */
+static ALWAYS_INLINE vf VK(tile_exp)(float *p, vf largest, const scaling *s, int keep)
+{
+    if (!keep) return vf_exp_coarse(VK(shifted)(vf_load(p), largest, s));
+    vf e = VK(exp_of)(vf_load(p), largest, s);
+    vf_store(p, e);
+    return e;
+}
+
+/* Each lane's sum of exps over the classes, one column of the tile at a
+   time (tile_exp's, with keep). Each run of eight classes is added in float
+   first, pairwise (at most 3 roundings, 2e-7 of the sum), then in double. */
+static ALWAYS_INLINE void VK(tile_sums)(float *tile, size_t n, size_t vectors, const vf *largest,
+                                        const scaling *s, int keep, vsum *sums)
 {
     size_t width = vectors * LANES;
     for (size_t v = 0; v < vectors; ++v) {
-        const float *column = tile + v * LANES;
-        vf m = vf_load(column);
-        for (size_t k = 1; k < n; ++k) m = vf_max(m, vf_load(column + k * width));
-        largest[v] = m;
-    }
-}
-
-/* Each lane's sum of exps over the classes, in double, one column at a
-   time; with keep, the exps replace the tile's values. */
-static void VK(tile_sums)(float *tile, size_t n, size_t vectors, const vf *largest,
-                          const scaling *s, int keep, vsum *sums)
-{
-    size_t width = vectors * LANES;
-    for (size_t v = 0; v < vectors; ++v) {
-        float *column = tile + v * LANES;
+        float *p = tile + v * LANES;
         vf m = largest[v];
         vsum sum = vsum_zero();
-        for (size_t k = 0; k < n; ++k) {
-            vf e = VK(exp_of)(vf_load(column + k * width), m, s);
-            if (keep) vf_store(column + k * width, e);
-            sum = vsum_add(sum, e);
+        size_t k = 0;
+        for (; k + 8 <= n; k += 8, p += 8 * width) {
+            vf e[8];
+            for (size_t j = 0; j < 8; ++j) e[j] = VK(tile_exp)(p + j * width, m, s, keep);
+            vf low = vf_add(vf_add(e[0], e[1]), vf_add(e[2], e[3]));
+            vf high = vf_add(vf_add(e[4], e[5]), vf_add(e[6], e[7]));
+            sum = vsum_add(sum, vf_add(low, high));
         }
+        for (; k < n; ++k, p += width) sum = vsum_add(sum, VK(tile_exp)(p, m, s, keep));
         sums[v] = sum;
     }
 }
 
+/* The output pass of log_softmax_wide: (x - largest)/temp - log_sum, the
+   tile's rows out to rows stride apart; copied for whole tiles as tile_in. */
+static ALWAYS_INLINE void VK(log_tile_out)(const float *tile, size_t n, size_t count,
+                                           const vf *largest, const vf *log_sum, const scaling *s,
+                                           float *output, size_t stride)
+{
+    size_t vectors = VK(tile_vectors)(count), width = vectors * LANES;
+    for (size_t k = 0; k < n; ++k) {
+        for (size_t v = 0; v < vectors; ++v) {
+            vf shifted = VK(shifted)(vf_load(tile + k * width + v * LANES), largest[v], s);
+            VK(tile_store)(output + k * stride, v, count, vf_sub(shifted, log_sum[v]));
+        }
+    }
+}
+
 /* log_softmax of count positions by way of a tile (n*TILE_POSITIONS floats
-   of scratch): copy, max, sum, output. */
+   of scratch): copy and max, sum, output. The sum is of coarse exps (within
+   3e-6 but exp(0) = 1, exact) and within 2e-7 besides, so its log is within
+   3.2e-6*(1 - 1/sum) + 2e-7 of log(sum): at most a quarter of the tolerance
+   (1e-6 + 1e-5*|y|) of the output closest to 0, y = -log(sum). */
 static void VK(log_softmax_wide)(const float *input, size_t n, size_t stride, size_t count,
                                  float temp, float *output, float *scratch, const float *next)
 {
     scaling s = VK(scaling_for)(temp);
-    size_t vectors = VK(tile_vectors)(count), width = vectors * LANES;
+    size_t vectors = VK(tile_vectors)(count);
     vf largest[TILE_VECTORS], log_sum[TILE_VECTORS];
     vsum sums[TILE_VECTORS];
-    VK(tile_in)(input, n, stride, count, next, next ? output + (next - input) : NULL, scratch);
-    VK(tile_max)(scratch, n, vectors, largest);
+    VK(tile_in)(input, n, stride, count, next, next ? output + (next - input) : NULL, scratch,
+                largest);
     VK(tile_sums)(scratch, n, vectors, largest, &s, 0, sums);
-    for (size_t v = 0; v < vectors; ++v) {
-        double lane_sums[LANES];
-        float logs[LANES];
-        vsum_lanes(sums[v], lane_sums);
-        for (size_t l = 0; l < LANES; ++l) logs[l] = (float)log(lane_sums[l]);
-        log_sum[v] = vf_load(logs);
-    }
-    for (size_t k = 0; k < n; ++k) {
-        for (size_t v = 0; v < vectors; ++v) {
-            vf shifted = VK(shifted)(vf_load(scratch + k * width + v * LANES), largest[v], &s);
-            VK(tile_store)(output + k * stride, v, count, vf_sub(shifted, log_sum[v]));
-        }
-    }
+    for (size_t v = 0; v < vectors; ++v) log_sum[v] = vf_log(vsum_floats(sums[v]));
+    if (count == TILE_POSITIONS)
+        VK(log_tile_out)(scratch, n, TILE_POSITIONS, largest, log_sum, &s, output, stride);
+    else VK(log_tile_out)(scratch, n, count, largest, log_sum, &s, output, stride);
 }
 
 static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
@@ -1001,10 +1030,10 @@ static double VK(cross_entropy_tile)(const struct cross_entropy *c, size_t o, si
     const float *z = c->logits + o * n * stride + i;
     float *g = c->grad + o * n * stride + i;
     int more = i + 2 * count <= stride;
-    VK(tile_in)(z, n, stride, count, more ? z + count : NULL, more ? g + count : NULL, tile);
     vf largest[TILE_VECTORS];
     vsum sums[TILE_VECTORS], dots[TILE_VECTORS];
-    VK(tile_max)(tile, n, vectors, largest);
+    VK(tile_in)(z, n, stride, count, more ? z + count : NULL, more ? g + count : NULL, tile,
+                largest);
     for (size_t v = 0; v < vectors; ++v) {
         dots[v] = vsum_zero();
         for (size_t k = 0; c->smooth != 0 && k < n; ++k) {
