@@ -263,8 +263,8 @@ static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
     return exp_lanes(x, correction, 1, 1);
 }
 
-/* exp(x) for x <= 0 or NaN within 3e-6, in 11 operations where vf_exp
-   takes 14: for a sum of exps that includes exp(0) = 1 (which it gives
+/* exp(x) for x <= 0 or NaN within 3.2e-6, in 11 operations where vf_exp
+   takes 14: for a sum of exps that holds exp(0) = 1 (which it gives
    exactly) and of which only the log is kept, as log_softmax keeps it.
    Below EXP_LOWEST it gives 2^-126 in place of 0, which such a sum cannot
    tell apart. */
@@ -483,9 +483,9 @@ static ALWAYS_INLINE part exp_part(part x, part correction, int corrected, int n
 }
 
 /* The AVX2 code's vf_exp_coarse on one part. Without an FMA, n*EXP_LN2
-   is rounded, which puts up to 6e-8*|x| into a term's relative error:
-   most where the term is least (exp(x)*|x| <= 0.37), so a sum of them
-   that holds exp(0) moves by a few 1e-7 at most. */
+   is rounded, which adds up to 6e-8*|x| to the relative error: most where
+   the exp is least (exp(x)*|x| <= 0.37), so that a sum that holds exp(0)
+   moves by a few 1e-7 more at most. */
 static ALWAYS_INLINE part exp_coarse_part(part x)
 {
     part clamped = select_lanes(MASK(x < EXP_LOWEST), splat(EXP_LOWEST), x);

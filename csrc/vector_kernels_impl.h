@@ -391,19 +391,48 @@ static void VK(log_softmax_row)(const float *input, size_t n, float temp, float 
     }
 }
 
+/* exp of the value at p less largest: with kept, exact and stored there;
+   without, coarse (vf_exp_coarse), for a sum whose log alone is kept. */
+static ALWAYS_INLINE vf VK(exp_at)(const float *p, vf largest, const scaling *s, float *kept)
+{
+    if (!kept) return vf_exp_coarse(VK(shifted)(vf_load(p), largest, s));
+    vf e = VK(exp_of)(vf_load(p), largest, s);
+    vf_store(kept, e);
+    return e;
+}
+
+/* Each lane's sum of exp_at, in double, over n values stride apart from p
+   (kept, or NULL, likewise). */
+static ALWAYS_INLINE vsum VK(column_sum)(const float *p, size_t n, size_t stride, vf largest,
+                                         const scaling *s, float *kept)
+{
+    vsum sum = vsum_zero();
+    for (size_t k = 0; k < n; ++k, p += stride, kept = kept ? kept + stride : NULL)
+        sum = vsum_add(sum, VK(exp_at)(p, largest, s, kept));
+    return sum;
+}
+
+/* Each lane's log of its sum: log(high) + low/high, high the sum rounded to
+   float and low the remainder. */
+static inline vf VK(log_of)(vsum sum)
+{
+    vf high = vsum_floats(sum), low = vsum_floats(vsum_add(sum, vf_sub(vf_set1(0), high)));
+    return vf_add(vf_log(high), vf_div(low, high));
+}
+
+/* log_softmax of eight groups side by side, values stride apart. The sum is
+   of coarse exps (within 3.2e-6, but exp(0) = 1 exactly), so its log is
+   within 3.2e-6*(1 - 1/sum) of log(sum): a third of the tolerance (1e-6 +
+   1e-5*|y|) of the output nearest 0, y = -log(sum), and 3.2e-6 of it. The
+   log is taken of the sum as a float plus its remainder, so that a sum
+   near 1 keeps its small log. The tiles compute each lane the same way, so
+   that a group's result does not depend on which of the two it took. */
 static void VK(log_lanes_scaled)(const float *x, size_t n, size_t stride, const scaling *s,
                                  float *output)
 {
-    vf largest = vf_load(x);
-    for (size_t j = 1; j < n; ++j) largest = vf_max(largest, vf_load(x + j * stride));
-    vsum sum = vsum_zero();
-    for (size_t j = 0; j < n; ++j)
-        sum = vsum_add(sum, VK(exp_of)(vf_load(x + j * stride), largest, s));
-    double sums[LANES];
-    float logs[LANES];
-    vsum_lanes(sum, sums);
-    for (size_t l = 0; l < LANES; ++l) logs[l] = (float)log(sums[l]);
-    vf log_sum = vf_load(logs);
+    vf largest = vf_set1(-INFINITY);
+    for (size_t j = 0; j < n; ++j) largest = vf_max(largest, vf_load(x + j * stride));
+    vf log_sum = VK(log_of)(VK(column_sum)(x, n, stride, largest, s, NULL));
     for (size_t j = 0; j < n; ++j) {
         vf v = VK(shifted)(vf_load(x + j * stride), largest, s);
         vf_store(output + j * stride, vf_sub(v, log_sum));
@@ -479,38 +508,15 @@ static void VK(tile_in)(const float *x, size_t n, size_t stride, size_t count, c
     else VK(tile_in_n)(x, n, stride, count, next, next_out, tile, largest);
 }
 
-/* exp of the tile's value at p less largest: with keep, exact and written
-   back in its place; without, coarse (vf_exp_coarse), for a sum whose log
-   alone is kept. */
-static ALWAYS_INLINE vf VK(tile_exp)(float *p, vf largest, const scaling *s, int keep)
-{
-    if (!keep) return vf_exp_coarse(VK(shifted)(vf_load(p), largest, s));
-    vf e = VK(exp_of)(vf_load(p), largest, s);
-    vf_store(p, e);
-    return e;
-}
-
 /* Each lane's sum of exps over the classes, one column of the tile at a
-   time (tile_exp's, with keep). Each run of eight classes is added in float
-   first, pairwise (at most 3 roundings, 2e-7 of the sum), then in double. */
+   time; with keep, exact and in place of the tile's values. */
 static ALWAYS_INLINE void VK(tile_sums)(float *tile, size_t n, size_t vectors, const vf *largest,
                                         const scaling *s, int keep, vsum *sums)
 {
     size_t width = vectors * LANES;
     for (size_t v = 0; v < vectors; ++v) {
-        float *p = tile + v * LANES;
-        vf m = largest[v];
-        vsum sum = vsum_zero();
-        size_t k = 0;
-        for (; k + 8 <= n; k += 8, p += 8 * width) {
-            vf e[8];
-            for (size_t j = 0; j < 8; ++j) e[j] = VK(tile_exp)(p + j * width, m, s, keep);
-            vf low = vf_add(vf_add(e[0], e[1]), vf_add(e[2], e[3]));
-            vf high = vf_add(vf_add(e[4], e[5]), vf_add(e[6], e[7]));
-            sum = vsum_add(sum, vf_add(low, high));
-        }
-        for (; k < n; ++k, p += width) sum = vsum_add(sum, VK(tile_exp)(p, m, s, keep));
-        sums[v] = sum;
+        float *column = tile + v * LANES;
+        sums[v] = VK(column_sum)(column, n, width, largest[v], s, keep ? column : NULL);
     }
 }
 
@@ -530,10 +536,7 @@ static ALWAYS_INLINE void VK(log_tile_out)(const float *tile, size_t n, size_t c
 }
 
 /* log_softmax of count positions by way of a tile (n*TILE_POSITIONS floats
-   of scratch): copy and max, sum, output. The sum is of coarse exps (within
-   3e-6 but exp(0) = 1, exact) and within 2e-7 besides, so its log is within
-   3.2e-6*(1 - 1/sum) + 2e-7 of log(sum): at most a quarter of the tolerance
-   (1e-6 + 1e-5*|y|) of the output closest to 0, y = -log(sum). */
+   of scratch): copy and max, sum, output, each lane as log_lanes_scaled. */
 static void VK(log_softmax_wide)(const float *input, size_t n, size_t stride, size_t count,
                                  float temp, float *output, float *scratch, const float *next)
 {
@@ -544,7 +547,7 @@ static void VK(log_softmax_wide)(const float *input, size_t n, size_t stride, si
     VK(tile_in)(input, n, stride, count, next, next ? output + (next - input) : NULL, scratch,
                 largest);
     VK(tile_sums)(scratch, n, vectors, largest, &s, 0, sums);
-    for (size_t v = 0; v < vectors; ++v) log_sum[v] = vf_log(vsum_floats(sums[v]));
+    for (size_t v = 0; v < vectors; ++v) log_sum[v] = VK(log_of)(sums[v]);
     if (count == TILE_POSITIONS)
         VK(log_tile_out)(scratch, n, TILE_POSITIONS, largest, log_sum, &s, output, stride);
     else VK(log_tile_out)(scratch, n, count, largest, log_sum, &s, output, stride);
