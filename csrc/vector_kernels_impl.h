@@ -391,19 +391,48 @@ static void VK(log_softmax_row)(const float *input, size_t n, float temp, float 
     }
 }
 
+/* exp of the value at p less largest: with kept, exact and stored there;
+   without, coarse (vf_exp_coarse), for a sum whose log alone is kept. */
+static ALWAYS_INLINE vf VK(exp_at)(const float *p, vf largest, const scaling *s, float *kept)
+{
+    if (!kept) return vf_exp_coarse(VK(shifted)(vf_load(p), largest, s));
+    vf e = VK(exp_of)(vf_load(p), largest, s);
+    vf_store(kept, e);
+    return e;
+}
+
+/* Each lane's sum of exp_at, in double, over n values stride apart from p
+   (kept, or NULL, likewise). */
+static ALWAYS_INLINE vsum VK(column_sum)(const float *p, size_t n, size_t stride, vf largest,
+                                         const scaling *s, float *kept)
+{
+    vsum sum = vsum_zero();
+    for (size_t k = 0; k < n; ++k, p += stride, kept = kept ? kept + stride : NULL)
+        sum = vsum_add(sum, VK(exp_at)(p, largest, s, kept));
+    return sum;
+}
+
+/* Each lane's log of its sum: log(high) + low/high, high the sum rounded to
+   float and low the remainder. */
+static inline vf VK(log_of)(vsum sum)
+{
+    vf high = vsum_floats(sum), low = vsum_floats(vsum_add(sum, vf_sub(vf_set1(0), high)));
+    return vf_add(vf_log(high), vf_div(low, high));
+}
+
+/* log_softmax of eight groups side by side, values stride apart. The sum is
+   of coarse exps (within 3.2e-6, but exp(0) = 1 exactly), so its log is
+   within 3.2e-6*(1 - 1/sum) of log(sum): a third of the tolerance (1e-6 +
+   1e-5*|y|) of the output nearest 0, y = -log(sum), and 3.2e-6 of it. The
+   log is taken of the sum as a float plus its remainder, so that a sum
+   near 1 keeps its small log. The tiles compute each lane the same way, so
+   that a group's result does not depend on which of the two it took. */
 static void VK(log_lanes_scaled)(const float *x, size_t n, size_t stride, const scaling *s,
                                  float *output)
 {
-    vf largest = vf_load(x);
-    for (size_t j = 1; j < n; ++j) largest = vf_max(largest, vf_load(x + j * stride));
-    vsum sum = vsum_zero();
-    for (size_t j = 0; j < n; ++j)
-        sum = vsum_add(sum, VK(exp_of)(vf_load(x + j * stride), largest, s));
-    double sums[LANES];
-    float logs[LANES];
-    vsum_lanes(sum, sums);
-    for (size_t l = 0; l < LANES; ++l) logs[l] = (float)log(sums[l]);
-    vf log_sum = vf_load(logs);
+    vf largest = vf_set1(-INFINITY);
+    for (size_t j = 0; j < n; ++j) largest = vf_max(largest, vf_load(x + j * stride));
+    vf log_sum = VK(log_of)(VK(column_sum)(x, n, stride, largest, s, NULL));
     for (size_t j = 0; j < n; ++j) {
         vf v = VK(shifted)(vf_load(x + j * stride), largest, s);
         vf_store(output + j * stride, vf_sub(v, log_sum));
@@ -444,81 +473,84 @@ static inline void VK(tile_store)(float *row, size_t v, size_t count, vf value)
     else vf_store_part(row + v * LANES, value, left);
 }
 
-/* count positions from x into tile. next (or NULL) is where the next tile
-   starts, in the same rows, and next_out where its output goes: both come
-   into cache meanwhile, so that neither its loads nor its stores wait on
-   memory. */
-static void VK(tile_in)(const float *x, size_t n, size_t stride, size_t count, const float *next,
-                        const float *next_out, float *tile)
+/* count positions from x into tile, and each lane's largest class. next
+   (or NULL) is where the next tile starts, in the same rows, and next_out
+   where its output goes: both come into cache meanwhile, so that neither
+   its loads nor its stores wait on memory. Written for any count, and
+   copied for whole tiles, whose loops unroll and whose maxima stay in
+   registers. */
+static ALWAYS_INLINE void VK(tile_in_n)(const float *x, size_t n, size_t stride, size_t count,
+                                        const float *next, const float *next_out, float *tile,
+                                        vf *largest)
 {
     size_t vectors = VK(tile_vectors)(count), width = vectors * LANES;
+    vf m[TILE_VECTORS];
+    for (size_t v = 0; v < vectors; ++v) m[v] = vf_set1(-INFINITY);
     for (size_t k = 0; k < n; ++k) {
         for (size_t f = 0; next && f < width; f += 64 / sizeof(float)) { /* a cache line */
             prefetch(next + k * stride + f);
             prefetch(next_out + k * stride + f);
         }
         for (size_t v = 0; v < vectors; ++v) {
-            vf_store(tile + k * width + v * LANES, VK(tile_load)(x + k * stride, v, count));
+            vf value = VK(tile_load)(x + k * stride, v, count);
+            vf_store(tile + k * width + v * LANES, value);
+            m[v] = vf_max(m[v], value);
         }
     }
+    for (size_t v = 0; v < vectors; ++v) largest[v] = m[v];
 }
 
-/* Each lane's largest class, one column of the tile at a time. */
-static void VK(tile_max)(const float *tile, size_t n, size_t vectors, vf *largest)
+static void VK(tile_in)(const float *x, size_t n, size_t stride, size_t count, const float *next,
+                        const float *next_out, float *tile, vf *largest)
 {
-    size_t width = vectors * LANES;
-    for (size_t v = 0; v < vectors; ++v) {
-        const float *column = tile + v * LANES;
-        vf m = vf_load(column);
-        for (size_t k = 1; k < n; ++k) m = vf_max(m, vf_load(column + k * width));
-        largest[v] = m;
-    }
+    if (count == TILE_POSITIONS)
+        VK(tile_in_n)(x, n, stride, TILE_POSITIONS, next, next_out, tile, largest);
+    else VK(tile_in_n)(x, n, stride, count, next, next_out, tile, largest);
 }
 
-/* Each lane's sum of exps over the classes, in double, one column at a
-   time; with keep, the exps replace the tile's values. */
-static void VK(tile_sums)(float *tile, size_t n, size_t vectors, const vf *largest,
-                          const scaling *s, int keep, vsum *sums)
+/* Each lane's sum of exps over the classes, one column of the tile at a
+   time; with keep, exact and in place of the tile's values. */
+static ALWAYS_INLINE void VK(tile_sums)(float *tile, size_t n, size_t vectors, const vf *largest,
+                                        const scaling *s, int keep, vsum *sums)
 {
     size_t width = vectors * LANES;
     for (size_t v = 0; v < vectors; ++v) {
         float *column = tile + v * LANES;
-        vf m = largest[v];
-        vsum sum = vsum_zero();
-        for (size_t k = 0; k < n; ++k) {
-            vf e = VK(exp_of)(vf_load(column + k * width), m, s);
-            if (keep) vf_store(column + k * width, e);
-            sum = vsum_add(sum, e);
+        sums[v] = VK(column_sum)(column, n, width, largest[v], s, keep ? column : NULL);
+    }
+}
+
+/* The output pass of log_softmax_wide: (x - largest)/temp - log_sum, the
+   tile's rows out to rows stride apart; copied for whole tiles as tile_in. */
+static ALWAYS_INLINE void VK(log_tile_out)(const float *tile, size_t n, size_t count,
+                                           const vf *largest, const vf *log_sum, const scaling *s,
+                                           float *output, size_t stride)
+{
+    size_t vectors = VK(tile_vectors)(count), width = vectors * LANES;
+    for (size_t k = 0; k < n; ++k) {
+        for (size_t v = 0; v < vectors; ++v) {
+            vf shifted = VK(shifted)(vf_load(tile + k * width + v * LANES), largest[v], s);
+            VK(tile_store)(output + k * stride, v, count, vf_sub(shifted, log_sum[v]));
         }
-        sums[v] = sum;
     }
 }
 
 /* log_softmax of count positions by way of a tile (n*TILE_POSITIONS floats
-   of scratch): copy, max, sum, output. */
+   of scratch): copy and max, sum, output, each lane as log_lanes_scaled. */
 static void VK(log_softmax_wide)(const float *input, size_t n, size_t stride, size_t count,
                                  float temp, float *output, float *scratch, const float *next)
 {
     scaling s = VK(scaling_for)(temp);
-    size_t vectors = VK(tile_vectors)(count), width = vectors * LANES;
+    size_t vectors = VK(tile_vectors)(count);
     vf largest[TILE_VECTORS], log_sum[TILE_VECTORS];
     vsum sums[TILE_VECTORS];
-    VK(tile_in)(input, n, stride, count, next, next ? output + (next - input) : NULL, scratch);
-    VK(tile_max)(scratch, n, vectors, largest);
+    VK(tile_in)(input, n, stride, count, next, next ? output + (next - input) : NULL, scratch,
+                largest);
     VK(tile_sums)(scratch, n, vectors, largest, &s, 0, sums);
-    for (size_t v = 0; v < vectors; ++v) {
-        double lane_sums[LANES];
-        float logs[LANES];
-        vsum_lanes(sums[v], lane_sums);
-        for (size_t l = 0; l < LANES; ++l) logs[l] = (float)log(lane_sums[l]);
-        log_sum[v] = vf_load(logs);
-    }
-    for (size_t k = 0; k < n; ++k) {
-        for (size_t v = 0; v < vectors; ++v) {
-            vf shifted = VK(shifted)(vf_load(scratch + k * width + v * LANES), largest[v], &s);
-            VK(tile_store)(output + k * stride, v, count, vf_sub(shifted, log_sum[v]));
-        }
-    }
+    for (size_t v = 0; v < vectors; ++v) log_sum[v] = VK(log_of)(sums[v]);
+    if (count == TILE_POSITIONS)
+        VK(log_tile_out)(scratch, n, TILE_POSITIONS, largest, log_sum, &s, output, stride);
+    else VK(log_tile_out)(scratch, n, count, largest, log_sum, &s, output, stride);
 }
 
 static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
@@ -1001,10 +1033,10 @@ static double VK(cross_entropy_tile)(const struct cross_entropy *c, size_t o, si
     const float *z = c->logits + o * n * stride + i;
     float *g = c->grad + o * n * stride + i;
     int more = i + 2 * count <= stride;
-    VK(tile_in)(z, n, stride, count, more ? z + count : NULL, more ? g + count : NULL, tile);
     vf largest[TILE_VECTORS];
     vsum sums[TILE_VECTORS], dots[TILE_VECTORS];
-    VK(tile_max)(tile, n, vectors, largest);
+    VK(tile_in)(z, n, stride, count, more ? z + count : NULL, more ? g + count : NULL, tile,
+                largest);
     for (size_t v = 0; v < vectors; ++v) {
         dots[v] = vsum_zero();
         for (size_t k = 0; c->smooth != 0 && k < n; ++k) {

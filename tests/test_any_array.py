@@ -157,11 +157,13 @@ def test_extreme_values_along_axis_0(kernel_path, values):
 
 
 # log_softmax over axis 1 of (batch, classes, positions), the SSD head:
-# positions around a vector and a tile of 64, a few class counts, batch 1.
+# positions around a vector and a tile of 64, batch 1, and class counts
+# around the tile's runs of eight, with 200 a tile of 40 positions and 513
+# too many classes for a tile.
 LOG_STRIDED = [
     (batch, classes, positions)
     for positions in (1, 7, 8, 9, 63, 64, 65, 130)
-    for classes in (1, 2, 21, 81)
+    for classes in (1, 2, 8, 21, 81, 200, 513)
     for batch in (1, 2)
 ]
 
@@ -187,6 +189,24 @@ def test_log_softmax_extremes_over_a_strided_axis(kernel_path, values):
     with np.errstate(all="ignore"):
         expected = reference.log_softmax_along(x, axis=1)
     assert_close(ds.log_softmax(x, axis=1), expected, kind="log_softmax")
+
+
+@pytest.mark.parametrize("classes", [2, 21, 81, 200, 512])
+def test_log_softmax_sum_is_within_its_stated_error(kernel_path, classes):
+    """The largest output, -log(S) with S the sum of exps, carries the
+    coarse exp's error (3.2e-6 of the exps other than the largest, which is
+    1, and without an FMA 6e-8 |v| more, v their shift: (3.2e-6 + 6e-8 |v|)
+    (1 - 1/S)) and the roundings of the log and the output (2.5e-7 of it):
+    each position's largest logit 0 and the others equal, from -12 to 0, so
+    that S runs from 1 + 6e-6 up."""
+    shift = np.linspace(-12, 0, 4096, dtype=np.float32)
+    x = np.zeros((1, classes, shift.size), np.float32)
+    x[0, 1:] = shift
+    expected = reference.log_softmax_along(x, axis=1)[0, 0]
+    error = np.abs(ds.log_softmax(x, axis=1)[0, 0] - expected)
+    sums = np.exp(-expected)
+    bound = (3.2e-6 + 6e-8 * np.abs(shift)) * (1 - 1 / sums) + 2.5e-7 * np.abs(expected)
+    assert (error <= bound).all()
 
 
 def test_log_softmax_over_a_strided_axis_on_two_threads_matches_one(rng):

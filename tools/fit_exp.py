@@ -1,6 +1,7 @@
-"""Fits the exp polynomial of csrc/vector.h: exp(r) = 1 + r*p(r), p of degree
-4, on |r| <= ln2/2, minimising the largest relative error (least squares
-reweighted by the error, Lawson's iteration, which tends to the minimax fit).
+"""Fits the exp polynomials of csrc/vector.h: exp(r) = 1 + r*p(r), p of degree
+4 (EXP_C*) and of degree 3 (EXP_COARSE_C*), on |r| <= ln2/2, minimising the
+largest relative error (least squares reweighted by the error, Lawson's
+iteration, which tends to the minimax fit).
 Prints the coefficients as C hex floats; run it to check or redo them."""
 
 import numpy as np
@@ -23,7 +24,8 @@ def fit(degree=4, iterations=200):
 
 
 if __name__ == "__main__":
-    coefficients, error = fit()
-    for k, c in enumerate(coefficients, start=1):
-        print(f"#define EXP_C{k} {float(np.float32(c)).hex().replace('0000000p', 'p')}f")
-    print(f"largest relative error in exact arithmetic: {error:.2g}")
+    for degree, prefix in ((4, "EXP_C"), (3, "EXP_COARSE_C")):
+        coefficients, error = fit(degree)
+        for k, c in enumerate(coefficients, start=1):
+            print(f"#define {prefix}{k} {float(np.float32(c)).hex().replace('0000000p', 'p')}f")
+        print(f"largest relative error in exact arithmetic: {error:.2g}")
