@@ -116,28 +116,32 @@ struct gemm_work {
     size_t a_row, a_col, b_row, b_col; /* op(A)(i, k) at A[i*a_row + k*a_col]; B's for (j, k) */
     float *C;
     size_t ldc;
-    gemm_kernel *kernel;
-    int split_rows; /* the parts split the rows of C, else its columns */
-    float *panels;  /* panel_floats a part */
+    gemm_kernel *whole, *half; /* the microkernels for whole tiles and half ones */
+    int split_rows;            /* the parts split the rows of C, else its columns */
+    float *panels;             /* panel_floats a part */
     size_t panel_floats, a_floats;
 };
 
 /* C's tiles in an mc x nc block from packed a and b; a partial tile is
-   computed whole into a scratch tile and only its part is written. */
+   computed whole (or its first half, when that holds it) into a scratch tile
+   and only its part is written. */
 static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t nc, const float *a,
                        const float *b, float beta, float *c)
 {
     for (size_t j = 0; j < nc; j += GEMM_NR) {
+        size_t cols = smaller(GEMM_NR, nc - j);
+        int half = cols <= GEMM_NR / 2;
+        gemm_kernel *kernel = half ? w->half : w->whole;
         for (size_t i = 0; i < mc; i += GEMM_MR) {
             const float *a_panel = a + i * kc, *b_panel = b + j * kc;
             float *tile = c + i * w->ldc + j;
-            size_t rows = smaller(GEMM_MR, mc - i), cols = smaller(GEMM_NR, nc - j);
-            if (rows == GEMM_MR && cols == GEMM_NR) {
-                w->kernel(kc, a_panel, b_panel, w->ALPHA, beta, tile, w->ldc);
+            size_t rows = smaller(GEMM_MR, mc - i);
+            if (rows == GEMM_MR && cols == (half ? GEMM_NR / 2 : GEMM_NR)) {
+                kernel(kc, a_panel, b_panel, w->ALPHA, beta, tile, w->ldc);
                 continue;
             }
             float scratch[GEMM_MR * GEMM_NR];
-            w->kernel(kc, a_panel, b_panel, 1, 0, scratch, GEMM_NR);
+            kernel(kc, a_panel, b_panel, 1, 0, scratch, GEMM_NR);
             for (size_t r = 0; r < rows; ++r) {
                 for (size_t s = 0; s < cols; ++s) {
                     float product = w->ALPHA * scratch[r * GEMM_NR + s],
@@ -183,12 +187,17 @@ static void gemm_part(void *context, size_t part, size_t parts)
     else gemm_region(w, 0, w->M, begin, end, a, b);
 }
 
-static gemm_kernel *kernel_in_use(void)
+static void choose_kernels(struct gemm_work *w)
 {
 #if defined(DS_BUILD_AVX2)
-    if (ds_get_isa() == DS_ISA_AVX2) return gemm_kernel_avx2;
+    if (ds_get_isa() == DS_ISA_AVX2) {
+        w->whole = gemm_kernel_avx2;
+        w->half = gemm_kernel_avx2_half;
+        return;
+    }
 #endif
-    return gemm_kernel_portable;
+    w->whole = gemm_kernel_portable;
+    w->half = gemm_kernel_portable_half;
 }
 
 /* Products of a million multiply-adds and up are split over the threads. */
@@ -223,11 +232,11 @@ int gemm(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float 
                              .b_col = TB ? 1 : ldb,
                              .C = C,
                              .ldc = ldc,
-                             .kernel = kernel_in_use(),
                              .split_rows = split_rows,
                              .panels = panels,
                              .panel_floats = panel_floats,
                              .a_floats = a_floats};
+    choose_kernels(&work);
     pool_run(gemm_part, &work, parts);
     free(panels);
     return DS_OK;

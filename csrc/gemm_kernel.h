@@ -13,13 +13,15 @@ enum { GEMM_MR = 6, GEMM_NR = 16 };
 
 /* The tile c (row stride ldc) = alpha * sum over k steps of a column of A
    (MR floats at a) times a row of B (NR floats at b), plus beta * c; beta = 0
-   ignores what c held. a and b step by MR and NR floats. */
+   ignores what c held. a and b step by MR and NR floats. The _half kernels
+   compute and write only the tile's first NR/2 columns, for the last tile of
+   a row when no more are left: half the work of a whole tile. */
 typedef void gemm_kernel(size_t k, const float *a, const float *b, float alpha, float beta,
                          float *c, size_t ldc);
 
-gemm_kernel gemm_kernel_portable;
+gemm_kernel gemm_kernel_portable, gemm_kernel_portable_half;
 #if defined(DS_BUILD_AVX2)
-gemm_kernel gemm_kernel_avx2;
+gemm_kernel gemm_kernel_avx2, gemm_kernel_avx2_half;
 #endif
 
 #endif

@@ -1,5 +1,5 @@
-/* gemm's microkernel for AVX2 + FMA. Only this file is compiled for them;
-   gemm.c calls it only on a CPU that has both. */
+/* gemm's microkernels for AVX2 + FMA. Only this file is compiled for them;
+   gemm.c calls them only on a CPU that has both. */
 #include "gemm_kernel.h"
 
 #if defined(DS_BUILD_AVX2)
@@ -17,25 +17,30 @@ static inline TARGET void store(float *c, __m256 sum, __m256 scale, __m256 keep,
 }
 
 /* The twelve sums are named, not an array: GCC keeps an array of vectors in
-   memory and stores it back at every step. */
+   memory and stores it back at every step. With one half, the second eight
+   columns' sums, loads and stores are dead code the compiler drops. */
 #define STEP(r)                                \
     x = _mm256_broadcast_ss(a + r);            \
     s##r##0 = _mm256_fmadd_ps(x, b0, s##r##0); \
-    s##r##1 = _mm256_fmadd_ps(x, b1, s##r##1)
+    if (halves == 2) s##r##1 = _mm256_fmadd_ps(x, b1, s##r##1)
 
 #define STORE(r)                                    \
     store(c + r * ldc, s##r##0, scale, keep, beta); \
-    store(c + r * ldc + 8, s##r##1, scale, keep, beta)
+    if (halves == 2) store(c + r * ldc + 8, s##r##1, scale, keep, beta)
 
 _Static_assert(GEMM_MR == 6 && GEMM_NR == 16, "the AVX2 microkernel is 6 x 16");
 
-TARGET void gemm_kernel_avx2(size_t k, const float *a, const float *b, float alpha, float beta,
-                             float *c, size_t ldc)
+/* The tile's first 8 * halves columns; halves is a constant at each call. */
+static inline TARGET __attribute__((always_inline)) void tile(size_t k, const float *a,
+                                                              const float *b, float alpha,
+                                                              float beta, float *c, size_t ldc,
+                                                              int halves)
 {
     __m256 s00 = _mm256_setzero_ps(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00;
     __m256 s30 = s00, s31 = s00, s40 = s00, s41 = s00, s50 = s00, s51 = s00, x;
     for (size_t p = 0; p < k; ++p, a += GEMM_MR, b += GEMM_NR) {
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 b0 = _mm256_loadu_ps(b), b1 = b0;
+        if (halves == 2) b1 = _mm256_loadu_ps(b + 8);
         STEP(0);
         STEP(1);
         STEP(2);
@@ -50,6 +55,18 @@ TARGET void gemm_kernel_avx2(size_t k, const float *a, const float *b, float alp
     STORE(3);
     STORE(4);
     STORE(5);
+}
+
+TARGET void gemm_kernel_avx2(size_t k, const float *a, const float *b, float alpha, float beta,
+                             float *c, size_t ldc)
+{
+    tile(k, a, b, alpha, beta, c, ldc, 2);
+}
+
+TARGET void gemm_kernel_avx2_half(size_t k, const float *a, const float *b, float alpha, float beta,
+                                  float *c, size_t ldc)
+{
+    tile(k, a, b, alpha, beta, c, ldc, 1);
 }
 
 #endif
