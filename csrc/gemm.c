@@ -101,12 +101,20 @@ static inline void pack_strided(const float *x, size_t row, size_t col, size_t r
 }
 
 /* Contiguous rows are the common case (op(B) = B, op(A) = A^T): the call
-   with row = 1 lets the compiler copy them as a block. */
-static void pack(const float *x, size_t row, size_t col, size_t rows, size_t cols, size_t width,
-                 float *out)
+   with row = 1 lets the compiler copy them as a block. Otherwise the columns
+   are contiguous (one of the two steps is 1), and the instruction set's
+   transposing copy, where it has one, packs the whole panels. */
+static void pack(gemm_pack_panel *pack_panel, const float *x, size_t row, size_t col, size_t rows,
+                 size_t cols, size_t width, float *out)
 {
-    if (row == 1) pack_strided(x, 1, col, rows, cols, width, out);
-    else pack_strided(x, row, col, rows, cols, width, out);
+    if (row == 1) {
+        pack_strided(x, 1, col, rows, cols, width, out);
+        return;
+    }
+    size_t whole = pack_panel ? rows / width * width : 0;
+    for (size_t p = 0; p < whole; p += width, out += width * cols)
+        pack_panel(x + p * row, row, cols, width, out);
+    pack_strided(x + whole * row, row, col, rows - whole, cols, width, out);
 }
 
 struct gemm_work {
@@ -116,9 +124,10 @@ struct gemm_work {
     size_t a_row, a_col, b_row, b_col; /* op(A)(i, k) at A[i*a_row + k*a_col]; B's for (j, k) */
     float *C;
     size_t ldc;
-    gemm_kernel *whole, *half; /* the microkernels for whole tiles and half ones */
-    int split_rows;            /* the parts split the rows of C, else its columns */
-    float *panels;             /* panel_floats a part */
+    gemm_kernel *whole, *half;   /* the microkernels for whole tiles and half ones */
+    gemm_pack_panel *pack_panel; /* the transposing pack, or NULL */
+    int split_rows;              /* the parts split the rows of C, else its columns */
+    float *panels;               /* panel_floats a part */
     size_t panel_floats, a_floats;
 };
 
@@ -162,10 +171,12 @@ static void gemm_region(const struct gemm_work *w, size_t m0, size_t m1, size_t 
         for (size_t p = 0; p < w->K; p += GEMM_KC) {
             size_t kc = smaller(GEMM_KC, w->K - p);
             float beta = p ? 1 : w->BETA; /* the later blocks add to the first */
-            pack(w->B + j * w->b_row + p * w->b_col, w->b_row, w->b_col, nc, kc, GEMM_NR, b);
+            pack(w->pack_panel, w->B + j * w->b_row + p * w->b_col, w->b_row, w->b_col, nc, kc,
+                 GEMM_NR, b);
             for (size_t i = m0; i < m1; i += GEMM_MC) {
                 size_t mc = smaller(GEMM_MC, m1 - i);
-                pack(w->A + i * w->a_row + p * w->a_col, w->a_row, w->a_col, mc, kc, GEMM_MR, a);
+                pack(w->pack_panel, w->A + i * w->a_row + p * w->a_col, w->a_row, w->a_col, mc, kc,
+                     GEMM_MR, a);
                 gemm_block(w, kc, mc, nc, a, b, beta, w->C + i * w->ldc + j);
             }
         }
@@ -193,11 +204,13 @@ static void choose_kernels(struct gemm_work *w)
     if (ds_get_isa() == DS_ISA_AVX2) {
         w->whole = gemm_kernel_avx2;
         w->half = gemm_kernel_avx2_half;
+        w->pack_panel = gemm_pack_panel_avx2;
         return;
     }
 #endif
     w->whole = gemm_kernel_portable;
     w->half = gemm_kernel_portable_half;
+    w->pack_panel = NULL;
 }
 
 /* Products of a million multiply-adds and up are split over the threads. */

@@ -19,9 +19,16 @@ enum { GEMM_MR = 6, GEMM_NR = 16 };
 typedef void gemm_kernel(size_t k, const float *a, const float *b, float alpha, float beta,
                          float *c, size_t ldc);
 
+/* One whole panel of gemm.c's pack from rows `row` floats apart whose
+   columns are contiguous: `width` (MR or NR) rows of `cols` floats, row r at
+   x + r*row, written column by column (width floats each) to out. Vectors
+   transpose it 8 x 8 where the plain copy moves one float at a time. */
+typedef void gemm_pack_panel(const float *x, size_t row, size_t cols, size_t width, float *out);
+
 gemm_kernel gemm_kernel_portable, gemm_kernel_portable_half;
 #if defined(DS_BUILD_AVX2)
 gemm_kernel gemm_kernel_avx2, gemm_kernel_avx2_half;
+gemm_pack_panel gemm_pack_panel_avx2;
 #endif
 
 #endif

@@ -1,5 +1,5 @@
-/* gemm's microkernels for AVX2 + FMA. Only this file is compiled for them;
-   gemm.c calls them only on a CPU that has both. */
+/* gemm's microkernels and its transposing pack for AVX2 + FMA. Only this
+   file is compiled for them; gemm.c calls them only on a CPU that has both. */
 #include "gemm_kernel.h"
 
 #if defined(DS_BUILD_AVX2)
@@ -67,6 +67,69 @@ TARGET void gemm_kernel_avx2_half(size_t k, const float *a, const float *b, floa
                                   float *c, size_t ldc)
 {
     tile(k, a, b, alpha, beta, c, ldc, 1);
+}
+
+/* The 8 x 8 block of rows v[0..7] transposed in place: v[j] becomes column j. */
+static inline TARGET __attribute__((always_inline)) void transpose8(__m256 v[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; ++i) {
+        v[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        v[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* Columns [k, k + 8) of the panel, by blocks of eight rows (zeros past the
+   last row); a column of a block of six is written as four floats and two. */
+static inline TARGET __attribute__((always_inline)) void pack_columns(const float *x, size_t row,
+                                                                      size_t k, size_t width,
+                                                                      float *out)
+{
+    for (size_t h = 0; h < width; h += 8) {
+        size_t rows = width - h < 8 ? width - h : 8;
+        __m256 v[8];
+        for (size_t r = 0; r < 8; ++r)
+            v[r] = r < rows ? _mm256_loadu_ps(x + (h + r) * row + k) : _mm256_setzero_ps();
+        transpose8(v);
+        for (size_t j = 0; j < 8; ++j) {
+            float *column = out + (k + j) * width + h;
+            if (rows == 8) {
+                _mm256_storeu_ps(column, v[j]);
+                continue;
+            }
+            _mm_storeu_ps(column, _mm256_castps256_ps128(v[j]));
+            _mm_storel_pi((__m64 *)(column + 4), _mm256_extractf128_ps(v[j], 1));
+        }
+    }
+}
+
+static inline TARGET __attribute__((always_inline)) void pack_panel(const float *x, size_t row,
+                                                                    size_t cols, size_t width,
+                                                                    float *out)
+{
+    size_t k = 0;
+    for (; k + 8 <= cols; k += 8) pack_columns(x, row, k, width, out);
+    for (; k < cols; ++k) {
+        for (size_t r = 0; r < width; ++r) out[k * width + r] = x[r * row + k];
+    }
+}
+
+_Static_assert(GEMM_MR == 6, "a panel of A is written as four floats and two");
+
+TARGET void gemm_pack_panel_avx2(const float *x, size_t row, size_t cols, size_t width, float *out)
+{
+    if (width == GEMM_MR) pack_panel(x, row, cols, GEMM_MR, out);
+    else pack_panel(x, row, cols, GEMM_NR, out);
 }
 
 #endif
