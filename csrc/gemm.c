@@ -146,11 +146,11 @@ static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t n
             float *tile = c + i * w->ldc + j;
             size_t rows = smaller(GEMM_MR, mc - i);
             if (rows == GEMM_MR && cols == (half ? GEMM_NR / 2 : GEMM_NR)) {
-                kernel(kc, a_panel, b_panel, w->ALPHA, beta, tile, w->ldc);
+                kernel(kc, a_panel, b_panel, w->ALPHA, beta, tile, w->ldc, GEMM_MR);
                 continue;
             }
             float scratch[GEMM_MR * GEMM_NR];
-            kernel(kc, a_panel, b_panel, 1, 0, scratch, GEMM_NR);
+            kernel(kc, a_panel, b_panel, 1, 0, scratch, GEMM_NR, rows);
             for (size_t r = 0; r < rows; ++r) {
                 for (size_t s = 0; s < cols; ++s) {
                     float product = w->ALPHA * scratch[r * GEMM_NR + s],

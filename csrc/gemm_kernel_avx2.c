@@ -17,24 +17,29 @@ static inline TARGET void store(float *c, __m256 sum, __m256 scale, __m256 keep,
 }
 
 /* The twelve sums are named, not an array: GCC keeps an array of vectors in
-   memory and stores it back at every step. With one half, the second eight
-   columns' sums, loads and stores are dead code the compiler drops. */
-#define STEP(r)                                \
-    x = _mm256_broadcast_ss(a + r);            \
-    s##r##0 = _mm256_fmadd_ps(x, b0, s##r##0); \
-    if (halves == 2) s##r##1 = _mm256_fmadd_ps(x, b1, s##r##1)
+   memory and stores it back at every step. With one half, or fewer rows,
+   the other sums, loads and stores are dead code the compiler drops. */
+#define STEP(r)                                                     \
+    if (r < rows) {                                                 \
+        x = _mm256_broadcast_ss(a + r);                             \
+        s##r##0 = _mm256_fmadd_ps(x, b0, s##r##0);                  \
+        if (halves == 2) s##r##1 = _mm256_fmadd_ps(x, b1, s##r##1); \
+    }
 
-#define STORE(r)                                    \
-    store(c + r * ldc, s##r##0, scale, keep, beta); \
-    if (halves == 2) store(c + r * ldc + 8, s##r##1, scale, keep, beta)
+#define STORE(r)                                                             \
+    if (r < rows) {                                                          \
+        store(c + r * ldc, s##r##0, scale, keep, beta);                      \
+        if (halves == 2) store(c + r * ldc + 8, s##r##1, scale, keep, beta); \
+    }
 
 _Static_assert(GEMM_MR == 6 && GEMM_NR == 16, "the AVX2 microkernel is 6 x 16");
 
-/* The tile's first 8 * halves columns; halves is a constant at each call. */
+/* The tile's first `rows` rows and 8 * halves columns; both are constants
+   at each call. */
 static inline TARGET __attribute__((always_inline)) void tile(size_t k, const float *a,
                                                               const float *b, float alpha,
                                                               float beta, float *c, size_t ldc,
-                                                              int halves)
+                                                              size_t rows, int halves)
 {
     __m256 s00 = _mm256_setzero_ps(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00;
     __m256 s30 = s00, s31 = s00, s40 = s00, s41 = s00, s50 = s00, s51 = s00, x;
@@ -57,16 +62,28 @@ static inline TARGET __attribute__((always_inline)) void tile(size_t k, const fl
     STORE(5);
 }
 
-TARGET void gemm_kernel_avx2(size_t k, const float *a, const float *b, float alpha, float beta,
-                             float *c, size_t ldc)
+/* A partial panel's rows, rounded up to 2 or 4: its tile does a third or
+   two thirds of a whole tile's multiply-adds. */
+static inline TARGET __attribute__((always_inline)) void tile_rows(size_t k, const float *a,
+                                                                   const float *b, float alpha,
+                                                                   float beta, float *c, size_t ldc,
+                                                                   size_t rows, int halves)
 {
-    tile(k, a, b, alpha, beta, c, ldc, 2);
+    if (rows <= 2) tile(k, a, b, alpha, beta, c, ldc, 2, halves);
+    else if (rows <= 4) tile(k, a, b, alpha, beta, c, ldc, 4, halves);
+    else tile(k, a, b, alpha, beta, c, ldc, GEMM_MR, halves);
+}
+
+TARGET void gemm_kernel_avx2(size_t k, const float *a, const float *b, float alpha, float beta,
+                             float *c, size_t ldc, size_t rows)
+{
+    tile_rows(k, a, b, alpha, beta, c, ldc, rows, 2);
 }
 
 TARGET void gemm_kernel_avx2_half(size_t k, const float *a, const float *b, float alpha, float beta,
-                                  float *c, size_t ldc)
+                                  float *c, size_t ldc, size_t rows)
 {
-    tile(k, a, b, alpha, beta, c, ldc, 1);
+    tile_rows(k, a, b, alpha, beta, c, ldc, rows, 1);
 }
 
 /* The 8 x 8 block of rows v[0..7] transposed in place: v[j] becomes column j. */
