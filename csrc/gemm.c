@@ -101,12 +101,20 @@ static inline void pack_strided(const float *x, size_t row, size_t col, size_t r
 }
 
 /* Contiguous rows are the common case (op(B) = B, op(A) = A^T): the call
-   with row = 1 lets the compiler copy them as a block. */
-static void pack(const float *x, size_t row, size_t col, size_t rows, size_t cols, size_t width,
-                 float *out)
+   with row = 1 lets the compiler copy them as a block. Otherwise the columns
+   are contiguous (one of the two steps is 1), and the instruction set's
+   transposing copy, where it has one, packs the whole panels. */
+static void pack(gemm_pack_panel *pack_panel, const float *x, size_t row, size_t col, size_t rows,
+                 size_t cols, size_t width, float *out)
 {
-    if (row == 1) pack_strided(x, 1, col, rows, cols, width, out);
-    else pack_strided(x, row, col, rows, cols, width, out);
+    if (row == 1) {
+        pack_strided(x, 1, col, rows, cols, width, out);
+        return;
+    }
+    size_t whole = pack_panel ? rows / width * width : 0;
+    for (size_t p = 0; p < whole; p += width, out += width * cols)
+        pack_panel(x + p * row, row, cols, width, out);
+    pack_strided(x + whole * row, row, col, rows - whole, cols, width, out);
 }
 
 struct gemm_work {
@@ -116,28 +124,33 @@ struct gemm_work {
     size_t a_row, a_col, b_row, b_col; /* op(A)(i, k) at A[i*a_row + k*a_col]; B's for (j, k) */
     float *C;
     size_t ldc;
-    gemm_kernel *kernel;
-    int split_rows; /* the parts split the rows of C, else its columns */
-    float *panels;  /* panel_floats a part */
+    gemm_kernel *whole, *half;   /* the microkernels for whole tiles and half ones */
+    gemm_pack_panel *pack_panel; /* the transposing pack, or NULL */
+    int split_rows;              /* the parts split the rows of C, else its columns */
+    float *panels;               /* panel_floats a part */
     size_t panel_floats, a_floats;
 };
 
 /* C's tiles in an mc x nc block from packed a and b; a partial tile is
-   computed whole into a scratch tile and only its part is written. */
+   computed whole (or its first half, when that holds it) into a scratch tile
+   and only its part is written. */
 static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t nc, const float *a,
                        const float *b, float beta, float *c)
 {
     for (size_t j = 0; j < nc; j += GEMM_NR) {
+        size_t cols = smaller(GEMM_NR, nc - j);
+        int half = cols <= GEMM_NR / 2;
+        gemm_kernel *kernel = half ? w->half : w->whole;
         for (size_t i = 0; i < mc; i += GEMM_MR) {
             const float *a_panel = a + i * kc, *b_panel = b + j * kc;
             float *tile = c + i * w->ldc + j;
-            size_t rows = smaller(GEMM_MR, mc - i), cols = smaller(GEMM_NR, nc - j);
-            if (rows == GEMM_MR && cols == GEMM_NR) {
-                w->kernel(kc, a_panel, b_panel, w->ALPHA, beta, tile, w->ldc);
+            size_t rows = smaller(GEMM_MR, mc - i);
+            if (rows == GEMM_MR && cols == (half ? GEMM_NR / 2 : GEMM_NR)) {
+                kernel(kc, a_panel, b_panel, w->ALPHA, beta, tile, w->ldc, GEMM_MR);
                 continue;
             }
             float scratch[GEMM_MR * GEMM_NR];
-            w->kernel(kc, a_panel, b_panel, 1, 0, scratch, GEMM_NR);
+            kernel(kc, a_panel, b_panel, 1, 0, scratch, GEMM_NR, rows);
             for (size_t r = 0; r < rows; ++r) {
                 for (size_t s = 0; s < cols; ++s) {
                     float product = w->ALPHA * scratch[r * GEMM_NR + s],
@@ -158,10 +171,12 @@ static void gemm_region(const struct gemm_work *w, size_t m0, size_t m1, size_t 
         for (size_t p = 0; p < w->K; p += GEMM_KC) {
             size_t kc = smaller(GEMM_KC, w->K - p);
             float beta = p ? 1 : w->BETA; /* the later blocks add to the first */
-            pack(w->B + j * w->b_row + p * w->b_col, w->b_row, w->b_col, nc, kc, GEMM_NR, b);
+            pack(w->pack_panel, w->B + j * w->b_row + p * w->b_col, w->b_row, w->b_col, nc, kc,
+                 GEMM_NR, b);
             for (size_t i = m0; i < m1; i += GEMM_MC) {
                 size_t mc = smaller(GEMM_MC, m1 - i);
-                pack(w->A + i * w->a_row + p * w->a_col, w->a_row, w->a_col, mc, kc, GEMM_MR, a);
+                pack(w->pack_panel, w->A + i * w->a_row + p * w->a_col, w->a_row, w->a_col, mc, kc,
+                     GEMM_MR, a);
                 gemm_block(w, kc, mc, nc, a, b, beta, w->C + i * w->ldc + j);
             }
         }
@@ -183,16 +198,35 @@ static void gemm_part(void *context, size_t part, size_t parts)
     else gemm_region(w, 0, w->M, begin, end, a, b);
 }
 
-static gemm_kernel *kernel_in_use(void)
+static void choose_kernels(struct gemm_work *w)
 {
 #if defined(DS_BUILD_AVX2)
-    if (ds_get_isa() == DS_ISA_AVX2) return gemm_kernel_avx2;
+    if (ds_get_isa() == DS_ISA_AVX2) {
+        w->whole = gemm_kernel_avx2;
+        w->half = gemm_kernel_avx2_half;
+        w->pack_panel = gemm_pack_panel_avx2;
+        return;
+    }
 #endif
-    return gemm_kernel_portable;
+    w->whole = gemm_kernel_portable;
+    w->half = gemm_kernel_portable_half;
+    w->pack_panel = NULL;
 }
 
-/* Products of a million multiply-adds and up are split over the threads. */
-enum { GEMM_THREADED_WORK = 1 << 20 };
+/* Products of a million multiply-adds and up are split over the threads,
+   into more parts than threads where there are tiles enough: parts are
+   claimed, so a thread that falls behind (on a busy machine) leaves its
+   later parts to the others. Each part packs the whole of the operand it
+   does not split, so a part keeps PART_TILES tiles at the least. */
+enum { GEMM_THREADED_WORK = 1 << 20, PARTS_PER_THREAD = 4, PART_TILES = 16 };
+
+static size_t count_parts(size_t work, size_t tiles)
+{
+    size_t threads = pool_threads();
+    if (threads == 1 || work < GEMM_THREADED_WORK) return 1;
+    size_t parts = smaller(threads * PARTS_PER_THREAD, tiles / PART_TILES);
+    return parts > threads ? parts : smaller(threads, tiles);
+}
 
 int gemm(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A, size_t lda,
          const float *B, size_t ldb, float BETA, float *C, size_t ldc)
@@ -202,12 +236,14 @@ int gemm(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float 
         return DS_OK;
     }
     int split_rows = M / GEMM_MR > N / GEMM_NR;
-    size_t tiles = split_rows ? round_up(M, GEMM_MR) / GEMM_MR : round_up(N, GEMM_NR) / GEMM_NR;
-    size_t parts = smaller(pool_threads(), tiles);
-    if (M * N * K < GEMM_THREADED_WORK) parts = 1;
+    size_t step = split_rows ? GEMM_MR : GEMM_NR;
+    size_t tiles = round_up(split_rows ? M : N, step) / step;
+    size_t parts = count_parts(M * N * K, tiles);
+    size_t share = round_up(tiles, parts) / parts * step; /* a part's rows or columns at most */
+    size_t rows = split_rows ? smaller(share, M) : M, cols = split_rows ? N : smaller(share, N);
     size_t kc = smaller(GEMM_KC, K);
-    size_t a_floats = round_up(smaller(GEMM_MC, M), GEMM_MR) * kc;
-    size_t panel_floats = a_floats + round_up(smaller(GEMM_NC, N), GEMM_NR) * kc;
+    size_t a_floats = round_up(smaller(GEMM_MC, rows), GEMM_MR) * kc;
+    size_t panel_floats = a_floats + round_up(smaller(GEMM_NC, cols), GEMM_NR) * kc;
     float *panels = malloc(parts * panel_floats * sizeof(float));
     if (!panels) return DS_ERR_NOMEM;
     struct gemm_work work = {.M = M,
@@ -223,11 +259,11 @@ int gemm(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float 
                              .b_col = TB ? 1 : ldb,
                              .C = C,
                              .ldc = ldc,
-                             .kernel = kernel_in_use(),
                              .split_rows = split_rows,
                              .panels = panels,
                              .panel_floats = panel_floats,
                              .a_floats = a_floats};
+    choose_kernels(&work);
     pool_run(gemm_part, &work, parts);
     free(panels);
     return DS_OK;

@@ -13,13 +13,24 @@ enum { GEMM_MR = 6, GEMM_NR = 16 };
 
 /* The tile c (row stride ldc) = alpha * sum over k steps of a column of A
    (MR floats at a) times a row of B (NR floats at b), plus beta * c; beta = 0
-   ignores what c held. a and b step by MR and NR floats. */
+   ignores what c held. a and b step by MR and NR floats. rows (1 to MR) are
+   the rows wanted: a kernel may compute and write more of the MR (into a
+   scratch tile, which gemm.c gives where rows < MR). The _half kernels
+   compute and write only the tile's first NR/2 columns, for the last tile of
+   a row when no more are left: half the work of a whole tile. */
 typedef void gemm_kernel(size_t k, const float *a, const float *b, float alpha, float beta,
-                         float *c, size_t ldc);
+                         float *c, size_t ldc, size_t rows);
 
-gemm_kernel gemm_kernel_portable;
+/* One whole panel of gemm.c's pack from rows `row` floats apart whose
+   columns are contiguous: `width` (MR or NR) rows of `cols` floats, row r at
+   x + r*row, written column by column (width floats each) to out. Vectors
+   transpose it 8 x 8 where the plain copy moves one float at a time. */
+typedef void gemm_pack_panel(const float *x, size_t row, size_t cols, size_t width, float *out);
+
+gemm_kernel gemm_kernel_portable, gemm_kernel_portable_half;
 #if defined(DS_BUILD_AVX2)
-gemm_kernel gemm_kernel_avx2;
+gemm_kernel gemm_kernel_avx2, gemm_kernel_avx2_half;
+gemm_pack_panel gemm_pack_panel_avx2;
 #endif
 
 #endif

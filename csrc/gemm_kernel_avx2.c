@@ -1,5 +1,5 @@
-/* gemm's microkernel for AVX2 + FMA. Only this file is compiled for them;
-   gemm.c calls it only on a CPU that has both. */
+/* gemm's microkernels and its transposing pack for AVX2 + FMA. Only this
+   file is compiled for them; gemm.c calls them only on a CPU that has both. */
 #include "gemm_kernel.h"
 
 #if defined(DS_BUILD_AVX2)
@@ -17,25 +17,35 @@ static inline TARGET void store(float *c, __m256 sum, __m256 scale, __m256 keep,
 }
 
 /* The twelve sums are named, not an array: GCC keeps an array of vectors in
-   memory and stores it back at every step. */
-#define STEP(r)                                \
-    x = _mm256_broadcast_ss(a + r);            \
-    s##r##0 = _mm256_fmadd_ps(x, b0, s##r##0); \
-    s##r##1 = _mm256_fmadd_ps(x, b1, s##r##1)
+   memory and stores it back at every step. With one half, or fewer rows,
+   the other sums, loads and stores are dead code the compiler drops. */
+#define STEP(r)                                                     \
+    if (r < rows) {                                                 \
+        x = _mm256_broadcast_ss(a + r);                             \
+        s##r##0 = _mm256_fmadd_ps(x, b0, s##r##0);                  \
+        if (halves == 2) s##r##1 = _mm256_fmadd_ps(x, b1, s##r##1); \
+    }
 
-#define STORE(r)                                    \
-    store(c + r * ldc, s##r##0, scale, keep, beta); \
-    store(c + r * ldc + 8, s##r##1, scale, keep, beta)
+#define STORE(r)                                                             \
+    if (r < rows) {                                                          \
+        store(c + r * ldc, s##r##0, scale, keep, beta);                      \
+        if (halves == 2) store(c + r * ldc + 8, s##r##1, scale, keep, beta); \
+    }
 
 _Static_assert(GEMM_MR == 6 && GEMM_NR == 16, "the AVX2 microkernel is 6 x 16");
 
-TARGET void gemm_kernel_avx2(size_t k, const float *a, const float *b, float alpha, float beta,
-                             float *c, size_t ldc)
+/* The tile's first `rows` rows and 8 * halves columns; both are constants
+   at each call. */
+static inline TARGET __attribute__((always_inline)) void tile(size_t k, const float *a,
+                                                              const float *b, float alpha,
+                                                              float beta, float *c, size_t ldc,
+                                                              size_t rows, int halves)
 {
     __m256 s00 = _mm256_setzero_ps(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00;
     __m256 s30 = s00, s31 = s00, s40 = s00, s41 = s00, s50 = s00, s51 = s00, x;
     for (size_t p = 0; p < k; ++p, a += GEMM_MR, b += GEMM_NR) {
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 b0 = _mm256_loadu_ps(b), b1 = b0;
+        if (halves == 2) b1 = _mm256_loadu_ps(b + 8);
         STEP(0);
         STEP(1);
         STEP(2);
@@ -50,6 +60,93 @@ TARGET void gemm_kernel_avx2(size_t k, const float *a, const float *b, float alp
     STORE(3);
     STORE(4);
     STORE(5);
+}
+
+/* A partial panel's rows, rounded up to 2 or 4: its tile does a third or
+   two thirds of a whole tile's multiply-adds. */
+static inline TARGET __attribute__((always_inline)) void tile_rows(size_t k, const float *a,
+                                                                   const float *b, float alpha,
+                                                                   float beta, float *c, size_t ldc,
+                                                                   size_t rows, int halves)
+{
+    if (rows <= 2) tile(k, a, b, alpha, beta, c, ldc, 2, halves);
+    else if (rows <= 4) tile(k, a, b, alpha, beta, c, ldc, 4, halves);
+    else tile(k, a, b, alpha, beta, c, ldc, GEMM_MR, halves);
+}
+
+TARGET void gemm_kernel_avx2(size_t k, const float *a, const float *b, float alpha, float beta,
+                             float *c, size_t ldc, size_t rows)
+{
+    tile_rows(k, a, b, alpha, beta, c, ldc, rows, 2);
+}
+
+TARGET void gemm_kernel_avx2_half(size_t k, const float *a, const float *b, float alpha, float beta,
+                                  float *c, size_t ldc, size_t rows)
+{
+    tile_rows(k, a, b, alpha, beta, c, ldc, rows, 1);
+}
+
+/* The 8 x 8 block of rows v[0..7] transposed in place: v[j] becomes column j. */
+static inline TARGET __attribute__((always_inline)) void transpose8(__m256 v[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; ++i) {
+        v[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        v[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* Columns [k, k + 8) of the panel, by blocks of eight rows (zeros past the
+   last row); a column of a block of six is written as four floats and two. */
+static inline TARGET __attribute__((always_inline)) void pack_columns(const float *x, size_t row,
+                                                                      size_t k, size_t width,
+                                                                      float *out)
+{
+    for (size_t h = 0; h < width; h += 8) {
+        size_t rows = width - h < 8 ? width - h : 8;
+        __m256 v[8];
+        for (size_t r = 0; r < 8; ++r)
+            v[r] = r < rows ? _mm256_loadu_ps(x + (h + r) * row + k) : _mm256_setzero_ps();
+        transpose8(v);
+        for (size_t j = 0; j < 8; ++j) {
+            float *column = out + (k + j) * width + h;
+            if (rows == 8) {
+                _mm256_storeu_ps(column, v[j]);
+                continue;
+            }
+            _mm_storeu_ps(column, _mm256_castps256_ps128(v[j]));
+            _mm_storel_pi((__m64 *)(column + 4), _mm256_extractf128_ps(v[j], 1));
+        }
+    }
+}
+
+static inline TARGET __attribute__((always_inline)) void pack_panel(const float *x, size_t row,
+                                                                    size_t cols, size_t width,
+                                                                    float *out)
+{
+    size_t k = 0;
+    for (; k + 8 <= cols; k += 8) pack_columns(x, row, k, width, out);
+    for (; k < cols; ++k) {
+        for (size_t r = 0; r < width; ++r) out[k * width + r] = x[r * row + k];
+    }
+}
+
+_Static_assert(GEMM_MR == 6, "a panel of A is written as four floats and two");
+
+TARGET void gemm_pack_panel_avx2(const float *x, size_t row, size_t cols, size_t width, float *out)
+{
+    if (width == GEMM_MR) pack_panel(x, row, cols, GEMM_MR, out);
+    else pack_panel(x, row, cols, GEMM_NR, out);
 }
 
 #endif

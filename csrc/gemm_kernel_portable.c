@@ -1,15 +1,15 @@
-/* gemm's microkernel in plain C, for every CPU and compiler. */
+/* gemm's microkernels in plain C, for every CPU and compiler. */
 #include "gemm_kernel.h"
 
-/* The tile runs as two halves of NR/2 columns: a half's sums fill twelve
+/* The tile runs as halves of NR/2 columns: a half's sums fill twelve
    four-float registers, which SSE's sixteen hold (the whole tile's 24 would
    spill to memory at every step, measured eight times slower). */
 enum { HALF = GEMM_NR / 2 };
 
-void gemm_kernel_portable(size_t k, const float *a, const float *b, float alpha, float beta,
-                          float *c, size_t ldc)
+static void tile(size_t k, const float *a, const float *b, float alpha, float beta, float *c,
+                 size_t ldc, size_t width)
 {
-    for (size_t h = 0; h < GEMM_NR; h += HALF) {
+    for (size_t h = 0; h < width; h += HALF) {
         float sum[GEMM_MR][HALF] = {{0}};
         const float *x = a, *y = b + h;
         for (size_t p = 0; p < k; ++p, x += GEMM_MR, y += GEMM_NR) {
@@ -24,4 +24,20 @@ void gemm_kernel_portable(size_t k, const float *a, const float *b, float alpha,
             }
         }
     }
+}
+
+/* Every row of the tile, whatever `rows` asks: a loop over fewer would no
+   longer keep its sums in registers. */
+void gemm_kernel_portable(size_t k, const float *a, const float *b, float alpha, float beta,
+                          float *c, size_t ldc, size_t rows)
+{
+    (void)rows;
+    tile(k, a, b, alpha, beta, c, ldc, GEMM_NR);
+}
+
+void gemm_kernel_portable_half(size_t k, const float *a, const float *b, float alpha, float beta,
+                               float *c, size_t ldc, size_t rows)
+{
+    (void)rows;
+    tile(k, a, b, alpha, beta, c, ldc, HALF);
 }

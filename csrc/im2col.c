@@ -55,12 +55,12 @@ static void walk_row(const struct walk *k, size_t first, size_t last, int row_in
     }
 }
 
-/* The matrix rows of image channels [begin, end): each reads (or, for
-   col2im, adds into) only its own channel, so parts never share a pixel. */
-static void walk_channels(const struct walk *k, size_t begin, size_t end)
+/* Matrix rows [begin, end): each reads (or, for col2im, adds into) only its
+   own channel. */
+static void walk_rows(const struct walk *k, size_t begin, size_t end)
 {
     size_t area = k->height * k->width, kernel = k->ksize * k->ksize;
-    for (size_t c = begin * kernel; c < end * kernel; ++c) {
+    for (size_t c = begin; c < end; ++c) {
         size_t w_offset = c % k->ksize, h_offset = c / k->ksize % k->ksize, first, last;
         inside_entries(k, w_offset, &first, &last);
         size_t channel = c / kernel * area;
@@ -73,12 +73,20 @@ static void walk_channels(const struct walk *k, size_t begin, size_t end)
     }
 }
 
+/* The matrix rows a part takes whole: im2col's rows each write only their
+   own entries, but col2im's rows of a channel add into the same pixels, so
+   its parts take whole channels and never share a pixel. */
+static size_t rows_a_part_takes(const struct walk *k)
+{
+    return k->to_col ? 1 : k->ksize * k->ksize;
+}
+
 static void walk_part(void *context, size_t part, size_t parts)
 {
     const struct walk *k = context;
-    size_t begin, end;
-    pool_share(k->channels, part, parts, &begin, &end);
-    walk_channels(k, begin, end);
+    size_t unit = rows_a_part_takes(k), begin, end;
+    pool_share(k->channels * k->ksize * k->ksize / unit, part, parts, &begin, &end);
+    walk_rows(k, begin * unit, end * unit);
 }
 
 void im2col_walk(const float *from, size_t channels, size_t height, size_t width, size_t ksize,
@@ -88,9 +96,10 @@ void im2col_walk(const float *from, size_t channels, size_t height, size_t width
     size_t width_col = positions(width, ksize, stride, pad);
     struct walk k = {from, channels, height, width,      ksize,    stride,
                      pad,  to_col,   to,     height_col, width_col};
-    size_t entries = channels * ksize * ksize * height_col * width_col;
-    size_t parts = pool_threads() < channels ? pool_threads() : channels;
-    if (entries < WALK_THREADED_ENTRIES || parts < 2) walk_channels(&k, 0, channels);
+    size_t rows = channels * ksize * ksize, entries = rows * height_col * width_col;
+    size_t units = rows / rows_a_part_takes(&k);
+    size_t parts = pool_threads() < units ? pool_threads() : units;
+    if (entries < WALK_THREADED_ENTRIES || parts < 2) walk_rows(&k, 0, rows);
     else pool_run(walk_part, &k, parts);
 }
 

@@ -171,11 +171,14 @@ def test_every_small_size_on_every_path(rng, kernel_path, ta, tb):
         (MC + 1, 3 * NR + 1, 2 * KC + 1),
         (MC, NC + 1, 3),
         (2, NC - 1, KC + 1),
+        (2 * MR, NR + NR // 2, KC + 1),
     ],
 )
 def test_blocking_edges_on_every_path(rng, kernel_path, ta, tb, m, n, k):
     """Sizes one either side of the tile and the blocks, so that every block
-    has a partial edge, and K spans several blocks (the later ones add)."""
+    has a partial edge, and K spans several blocks (the later ones add); a
+    last column of tiles exactly half a tile wide, which the half kernel
+    writes in place."""
     check_product(rng, ta, tb, m, n, k, alpha=0.5, beta=2.0, pad=(1, 2, 3))
 
 

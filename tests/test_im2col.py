@@ -101,12 +101,14 @@ def test_extremes_pass_through_unchanged():
 
 
 @pytest.mark.parametrize(
-    "shape", [(5, 40, 37, 3, 1, 1), (8, 64, 63, 3, 2, 2), (3, 90, 90, 1, 1, 0)]
+    "shape",
+    [(5, 40, 37, 3, 1, 1), (8, 64, 63, 3, 2, 2), (3, 90, 90, 1, 1, 0), (1, 90, 90, 3, 1, 1)],
 )
 def test_the_threaded_walk_matches_one_thread(rng, shape):
-    """Above the pool's threshold the channels are split over the threads:
-    im2col agrees with the reference, and both walks give what one thread
-    gives, to the bit (each pixel's sum is added in the same order)."""
+    """Above the pool's threshold im2col's matrix rows are split over the
+    threads (even a single channel's), and col2im's channels: im2col agrees
+    with the reference, and both walks give what one thread gives, to the
+    bit (each pixel's sum is added in the same order)."""
     channels, height, width = shape[:3]
     image = rng.standard_normal(channels * height * width).astype(np.float32)
     col = rng.standard_normal(run_im2col(image, *shape).shape).astype(np.float32)
