@@ -48,7 +48,11 @@ def compile_args():
     functions marked DS_API are exported. -ffp-contract=off: a multiply and an
     add stay two roundings on every instruction set (the compiler would fuse
     them where FMA exists), so every path gives the same numbers, overflow
-    included; the kernels call FMA by name where they want it."""
+    included; the kernels call FMA by name where they want it.
+    -fno-trapping-math: no caller reads the floating-point exception flags,
+    so the compiler may evaluate both sides of a float comparison and keep
+    one (a leaky activation, a maxpool window) in vector code; the values are
+    the same IEEE results."""
     if sys.platform == "win32":
         return ["/O2"]
     werror = ["-Werror"] if os.environ.get("DS_WERROR") == "1" else []
@@ -60,6 +64,7 @@ def compile_args():
         "-pthread",
         "-fvisibility=hidden",
         "-ffp-contract=off",
+        "-fno-trapping-math",
         *werror,
     ]
 

@@ -20,7 +20,7 @@ CC=${CC:-gcc}
 CROSS=${CROSS:-aarch64-linux-gnu-gcc}
 cd "$ROOT"
 mkdir -p "$BUILD"
-export FLAGS="-O3 -std=c11 -Wall -Wextra -Werror -pthread -ffp-contract=off -Icsrc"
+export FLAGS="-O3 -std=c11 -Wall -Wextra -Werror -pthread -ffp-contract=off -fno-trapping-math -Icsrc"
 SOURCES=(csrc/*.c tests/c/kernels_test.c)
 
 have_cross() { command -v "$CROSS" >/dev/null && command -v qemu-aarch64 >/dev/null; }
