@@ -105,7 +105,7 @@ def real_array(name: str, array: object) -> Floats:
 
 def axis_index(axis, ndim, name="x"):
     """`axis` (negative from the end) as an index into `ndim` axes."""
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+    if not is_integer(axis):
         raise TypeError(f"axis must be an integer, not {type(axis).__name__}")
     if ndim == 0:
         raise ValueError(f"{name} must have at least one axis (it is a scalar)")
@@ -114,11 +114,16 @@ def axis_index(axis, ndim, name="x"):
     return int(axis) % ndim
 
 
-def output_array(name, out, like, new=np.empty_like):
-    """`out`, checked to take a result shaped like `like`, or `new(like)`."""
-    out = new(like) if out is None else out
+def output_array(name, out, like, reads=(), same_ok=True):
+    """`out`, checked to take a result shaped like `like` and, as
+    `check_distinct` checks a pair, against each (name, array) of `reads`;
+    or, when `out` is None, a new array, which shares memory with nothing."""
+    if out is None:
+        return np.empty_like(like)
     float_array(name, out, writable=True, empty_ok=True)
     check_shape(name, out, like.shape)
+    for read in reads:
+        check_distinct(read, (name, out), same_ok=same_ok)
     return out
 
 
@@ -170,9 +175,19 @@ SECRET_NUM = int(lib.SECRET_NUM)
 SIZE_MAX = 2 ** (8 * ffi.sizeof("size_t")) - 1
 
 
+def _is_abc(value, abc):
+    """Whether `value` is an instance of the numbers ABC `abc`, bool apart."""
+    return not isinstance(value, bool) and isinstance(value, abc)
+
+
+def is_integer(value):
+    """Whether `value` is an integer (a NumPy one too), never a bool."""
+    return type(value) is int or _is_abc(value, numbers.Integral)
+
+
 def count(name, value, minimum=1):
     """An integer argument of at least `minimum` that fits in a C size_t."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if not is_integer(value):
         raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, not {value}")
@@ -189,7 +204,8 @@ def counts(minimum=1, **values):
 def number(name, value, minimum=None, finite=True):
     """A real number (never a bool), as a float: finite where `finite`, and at
     least `minimum` where one is given."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    # int and float first: an ABC's isinstance costs more than the rest of a short call.
+    if type(value) is not float and type(value) is not int and not _is_abc(value, numbers.Real):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
     value = float(value)
     if (finite and not math.isfinite(value)) or (minimum is not None and not value >= minimum):
@@ -219,10 +235,17 @@ def groups_along(name, axis, length, groups):
     return groups
 
 
+# float32(t), rounded to nearest even, is above 0 and finite exactly when t
+# lies strictly between these: half the smallest float32 above 0 rounds to 0,
+# and FLT_MAX plus half its last step rounds to infinity.
+_FLOAT32_ZERO_BELOW = 2.0**-150
+_FLOAT32_INFINITE_FROM = 2.0**128 - 2.0**103
+
+
 def temperature_value(value):
     """A finite temperature above 0 that stays above 0 in float32."""
     value = number("temperature", value, finite=False)
-    if not math.isfinite(value) or not np.float32(value) > 0 or not np.isfinite(np.float32(value)):
+    if not _FLOAT32_ZERO_BELOW < value < _FLOAT32_INFINITE_FROM:
         raise ValueError(f"temperature must be finite and above 0 in float32, not {value!r}")
     return value
 

@@ -6,7 +6,6 @@ list) is converted once to float32 (`binding.real_array`). Arrays written
 (`out=`) must be float32, writable and C-contiguous."""
 
 import math
-import numbers
 from typing import Any, Literal, Optional, Union
 
 import numpy as np
@@ -25,6 +24,7 @@ from .binding import (
     float_array,
     float_ptr,
     groups_along,
+    is_integer,
     lib,
     loss_arrays,
     number,
@@ -59,8 +59,7 @@ def _along_axis(kernel, x, groups, temperature, out, axis):
     new array, each argument checked."""
     x, layout = _along("x", x, groups, axis)
     temperature = temperature_value(temperature)
-    out = output_array("out", out, x)
-    check_distinct(("x", x), ("out", out))
+    out = output_array("out", out, x, reads=[("x", x)])
     if layout is not None:
         kernel(float_ptr(x), *layout, temperature, float_ptr(out))
     return out
@@ -448,10 +447,8 @@ def softmax_backward(
     temperature = temperature_value(temperature)
     # A new result is written, not added to, so it needs no zeros.
     backward = lib.softmax_backward_set_cpu if out is None else lib.softmax_backward_cpu
-    out = output_array("out", out, y)
     check_distinct(("y", y), ("dy", dy))
-    check_distinct(("y", y), ("out", out), same_ok=False)
-    check_distinct(("dy", dy), ("out", out), same_ok=False)
+    out = output_array("out", out, y, reads=[("y", y), ("dy", dy)], same_ok=False)
     if layout is not None:
         backward(float_ptr(y), float_ptr(dy), *layout, temperature, float_ptr(out))
     return out
@@ -578,7 +575,7 @@ def softmax_cross_entropy(
         weight = real_array("weight", weight)
         check_shape("weight", weight, (classes,))
     if ignore_index is not None:
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        if not is_integer(ignore_index):
             raise TypeError(f"ignore_index must be an integer, not {type(ignore_index).__name__}")
         if probs is not None:
             raise ValueError("ignore_index applies to class indices, not to probabilities")

@@ -12,7 +12,6 @@ import numpy as np
 
 from .binding import (
     Floats,
-    check_distinct,
     check_status,
     count,
     ffi,
@@ -236,8 +235,7 @@ def _on_rows(function, name, source, tree, out, *args):
     """Darknet's `function`(row, n, tree, *args) in place on each row of a
     copy of `source` (the argument `name`, checked by `_node_array`): in
     `out`, checked against `source`, or in a new array."""
-    out = output_array("out", out, source)
-    check_distinct((name, source), ("out", out))
+    out = output_array("out", out, source, reads=[(name, source)])
     np.copyto(out, source)
     for row in out.reshape(-1, tree.n):
         check_status(getattr(lib, function)(float_ptr(row), tree.n, tree._tree, *args), function)

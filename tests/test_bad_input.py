@@ -48,6 +48,17 @@ def bad_calls():
         "temp nan", ValueError, "temperature", ds.softmax, x, temperature=float("nan"), out=out
     )
     yield bad_call("temp str", TypeError, "temperature", ds.softmax, x, temperature="1", out=out)
+    # The float64 temperatures nearest the float32 range that round out of it.
+    for label, temperature in (("0", 2.0**-150), ("inf", 2.0**128 - 2.0**103)):
+        yield bad_call(
+            f"temp {label} in float32",
+            ValueError,
+            "temperature",
+            ds.softmax,
+            x,
+            temperature=temperature,
+            out=out,
+        )
     yield bad_call(
         "out shape", ValueError, "out must have shape", ds.softmax, x, out=sentinel((6, 2))
     )
@@ -284,3 +295,13 @@ def test_a_write_before_the_error_fails_the_check():
     buffer = sentinel(8)
     with pytest.raises(AssertionError, match="a refused call wrote to an array"):
         checked_call(writes_then_refuses, buffer[2:6])
+
+
+@pytest.mark.parametrize(
+    "temperature",
+    [np.nextafter(2.0**-150, 1), np.nextafter(2.0**128 - 2.0**103, 0), np.float32(2), np.int8(3)],
+)
+def test_temperatures_at_the_edge_of_float32_and_of_numpy_types_are_taken(temperature):
+    assert np.float32(temperature) > 0 and np.isfinite(np.float32(temperature))
+    y = ds.softmax(np.array([[1.0, 2.0, 3.0]], np.float32), temperature=temperature)
+    assert np.isfinite(y).all() and abs(float(y.sum()) - 1) < 1e-6
