@@ -201,9 +201,44 @@ static void group_block(const struct grouped *w, const struct block *b, float *s
     }
 }
 
+/* Whether the groups are short and lie end to end along each row, for the
+   packed kernels. */
+static int grouped_packed(const struct grouped *w)
+{
+    return w->stride == 1 && w->n <= LANES_PER_VECTOR && w->group_offset == w->n
+           && w->op <= OP_BACKWARD_SET;
+}
+
+/* Groups [k, end) of a packed layout, a run of them end to end at a time: a
+   row's, or all rows' where the rows too lie end to end. */
+static void grouped_runs(const struct grouped *w, size_t k, size_t end)
+{
+    const struct vector_kernels *kernels = w->kernels;
+    size_t run = w->batch_offset == w->groups * w->n ? w->count : w->groups;
+    while (k < end) {
+        size_t stop = (k / run + 1) * run < end ? (k / run + 1) * run : end;
+        size_t at = group_start(w, k), count = stop - k;
+        const float *x = w->input + at;
+        float *y = w->output + at;
+        switch (w->op) {
+        case OP_SOFTMAX: kernels->softmax_packed(x, count, w->n, w->temp, y); break;
+        case OP_LOG_SOFTMAX: kernels->log_softmax_packed(x, count, w->n, w->temp, y); break;
+        default:
+            kernels->softmax_backward_packed(x, w->other + at, count, w->n, w->temp,
+                                             w->op == OP_BACKWARD, y);
+        }
+        k = stop;
+    }
+}
+
 /* Blocks of eight groups, one a lane. */
 static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
 {
+    if (grouped_packed(w)) {
+        size_t last = end * LANES_PER_VECTOR;
+        grouped_runs(w, begin * LANES_PER_VECTOR, last < w->count ? last : w->count);
+        return;
+    }
     size_t width = wide_width(w);
     size_t floats = width ? w->n * width : 0;
     if (!width && w->op == OP_LOG_SOFTMAX) floats = (w->n < 8 ? 8 : w->n) * LANES_PER_VECTOR;

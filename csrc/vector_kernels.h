@@ -76,6 +76,13 @@ struct vector_kernels {
     void (*softmax_backward_lanes)(const float *y, const float *dy, const int32_t *index,
                                    size_t count, size_t n, size_t stride, float temp, int add,
                                    float *dx);
+    /* count groups of n (1 to 8) values end to end (group g at g*n): softmax,
+       log_softmax (output may be input) and softmax_backward, as above. */
+    void (*softmax_packed)(const float *input, size_t count, size_t n, float temp, float *output);
+    void (*log_softmax_packed)(const float *input, size_t count, size_t n, float temp,
+                               float *output);
+    void (*softmax_backward_packed)(const float *y, const float *dy, size_t count, size_t n,
+                                    float temp, int add, float *dx);
     /* blas.c's softmax_x_ent_exact, in the same two layouts. */
     void (*softmax_x_ent_exact_row)(const float *pred, const float *truth, size_t n, float temp,
                                     float *delta, float *error);

@@ -147,80 +147,27 @@ static void VK(softmax_rows_stream)(const float *input, const size_t *offset, si
 
 /* Eight groups whose element j sits at x[l + j*stride] for lane l: every
    load and store is a whole vector. */
+enum { FLOAT_SUM_MAX = 32 };
+
 static void VK(lanes_contiguous)(const float *x, size_t n, size_t stride, const scaling *s,
                                  float *output)
 {
     vf largest = vf_load(x);
     for (size_t j = 1; j < n; ++j) largest = vf_max(largest, vf_load(x + j * stride));
+    /* Up to FLOAT_SUM_MAX terms the float sum is within 2e-6 (31 roundings),
+       well inside the probabilities' 1e-5: no double needed. */
+    int in_float = n <= FLOAT_SUM_MAX;
     vsum sum = vsum_zero();
+    vf float_sum = vf_set1(0);
     for (size_t j = 0; j < n; ++j) {
         vf e = VK(exp_of)(vf_load(x + j * stride), largest, s);
         vf_store(output + j * stride, e);
-        sum = vsum_add(sum, e);
+        if (in_float) float_sum = vf_add(float_sum, e);
+        else sum = vsum_add(sum, e);
     }
-    vf scale = vsum_reciprocal(sum);
+    vf scale = in_float ? vf_div(vf_set1(1), float_sum) : vsum_reciprocal(sum);
     for (size_t j = 0; j < n; ++j) {
         vf_store(output + j * stride, vf_mul(vf_load(output + j * stride), scale));
-    }
-}
-
-/* Up to eight groups of at most eight contiguous values: each group loaded
-   as a row and the rows transposed, so that lane l holds group l. Every
-   load comes before any store, so the output may be the input. When the
-   groups are packed end to end, a row may load and store a whole vector
-   that runs into the rows after it (later stores put those right), except
-   past the last row. Otherwise each row stores its own values alone. */
-static ALWAYS_INLINE void VK(lanes_transposed_n)(const float *input, const size_t *offset,
-                                                 size_t count, const size_t n, float temp,
-                                                 float *output)
-{
-    scaling s = VK(scaling_for)(temp);
-    int packed = count == LANES;
-    for (size_t l = 1; l < count; ++l) packed &= offset[l] == offset[0] + l * n;
-    vf r[LANES];
-    for (size_t l = 0; l < LANES; ++l) {
-        const float *row = input + offset[l < count ? l : 0];
-        r[l] = packed && l * n + LANES <= LANES * n ? vf_load(row) : vf_load_first(row, n);
-    }
-    vf_transpose(r);
-    vf largest = r[0];
-    for (size_t j = 1; j < n; ++j) largest = vf_max(largest, r[j]);
-    vf sum = vf_set1(0);
-    for (size_t j = 0; j < n; ++j) {
-        r[j] = VK(exp_of)(r[j], largest, &s);
-        sum = vf_add(sum, r[j]);
-    }
-    /* At most eight terms: the float sum is within 4e-7. */
-    vf scale = vf_div(vf_set1(1), sum);
-    for (size_t j = 0; j < n; ++j) r[j] = vf_mul(r[j], scale);
-    vf_transpose(r);
-    float values[LANES];
-    for (size_t l = 0; l < count; ++l) {
-        float *row = output + offset[l];
-        if (packed && l * n + LANES <= LANES * n) {
-            vf_store(row, r[l]);
-        } else if (packed) {
-            vf_store_part(row, r[l], n);
-        } else {
-            vf_store(values, r[l]);
-            for (size_t j = 0; j < n; ++j) row[j] = values[j];
-        }
-    }
-}
-
-/* One copy of the above for each n, so that the registers stay registers. */
-static void VK(lanes_transposed)(const float *input, const size_t *offset, size_t count, size_t n,
-                                 float temp, float *output)
-{
-    switch (n) {
-    case 1: VK(lanes_transposed_n)(input, offset, count, 1, temp, output); break;
-    case 2: VK(lanes_transposed_n)(input, offset, count, 2, temp, output); break;
-    case 3: VK(lanes_transposed_n)(input, offset, count, 3, temp, output); break;
-    case 4: VK(lanes_transposed_n)(input, offset, count, 4, temp, output); break;
-    case 5: VK(lanes_transposed_n)(input, offset, count, 5, temp, output); break;
-    case 6: VK(lanes_transposed_n)(input, offset, count, 6, temp, output); break;
-    case 7: VK(lanes_transposed_n)(input, offset, count, 7, temp, output); break;
-    default: VK(lanes_transposed_n)(input, offset, count, 8, temp, output); break;
     }
 }
 
@@ -255,31 +202,6 @@ static void VK(lanes_gathered)(const float *x, const int32_t *index, size_t coun
         vf_store(y, vf_mul(e, scale));
         for (size_t l = 0; l < count; ++l) output[index[l] + j * stride] = y[l];
     }
-}
-
-/* count (1 to 8) groups of n values, group l from offset[l], step stride.
-   The caller makes sure offset[l] - min(offset) fits in int32_t. */
-static void VK(softmax_lanes)(const float *input, const size_t *offset, size_t count, size_t n,
-                              size_t stride, float temp, float *output)
-{
-    size_t low = offset[0];
-    int contiguous = count == LANES;
-    for (size_t l = 1; l < count; ++l) {
-        contiguous &= offset[l] == offset[0] + l;
-        if (offset[l] < low) low = offset[l];
-    }
-    if (contiguous) {
-        scaling s = VK(scaling_for)(temp);
-        VK(lanes_contiguous)(input + low, n, stride, &s, output + low);
-        return;
-    }
-    if (stride == 1 && n <= LANES) {
-        VK(lanes_transposed)(input, offset, count, n, temp, output);
-        return;
-    }
-    int32_t index[LANES];
-    for (size_t l = 0; l < LANES; ++l) index[l] = (int32_t)(offset[l < count ? l : 0] - low);
-    VK(lanes_gathered)(input + low, index, count, n, stride, temp, output + low);
 }
 
 /* n rows of width floats (a multiple of 8), from rows `from` apart to rows
@@ -416,7 +338,7 @@ static ALWAYS_INLINE vsum VK(column_sum)(const float *p, size_t n, size_t stride
    float and low the remainder. */
 static inline vf VK(log_of)(vsum sum)
 {
-    vf high = vsum_floats(sum), low = vsum_floats(vsum_add(sum, vf_sub(vf_set1(0), high)));
+    vf low, high = vsum_split(sum, &low);
     return vf_add(vf_log(high), vf_div(low, high));
 }
 
@@ -427,8 +349,8 @@ static inline vf VK(log_of)(vsum sum)
    log is taken of the sum as a float plus its remainder, so that a sum
    near 1 keeps its small log. The tiles compute each lane the same way, so
    that a group's result does not depend on which of the two it took. */
-static void VK(log_lanes_scaled)(const float *x, size_t n, size_t stride, const scaling *s,
-                                 float *output)
+static ALWAYS_INLINE void VK(log_lanes_scaled)(const float *x, size_t n, size_t stride,
+                                               const scaling *s, float *output)
 {
     vf largest = vf_set1(-INFINITY);
     for (size_t j = 0; j < n; ++j) largest = vf_max(largest, vf_load(x + j * stride));
@@ -623,19 +545,11 @@ static ALWAYS_INLINE void VK(put)(const layout *a, float *p, size_t j, vf v)
    float plus the float remainder (*low) that the rounding dropped. */
 static ALWAYS_INLINE vf VK(group_total)(const layout *a, vsum s, vf *low)
 {
-    double sums[LANES];
-    float high_lane[LANES], low_lane[LANES];
-    vsum_lanes(s, sums);
-    if (a->row) {
-        double total = vsum_total(s);
-        for (size_t l = 0; l < LANES; ++l) sums[l] = total;
-    }
-    for (size_t l = 0; l < LANES; ++l) {
-        high_lane[l] = (float)sums[l];
-        low_lane[l] = (float)(sums[l] - high_lane[l]);
-    }
-    *low = vf_load(low_lane);
-    return vf_load(high_lane);
+    if (!a->row) return vsum_split(s, low);
+    double total = vsum_total(s);
+    float high = (float)total;
+    *low = vf_set1((float)(total - high));
+    return vf_set1(high);
 }
 
 /* Up to eight groups of n <= 8 contiguous values, group l at p + index[l],
@@ -643,38 +557,60 @@ static ALWAYS_INLINE vf VK(group_total)(const layout *a, vsum s, vf *low)
    eight row loads and a transpose in place of n gathers. Lanes past count
    repeat group 0. */
 typedef struct {
-    const int32_t *index;
+    const int32_t *index; /* unread where packed */
     size_t count, n;
     int packed; /* the groups lie end to end, group l at l*n */
+    int more;   /* packed, and a whole vector from the last group on may be read */
 } tiling;
 
 static inline tiling VK(tiling_for)(const int32_t *index, size_t count, size_t n)
 {
-    tiling t = {.index = index, .count = count, .n = n, .packed = count == LANES};
+    tiling t = {.index = index, .count = count, .n = n, .packed = 1};
     for (size_t l = 0; l < count; ++l) t.packed &= index[l] == (int32_t)(l * n);
     return t;
+}
+
+static inline size_t VK(tiling_at)(const tiling *t, size_t l)
+{
+    return t->packed ? l * t->n : (size_t)t->index[l];
+}
+
+/* Packed groups load whole vectors where those stay within the groups (or
+   where more says they may run past them). */
+static ALWAYS_INLINE void VK(tiling_rows_in)(const tiling *t, const float *p, vf *r)
+{
+    for (size_t l = 0; l < LANES; ++l) {
+        size_t at = VK(tiling_at)(t, l < t->count ? l : 0);
+        int whole = t->packed && (t->more || at + LANES <= t->count * t->n);
+        r[l] = whole ? vf_load(p + at) : vf_load_first(p + at, t->n);
+    }
+    vf_transpose(r);
+}
+
+/* Packed groups store whole vectors that run into the groups after them
+   (whose own stores, later, put those right), except past the last. */
+static ALWAYS_INLINE void VK(tiling_rows_out)(const tiling *t, vf *r, float *p)
+{
+    vf_transpose(r);
+    for (size_t l = 0; l < t->count; ++l) {
+        size_t at = VK(tiling_at)(t, l);
+        if (t->packed && at + LANES <= t->count * t->n) vf_store(p + at, r[l]);
+        else vf_store_part(p + at, r[l], t->n);
+    }
 }
 
 static ALWAYS_INLINE void VK(tiling_in)(const tiling *t, const float *p, float *tile)
 {
     vf r[LANES];
-    for (size_t l = 0; l < LANES; ++l)
-        r[l] = vf_load_first(p + t->index[l < t->count ? l : 0], t->n);
-    vf_transpose(r);
+    VK(tiling_rows_in)(t, p, r);
     for (size_t j = 0; j < LANES; ++j) vf_store(tile + j * LANES, r[j]);
 }
 
-/* Packed groups store whole vectors that run into the groups after them
-   (whose own stores, later, put those right), except past the last. */
 static ALWAYS_INLINE void VK(tiling_out)(const tiling *t, const float *tile, float *p)
 {
     vf r[LANES];
-    for (size_t j = 0; j < LANES; ++j) r[j] = vf_load(tile + j * LANES);
-    vf_transpose(r);
-    for (size_t l = 0; l < t->count; ++l) {
-        if (t->packed && l * t->n + LANES <= LANES * t->n) vf_store(p + l * t->n, r[l]);
-        else vf_store_part(p + t->index[l], r[l], t->n);
-    }
+    for (size_t j = 0; j < LANES; ++j) r[j] = j < t->n ? vf_load(tile + j * LANES) : vf_set1(0);
+    VK(tiling_rows_out)(t, r, p);
 }
 
 static inline layout VK(tile_layout)(size_t n)
@@ -707,6 +643,93 @@ static ALWAYS_INLINE void VK(backward_group)(const layout *a, const float *y, co
     }
 }
 
+/* --- groups of n <= 8 contiguous values, eight at a time through a tiling --- */
+
+/* The softmax of a tiling's groups, in registers (n a constant, so that
+   they stay there). Every load comes before any store, so the output may
+   be the input. */
+static ALWAYS_INLINE void VK(softmax_tiled)(const tiling *t, const float *input, const scaling *s,
+                                            float *output)
+{
+    size_t n = t->n;
+    vf r[LANES];
+    VK(tiling_rows_in)(t, input, r);
+    vf largest = r[0];
+    for (size_t j = 1; j < n; ++j) largest = vf_max(largest, r[j]);
+    vf sum = vf_set1(0);
+    for (size_t j = 0; j < n; ++j) {
+        r[j] = VK(exp_of)(r[j], largest, s);
+        sum = vf_add(sum, r[j]);
+    }
+    /* At most eight terms: the float sum is within 4e-7. */
+    vf scale = vf_div(vf_set1(1), sum);
+    for (size_t j = 0; j < n; ++j) r[j] = vf_mul(r[j], scale);
+    VK(tiling_rows_out)(t, r, output);
+}
+
+/* What a tiling computes. */
+enum tiled_op { TILED_SOFTMAX, TILED_LOG_SOFTMAX, TILED_BACKWARD_SET, TILED_BACKWARD_ADD };
+
+/* count groups of n values from x (y for the backward, other its dy) into
+   output (dx): with index, count (1 to 8) groups at index[l] from each
+   pointer; without, any count end to end, in blocks of eight, each row
+   loaded whole wherever the groups go on past it. */
+static ALWAYS_INLINE void VK(tiled_n)(enum tiled_op op, const int32_t *index, const float *x,
+                                      const float *other, size_t count, const size_t n, float temp,
+                                      float *output)
+{
+    scaling s = VK(scaling_for)(temp);
+    layout a = VK(tile_layout)(n);
+    for (size_t k = 0; k < count; k += LANES) {
+        size_t left = count - k;
+        tiling t = {.count = left < LANES ? left : LANES,
+                    .n = n,
+                    .packed = 1,
+                    .more = (LANES - 1) * n + LANES <= left * n};
+        if (index) t = VK(tiling_for)(index, count, n);
+        const float *in = x + k * n;
+        float *out = output + k * n;
+        float tile[LANES * LANES], dy[LANES * LANES], dx[LANES * LANES];
+        switch (op) {
+        case TILED_SOFTMAX: VK(softmax_tiled)(&t, in, &s, out); break;
+        case TILED_LOG_SOFTMAX:
+            VK(tiling_in)(&t, in, tile);
+            VK(log_lanes_scaled)(tile, n, LANES, &s, tile);
+            VK(tiling_out)(&t, tile, out);
+            break;
+        case TILED_BACKWARD_SET:
+            VK(tiling_in)(&t, in, tile);
+            VK(tiling_in)(&t, other + k * n, dy);
+            VK(backward_group)(&a, tile, dy, temp, 0, dx);
+            VK(tiling_out)(&t, dx, out);
+            break;
+        case TILED_BACKWARD_ADD:
+            VK(tiling_in)(&t, in, tile);
+            VK(tiling_in)(&t, other + k * n, dy);
+            VK(tiling_in)(&t, out, dx);
+            VK(backward_group)(&a, tile, dy, temp, 1, dx);
+            VK(tiling_out)(&t, dx, out);
+            break;
+        }
+    }
+}
+
+/* One copy of the above for each n, so that the registers stay registers. */
+static void VK(tiled)(enum tiled_op op, const int32_t *index, const float *x, const float *other,
+                      size_t count, size_t n, float temp, float *output)
+{
+    switch (n) {
+    case 1: VK(tiled_n)(op, index, x, other, count, 1, temp, output); break;
+    case 2: VK(tiled_n)(op, index, x, other, count, 2, temp, output); break;
+    case 3: VK(tiled_n)(op, index, x, other, count, 3, temp, output); break;
+    case 4: VK(tiled_n)(op, index, x, other, count, 4, temp, output); break;
+    case 5: VK(tiled_n)(op, index, x, other, count, 5, temp, output); break;
+    case 6: VK(tiled_n)(op, index, x, other, count, 6, temp, output); break;
+    case 7: VK(tiled_n)(op, index, x, other, count, 7, temp, output); break;
+    default: VK(tiled_n)(op, index, x, other, count, 8, temp, output); break;
+    }
+}
+
 static void VK(softmax_backward_row)(const float *y, const float *dy, size_t n, float temp, int add,
                                      float *dx)
 {
@@ -719,14 +742,7 @@ static void VK(softmax_backward_lanes)(const float *y, const float *dy, const in
                                        float *dx)
 {
     if (index && stride == 1 && n <= LANES) {
-        tiling t = VK(tiling_for)(index, count, n);
-        layout a = VK(tile_layout)(n);
-        float ty[LANES * LANES], tdy[LANES * LANES], tdx[LANES * LANES];
-        VK(tiling_in)(&t, y, ty);
-        VK(tiling_in)(&t, dy, tdy);
-        if (add) VK(tiling_in)(&t, dx, tdx);
-        VK(backward_group)(&a, ty, tdy, temp, add, tdx);
-        VK(tiling_out)(&t, tdx, dx);
+        VK(tiled)(add ? TILED_BACKWARD_ADD : TILED_BACKWARD_SET, index, y, dy, count, n, temp, dx);
         return;
     }
     layout a = VK(lanes_layout)(index, count, n, stride);
@@ -818,18 +834,58 @@ static void VK(log_softmax_gathered)(const float *input, const int32_t *index, s
                                      size_t n, size_t stride, float temp, float *output,
                                      float *scratch)
 {
-    scaling s = VK(scaling_for)(temp);
     if (index && stride == 1 && n <= LANES) {
-        tiling t = VK(tiling_for)(index, count, n);
-        VK(tiling_in)(&t, input, scratch);
-        VK(log_lanes_scaled)(scratch, n, LANES, &s, scratch);
-        VK(tiling_out)(&t, scratch, output);
+        VK(tiled)(TILED_LOG_SOFTMAX, index, input, NULL, count, n, temp, output);
         return;
     }
+    scaling s = VK(scaling_for)(temp);
     layout a = VK(lanes_layout)(index, count, n, stride);
     for (size_t j = 0; j < n; ++j) vf_store(scratch + j * LANES, VK(get)(&a, input, j, 0));
     VK(log_lanes_scaled)(scratch, n, LANES, &s, scratch);
     for (size_t j = 0; j < n; ++j) VK(put)(&a, output, j, vf_load(scratch + j * LANES));
+}
+
+/* count (1 to 8) groups of n values, group l from offset[l], step stride.
+   The caller makes sure offset[l] - min(offset) fits in int32_t. */
+static void VK(softmax_lanes)(const float *input, const size_t *offset, size_t count, size_t n,
+                              size_t stride, float temp, float *output)
+{
+    size_t low = offset[0];
+    int contiguous = count == LANES;
+    for (size_t l = 1; l < count; ++l) {
+        contiguous &= offset[l] == offset[0] + l;
+        if (offset[l] < low) low = offset[l];
+    }
+    scaling s = VK(scaling_for)(temp);
+    if (contiguous) {
+        VK(lanes_contiguous)(input + low, n, stride, &s, output + low);
+        return;
+    }
+    int32_t index[LANES];
+    for (size_t l = 0; l < LANES; ++l) index[l] = (int32_t)(offset[l < count ? l : 0] - low);
+    if (stride == 1 && n <= LANES) {
+        VK(tiled)(TILED_SOFTMAX, index, input + low, NULL, count, n, temp, output + low);
+        return;
+    }
+    VK(lanes_gathered)(input + low, index, count, n, stride, temp, output + low);
+}
+
+static void VK(softmax_packed)(const float *input, size_t count, size_t n, float temp,
+                               float *output)
+{
+    VK(tiled)(TILED_SOFTMAX, NULL, input, NULL, count, n, temp, output);
+}
+
+static void VK(log_softmax_packed)(const float *input, size_t count, size_t n, float temp,
+                                   float *output)
+{
+    VK(tiled)(TILED_LOG_SOFTMAX, NULL, input, NULL, count, n, temp, output);
+}
+
+static void VK(softmax_backward_packed)(const float *y, const float *dy, size_t count, size_t n,
+                                        float temp, int add, float *dx)
+{
+    VK(tiled)(add ? TILED_BACKWARD_ADD : TILED_BACKWARD_SET, NULL, y, dy, count, n, temp, dx);
 }
 
 /* --- the fused softmax cross-entropy (blas.c has the scalar version and
@@ -1104,6 +1160,9 @@ const struct vector_kernels VK(vector_kernels) = {
     .softmax_x_ent = VK(softmax_x_ent),
     .softmax_backward_row = VK(softmax_backward_row),
     .softmax_backward_lanes = VK(softmax_backward_lanes),
+    .softmax_packed = VK(softmax_packed),
+    .log_softmax_packed = VK(log_softmax_packed),
+    .softmax_backward_packed = VK(softmax_backward_packed),
     .softmax_x_ent_exact_row = VK(softmax_x_ent_exact_row),
     .softmax_x_ent_exact_lanes = VK(softmax_x_ent_exact_lanes),
     .softmax_x_ent_exact_sums = VK(softmax_x_ent_exact_sums),

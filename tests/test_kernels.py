@@ -37,6 +37,30 @@ def test_softmax_sweep(batch, n, groups, temperature, scale, seed):
     assert_close(sums, np.ones_like(sums), kind="group sums")
 
 
+@pytest.mark.parametrize("n", range(1, 9))
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_short_groups_end_to_end(rng, kernel_path, n, temperature):
+    # 67 groups of n, one after another: blocks of eight loaded whole, then a
+    # ragged last block; extreme groups mid-run, and each result in place too.
+    groups = 67
+    x = logits(rng, (2, groups * n))
+    x[0, 20 * n : 21 * n] = [1e30, -1e30] * (n // 2) + [1e30] * (n % 2)
+    x[0, 33 * n : 34 * n] = -1e30
+    x[1, 40 * n : 41 * n] = [-np.inf] * (n > 1) + [90.0] * (n - 1) + [89.0] * (n == 1)
+    for kernel in (ds.softmax, ds.log_softmax):
+        expected = getattr(reference, kernel.__name__)(x, groups, temperature)
+        assert_close(kernel(x, groups, temperature), expected, kind=kernel.__name__)
+        inside = x.copy()
+        kernel(inside, groups, temperature, out=inside)
+        assert_close(inside, expected, kind=kernel.__name__)
+    y, dy = ds.softmax(x, groups), logits(rng, x.shape)
+    product = reference.softmax_backward(y, dy, groups, temperature)
+    assert_close(ds.softmax_backward(y, dy, groups, temperature), product, kind="backward")
+    added = dy * 0.5
+    ds.softmax_backward(y, dy, groups, temperature, out=added)
+    assert_close(added, product + dy * 0.5, kind="backward")
+
+
 def test_groups_equal_to_inputs_gives_ones(rng):
     x = logits(rng, (5, 17))
     assert np.array_equal(ds.softmax(x, groups=17), np.ones_like(x))

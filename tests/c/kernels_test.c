@@ -149,13 +149,22 @@ static void run_kernel(enum kernel k)
 {
     static const float temps[] = {1.0f, 0.5f, 3.0f};
     struct layout sweep[] = {
-        rows(1, 1),        rows(3, 5),
-        rows(7, 9),        rows(8, 8),
-        rows(9, 3),        rows(17, 2),
-        rows(64, 1),       rows(1000, 64),
-        rows(1003, 3),     spatial(5, 2, 7),
-        spatial(8, 1, 24), spatial(81, 2, 33),
-        spatial(3, 1, 1),  {12, 2, 48, 4, 12, 1}, /* four groups of 12 in rows of 48 */
+        rows(1, 1),
+        rows(3, 5),
+        rows(7, 9),
+        rows(8, 8),
+        rows(9, 3),
+        rows(17, 2),
+        rows(64, 1),
+        rows(1000, 64),
+        rows(1003, 3),
+        spatial(5, 2, 7),
+        spatial(8, 1, 24),
+        spatial(81, 2, 33),
+        spatial(3, 1, 1),
+        {12, 2, 48, 4, 12, 1},   /* four groups of 12 in rows of 48 */
+        {5, 3, 1003, 200, 5, 1}, /* 200 groups of 5 end to end in rows of 1003 */
+        {3, 4, 70, 21, 3, 1},    /* 21 groups of 3 in rows of 70 */
     };
     for (size_t c = 0; c < sizeof sweep / sizeof sweep[0]; ++c) {
         size_t size = layout_size(sweep[c]);
