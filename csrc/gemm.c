@@ -213,20 +213,8 @@ static void choose_kernels(struct gemm_work *w)
     w->pack_panel = NULL;
 }
 
-/* Products of a million multiply-adds and up are split over the threads,
-   into more parts than threads where there are tiles enough: parts are
-   claimed, so a thread that falls behind (on a busy machine) leaves its
-   later parts to the others. Each part packs the whole of the operand it
-   does not split, so a part keeps PART_TILES tiles at the least. */
-enum { GEMM_THREADED_WORK = 1 << 20, PARTS_PER_THREAD = 4, PART_TILES = 16 };
-
-static size_t count_parts(size_t work, size_t tiles)
-{
-    size_t threads = pool_threads();
-    if (threads == 1 || work < GEMM_THREADED_WORK) return 1;
-    size_t parts = smaller(threads * PARTS_PER_THREAD, tiles / PART_TILES);
-    return parts > threads ? parts : smaller(threads, tiles);
-}
+/* Products of a million multiply-adds and up are split over the threads. */
+enum { GEMM_THREADED_WORK = 1 << 20 };
 
 int gemm(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A, size_t lda,
          const float *B, size_t ldb, float BETA, float *C, size_t ldc)
@@ -236,14 +224,12 @@ int gemm(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float 
         return DS_OK;
     }
     int split_rows = M / GEMM_MR > N / GEMM_NR;
-    size_t step = split_rows ? GEMM_MR : GEMM_NR;
-    size_t tiles = round_up(split_rows ? M : N, step) / step;
-    size_t parts = count_parts(M * N * K, tiles);
-    size_t share = round_up(tiles, parts) / parts * step; /* a part's rows or columns at most */
-    size_t rows = split_rows ? smaller(share, M) : M, cols = split_rows ? N : smaller(share, N);
+    size_t tiles = split_rows ? round_up(M, GEMM_MR) / GEMM_MR : round_up(N, GEMM_NR) / GEMM_NR;
+    size_t parts = smaller(pool_threads(), tiles);
+    if (M * N * K < GEMM_THREADED_WORK) parts = 1;
     size_t kc = smaller(GEMM_KC, K);
-    size_t a_floats = round_up(smaller(GEMM_MC, rows), GEMM_MR) * kc;
-    size_t panel_floats = a_floats + round_up(smaller(GEMM_NC, cols), GEMM_NR) * kc;
+    size_t a_floats = round_up(smaller(GEMM_MC, M), GEMM_MR) * kc;
+    size_t panel_floats = a_floats + round_up(smaller(GEMM_NC, N), GEMM_NR) * kc;
     float *panels = malloc(parts * panel_floats * sizeof(float));
     if (!panels) return DS_ERR_NOMEM;
     struct gemm_work work = {.M = M,
