@@ -210,17 +210,6 @@ static inline vf vsum_floats(vsum s)
     return _mm256_insertf128_ps(_mm256_castps128_ps256(low), high, 1);
 }
 
-/* Each lane's sum as a float, and in *low the float remainder its rounding
-   dropped. */
-static inline vf vsum_split(vsum s, vf *low)
-{
-    __m128 high_low = _mm256_cvtpd_ps(s.low), high_high = _mm256_cvtpd_ps(s.high);
-    __m128 low_low = _mm256_cvtpd_ps(_mm256_sub_pd(s.low, _mm256_cvtps_pd(high_low)));
-    __m128 low_high = _mm256_cvtpd_ps(_mm256_sub_pd(s.high, _mm256_cvtps_pd(high_high)));
-    *low = _mm256_set_m128(low_high, low_low);
-    return _mm256_set_m128(high_high, high_low);
-}
-
 /* (float)(1 / sum) in every lane. */
 static inline vf vsum_reciprocal(vsum s)
 {
@@ -580,19 +569,6 @@ static inline double vsum_total(vsum s)
     return total;
 }
 
-static inline vf vsum_split(vsum s, vf *low)
-{
-    double lanes[LANES];
-    float high[LANES], rest[LANES];
-    vsum_lanes(s, lanes);
-    for (int l = 0; l < LANES; ++l) {
-        high[l] = (float)lanes[l];
-        rest[l] = (float)(lanes[l] - high[l]);
-    }
-    *low = vf_load(rest);
-    return vf_load(high);
-}
-
 static inline vf vsum_floats(vsum s)
 {
     double lanes[LANES];
@@ -611,4 +587,14 @@ static inline vf vsum_reciprocal(vsum s)
 #undef PARTWISE
 
 #endif
+
+/* Each lane's sum as a float, and in *low the float remainder its rounding
+   dropped: the sum less the float, which a double holds exactly. */
+static inline vf vsum_split(vsum s, vf *low)
+{
+    vf high = vsum_floats(s);
+    *low = vsum_floats(vsum_add(s, vf_sub(vf_set1(0.0f), high)));
+    return high;
+}
+
 #endif
