@@ -22,10 +22,12 @@ CC=${CC:-gcc}
 
 rm -rf "$BUILD"
 mkdir -p "$BUILD"
-# The sources and tests, without any build products or venvs.
+# The sources and tests, without any build products, venvs or the caches and
+# site that the linters and the docs' builder write meanwhile in CI.
 tar -C "$ROOT" --exclude=.git --exclude=.venv --exclude=build --exclude='*.so' \
     --exclude=__pycache__ --exclude='*.egg-info' --exclude=.hypothesis \
-    --exclude=.pytest_cache -cf - . | tar -C "$BUILD" -xf -
+    --exclude=.pytest_cache --exclude=.mypy_cache --exclude=.ruff_cache --exclude=site \
+    -cf - . | tar -C "$BUILD" -xf -
 
 # float-cast-overflow is not part of "undefined" in gcc; float division by zero
 # is left out on purpose, since IEEE inf and NaN are part of the contract.
