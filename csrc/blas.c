@@ -259,33 +259,21 @@ static double cross_entropy_position(const struct cross_entropy *c, size_t o, si
     return loss;
 }
 
-int softmax_cross_entropy_cpu(const float *logits, const int64_t *labels, const float *probs,
-                              const float *weight, size_t outer, size_t classes, size_t inner,
-                              int has_ignore, int64_t ignore_index, float label_smoothing,
-                              float temp, double scale, int mean_over_valid, float *grad,
-                              float *losses, double *total, size_t *bad_label)
+int softmax_cross_entropy_cpu(const struct cross_entropy *call, double *total, size_t *bad_label)
 {
-    struct cross_entropy c = {.logits = logits,
-                              .probs = probs,
-                              .weight = weight,
-                              .labels = labels,
-                              .outer = outer,
-                              .classes = classes,
-                              .inner = inner,
-                              .has_ignore = has_ignore,
-                              .ignore_index = ignore_index,
-                              .keep = 1.0 - (double)label_smoothing,
-                              .smooth = classes ? (double)label_smoothing / classes : 0,
-                              .temp = temp,
-                              .grad = grad,
-                              .losses = losses};
+    struct cross_entropy c = *call;
+    size_t outer = c.outer, classes = c.classes, inner = c.inner;
+    const float *weight = c.weight;
+    c.keep = 1.0 - (double)c.label_smoothing;
+    c.smooth = classes ? (double)c.label_smoothing / classes : 0;
+    c.weight_sum = 0;
     for (size_t k = 0; k < classes; ++k) c.weight_sum += weight ? weight[k] : 1.0;
     /* The labels first, before anything is written: each in range or
        ignored, and the mean's divisor, the sum of their weights. */
     double valid = 0;
-    if (labels) {
+    if (c.labels) {
         for (size_t p = 0; p < outer * inner; ++p) {
-            int64_t label = labels[p];
+            int64_t label = c.labels[p];
             if (label_ignored(&c, label)) continue;
             if (label < 0 || (uint64_t)label >= classes) {
                 *bad_label = p;
@@ -294,10 +282,10 @@ int softmax_cross_entropy_cpu(const float *logits, const int64_t *labels, const 
             valid += weight ? weight[label] : 1.0;
         }
     }
-    c.scale = mean_over_valid ? scale / valid : scale;
+    if (c.mean_over_valid) c.scale /= valid;
     int status = DS_OK;
     /* The vector path compares labels as floats: exact up to 2^24 classes. */
-    if (vector_path() && labels && classes && (inner == 1 || classes <= (1u << 24))) {
+    if (vector_path() && c.labels && classes && (inner == 1 || classes <= (1u << 24))) {
         status = softmax_cross_entropy_vector(&c, total);
     } else {
         double sum = 0;
@@ -307,6 +295,6 @@ int softmax_cross_entropy_cpu(const float *logits, const int64_t *labels, const 
         *total = sum;
     }
     /* PyTorch's mean over no valid label (or none at all) is 0/0. */
-    if (status == DS_OK && mean_over_valid && valid == 0) *total = NAN;
+    if (status == DS_OK && c.mean_over_valid && valid == 0) *total = NAN;
     return status;
 }

@@ -61,22 +61,39 @@ DS_API void softmax_x_ent_exact_tree_cpu(const float *pred, const float *truth, 
 /* The fused softmax cross-entropy: over positions laid out as
    outer x classes x inner (the class axis `inner` floats apart), one pass
    that reads each position's logits for the max and the sum, and writes its
-   gradient once. Either labels (outer*inner class indices, a label equal to
-   ignore_index ignored where has_ignore) or probs (logits' layout, class
-   probabilities) is given, the other NULL. weight (classes floats) or NULL.
-   Each position's loss, PyTorch's cross_entropy with label_smoothing over the
-   logits divided by temp, times scale (and, where mean_over_valid, divided by
-   the sum of the weights of the valid labels, or their count) goes into
-   losses[position] where losses is not NULL, and their sum into *total; grad
-   gets the gradient of *total with respect to the logits (0 at an ignored
-   position). A label outside [0, classes) that is not ignored makes it
-   return DS_ERR_ARG with its position in *bad_label, before anything is
-   written; DS_ERR_NOMEM when its block sums cannot be allocated. */
-DS_API int softmax_cross_entropy_cpu(const float *logits, const int64_t *labels, const float *probs,
-                                     const float *weight, size_t outer, size_t classes,
-                                     size_t inner, int has_ignore, int64_t ignore_index,
-                                     float label_smoothing, float temp, double scale,
-                                     int mean_over_valid, float *grad, float *losses, double *total,
+   gradient once. The caller fills the fields down to losses:
+   - either labels (outer*inner class indices, a label equal to ignore_index
+     ignored where has_ignore) or probs (the logits' layout, class
+     probabilities), the other NULL; weight (classes floats) or NULL;
+   - each position's loss is PyTorch's cross_entropy with label_smoothing over
+     the logits divided by temp, times scale, and, where mean_over_valid,
+     divided by the sum of the weights of the valid labels (their count
+     without weight);
+   - it goes into losses[position] where losses is not NULL, and their sum
+     into *total; grad gets the gradient of *total with respect to the logits
+     (0 at an ignored position).
+   The fields after losses are the call's own. */
+struct cross_entropy {
+    const float *logits, *probs, *weight;
+    const int64_t *labels;
+    size_t outer, classes, inner;
+    int has_ignore;
+    int64_t ignore_index;
+    float label_smoothing;
+    float temp;
+    double scale;
+    int mean_over_valid;
+    float *grad, *losses;
+    double keep;       /* 1 - label_smoothing */
+    double smooth;     /* label_smoothing / classes */
+    double weight_sum; /* the sum of weight (classes without it) */
+    int stream;        /* the gradient goes around the cache (the vector path sets it) */
+};
+
+/* A label outside [0, classes) that is not ignored makes it return
+   DS_ERR_ARG with its position in *bad_label, before anything is written;
+   DS_ERR_NOMEM when its block sums cannot be allocated. */
+DS_API int softmax_cross_entropy_cpu(const struct cross_entropy *call, double *total,
                                      size_t *bad_label);
 
 #endif

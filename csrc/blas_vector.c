@@ -304,9 +304,12 @@ static int groups_disjoint(const struct grouped *w, size_t batch)
     return 1;
 }
 
-void grouped_cpu(enum group_op op, const float *input, const float *other, float *output,
-                 float *error, size_t n, size_t batch, size_t batch_offset, size_t groups,
-                 size_t group_offset, size_t stride, float temp, int vector)
+/* A call of a kernel over groups: batch*groups of them, group g of item b
+   n values stride apart from b*batch_offset + g*group_offset. */
+static struct grouped grouped_work(enum group_op op, const float *input, const float *other,
+                                   float *output, float *error, size_t n, size_t batch,
+                                   size_t batch_offset, size_t groups, size_t group_offset,
+                                   size_t stride, float temp)
 {
     /* The fields in their order: the call's arguments, then how it runs. */
     struct grouped w = {op,
@@ -324,6 +327,15 @@ void grouped_cpu(enum group_op op, const float *input, const float *other, float
                         stride == 1 && n >= ROW_MIN,
                         0,
                         vector_kernels_in_use()};
+    return w;
+}
+
+void grouped_cpu(enum group_op op, const float *input, const float *other, float *output,
+                 float *error, size_t n, size_t batch, size_t batch_offset, size_t groups,
+                 size_t group_offset, size_t stride, float temp, int vector)
+{
+    struct grouped w = grouped_work(op, input, other, output, error, n, batch, batch_offset, groups,
+                                    group_offset, stride, temp);
     if (!vector || !groups_disjoint(&w, batch)) {
         for (size_t k = 0; k < w.count; ++k) group_scalar(&w, group_start(&w, k), w.n);
         return;
@@ -404,21 +416,14 @@ void tree_groups_cpu(enum group_op op, const float *input, const float *other, f
                      float *error, size_t batch, size_t inputs, const size_t *group_size,
                      const size_t *group_offset, size_t groups, float temp, int vector)
 {
-    struct tree_groups t = {.w = {.op = op,
-                                  .input = input,
-                                  .other = other,
-                                  .output = output,
-                                  .error = error,
-                                  .groups = groups,
-                                  .batch_offset = inputs,
-                                  .stride = 1,
-                                  .temp = temp,
-                                  .kernels = vector_kernels_in_use()},
-                            .group_size = group_size,
-                            .group_offset = group_offset,
-                            .batch = batch,
-                            .first = groups ? group_offset[0] : 0,
-                            .columns = tiled_columns(group_size, group_offset, groups)};
+    /* Each group's size and offset are its own: the work's n and group_offset are not used. */
+    struct tree_groups t = {
+        .w = grouped_work(op, input, other, output, error, 0, batch, inputs, groups, 0, 1, temp),
+        .group_size = group_size,
+        .group_offset = group_offset,
+        .batch = batch,
+        .first = groups ? group_offset[0] : 0,
+        .columns = tiled_columns(group_size, group_offset, groups)};
     if (vector) {
         pool_run(tree_groups_part, &t, parts_for(batch * inputs));
         return;

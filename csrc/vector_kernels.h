@@ -7,25 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "blas.h"
+
 enum { LANES_PER_VECTOR = 8, TILE_POSITIONS = 64 };
 
-/* One call of the fused softmax cross-entropy (blas.c), checked. Position
+/* struct cross_entropy (blas.h) reaches the kernels checked: position
    (o, i) of outer x inner has its classes at logits + o*classes*inner + i,
    inner floats apart. */
-struct cross_entropy {
-    const float *logits, *probs, *weight; /* probs and weight may be NULL */
-    const int64_t *labels;                /* or NULL */
-    size_t outer, classes, inner;
-    int has_ignore;
-    int64_t ignore_index;
-    double keep;       /* 1 - label_smoothing */
-    double smooth;     /* label_smoothing / classes */
-    double weight_sum; /* the sum of weight (classes without it) */
-    float temp;
-    double scale; /* each position's loss and gradient are multiplied by it */
-    float *grad, *losses;
-    int stream; /* the gradient goes around the cache (the vector path sets it) */
-};
 
 struct vector_kernels {
     /* One softmax over n contiguous values. */

@@ -603,27 +603,29 @@ def softmax_cross_entropy(
     total = ffi.new("double *")
     bad = ffi.new("size_t *")
     null = ffi.NULL
-    status = lib.softmax_cross_entropy_cpu(
-        float_ptr(logits) if logits.size else null,
-        ffi.from_buffer("int64_t[]", label_array)
-        if label_array is not None and label_array.size
-        else null,
-        float_ptr(probs) if probs is not None and probs.size else null,
-        float_ptr(weight) if weight is not None and weight.size else null,
-        outer,
-        classes,
-        inner,
-        ignore_index is not None,
-        ignore_index if ignore_index is not None else 0,
-        label_smoothing,
-        temperature,
-        scale,
-        mean_over_valid,
-        float_ptr(grad) if grad.size else null,
-        float_ptr(losses) if losses is not None and losses.size else null,
-        total,
-        bad,
+    call = ffi.new(
+        "struct cross_entropy *",
+        {
+            "logits": float_ptr(logits) if logits.size else null,
+            "labels": ffi.from_buffer("int64_t[]", label_array)
+            if label_array is not None and label_array.size
+            else null,
+            "probs": float_ptr(probs) if probs is not None and probs.size else null,
+            "weight": float_ptr(weight) if weight is not None and weight.size else null,
+            "outer": outer,
+            "classes": classes,
+            "inner": inner,
+            "has_ignore": ignore_index is not None,
+            "ignore_index": ignore_index if ignore_index is not None else 0,
+            "label_smoothing": label_smoothing,
+            "temp": temperature,
+            "scale": scale,
+            "mean_over_valid": mean_over_valid,
+            "grad": float_ptr(grad) if grad.size else null,
+            "losses": float_ptr(losses) if losses is not None and losses.size else null,
+        },
     )
+    status = lib.softmax_cross_entropy_cpu(call, total, bad)
     if status == lib.DS_ERR_ARG:
         raise _bad_label(values, bad[0], classes, ignore_index)
     check_status(status, "softmax_cross_entropy")
