@@ -135,7 +135,7 @@ class Convolution(Product):
     def __init__(self, name, shape, backward, rng, torch):
         batch, h, w, c, filters, size, padding = shape
         self.layer = ConvolutionalLayer(
-            batch, h, w, c, filters, size, 1, padding, activation="linear", seed=0
+            batch, (h, w, c), filters, size, 1, padding, activation="linear", seed=0
         )
         x = rng.standard_normal((batch, h * w * c), np.float32)
         self.backward = backward

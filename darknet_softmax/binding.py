@@ -201,6 +201,13 @@ def counts(minimum=1, **values):
     return tuple(count(name, value, minimum) for name, value in values.items())
 
 
+def image_shape(name, shape):
+    """An image layer's (height, width, channels): three counts."""
+    if not isinstance(shape, (tuple, list)) or len(shape) != 3:
+        raise TypeError(f"{name} must be a (height, width, channels) tuple, not {shape!r}")
+    return tuple(count(f"{name}[{i}]", value) for i, value in enumerate(shape))
+
+
 def number(name, value, minimum=None, finite=True):
     """A real number (never a bool), as a float: finite where `finite`, and at
     least `minimum` where one is given."""

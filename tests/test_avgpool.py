@@ -18,7 +18,7 @@ SHAPES = [*IMAGE_SHAPES, (1, 1, 1, 5), (1, 13, 13, 7), (3, 7, 7, 1000), (1, 300,
 
 
 def run(rng, batch, h, w, c, x=None):
-    layer = AvgpoolLayer(batch, h, w, c)
+    layer = AvgpoolLayer(batch, (h, w, c))
     if x is None:
         x = rng.standard_normal((batch, h * w * c)).astype(np.float32)
     layer.forward(ds.NetworkContext(x))
@@ -97,7 +97,7 @@ def test_plan_build_describe_and_cfg():
     assert layer.describe() == ""
     [(shape, nbytes)] = ds.Network(height=5, width=3, channels=4, batch=2).plan([("avgpool", {})])
     assert shape == (1, 1, 4) and nbytes == sum(v.nbytes for v in layer._views.values())
-    assert repr(layer) == "AvgpoolLayer(batch=2, h=5, w=3, c=4)"
+    assert repr(layer) == "AvgpoolLayer(batch=2, shape=(5, 3, 4))"
     with pytest.raises(ValueError, match=r"line 6: unknown option size in \[avgpool\]"):
         ds.Network.from_cfg("[net]\nheight=5\nwidth=3\nchannels=4\n[avgpool]\nsize=2\n")
 
@@ -132,10 +132,22 @@ def test_views_outlive_close(rng):
 @pytest.mark.parametrize(
     "error, words, function, args, kwargs",
     [
-        bad_call("batch 0", ValueError, "batch must be at least 1", AvgpoolLayer, 0, 2, 2, 1),
-        bad_call("w 0", ValueError, "w must be at least 1", AvgpoolLayer, 1, 2, 0, 1),
-        bad_call("h str", TypeError, "h must be an integer", AvgpoolLayer, 1, "2", 2, 1),
-        bad_call("too large", MemoryError, "make_avgpool_layer", AvgpoolLayer, 2**62, 2**62, 2, 1),
+        bad_call("batch 0", ValueError, "batch must be at least 1", AvgpoolLayer, 0, (2, 2, 1)),
+        bad_call("w 0", ValueError, r"shape\[1\] must be at least 1", AvgpoolLayer, 1, (2, 0, 1)),
+        bad_call(
+            "h str", TypeError, r"shape\[0\] must be an integer", AvgpoolLayer, 1, ("2", 2, 1)
+        ),
+        bad_call(
+            "shape 2",
+            TypeError,
+            r"shape must be a \(height, width, channels\) tuple",
+            AvgpoolLayer,
+            1,
+            (2, 2),
+        ),
+        bad_call(
+            "too large", MemoryError, "make_avgpool_layer", AvgpoolLayer, 2**62, (2**62, 2, 1)
+        ),
     ],
 )
 def test_bad_arguments(error, words, function, args, kwargs):

@@ -54,7 +54,7 @@ def test_every_layer_struct_starts_with_its_shape():
 
 
 def test_layer_bytes_cover_the_buffers_and_no_more():
-    layer = ds.MaxpoolLayer(2, 5, 7, 3, size=2, stride=2)
+    layer = ds.MaxpoolLayer(2, (5, 7, 3), size=2, stride=2)
     start = int(ffi.cast("uintptr_t", layer._layer))
     end = int(ffi.cast("uintptr_t", layer._layer.indexes)) + 8 * layer.batch * layer.outputs
     assert end - start <= lib.layer_bytes(layer._layer) < end - start + 64

@@ -40,7 +40,7 @@ def tolerance(layer):
 def make(rng, config, activation="leaky", batch_normalize=False, exact=False):
     batch, h, w, c, filters, size, stride, padding, groups = config
     layer = ConvolutionalLayer(
-        batch, h, w, c, filters, size, stride, padding, groups, activation, batch_normalize,
+        batch, (h, w, c), filters, size, stride, padding, groups, activation, batch_normalize,
         seed=int(rng.integers(1000)), exact=exact,
     )  # fmt: skip
     layer.biases[:] = rng.standard_normal(filters)
@@ -293,7 +293,7 @@ def test_darknet_batchnorm_gradient_differs_from_the_exact_one(rng):
 
 def test_one_value_per_filter_in_training_is_nan_as_in_darknet():
     """batch 1 of a 1x1 output: Darknet's variance divides by N - 1 = 0."""
-    layer = ConvolutionalLayer(1, 1, 1, 2, 3, batch_normalize=True, activation="linear", seed=0)
+    layer = ConvolutionalLayer(1, (1, 1, 2), 3, batch_normalize=True, activation="linear", seed=0)
     layer.forward(ds.NetworkContext(np.ones((1, 2), np.float32), train=True))
     assert np.isnan(layer.output).all()
 
@@ -365,17 +365,17 @@ def test_nan_reaches_the_outputs_that_read_it(rng, batch_normalize):
 
 
 def test_weights_start_as_darknets():
-    layer = ConvolutionalLayer(1, 8, 8, 8, 64, 3, groups=2, batch_normalize=True, seed=1)
+    layer = ConvolutionalLayer(1, (8, 8, 8), 64, 3, groups=2, batch_normalize=True, seed=1)
     assert layer.weights.shape == (64, 4, 3, 3)
     assert layer.weights.std() == pytest.approx(np.sqrt(2 / (3 * 3 * 4)), rel=0.05)
     assert not layer.biases.any() and (layer.scales == 1).all()
     assert not layer.rolling_mean.any() and not layer.rolling_variance.any()
-    same = ConvolutionalLayer(1, 8, 8, 8, 64, 3, groups=2, batch_normalize=True, seed=1)
+    same = ConvolutionalLayer(1, (8, 8, 8), 64, 3, groups=2, batch_normalize=True, seed=1)
     assert np.array_equal(layer.weights, same.weights)
 
 
 def test_no_batchnorm_buffers_without_batch_normalize():
-    layer = ConvolutionalLayer(1, 3, 3, 1)
+    layer = ConvolutionalLayer(1, (3, 3, 1))
     with pytest.raises(AttributeError, match="batch_normalize is off"):
         _ = layer.scales
     assert layer.weights_layout == ("biases", "weights")
@@ -383,10 +383,10 @@ def test_no_batchnorm_buffers_without_batch_normalize():
 
 
 def test_describe_and_shape():
-    layer = ConvolutionalLayer(1, 9, 7, 4, 32, 3, 2, 1)
+    layer = ConvolutionalLayer(1, (9, 7, 4), 32, 3, 2, 1)
     assert layer.describe() == "32 3 x 3 / 2"
     assert layer.out_shape == (5, 4, 32) and layer.outputs == 5 * 4 * 32
-    assert ConvolutionalLayer(1, 4, 4, 4, 8, 3, 1, 1, 2).describe() == "8/2 3 x 3 / 1"
+    assert ConvolutionalLayer(1, (4, 4, 4), 8, 3, 1, 1, 2).describe() == "8/2 3 x 3 / 1"
 
 
 @pytest.mark.parametrize(
@@ -412,8 +412,8 @@ def test_plan_matches_the_built_layer(options, size):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (dict(c=3, groups=2), r"groups \(2\) must divide the input's channels \(3\)"),
-        (dict(filters=3, groups=2, c=4), r"groups \(2\) must divide filters \(3\)"),
+        (dict(shape=(3, 4, 3), groups=2), r"groups \(2\) must divide the input's channels \(3\)"),
+        (dict(filters=3, groups=2, shape=(3, 4, 4)), r"groups \(2\) must divide filters \(3\)"),
         (dict(size=5), r"size \(5\) must be at most the input's 3 x 4"),
         (dict(size=0), "size must be at least 1"),
         (dict(stride=0), "stride must be at least 1"),
@@ -422,7 +422,7 @@ def test_plan_matches_the_built_layer(options, size):
     ],
 )
 def test_bad_options_name_the_option(args, message):
-    keywords = dict(batch=1, h=3, w=4, c=2, filters=2)
+    keywords = dict(batch=1, shape=(3, 4, 2), filters=2)
     keywords.update(args)
     with pytest.raises(ValueError, match=message):
         ConvolutionalLayer(**keywords)

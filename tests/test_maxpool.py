@@ -41,7 +41,7 @@ SMALL_CASES = [case for case in CASES if case[0] * case[1] * case[2] * case[3] <
 
 
 def run(rng, batch, h, w, c, size, stride, padding, x=None):
-    layer = MaxpoolLayer(batch, h, w, c, size, stride, padding)
+    layer = MaxpoolLayer(batch, (h, w, c), size, stride, padding)
     if x is None:
         x = rng.standard_normal((batch, h * w * c)).astype(np.float32)
     layer.forward(ds.NetworkContext(x))
@@ -110,7 +110,7 @@ def test_darknets_output_size_and_window_origin():
     }
     for (n, size, stride, padding), expected in shapes.items():
         assert maxpool_layer.pooled_size(n, size, stride, padding) == expected
-        layer = MaxpoolLayer(1, n, n, 1, size, stride, padding)
+        layer = MaxpoolLayer(1, (n, n, 1), size, stride, padding)
         assert (layer.out_h, layer.out_w) == (expected, expected)
     # padding 3: the window starts at -1 (3/2), so output 0 sees rows -1..1.
     x = np.arange(16, dtype=np.float32).reshape(1, 16)
@@ -140,7 +140,7 @@ def test_ties_nan_inf_and_windows_without_a_winner():
     # window at (-1, -1), so a 1 x 3 input gives 3 x 5, and only the middle
     # three of the middle row have a winner. Backward adds their deltas and
     # writes nothing outside net.delta (room[0] and room[4] stand guard).
-    layer = MaxpoolLayer(1, 1, 3, 1, 1, 1, 2)
+    layer = MaxpoolLayer(1, (1, 3, 1), 1, 1, 2)
     layer.forward(ds.NetworkContext(np.array([[5, 6, 7]], np.float32)))
     assert (layer.out_h, layer.out_w) == (3, 5)
     expected_indexes = np.full((3, 5), -1)
@@ -233,7 +233,7 @@ def test_views_are_c_memory_and_outlive_close(rng):
 
 def test_indexes_start_without_a_winner(rng):
     """Before a forward, no output has a winner, so backward adds nothing."""
-    layer = MaxpoolLayer(1, 2, 2, 1, 2, 2, 0)
+    layer = MaxpoolLayer(1, (2, 2, 1), 2, 2, 0)
     assert layer.indexes.tolist() == [[-1]]
     layer.delta[:] = 1
     net_delta = np.zeros((1, 4), np.float32)
@@ -253,12 +253,14 @@ def test_c_refuses_an_index_outside_the_input(rng):
 @pytest.mark.parametrize(
     "error, words, function, args, kwargs",
     [
-        bad_call("batch 0", ValueError, "batch must be at least 1", MaxpoolLayer, 0, 2, 2, 1),
-        bad_call("h 0", ValueError, "h must be at least 1", MaxpoolLayer, 1, 0, 2, 1),
-        bad_call("c float", TypeError, "c must be an integer", MaxpoolLayer, 1, 2, 2, 1.0),
-        bad_call("size 0", ValueError, "size must be at least 1", MaxpoolLayer, 1, 2, 2, 1, 0),
+        bad_call("batch 0", ValueError, "batch must be at least 1", MaxpoolLayer, 0, (2, 2, 1)),
+        bad_call("h 0", ValueError, r"shape\[0\] must be at least 1", MaxpoolLayer, 1, (0, 2, 1)),
         bad_call(
-            "stride 0", ValueError, "stride must be at least 1", MaxpoolLayer, 1, 2, 2, 1, 2, 0
+            "c float", TypeError, r"shape\[2\] must be an integer", MaxpoolLayer, 1, (2, 2, 1.0)
+        ),
+        bad_call("size 0", ValueError, "size must be at least 1", MaxpoolLayer, 1, (2, 2, 1), 0),
+        bad_call(
+            "stride 0", ValueError, "stride must be at least 1", MaxpoolLayer, 1, (2, 2, 1), 2, 0
         ),
         bad_call(
             "padding -1",
@@ -266,9 +268,7 @@ def test_c_refuses_an_index_outside_the_input(rng):
             "padding must be at least 0",
             MaxpoolLayer,
             1,
-            2,
-            2,
-            1,
+            (2, 2, 1),
             2,
             1,
             -1,
@@ -279,9 +279,7 @@ def test_c_refuses_an_index_outside_the_input(rng):
             "size must be at most 2147483647",
             MaxpoolLayer,
             1,
-            2,
-            2,
-            1,
+            (2, 2, 1),
             2**31,
         ),
         bad_call(
@@ -290,9 +288,7 @@ def test_c_refuses_an_index_outside_the_input(rng):
             r"size=4 stride=1 padding=0 over a 2 x 2 input gives a -1 x -1 output",
             MaxpoolLayer,
             1,
-            2,
-            2,
-            1,
+            (2, 2, 1),
             4,
             1,
             0,

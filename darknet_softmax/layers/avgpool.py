@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import reference
-from ..binding import counts
+from ..binding import count, image_shape
 from .base import CLayer
 
 
@@ -19,9 +19,10 @@ class AvgpoolLayer(CLayer):
 
     Parameters
     ----------
-    batch, h, w, c : int
-        Items a pass, and the input's height, width and channels (each at
-        least 1).
+    batch : int
+        Items a pass (at least 1).
+    shape : tuple of int
+        The input's (h, w, c), each at least 1: the output is c means of h*w.
 
     Raises
     ------
@@ -35,13 +36,14 @@ class AvgpoolLayer(CLayer):
     sections = ("avgpool", "avg")
     # no options: CLayer.options is empty
     fields = {int: "h w c"}
-    shown = "batch h w c"
+    shown = "batch shape"
     apart = ("delta", "output")
 
-    def __init__(self, batch: int, h: int, w: int, c: int) -> None:
-        batch, h, w, c = counts(batch=batch, h=h, w=w, c=c)
-        self._make(batch, h, w, c)
-        self._map((batch, c))
+    def __init__(self, batch: int, shape: tuple) -> None:
+        batch, shape = count("batch", batch), image_shape("shape", shape)
+        self._make(batch, *shape)
+        self._map((batch, shape[2]))
+        self.shape = shape
 
     @classmethod
     def plan(cls, options, params):
@@ -50,10 +52,10 @@ class AvgpoolLayer(CLayer):
 
     @classmethod
     def build(cls, options, params):
-        return cls(params.batch, *params.shape)
+        return cls(params.batch, params.shape)
 
     def reference(self, input, outputs):
-        return reference_forward(input, (self.h, self.w, self.c))
+        return reference_forward(input, self.shape)
 
     def describe(self):
         return ""

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import batchnorm, reference
 from ..activations import ACTIVATIONS, activation_code
-from ..binding import count, counts, flag
+from ..binding import count, counts, flag, image_shape
 from .base import Option, choice, integer, switch
 from .weighted import BATCHNORM_SAVED, WeightedLayer
 
@@ -72,9 +72,10 @@ class ConvolutionalLayer(WeightedLayer):
 
     Parameters
     ----------
-    batch, h, w, c : int
-        Items a pass, and the input's height, width and channels (each at
-        least 1).
+    batch : int
+        Items a pass (at least 1).
+    shape : tuple of int
+        The input's (h, w, c), each at least 1, with c divisible by `groups`.
     filters : int, default 1
         Output channels (at least 1).
     size : int, default 1
@@ -121,9 +122,7 @@ class ConvolutionalLayer(WeightedLayer):
     def __init__(
         self,
         batch: int,
-        h: int,
-        w: int,
-        c: int,
+        shape: tuple,
         filters: int = 1,
         size: int = 1,
         stride: int = 1,
@@ -134,7 +133,7 @@ class ConvolutionalLayer(WeightedLayer):
         seed: Optional[int] = None,
         exact: bool = False,
     ) -> None:
-        batch, h, w, c = counts(batch=batch, h=h, w=w, c=c)
+        batch, (h, w, c) = count("batch", batch), image_shape("shape", shape)
         filters, size, stride, groups = counts(
             filters=filters, size=size, stride=stride, groups=groups
         )
@@ -186,22 +185,9 @@ class ConvolutionalLayer(WeightedLayer):
 
     @classmethod
     def build(cls, options, params):
-        height, width, channels = params.shape
-        return cls(
-            params.batch,
-            height,
-            width,
-            channels,
-            options["filters"],
-            options["size"],
-            options["stride"],
-            cls._padding(options),
-            options["groups"],
-            options["activation"],
-            options["batch_normalize"],
-            params.seed,
-            params.exact,
-        )
+        keywords = {**options, "padding": cls._padding(options)}
+        del keywords["pad"]
+        return cls(params.batch, params.shape, seed=params.seed, exact=params.exact, **keywords)
 
     def reference(self, input, outputs):
         geometry = (self.shape, self.stride, self.padding, self.groups)

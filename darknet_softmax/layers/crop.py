@@ -5,9 +5,8 @@ from typing import Optional
 import numpy as np
 
 from .. import reference
-from ..binding import count, flag, number
+from ..binding import count, flag, image_shape, number
 from .base import CLayer, Option, generator_seed, integer, real, switch
-from .shortcut import _shape
 
 # What Darknet's crop keeps for its image loader and this engine does not
 # apply: option -> Darknet's default.
@@ -87,7 +86,7 @@ class CropLayer(CLayer):
         seed: Optional[int] = None,
     ) -> None:
         batch = count("batch", batch)
-        shape = _shape("shape", shape)
+        shape = image_shape("shape", shape)
         crop_height, crop_width = count("crop_height", crop_height), count("crop_width", crop_width)
         check_crop(shape, crop_height, crop_width)
         flip, noadjust = flag("flip", flip), flag("noadjust", noadjust)

@@ -5,7 +5,7 @@ from typing import Optional
 import numpy as np
 
 from .. import reference
-from ..binding import count, counts
+from ..binding import count, image_shape
 from .base import CLayer, Option, integer
 
 # Darknet's values are ints; the C refuses larger ones.
@@ -69,9 +69,10 @@ class MaxpoolLayer(CLayer):
 
     Parameters
     ----------
-    batch, h, w, c : int
-        Items a pass, and the input's height, width and channels (each at
-        least 1).
+    batch : int
+        Items a pass (at least 1).
+    shape : tuple of int
+        The input's (h, w, c), each at least 1: each channel is pooled alone.
     size : int, optional
         The window's side (at least 1); `stride` by default, as Darknet's.
     stride : int, default 1
@@ -98,26 +99,25 @@ class MaxpoolLayer(CLayer):
     }
     fields = {int: "h w c size stride padding out_h out_w"}
     buffers = "indexes"
-    shown = "batch h w c size stride padding"
+    shown = "batch shape size stride padding"
     apart = ("delta", "output")
 
     def __init__(
         self,
         batch: int,
-        h: int,
-        w: int,
-        c: int,
+        shape: tuple,
         size: Optional[int] = None,
         stride: int = 1,
         padding: Optional[int] = None,
     ) -> None:
-        batch, h, w, c = counts(batch=batch, h=h, w=w, c=c)
+        batch, shape = count("batch", batch), image_shape("shape", shape)
         size, stride, padding = maxpool_options(size, stride, padding)
-        out_h, out_w, _ = output_shape((h, w, c), size, stride, padding)
-        layer = self._make(batch, h, w, c, size, stride, padding)
-        shape = (batch, c * out_h * out_w)
+        out_h, out_w, _ = output_shape(shape, size, stride, padding)
+        layer = self._make(batch, *shape, size, stride, padding)
+        self.shape = shape
+        views = (batch, shape[2] * out_h * out_w)
         # The winners are int64.
-        self._map(shape, indexes=(layer.indexes, shape, np.int64))
+        self._map(views, indexes=(layer.indexes, views, np.int64))
         self._views["indexes"].flags.writeable = False
 
     @classmethod
@@ -132,13 +132,10 @@ class MaxpoolLayer(CLayer):
 
     @classmethod
     def build(cls, options, params):
-        height, width, channels = params.shape
-        return cls(params.batch, height, width, channels, **options)
+        return cls(params.batch, params.shape, **options)
 
     def reference(self, input, outputs):
-        return reference_forward(
-            input, (self.h, self.w, self.c), self.size, self.stride, self.padding
-        )[0]
+        return reference_forward(input, self.shape, self.size, self.stride, self.padding)[0]
 
     def describe(self):
         return f"{self.size} x {self.size} / {self.stride}"

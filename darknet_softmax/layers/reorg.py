@@ -3,9 +3,8 @@
 import numpy as np
 
 from .. import reference
-from ..binding import count, flag
+from ..binding import count, flag, image_shape
 from .base import CLayer, Option, integer, switch
-from .shortcut import _shape
 
 
 class ReorgLayer(CLayer):
@@ -72,7 +71,7 @@ class ReorgLayer(CLayer):
         exact: bool = False,
     ) -> None:
         batch = count("batch", batch)
-        shape = _shape("shape", shape)
+        shape = image_shape("shape", shape)
         stride, extra = count("stride", stride), count("extra", extra, minimum=0)
         reverse, flatten, exact = (
             flag("reverse", reverse),

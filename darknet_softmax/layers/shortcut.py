@@ -15,16 +15,11 @@ from ..binding import (
     flag,
     float_array,
     float_ptr,
+    image_shape,
     number,
 )
 from .base import CLayer, Option, choice, real
 from .route import absolute_indices, index
-
-
-def _shape(name, shape):
-    if not isinstance(shape, (tuple, list)) or len(shape) != 3:
-        raise TypeError(f"{name} must be a (height, width, channels) tuple, not {shape!r}")
-    return tuple(count(f"{name}[{i}]", value) for i, value in enumerate(shape))
 
 
 def check_shapes(shape, from_shape):
@@ -117,7 +112,7 @@ class ShortcutLayer(CLayer):
         index: Optional[int] = None,
     ) -> None:
         batch = count("batch", batch)
-        shape, from_shape = _shape("shape", shape), _shape("from_shape", from_shape)
+        shape, from_shape = image_shape("shape", shape), image_shape("from_shape", from_shape)
         check_shapes(shape, from_shape)
         code = activation_code(activation)
         alpha, beta = number("alpha", alpha), number("beta", beta)
