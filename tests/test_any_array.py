@@ -139,7 +139,7 @@ def test_backward_along_axis_1_matches_finite_differences(rng):
 def test_the_spatial_layer_is_axis_1(rng):
     """SoftmaxLayer(spatial=True) over (batch, c, h, w) is softmax(axis=1)."""
     x = logits(rng, (2, 5, 3, 4))
-    layer = ds.SoftmaxLayer(2, 60, spatial=True, w=4, h=3, c=5)
+    layer = ds.SoftmaxLayer(2, 60, spatial=True, shape=(3, 4, 5))
     layer.forward(ds.NetworkContext(input=x.reshape(2, 60)))
     assert np.array_equal(layer.output.reshape(x.shape), ds.softmax(x, axis=1))
 

@@ -154,14 +154,14 @@ def test_tree_option(tmp_path):
 
 
 def test_spatial_and_exact_options(rng):
-    """spatial takes w, h, c from [net]'s height, width, channels: a softmax
+    """spatial takes its shape from [net]'s height, width, channels: a softmax
     over the 4 channels at each of the 2x3 positions."""
     net = parse_network_cfg(
         "[net]\nbatch=2\nheight=2\nwidth=3\nchannels=4\n[softmax]\nspatial=1\nexact=1\n"
     )
     softmax = net.layers[0]
     assert softmax.spatial and softmax.exact
-    assert (softmax.w, softmax.h, softmax.c) == (3, 2, 4)
+    assert softmax.shape == (2, 3, 4)
     x = rng.standard_normal((2, 24)).astype(np.float32)
     expected = np.exp(x.reshape(2, 4, 6)) / np.exp(x.reshape(2, 4, 6)).sum(axis=1, keepdims=True)
     assert np.allclose(net.predict(x), expected.reshape(2, 24), atol=1e-6)
@@ -169,7 +169,7 @@ def test_spatial_and_exact_options(rng):
     net = parse_network_cfg(
         "[net]\nheight=2\nwidth=3\nchannels=4\n[connected]\noutput=5\n[softmax]\nspatial=1\n"
     )
-    assert (net.layers[1].w, net.layers[1].h, net.layers[1].c) == (1, 1, 5)
+    assert net.layers[1].shape == (1, 1, 5)
 
 
 HEAD = "[net]\ninputs=4\n"

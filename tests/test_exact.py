@@ -353,7 +353,7 @@ LAYOUTS = {
         *tree_and_truth(rng, batch)
     ),
     "spatial": lambda rng, batch: (
-        dict(inputs=24, spatial=True, w=3, h=2, c=4),
+        dict(inputs=24, spatial=True, shape=(2, 3, 4)),
         # channel-major (c, h, w): the labels of each position run down the channels
         soft_labels(rng, batch, 6, 4).reshape(batch, 6, 4).transpose(0, 2, 1).reshape(batch, 24),
     ),
@@ -367,9 +367,7 @@ def layer_softmax(kwargs, temperature):
         kwargs.get("groups", 1),
         kwargs.get("tree"),
         kwargs.get("spatial", False),
-        kwargs.get("w"),
-        kwargs.get("h"),
-        kwargs.get("c"),
+        kwargs.get("shape"),
     )
 
     def forward(values, log=False):

@@ -267,28 +267,28 @@ def test_calls_after_close_raise():
 
 # --- spatial, exact and the default mode ---
 
-# (batch, w, h, c): the shared sweep of image shapes, and more channels.
-SPATIAL_SHAPES = [*IMAGE_SHAPES, (2, 3, 2, 4), (3, 5, 1, 1), (4, 4, 4, 17)]
+# (batch, h, w, c): the shared sweep of image shapes, and more channels.
+SPATIAL_SHAPES = [*IMAGE_SHAPES, (2, 2, 3, 4), (3, 1, 5, 1), (4, 4, 4, 17)]
 
 
-def channel_labels(rng, batch, w, h, c):
+def channel_labels(rng, batch, h, w, c):
     """One-hot labels over the channels at every position, laid out (c, h, w)."""
     by_position = one_hot(rng.integers(0, c, (batch, h * w)), c).reshape(batch, h * w, c)
     return np.ascontiguousarray(by_position.transpose(0, 2, 1)).reshape(batch, c * h * w)
 
 
-@pytest.mark.parametrize("batch, w, h, c", SPATIAL_SHAPES)
+@pytest.mark.parametrize("batch, h, w, c", SPATIAL_SHAPES)
 @pytest.mark.parametrize("exact", [False, True])
-def test_spatial_forward_matches_reference(rng, batch, w, h, c, exact):
-    inputs = w * h * c
+def test_spatial_forward_matches_reference(rng, batch, h, w, c, exact):
+    inputs = h * w * c
     x = (rng.standard_normal((batch, inputs)) * 3).astype(np.float32)
-    truth = channel_labels(rng, batch, w, h, c)
+    truth = channel_labels(rng, batch, h, w, c)
     with ds.SoftmaxLayer(
-        batch, inputs, temperature=0.5, spatial=True, w=w, h=h, c=c, exact=exact
+        batch, inputs, temperature=0.5, spatial=True, shape=(h, w, c), exact=exact
     ) as layer:
         layer.forward(ds.NetworkContext(x, truth))
         expected = softmax_layer.reference_forward(
-            x, temperature=0.5, truth=truth, spatial=True, w=w, h=h, c=c, exact=exact
+            x, temperature=0.5, truth=truth, spatial=True, shape=(h, w, c), exact=exact
         )
         assert_close(layer.output, expected["output"])
         # The softmax runs down the channels: at each position they sum to 1.
@@ -299,7 +299,7 @@ def test_spatial_forward_matches_reference(rng, batch, w, h, c, exact):
         assert_close(layer.output, by_position.transpose(0, 2, 1).reshape(batch, inputs))
         # The loss of the float32 output, position by position (from the float64
         # output, 1 - p and -log(p) would differ by float32's rounding of p near 1).
-        for group in softmax_layer.layer_groups(inputs, spatial=True, w=w, h=h, c=c):
+        for group in softmax_layer.layer_groups(inputs, spatial=True, shape=(h, w, c)):
             output, labels = layer.output[:, group], truth[:, group]
             delta, loss = (
                 reference.softmax_x_ent_exact(output, labels, 1, 0.5)
@@ -310,7 +310,7 @@ def test_spatial_forward_matches_reference(rng, batch, w, h, c, exact):
             assert_close(layer.loss[:, group], loss, kind="loss")
 
 
-@pytest.mark.parametrize("layout", [dict(groups=3), dict(spatial=True, w=2, h=3, c=2)])
+@pytest.mark.parametrize("layout", [dict(groups=3), dict(spatial=True, shape=(3, 2, 2))])
 def test_exact_noloss_backward_matches_reference(rng, layout):
     x = rng.standard_normal((3, 12)).astype(np.float32)
     upstream = rng.standard_normal((3, 12)).astype(np.float32)
@@ -387,35 +387,35 @@ def test_default_mode_keeps_darknets_numbers(rng, temperature):
 
 
 def test_spatial_and_exact_attributes():
-    layer = ds.SoftmaxLayer(2, 24, spatial=True, w=4, h=3, c=2, exact=True)
-    assert layer.spatial and layer.exact and (layer.w, layer.h, layer.c) == (4, 3, 2)
+    layer = ds.SoftmaxLayer(2, 24, spatial=True, shape=(3, 4, 2), exact=True)
+    assert layer.spatial and layer.exact and layer.shape == (3, 4, 2)
     assert "spatial=True" in repr(layer) and "exact=True" in repr(layer)
-    plain = ds.SoftmaxLayer(2, 24, w=4, h=3, c=2)  # the shape alone changes nothing
-    assert not plain.spatial and not plain.exact and plain.w == 4
-    assert ds.SoftmaxLayer(1, 5).w is None
+    plain = ds.SoftmaxLayer(2, 24, shape=(3, 4, 2))  # the shape alone changes nothing
+    assert not plain.spatial and not plain.exact and plain.shape == (3, 4, 2)
+    assert ds.SoftmaxLayer(1, 5).shape is None
 
 
 @pytest.mark.parametrize(
     "kwargs, error, words",
     [
-        (dict(spatial=True), ValueError, "spatial=True needs w, h and c"),
-        (dict(spatial=True, w=2, h=2), ValueError, "all of w, h and c"),
-        (dict(w=2), ValueError, "all of w, h and c"),
+        (dict(spatial=True), ValueError, r"spatial=True needs shape, the input's \(h, w, c\)"),
+        (dict(spatial=True, shape=(2, 2)), TypeError, "shape must be a .height, width, channels"),
+        (dict(shape=2), TypeError, "shape must be a .height, width, channels"),
         (
-            dict(spatial=True, w=2, h=2, c=2),
+            dict(spatial=True, shape=(2, 2, 2)),
             ValueError,
-            r"w\*h\*c \(2\*2\*2 = 8\) must equal inputs \(12\)",
+            r"h\*w\*c \(2\*2\*2 = 8\) must equal inputs \(12\)",
         ),
-        (dict(w=3, h=2, c=3), ValueError, "must equal inputs"),
-        (dict(spatial=True, w=0, h=2, c=6), ValueError, "w must be at least 1"),
-        (dict(spatial=True, w=2.0, h=2, c=3), TypeError, "w must be an integer"),
-        (dict(spatial=True, w=2, h=2, c=3, groups=3), ValueError, "neither tree nor groups"),
+        (dict(shape=(2, 3, 3)), ValueError, "must equal inputs"),
+        (dict(spatial=True, shape=(2, 0, 6)), ValueError, r"shape\[1\] must be at least 1"),
+        (dict(spatial=True, shape=(2, 2.0, 3)), TypeError, r"shape\[1\] must be an integer"),
+        (dict(spatial=True, shape=(2, 2, 3), groups=3), ValueError, "neither tree nor groups"),
         (
-            dict(spatial=True, w=2, h=2, c=3, tree=make_tree([-1] * 12)),
+            dict(spatial=True, shape=(2, 2, 3), tree=make_tree([-1] * 12)),
             ValueError,
             "neither tree nor groups",
         ),
-        (dict(spatial=1, w=2, h=2, c=3), TypeError, "spatial must be True or False, not int"),
+        (dict(spatial=1, shape=(2, 2, 3)), TypeError, "spatial must be True or False, not int"),
         (dict(exact=1), TypeError, "exact must be True or False, not int"),
         (dict(exact="yes"), TypeError, "exact must be True or False, not str"),
         (dict(noloss=1), TypeError, "noloss must be True or False, not int"),

@@ -286,7 +286,7 @@ def test_spatial_layer_rule(kernel_path, rng, w, h, c):
     batch = 3
     x = poisoned(rng, batch, w * h, c)  # (batch, position, channel) groups
     channel_major = np.ascontiguousarray(x.transpose(0, 2, 1)).reshape(batch, c * w * h)
-    with ds.SoftmaxLayer(batch, c * w * h, spatial=True, w=w, h=h, c=c) as layer:
+    with ds.SoftmaxLayer(batch, c * w * h, spatial=True, shape=(h, w, c)) as layer:
         layer.forward(ds.NetworkContext(channel_major))
         output = layer.output.reshape(batch, c, w * h).transpose(0, 2, 1)
         check_groups(output, x, 1.0)

@@ -14,6 +14,7 @@ from ..binding import (
     ffi,
     flag,
     groups_of,
+    image_shape,
     lib,
     locked,
     temperature_value,
@@ -35,9 +36,8 @@ class SoftmaxLayer(CLayer):
     `net.delta` is None.
 
     The softmax groups are `groups` equal slices of each item, or the groups
-    of `tree`, or, with `spatial=True`, the `c` channels at each of the `w*h`
-    positions of an item laid out (c, h, w); `w`, `h` and `c` give the input's
-    shape (all three or none) and are required with `spatial`.
+    of `tree`, or, with `spatial=True`, the `c` channels at each of the `h*w`
+    positions of an item laid out (c, h, w), `shape` being (h, w, c).
 
     `exact=False` gives Darknet's numbers. `exact=True` fixes Darknet where it
     is wrong (SPEC section 4): the loss is -truth*log(output) and its delta is
@@ -64,11 +64,10 @@ class SoftmaxLayer(CLayer):
     noloss : bool, default False
         Compute no loss, even with a truth.
     spatial : bool, default False
-        A softmax over the `c` channels at each position (needs `w`, `h`,
-        `c`; no tree, one group).
-    w, h, c : int, optional
-        The input's width, height and channels: all three or none, with
-        w*h*c equal to `inputs`.
+        A softmax over the `c` channels at each position (needs `shape`; no
+        tree, one group).
+    shape : tuple of int, optional
+        The input's (h, w, c), each at least 1, h*w*c equal to `inputs`.
     exact : bool, default False
         The exact loss and gradient (SPEC section 4), or Darknet's numbers.
 
@@ -95,7 +94,7 @@ class SoftmaxLayer(CLayer):
     }
     buffers = "loss"
     fields = {int: "groups", bool: "noloss spatial exact", float: "cost"}
-    shown = "batch inputs groups temperature tree noloss spatial w h c exact"
+    shown = "batch inputs groups temperature tree noloss spatial shape exact"
 
     def __init__(
         self,
@@ -106,9 +105,7 @@ class SoftmaxLayer(CLayer):
         tree: Optional[Tree] = None,
         noloss: bool = False,
         spatial: bool = False,
-        w: Optional[int] = None,
-        h: Optional[int] = None,
-        c: Optional[int] = None,
+        shape: Optional[tuple] = None,
         exact: bool = False,
     ) -> None:
         batch, inputs = count("batch", batch), count("inputs", inputs)
@@ -119,32 +116,35 @@ class SoftmaxLayer(CLayer):
             raise ValueError(f"tree has {tree.n} nodes but inputs is {inputs}; they must be equal")
         temperature = temperature_value(temperature)
         spatial, exact = flag("spatial", spatial), flag("exact", exact)
-        shape = _spatial_shape(inputs, w, h, c, spatial)
+        shape = _spatial_shape(inputs, shape, spatial)
         if spatial and (tree is not None or groups != 1):
             raise ValueError(
-                "spatial takes its groups from w, h and c: give neither tree "
+                "spatial takes its groups from shape: give neither tree "
                 "nor groups with spatial=True"
             )
         layer = self._make(batch, inputs, groups)
         layer.temperature = temperature
         layer.noloss = flag("noloss", noloss)
         layer.spatial = spatial
-        layer.shape.w, layer.shape.h, layer.shape.c = shape or (0, 0, 0)
+        layer.shape.h, layer.shape.w, layer.shape.c = shape or (0, 0, 0)
         layer.exact = exact
         self._tree = tree
         if tree is not None:
             layer.softmax_tree = tree._tree
-        shape = (batch, inputs)
-        self._map(shape, loss=(layer.loss, shape))
+        views = (batch, inputs)
+        self._map(views, loss=(layer.loss, views))
 
     def close(self):
         """Release the C layer and the tree; views already taken keep their memory."""
         super().close()
         self._tree = None
 
-    w = property(lambda self: int(self._open().shape.w) or None)
-    h = property(lambda self: int(self._open().shape.h) or None)
-    c = property(lambda self: int(self._open().shape.c) or None)
+    @property
+    def shape(self) -> Optional[tuple]:
+        """The input's (h, w, c), or None when not given."""
+        layer = self._open().shape
+        return (layer.h, layer.w, layer.c) if layer.c else None
+
     tree = property(lambda self: (self._open(), self._tree)[1])
 
     @property
@@ -214,13 +214,11 @@ class SoftmaxLayer(CLayer):
 
     @classmethod
     def build(cls, options, params):
-        """A spatial softmax takes its w, h, c from its input's shape."""
+        """A spatial softmax takes its input's shape."""
         # The network's exact switch covers the softmax's exact paths too.
         keywords = dict(options, exact=options["exact"] or params.exact)
-        if keywords["spatial"]:
-            height, width, channels = params.shape
-            keywords.update(w=width, h=height, c=channels)
-        return cls(params.batch, params.inputs, **keywords)
+        shape = params.shape if keywords["spatial"] else None
+        return cls(params.batch, params.inputs, shape=shape, **keywords)
 
     def reference(self, input, outputs):
         return reference_forward(
@@ -229,30 +227,23 @@ class SoftmaxLayer(CLayer):
             self.temperature,
             self._tree,
             spatial=self.spatial,
-            w=self.w,
-            h=self.h,
-            c=self.c,
+            shape=self.shape,
         )["output"]
 
     def describe(self):
         return f"groups {self.groups}"
 
 
-def _spatial_shape(inputs, w, h, c, spatial):
-    """(w, h, c) checked against `inputs`, or None when none is given."""
-    given = [value is not None for value in (w, h, c)]
-    if not any(given):
+def _spatial_shape(inputs, shape, spatial):
+    """(h, w, c) checked against `inputs`, or None when not given."""
+    if shape is None:
         if spatial:
-            raise ValueError(
-                "spatial=True needs w, h and c (the input's width, height and channels)"
-            )
+            raise ValueError("spatial=True needs shape, the input's (h, w, c)")
         return None
-    if not all(given):
-        raise ValueError("give all of w, h and c, or none of them")
-    w, h, c = count("w", w), count("h", h), count("c", c)
-    if w * h * c != inputs:
-        raise ValueError(f"w*h*c ({w}*{h}*{c} = {w * h * c}) must equal inputs ({inputs})")
-    return w, h, c
+    h, w, c = image_shape("shape", shape)
+    if h * w * c != inputs:
+        raise ValueError(f"h*w*c ({h}*{w}*{c} = {h * w * c}) must equal inputs ({inputs})")
+    return h, w, c
 
 
 # --- the float64 reference of the layer ---
@@ -266,9 +257,7 @@ def reference_forward(
     truth=None,
     noloss=False,
     spatial=False,
-    w=None,
-    h=None,
-    c=None,
+    shape=None,
     exact=False,
 ):
     """The layer's forward pass on (batch, inputs) data: a dict of output and,
@@ -276,7 +265,7 @@ def reference_forward(
     values whose truth is SECRET_NUM give no delta and no loss. The groups are
     those of `layer_groups`; `exact` takes the loss of `softmax_x_ent_exact`."""
     input = reference.f64(input)
-    index = layer_groups(input.shape[-1], groups, tree, spatial, w, h, c)
+    index = layer_groups(input.shape[-1], groups, tree, spatial, shape)
     output = np.empty_like(input)
     for group in index:
         output[:, group] = reference.softmax(input[:, group], 1, temperature)
@@ -322,17 +311,18 @@ def reference_backward(
     return flat.reshape(net_delta.shape)
 
 
-def layer_groups(inputs, groups=1, tree=None, spatial=False, w=None, h=None, c=None):
+def layer_groups(inputs, groups=1, tree=None, spatial=False, shape=None):
     """The softmax groups of one item of a layer, as index arrays: the tree's
-    groups, or with `spatial` the c channels at each of the w*h positions of a
-    (c, h, w) item, or `groups` equal slices."""
+    groups, or with `spatial` the c channels at each of the h*w positions of a
+    (c, h, w) item, `shape` being (h, w, c), or `groups` equal slices."""
     if tree is not None:
         return [
             np.arange(offset, offset + size)
             for offset, size in zip(tree.group_offset, tree.group_size)
         ]
     if spatial:
-        positions = w * h
+        h, w, c = shape
+        positions = h * w
         return [position + positions * np.arange(c) for position in range(positions)]
     n = inputs // groups
     return [g * n + np.arange(n) for g in range(groups)]
