@@ -126,6 +126,7 @@ struct gemm_work {
     float *C;
     size_t ldc;
     gemm_kernel *whole, *half;   /* the microkernels for whole tiles and half ones */
+    gemm_narrow_kernel *narrow;  /* the one for the last NR/4 columns or fewer, or NULL */
     gemm_pack_panel *pack_panel; /* the transposing pack, or NULL */
     gemm_finish *finish;         /* run on each finished block of C, or NULL */
     void *context;               /* finish's */
@@ -148,6 +149,10 @@ static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t n
             const float *a_panel = a + i * kc, *b_panel = b + j * kc;
             float *tile = c + i * w->ldc + j;
             size_t rows = smaller(GEMM_MR, mc - i);
+            if (w->narrow && cols <= GEMM_NR / 4) {
+                w->narrow(kc, a_panel, b_panel, w->ALPHA, beta, tile, w->ldc, rows, cols);
+                continue;
+            }
             if (rows == GEMM_MR && cols == (half ? GEMM_NR / 2 : GEMM_NR)) {
                 kernel(kc, a_panel, b_panel, w->ALPHA, beta, tile, w->ldc, GEMM_MR);
                 continue;
@@ -209,12 +214,14 @@ static void choose_kernels(struct gemm_work *w)
     if (ds_get_isa() == DS_ISA_AVX2) {
         w->whole = gemm_kernel_avx2;
         w->half = gemm_kernel_avx2_half;
+        w->narrow = gemm_kernel_avx2_narrow;
         w->pack_panel = gemm_pack_panel_avx2;
         return;
     }
 #endif
     w->whole = gemm_kernel_portable;
     w->half = gemm_kernel_portable_half;
+    w->narrow = NULL;
     w->pack_panel = NULL;
 }
 

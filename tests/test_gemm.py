@@ -17,6 +17,11 @@ SHAPES = [
     (64, 10, 64),
     (32, 64, 1437 % 97),
     (2, 1000, 3),
+    # the last columns of C one to four wide (the narrow kernel), over
+    # several blocks of K, and on the threads
+    (13, 51, 300),
+    (7, 20, 260),
+    (130, 52, 200),
 ]
 
 
