@@ -5,6 +5,7 @@
 #include "col2im.h"
 #include "convolutional_layer.h"
 #include "gemm.h"
+#include "gemm_blocks.h"
 #include "im2col.h"
 #include "layer_block.h"
 #include "status.h"
@@ -98,13 +99,33 @@ static group_sizes group_sizes_of(const convolutional_layer *l)
                          .input = channels * shape->h * shape->w};
 }
 
+/* Without batch normalisation, gemm's threads add the biases of the
+   group's filters and apply the activation to each block of output planes
+   as they finish it: add_bias and activate_array, on a block at a time. */
+typedef struct plane_finish {
+    const float *biases;
+    ACTIVATION activation;
+} plane_finish;
+
+static void finish_planes(void *context, float *c, size_t ldc, size_t row, size_t rows, size_t cols)
+{
+    const plane_finish *f = context;
+    for (size_t r = 0; r < rows; ++r) {
+        float *plane = c + r * ldc, bias = f->biases[row + r];
+        for (size_t k = 0; k < cols; ++k) plane[k] += bias;
+        activate_array(plane, cols, f->activation);
+    }
+}
+
 /* Darknet's loop: for each item and group, the group's filters (m rows of
    k weights) times the im2col of the group's channels (k rows of n columns),
    into the group's m output planes. */
 int forward_convolutional_layer(convolutional_layer *l, const network *net)
 {
     const layer_shape *shape = &l->shape;
-    if (!net->input) return DS_ERR_ARG;
+    /* The activation is checked before anything is written: finish_planes
+       cannot report it. */
+    if (!net->input || activate_array(NULL, 0, l->activation) != DS_OK) return DS_ERR_ARG;
     group_sizes g = group_sizes_of(l);
     size_t m = g.filters, k = g.column, n = g.positions, group_input = g.input;
     for (size_t i = 0; i < shape->batch; ++i) {
@@ -112,17 +133,16 @@ int forward_convolutional_layer(convolutional_layer *l, const network *net)
             const float *a = l->weights + j * l->nweights / l->groups;
             const float *b = group_columns(l, net->input + (i * l->groups + j) * group_input);
             float *c = l->output + (i * l->groups + j) * n * m;
-            int status = gemm(0, 0, m, n, k, 1, a, k, b, n, 0, c, n);
+            plane_finish finish = {l->biases + j * m, l->activation};
+            int status = gemm_then(0, 0, m, n, k, 1, a, k, b, n, 0, c, n,
+                                   l->batch_normalize ? NULL : finish_planes, &finish);
             if (status != DS_OK) return status;
         }
     }
-    if (l->batch_normalize) {
-        forward_batchnorm_layer(l->output, shape->batch, l->filters, n, net->train, l->exact,
-                                l->scales, l->biases, l->mean, l->variance, l->rolling_mean,
-                                l->rolling_variance, l->x, l->x_norm);
-    } else {
-        add_bias(l->output, l->biases, shape->batch, l->filters, n);
-    }
+    if (!l->batch_normalize) return DS_OK;
+    forward_batchnorm_layer(l->output, shape->batch, l->filters, n, net->train, l->exact, l->scales,
+                            l->biases, l->mean, l->variance, l->rolling_mean, l->rolling_variance,
+                            l->x, l->x_norm);
     return activate_array(l->output, shape->batch * shape->outputs, l->activation);
 }
 

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 
 #include "gemm.h"
+#include "gemm_blocks.h"
 #include "gemm_kernel.h"
 #include "runtime.h"
 #include "threadpool.h"
@@ -125,7 +126,10 @@ struct gemm_work {
     float *C;
     size_t ldc;
     gemm_kernel *whole, *half;   /* the microkernels for whole tiles and half ones */
+    gemm_narrow_kernel *narrow;  /* the one for the last NR/4 columns or fewer, or NULL */
     gemm_pack_panel *pack_panel; /* the transposing pack, or NULL */
+    gemm_finish *finish;         /* run on each finished block of C, or NULL */
+    void *context;               /* finish's */
     int split_rows;              /* the parts split the rows of C, else its columns */
     float *panels;               /* panel_floats a part */
     size_t panel_floats, a_floats;
@@ -145,6 +149,10 @@ static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t n
             const float *a_panel = a + i * kc, *b_panel = b + j * kc;
             float *tile = c + i * w->ldc + j;
             size_t rows = smaller(GEMM_MR, mc - i);
+            if (w->narrow && cols <= GEMM_NR / 4) {
+                w->narrow(kc, a_panel, b_panel, w->ALPHA, beta, tile, w->ldc, rows, cols);
+                continue;
+            }
             if (rows == GEMM_MR && cols == (half ? GEMM_NR / 2 : GEMM_NR)) {
                 kernel(kc, a_panel, b_panel, w->ALPHA, beta, tile, w->ldc, GEMM_MR);
                 continue;
@@ -177,7 +185,9 @@ static void gemm_region(const struct gemm_work *w, size_t m0, size_t m1, size_t 
                 size_t mc = smaller(GEMM_MC, m1 - i);
                 pack(w->pack_panel, w->A + i * w->a_row + p * w->a_col, w->a_row, w->a_col, mc, kc,
                      GEMM_MR, a);
-                gemm_block(w, kc, mc, nc, a, b, beta, w->C + i * w->ldc + j);
+                float *c = w->C + i * w->ldc + j;
+                gemm_block(w, kc, mc, nc, a, b, beta, c);
+                if (w->finish && p + kc == w->K) w->finish(w->context, c, w->ldc, i, mc, nc);
             }
         }
     }
@@ -204,23 +214,27 @@ static void choose_kernels(struct gemm_work *w)
     if (ds_get_isa() == DS_ISA_AVX2) {
         w->whole = gemm_kernel_avx2;
         w->half = gemm_kernel_avx2_half;
+        w->narrow = gemm_kernel_avx2_narrow;
         w->pack_panel = gemm_pack_panel_avx2;
         return;
     }
 #endif
     w->whole = gemm_kernel_portable;
     w->half = gemm_kernel_portable_half;
+    w->narrow = NULL;
     w->pack_panel = NULL;
 }
 
 /* Products of a million multiply-adds and up are split over the threads. */
 enum { GEMM_THREADED_WORK = 1 << 20 };
 
-int gemm(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A, size_t lda,
-         const float *B, size_t ldb, float BETA, float *C, size_t ldc)
+int gemm_then(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A, size_t lda,
+              const float *B, size_t ldb, float BETA, float *C, size_t ldc, gemm_finish *finish,
+              void *context)
 {
     if (ds_get_kernel() == DS_KERNEL_SCALAR) {
         gemm_loops(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc);
+        if (finish) finish(context, C, ldc, 0, M, N);
         return DS_OK;
     }
     int split_rows = M / GEMM_MR > N / GEMM_NR;
@@ -245,6 +259,8 @@ int gemm(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float 
                              .b_col = TB ? 1 : ldb,
                              .C = C,
                              .ldc = ldc,
+                             .finish = finish,
+                             .context = context,
                              .split_rows = split_rows,
                              .panels = panels,
                              .panel_floats = panel_floats,
@@ -253,4 +269,10 @@ int gemm(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float 
     pool_run(gemm_part, &work, parts);
     free(panels);
     return DS_OK;
+}
+
+int gemm(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A, size_t lda,
+         const float *B, size_t ldb, float BETA, float *C, size_t ldc)
+{
+    return gemm_then(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc, NULL, NULL);
 }

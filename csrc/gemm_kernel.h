@@ -21,6 +21,12 @@ enum { GEMM_MR = 6, GEMM_NR = 16 };
 typedef void gemm_kernel(size_t k, const float *a, const float *b, float alpha, float beta,
                          float *c, size_t ldc, size_t rows);
 
+/* The tile's first `rows` rows and first `cols` columns (1 to NR/4), for
+   the last columns of C: the rest of the tile is neither computed nor
+   written. */
+typedef void gemm_narrow_kernel(size_t k, const float *a, const float *b, float alpha, float beta,
+                                float *c, size_t ldc, size_t rows, size_t cols);
+
 /* One whole panel of gemm.c's pack from rows `row` floats apart whose
    columns are contiguous: `width` (MR or NR) rows of `cols` floats, row r at
    x + r*row, written column by column (width floats each) to out. Vectors
@@ -30,6 +36,7 @@ typedef void gemm_pack_panel(const float *x, size_t row, size_t cols, size_t wid
 gemm_kernel gemm_kernel_portable, gemm_kernel_portable_half;
 #if defined(DS_BUILD_AVX2)
 gemm_kernel gemm_kernel_avx2, gemm_kernel_avx2_half;
+gemm_narrow_kernel gemm_kernel_avx2_narrow;
 gemm_pack_panel gemm_pack_panel_avx2;
 #endif
 

@@ -5,6 +5,7 @@
 #if defined(DS_BUILD_AVX2)
 
 #include <immintrin.h>
+#include <math.h>
 
 #define TARGET __attribute__((target("avx2,fma")))
 
@@ -84,6 +85,60 @@ TARGET void gemm_kernel_avx2_half(size_t k, const float *a, const float *b, floa
                                   float *c, size_t ldc, size_t rows)
 {
     tile_rows(k, a, b, alpha, beta, c, ldc, rows, 1);
+}
+
+/* The last columns of C, when no more than NR/4 are left: column j's sums
+   run down the tile's rows (rows 0 to 3 in one vector, 4 and 5 in another),
+   so a step is a multiply-add of a column of A by one value of B, where the
+   half kernel would multiply eight columns. Its products and their order
+   are the whole kernel's. */
+#define NARROW_STEP(j)                          \
+    if (j < cols) {                             \
+        v = _mm_broadcast_ss(b + j);            \
+        lo##j = _mm_fmadd_ps(top, v, lo##j);    \
+        hi##j = _mm_fmadd_ps(bottom, v, hi##j); \
+    }
+
+#define NARROW_STORE(j)                                             \
+    if (j < cols) {                                                 \
+        _mm_storeu_ps(sum, lo##j);                                  \
+        _mm_storeu_ps(sum + 4, hi##j);                              \
+        for (size_t r = 0; r < rows; ++r) {                         \
+            float product = alpha * sum[r], *out = c + r * ldc + j; \
+            *out = beta ? fmaf(beta, *out, product) : product;      \
+        }                                                           \
+    }
+
+_Static_assert(GEMM_NR / 4 == 4, "the narrow kernel has four columns of sums");
+
+static inline TARGET __attribute__((always_inline)) void narrow(size_t k, const float *a,
+                                                                const float *b, float alpha,
+                                                                float beta, float *c, size_t ldc,
+                                                                size_t rows, int cols)
+{
+    __m128 lo0 = _mm_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0, lo2 = lo0, hi2 = lo0;
+    __m128 lo3 = lo0, hi3 = lo0, v;
+    for (size_t p = 0; p < k; ++p, a += GEMM_MR, b += GEMM_NR) {
+        __m128 top = _mm_loadu_ps(a), bottom = _mm_castpd_ps(_mm_load_sd((const double *)(a + 4)));
+        NARROW_STEP(0);
+        NARROW_STEP(1);
+        NARROW_STEP(2);
+        NARROW_STEP(3);
+    }
+    float sum[8];
+    NARROW_STORE(0);
+    NARROW_STORE(1);
+    NARROW_STORE(2);
+    NARROW_STORE(3);
+}
+
+TARGET void gemm_kernel_avx2_narrow(size_t k, const float *a, const float *b, float alpha,
+                                    float beta, float *c, size_t ldc, size_t rows, size_t cols)
+{
+    if (cols == 1) narrow(k, a, b, alpha, beta, c, ldc, rows, 1);
+    else if (cols == 2) narrow(k, a, b, alpha, beta, c, ldc, rows, 2);
+    else if (cols == 3) narrow(k, a, b, alpha, beta, c, ldc, rows, 3);
+    else narrow(k, a, b, alpha, beta, c, ldc, rows, 4);
 }
 
 /* The 8 x 8 block of rows v[0..7] transposed in place: v[j] becomes column j. */

@@ -12,6 +12,7 @@ import pytest
 import darknet_softmax as ds
 from conftest import assert_close, check_layer_gradients
 from darknet_softmax import batchnorm, reference
+from darknet_softmax.activations import ACTIVATIONS
 from darknet_softmax.binding import lib
 from darknet_softmax.layers import ConvolutionalLayer
 from darknet_softmax.layers import convolutional as conv
@@ -203,6 +204,20 @@ def test_products_above_the_threading_threshold_on_every_path(rng, kernel_path, 
     assert_close(layer.bias_updates, bias_updates, atol=1e-5 * scale, rtol=1e-5, kind=kind)
     assert_close(layer.weight_updates, weight_updates, atol=1e-5 * scale, rtol=0, kind=kind)
     assert_close(net_delta, input_delta, atol=atol, rtol=1e-4, kind=kind)
+
+
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+def test_every_activation_in_the_threads_blocks(rng, kernel_path, activation):
+    """Without batch normalisation, the threads of a product above the
+    threshold add the biases and apply the activation to each block of output
+    they finish: every activation, over two items and two groups (each with
+    its own biases), and a last panel and a last column of tiles that are
+    partial."""
+    layer, x = make(rng, (2, 12, 13, 40, 80, 3, 1, 1, 2), activation)
+    layer.forward(ds.NetworkContext(x))
+    expected, _ = expected_forward(layer, x, False, None, None)
+    atol = tolerance(layer) * 4
+    assert_close(layer.output, expected, atol=atol, rtol=1e-5, kind=f"convolutional {activation}")
 
 
 @pytest.mark.parametrize("exact", [False, True], ids=["darknet", "exact"])
