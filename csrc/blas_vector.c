@@ -15,7 +15,8 @@ enum {
     /* Contiguous groups this long take the row kernel; shorter ones sit
        eight to a vector, one group a lane. */
     ROW_MIN = 16,
-    /* Outputs this large go around the cache (if the row fits in scratch). */
+    /* Outputs this large go around the cache: softmax's rows (if the row
+       fits in scratch) and log_softmax's blocks. */
     STREAM_BYTES = 64 << 20,
     STREAM_ROW_MAX = 32768,
     /* Tree rows go through scratch (eight rows transposed) up to this many
@@ -163,7 +164,7 @@ static void log_softmax_blocks(const struct grouped *w, size_t k, size_t end, si
         size_t count = block_count(w, k, end, width), start = group_start(w, k);
         const float *next = k + count < end ? w->input + group_start(w, k + count) : NULL;
         w->kernels->log_softmax_block(w->input + start, w->n, w->stride, count, w->temp,
-                                      w->output + start, next);
+                                      w->output + start, next, w->stream);
         k += count;
     }
 }
@@ -362,8 +363,10 @@ void grouped_cpu(enum group_op op, const float *input, const float *other, float
         for (size_t k = 0; k < w.count; ++k) group_scalar(&w, group_start(&w, k), w.n);
         return;
     }
-    w.stream = op == OP_SOFTMAX && w.rows && w.count * n >= STREAM_BYTES / sizeof(float)
-               && n <= STREAM_ROW_MAX && (uintptr_t)output % sizeof(float) == 0;
+    int large = w.count * n >= STREAM_BYTES / sizeof(float);
+    w.stream = (op == OP_SOFTMAX && w.rows && large && n <= STREAM_ROW_MAX
+                && (uintptr_t)output % sizeof(float) == 0)
+               || (!w.rows && large && block_width(&w));
     pool_run(grouped_part, &w, parts_for(w.count * n));
 }
 

@@ -57,9 +57,10 @@ struct vector_kernels {
                               float *output);
     /* log_softmax over count (1 to BLOCK_POSITIONS) groups one apart, values
        stride apart (output may be input); next (or NULL) is the input of
-       the next call, fetched meanwhile. */
+       the next call, fetched meanwhile. With stream, the output goes around
+       the cache (where a row of it is 16-byte aligned). */
     void (*log_softmax_block)(const float *input, size_t n, size_t stride, size_t count, float temp,
-                              float *output, const float *next);
+                              float *output, const float *next, int stream);
     /* log_softmax over count (1 to 8) groups anywhere, group l at
        input + index[l], values stride apart, by way of scratch (n*8 floats,
        at least 64). */

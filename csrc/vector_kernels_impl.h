@@ -450,25 +450,22 @@ static ALWAYS_INLINE void VK(tile_sums)(float *tile, size_t n, size_t vectors, c
 
 enum { BLOCK_VECTORS = BLOCK_POSITIONS / LANES };
 
-/* count floats from in and from out into cache. */
-static inline void VK(prefetch_run)(const float *in, const float *out, size_t count)
+/* count floats from p into cache. */
+static inline void VK(prefetch_run)(const float *p, size_t count)
 {
-    for (size_t f = 0; f < count; f += 64 / sizeof(float)) { /* a cache line */
-        prefetch(in + f);
-        prefetch(out + f);
-    }
+    for (size_t f = 0; f < count; f += 64 / sizeof(float)) prefetch(p + f); /* a cache line */
 }
 
 /* log_softmax of count (1 to BLOCK_POSITIONS) positions: max, sum and
-   output passes, each lane as log_lanes_scaled. The next block's input and
-   output come into cache during the sum, the pass with the most arithmetic
-   to hide the fetch. */
+   output passes, each lane as log_lanes_scaled. The next block's input
+   (and output, unless streamed) comes into cache during the sum, the pass
+   with the most arithmetic to hide the fetch. */
 static void VK(log_softmax_block)(const float *input, size_t n, size_t stride, size_t count,
-                                  float temp, float *output, const float *next)
+                                  float temp, float *output, const float *next, int stream)
 {
     scaling s = VK(scaling_for)(temp);
-    size_t vectors = VK(tile_vectors)(count);
-    const float *next_out = next ? output + (next - input) : NULL;
+    size_t vectors = VK(tile_vectors)(count), whole = count / LANES;
+    const float *next_out = next && !stream ? output + (next - input) : NULL;
     vf largest[BLOCK_VECTORS], log_sum[BLOCK_VECTORS];
     vsum sums[BLOCK_VECTORS];
     for (size_t v = 0; v < vectors; ++v) largest[v] = vf_set1(-INFINITY), sums[v] = vsum_zero();
@@ -479,7 +476,8 @@ static void VK(log_softmax_block)(const float *input, size_t n, size_t stride, s
     }
     for (size_t k = 0; k < n; ++k) {
         const float *x = input + k * stride;
-        if (next) VK(prefetch_run)(next + k * stride, next_out + k * stride, count);
+        if (next) VK(prefetch_run)(next + k * stride, count);
+        if (next_out) VK(prefetch_run)(next_out + k * stride, count);
         for (size_t v = 0; v < vectors; ++v) {
             vf shifted = VK(shifted)(VK(tile_load)(x, v, count), largest[v], &s);
             sums[v] = vsum_add(sums[v], vf_exp_coarse(shifted));
@@ -489,11 +487,15 @@ static void VK(log_softmax_block)(const float *input, size_t n, size_t stride, s
     for (size_t k = 0; k < n; ++k) {
         const float *x = input + k * stride;
         float *y = output + k * stride;
+        int around = stream && ((uintptr_t)y & 15) == 0;
         for (size_t v = 0; v < vectors; ++v) {
             vf shifted = VK(shifted)(VK(tile_load)(x, v, count), largest[v], &s);
-            VK(tile_store)(y, v, count, vf_sub(shifted, log_sum[v]));
+            vf value = vf_sub(shifted, log_sum[v]);
+            if (around && v < whole) vf_stream(y + v * LANES, value);
+            else VK(tile_store)(y, v, count, value);
         }
     }
+    if (stream) stream_fence();
 }
 
 static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
