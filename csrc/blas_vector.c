@@ -15,7 +15,8 @@ enum {
     /* Contiguous groups this long take the row kernel; shorter ones sit
        eight to a vector, one group a lane. */
     ROW_MIN = 16,
-    /* Outputs this large go around the cache (if the row fits in scratch). */
+    /* Outputs this large go around the cache: softmax's rows (if the row
+       fits in scratch) and log_softmax's blocks. */
     STREAM_BYTES = 64 << 20,
     STREAM_ROW_MAX = 32768,
     /* Tree rows go through scratch (eight rows transposed) up to this many
@@ -120,17 +121,53 @@ static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
 /* The spatial layout (groups one apart, values `stride` apart): a block of
    eight groups is one vector from each of n rows that are often a multiple
    of 4 KB apart, so they share a few cache sets and evict each other between
-   passes. A wider block is copied into scratch first, row by row, and back
-   after: each pass then runs in cache. The width keeps scratch within 32 KB. */
+   passes. softmax copies a wider block into scratch first, row by row, and
+   back after: each pass then runs in cache. The width keeps scratch within
+   32 KB. */
 enum { WIDE_MAX = 64, WIDE_FLOATS = 8192 };
 
 static size_t wide_width(const struct grouped *w)
 {
-    if (w->op > OP_LOG_SOFTMAX || w->group_offset != 1 || w->stride < w->groups
+    if (w->op != OP_SOFTMAX || w->group_offset != 1 || w->stride < w->groups
         || w->n > WIDE_FLOATS / 16)
         return 0;
     size_t width = WIDE_FLOATS / w->n / LANES_PER_VECTOR * LANES_PER_VECTOR;
     return width < WIDE_MAX ? width : WIDE_MAX;
+}
+
+/* log_softmax reads such a block row by row in place: its width keeps the
+   block (n rows of it) within 64 KB, so that the passes after the first
+   find it in cache while the next block comes in (128 and 256 KB measured
+   slower). */
+enum { BLOCK_BYTES = 64 << 10, BLOCK_MIN = 16 };
+
+static size_t block_width(const struct grouped *w)
+{
+    if (w->op != OP_LOG_SOFTMAX || w->group_offset != 1 || w->stride < w->groups) return 0;
+    size_t width = BLOCK_BYTES / sizeof(float) / w->n / LANES_PER_VECTOR * LANES_PER_VECTOR;
+    if (width < BLOCK_MIN) return 0;
+    return width < BLOCK_POSITIONS ? width : BLOCK_POSITIONS;
+}
+
+/* The groups in a block from group k on, before end: no block crosses
+   from one batch item to the next. */
+static size_t block_count(const struct grouped *w, size_t k, size_t end, size_t width)
+{
+    size_t count = w->groups - k % w->groups;
+    if (count > width) count = width;
+    return count < end - k ? count : end - k;
+}
+
+/* log_softmax of groups [k, end), a block at a time. */
+static void log_softmax_blocks(const struct grouped *w, size_t k, size_t end, size_t width)
+{
+    while (k < end) {
+        size_t count = block_count(w, k, end, width), start = group_start(w, k);
+        const float *next = k + count < end ? w->input + group_start(w, k + count) : NULL;
+        w->kernels->log_softmax_block(w->input + start, w->n, w->stride, count, w->temp,
+                                      w->output + start, next, w->stream);
+        k += count;
+    }
 }
 
 /* Up to eight groups, from group k on: their offsets, and each one's
@@ -234,9 +271,14 @@ static void grouped_runs(const struct grouped *w, size_t k, size_t end)
 /* Blocks of eight groups, one a lane. */
 static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
 {
+    size_t last = end * LANES_PER_VECTOR < w->count ? end * LANES_PER_VECTOR : w->count;
     if (grouped_packed(w)) {
-        size_t last = end * LANES_PER_VECTOR;
-        grouped_runs(w, begin * LANES_PER_VECTOR, last < w->count ? last : w->count);
+        grouped_runs(w, begin * LANES_PER_VECTOR, last);
+        return;
+    }
+    size_t blocks = block_width(w);
+    if (blocks) {
+        log_softmax_blocks(w, begin * LANES_PER_VECTOR, last, blocks);
         return;
     }
     size_t width = wide_width(w);
@@ -247,14 +289,8 @@ static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
         size_t k = block * LANES_PER_VECTOR, g = k % w->groups;
         if (width && scratch && g + width <= w->groups && block + width / LANES_PER_VECTOR <= end) {
             size_t start = group_start(w, k);
-            if (w->op == OP_LOG_SOFTMAX) {
-                const float *next = g + 2 * width <= w->groups ? w->input + start + width : NULL;
-                w->kernels->log_softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
-                                             w->output + start, scratch, next);
-            } else {
-                w->kernels->softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
-                                         w->output + start, scratch);
-            }
+            w->kernels->softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
+                                     w->output + start, scratch);
             block += width / LANES_PER_VECTOR;
             continue;
         }
@@ -340,8 +376,10 @@ void grouped_cpu(enum group_op op, const float *input, const float *other, float
         for (size_t k = 0; k < w.count; ++k) group_scalar(&w, group_start(&w, k), w.n);
         return;
     }
-    w.stream = op == OP_SOFTMAX && w.rows && w.count * n >= STREAM_BYTES / sizeof(float)
-               && n <= STREAM_ROW_MAX && (uintptr_t)output % sizeof(float) == 0;
+    int large = w.count * n >= STREAM_BYTES / sizeof(float);
+    w.stream = (op == OP_SOFTMAX && w.rows && large && n <= STREAM_ROW_MAX
+                && (uintptr_t)output % sizeof(float) == 0)
+               || (!w.rows && large && block_width(&w));
     pool_run(grouped_part, &w, parts_for(w.count * n));
 }
 

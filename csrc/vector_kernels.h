@@ -9,7 +9,7 @@
 
 #include "blas.h"
 
-enum { LANES_PER_VECTOR = 8, TILE_POSITIONS = 64 };
+enum { LANES_PER_VECTOR = 8, TILE_POSITIONS = 64, BLOCK_POSITIONS = 1024 };
 
 /* struct cross_entropy (blas.h) reaches the kernels checked: position
    (o, i) of outer x inner has its classes at logits + o*classes*inner + i,
@@ -43,11 +43,12 @@ struct vector_kernels {
        may be input). */
     void (*log_softmax_lanes)(const float *input, size_t n, size_t stride, float temp,
                               float *output);
-    /* log_softmax over count (1 to TILE_POSITIONS) groups one apart, values
-       stride apart, by way of scratch (n*TILE_POSITIONS floats); next (or
-       NULL) is the input of the next call, fetched meanwhile. */
-    void (*log_softmax_wide)(const float *input, size_t n, size_t stride, size_t count, float temp,
-                             float *output, float *scratch, const float *next);
+    /* log_softmax over count (1 to BLOCK_POSITIONS) groups one apart, values
+       stride apart (output may be input); next (or NULL) is the input of
+       the next call, fetched meanwhile. With stream, the output goes around
+       the cache (where a row of it is 16-byte aligned). */
+    void (*log_softmax_block)(const float *input, size_t n, size_t stride, size_t count, float temp,
+                              float *output, const float *next, int stream);
     /* log_softmax over count (1 to 8) groups anywhere, group l at
        input + index[l], values stride apart, by way of scratch (n*8 floats,
        at least 64). */

@@ -347,8 +347,8 @@ static inline vf VK(log_of)(vsum sum)
    within 3.2e-6*(1 - 1/sum) of log(sum): a third of the tolerance (1e-6 +
    1e-5*|y|) of the output nearest 0, y = -log(sum), and 3.2e-6 of it. The
    log is taken of the sum as a float plus its remainder, so that a sum
-   near 1 keeps its small log. The tiles compute each lane the same way, so
-   that a group's result does not depend on which of the two it took. */
+   near 1 keeps its small log. The blocks compute each lane the same way,
+   so that a group's result does not depend on which of the two it took. */
 static ALWAYS_INLINE void VK(log_lanes_scaled)(const float *x, size_t n, size_t stride,
                                                const scaling *s, float *output)
 {
@@ -442,37 +442,60 @@ static ALWAYS_INLINE void VK(tile_sums)(float *tile, size_t n, size_t vectors, c
     }
 }
 
-/* The output pass of log_softmax_wide: (x - largest)/temp - log_sum, the
-   tile's rows out to rows stride apart; copied for whole tiles as tile_in. */
-static ALWAYS_INLINE void VK(log_tile_out)(const float *tile, size_t n, size_t count,
-                                           const vf *largest, const vf *log_sum, const scaling *s,
-                                           float *output, size_t stride)
+/* --- blocks: up to BLOCK_POSITIONS positions side by side, each with n
+   classes stride apart, walked row by row: a row's stretch of the block is
+   one contiguous run, so the hardware prefetchers follow one stream, not n
+   (rows a multiple of 4 KB apart, n at once, defeat them and the TLB), and
+   the block stays in cache from one pass to the next. --- */
+
+enum { BLOCK_VECTORS = BLOCK_POSITIONS / LANES };
+
+/* count floats from p into cache. */
+static inline void VK(prefetch_run)(const float *p, size_t count)
 {
-    size_t vectors = VK(tile_vectors)(count), width = vectors * LANES;
-    for (size_t k = 0; k < n; ++k) {
-        for (size_t v = 0; v < vectors; ++v) {
-            vf shifted = VK(shifted)(vf_load(tile + k * width + v * LANES), largest[v], s);
-            VK(tile_store)(output + k * stride, v, count, vf_sub(shifted, log_sum[v]));
-        }
-    }
+    for (size_t f = 0; f < count; f += 64 / sizeof(float)) prefetch(p + f); /* a cache line */
 }
 
-/* log_softmax of count positions by way of a tile (n*TILE_POSITIONS floats
-   of scratch): copy and max, sum, output, each lane as log_lanes_scaled. */
-static void VK(log_softmax_wide)(const float *input, size_t n, size_t stride, size_t count,
-                                 float temp, float *output, float *scratch, const float *next)
+/* log_softmax of count (1 to BLOCK_POSITIONS) positions: max, sum and
+   output passes, each lane as log_lanes_scaled. The next block's input
+   (and output, unless streamed) comes into cache during the sum, the pass
+   with the most arithmetic to hide the fetch. */
+static void VK(log_softmax_block)(const float *input, size_t n, size_t stride, size_t count,
+                                  float temp, float *output, const float *next, int stream)
 {
     scaling s = VK(scaling_for)(temp);
-    size_t vectors = VK(tile_vectors)(count);
-    vf largest[TILE_VECTORS], log_sum[TILE_VECTORS];
-    vsum sums[TILE_VECTORS];
-    VK(tile_in)(input, n, stride, count, next, next ? output + (next - input) : NULL, scratch,
-                largest);
-    VK(tile_sums)(scratch, n, vectors, largest, &s, 0, sums);
+    size_t vectors = VK(tile_vectors)(count), whole = count / LANES;
+    const float *next_out = next && !stream ? output + (next - input) : NULL;
+    vf largest[BLOCK_VECTORS], log_sum[BLOCK_VECTORS];
+    vsum sums[BLOCK_VECTORS];
+    for (size_t v = 0; v < vectors; ++v) largest[v] = vf_set1(-INFINITY), sums[v] = vsum_zero();
+    for (size_t k = 0; k < n; ++k) {
+        const float *x = input + k * stride;
+        for (size_t v = 0; v < vectors; ++v)
+            largest[v] = vf_max(largest[v], VK(tile_load)(x, v, count));
+    }
+    for (size_t k = 0; k < n; ++k) {
+        const float *x = input + k * stride;
+        if (next) VK(prefetch_run)(next + k * stride, count);
+        if (next_out) VK(prefetch_run)(next_out + k * stride, count);
+        for (size_t v = 0; v < vectors; ++v) {
+            vf shifted = VK(shifted)(VK(tile_load)(x, v, count), largest[v], &s);
+            sums[v] = vsum_add(sums[v], vf_exp_coarse(shifted));
+        }
+    }
     for (size_t v = 0; v < vectors; ++v) log_sum[v] = VK(log_of)(sums[v]);
-    if (count == TILE_POSITIONS)
-        VK(log_tile_out)(scratch, n, TILE_POSITIONS, largest, log_sum, &s, output, stride);
-    else VK(log_tile_out)(scratch, n, count, largest, log_sum, &s, output, stride);
+    for (size_t k = 0; k < n; ++k) {
+        const float *x = input + k * stride;
+        float *y = output + k * stride;
+        int around = stream && ((uintptr_t)y & 15) == 0;
+        for (size_t v = 0; v < vectors; ++v) {
+            vf shifted = VK(shifted)(VK(tile_load)(x, v, count), largest[v], &s);
+            vf value = vf_sub(shifted, log_sum[v]);
+            if (around && v < whole) vf_stream(y + v * LANES, value);
+            else VK(tile_store)(y, v, count, value);
+        }
+    }
+    if (stream) stream_fence();
 }
 
 static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
@@ -1155,7 +1178,7 @@ const struct vector_kernels VK(vector_kernels) = {
     .softmax_tree_rows = VK(softmax_tree_rows),
     .log_softmax_row = VK(log_softmax_row),
     .log_softmax_lanes = VK(log_softmax_lanes),
-    .log_softmax_wide = VK(log_softmax_wide),
+    .log_softmax_block = VK(log_softmax_block),
     .log_softmax_gathered = VK(log_softmax_gathered),
     .softmax_x_ent = VK(softmax_x_ent),
     .softmax_backward_row = VK(softmax_backward_row),

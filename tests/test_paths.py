@@ -71,6 +71,16 @@ def test_softmax_large(kernel_path, rng, batch, inputs, groups):
     assert_close(ds.softmax(x, groups), reference.softmax(x, groups))
 
 
+@pytest.mark.slow
+def test_log_softmax_large_over_a_strided_axis(kernel_path, rng):
+    """69 MB: the output bypasses the cache, a block at a time, its rows
+    (7331 floats apart) 16-byte aligned or not in turn."""
+    x = logits(rng, (29, 81, 7331))
+    assert_close(
+        ds.log_softmax(x, axis=1), reference.log_softmax_along(x, axis=1), kind="log_softmax"
+    )
+
+
 def test_exp_is_within_its_stated_error(kernel_path, rng):
     """A probability e^v / S, with the largest value 0, carries the exp's error
     (1.7e-7, tools/fit_exp.py) and two roundings: 4e-7 in all, across the
