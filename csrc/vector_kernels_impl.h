@@ -687,19 +687,59 @@ static ALWAYS_INLINE void VK(softmax_tiled)(const tiling *t, const float *input,
     VK(tiling_rows_out)(t, r, output);
 }
 
+/* The softmax backward of a tiling's groups, in registers as softmax_tiled. */
+static ALWAYS_INLINE void VK(backward_tiled)(const tiling *t, const float *y, const float *dy,
+                                             float temp, int add, float *dx)
+{
+    size_t n = t->n;
+    vf ry[LANES], rdy[LANES], rdx[LANES];
+    VK(tiling_rows_in)(t, y, ry);
+    VK(tiling_rows_in)(t, dy, rdy);
+    if (add) VK(tiling_rows_in)(t, dx, rdx);
+    vsum dot = vsum_zero();
+    vf errors = vf_set1(0);
+    for (size_t j = 0; j < n; ++j) VK(dot_add)(ry[j], rdy[j], &dot, &errors);
+    vf low, high = vsum_split(VK(dot_exact)(dot, errors), &low);
+    for (size_t j = 0; j < LANES; ++j) {
+        if (j >= n) rdx[j] = vf_set1(0);
+        else rdx[j] = VK(backward_value)(ry[j], rdy[j], high, low, temp, add, add ? rdx[j] : high);
+    }
+    VK(tiling_rows_out)(t, rdx, dx);
+}
+
 /* What a tiling computes. */
 enum tiled_op { TILED_SOFTMAX, TILED_LOG_SOFTMAX, TILED_BACKWARD_SET, TILED_BACKWARD_ADD };
 
-/* count groups of n values from x (y for the backward, other its dy) into
-   output (dx): with index, count (1 to 8) groups at index[l] from each
-   pointer; without, any count end to end, in blocks of eight, each row
-   loaded whole wherever the groups go on past it. */
+/* One block of up to eight groups from x (y for the backward, other its dy)
+   into output (dx). */
+static ALWAYS_INLINE void VK(tiled_block)(enum tiled_op op, const tiling *t, const float *x,
+                                          const float *other, const scaling *s, float temp,
+                                          float *output)
+{
+    float tile[LANES * LANES];
+    switch (op) {
+    case TILED_SOFTMAX: VK(softmax_tiled)(t, x, s, output); break;
+    case TILED_LOG_SOFTMAX:
+        VK(tiling_in)(t, x, tile);
+        VK(log_lanes_scaled)(tile, t->n, LANES, s, tile);
+        VK(tiling_out)(t, tile, output);
+        break;
+    case TILED_BACKWARD_SET: VK(backward_tiled)(t, x, other, temp, 0, output); break;
+    case TILED_BACKWARD_ADD: VK(backward_tiled)(t, x, other, temp, 1, output); break;
+    }
+}
+
+/* count groups of n values: with index, count (1 to 8) groups at index[l]
+   from each pointer; without, any count end to end, in blocks of eight,
+   each row loaded whole wherever the groups go on past it. Such whole
+   blocks take a constant tiling, so that their loops unroll and their
+   tests fold away. */
 static ALWAYS_INLINE void VK(tiled_n)(enum tiled_op op, const int32_t *index, const float *x,
                                       const float *other, size_t count, const size_t n, float temp,
                                       float *output)
 {
     scaling s = VK(scaling_for)(temp);
-    layout a = VK(tile_layout)(n);
+    const tiling whole = {.count = LANES, .n = n, .packed = 1, .more = 1};
     for (size_t k = 0; k < count; k += LANES) {
         size_t left = count - k;
         tiling t = {.count = left < LANES ? left : LANES,
@@ -707,30 +747,9 @@ static ALWAYS_INLINE void VK(tiled_n)(enum tiled_op op, const int32_t *index, co
                     .packed = 1,
                     .more = (LANES - 1) * n + LANES <= left * n};
         if (index) t = VK(tiling_for)(index, count, n);
-        const float *in = x + k * n;
-        float *out = output + k * n;
-        float tile[LANES * LANES], dy[LANES * LANES], dx[LANES * LANES];
-        switch (op) {
-        case TILED_SOFTMAX: VK(softmax_tiled)(&t, in, &s, out); break;
-        case TILED_LOG_SOFTMAX:
-            VK(tiling_in)(&t, in, tile);
-            VK(log_lanes_scaled)(tile, n, LANES, &s, tile);
-            VK(tiling_out)(&t, tile, out);
-            break;
-        case TILED_BACKWARD_SET:
-            VK(tiling_in)(&t, in, tile);
-            VK(tiling_in)(&t, other + k * n, dy);
-            VK(backward_group)(&a, tile, dy, temp, 0, dx);
-            VK(tiling_out)(&t, dx, out);
-            break;
-        case TILED_BACKWARD_ADD:
-            VK(tiling_in)(&t, in, tile);
-            VK(tiling_in)(&t, other + k * n, dy);
-            VK(tiling_in)(&t, out, dx);
-            VK(backward_group)(&a, tile, dy, temp, 1, dx);
-            VK(tiling_out)(&t, dx, out);
-            break;
-        }
+        const float *dy = other ? other + k * n : NULL;
+        if (!index && t.more) VK(tiled_block)(op, &whole, x + k * n, dy, &s, temp, output + k * n);
+        else VK(tiled_block)(op, &t, x + k * n, dy, &s, temp, output + k * n);
     }
 }
 
