@@ -136,7 +136,7 @@ static inline vf vf_where_nonzero(vf c, vf v)
 }
 
 /* Rows become columns: afterwards lane l of r[j] is what was lane j of r[l]. */
-static inline void vf_transpose(vf *r)
+static ALWAYS_INLINE void vf_transpose(vf *r)
 {
     __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
     __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);

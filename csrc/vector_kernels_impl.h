@@ -647,22 +647,42 @@ static inline layout VK(tile_layout)(size_t n)
    (vf_remainder), is summed beside it. It is subtracted as a float plus the
    remainder, so that dy - dot loses nothing where the two are close, as in
    the scalar path's double. */
+static ALWAYS_INLINE void VK(dot_add)(vf u, vf v, vsum *dot, vf *errors)
+{
+    vf product = vf_mul(u, v);
+    *dot = vsum_add(*dot, product);
+    *errors = vf_add(*errors, vf_remainder(product, u, v));
+}
+
+/* The dot's sums with the errors taken out. */
+static inline vsum VK(dot_exact)(vsum dot, vf errors)
+{
+    return vsum_add(dot, vf_sub(vf_set1(0), errors));
+}
+
+/* One vector of the result, from y, dy and the dot as a float (high) plus
+   its remainder (low); dx is read only with add. */
+static ALWAYS_INLINE vf VK(backward_value)(vf y, vf dy, vf high, vf low, float temp, int add, vf dx)
+{
+    vf v = vf_mul(y, vf_sub(vf_sub(dy, high), low));
+    if (temp != 1.0f) v = vf_div(v, vf_set1(temp));
+    return add ? vf_add(dx, v) : v;
+}
+
 static ALWAYS_INLINE void VK(backward_group)(const layout *a, const float *y, const float *dy,
                                              float temp, int add, float *dx)
 {
     vsum dot = vsum_zero();
     vf errors = vf_set1(0);
     for (size_t j = 0; j < a->vectors; ++j) {
-        vf u = VK(get)(a, y, j, 0), v = VK(get)(a, dy, j, 0), product = vf_mul(u, v);
-        dot = vsum_add(dot, product);
-        errors = vf_add(errors, vf_remainder(product, u, v));
+        VK(dot_add)(VK(get)(a, y, j, 0), VK(get)(a, dy, j, 0), &dot, &errors);
     }
-    dot = vsum_add(dot, vf_sub(vf_set1(0), errors));
-    vf low, high = VK(group_total)(a, dot, &low), t = vf_set1(temp);
+    vf low, high = VK(group_total)(a, VK(dot_exact)(dot, errors), &low);
     for (size_t j = 0; j < a->vectors; ++j) {
-        vf v = vf_mul(VK(get)(a, y, j, 0), vf_sub(vf_sub(VK(get)(a, dy, j, 0), high), low));
-        if (temp != 1.0f) v = vf_div(v, t);
-        VK(put)(a, dx, j, add ? vf_add(VK(get)(a, dx, j, 0), v) : v);
+        vf d = add ? VK(get)(a, dx, j, 0) : high;
+        vf v =
+            VK(backward_value)(VK(get)(a, y, j, 0), VK(get)(a, dy, j, 0), high, low, temp, add, d);
+        VK(put)(a, dx, j, v);
     }
 }
 
@@ -690,19 +710,59 @@ static ALWAYS_INLINE void VK(softmax_tiled)(const tiling *t, const float *input,
     VK(tiling_rows_out)(t, r, output);
 }
 
+/* The softmax backward of a tiling's groups, in registers as softmax_tiled. */
+static ALWAYS_INLINE void VK(backward_tiled)(const tiling *t, const float *y, const float *dy,
+                                             float temp, int add, float *dx)
+{
+    size_t n = t->n;
+    vf ry[LANES], rdy[LANES], rdx[LANES];
+    VK(tiling_rows_in)(t, y, ry);
+    VK(tiling_rows_in)(t, dy, rdy);
+    if (add) VK(tiling_rows_in)(t, dx, rdx);
+    vsum dot = vsum_zero();
+    vf errors = vf_set1(0);
+    for (size_t j = 0; j < n; ++j) VK(dot_add)(ry[j], rdy[j], &dot, &errors);
+    vf low, high = vsum_split(VK(dot_exact)(dot, errors), &low);
+    for (size_t j = 0; j < LANES; ++j) {
+        if (j >= n) rdx[j] = vf_set1(0);
+        else rdx[j] = VK(backward_value)(ry[j], rdy[j], high, low, temp, add, add ? rdx[j] : high);
+    }
+    VK(tiling_rows_out)(t, rdx, dx);
+}
+
 /* What a tiling computes. */
 enum tiled_op { TILED_SOFTMAX, TILED_LOG_SOFTMAX, TILED_BACKWARD_SET, TILED_BACKWARD_ADD };
 
-/* count groups of n values from x (y for the backward, other its dy) into
-   output (dx): with index, count (1 to 8) groups at index[l] from each
-   pointer; without, any count end to end, in blocks of eight, each row
-   loaded whole wherever the groups go on past it. */
+/* One block of up to eight groups from x (y for the backward, other its dy)
+   into output (dx). */
+static ALWAYS_INLINE void VK(tiled_block)(enum tiled_op op, const tiling *t, const float *x,
+                                          const float *other, const scaling *s, float temp,
+                                          float *output)
+{
+    float tile[LANES * LANES];
+    switch (op) {
+    case TILED_SOFTMAX: VK(softmax_tiled)(t, x, s, output); break;
+    case TILED_LOG_SOFTMAX:
+        VK(tiling_in)(t, x, tile);
+        VK(log_lanes_scaled)(tile, t->n, LANES, s, tile);
+        VK(tiling_out)(t, tile, output);
+        break;
+    case TILED_BACKWARD_SET: VK(backward_tiled)(t, x, other, temp, 0, output); break;
+    case TILED_BACKWARD_ADD: VK(backward_tiled)(t, x, other, temp, 1, output); break;
+    }
+}
+
+/* count groups of n values: with index, count (1 to 8) groups at index[l]
+   from each pointer; without, any count end to end, in blocks of eight,
+   each row loaded whole wherever the groups go on past it. Such whole
+   blocks take a constant tiling, so that their loops unroll and their
+   tests fold away. */
 static ALWAYS_INLINE void VK(tiled_n)(enum tiled_op op, const int32_t *index, const float *x,
                                       const float *other, size_t count, const size_t n, float temp,
                                       float *output)
 {
     scaling s = VK(scaling_for)(temp);
-    layout a = VK(tile_layout)(n);
+    const tiling whole = {.count = LANES, .n = n, .packed = 1, .more = 1};
     for (size_t k = 0; k < count; k += LANES) {
         size_t left = count - k;
         tiling t = {.count = left < LANES ? left : LANES,
@@ -710,30 +770,9 @@ static ALWAYS_INLINE void VK(tiled_n)(enum tiled_op op, const int32_t *index, co
                     .packed = 1,
                     .more = (LANES - 1) * n + LANES <= left * n};
         if (index) t = VK(tiling_for)(index, count, n);
-        const float *in = x + k * n;
-        float *out = output + k * n;
-        float tile[LANES * LANES], dy[LANES * LANES], dx[LANES * LANES];
-        switch (op) {
-        case TILED_SOFTMAX: VK(softmax_tiled)(&t, in, &s, out); break;
-        case TILED_LOG_SOFTMAX:
-            VK(tiling_in)(&t, in, tile);
-            VK(log_lanes_scaled)(tile, n, LANES, &s, tile);
-            VK(tiling_out)(&t, tile, out);
-            break;
-        case TILED_BACKWARD_SET:
-            VK(tiling_in)(&t, in, tile);
-            VK(tiling_in)(&t, other + k * n, dy);
-            VK(backward_group)(&a, tile, dy, temp, 0, dx);
-            VK(tiling_out)(&t, dx, out);
-            break;
-        case TILED_BACKWARD_ADD:
-            VK(tiling_in)(&t, in, tile);
-            VK(tiling_in)(&t, other + k * n, dy);
-            VK(tiling_in)(&t, out, dx);
-            VK(backward_group)(&a, tile, dy, temp, 1, dx);
-            VK(tiling_out)(&t, dx, out);
-            break;
-        }
+        const float *dy = other ? other + k * n : NULL;
+        if (!index && t.more) VK(tiled_block)(op, &whole, x + k * n, dy, &s, temp, output + k * n);
+        else VK(tiled_block)(op, &t, x + k * n, dy, &s, temp, output + k * n);
     }
 }
 
@@ -753,11 +792,58 @@ static void VK(tiled)(enum tiled_op op, const int32_t *index, const float *x, co
     }
 }
 
+/* A row's dot in two chains of sums, so that their adds overlap. */
+static double VK(row_dot)(const float *y, const float *dy, size_t n)
+{
+    vsum dot0 = vsum_zero(), dot1 = dot0;
+    vf errors0 = vf_set1(0), errors1 = errors0;
+    size_t i = 0;
+    for (; i + 2 * LANES <= n; i += 2 * LANES) {
+        VK(dot_add)(vf_load(y + i), vf_load(dy + i), &dot0, &errors0);
+        VK(dot_add)(vf_load(y + i + LANES), vf_load(dy + i + LANES), &dot1, &errors1);
+    }
+    if (i + LANES <= n) {
+        VK(dot_add)(vf_load(y + i), vf_load(dy + i), &dot0, &errors0);
+        i += LANES;
+    }
+    if (i < n)
+        VK(dot_add)(vf_load_part(y + i, n - i, 0), vf_load_part(dy + i, n - i, 0), &dot1, &errors1);
+    return vsum_total(VK(dot_exact)(dot0, errors0)) + vsum_total(VK(dot_exact)(dot1, errors1));
+}
+
+/* The row's output pass, one copy for each of add and temp 1, so that
+   neither is tested a vector. */
+static ALWAYS_INLINE void VK(row_backward_out)(const float *y, const float *dy, size_t n, vf high,
+                                               vf low, float temp, int add, float *dx)
+{
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        vf d = add ? vf_load(dx + i) : high;
+        vf_store(dx + i,
+                 VK(backward_value)(vf_load(y + i), vf_load(dy + i), high, low, temp, add, d));
+    }
+    if (i < n) {
+        vf d = add ? vf_load_part(dx + i, n - i, 0) : high;
+        vf v = VK(backward_value)(vf_load_part(y + i, n - i, 0), vf_load_part(dy + i, n - i, 0),
+                                  high, low, temp, add, d);
+        vf_store_part(dx + i, v, n - i);
+    }
+}
+
 static void VK(softmax_backward_row)(const float *y, const float *dy, size_t n, float temp, int add,
                                      float *dx)
 {
-    layout a = VK(row_layout)(n);
-    VK(backward_group)(&a, y, dy, temp, add, dx);
+    double dot = VK(row_dot)(y, dy, n);
+    float high = (float)dot;
+    vf h = vf_set1(high), low = vf_set1((float)(dot - high));
+    if (temp == 1.0f) {
+        if (add) VK(row_backward_out)(y, dy, n, h, low, 1.0f, 1, dx);
+        else VK(row_backward_out)(y, dy, n, h, low, 1.0f, 0, dx);
+    } else if (add) {
+        VK(row_backward_out)(y, dy, n, h, low, temp, 1, dx);
+    } else {
+        VK(row_backward_out)(y, dy, n, h, low, temp, 0, dx);
+    }
 }
 
 static void VK(softmax_backward_lanes)(const float *y, const float *dy, const int32_t *index,
