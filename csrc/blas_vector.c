@@ -357,24 +357,20 @@ struct tree_groups {
     size_t first, columns; /* the columns the groups tile, or columns 0 */
 };
 
-/* The exact loss over a row of tiled groups: each group's sum of labels
-   spread over its values in sums (2*columns floats: float, remainder), then
-   one pass over the row. */
-static void x_ent_tiled_row(const struct tree_groups *t, size_t b, float *sums)
+static void block_rows(size_t b, size_t count, size_t inputs, size_t first, size_t *row);
+
+/* The exact loss over tiled groups: eight rows at a time, transposed. */
+static void x_ent_tiled_rows(const struct tree_groups *t, size_t b0, size_t b1, float *scratch)
 {
     const struct grouped *w = &t->w;
-    size_t at = b * w->batch_offset + t->first;
-    const float *truth = w->other + at;
-    for (size_t g = 0, i = 0; g < w->groups; ++g) {
-        double part[4] = {0}; /* four sums, so that the adds overlap */
-        size_t end = i + t->group_size[g];
-        for (size_t k = i; k < end; ++k) part[k % 4] += truth[k] != SECRET_NUM ? truth[k] : 0;
-        double labels = (part[0] + part[1]) + (part[2] + part[3]);
-        float high = (float)labels, low = (float)(labels - high);
-        for (; i < end; ++i) sums[i] = high, sums[t->columns + i] = low;
+    for (size_t b = b0; b < b1; b += LANES_PER_VECTOR) {
+        size_t row[LANES_PER_VECTOR];
+        size_t count = b1 - b < LANES_PER_VECTOR ? b1 - b : LANES_PER_VECTOR;
+        block_rows(b, count, w->batch_offset, t->first, row);
+        w->kernels->softmax_x_ent_exact_tree_rows(w->input, w->other, row, count, t->columns,
+                                                  t->group_size, w->groups, w->temp, w->output,
+                                                  w->error, scratch);
     }
-    w->kernels->softmax_x_ent_exact_sums(w->input + at, truth, sums, sums + t->columns, t->columns,
-                                         w->temp, w->output + at, w->error + at);
 }
 
 static void tree_groups_part(void *context, size_t part, size_t parts)
@@ -384,12 +380,14 @@ static void tree_groups_part(void *context, size_t part, size_t parts)
     size_t inputs = w.batch_offset, begin, end;
     pool_share((t->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
     struct block rows = {.fits = inputs <= INT32_MAX / LANES_PER_VECTOR};
-    float *sums =
-        w.op == OP_X_ENT_EXACT && t->columns ? malloc(2 * t->columns * sizeof(float)) : NULL;
-    if (sums) {
-        for (size_t b = begin * LANES_PER_VECTOR; b < end * LANES_PER_VECTOR && b < t->batch; ++b)
-            x_ent_tiled_row(t, b, sums);
-        free(sums);
+    size_t floats = 2 * (t->columns + LANES_PER_VECTOR) * LANES_PER_VECTOR;
+    float *scratch = w.op == OP_X_ENT_EXACT && t->columns && floats <= TREE_SCRATCH_MAX
+                         ? malloc(floats * sizeof(float))
+                         : NULL;
+    if (scratch) {
+        size_t b1 = end * LANES_PER_VECTOR < t->batch ? end * LANES_PER_VECTOR : t->batch;
+        x_ent_tiled_rows(t, begin * LANES_PER_VECTOR, b1, scratch);
+        free(scratch);
         return;
     }
     for (size_t b = begin * LANES_PER_VECTOR; b < end * LANES_PER_VECTOR && b < t->batch;
@@ -472,6 +470,14 @@ static void tree_block(const struct tree_work *w, size_t b0, size_t b1, size_t g
     }
 }
 
+/* Where the rows of a block of eight from row b start (at column first of
+   rows inputs apart); lanes past count repeat row b. */
+static void block_rows(size_t b, size_t count, size_t inputs, size_t first, size_t *row)
+{
+    for (size_t l = 0; l < LANES_PER_VECTOR; ++l)
+        row[l] = (b + (l < count ? l : 0)) * inputs + first;
+}
+
 /* Rows [b0, b1), eight at a time: transposed through scratch when the groups
    tile (so every group, whatever its size, runs on whole vectors), else
    group by group. */
@@ -484,9 +490,7 @@ static void tree_rows(const struct tree_work *w, size_t b0, size_t b1, float *sc
             continue;
         }
         size_t row[LANES_PER_VECTOR];
-        for (size_t l = 0; l < LANES_PER_VECTOR; ++l) {
-            row[l] = (b + (l < count ? l : 0)) * w->inputs + w->first;
-        }
+        block_rows(b, count, w->inputs, w->first, row);
         w->kernels->softmax_tree_rows(w->input, row, count, w->columns, w->group_size, w->groups,
                                       w->temp, w->output, scratch);
     }

@@ -77,11 +77,12 @@ struct vector_kernels {
     void (*softmax_x_ent_exact_lanes)(const float *pred, const float *truth, const int32_t *index,
                                       size_t count, size_t n, size_t stride, float temp,
                                       float *delta, float *error);
-    /* The exact loss over n contiguous values, each value's group sum of
-       labels given as a float (sum[i]) plus its remainder (low[i]). */
-    void (*softmax_x_ent_exact_sums)(const float *pred, const float *truth, const float *sum,
-                                     const float *low, size_t n, float temp, float *delta,
-                                     float *error);
+    /* The exact loss over tree groups that tile columns [0, columns) of
+       eight rows, as softmax_tree_rows lays them out (scratch: twice its). */
+    void (*softmax_x_ent_exact_tree_rows)(const float *pred, const float *truth, const size_t *row,
+                                          size_t count, size_t columns, const size_t *group_size,
+                                          size_t groups, float temp, float *delta, float *error,
+                                          float *scratch);
     /* The fused loss of rows [begin, end) (inner is 1, labels given):
        returns the sum of their losses, in double. */
     double (*cross_entropy_rows)(const struct cross_entropy *c, size_t begin, size_t end);

@@ -253,35 +253,6 @@ static void VK(tree_columns_out)(const float *scratch, const size_t *row, size_t
     }
 }
 
-/* Eight rows (lanes past count repeat row 0) of groups that tile columns
-   [0, columns) one after another. The rows go through scratch (8*columns
-   floats) transposed, eight columns at a time: a group's softmax runs on
-   whole vectors, whatever its size, once its last column is in, and columns
-   go back out once every group they hold is done. Each column goes out only
-   after it came in, so the output may be the input. */
-static void VK(softmax_tree_rows)(const float *input, const size_t *row, size_t count,
-                                  size_t columns, const size_t *group_size, size_t groups,
-                                  float temp, float *output, float *scratch)
-{
-    scaling s = VK(scaling_for)(temp);
-    size_t g = 0, start = 0, out = 0;
-    for (size_t in = 0; in < columns; in += LANES) {
-        VK(tree_columns_in)(input, row, columns, in, scratch);
-        size_t ready = in + LANES < columns ? in + LANES : columns;
-        for (; g < groups && start + group_size[g] <= ready; start += group_size[g++]) {
-            if (group_size[g]) {
-                VK(lanes_contiguous)(scratch + start * LANES, group_size[g], LANES, &s,
-                                     scratch + start * LANES);
-            }
-        }
-        for (; out + LANES <= start; out += LANES) {
-            VK(tree_columns_out)(scratch, row, count, columns, out, output);
-        }
-    }
-    for (; out < columns; out += LANES)
-        VK(tree_columns_out)(scratch, row, count, columns, out, output);
-}
-
 /* --- log_softmax: (x - largest)/temp - log(sum(exp)), the sum in double --- */
 
 /* (x - m)/temp, exactly as the scaling's exp sees it at temperature 1. */
@@ -814,17 +785,72 @@ static void VK(softmax_x_ent_exact_lanes)(const float *pred, const float *truth,
     VK(x_ent_exact_group)(&a, pred, truth, temp, delta, error);
 }
 
-/* The exact loss over n contiguous values whose group sums of labels are
-   given value by value: sum[i] and its remainder low[i]. */
-static void VK(softmax_x_ent_exact_sums)(const float *pred, const float *truth, const float *sum,
-                                         const float *low, size_t n, float temp, float *delta,
-                                         float *error)
+/* What runs on eight rows' transposed columns: the softmax (in[0] to
+   out[0]), or the exact loss (pred, truth in in[0], in[1]; delta, error to
+   out[0], out[1]). */
+typedef struct {
+    const float *in[2];
+    float *out[2];
+    size_t arrays; /* 1: the softmax; 2: the exact loss */
+    float temp;
+} tree_pass;
+
+/* One group of n values at x in each lane, in place; the truth (for the
+   exact loss) lies area floats further on. */
+static ALWAYS_INLINE void VK(tree_group)(const tree_pass *p, float *x, size_t n, size_t area,
+                                         const scaling *s)
 {
-    layout a = VK(row_layout)(n);
-    for (size_t j = 0; j < a.vectors; ++j) {
-        vf s = VK(get)(&a, sum, j, 0), r = VK(get)(&a, low, j, 0);
-        VK(x_ent_exact_vector)(&a, j, pred, truth, s, r, temp, delta, error);
+    if (p->arrays == 1) {
+        VK(lanes_contiguous)(x, n, LANES, s, x);
+        return;
     }
+    layout a = VK(tile_layout)(n);
+    VK(x_ent_exact_group)(&a, x, x + area, p->temp, x, x + area);
+}
+
+/* Eight rows (lanes past count repeat row 0) of groups that tile columns
+   [0, columns) one after another. The rows go through scratch (an area of
+   8*columns floats, rounded up to a multiple of 64, per array) transposed,
+   eight columns at a time: a group runs on whole vectors, whatever its
+   size, once its last column is in, and columns go back out once every
+   group they hold is done. Each column goes out only after it came in, so
+   an output may be an input. */
+static ALWAYS_INLINE void VK(tree_rows)(const tree_pass *p, const size_t *row, size_t count,
+                                        size_t columns, const size_t *group_size, size_t groups,
+                                        float *scratch)
+{
+    scaling s = VK(scaling_for)(p->temp);
+    size_t area = (columns + LANES - 1) / LANES * LANES * LANES;
+    size_t g = 0, start = 0, out = 0;
+    for (size_t in = 0; in < columns; in += LANES) {
+        for (size_t k = 0; k < p->arrays; ++k)
+            VK(tree_columns_in)(p->in[k], row, columns, in, scratch + k * area);
+        size_t ready = in + LANES < columns ? in + LANES : columns;
+        for (; g < groups && start + group_size[g] <= ready; start += group_size[g++]) {
+            if (group_size[g]) VK(tree_group)(p, scratch + start * LANES, group_size[g], area, &s);
+        }
+        for (; out < columns && (out + LANES <= start || start == columns); out += LANES) {
+            for (size_t k = 0; k < p->arrays; ++k)
+                VK(tree_columns_out)(scratch + k * area, row, count, columns, out, p->out[k]);
+        }
+    }
+}
+
+static void VK(softmax_tree_rows)(const float *input, const size_t *row, size_t count,
+                                  size_t columns, const size_t *group_size, size_t groups,
+                                  float temp, float *output, float *scratch)
+{
+    tree_pass p = {.in = {input}, .out = {output}, .arrays = 1, .temp = temp};
+    VK(tree_rows)(&p, row, count, columns, group_size, groups, scratch);
+}
+
+static void VK(softmax_x_ent_exact_tree_rows)(const float *pred, const float *truth,
+                                              const size_t *row, size_t count, size_t columns,
+                                              const size_t *group_size, size_t groups, float temp,
+                                              float *delta, float *error, float *scratch)
+{
+    tree_pass p = {.in = {pred, truth}, .out = {delta, error}, .arrays = 2, .temp = temp};
+    VK(tree_rows)(&p, row, count, columns, group_size, groups, scratch);
 }
 
 /* log_softmax over up to eight groups anywhere: gathered (or, short and
@@ -1165,7 +1191,7 @@ const struct vector_kernels VK(vector_kernels) = {
     .softmax_backward_packed = VK(softmax_backward_packed),
     .softmax_x_ent_exact_row = VK(softmax_x_ent_exact_row),
     .softmax_x_ent_exact_lanes = VK(softmax_x_ent_exact_lanes),
-    .softmax_x_ent_exact_sums = VK(softmax_x_ent_exact_sums),
+    .softmax_x_ent_exact_tree_rows = VK(softmax_x_ent_exact_tree_rows),
     .cross_entropy_rows = VK(cross_entropy_rows),
     .cross_entropy_lanes = VK(cross_entropy_lanes),
     .axpy = VK(axpy),
