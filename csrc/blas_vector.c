@@ -445,6 +445,11 @@ struct tree_work {
        another (as read_tree makes them), else 0. */
     size_t first, columns;
     const struct vector_kernels *kernels;
+    /* With truth, the exact loss too (into delta and error), through
+       scratch: floats floats a part. */
+    const float *truth;
+    float *delta, *error, *scratch;
+    size_t floats;
 };
 
 /* Tree groups [g0, g1) of rows [b0, b1): small groups eight rows to a vector. */
@@ -491,9 +496,24 @@ static void tree_rows(const struct tree_work *w, size_t b0, size_t b1, float *sc
         }
         size_t row[LANES_PER_VECTOR];
         block_rows(b, count, w->inputs, w->first, row);
-        w->kernels->softmax_tree_rows(w->input, row, count, w->columns, w->group_size, w->groups,
-                                      w->temp, w->output, scratch);
+        if (w->truth) {
+            w->kernels->softmax_tree_x_ent_exact_rows(w->input, w->truth, row, count, w->columns,
+                                                      w->group_size, w->groups, w->temp, w->output,
+                                                      w->delta, w->error, scratch);
+        } else {
+            w->kernels->softmax_tree_rows(w->input, row, count, w->columns, w->group_size,
+                                          w->groups, w->temp, w->output, scratch);
+        }
     }
+}
+
+/* The blocks of eight rows of a part, through scratch. */
+static void tree_part_rows(const struct tree_work *w, size_t part, size_t parts, float *scratch)
+{
+    size_t begin, end;
+    pool_share((w->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
+    size_t b1 = end * LANES_PER_VECTOR < w->batch ? end * LANES_PER_VECTOR : w->batch;
+    tree_rows(w, begin * LANES_PER_VECTOR, b1, scratch);
 }
 
 /* By rows, a block of eight rows at a time (they stay in cache across all
@@ -501,19 +521,23 @@ static void tree_rows(const struct tree_work *w, size_t b0, size_t b1, float *sc
 static void tree_part(void *context, size_t part, size_t parts)
 {
     const struct tree_work *w = context;
-    size_t begin, end;
     if (!w->by_rows) {
+        size_t begin, end;
         pool_share(w->groups, part, parts, &begin, &end);
         tree_block(w, 0, w->batch, begin, end);
         return;
     }
-    pool_share((w->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
-    size_t b1 = end * LANES_PER_VECTOR < w->batch ? end * LANES_PER_VECTOR : w->batch;
     size_t floats = (w->columns + LANES_PER_VECTOR) * LANES_PER_VECTOR;
     float *scratch =
         w->columns && floats <= TREE_SCRATCH_MAX ? malloc(floats * sizeof(float)) : NULL;
-    tree_rows(w, begin * LANES_PER_VECTOR, b1, scratch);
+    tree_part_rows(w, part, parts, scratch);
     free(scratch);
+}
+
+static void tree_fused_part(void *context, size_t part, size_t parts)
+{
+    const struct tree_work *w = context;
+    tree_part_rows(w, part, parts, w->scratch + part * w->floats);
 }
 
 /* The columns the groups tile, one after another from the first group's
@@ -528,22 +552,31 @@ static size_t tiled_columns(const size_t *group_size, const size_t *group_offset
     return groups ? end - group_offset[0] : 0;
 }
 
+/* The work of softmax_tree_vector (by_rows and the loss's fields set by the
+   caller). */
+static struct tree_work tree_work_for(const float *input, size_t batch, size_t inputs,
+                                      const size_t *group_size, const size_t *group_offset,
+                                      size_t groups, float temp, float *output)
+{
+    struct tree_work w = {.input = input,
+                          .output = output,
+                          .batch = batch,
+                          .inputs = inputs,
+                          .groups = groups,
+                          .group_size = group_size,
+                          .group_offset = group_offset,
+                          .temp = temp,
+                          .first = groups ? group_offset[0] : 0,
+                          .columns = tiled_columns(group_size, group_offset, groups),
+                          .kernels = vector_kernels_in_use()};
+    return w;
+}
+
 void softmax_tree_vector(const float *input, size_t batch, size_t inputs, const size_t *group_size,
                          const size_t *group_offset, size_t groups, float temp, float *output)
 {
-    /* The fields in their order (by_rows set below). */
-    struct tree_work w = {input,
-                          output,
-                          batch,
-                          inputs,
-                          groups,
-                          group_size,
-                          group_offset,
-                          temp,
-                          0,
-                          groups ? group_offset[0] : 0,
-                          tiled_columns(group_size, group_offset, groups),
-                          vector_kernels_in_use()};
+    struct tree_work w =
+        tree_work_for(input, batch, inputs, group_size, group_offset, groups, temp, output);
     size_t parts = parts_for(batch * inputs);
     size_t blocks = (batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
     /* Tiled groups go by rows even when that leaves a thread idle: the
@@ -551,6 +584,25 @@ void softmax_tree_vector(const float *input, size_t batch, size_t inputs, const 
     w.by_rows = w.columns || blocks >= parts;
     if (w.columns && blocks < parts) parts = blocks;
     pool_run(tree_part, &w, parts);
+}
+
+int softmax_tree_x_ent_exact_vector(const float *input, const float *truth, size_t batch,
+                                    size_t inputs, const size_t *group_size,
+                                    const size_t *group_offset, size_t groups, float temp,
+                                    float *output, float *delta, float *error)
+{
+    struct tree_work w =
+        tree_work_for(input, batch, inputs, group_size, group_offset, groups, temp, output);
+    size_t blocks = (batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
+    size_t parts = parts_for(batch * inputs) < blocks ? parts_for(batch * inputs) : blocks;
+    w.floats = 3 * (w.columns + LANES_PER_VECTOR) * LANES_PER_VECTOR;
+    if (!w.columns || !parts || w.floats > TREE_SCRATCH_MAX) return 0;
+    w.scratch = malloc(parts * w.floats * sizeof(float));
+    if (!w.scratch) return 0;
+    w.by_rows = 1, w.truth = truth, w.delta = delta, w.error = error;
+    pool_run(tree_fused_part, &w, parts);
+    free(w.scratch);
+    return 1;
 }
 
 /* --- elementwise kernels --- */

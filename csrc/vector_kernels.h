@@ -83,6 +83,12 @@ struct vector_kernels {
                                           size_t count, size_t columns, const size_t *group_size,
                                           size_t groups, float temp, float *delta, float *error,
                                           float *scratch);
+    /* softmax_tree_rows, then the exact loss on its output, in one pass
+       (scratch: three times softmax_tree_rows'). */
+    void (*softmax_tree_x_ent_exact_rows)(const float *input, const float *truth, const size_t *row,
+                                          size_t count, size_t columns, const size_t *group_size,
+                                          size_t groups, float temp, float *output, float *delta,
+                                          float *error, float *scratch);
     /* The fused loss of rows [begin, end) (inner is 1, labels given):
        returns the sum of their losses, in double. */
     double (*cross_entropy_rows)(const struct cross_entropy *c, size_t begin, size_t end);

@@ -225,7 +225,11 @@ static void VK(softmax_wide)(const float *input, size_t n, size_t stride, size_t
     VK(copy_rows)(scratch, width, n, width, output, stride);
 }
 
-/* Columns [c, c + 8) of the rows (fewer at the end) into scratch, transposed. */
+/* Columns [c, c + 8) of the rows (fewer at the end) into scratch, transposed.
+   Eight rows (sixteen, with the truth) are more streams than the hardware
+   prefetcher follows: each row asks for its values this far ahead. */
+enum { TREE_PREFETCH = 128 };
+
 static void VK(tree_columns_in)(const float *input, const size_t *row, size_t columns, size_t c,
                                 float *scratch)
 {
@@ -233,6 +237,7 @@ static void VK(tree_columns_in)(const float *input, const size_t *row, size_t co
     vf r[LANES];
     for (size_t l = 0; l < LANES; ++l) {
         const float *x = input + row[l] + c;
+        prefetch(x + TREE_PREFETCH);
         r[l] = width == LANES ? vf_load(x) : vf_load_first(x, width);
     }
     vf_transpose(r);
@@ -785,27 +790,30 @@ static void VK(softmax_x_ent_exact_lanes)(const float *pred, const float *truth,
     VK(x_ent_exact_group)(&a, pred, truth, temp, delta, error);
 }
 
-/* What runs on eight rows' transposed columns: the softmax (in[0] to
-   out[0]), or the exact loss (pred, truth in in[0], in[1]; delta, error to
-   out[0], out[1]). */
+/* What runs on eight rows' transposed columns: the softmax, the exact
+   loss on a softmax's output, or both. Array k of in comes into area k of
+   scratch, and out[k] goes out of area k: the softmax has its input and
+   output in area 0; the loss its pred and delta in area 0, its truth and
+   error in area 1; both put the delta in area 2. */
 typedef struct {
     const float *in[2];
-    float *out[2];
-    size_t arrays; /* 1: the softmax; 2: the exact loss */
+    float *out[3];
+    size_t ins, outs;
+    int softmax, loss;
     float temp;
 } tree_pass;
 
-/* One group of n values at x in each lane, in place; the truth (for the
-   exact loss) lies area floats further on. */
+/* One group of n values at x in each lane, in place, each area area floats
+   further on. */
 static ALWAYS_INLINE void VK(tree_group)(const tree_pass *p, float *x, size_t n, size_t area,
                                          const scaling *s)
 {
-    if (p->arrays == 1) {
-        VK(lanes_contiguous)(x, n, LANES, s, x);
-        return;
+    if (p->softmax) VK(lanes_contiguous)(x, n, LANES, s, x);
+    if (p->loss) {
+        layout a = VK(tile_layout)(n);
+        float *delta = p->outs == 3 ? x + 2 * area : x;
+        VK(x_ent_exact_group)(&a, x, x + area, p->temp, delta, x + area);
     }
-    layout a = VK(tile_layout)(n);
-    VK(x_ent_exact_group)(&a, x, x + area, p->temp, x, x + area);
 }
 
 /* Eight rows (lanes past count repeat row 0) of groups that tile columns
@@ -823,14 +831,14 @@ static ALWAYS_INLINE void VK(tree_rows)(const tree_pass *p, const size_t *row, s
     size_t area = (columns + LANES - 1) / LANES * LANES * LANES;
     size_t g = 0, start = 0, out = 0;
     for (size_t in = 0; in < columns; in += LANES) {
-        for (size_t k = 0; k < p->arrays; ++k)
+        for (size_t k = 0; k < p->ins; ++k)
             VK(tree_columns_in)(p->in[k], row, columns, in, scratch + k * area);
         size_t ready = in + LANES < columns ? in + LANES : columns;
         for (; g < groups && start + group_size[g] <= ready; start += group_size[g++]) {
             if (group_size[g]) VK(tree_group)(p, scratch + start * LANES, group_size[g], area, &s);
         }
         for (; out < columns && (out + LANES <= start || start == columns); out += LANES) {
-            for (size_t k = 0; k < p->arrays; ++k)
+            for (size_t k = 0; k < p->outs; ++k)
                 VK(tree_columns_out)(scratch + k * area, row, count, columns, out, p->out[k]);
         }
     }
@@ -840,7 +848,7 @@ static void VK(softmax_tree_rows)(const float *input, const size_t *row, size_t 
                                   size_t columns, const size_t *group_size, size_t groups,
                                   float temp, float *output, float *scratch)
 {
-    tree_pass p = {.in = {input}, .out = {output}, .arrays = 1, .temp = temp};
+    tree_pass p = {.in = {input}, .out = {output}, .ins = 1, .outs = 1, .softmax = 1, .temp = temp};
     VK(tree_rows)(&p, row, count, columns, group_size, groups, scratch);
 }
 
@@ -849,7 +857,24 @@ static void VK(softmax_x_ent_exact_tree_rows)(const float *pred, const float *tr
                                               const size_t *group_size, size_t groups, float temp,
                                               float *delta, float *error, float *scratch)
 {
-    tree_pass p = {.in = {pred, truth}, .out = {delta, error}, .arrays = 2, .temp = temp};
+    tree_pass p = {
+        .in = {pred, truth}, .out = {delta, error}, .ins = 2, .outs = 2, .loss = 1, .temp = temp};
+    VK(tree_rows)(&p, row, count, columns, group_size, groups, scratch);
+}
+
+static void VK(softmax_tree_x_ent_exact_rows)(const float *input, const float *truth,
+                                              const size_t *row, size_t count, size_t columns,
+                                              const size_t *group_size, size_t groups, float temp,
+                                              float *output, float *delta, float *error,
+                                              float *scratch)
+{
+    tree_pass p = {.in = {input, truth},
+                   .out = {output, error, delta},
+                   .ins = 2,
+                   .outs = 3,
+                   .softmax = 1,
+                   .loss = 1,
+                   .temp = temp};
     VK(tree_rows)(&p, row, count, columns, group_size, groups, scratch);
 }
 
@@ -1192,6 +1217,7 @@ const struct vector_kernels VK(vector_kernels) = {
     .softmax_x_ent_exact_row = VK(softmax_x_ent_exact_row),
     .softmax_x_ent_exact_lanes = VK(softmax_x_ent_exact_lanes),
     .softmax_x_ent_exact_tree_rows = VK(softmax_x_ent_exact_tree_rows),
+    .softmax_tree_x_ent_exact_rows = VK(softmax_tree_x_ent_exact_rows),
     .cross_entropy_rows = VK(cross_entropy_rows),
     .cross_entropy_lanes = VK(cross_entropy_lanes),
     .axpy = VK(axpy),
