@@ -21,6 +21,8 @@ enum {
     /* Tree rows go through scratch (eight rows transposed) up to this many
        floats: 32 MB, a million columns. */
     TREE_SCRATCH_MAX = 8 << 20,
+    /* Columns of tree scratch beyond the largest group's (see tree_window). */
+    TREE_WINDOW = 256,
     /* sum_array adds blocks of this many floats, in order, whatever the
        thread count, so that its result does not depend on it. */
     SUM_BLOCK = 65536
@@ -347,6 +349,19 @@ void grouped_cpu(enum group_op op, const float *input, const float *other, float
 
 static size_t tiled_columns(const size_t *group_size, const size_t *group_offset, size_t groups);
 
+/* The columns of scratch that eight transposed rows go through (see
+   tree_rows in vector_kernels_impl.h): the largest group and 16 more, and
+   TREE_WINDOW more so that the window seldom moves; all the columns, when
+   fewer. Small enough to stay in cache. */
+static size_t tree_window(const size_t *group_size, size_t groups, size_t columns)
+{
+    size_t largest = 0, lanes = LANES_PER_VECTOR;
+    for (size_t g = 0; g < groups; ++g) largest = group_size[g] > largest ? group_size[g] : largest;
+    size_t window = (largest + lanes - 1) / lanes * lanes + 2 * lanes + TREE_WINDOW;
+    size_t all = (columns + lanes - 1) / lanes * lanes;
+    return window < all ? window : all;
+}
+
 /* The exact kernels over tree groups: blocks of eight rows shared out. In a
    block, a short group runs on the eight rows side by side, one a lane; a
    long one (or one whose rows lie too far apart for int32) row by row. */
@@ -355,6 +370,7 @@ struct tree_groups {
     const size_t *group_size, *group_offset;
     size_t batch;
     size_t first, columns; /* the columns the groups tile, or columns 0 */
+    size_t window;         /* tree_window's */
 };
 
 static void block_rows(size_t b, size_t count, size_t inputs, size_t first, size_t *row);
@@ -368,8 +384,8 @@ static void x_ent_tiled_rows(const struct tree_groups *t, size_t b0, size_t b1, 
         size_t count = b1 - b < LANES_PER_VECTOR ? b1 - b : LANES_PER_VECTOR;
         block_rows(b, count, w->batch_offset, t->first, row);
         w->kernels->softmax_x_ent_exact_tree_rows(w->input, w->other, row, count, t->columns,
-                                                  t->group_size, w->groups, w->temp, w->output,
-                                                  w->error, scratch);
+                                                  t->window, t->group_size, w->groups, w->temp,
+                                                  w->output, w->error, scratch);
     }
 }
 
@@ -380,7 +396,7 @@ static void tree_groups_part(void *context, size_t part, size_t parts)
     size_t inputs = w.batch_offset, begin, end;
     pool_share((t->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
     struct block rows = {.fits = inputs <= INT32_MAX / LANES_PER_VECTOR};
-    size_t floats = 2 * (t->columns + LANES_PER_VECTOR) * LANES_PER_VECTOR;
+    size_t floats = 2 * t->window * LANES_PER_VECTOR;
     float *scratch = w.op == OP_X_ENT_EXACT && t->columns && floats <= TREE_SCRATCH_MAX
                          ? malloc(floats * sizeof(float))
                          : NULL;
@@ -421,7 +437,8 @@ void tree_groups_cpu(enum group_op op, const float *input, const float *other, f
         .group_offset = group_offset,
         .batch = batch,
         .first = groups ? group_offset[0] : 0,
-        .columns = tiled_columns(group_size, group_offset, groups)};
+        .columns = tiled_columns(group_size, group_offset, groups),
+        .window = tree_window(group_size, groups, tiled_columns(group_size, group_offset, groups))};
     if (vector) {
         pool_run(tree_groups_part, &t, parts_for(batch * inputs));
         return;
@@ -443,7 +460,7 @@ struct tree_work {
     int by_rows;
     /* When the groups tile columns [first, first + columns), one after
        another (as read_tree makes them), else 0. */
-    size_t first, columns;
+    size_t first, columns, window;
     const struct vector_kernels *kernels;
     /* With truth, the exact loss too (into delta and error), through
        scratch: floats floats a part. */
@@ -498,11 +515,11 @@ static void tree_rows(const struct tree_work *w, size_t b0, size_t b1, float *sc
         block_rows(b, count, w->inputs, w->first, row);
         if (w->truth) {
             w->kernels->softmax_tree_x_ent_exact_rows(w->input, w->truth, row, count, w->columns,
-                                                      w->group_size, w->groups, w->temp, w->output,
-                                                      w->delta, w->error, scratch);
+                                                      w->window, w->group_size, w->groups, w->temp,
+                                                      w->output, w->delta, w->error, scratch);
         } else {
-            w->kernels->softmax_tree_rows(w->input, row, count, w->columns, w->group_size,
-                                          w->groups, w->temp, w->output, scratch);
+            w->kernels->softmax_tree_rows(w->input, row, count, w->columns, w->window,
+                                          w->group_size, w->groups, w->temp, w->output, scratch);
         }
     }
 }
@@ -527,7 +544,7 @@ static void tree_part(void *context, size_t part, size_t parts)
         tree_block(w, 0, w->batch, begin, end);
         return;
     }
-    size_t floats = (w->columns + LANES_PER_VECTOR) * LANES_PER_VECTOR;
+    size_t floats = w->window * LANES_PER_VECTOR;
     float *scratch =
         w->columns && floats <= TREE_SCRATCH_MAX ? malloc(floats * sizeof(float)) : NULL;
     tree_part_rows(w, part, parts, scratch);
@@ -558,17 +575,19 @@ static struct tree_work tree_work_for(const float *input, size_t batch, size_t i
                                       const size_t *group_size, const size_t *group_offset,
                                       size_t groups, float temp, float *output)
 {
-    struct tree_work w = {.input = input,
-                          .output = output,
-                          .batch = batch,
-                          .inputs = inputs,
-                          .groups = groups,
-                          .group_size = group_size,
-                          .group_offset = group_offset,
-                          .temp = temp,
-                          .first = groups ? group_offset[0] : 0,
-                          .columns = tiled_columns(group_size, group_offset, groups),
-                          .kernels = vector_kernels_in_use()};
+    struct tree_work w = {
+        .input = input,
+        .output = output,
+        .batch = batch,
+        .inputs = inputs,
+        .groups = groups,
+        .group_size = group_size,
+        .group_offset = group_offset,
+        .temp = temp,
+        .first = groups ? group_offset[0] : 0,
+        .columns = tiled_columns(group_size, group_offset, groups),
+        .window = tree_window(group_size, groups, tiled_columns(group_size, group_offset, groups)),
+        .kernels = vector_kernels_in_use()};
     return w;
 }
 
@@ -595,7 +614,7 @@ int softmax_tree_x_ent_exact_vector(const float *input, const float *truth, size
         tree_work_for(input, batch, inputs, group_size, group_offset, groups, temp, output);
     size_t blocks = (batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
     size_t parts = parts_for(batch * inputs) < blocks ? parts_for(batch * inputs) : blocks;
-    w.floats = 3 * (w.columns + LANES_PER_VECTOR) * LANES_PER_VECTOR;
+    w.floats = 3 * w.window * LANES_PER_VECTOR;
     if (!w.columns || !parts || w.floats > TREE_SCRATCH_MAX) return 0;
     w.scratch = malloc(parts * w.floats * sizeof(float));
     if (!w.scratch) return 0;

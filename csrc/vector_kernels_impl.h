@@ -225,7 +225,8 @@ static void VK(softmax_wide)(const float *input, size_t n, size_t stride, size_t
     VK(copy_rows)(scratch, width, n, width, output, stride);
 }
 
-/* Columns [c, c + 8) of the rows (fewer at the end) into scratch, transposed.
+/* Columns [c, c + 8) of the rows (fewer at the end) into scratch (at column
+   c), transposed.
    Eight rows (sixteen, with the truth) are more streams than the hardware
    prefetcher follows: each row asks for its values this far ahead. */
 enum { TREE_PREFETCH = 128 };
@@ -241,7 +242,7 @@ static void VK(tree_columns_in)(const float *input, const size_t *row, size_t co
         r[l] = width == LANES ? vf_load(x) : vf_load_first(x, width);
     }
     vf_transpose(r);
-    for (size_t j = 0; j < width; ++j) vf_store(scratch + (c + j) * LANES, r[j]);
+    for (size_t j = 0; j < width; ++j) vf_store(scratch + j * LANES, r[j]);
 }
 
 /* And back out, to the first count rows. */
@@ -250,7 +251,7 @@ static void VK(tree_columns_out)(const float *scratch, const size_t *row, size_t
 {
     size_t width = columns - c < LANES ? columns - c : LANES;
     vf r[LANES];
-    for (size_t j = 0; j < LANES; ++j) r[j] = vf_load(scratch + (c + (j < width ? j : 0)) * LANES);
+    for (size_t j = 0; j < LANES; ++j) r[j] = vf_load(scratch + (j < width ? j : 0) * LANES);
     vf_transpose(r);
     for (size_t l = 0; l < count; ++l) {
         if (width == LANES) vf_store(output + row[l] + c, r[l]);
@@ -817,56 +818,68 @@ static ALWAYS_INLINE void VK(tree_group)(const tree_pass *p, float *x, size_t n,
 }
 
 /* Eight rows (lanes past count repeat row 0) of groups that tile columns
-   [0, columns) one after another. The rows go through scratch (an area of
-   8*columns floats, rounded up to a multiple of 64, per array) transposed,
+   [0, columns) one after another. The rows go through scratch transposed,
    eight columns at a time: a group runs on whole vectors, whatever its
    size, once its last column is in, and columns go back out once every
    group they hold is done. Each column goes out only after it came in, so
-   an output may be an input. */
+   an output may be an input. Scratch holds an area of window*8 floats per
+   array (window a multiple of 8, at least the largest group + 16, so that
+   it stays in cache): a window of columns from base, which moves up, the
+   columns not yet out taken along, when the next eight do not fit. */
 static ALWAYS_INLINE void VK(tree_rows)(const tree_pass *p, const size_t *row, size_t count,
-                                        size_t columns, const size_t *group_size, size_t groups,
-                                        float *scratch)
+                                        size_t columns, size_t window, const size_t *group_size,
+                                        size_t groups, float *scratch)
 {
     scaling s = VK(scaling_for)(p->temp);
-    size_t area = (columns + LANES - 1) / LANES * LANES * LANES;
-    size_t g = 0, start = 0, out = 0;
+    size_t area = window * LANES, areas = p->ins > p->outs ? p->ins : p->outs;
+    size_t g = 0, start = 0, out = 0, base = 0;
     for (size_t in = 0; in < columns; in += LANES) {
+        if (in + LANES > base + window) {
+            for (size_t k = 0; k < areas; ++k)
+                VK(copy_rows)(scratch + k * area + (out - base) * LANES, LANES, in - out, LANES,
+                              scratch + k * area, LANES);
+            base = out;
+        }
         for (size_t k = 0; k < p->ins; ++k)
-            VK(tree_columns_in)(p->in[k], row, columns, in, scratch + k * area);
+            VK(tree_columns_in)(p->in[k], row, columns, in,
+                                scratch + k * area + (in - base) * LANES);
         size_t ready = in + LANES < columns ? in + LANES : columns;
         for (; g < groups && start + group_size[g] <= ready; start += group_size[g++]) {
-            if (group_size[g]) VK(tree_group)(p, scratch + start * LANES, group_size[g], area, &s);
+            float *x = scratch + (start - base) * LANES;
+            if (group_size[g]) VK(tree_group)(p, x, group_size[g], area, &s);
         }
         for (; out < columns && (out + LANES <= start || start == columns); out += LANES) {
             for (size_t k = 0; k < p->outs; ++k)
-                VK(tree_columns_out)(scratch + k * area, row, count, columns, out, p->out[k]);
+                VK(tree_columns_out)(scratch + k * area + (out - base) * LANES, row, count, columns,
+                                     out, p->out[k]);
         }
     }
 }
 
 static void VK(softmax_tree_rows)(const float *input, const size_t *row, size_t count,
-                                  size_t columns, const size_t *group_size, size_t groups,
-                                  float temp, float *output, float *scratch)
+                                  size_t columns, size_t window, const size_t *group_size,
+                                  size_t groups, float temp, float *output, float *scratch)
 {
     tree_pass p = {.in = {input}, .out = {output}, .ins = 1, .outs = 1, .softmax = 1, .temp = temp};
-    VK(tree_rows)(&p, row, count, columns, group_size, groups, scratch);
+    VK(tree_rows)(&p, row, count, columns, window, group_size, groups, scratch);
 }
 
 static void VK(softmax_x_ent_exact_tree_rows)(const float *pred, const float *truth,
                                               const size_t *row, size_t count, size_t columns,
-                                              const size_t *group_size, size_t groups, float temp,
-                                              float *delta, float *error, float *scratch)
+                                              size_t window, const size_t *group_size,
+                                              size_t groups, float temp, float *delta, float *error,
+                                              float *scratch)
 {
     tree_pass p = {
         .in = {pred, truth}, .out = {delta, error}, .ins = 2, .outs = 2, .loss = 1, .temp = temp};
-    VK(tree_rows)(&p, row, count, columns, group_size, groups, scratch);
+    VK(tree_rows)(&p, row, count, columns, window, group_size, groups, scratch);
 }
 
 static void VK(softmax_tree_x_ent_exact_rows)(const float *input, const float *truth,
                                               const size_t *row, size_t count, size_t columns,
-                                              const size_t *group_size, size_t groups, float temp,
-                                              float *output, float *delta, float *error,
-                                              float *scratch)
+                                              size_t window, const size_t *group_size,
+                                              size_t groups, float temp, float *output,
+                                              float *delta, float *error, float *scratch)
 {
     tree_pass p = {.in = {input, truth},
                    .out = {output, error, delta},
@@ -875,7 +888,7 @@ static void VK(softmax_tree_x_ent_exact_rows)(const float *input, const float *t
                    .softmax = 1,
                    .loss = 1,
                    .temp = temp};
-    VK(tree_rows)(&p, row, count, columns, group_size, groups, scratch);
+    VK(tree_rows)(&p, row, count, columns, window, group_size, groups, scratch);
 }
 
 /* log_softmax over up to eight groups anywhere: gathered (or, short and
