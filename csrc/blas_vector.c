@@ -430,6 +430,7 @@ void tree_groups_cpu(enum group_op op, const float *input, const float *other, f
                      float *error, size_t batch, size_t inputs, const size_t *group_size,
                      const size_t *group_offset, size_t groups, float temp, int vector)
 {
+    size_t columns = tiled_columns(group_size, group_offset, groups);
     /* Each group's size and offset are its own: the work's n and group_offset are not used. */
     struct tree_groups t = {
         .w = grouped_work(op, input, other, output, error, 0, batch, inputs, groups, 0, 1, temp),
@@ -437,8 +438,8 @@ void tree_groups_cpu(enum group_op op, const float *input, const float *other, f
         .group_offset = group_offset,
         .batch = batch,
         .first = groups ? group_offset[0] : 0,
-        .columns = tiled_columns(group_size, group_offset, groups),
-        .window = tree_window(group_size, groups, tiled_columns(group_size, group_offset, groups))};
+        .columns = columns,
+        .window = tree_window(group_size, groups, columns)};
     if (vector) {
         pool_run(tree_groups_part, &t, parts_for(batch * inputs));
         return;
@@ -575,19 +576,26 @@ static struct tree_work tree_work_for(const float *input, size_t batch, size_t i
                                       const size_t *group_size, const size_t *group_offset,
                                       size_t groups, float temp, float *output)
 {
-    struct tree_work w = {
-        .input = input,
-        .output = output,
-        .batch = batch,
-        .inputs = inputs,
-        .groups = groups,
-        .group_size = group_size,
-        .group_offset = group_offset,
-        .temp = temp,
-        .first = groups ? group_offset[0] : 0,
-        .columns = tiled_columns(group_size, group_offset, groups),
-        .window = tree_window(group_size, groups, tiled_columns(group_size, group_offset, groups)),
-        .kernels = vector_kernels_in_use()};
+    size_t columns = tiled_columns(group_size, group_offset, groups);
+    /* The fields in their order: the call's, how it runs, and the loss's. */
+    struct tree_work w = {input,
+                          output,
+                          batch,
+                          inputs,
+                          groups,
+                          group_size,
+                          group_offset,
+                          temp,
+                          0,
+                          groups ? group_offset[0] : 0,
+                          columns,
+                          tree_window(group_size, groups, columns),
+                          vector_kernels_in_use(),
+                          NULL,
+                          NULL,
+                          NULL,
+                          NULL,
+                          0};
     return w;
 }
 
