@@ -199,6 +199,20 @@ void softmax_x_ent_exact_tree_cpu(const float *pred, const float *truth, size_t 
                     group_offset, groups, temp, vector_path());
 }
 
+void softmax_tree_x_ent_exact_cpu(const float *input, const float *truth, size_t batch,
+                                  size_t inputs, const size_t *group_size,
+                                  const size_t *group_offset, size_t groups, float temp,
+                                  float *output, float *delta, float *error)
+{
+    if (vector_path()
+        && softmax_tree_x_ent_exact_vector(input, truth, batch, inputs, group_size, group_offset,
+                                           groups, temp, output, delta, error))
+        return;
+    softmax_tree_cpu(input, batch, inputs, group_size, group_offset, groups, temp, output);
+    softmax_x_ent_exact_tree_cpu(output, truth, batch, inputs, group_size, group_offset, groups,
+                                 temp, delta, error);
+}
+
 /* --- the fused softmax cross-entropy --- */
 
 static int label_ignored(const struct cross_entropy *c, int64_t label)

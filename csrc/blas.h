@@ -57,6 +57,12 @@ DS_API void softmax_x_ent_exact_tree_cpu(const float *pred, const float *truth, 
                                          size_t inputs, const size_t *group_size,
                                          const size_t *group_offset, size_t groups, float temp,
                                          float *delta, float *error);
+/* softmax_tree_cpu, then softmax_x_ent_exact_tree_cpu on its output: one
+   pass over the rows where the groups tile them. */
+DS_API void softmax_tree_x_ent_exact_cpu(const float *input, const float *truth, size_t batch,
+                                         size_t inputs, const size_t *group_size,
+                                         const size_t *group_offset, size_t groups, float temp,
+                                         float *output, float *delta, float *error);
 
 /* The fused softmax cross-entropy: over positions laid out as
    outer x classes x inner (the class axis `inner` floats apart), one pass

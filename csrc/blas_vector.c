@@ -22,6 +22,8 @@ enum {
     /* Tree rows go through scratch (eight rows transposed) up to this many
        floats: 32 MB, a million columns. */
     TREE_SCRATCH_MAX = 8 << 20,
+    /* Columns of tree scratch beyond the largest group's (see tree_window). */
+    TREE_WINDOW = 256,
     /* sum_array adds blocks of this many floats, in order, whatever the
        thread count, so that its result does not depend on it. */
     SUM_BLOCK = 65536
@@ -385,6 +387,19 @@ void grouped_cpu(enum group_op op, const float *input, const float *other, float
 
 static size_t tiled_columns(const size_t *group_size, const size_t *group_offset, size_t groups);
 
+/* The columns of scratch that eight transposed rows go through (see
+   tree_rows in vector_kernels_impl.h): the largest group and 16 more, and
+   TREE_WINDOW more so that the window seldom moves; all the columns, when
+   fewer. Small enough to stay in cache. */
+static size_t tree_window(const size_t *group_size, size_t groups, size_t columns)
+{
+    size_t largest = 0, lanes = LANES_PER_VECTOR;
+    for (size_t g = 0; g < groups; ++g) largest = group_size[g] > largest ? group_size[g] : largest;
+    size_t window = (largest + lanes - 1) / lanes * lanes + 2 * lanes + TREE_WINDOW;
+    size_t all = (columns + lanes - 1) / lanes * lanes;
+    return window < all ? window : all;
+}
+
 /* The exact kernels over tree groups: blocks of eight rows shared out. In a
    block, a short group runs on the eight rows side by side, one a lane; a
    long one (or one whose rows lie too far apart for int32) row by row. */
@@ -393,26 +408,23 @@ struct tree_groups {
     const size_t *group_size, *group_offset;
     size_t batch;
     size_t first, columns; /* the columns the groups tile, or columns 0 */
+    size_t window;         /* tree_window's */
 };
 
-/* The exact loss over a row of tiled groups: each group's sum of labels
-   spread over its values in sums (2*columns floats: float, remainder), then
-   one pass over the row. */
-static void x_ent_tiled_row(const struct tree_groups *t, size_t b, float *sums)
+static void block_rows(size_t b, size_t count, size_t inputs, size_t first, size_t *row);
+
+/* The exact loss over tiled groups: eight rows at a time, transposed. */
+static void x_ent_tiled_rows(const struct tree_groups *t, size_t b0, size_t b1, float *scratch)
 {
     const struct grouped *w = &t->w;
-    size_t at = b * w->batch_offset + t->first;
-    const float *truth = w->other + at;
-    for (size_t g = 0, i = 0; g < w->groups; ++g) {
-        double part[4] = {0}; /* four sums, so that the adds overlap */
-        size_t end = i + t->group_size[g];
-        for (size_t k = i; k < end; ++k) part[k % 4] += truth[k] != SECRET_NUM ? truth[k] : 0;
-        double labels = (part[0] + part[1]) + (part[2] + part[3]);
-        float high = (float)labels, low = (float)(labels - high);
-        for (; i < end; ++i) sums[i] = high, sums[t->columns + i] = low;
+    for (size_t b = b0; b < b1; b += LANES_PER_VECTOR) {
+        size_t row[LANES_PER_VECTOR];
+        size_t count = b1 - b < LANES_PER_VECTOR ? b1 - b : LANES_PER_VECTOR;
+        block_rows(b, count, w->batch_offset, t->first, row);
+        w->kernels->softmax_x_ent_exact_tree_rows(w->input, w->other, row, count, t->columns,
+                                                  t->window, t->group_size, w->groups, w->temp,
+                                                  w->output, w->error, scratch);
     }
-    w->kernels->softmax_x_ent_exact_sums(w->input + at, truth, sums, sums + t->columns, t->columns,
-                                         w->temp, w->output + at, w->error + at);
 }
 
 static void tree_groups_part(void *context, size_t part, size_t parts)
@@ -422,12 +434,14 @@ static void tree_groups_part(void *context, size_t part, size_t parts)
     size_t inputs = w.batch_offset, begin, end;
     pool_share((t->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
     struct block rows = {.fits = inputs <= INT32_MAX / LANES_PER_VECTOR};
-    float *sums =
-        w.op == OP_X_ENT_EXACT && t->columns ? malloc(2 * t->columns * sizeof(float)) : NULL;
-    if (sums) {
-        for (size_t b = begin * LANES_PER_VECTOR; b < end * LANES_PER_VECTOR && b < t->batch; ++b)
-            x_ent_tiled_row(t, b, sums);
-        free(sums);
+    size_t floats = 2 * t->window * LANES_PER_VECTOR;
+    float *scratch = w.op == OP_X_ENT_EXACT && t->columns && floats <= TREE_SCRATCH_MAX
+                         ? malloc(floats * sizeof(float))
+                         : NULL;
+    if (scratch) {
+        size_t b1 = end * LANES_PER_VECTOR < t->batch ? end * LANES_PER_VECTOR : t->batch;
+        x_ent_tiled_rows(t, begin * LANES_PER_VECTOR, b1, scratch);
+        free(scratch);
         return;
     }
     for (size_t b = begin * LANES_PER_VECTOR; b < end * LANES_PER_VECTOR && b < t->batch;
@@ -454,6 +468,7 @@ void tree_groups_cpu(enum group_op op, const float *input, const float *other, f
                      float *error, size_t batch, size_t inputs, const size_t *group_size,
                      const size_t *group_offset, size_t groups, float temp, int vector)
 {
+    size_t columns = tiled_columns(group_size, group_offset, groups);
     /* Each group's size and offset are its own: the work's n and group_offset are not used. */
     struct tree_groups t = {
         .w = grouped_work(op, input, other, output, error, 0, batch, inputs, groups, 0, 1, temp),
@@ -461,7 +476,8 @@ void tree_groups_cpu(enum group_op op, const float *input, const float *other, f
         .group_offset = group_offset,
         .batch = batch,
         .first = groups ? group_offset[0] : 0,
-        .columns = tiled_columns(group_size, group_offset, groups)};
+        .columns = columns,
+        .window = tree_window(group_size, groups, columns)};
     if (vector) {
         pool_run(tree_groups_part, &t, parts_for(batch * inputs));
         return;
@@ -483,8 +499,13 @@ struct tree_work {
     int by_rows;
     /* When the groups tile columns [first, first + columns), one after
        another (as read_tree makes them), else 0. */
-    size_t first, columns;
+    size_t first, columns, window;
     const struct vector_kernels *kernels;
+    /* With truth, the exact loss too (into delta and error), through
+       scratch: floats floats a part. */
+    const float *truth;
+    float *delta, *error, *scratch;
+    size_t floats;
 };
 
 /* Tree groups [g0, g1) of rows [b0, b1): small groups eight rows to a vector. */
@@ -510,6 +531,14 @@ static void tree_block(const struct tree_work *w, size_t b0, size_t b1, size_t g
     }
 }
 
+/* Where the rows of a block of eight from row b start (at column first of
+   rows inputs apart); lanes past count repeat row b. */
+static void block_rows(size_t b, size_t count, size_t inputs, size_t first, size_t *row)
+{
+    for (size_t l = 0; l < LANES_PER_VECTOR; ++l)
+        row[l] = (b + (l < count ? l : 0)) * inputs + first;
+}
+
 /* Rows [b0, b1), eight at a time: transposed through scratch when the groups
    tile (so every group, whatever its size, runs on whole vectors), else
    group by group. */
@@ -522,12 +551,25 @@ static void tree_rows(const struct tree_work *w, size_t b0, size_t b1, float *sc
             continue;
         }
         size_t row[LANES_PER_VECTOR];
-        for (size_t l = 0; l < LANES_PER_VECTOR; ++l) {
-            row[l] = (b + (l < count ? l : 0)) * w->inputs + w->first;
+        block_rows(b, count, w->inputs, w->first, row);
+        if (w->truth) {
+            w->kernels->softmax_tree_x_ent_exact_rows(w->input, w->truth, row, count, w->columns,
+                                                      w->window, w->group_size, w->groups, w->temp,
+                                                      w->output, w->delta, w->error, scratch);
+        } else {
+            w->kernels->softmax_tree_rows(w->input, row, count, w->columns, w->window,
+                                          w->group_size, w->groups, w->temp, w->output, scratch);
         }
-        w->kernels->softmax_tree_rows(w->input, row, count, w->columns, w->group_size, w->groups,
-                                      w->temp, w->output, scratch);
     }
+}
+
+/* The blocks of eight rows of a part, through scratch. */
+static void tree_part_rows(const struct tree_work *w, size_t part, size_t parts, float *scratch)
+{
+    size_t begin, end;
+    pool_share((w->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
+    size_t b1 = end * LANES_PER_VECTOR < w->batch ? end * LANES_PER_VECTOR : w->batch;
+    tree_rows(w, begin * LANES_PER_VECTOR, b1, scratch);
 }
 
 /* By rows, a block of eight rows at a time (they stay in cache across all
@@ -535,19 +577,23 @@ static void tree_rows(const struct tree_work *w, size_t b0, size_t b1, float *sc
 static void tree_part(void *context, size_t part, size_t parts)
 {
     const struct tree_work *w = context;
-    size_t begin, end;
     if (!w->by_rows) {
+        size_t begin, end;
         pool_share(w->groups, part, parts, &begin, &end);
         tree_block(w, 0, w->batch, begin, end);
         return;
     }
-    pool_share((w->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
-    size_t b1 = end * LANES_PER_VECTOR < w->batch ? end * LANES_PER_VECTOR : w->batch;
-    size_t floats = (w->columns + LANES_PER_VECTOR) * LANES_PER_VECTOR;
+    size_t floats = w->window * LANES_PER_VECTOR;
     float *scratch =
         w->columns && floats <= TREE_SCRATCH_MAX ? malloc(floats * sizeof(float)) : NULL;
-    tree_rows(w, begin * LANES_PER_VECTOR, b1, scratch);
+    tree_part_rows(w, part, parts, scratch);
     free(scratch);
+}
+
+static void tree_fused_part(void *context, size_t part, size_t parts)
+{
+    const struct tree_work *w = context;
+    tree_part_rows(w, part, parts, w->scratch + part * w->floats);
 }
 
 /* The columns the groups tile, one after another from the first group's
@@ -562,10 +608,14 @@ static size_t tiled_columns(const size_t *group_size, const size_t *group_offset
     return groups ? end - group_offset[0] : 0;
 }
 
-void softmax_tree_vector(const float *input, size_t batch, size_t inputs, const size_t *group_size,
-                         const size_t *group_offset, size_t groups, float temp, float *output)
+/* The work of softmax_tree_vector (by_rows and the loss's fields set by the
+   caller). */
+static struct tree_work tree_work_for(const float *input, size_t batch, size_t inputs,
+                                      const size_t *group_size, const size_t *group_offset,
+                                      size_t groups, float temp, float *output)
 {
-    /* The fields in their order (by_rows set below). */
+    size_t columns = tiled_columns(group_size, group_offset, groups);
+    /* The fields in their order: the call's, how it runs, and the loss's. */
     struct tree_work w = {input,
                           output,
                           batch,
@@ -576,8 +626,22 @@ void softmax_tree_vector(const float *input, size_t batch, size_t inputs, const 
                           temp,
                           0,
                           groups ? group_offset[0] : 0,
-                          tiled_columns(group_size, group_offset, groups),
-                          vector_kernels_in_use()};
+                          columns,
+                          tree_window(group_size, groups, columns),
+                          vector_kernels_in_use(),
+                          NULL,
+                          NULL,
+                          NULL,
+                          NULL,
+                          0};
+    return w;
+}
+
+void softmax_tree_vector(const float *input, size_t batch, size_t inputs, const size_t *group_size,
+                         const size_t *group_offset, size_t groups, float temp, float *output)
+{
+    struct tree_work w =
+        tree_work_for(input, batch, inputs, group_size, group_offset, groups, temp, output);
     size_t parts = parts_for(batch * inputs);
     size_t blocks = (batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
     /* Tiled groups go by rows even when that leaves a thread idle: the
@@ -585,6 +649,25 @@ void softmax_tree_vector(const float *input, size_t batch, size_t inputs, const 
     w.by_rows = w.columns || blocks >= parts;
     if (w.columns && blocks < parts) parts = blocks;
     pool_run(tree_part, &w, parts);
+}
+
+int softmax_tree_x_ent_exact_vector(const float *input, const float *truth, size_t batch,
+                                    size_t inputs, const size_t *group_size,
+                                    const size_t *group_offset, size_t groups, float temp,
+                                    float *output, float *delta, float *error)
+{
+    struct tree_work w =
+        tree_work_for(input, batch, inputs, group_size, group_offset, groups, temp, output);
+    size_t blocks = (batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
+    size_t parts = parts_for(batch * inputs) < blocks ? parts_for(batch * inputs) : blocks;
+    w.floats = 3 * w.window * LANES_PER_VECTOR;
+    if (!w.columns || !parts || w.floats > TREE_SCRATCH_MAX) return 0;
+    w.scratch = malloc(parts * w.floats * sizeof(float));
+    if (!w.scratch) return 0;
+    w.by_rows = 1, w.truth = truth, w.delta = delta, w.error = error;
+    pool_run(tree_fused_part, &w, parts);
+    free(w.scratch);
+    return 1;
 }
 
 /* --- elementwise kernels --- */

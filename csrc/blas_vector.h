@@ -33,6 +33,13 @@ void tree_groups_cpu(enum group_op op, const float *input, const float *other, f
                      const size_t *group_offset, size_t groups, float temp, int vector);
 void softmax_tree_vector(const float *input, size_t batch, size_t inputs, const size_t *group_size,
                          const size_t *group_offset, size_t groups, float temp, float *output);
+/* softmax_tree_vector, then tree_groups_cpu's exact loss on its output, in
+   one pass: returns 0, having written nothing, unless the groups tile their
+   columns (and the scratch could be had). */
+int softmax_tree_x_ent_exact_vector(const float *input, const float *truth, size_t batch,
+                                    size_t inputs, const size_t *group_size,
+                                    const size_t *group_offset, size_t groups, float temp,
+                                    float *output, float *delta, float *error);
 void softmax_x_ent_vector(size_t n, const float *pred, const float *truth, float *delta,
                           float *error);
 /* Y += ALPHA*X over N contiguous floats. */

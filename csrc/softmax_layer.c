@@ -88,7 +88,13 @@ int forward_softmax_layer(softmax_layer *l, const network *net)
 {
     if (!net->input || !layer_is_valid(l)) return DS_ERR_ARG;
     const tree *t = l->softmax_tree;
-    if (t) {
+    int loss = net->truth && !l->noloss;
+    if (t && l->exact && loss) {
+        /* The softmax and its exact loss in one pass over the groups. */
+        softmax_tree_x_ent_exact_cpu(net->input, net->truth, l->shape.batch, l->shape.inputs,
+                                     t->group_size, t->group_offset, t->groups, l->temperature,
+                                     l->output, l->delta, l->loss);
+    } else if (t) {
         /* Every tree group in one call, with no per-group overhead. */
         softmax_tree_cpu(net->input, l->shape.batch, l->shape.inputs, t->group_size,
                          t->group_offset, t->groups, l->temperature, l->output);
@@ -97,10 +103,8 @@ int forward_softmax_layer(softmax_layer *l, const network *net)
         softmax_cpu(net->input, g.n, l->shape.batch, l->shape.inputs, g.groups, g.group_offset,
                     g.stride, l->temperature, l->output);
     }
-    if (net->truth && !l->noloss) {
-        softmax_layer_loss(l, net->truth);
-        l->cost = sum_array(l->loss, l->shape.batch * l->shape.inputs);
-    }
+    if (loss && !(t && l->exact)) softmax_layer_loss(l, net->truth);
+    if (loss) l->cost = sum_array(l->loss, l->shape.batch * l->shape.inputs);
     return DS_OK;
 }
 

@@ -32,11 +32,11 @@ struct vector_kernels {
     void (*softmax_wide)(const float *input, size_t n, size_t stride, size_t width, float temp,
                          float *output, float *scratch);
     /* Tree groups that tile columns [0, columns) of eight rows, row l at
-       row[l] (lanes past count repeat row 0), by way of scratch
-       (8*columns floats, rounded up to a multiple of 64). */
+       row[l] (lanes past count repeat row 0), by way of scratch (8*window
+       floats; window a multiple of 8, at least the largest group + 16). */
     void (*softmax_tree_rows)(const float *input, const size_t *row, size_t count, size_t columns,
-                              const size_t *group_size, size_t groups, float temp, float *output,
-                              float *scratch);
+                              size_t window, const size_t *group_size, size_t groups, float temp,
+                              float *output, float *scratch);
     /* log_softmax over n contiguous values (output may be input). */
     void (*log_softmax_row)(const float *input, size_t n, float temp, float *output);
     /* log_softmax over eight groups one apart, values stride apart (output
@@ -78,11 +78,19 @@ struct vector_kernels {
     void (*softmax_x_ent_exact_lanes)(const float *pred, const float *truth, const int32_t *index,
                                       size_t count, size_t n, size_t stride, float temp,
                                       float *delta, float *error);
-    /* The exact loss over n contiguous values, each value's group sum of
-       labels given as a float (sum[i]) plus its remainder (low[i]). */
-    void (*softmax_x_ent_exact_sums)(const float *pred, const float *truth, const float *sum,
-                                     const float *low, size_t n, float temp, float *delta,
-                                     float *error);
+    /* The exact loss over tree groups that tile columns [0, columns) of
+       eight rows, as softmax_tree_rows lays them out (scratch: twice its). */
+    void (*softmax_x_ent_exact_tree_rows)(const float *pred, const float *truth, const size_t *row,
+                                          size_t count, size_t columns, size_t window,
+                                          const size_t *group_size, size_t groups, float temp,
+                                          float *delta, float *error, float *scratch);
+    /* softmax_tree_rows, then the exact loss on its output, in one pass
+       (scratch: three times softmax_tree_rows'). */
+    void (*softmax_tree_x_ent_exact_rows)(const float *input, const float *truth, const size_t *row,
+                                          size_t count, size_t columns, size_t window,
+                                          const size_t *group_size, size_t groups, float temp,
+                                          float *output, float *delta, float *error,
+                                          float *scratch);
     /* The fused loss of rows [begin, end) (inner is 1, labels given):
        returns the sum of their losses, in double. */
     double (*cross_entropy_rows)(const struct cross_entropy *c, size_t begin, size_t end);

@@ -225,7 +225,12 @@ static void VK(softmax_wide)(const float *input, size_t n, size_t stride, size_t
     VK(copy_rows)(scratch, width, n, width, output, stride);
 }
 
-/* Columns [c, c + 8) of the rows (fewer at the end) into scratch, transposed. */
+/* Columns [c, c + 8) of the rows (fewer at the end) into scratch (at column
+   c), transposed.
+   Eight rows (sixteen, with the truth) are more streams than the hardware
+   prefetcher follows: each row asks for its values this far ahead. */
+enum { TREE_PREFETCH = 128 };
+
 static void VK(tree_columns_in)(const float *input, const size_t *row, size_t columns, size_t c,
                                 float *scratch)
 {
@@ -233,10 +238,11 @@ static void VK(tree_columns_in)(const float *input, const size_t *row, size_t co
     vf r[LANES];
     for (size_t l = 0; l < LANES; ++l) {
         const float *x = input + row[l] + c;
+        prefetch(x + TREE_PREFETCH);
         r[l] = width == LANES ? vf_load(x) : vf_load_first(x, width);
     }
     vf_transpose(r);
-    for (size_t j = 0; j < width; ++j) vf_store(scratch + (c + j) * LANES, r[j]);
+    for (size_t j = 0; j < width; ++j) vf_store(scratch + j * LANES, r[j]);
 }
 
 /* And back out, to the first count rows. */
@@ -245,41 +251,12 @@ static void VK(tree_columns_out)(const float *scratch, const size_t *row, size_t
 {
     size_t width = columns - c < LANES ? columns - c : LANES;
     vf r[LANES];
-    for (size_t j = 0; j < LANES; ++j) r[j] = vf_load(scratch + (c + (j < width ? j : 0)) * LANES);
+    for (size_t j = 0; j < LANES; ++j) r[j] = vf_load(scratch + (j < width ? j : 0) * LANES);
     vf_transpose(r);
     for (size_t l = 0; l < count; ++l) {
         if (width == LANES) vf_store(output + row[l] + c, r[l]);
         else vf_store_part(output + row[l] + c, r[l], width);
     }
-}
-
-/* Eight rows (lanes past count repeat row 0) of groups that tile columns
-   [0, columns) one after another. The rows go through scratch (8*columns
-   floats) transposed, eight columns at a time: a group's softmax runs on
-   whole vectors, whatever its size, once its last column is in, and columns
-   go back out once every group they hold is done. Each column goes out only
-   after it came in, so the output may be the input. */
-static void VK(softmax_tree_rows)(const float *input, const size_t *row, size_t count,
-                                  size_t columns, const size_t *group_size, size_t groups,
-                                  float temp, float *output, float *scratch)
-{
-    scaling s = VK(scaling_for)(temp);
-    size_t g = 0, start = 0, out = 0;
-    for (size_t in = 0; in < columns; in += LANES) {
-        VK(tree_columns_in)(input, row, columns, in, scratch);
-        size_t ready = in + LANES < columns ? in + LANES : columns;
-        for (; g < groups && start + group_size[g] <= ready; start += group_size[g++]) {
-            if (group_size[g]) {
-                VK(lanes_contiguous)(scratch + start * LANES, group_size[g], LANES, &s,
-                                     scratch + start * LANES);
-            }
-        }
-        for (; out + LANES <= start; out += LANES) {
-            VK(tree_columns_out)(scratch, row, count, columns, out, output);
-        }
-    }
-    for (; out < columns; out += LANES)
-        VK(tree_columns_out)(scratch, row, count, columns, out, output);
 }
 
 /* --- log_softmax: (x - largest)/temp - log(sum(exp)), the sum in double --- */
@@ -923,17 +900,104 @@ static void VK(softmax_x_ent_exact_lanes)(const float *pred, const float *truth,
     VK(x_ent_exact_group)(&a, pred, truth, temp, delta, error);
 }
 
-/* The exact loss over n contiguous values whose group sums of labels are
-   given value by value: sum[i] and its remainder low[i]. */
-static void VK(softmax_x_ent_exact_sums)(const float *pred, const float *truth, const float *sum,
-                                         const float *low, size_t n, float temp, float *delta,
-                                         float *error)
+/* What runs on eight rows' transposed columns: the softmax, the exact
+   loss on a softmax's output, or both. Array k of in comes into area k of
+   scratch, and out[k] goes out of area k: the softmax has its input and
+   output in area 0; the loss its pred and delta in area 0, its truth and
+   error in area 1; both put the delta in area 2. */
+typedef struct {
+    const float *in[2];
+    float *out[3];
+    size_t ins, outs;
+    int softmax, loss;
+    float temp;
+} tree_pass;
+
+/* One group of n values at x in each lane, in place, each area area floats
+   further on. */
+static ALWAYS_INLINE void VK(tree_group)(const tree_pass *p, float *x, size_t n, size_t area,
+                                         const scaling *s)
 {
-    layout a = VK(row_layout)(n);
-    for (size_t j = 0; j < a.vectors; ++j) {
-        vf s = VK(get)(&a, sum, j, 0), r = VK(get)(&a, low, j, 0);
-        VK(x_ent_exact_vector)(&a, j, pred, truth, s, r, temp, delta, error);
+    if (p->softmax) VK(lanes_contiguous)(x, n, LANES, s, x);
+    if (p->loss) {
+        layout a = VK(tile_layout)(n);
+        float *delta = p->outs == 3 ? x + 2 * area : x;
+        VK(x_ent_exact_group)(&a, x, x + area, p->temp, delta, x + area);
     }
+}
+
+/* Eight rows (lanes past count repeat row 0) of groups that tile columns
+   [0, columns) one after another. The rows go through scratch transposed,
+   eight columns at a time: a group runs on whole vectors, whatever its
+   size, once its last column is in, and columns go back out once every
+   group they hold is done. Each column goes out only after it came in, so
+   an output may be an input. Scratch holds an area of window*8 floats per
+   array (window a multiple of 8, at least the largest group + 16, so that
+   it stays in cache): a window of columns from base, which moves up, the
+   columns not yet out taken along, when the next eight do not fit. */
+static ALWAYS_INLINE void VK(tree_rows)(const tree_pass *p, const size_t *row, size_t count,
+                                        size_t columns, size_t window, const size_t *group_size,
+                                        size_t groups, float *scratch)
+{
+    scaling s = VK(scaling_for)(p->temp);
+    size_t area = window * LANES, areas = p->ins > p->outs ? p->ins : p->outs;
+    size_t g = 0, start = 0, out = 0, base = 0;
+    for (size_t in = 0; in < columns; in += LANES) {
+        if (in + LANES > base + window) {
+            for (size_t k = 0; k < areas; ++k)
+                VK(copy_rows)(scratch + k * area + (out - base) * LANES, LANES, in - out, LANES,
+                              scratch + k * area, LANES);
+            base = out;
+        }
+        for (size_t k = 0; k < p->ins; ++k)
+            VK(tree_columns_in)(p->in[k], row, columns, in,
+                                scratch + k * area + (in - base) * LANES);
+        size_t ready = in + LANES < columns ? in + LANES : columns;
+        for (; g < groups && start + group_size[g] <= ready; start += group_size[g++]) {
+            float *x = scratch + (start - base) * LANES;
+            if (group_size[g]) VK(tree_group)(p, x, group_size[g], area, &s);
+        }
+        for (; out < columns && (out + LANES <= start || start == columns); out += LANES) {
+            for (size_t k = 0; k < p->outs; ++k)
+                VK(tree_columns_out)(scratch + k * area + (out - base) * LANES, row, count, columns,
+                                     out, p->out[k]);
+        }
+    }
+}
+
+static void VK(softmax_tree_rows)(const float *input, const size_t *row, size_t count,
+                                  size_t columns, size_t window, const size_t *group_size,
+                                  size_t groups, float temp, float *output, float *scratch)
+{
+    tree_pass p = {.in = {input}, .out = {output}, .ins = 1, .outs = 1, .softmax = 1, .temp = temp};
+    VK(tree_rows)(&p, row, count, columns, window, group_size, groups, scratch);
+}
+
+static void VK(softmax_x_ent_exact_tree_rows)(const float *pred, const float *truth,
+                                              const size_t *row, size_t count, size_t columns,
+                                              size_t window, const size_t *group_size,
+                                              size_t groups, float temp, float *delta, float *error,
+                                              float *scratch)
+{
+    tree_pass p = {
+        .in = {pred, truth}, .out = {delta, error}, .ins = 2, .outs = 2, .loss = 1, .temp = temp};
+    VK(tree_rows)(&p, row, count, columns, window, group_size, groups, scratch);
+}
+
+static void VK(softmax_tree_x_ent_exact_rows)(const float *input, const float *truth,
+                                              const size_t *row, size_t count, size_t columns,
+                                              size_t window, const size_t *group_size,
+                                              size_t groups, float temp, float *output,
+                                              float *delta, float *error, float *scratch)
+{
+    tree_pass p = {.in = {input, truth},
+                   .out = {output, error, delta},
+                   .ins = 2,
+                   .outs = 3,
+                   .softmax = 1,
+                   .loss = 1,
+                   .temp = temp};
+    VK(tree_rows)(&p, row, count, columns, window, group_size, groups, scratch);
 }
 
 /* log_softmax over up to eight groups anywhere: gathered (or, short and
@@ -1274,7 +1338,8 @@ const struct vector_kernels VK(vector_kernels) = {
     .softmax_backward_packed = VK(softmax_backward_packed),
     .softmax_x_ent_exact_row = VK(softmax_x_ent_exact_row),
     .softmax_x_ent_exact_lanes = VK(softmax_x_ent_exact_lanes),
-    .softmax_x_ent_exact_sums = VK(softmax_x_ent_exact_sums),
+    .softmax_x_ent_exact_tree_rows = VK(softmax_x_ent_exact_tree_rows),
+    .softmax_tree_x_ent_exact_rows = VK(softmax_tree_x_ent_exact_rows),
     .cross_entropy_rows = VK(cross_entropy_rows),
     .cross_entropy_lanes = VK(cross_entropy_lanes),
     .axpy = VK(axpy),

@@ -271,6 +271,26 @@ def test_training_step_with_masked_groups(rng, nine_k):
     assert_close(net_delta, 0.25 + expected["delta"], kind="delta")
 
 
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_exact_layer_over_a_batch_not_a_multiple_of_eight(rng, nine_k, kernel_path, temperature):
+    """The exact layer's softmax and loss in one pass over the nine_k tree:
+    masked groups, soft labels, a last block of five rows, -inf and a value
+    of 1e30 in one row."""
+    batch = 13
+    x = (rng.standard_normal((batch, nine_k.n)) * 3).astype(np.float32)
+    x[0, 5], x[1, 7] = -np.inf, 1e30
+    truth = ds.fill_hierarchy(one_hot(rng.integers(0, nine_k.n, batch), nine_k.n), nine_k)
+    truth[truth == 1] = rng.uniform(0.2, 1.0, int((truth == 1).sum()))
+    layer = ds.SoftmaxLayer(batch, nine_k.n, tree=nine_k, temperature=temperature, exact=True)
+    layer.forward(ds.NetworkContext(x, truth=truth))
+    expected = softmax_layer.reference_forward(
+        x, temperature=temperature, tree=nine_k, truth=truth, exact=True
+    )
+    for name in ("output", "delta", "loss"):
+        assert_close(getattr(layer, name), expected[name], kind=name)
+    assert np.all(layer.delta[truth == SECRET] == 0)
+
+
 def test_masked_delta_is_the_gradient_of_the_labelled_loss(rng):
     """-delta is the float64 finite-difference gradient of the loss over the
     labelled groups only (temperature 1, one label a group)."""
