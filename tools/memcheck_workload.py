@@ -24,7 +24,7 @@ def layer_round(i, rng):
     truth = np.zeros_like(x)
     truth[:, 0] = 1
     net_delta = np.zeros_like(x)
-    spatial = {"spatial": True, "w": 1, "h": 1, "c": inputs} if i % 5 == 4 else {}
+    spatial = {"spatial": True, "shape": (1, 1, inputs)} if i % 5 == 4 else {}
     layer = ds.SoftmaxLayer(
         batch,
         inputs,
