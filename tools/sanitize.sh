@@ -38,7 +38,7 @@ case $SANITIZER in
     *) echo "SANITIZER must be address (with undefined) or thread" >&2; exit 2 ;;
 esac
 cd "$BUILD"
-CC=$CC CFLAGS="$SANITIZE -g -fno-omit-frame-pointer" LDFLAGS="$SANITIZE" \
+DS_OPT=-O0 CC=$CC CFLAGS="$SANITIZE -g1 -fno-omit-frame-pointer" LDFLAGS="$SANITIZE" \
     "$PYTHON" setup.py -q build_ext --inplace >build.log 2>&1 || { cat build.log; exit 1; }
 
 # CPython is not built with ASan, so the runtime must be loaded before it.
