@@ -118,6 +118,15 @@ static void pack(gemm_pack_panel *pack_panel, const float *x, size_t row, size_t
     pack_strided(x + whole * row, row, col, rows - whole, cols, width, out);
 }
 
+/* How a product is shared out: parts of whole tiles along the rows of C or
+   along its columns, and each part's packing buffers. */
+struct gemm_plan {
+    int split_rows; /* the parts split the rows of C, else its columns */
+    size_t parts;
+    float *panels; /* panel_floats a part: a_floats of op(A), then op(B)'s */
+    size_t panel_floats, a_floats;
+};
+
 struct gemm_work {
     size_t M, N, K;
     float ALPHA, BETA;
@@ -130,9 +139,7 @@ struct gemm_work {
     gemm_pack_panel *pack_panel; /* the transposing pack, or NULL */
     gemm_finish *finish;         /* run on each finished block of C, or NULL */
     void *context;               /* finish's */
-    int split_rows;              /* the parts split the rows of C, else its columns */
-    float *panels;               /* panel_floats a part */
-    size_t panel_floats, a_floats;
+    struct gemm_plan plan;
 };
 
 /* C's tiles in an mc x nc block from packed a and b; a partial tile is
@@ -198,13 +205,14 @@ static void gemm_region(const struct gemm_work *w, size_t m0, size_t m1, size_t 
 static void gemm_part(void *context, size_t part, size_t parts)
 {
     const struct gemm_work *w = context;
-    size_t size = w->split_rows ? w->M : w->N, step = w->split_rows ? GEMM_MR : GEMM_NR;
+    int split_rows = w->plan.split_rows;
+    size_t size = split_rows ? w->M : w->N, step = split_rows ? GEMM_MR : GEMM_NR;
     size_t first, last;
     pool_share(round_up(size, step) / step, part, parts, &first, &last);
     size_t begin = smaller(size, first * step), end = smaller(size, last * step);
     if (begin == end) return;
-    float *a = w->panels + part * w->panel_floats, *b = a + w->a_floats;
-    if (w->split_rows) gemm_region(w, begin, end, 0, w->N, a, b);
+    float *a = w->plan.panels + part * w->plan.panel_floats, *b = a + w->plan.a_floats;
+    if (split_rows) gemm_region(w, begin, end, 0, w->N, a, b);
     else gemm_region(w, 0, w->M, begin, end, a, b);
 }
 
@@ -228,6 +236,22 @@ static void choose_kernels(struct gemm_work *w)
 /* Products of a million multiply-adds and up are split over the threads. */
 enum { GEMM_THREADED_WORK = 1 << 20 };
 
+static int plan_gemm(size_t M, size_t N, size_t K, struct gemm_plan *plan)
+{
+    int split_rows = M / GEMM_MR > N / GEMM_NR;
+    size_t tiles = split_rows ? round_up(M, GEMM_MR) / GEMM_MR : round_up(N, GEMM_NR) / GEMM_NR;
+    size_t parts = M * N * K < GEMM_THREADED_WORK ? 1 : smaller(pool_threads(), tiles);
+    size_t kc = smaller(GEMM_KC, K);
+    size_t a_floats = round_up(smaller(GEMM_MC, M), GEMM_MR) * kc;
+    size_t panel_floats = a_floats + round_up(smaller(GEMM_NC, N), GEMM_NR) * kc;
+    *plan = (struct gemm_plan){.split_rows = split_rows,
+                               .parts = parts,
+                               .panels = malloc(parts * panel_floats * sizeof(float)),
+                               .panel_floats = panel_floats,
+                               .a_floats = a_floats};
+    return plan->panels ? DS_OK : DS_ERR_NOMEM;
+}
+
 int gemm_then(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A, size_t lda,
               const float *B, size_t ldb, float BETA, float *C, size_t ldc, gemm_finish *finish,
               void *context)
@@ -237,15 +261,8 @@ int gemm_then(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const f
         if (finish) finish(context, C, ldc, 0, M, N);
         return DS_OK;
     }
-    int split_rows = M / GEMM_MR > N / GEMM_NR;
-    size_t tiles = split_rows ? round_up(M, GEMM_MR) / GEMM_MR : round_up(N, GEMM_NR) / GEMM_NR;
-    size_t parts = smaller(pool_threads(), tiles);
-    if (M * N * K < GEMM_THREADED_WORK) parts = 1;
-    size_t kc = smaller(GEMM_KC, K);
-    size_t a_floats = round_up(smaller(GEMM_MC, M), GEMM_MR) * kc;
-    size_t panel_floats = a_floats + round_up(smaller(GEMM_NC, N), GEMM_NR) * kc;
-    float *panels = malloc(parts * panel_floats * sizeof(float));
-    if (!panels) return DS_ERR_NOMEM;
+    struct gemm_plan plan;
+    if (plan_gemm(M, N, K, &plan) != DS_OK) return DS_ERR_NOMEM;
     struct gemm_work work = {.M = M,
                              .N = N,
                              .K = K,
@@ -261,13 +278,10 @@ int gemm_then(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const f
                              .ldc = ldc,
                              .finish = finish,
                              .context = context,
-                             .split_rows = split_rows,
-                             .panels = panels,
-                             .panel_floats = panel_floats,
-                             .a_floats = a_floats};
+                             .plan = plan};
     choose_kernels(&work);
-    pool_run(gemm_part, &work, parts);
-    free(panels);
+    pool_run(gemm_part, &work, plan.parts);
+    free(plan.panels);
     return DS_OK;
 }
 
