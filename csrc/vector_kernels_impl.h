@@ -146,11 +146,12 @@ static void VK(softmax_rows_stream)(const float *input, const size_t *offset, si
 }
 
 /* Eight groups whose element j sits at x[l + j*stride] for lane l: every
-   load and store is a whole vector. */
+   load and store is a whole vector. Inlined, so that the tree's walk, which
+   calls it on groups of every size, has its stride as a constant. */
 enum { FLOAT_SUM_MAX = 32 };
 
-static void VK(lanes_contiguous)(const float *x, size_t n, size_t stride, const scaling *s,
-                                 float *output)
+static ALWAYS_INLINE void VK(lanes_contiguous)(const float *x, size_t n, size_t stride,
+                                               const scaling *s, float *output)
 {
     vf largest = vf_load(x);
     for (size_t j = 1; j < n; ++j) largest = vf_max(largest, vf_load(x + j * stride));
