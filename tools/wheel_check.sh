@@ -3,8 +3,9 @@
 # environment, and run the test suite against it from outside the source
 # folder, so nothing in the checkout can stand in for what the wheel ships.
 #
-#   tools/wheel_check.sh              # the quick suite
-#   tools/wheel_check.sh --runslow    # extra arguments go to pytest
+#   tools/wheel_check.sh                       # the quick suite
+#   tools/wheel_check.sh --runslow             # extra arguments go to pytest
+#   tools/wheel_check.sh tests/test_cli.py     # test paths are the checkout's
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
@@ -23,4 +24,17 @@ path = pathlib.Path(darknet_softmax.__file__)
 assert "site-packages" in path.parts, f"imported {path}, not the wheel"
 print(f"testing the wheel installed at {path.parent}")
 PY
-python -m pytest -q -p no:cacheprovider "$ROOT/tests" "$@"
+# The checkout's test paths, which pytest sees from here as absolute ones;
+# without any, all of tests/.
+args=()
+paths=0
+for arg in "$@"; do
+    if [ -e "$ROOT/$arg" ]; then
+        args+=("$ROOT/$arg")
+        paths=1
+    else
+        args+=("$arg")
+    fi
+done
+[ "$paths" = 1 ] || args+=("$ROOT/tests")
+python -m pytest -q -p no:cacheprovider "${args[@]}"
