@@ -52,8 +52,8 @@ def compile_args():
     -fno-trapping-math: no caller reads the floating-point exception flags,
     so the compiler may evaluate both sides of a float comparison and keep
     one (a leaky activation, a maxpool window) in vector code; the values are
-    the same IEEE results. DS_OPT replaces -O3: the sanitizer build uses -O0,
-    which compiles the vector kernels several times faster under ASan."""
+    the same IEEE results. DS_OPT replaces -O3 (tools/sanitize.sh sets -O0,
+    and says why)."""
     if sys.platform == "win32":
         return ["/O2"]
     werror = ["-Werror"] if os.environ.get("DS_WERROR") == "1" else []
