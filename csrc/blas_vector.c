@@ -19,6 +19,11 @@ enum {
        fits in scratch) and log_softmax's blocks. */
     STREAM_BYTES = 64 << 20,
     STREAM_ROW_MAX = 32768,
+    /* softmax_backward's dx this large goes around the cache: y, dy and dx
+       together (three times as many bytes) then fill a last-level cache of
+       8 MB, and a store that does not first read dx saves a quarter of the
+       traffic (measured 15-30% faster from 2 MB of dx up, same time below). */
+    BACKWARD_STREAM_BYTES = 2 << 20,
     /* Tree rows go through scratch (eight rows transposed) up to this many
        floats: 32 MB, a million columns. */
     TREE_SCRATCH_MAX = 8 << 20,
@@ -104,18 +109,29 @@ static size_t group_start(const struct grouped *w, size_t k)
 /* Rows that go around the cache go a batch of offsets at a time. */
 enum { STREAM_BATCH = 64 };
 
+static void rows_stream(const struct grouped *w, const size_t *offset, size_t count, float *scratch)
+{
+    if (w->op == OP_SOFTMAX)
+        w->kernels->softmax_rows_stream(w->input, offset, count, w->n, w->temp, w->output, scratch);
+    else
+        w->kernels->softmax_backward_rows_stream(w->input, w->other, offset, count, w->n, w->temp,
+                                                 w->output);
+}
+
 static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
 {
-    float *scratch = w->stream ? malloc(w->n * sizeof(float)) : NULL;
+    /* softmax's streamed rows need scratch; without it, they run in cache. */
+    float *scratch = w->stream && w->op == OP_SOFTMAX ? malloc(w->n * sizeof(float)) : NULL;
+    int stream = w->stream && (scratch || w->op != OP_SOFTMAX);
     size_t offset[STREAM_BATCH];
     for (size_t k = begin; k < end;) {
-        if (!scratch) {
+        if (!stream) {
             group_row(w, group_start(w, k++), w->n);
             continue;
         }
         size_t count = 0;
         for (; count < STREAM_BATCH && k < end; ++count) offset[count] = group_start(w, k++);
-        w->kernels->softmax_rows_stream(w->input, offset, count, w->n, w->temp, w->output, scratch);
+        rows_stream(w, offset, count, scratch);
     }
     free(scratch);
 }
@@ -379,8 +395,10 @@ void grouped_cpu(enum group_op op, const float *input, const float *other, float
         return;
     }
     int large = w.count * n >= STREAM_BYTES / sizeof(float);
-    w.stream = (op == OP_SOFTMAX && w.rows && large && n <= STREAM_ROW_MAX
-                && (uintptr_t)output % sizeof(float) == 0)
+    int aligned = (uintptr_t)output % sizeof(float) == 0;
+    w.stream = (op == OP_SOFTMAX && w.rows && large && n <= STREAM_ROW_MAX && aligned)
+               || (op == OP_BACKWARD_SET && w.rows && aligned
+                   && w.count * n >= BACKWARD_STREAM_BYTES / sizeof(float))
                || (!w.rows && large && block_width(&w));
     pool_run(grouped_part, &w, parts_for(w.count * n));
 }

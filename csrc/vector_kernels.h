@@ -62,6 +62,10 @@ struct vector_kernels {
        is added to dx where add is set, else written (dx is not read). */
     void (*softmax_backward_row)(const float *y, const float *dy, size_t n, float temp, int add,
                                  float *dx);
+    /* softmax_backward_row setting dx, over count rows: row r at offset[r]
+       in y, dy and dx, dx written around the cache (dx 4-byte aligned). */
+    void (*softmax_backward_rows_stream)(const float *y, const float *dy, const size_t *offset,
+                                         size_t count, size_t n, float temp, float *dx);
     void (*softmax_backward_lanes)(const float *y, const float *dy, const int32_t *index,
                                    size_t count, size_t n, size_t stride, float temp, int add,
                                    float *dx);

@@ -824,6 +824,37 @@ static void VK(softmax_backward_row)(const float *y, const float *dy, size_t n, 
     }
 }
 
+/* row_backward_out setting dx far larger than the cache: stores that go
+   around it (from the first 16-byte boundary, which they need), so that
+   writing dx costs no read of it. dx is 4-byte aligned. */
+static void VK(row_backward_stream)(const float *y, const float *dy, size_t n, vf high, vf low,
+                                    float temp, float *dx)
+{
+    size_t i = (size_t)((16 - ((uintptr_t)dx & 15)) & 15) / sizeof(float);
+    if (i > n) i = n;
+    VK(row_backward_out)(y, dy, i, high, low, temp, 0, dx);
+    for (; i + LANES <= n; i += LANES) {
+        vf value = VK(backward_value)(vf_load(y + i), vf_load(dy + i), high, low, temp, 0, high);
+        vf_stream(dx + i, value);
+    }
+    VK(row_backward_out)(y + i, dy + i, n - i, high, low, temp, 0, dx + i);
+}
+
+/* softmax_backward_row's set over count rows, row r from offset[r] in y,
+   dy and dx, dx written around the cache. */
+static void VK(softmax_backward_rows_stream)(const float *y, const float *dy, const size_t *offset,
+                                             size_t count, size_t n, float temp, float *dx)
+{
+    for (size_t r = 0; r < count; ++r) {
+        size_t at = offset[r];
+        double dot = VK(row_dot)(y + at, dy + at, n);
+        float high = (float)dot;
+        vf h = vf_set1(high), low = vf_set1((float)(dot - high));
+        VK(row_backward_stream)(y + at, dy + at, n, h, low, temp, dx + at);
+    }
+    stream_fence();
+}
+
 static void VK(softmax_backward_lanes)(const float *y, const float *dy, const int32_t *index,
                                        size_t count, size_t n, size_t stride, float temp, int add,
                                        float *dx)
@@ -1333,6 +1364,7 @@ const struct vector_kernels VK(vector_kernels) = {
     .log_softmax_gathered = VK(log_softmax_gathered),
     .softmax_x_ent = VK(softmax_x_ent),
     .softmax_backward_row = VK(softmax_backward_row),
+    .softmax_backward_rows_stream = VK(softmax_backward_rows_stream),
     .softmax_backward_lanes = VK(softmax_backward_lanes),
     .softmax_packed = VK(softmax_packed),
     .log_softmax_packed = VK(log_softmax_packed),

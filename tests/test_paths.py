@@ -81,6 +81,22 @@ def test_log_softmax_large_over_a_strided_axis(kernel_path, rng):
     )
 
 
+@pytest.mark.parametrize(
+    "batch, inputs, groups, temperature", [(600, 1001, 1, 2.0), (256, 4096, 16, 1.0)]
+)
+def test_softmax_backward_large(kernel_path, rng, batch, inputs, groups, temperature):
+    """2.3 and 4 MB of dx, a new array: written around the cache, rows of
+    1001 starting at each 16-byte alignment in turn."""
+    y = ds.softmax(logits(rng, (batch, inputs)), groups, temperature)
+    dy = logits(rng, y.shape, 1.0)
+    assert_close(
+        ds.softmax_backward(y, dy, groups, temperature),
+        reference.softmax_backward(y, dy, groups, temperature),
+        atol=1e-6 / temperature,
+        kind="softmax Jacobian product",
+    )
+
+
 def test_exp_is_within_its_stated_error(kernel_path, rng):
     """A probability e^v / S, with the largest value 0, carries the exp's error
     (1.7e-7, tools/fit_exp.py) and two roundings: 4e-7 in all, across the
