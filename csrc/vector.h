@@ -135,6 +135,12 @@ static inline vf vf_where_nonzero(vf c, vf v)
     return _mm256_and_ps(v, _mm256_cmp_ps(c, _mm256_setzero_ps(), _CMP_NEQ_UQ));
 }
 
+/* Whether every lane of v is 0, of either sign (a NaN is not 0). */
+static inline int vf_all_zero(vf v)
+{
+    return _mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NEQ_UQ)) == 0;
+}
+
 /* Rows become columns: afterwards lane l of r[j] is what was lane j of r[l]. */
 static ALWAYS_INLINE void vf_transpose(vf *r)
 {
@@ -400,6 +406,15 @@ static ALWAYS_INLINE vf vf_where_nonzero(vf c, vf v) { PARTWISE(as_part(MASK(c.p
 /* clang-format on */
 
 /* The lane-by-lane operations go through an array of the lanes. */
+static inline int vf_all_zero(vf v)
+{
+    float lanes[LANES];
+    vf_store(lanes, v);
+    for (size_t l = 0; l < LANES; ++l) {
+        if (lanes[l] != 0) return 0;
+    }
+    return 1;
+}
 static inline vf vf_load_part(const float *p, size_t count, float fill)
 {
     float lanes[LANES];

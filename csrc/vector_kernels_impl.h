@@ -476,20 +476,27 @@ static void VK(log_softmax_block)(const float *input, size_t n, size_t stride, s
     if (stream) stream_fence();
 }
 
+/* -log(p) where t is not 0, else 0. A vector of truths that are all 0
+   (most of them, where the truth is one-hot) takes no log. */
+static ALWAYS_INLINE vf VK(x_ent_error)(vf p, vf t)
+{
+    if (vf_all_zero(t)) return vf_set1(0);
+    return vf_where_nonzero(t, vf_sub(vf_set1(-0.0f), vf_log(p)));
+}
+
 static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
                               float *error)
 {
-    vf minus_zero = vf_set1(-0.0f);
     size_t i = 0;
     for (; i + LANES <= n; i += LANES) {
         vf p = vf_load(pred + i), t = vf_load(truth + i);
         vf_store(delta + i, vf_sub(t, p));
-        vf_store(error + i, vf_where_nonzero(t, vf_sub(minus_zero, vf_log(p))));
+        vf_store(error + i, VK(x_ent_error)(p, t));
     }
     if (i < n) {
         vf p = vf_load_part(pred + i, n - i, 1), t = vf_load_part(truth + i, n - i, 0);
         vf_store_part(delta + i, vf_sub(t, p), n - i);
-        vf_store_part(error + i, vf_where_nonzero(t, vf_sub(minus_zero, vf_log(p))), n - i);
+        vf_store_part(error + i, VK(x_ent_error)(p, t), n - i);
     }
 }
 
@@ -885,8 +892,12 @@ static ALWAYS_INLINE void VK(x_ent_exact_vector)(const layout *a, size_t j, cons
        times the sum's remainder go back in. */
     vf d = vf_sub(vf_add(vf_sub(t, product), vf_remainder(product, p, sum)), vf_mul(p, low));
     if (temp != 1.0f) d = vf_div(d, vf_set1(temp));
-    vf e = vf_sub(vf_set1(-0.0f), vf_mul(t, vf_log(p)));
     VK(put)(a, delta, j, vf_where_nonzero(kept, d));
+    if (vf_all_zero(t)) { /* no label here, so no log (see x_ent_error) */
+        VK(put)(a, error, j, vf_set1(0));
+        return;
+    }
+    vf e = vf_sub(vf_set1(-0.0f), vf_mul(t, vf_log(p)));
     VK(put)(a, error, j, vf_where_nonzero(t, vf_where_nonzero(kept, e)));
 }
 
@@ -898,7 +909,7 @@ static ALWAYS_INLINE void VK(x_ent_exact_group)(const layout *a, const float *pr
     vsum labels = vsum_zero();
     for (size_t j = 0; j < a->vectors; ++j) {
         vf t = VK(get)(a, truth, j, 0);
-        labels = vsum_add(labels, vf_where_nonzero(vf_sub(t, secret), t));
+        if (!vf_all_zero(t)) labels = vsum_add(labels, vf_where_nonzero(vf_sub(t, secret), t));
     }
     vf low, sum = VK(group_total)(a, labels, &low);
     for (size_t j = 0; j < a->vectors; ++j) {
