@@ -14,7 +14,10 @@ class ParallelBuildExt(build_ext):
 
     def build_extension(self, ext):
         jobs = None if self.parallel is True else self.parallel
-        jobs = int(jobs or os.environ.get("MAX_JOBS") or os.cpu_count() or 1)
+        jobs = jobs or os.environ.get("MAX_JOBS") or os.cpu_count() or 1
+        if not str(jobs).isdigit():
+            raise ValueError(f"MAX_JOBS must be a whole number of compilers, not {jobs!r}")
+        jobs = int(jobs)
         compiler, serial = self.compiler, self.compiler.compile
         if jobs <= 1 or compiler.compiler_type == "msvc":  # MSVC: kept serial, untried
             return super().build_extension(ext)
