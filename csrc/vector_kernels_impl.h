@@ -115,13 +115,21 @@ static void VK(softmax_row)(const float *input, size_t n, float temp, float *out
     VK(row_scale)(output, n, scale, output);
 }
 
+/* The floats of a 4-byte aligned output before its first `boundary`-byte
+   boundary (a power of 2), at most n: where streaming stores can start. */
+static inline size_t floats_before(const float *output, size_t n, uintptr_t boundary)
+{
+    size_t i = (size_t)((boundary - ((uintptr_t)output & (boundary - 1))) & (boundary - 1))
+               / sizeof(float);
+    return i < n ? i : n;
+}
+
 /* row_scale for an output far larger than the cache: stores that go around
    it (from the first 32-byte boundary, which they need), so that writing
    the output costs no read of it. */
 static void VK(row_scale_stream)(const float *exps, size_t n, float scale, float *output)
 {
-    size_t i = (size_t)((32 - ((uintptr_t)output & 31)) & 31) / sizeof(float);
-    if (i > n) i = n;
+    size_t i = floats_before(output, n, 32);
     VK(row_scale)(exps, i, scale, output);
     vf s = vf_set1(scale);
     for (; i + LANES <= n; i += LANES) vf_stream(output + i, vf_mul(vf_load(exps + i), s));
@@ -815,12 +823,20 @@ static ALWAYS_INLINE void VK(row_backward_out)(const float *y, const float *dy, 
     }
 }
 
+/* A row's dot as a float (high) plus its remainder (low), in every lane. */
+static inline void VK(row_dot_split)(const float *y, const float *dy, size_t n, vf *high, vf *low)
+{
+    double dot = VK(row_dot)(y, dy, n);
+    float h = (float)dot;
+    *high = vf_set1(h);
+    *low = vf_set1((float)(dot - h));
+}
+
 static void VK(softmax_backward_row)(const float *y, const float *dy, size_t n, float temp, int add,
                                      float *dx)
 {
-    double dot = VK(row_dot)(y, dy, n);
-    float high = (float)dot;
-    vf h = vf_set1(high), low = vf_set1((float)(dot - high));
+    vf h, low;
+    VK(row_dot_split)(y, dy, n, &h, &low);
     if (temp == 1.0f) {
         if (add) VK(row_backward_out)(y, dy, n, h, low, 1.0f, 1, dx);
         else VK(row_backward_out)(y, dy, n, h, low, 1.0f, 0, dx);
@@ -837,8 +853,7 @@ static void VK(softmax_backward_row)(const float *y, const float *dy, size_t n, 
 static void VK(row_backward_stream)(const float *y, const float *dy, size_t n, vf high, vf low,
                                     float temp, float *dx)
 {
-    size_t i = (size_t)((16 - ((uintptr_t)dx & 15)) & 15) / sizeof(float);
-    if (i > n) i = n;
+    size_t i = floats_before(dx, n, 16);
     VK(row_backward_out)(y, dy, i, high, low, temp, 0, dx);
     for (; i + LANES <= n; i += LANES) {
         vf value = VK(backward_value)(vf_load(y + i), vf_load(dy + i), high, low, temp, 0, high);
@@ -854,9 +869,8 @@ static void VK(softmax_backward_rows_stream)(const float *y, const float *dy, co
 {
     for (size_t r = 0; r < count; ++r) {
         size_t at = offset[r];
-        double dot = VK(row_dot)(y + at, dy + at, n);
-        float high = (float)dot;
-        vf h = vf_set1(high), low = vf_set1((float)(dot - high));
+        vf h, low;
+        VK(row_dot_split)(y + at, dy + at, n, &h, &low);
         VK(row_backward_stream)(y + at, dy + at, n, h, low, temp, dx + at);
     }
     stream_fence();
