@@ -90,14 +90,14 @@ static void group_row(const struct grouped *w, size_t at, size_t n)
     const float *x = w->input + at;
     float *y = w->output + at;
     switch (w->op) {
-    case OP_SOFTMAX: k->softmax_row(x, n, w->temp, y); break;
-    case OP_LOG_SOFTMAX: k->log_softmax_row(x, n, w->temp, y); break;
+    case OP_SOFTMAX: k->rows->softmax_row(x, n, w->temp, y); break;
+    case OP_LOG_SOFTMAX: k->rows->log_softmax_row(x, n, w->temp, y); break;
     case OP_BACKWARD:
     case OP_BACKWARD_SET:
-        k->softmax_backward_row(x, w->other + at, n, w->temp, w->op == OP_BACKWARD, y);
+        k->rows->softmax_backward_row(x, w->other + at, n, w->temp, w->op == OP_BACKWARD, y);
         break;
     case OP_X_ENT_EXACT:
-        k->softmax_x_ent_exact_row(x, w->other + at, n, w->temp, y, w->error + at);
+        k->rows->softmax_x_ent_exact_row(x, w->other + at, n, w->temp, y, w->error + at);
         break;
     }
 }
@@ -113,10 +113,11 @@ enum { STREAM_BATCH = 64 };
 static void rows_stream(const struct grouped *w, const size_t *offset, size_t count, float *scratch)
 {
     if (w->op == OP_SOFTMAX)
-        w->kernels->softmax_rows_stream(w->input, offset, count, w->n, w->temp, w->output, scratch);
+        w->kernels->rows->softmax_rows_stream(w->input, offset, count, w->n, w->temp, w->output,
+                                              scratch);
     else
-        w->kernels->softmax_backward_rows_stream(w->input, w->other, offset, count, w->n, w->temp,
-                                                 w->output);
+        w->kernels->rows->softmax_backward_rows_stream(w->input, w->other, offset, count, w->n,
+                                                       w->temp, w->output);
 }
 
 static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
@@ -183,8 +184,8 @@ static void log_softmax_blocks(const struct grouped *w, size_t k, size_t end, si
     while (k < end) {
         size_t count = block_count(w, k, end, width), start = group_start(w, k);
         const float *next = k + count < end ? w->input + group_start(w, k + count) : NULL;
-        w->kernels->log_softmax_block(w->input + start, w->n, w->stride, count, w->temp,
-                                      w->output + start, next, w->stream);
+        w->kernels->lanes->log_softmax_block(w->input + start, w->n, w->stride, count, w->temp,
+                                             w->output + start, next, w->stream);
         k += count;
     }
 }
@@ -233,26 +234,26 @@ static void group_block(const struct grouped *w, const struct block *b, float *s
     }
     switch (w->op) {
     case OP_SOFTMAX:
-        k->softmax_lanes(w->input, b->offset, b->count, w->n, w->stride, w->temp, w->output);
+        k->lanes->softmax_lanes(w->input, b->offset, b->count, w->n, w->stride, w->temp, w->output);
         return;
     case OP_LOG_SOFTMAX:
         if (!b->index && b->count == LANES_PER_VECTOR) {
-            k->log_softmax_lanes(w->input + at, w->n, w->stride, w->temp, w->output + at);
+            k->lanes->log_softmax_lanes(w->input + at, w->n, w->stride, w->temp, w->output + at);
         } else if (scratch) {
-            k->log_softmax_gathered(w->input + at, b->index, b->count, w->n, w->stride, w->temp,
-                                    w->output + at, scratch);
+            k->lanes->log_softmax_gathered(w->input + at, b->index, b->count, w->n, w->stride,
+                                           w->temp, w->output + at, scratch);
         } else {
             for (size_t l = 0; l < b->count; ++l) group_scalar(w, b->offset[l], w->n);
         }
         return;
     case OP_BACKWARD:
     case OP_BACKWARD_SET:
-        k->softmax_backward_lanes(w->input + at, w->other + at, b->index, b->count, w->n, w->stride,
-                                  w->temp, w->op == OP_BACKWARD, w->output + at);
+        k->lanes->softmax_backward_lanes(w->input + at, w->other + at, b->index, b->count, w->n,
+                                         w->stride, w->temp, w->op == OP_BACKWARD, w->output + at);
         return;
     case OP_X_ENT_EXACT:
-        k->softmax_x_ent_exact_lanes(w->input + at, w->other + at, b->index, b->count, w->n,
-                                     w->stride, w->temp, w->output + at, w->error + at);
+        k->lanes->softmax_x_ent_exact_lanes(w->input + at, w->other + at, b->index, b->count, w->n,
+                                            w->stride, w->temp, w->output + at, w->error + at);
         return;
     }
 }
@@ -277,11 +278,11 @@ static void grouped_runs(const struct grouped *w, size_t k, size_t end)
         const float *x = w->input + at;
         float *y = w->output + at;
         switch (w->op) {
-        case OP_SOFTMAX: kernels->softmax_packed(x, count, w->n, w->temp, y); break;
-        case OP_LOG_SOFTMAX: kernels->log_softmax_packed(x, count, w->n, w->temp, y); break;
+        case OP_SOFTMAX: kernels->lanes->softmax_packed(x, count, w->n, w->temp, y); break;
+        case OP_LOG_SOFTMAX: kernels->lanes->log_softmax_packed(x, count, w->n, w->temp, y); break;
         default:
-            kernels->softmax_backward_packed(x, w->other + at, count, w->n, w->temp,
-                                             w->op == OP_BACKWARD, y);
+            kernels->lanes->softmax_backward_packed(x, w->other + at, count, w->n, w->temp,
+                                                    w->op == OP_BACKWARD, y);
         }
         k = stop;
     }
@@ -308,8 +309,8 @@ static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
         size_t k = block * LANES_PER_VECTOR, g = k % w->groups;
         if (width && scratch && g + width <= w->groups && block + width / LANES_PER_VECTOR <= end) {
             size_t start = group_start(w, k);
-            w->kernels->softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
-                                     w->output + start, scratch);
+            w->kernels->lanes->softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
+                                            w->output + start, scratch);
             block += width / LANES_PER_VECTOR;
             continue;
         }
@@ -440,9 +441,9 @@ static void x_ent_tiled_rows(const struct tree_groups *t, size_t b0, size_t b1, 
         size_t row[LANES_PER_VECTOR];
         size_t count = b1 - b < LANES_PER_VECTOR ? b1 - b : LANES_PER_VECTOR;
         block_rows(b, count, w->batch_offset, t->first, row);
-        w->kernels->softmax_x_ent_exact_tree_rows(w->input, w->other, row, count, t->columns,
-                                                  t->window, t->group_size, w->groups, w->temp,
-                                                  w->output, w->error, scratch);
+        w->kernels->lanes->softmax_x_ent_exact_tree_rows(w->input, w->other, row, count, t->columns,
+                                                         t->window, t->group_size, w->groups,
+                                                         w->temp, w->output, w->error, scratch);
     }
 }
 
@@ -536,7 +537,7 @@ static void tree_block(const struct tree_work *w, size_t b0, size_t b1, size_t g
         if (size >= ROW_MIN || !lanes_fit) {
             for (size_t b = b0; b < b1; ++b) {
                 size_t at = b * w->inputs + start;
-                w->kernels->softmax_row(w->input + at, size, w->temp, w->output + at);
+                w->kernels->rows->softmax_row(w->input + at, size, w->temp, w->output + at);
             }
             continue;
         }
@@ -545,7 +546,7 @@ static void tree_block(const struct tree_work *w, size_t b0, size_t b1, size_t g
             for (; count < LANES_PER_VECTOR && b + count < b1; ++count) {
                 offset[count] = (b + count) * w->inputs + start;
             }
-            w->kernels->softmax_lanes(w->input, offset, count, size, 1, w->temp, w->output);
+            w->kernels->lanes->softmax_lanes(w->input, offset, count, size, 1, w->temp, w->output);
         }
     }
 }
@@ -572,12 +573,13 @@ static void tree_rows(const struct tree_work *w, size_t b0, size_t b1, float *sc
         size_t row[LANES_PER_VECTOR];
         block_rows(b, count, w->inputs, w->first, row);
         if (w->truth) {
-            w->kernels->softmax_tree_x_ent_exact_rows(w->input, w->truth, row, count, w->columns,
-                                                      w->window, w->group_size, w->groups, w->temp,
-                                                      w->output, w->delta, w->error, scratch);
+            w->kernels->lanes->softmax_tree_x_ent_exact_rows(
+                w->input, w->truth, row, count, w->columns, w->window, w->group_size, w->groups,
+                w->temp, w->output, w->delta, w->error, scratch);
         } else {
-            w->kernels->softmax_tree_rows(w->input, row, count, w->columns, w->window,
-                                          w->group_size, w->groups, w->temp, w->output, scratch);
+            w->kernels->lanes->softmax_tree_rows(w->input, row, count, w->columns, w->window,
+                                                 w->group_size, w->groups, w->temp, w->output,
+                                                 scratch);
         }
     }
 }
@@ -703,8 +705,8 @@ static void x_ent_part(void *context, size_t part, size_t parts)
     const struct x_ent_work *w = context;
     size_t begin, end;
     pool_share(w->n, part, parts, &begin, &end);
-    w->kernels->softmax_x_ent(end - begin, w->pred + begin, w->truth + begin, w->delta + begin,
-                              w->error + begin);
+    w->kernels->rows->softmax_x_ent(end - begin, w->pred + begin, w->truth + begin,
+                                    w->delta + begin, w->error + begin);
 }
 
 void softmax_x_ent_vector(size_t n, const float *pred, const float *truth, float *delta,
@@ -732,7 +734,7 @@ static void axpy_part(void *context, size_t part, size_t parts)
     const struct axpy_work *w = context;
     size_t begin, end;
     pool_share(w->n, part, parts, &begin, &end);
-    w->kernels->axpy(end - begin, w->alpha, w->x + begin, w->y + begin);
+    w->kernels->rows->axpy(end - begin, w->alpha, w->x + begin, w->y + begin);
 }
 
 void axpy_vector(size_t N, float ALPHA, const float *X, float *Y)
@@ -757,7 +759,7 @@ static void sum_part(void *context, size_t part, size_t parts)
     for (size_t block = begin; block < end; ++block) {
         size_t start = block * SUM_BLOCK;
         size_t length = w->n - start < SUM_BLOCK ? w->n - start : SUM_BLOCK;
-        w->block_sum[block] = w->kernels->sum(w->a + start, length);
+        w->block_sum[block] = w->kernels->rows->sum(w->a + start, length);
     }
 }
 
@@ -776,7 +778,7 @@ float sum_array_vector(const float *a, size_t n)
     }
     /* One block, or no memory for the block sums: the same sums on one thread. */
     for (size_t start = 0; start < n; start += SUM_BLOCK) {
-        sum += kernels->sum(a + start, n - start < SUM_BLOCK ? n - start : SUM_BLOCK);
+        sum += kernels->rows->sum(a + start, n - start < SUM_BLOCK ? n - start : SUM_BLOCK);
     }
     return (float)sum;
 }
@@ -810,13 +812,13 @@ struct loss_work {
 
 static double loss_items(const struct loss_work *w, size_t begin, size_t end, float *tile)
 {
-    if (w->rows) return w->kernels->cross_entropy_rows(w->c, begin, end);
+    if (w->rows) return w->kernels->rows->cross_entropy_rows(w->c, begin, end);
     double sum = 0;
     for (size_t item = begin; item < end; ++item) {
         size_t o = item / w->items_per_outer, i = item % w->items_per_outer * w->width;
         size_t count = w->c->inner - i < w->width ? w->c->inner - i : w->width;
-        if (w->tiles) sum += w->kernels->cross_entropy_tile(w->c, o, i, count, tile);
-        else sum += w->kernels->cross_entropy_lanes(w->c, o, i, count);
+        if (w->tiles) sum += w->kernels->lanes->cross_entropy_tile(w->c, o, i, count, tile);
+        else sum += w->kernels->lanes->cross_entropy_lanes(w->c, o, i, count);
     }
     return sum;
 }

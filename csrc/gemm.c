@@ -219,7 +219,8 @@ static void gemm_part(void *context, size_t part, size_t parts)
 static void choose_kernels(struct gemm_work *w)
 {
 #if defined(DS_BUILD_AVX2)
-    if (ds_get_isa() == DS_ISA_AVX2) {
+    /* AVX-512 too runs the AVX2 microkernels: gemm has no wider ones. */
+    if (ds_get_isa() != DS_ISA_PORTABLE) {
         w->whole = gemm_kernel_avx2;
         w->half = gemm_kernel_avx2_half;
         w->narrow = gemm_kernel_avx2_narrow;

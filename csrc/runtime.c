@@ -31,6 +31,13 @@ static int avx2_available(void)
 {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+
+/* AVX-512's rows beside AVX2's lanes, so both. */
+static int avx512_available(void)
+{
+    return avx2_available() && __builtin_cpu_supports("avx512f")
+           && __builtin_cpu_supports("avx512dq");
+}
 #endif
 
 /* The instruction sets this build has, best first: the default is the first
@@ -39,12 +46,19 @@ static int avx2_available(void)
 static const struct isa {
     int code;
     int (*available)(void);
-    const struct vector_kernels *kernels;
+    struct vector_kernels kernels;
 } isas[] = {
 #if defined(DS_BUILD_AVX2)
-    {.code = DS_ISA_AVX2, .available = avx2_available, .kernels = &vector_kernels_avx2},
+    {.code = DS_ISA_AVX512,
+     .available = avx512_available,
+     .kernels = {.rows = &row_kernels_avx512, .lanes = &lane_kernels_avx2}},
+    {.code = DS_ISA_AVX2,
+     .available = avx2_available,
+     .kernels = {.rows = &row_kernels_avx2, .lanes = &lane_kernels_avx2}},
 #endif
-    {.code = DS_ISA_PORTABLE, .available = portable_available, .kernels = &vector_kernels_portable},
+    {.code = DS_ISA_PORTABLE,
+     .available = portable_available,
+     .kernels = {.rows = &row_kernels_portable, .lanes = &lane_kernels_portable}},
 };
 
 static const struct isa *in_use; /* NULL until first asked for */
@@ -87,7 +101,7 @@ int ds_get_isa(void)
 
 const struct vector_kernels *vector_kernels_in_use(void)
 {
-    return isa_in_use()->kernels;
+    return &isa_in_use()->kernels;
 }
 
 int ds_set_num_threads(size_t threads)

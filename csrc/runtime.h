@@ -13,7 +13,7 @@
    - the thread count, caller included (DARKNET_SOFTMAX_NUM_THREADS, else
      the CPUs this process may use). */
 enum ds_kernel { DS_KERNEL_SCALAR = 0, DS_KERNEL_VECTOR = 1 };
-enum ds_isa { DS_ISA_PORTABLE = 0, DS_ISA_AVX2 = 1 };
+enum ds_isa { DS_ISA_PORTABLE = 0, DS_ISA_AVX2 = 1, DS_ISA_AVX512 = 2 };
 enum { DS_MAX_THREADS = 256 };
 
 DS_API int ds_set_kernel(int kernel); /* DS_ERR_ARG for an unknown kernel */

@@ -1,10 +1,11 @@
 #ifndef DARKNET_SOFTMAX_VECTOR_H
 #define DARKNET_SOFTMAX_VECTOR_H
 
-/* Internal: eight float lanes and the few operations the fast kernels need,
-   for one instruction set at a time. Define DS_VECTOR_AVX2 before including
-   it to get AVX2 + FMA intrinsics (the file must then be compiled for them);
-   otherwise the lanes are portable C: GCC's and Clang's vector extensions,
+/* Internal: float lanes and the few operations the fast kernels need, for
+   one instruction set at a time. Define DS_VECTOR_AVX2 before including it
+   to get eight lanes of AVX2 + FMA intrinsics, or DS_VECTOR_AVX512 to get
+   sixteen of AVX-512 F and DQ (the file must then be compiled for them);
+   otherwise eight lanes of portable C: GCC's and Clang's vector extensions,
    four lanes at a time (SSE2 on x86-64, NEON on aarch64), or one float at a
    time with any other compiler. Both give the same exp and log polynomials (exp within 1.7e-7,
    log Cephes' logf, about one ulp). */
@@ -16,7 +17,12 @@
 
 #include "vector_kernels.h"
 
+/* AVX-512's vectors hold sixteen floats; the others eight. */
+#if defined(DS_VECTOR_AVX512)
+#define LANES 16
+#else
 #define LANES LANES_PER_VECTOR
+#endif
 
 /* For kernels that are worth specialising for each small size. */
 #if defined(__GNUC__) || defined(__clang__)
@@ -72,7 +78,216 @@
 #define LOG_P7 -2.4999993993e-1f
 #define LOG_P8 3.3333331174e-1f
 
-#if defined(DS_VECTOR_AVX2)
+#if defined(DS_VECTOR_AVX512)
+
+#include <immintrin.h>
+
+/* The AVX2 code's operations on sixteen lanes, in the same order, so that
+   each lane's exp and log are bitwise the AVX2 code's; masks take the place
+   of blends and masked loads. */
+/* clang-format off */
+typedef __m512 vf;
+typedef struct { __m512d low, high; } vsum;   /* sixteen sums in double */
+
+static inline vf vf_set1(float x) { return _mm512_set1_ps(x); }
+static inline vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
+static inline void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
+static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+static inline vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+static inline vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+/* A NaN in b comes out (maxps returns its second operand on NaN). */
+static inline vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+/* The first count (<= 16) lanes. */
+static inline __mmask16 lane_mask(size_t count) { return (__mmask16)((1u << count) - 1); }
+static inline __mmask16 nonzero(vf v) { return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ); }
+/* clang-format on */
+
+/* The first count (< 16) lanes from p, fill in the others: a masked load
+   reads nothing past them. */
+static inline vf vf_load_part(const float *p, size_t count, float fill)
+{
+    return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), lane_mask(count), p);
+}
+
+static inline vf vf_load_first(const float *p, size_t count)
+{
+    return _mm512_maskz_loadu_ps(lane_mask(count), p);
+}
+
+static inline void vf_store_part(float *p, vf v, size_t count)
+{
+    _mm512_mask_storeu_ps(p, lane_mask(count), v);
+}
+
+/* Lanes from count on become 0. */
+static inline vf vf_keep(vf v, size_t count)
+{
+    return _mm512_maskz_mov_ps(lane_mask(count), v);
+}
+
+/* base[index[l]] in lane l. */
+static inline vf vf_gather(const float *base, const int32_t *index)
+{
+    return _mm512_i32gather_ps(_mm512_loadu_si512(index), base, 4);
+}
+
+/* v where c is not 0 (a NaN c counts as not 0), and +0 elsewhere. */
+static inline vf vf_where_nonzero(vf c, vf v)
+{
+    return _mm512_maskz_mov_ps(nonzero(c), v);
+}
+
+/* Whether every lane of v is 0, of either sign (a NaN is not 0). */
+static inline int vf_all_zero(vf v)
+{
+    return nonzero(v) == 0;
+}
+
+/* A store that bypasses the cache, a whole line: p is 64-byte aligned. */
+enum { STREAM_ALIGNMENT = 64 };
+static inline void vf_stream(float *p, vf v)
+{
+    _mm512_stream_ps(p, v);
+}
+static inline void stream_fence(void)
+{
+    _mm_sfence();
+}
+
+/* The halves' max, then the AVX2 code's. */
+static inline float vf_hmax(vf v)
+{
+    __m256 h = _mm256_max_ps(_mm512_castps512_ps256(v),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
+static inline __m256 high_half(vf v)
+{
+    return _mm512_extractf32x8_ps(v, 1);
+}
+
+static inline vsum vsum_zero(void)
+{
+    return (vsum){.low = _mm512_setzero_pd(), .high = _mm512_setzero_pd()};
+}
+
+static inline vsum vsum_add(vsum s, vf v)
+{
+    s.low = _mm512_add_pd(s.low, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+    s.high = _mm512_add_pd(s.high, _mm512_cvtps_pd(high_half(v)));
+    return s;
+}
+
+static inline double vsum_total(vsum s)
+{
+    return _mm512_reduce_add_pd(_mm512_add_pd(s.low, s.high));
+}
+
+/* The sixteen sums, lane by lane. */
+static inline void vsum_lanes(vsum s, double *out)
+{
+    _mm512_storeu_pd(out, s.low);
+    _mm512_storeu_pd(out + 8, s.high);
+}
+
+/* Each sum rounded to float. */
+static inline vf vsum_floats(vsum s)
+{
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(s.low)),
+                              _mm512_cvtpd_ps(s.high), 1);
+}
+
+/* (float)(1 / sum) in every lane. */
+static inline vf vsum_reciprocal(vsum s)
+{
+    __m512d one = _mm512_set1_pd(1.0);
+    return vsum_floats(
+        (vsum){.low = _mm512_div_pd(one, s.low), .high = _mm512_div_pd(one, s.high)});
+}
+
+/* d - q*t, exactly (q = d/t rounded; the FMA rounds once, and the result is exact). */
+static inline vf vf_remainder(vf d, vf q, vf t)
+{
+    return _mm512_fnmadd_ps(q, t, d);
+}
+
+/* The AVX2 code's exp_lanes (see there). */
+static inline vf exp_lanes(vf x, vf correction, int corrected, int nonpositive)
+{
+    vf clamped = nonpositive ? x
+                             : _mm512_min_ps(_mm512_set1_ps(EXP_HIGHEST),
+                                             _mm512_max_ps(_mm512_set1_ps(EXP_LOWEST), x));
+    vf rounded = _mm512_fmadd_ps(clamped, _mm512_set1_ps(EXP_LOG2E), _mm512_set1_ps(ROUND_MAGIC));
+    vf n = _mm512_sub_ps(rounded, _mm512_set1_ps(ROUND_MAGIC));
+    vf r = _mm512_fnmadd_ps(n, _mm512_set1_ps(EXP_LN2_HI), clamped);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(EXP_LN2_LO), r);
+    if (corrected) r = _mm512_add_ps(r, correction);
+    vf p = _mm512_fmadd_ps(_mm512_set1_ps(EXP_C5), r, _mm512_set1_ps(EXP_C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C1));
+    vf scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(rounded), 23));
+    vf result = _mm512_fmadd_ps(_mm512_mul_ps(r, scale), p, scale);
+    __mmask16 below = _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_LOWEST), _CMP_LT_OQ);
+    result = _mm512_mask_mov_ps(result, below, _mm512_setzero_ps());
+    if (nonpositive) return result;
+    __mmask16 above = _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_HIGHEST), _CMP_GT_OQ);
+    return _mm512_mask_mov_ps(result, above, _mm512_set1_ps(INFINITY));
+}
+
+static inline vf vf_exp(vf x)
+{
+    return exp_lanes(x, x, 0, 0);
+}
+/* exp(x) and exp(x + correction) for x <= 0 or NaN. */
+static inline vf vf_exp_nonpositive(vf x)
+{
+    return exp_lanes(x, x, 0, 1);
+}
+static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
+{
+    return exp_lanes(x, correction, 1, 1);
+}
+
+/* The AVX2 code's vf_log, with the exponent and mantissa from getexp and
+   getmant, which take subnormals as they are: the same m and e, exactly. */
+static inline vf vf_log(vf x)
+{
+    /* floor(log2 x) + 1, and the mantissa in [0.5, 1): x = m * 2^e. */
+    vf e = _mm512_add_ps(_mm512_getexp_ps(x), _mm512_set1_ps(1.0f));
+    vf m = _mm512_getmant_ps(x, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_zero);
+    __mmask16 below = _mm512_cmp_ps_mask(m, _mm512_set1_ps(LOG_SQRTHF), _CMP_LT_OQ);
+    e = _mm512_mask_sub_ps(e, below, e, _mm512_set1_ps(1.0f));
+    m = _mm512_sub_ps(_mm512_mask_add_ps(m, below, m, m), _mm512_set1_ps(1.0f));
+    vf z = _mm512_mul_ps(m, m);
+    vf y = _mm512_fmadd_ps(_mm512_set1_ps(LOG_P0), m, _mm512_set1_ps(LOG_P1));
+    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(LOG_P2));
+    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(LOG_P3));
+    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(LOG_P4));
+    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(LOG_P5));
+    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(LOG_P6));
+    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(LOG_P7));
+    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(LOG_P8));
+    y = _mm512_mul_ps(_mm512_mul_ps(y, m), z);
+    y = _mm512_fmadd_ps(e, _mm512_set1_ps(EXP_LN2_LO), y);
+    y = _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), z, y);
+    vf result = _mm512_fmadd_ps(e, _mm512_set1_ps(EXP_LN2_HI), _mm512_add_ps(m, y));
+    /* log(0) = -inf, log(inf) = inf, log(x < 0) = log(NaN) = NaN. */
+    vf zero = _mm512_setzero_ps();
+    result = _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, zero, _CMP_EQ_OQ),
+                                _mm512_set1_ps(-INFINITY));
+    result =
+        _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ), x);
+    return _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, zero, _CMP_NGE_UQ),
+                              _mm512_set1_ps(NAN));
+}
+
+#elif defined(DS_VECTOR_AVX2)
 
 #include <immintrin.h>
 
@@ -165,7 +380,9 @@ static ALWAYS_INLINE void vf_transpose(vf *r)
 }
 
 
-/* A store that bypasses the cache, as two halves: p is 16-byte aligned. */
+/* A store that bypasses the cache, as two halves: p is 16-byte aligned
+   (the kernels start at a whole vector's boundary). */
+enum { STREAM_ALIGNMENT = 32 };
 static inline void vf_stream(float *p, vf v)
 {
     _mm_stream_ps(p, _mm256_castps256_ps128(v));
@@ -452,6 +669,7 @@ static inline void vf_transpose(vf *r)
         r[i] = vf_load(column);
     }
 }
+enum { STREAM_ALIGNMENT = 32 };
 static inline void vf_stream(float *p, vf v)
 {
     vf_store(p, v);

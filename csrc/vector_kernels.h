@@ -1,21 +1,25 @@
 #ifndef DARKNET_SOFTMAX_VECTOR_KERNELS_H
 #define DARKNET_SOFTMAX_VECTOR_KERNELS_H
 
-/* Internal: the vector kernels of one instruction set, as a table that
-   blas_vector.c picks from at run time. Each works on one thread's share. */
+/* Internal: the vector kernels of one instruction set, as two tables that
+   blas_vector.c picks from at run time. Each kernel works on one thread's
+   share. */
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "blas.h"
 
+/* The lanes of the lane kernels; the row kernels' vectors may be wider. */
 enum { LANES_PER_VECTOR = 8, TILE_POSITIONS = 64, BLOCK_POSITIONS = 1024 };
 
 /* struct cross_entropy (blas.h) reaches the kernels checked: position
    (o, i) of outer x inner has its classes at logits + o*classes*inner + i,
    inner floats apart. */
 
-struct vector_kernels {
+/* The kernels over contiguous values, each instruction set at its widest
+   vectors (vector_kernels_rows.h). */
+struct row_kernels {
     /* One softmax over n contiguous values. */
     void (*softmax_row)(const float *input, size_t n, float temp, float *output);
     /* count such softmaxes, row r from offset[r], for outputs far larger than
@@ -23,6 +27,33 @@ struct vector_kernels {
        the arithmetic. scratch holds n floats; output is 4-byte aligned. */
     void (*softmax_rows_stream)(const float *input, const size_t *offset, size_t count, size_t n,
                                 float temp, float *output, float *scratch);
+    /* log_softmax over n contiguous values (output may be input). */
+    void (*log_softmax_row)(const float *input, size_t n, float temp, float *output);
+    void (*softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
+                          float *error);
+    /* blas.c's softmax_backward over n contiguous values. The product is
+       added to dx where add is set, else written (dx is not read). */
+    void (*softmax_backward_row)(const float *y, const float *dy, size_t n, float temp, int add,
+                                 float *dx);
+    /* softmax_backward_row setting dx, over count rows: row r at offset[r]
+       in y, dy and dx, dx written around the cache (dx 4-byte aligned). */
+    void (*softmax_backward_rows_stream)(const float *y, const float *dy, const size_t *offset,
+                                         size_t count, size_t n, float temp, float *dx);
+    /* blas.c's softmax_x_ent_exact over n contiguous values. */
+    void (*softmax_x_ent_exact_row)(const float *pred, const float *truth, size_t n, float temp,
+                                    float *delta, float *error);
+    /* The fused loss of rows [begin, end) (inner is 1, labels given):
+       returns the sum of their losses, in double. */
+    double (*cross_entropy_rows)(const struct cross_entropy *c, size_t begin, size_t end);
+    /* y += alpha*x over n contiguous values. */
+    void (*axpy)(size_t n, float alpha, const float *x, float *y);
+    /* The sum of n floats, in double. */
+    double (*sum)(const float *a, size_t n);
+};
+
+/* The kernels over groups side by side, one a lane, eight lanes
+   (LANES_PER_VECTOR) on every instruction set (vector_kernels_impl.h). */
+struct lane_kernels {
     /* count (1 to 8) softmax groups of n values side by side in the lanes:
        group l starts at offset[l] and steps by stride. */
     void (*softmax_lanes)(const float *input, const size_t *offset, size_t count, size_t n,
@@ -37,8 +68,6 @@ struct vector_kernels {
     void (*softmax_tree_rows)(const float *input, const size_t *row, size_t count, size_t columns,
                               size_t window, const size_t *group_size, size_t groups, float temp,
                               float *output, float *scratch);
-    /* log_softmax over n contiguous values (output may be input). */
-    void (*log_softmax_row)(const float *input, size_t n, float temp, float *output);
     /* log_softmax over eight groups one apart, values stride apart (output
        may be input). */
     void (*log_softmax_lanes)(const float *input, size_t n, size_t stride, float temp,
@@ -54,18 +83,9 @@ struct vector_kernels {
        at least 64). */
     void (*log_softmax_gathered)(const float *input, const int32_t *index, size_t count, size_t n,
                                  size_t stride, float temp, float *output, float *scratch);
-    void (*softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
-                          float *error);
-    /* blas.c's softmax_backward over n contiguous values, and over count
-       (1 to 8) groups side by side, values stride apart: group l at
-       index[l] from each pointer, or at l when index is NULL. The product
-       is added to dx where add is set, else written (dx is not read). */
-    void (*softmax_backward_row)(const float *y, const float *dy, size_t n, float temp, int add,
-                                 float *dx);
-    /* softmax_backward_row setting dx, over count rows: row r at offset[r]
-       in y, dy and dx, dx written around the cache (dx 4-byte aligned). */
-    void (*softmax_backward_rows_stream)(const float *y, const float *dy, const size_t *offset,
-                                         size_t count, size_t n, float temp, float *dx);
+    /* softmax_backward_row over count (1 to 8) groups side by side, values
+       stride apart: group l at index[l] from each pointer, or at l when
+       index is NULL. */
     void (*softmax_backward_lanes)(const float *y, const float *dy, const int32_t *index,
                                    size_t count, size_t n, size_t stride, float temp, int add,
                                    float *dx);
@@ -76,9 +96,7 @@ struct vector_kernels {
                                float *output);
     void (*softmax_backward_packed)(const float *y, const float *dy, size_t count, size_t n,
                                     float temp, int add, float *dx);
-    /* blas.c's softmax_x_ent_exact, in the same two layouts. */
-    void (*softmax_x_ent_exact_row)(const float *pred, const float *truth, size_t n, float temp,
-                                    float *delta, float *error);
+    /* softmax_x_ent_exact_row over groups laid out as softmax_backward_lanes'. */
     void (*softmax_x_ent_exact_lanes)(const float *pred, const float *truth, const int32_t *index,
                                       size_t count, size_t n, size_t stride, float temp,
                                       float *delta, float *error);
@@ -95,30 +113,34 @@ struct vector_kernels {
                                           const size_t *group_size, size_t groups, float temp,
                                           float *output, float *delta, float *error,
                                           float *scratch);
-    /* The fused loss of rows [begin, end) (inner is 1, labels given):
-       returns the sum of their losses, in double. */
-    double (*cross_entropy_rows)(const struct cross_entropy *c, size_t begin, size_t end);
     /* The fused loss of count (1 to 8) positions side by side, from (o, i)
        (inner above 1, labels given): returns the sum of their losses. */
     double (*cross_entropy_lanes)(const struct cross_entropy *c, size_t o, size_t i, size_t count);
-    /* y += alpha*x over n contiguous values. */
-    void (*axpy)(size_t n, float alpha, const float *x, float *y);
-    /* The sum of n floats, in double. */
-    double (*sum)(const float *a, size_t n);
     /* cross_entropy_lanes for count (1 to TILE_POSITIONS) positions, by way
        of tile (classes*TILE_POSITIONS floats of scratch). */
     double (*cross_entropy_tile)(const struct cross_entropy *c, size_t o, size_t i, size_t count,
                                  float *tile);
 };
 
-/* Plain C, for every CPU and compiler. */
-extern const struct vector_kernels vector_kernels_portable;
+/* What one instruction set runs: its row kernels, and lane kernels that may
+   be another's (AVX-512 runs AVX2's, whose eight lanes the lane code is
+   written for). */
+struct vector_kernels {
+    const struct row_kernels *rows;
+    const struct lane_kernels *lanes;
+};
 
-/* AVX2 + FMA, built where GCC or Clang targets x86-64 and used only where
-   the CPU has both. */
+/* Plain C, for every CPU and compiler. */
+extern const struct row_kernels row_kernels_portable;
+extern const struct lane_kernels lane_kernels_portable;
+
+/* AVX2 + FMA, and AVX-512 (F and DQ) rows, built where GCC or Clang targets
+   x86-64 and used only where the CPU has them. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define DS_BUILD_AVX2 1
-extern const struct vector_kernels vector_kernels_avx2;
+#define DS_BUILD_AVX512 1
+extern const struct row_kernels row_kernels_avx2, row_kernels_avx512;
+extern const struct lane_kernels lane_kernels_avx2;
 #endif
 
 /* The table of the instruction set in use (runtime.c). */

@@ -1,157 +1,15 @@
 /* Internal: the vector kernels, written once against vector.h and compiled
-   once per instruction set. The including file defines VK(name), which gives
-   each function its instruction set's suffix, and includes vector.h first.
-   No include guard: each vector_kernels_*.c includes it, once. */
+   once per instruction set, eight lanes wide (LANES): the row kernels of
+   vector_kernels_rows.h, and the kernels over groups side by side, one a
+   lane, which it shares its helpers with. The including file defines
+   VK(name), which gives each function its instruction set's suffix, and
+   includes vector.h first; it gets the tables VK(row_kernels) and
+   VK(lane_kernels). No include guard: each vector_kernels_*.c includes it,
+   once. */
 
-#include "tree.h"
-#include "vector_kernels.h"
+#include "vector_kernels_rows.h"
 
-/* exp((x - largest)/temp). The quotient's rounding would add up to 5e-6 to
-   the relative error of the smallest probabilities, so its exact remainder
-   goes into the exponent too (dropped for a subnormal temp, whose inverse
-   overflows). Temperature 1 needs none of it. */
-typedef struct {
-    int divide;
-    vf temp, inverse;
-} scaling;
-
-static inline scaling VK(scaling_for)(float temp)
-{
-    float inverse = 1.0f / temp;
-    return (scaling){.divide = temp != 1.0f,
-                     .temp = vf_set1(temp),
-                     .inverse = vf_set1(inverse <= 3.0e38f ? inverse : 0)};
-}
-
-static ALWAYS_INLINE vf VK(exp_of)(vf x, vf largest, const scaling *s)
-{
-    vf d = vf_sub(x, largest);
-    if (!s->divide) return vf_exp_nonpositive(d);
-    vf q = vf_div(d, s->temp);
-    vf correction = vf_mul(vf_remainder(d, q, s->temp), s->inverse);
-    return vf_exp_nonpositive_corrected(q, correction);
-}
-
-static float VK(row_max)(const float *x, size_t n)
-{
-    vf m0 = vf_set1(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
-    size_t i = 0;
-    for (; i + 4 * LANES <= n; i += 4 * LANES) {
-        m0 = vf_max(m0, vf_load(x + i));
-        m1 = vf_max(m1, vf_load(x + i + LANES));
-        m2 = vf_max(m2, vf_load(x + i + 2 * LANES));
-        m3 = vf_max(m3, vf_load(x + i + 3 * LANES));
-    }
-    for (; i + LANES <= n; i += LANES) m0 = vf_max(m0, vf_load(x + i));
-    if (i < n) m1 = vf_max(m1, vf_load_part(x + i, n - i, -INFINITY));
-    return vf_hmax(vf_max(vf_max(m0, m1), vf_max(m2, m3)));
-}
-
-/* Four vectors of row_exps from x + i, while the same stretch of the next
-   row comes into cache; returns their float sum. */
-static ALWAYS_INLINE vf VK(exps4)(const float *x, size_t i, vf m, const scaling *s, float *exps,
-                                  const float *next)
-{
-    if (next) {
-        prefetch(next + i);
-        prefetch(next + i + 2 * LANES);
-    }
-    vf e0 = VK(exp_of)(vf_load(x + i), m, s);
-    vf e1 = VK(exp_of)(vf_load(x + i + LANES), m, s);
-    vf e2 = VK(exp_of)(vf_load(x + i + 2 * LANES), m, s);
-    vf e3 = VK(exp_of)(vf_load(x + i + 3 * LANES), m, s);
-    vf_store(exps + i, e0);
-    vf_store(exps + i + LANES, e1);
-    vf_store(exps + i + 2 * LANES, e2);
-    vf_store(exps + i + 3 * LANES, e3);
-    return vf_add(vf_add(e0, e1), vf_add(e2, e3));
-}
-
-/* exps[i] = exp((x[i] - largest)/temp); returns their sum, kept in double
-   (each run of eight vectors is added in float first, pairwise: at most 3
-   roundings, 2e-7). With next, the row there comes into cache meanwhile,
-   so that fetching it overlaps the arithmetic of this one. */
-static double VK(row_exps)(const float *x, size_t n, float largest, float temp, float *exps,
-                           const float *next)
-{
-    scaling s = VK(scaling_for)(temp);
-    vf m = vf_set1(largest);
-    vsum sum = vsum_zero();
-    size_t i = 0;
-    for (; i + 8 * LANES <= n; i += 8 * LANES) {
-        vf low = VK(exps4)(x, i, m, &s, exps, next);
-        vf high = VK(exps4)(x, i + 4 * LANES, m, &s, exps, next);
-        sum = vsum_add(sum, vf_add(low, high));
-    }
-    if (i + 4 * LANES <= n) {
-        sum = vsum_add(sum, VK(exps4)(x, i, m, &s, exps, next));
-        i += 4 * LANES;
-    }
-    for (; i + LANES <= n; i += LANES) {
-        vf e = VK(exp_of)(vf_load(x + i), m, &s);
-        vf_store(exps + i, e);
-        sum = vsum_add(sum, e);
-    }
-    if (i < n) {
-        vf e = vf_keep(VK(exp_of)(vf_load_part(x + i, n - i, largest), m, &s), n - i);
-        vf_store_part(exps + i, e, n - i);
-        sum = vsum_add(sum, e);
-    }
-    return vsum_total(sum);
-}
-
-static void VK(row_scale)(const float *exps, size_t n, float scale, float *output)
-{
-    vf s = vf_set1(scale);
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES) vf_store(output + i, vf_mul(vf_load(exps + i), s));
-    if (i < n) vf_store_part(output + i, vf_mul(vf_load_part(exps + i, n - i, 0), s), n - i);
-}
-
-static void VK(softmax_row)(const float *input, size_t n, float temp, float *output)
-{
-    float largest = VK(row_max)(input, n);
-    float scale = (float)(1.0 / VK(row_exps)(input, n, largest, temp, output, NULL));
-    VK(row_scale)(output, n, scale, output);
-}
-
-/* The floats of a 4-byte aligned output before its first `boundary`-byte
-   boundary (a power of 2), at most n: where streaming stores can start. */
-static inline size_t floats_before(const float *output, size_t n, uintptr_t boundary)
-{
-    size_t i = (size_t)((boundary - ((uintptr_t)output & (boundary - 1))) & (boundary - 1))
-               / sizeof(float);
-    return i < n ? i : n;
-}
-
-/* row_scale for an output far larger than the cache: stores that go around
-   it (from the first 32-byte boundary, which they need), so that writing
-   the output costs no read of it. */
-static void VK(row_scale_stream)(const float *exps, size_t n, float scale, float *output)
-{
-    size_t i = floats_before(output, n, 32);
-    VK(row_scale)(exps, i, scale, output);
-    vf s = vf_set1(scale);
-    for (; i + LANES <= n; i += LANES) vf_stream(output + i, vf_mul(vf_load(exps + i), s));
-    VK(row_scale)(exps + i, n - i, scale, output + i);
-}
-
-/* Rows far larger than the cache: the max of row r (fetched into cache while
-   row r-1 computed), its exps into scratch while row r+1 is fetched, then
-   its output around the cache. scratch holds n floats; the output is 4-byte
-   aligned. */
-static void VK(softmax_rows_stream)(const float *input, const size_t *offset, size_t count,
-                                    size_t n, float temp, float *output, float *scratch)
-{
-    for (size_t r = 0; r < count; ++r) {
-        const float *x = input + offset[r];
-        const float *next = r + 1 < count ? input + offset[r + 1] : NULL;
-        float largest = VK(row_max)(x, n);
-        double sum = VK(row_exps)(x, n, largest, temp, scratch, next);
-        VK(row_scale_stream)(scratch, n, (float)(1.0 / sum), output + offset[r]);
-    }
-    stream_fence();
-}
+_Static_assert(LANES == LANES_PER_VECTOR, "the lane kernels are eight lanes wide");
 
 /* Eight groups whose element j sits at x[l + j*stride] for lane l: every
    load and store is a whole vector. Inlined, so that the tree's walk, which
@@ -265,37 +123,6 @@ static void VK(tree_columns_out)(const float *scratch, const size_t *row, size_t
     for (size_t l = 0; l < count; ++l) {
         if (width == LANES) vf_store(output + row[l] + c, r[l]);
         else vf_store_part(output + row[l] + c, r[l], width);
-    }
-}
-
-/* --- log_softmax: (x - largest)/temp - log(sum(exp)), the sum in double --- */
-
-/* (x - m)/temp, exactly as the scaling's exp sees it at temperature 1. */
-static inline vf VK(shifted)(vf x, vf m, const scaling *s)
-{
-    vf d = vf_sub(x, m);
-    return s->divide ? vf_div(d, s->temp) : d;
-}
-
-static void VK(log_softmax_row)(const float *input, size_t n, float temp, float *output)
-{
-    scaling s = VK(scaling_for)(temp);
-    float largest = VK(row_max)(input, n);
-    vf m = vf_set1(largest);
-    vsum sum = vsum_zero();
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES) sum = vsum_add(sum, VK(exp_of)(vf_load(input + i), m, &s));
-    if (i < n) {
-        vf e = VK(exp_of)(vf_load_part(input + i, n - i, largest), m, &s);
-        sum = vsum_add(sum, vf_keep(e, n - i));
-    }
-    vf log_sum = vf_set1((float)log(vsum_total(sum)));
-    for (i = 0; i + LANES <= n; i += LANES) {
-        vf_store(output + i, vf_sub(VK(shifted)(vf_load(input + i), m, &s), log_sum));
-    }
-    if (i < n) {
-        vf v = vf_sub(VK(shifted)(vf_load_part(input + i, n - i, largest), m, &s), log_sum);
-        vf_store_part(output + i, v, n - i);
     }
 }
 
@@ -484,90 +311,6 @@ static void VK(log_softmax_block)(const float *input, size_t n, size_t stride, s
     if (stream) stream_fence();
 }
 
-/* -log(p) where t is not 0, else 0. A vector of truths that are all 0
-   (most of them, where the truth is one-hot) takes no log. */
-static ALWAYS_INLINE vf VK(x_ent_error)(vf p, vf t)
-{
-    if (vf_all_zero(t)) return vf_set1(0);
-    return vf_where_nonzero(t, vf_sub(vf_set1(-0.0f), vf_log(p)));
-}
-
-static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
-                              float *error)
-{
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES) {
-        vf p = vf_load(pred + i), t = vf_load(truth + i);
-        vf_store(delta + i, vf_sub(t, p));
-        vf_store(error + i, VK(x_ent_error)(p, t));
-    }
-    if (i < n) {
-        vf p = vf_load_part(pred + i, n - i, 1), t = vf_load_part(truth + i, n - i, 0);
-        vf_store_part(delta + i, vf_sub(t, p), n - i);
-        vf_store_part(error + i, VK(x_ent_error)(p, t), n - i);
-    }
-}
-
-/* --- softmax_backward and the exact loss, each written once for two
-   layouts: a row of n contiguous values (vector j holds values 8j to 8j+7),
-   or up to eight groups side by side (vector j holds value j of each, stride
-   apart; lane l at index[l], or at l when index is NULL). --- */
-
-typedef struct {
-    int row;
-    size_t vectors, tail; /* a row: its vectors, and the values of the last */
-    size_t stride, count; /* side by side: the step, and how many lanes hold a group */
-    const int32_t *index;
-} layout;
-
-static inline layout VK(row_layout)(size_t n)
-{
-    return (layout){.row = 1, .vectors = (n + LANES - 1) / LANES, .tail = (n - 1) % LANES + 1};
-}
-
-static inline layout VK(lanes_layout)(const int32_t *index, size_t count, size_t n, size_t stride)
-{
-    return (layout){.vectors = n, .stride = stride, .count = count, .index = index};
-}
-
-/* Vector j of the group at p; lanes that hold no value are fill (or, gathered,
-   a copy of lane 0). */
-static ALWAYS_INLINE vf VK(get)(const layout *a, const float *p, size_t j, float fill)
-{
-    if (a->row) {
-        p += j * LANES;
-        return j + 1 < a->vectors || a->tail == LANES ? vf_load(p) : vf_load_part(p, a->tail, fill);
-    }
-    p += j * a->stride;
-    if (a->index) return vf_gather(p, a->index);
-    return a->count == LANES ? vf_load(p) : vf_load_part(p, a->count, fill);
-}
-
-static ALWAYS_INLINE void VK(put)(const layout *a, float *p, size_t j, vf v)
-{
-    size_t count = a->row ? (j + 1 < a->vectors ? LANES : a->tail) : a->count;
-    p += a->row ? j * LANES : j * a->stride;
-    if (!a->index) {
-        if (count == LANES) vf_store(p, v);
-        else vf_store_part(p, v, count);
-        return;
-    }
-    float values[LANES];
-    vf_store(values, v);
-    for (size_t l = 0; l < count; ++l) p[a->index[l]] = values[l];
-}
-
-/* Each group's sum, in every lane of its group (all lanes of a row), as a
-   float plus the float remainder (*low) that the rounding dropped. */
-static ALWAYS_INLINE vf VK(group_total)(const layout *a, vsum s, vf *low)
-{
-    if (!a->row) return vsum_split(s, low);
-    double total = vsum_total(s);
-    float high = (float)total;
-    *low = vf_set1((float)(total - high));
-    return vf_set1(high);
-}
-
 /* Up to eight groups of n <= 8 contiguous values, group l at p + index[l],
    through a tile of eight vectors (vector j holds value j of each group):
    eight row loads and a transpose in place of n gathers. Lanes past count
@@ -632,34 +375,6 @@ static ALWAYS_INLINE void VK(tiling_out)(const tiling *t, const float *tile, flo
 static inline layout VK(tile_layout)(size_t n)
 {
     return VK(lanes_layout)(NULL, LANES, n, LANES);
-}
-
-/* dx += y*(dy - dot)/temp with dot = sum(dy*y) (blas.c's softmax_backward;
-   dx = ... without add, when dx is not read). dot is exact but for its
-   double sum: each product's rounding error, which an FMA gives exactly
-   (vf_remainder), is summed beside it. It is subtracted as a float plus the
-   remainder, so that dy - dot loses nothing where the two are close, as in
-   the scalar path's double. */
-static ALWAYS_INLINE void VK(dot_add)(vf u, vf v, vsum *dot, vf *errors)
-{
-    vf product = vf_mul(u, v);
-    *dot = vsum_add(*dot, product);
-    *errors = vf_add(*errors, vf_remainder(product, u, v));
-}
-
-/* The dot's sums with the errors taken out. */
-static inline vsum VK(dot_exact)(vsum dot, vf errors)
-{
-    return vsum_add(dot, vf_sub(vf_set1(0), errors));
-}
-
-/* One vector of the result, from y, dy and the dot as a float (high) plus
-   its remainder (low); dx is read only with add. */
-static ALWAYS_INLINE vf VK(backward_value)(vf y, vf dy, vf high, vf low, float temp, int add, vf dx)
-{
-    vf v = vf_mul(y, vf_sub(vf_sub(dy, high), low));
-    if (temp != 1.0f) v = vf_div(v, vf_set1(temp));
-    return add ? vf_add(dx, v) : v;
 }
 
 static ALWAYS_INLINE void VK(backward_group)(const layout *a, const float *y, const float *dy,
@@ -785,97 +500,6 @@ static void VK(tiled)(enum tiled_op op, const int32_t *index, const float *x, co
     }
 }
 
-/* A row's dot in two chains of sums, so that their adds overlap. */
-static double VK(row_dot)(const float *y, const float *dy, size_t n)
-{
-    vsum dot0 = vsum_zero(), dot1 = dot0;
-    vf errors0 = vf_set1(0), errors1 = errors0;
-    size_t i = 0;
-    for (; i + 2 * LANES <= n; i += 2 * LANES) {
-        VK(dot_add)(vf_load(y + i), vf_load(dy + i), &dot0, &errors0);
-        VK(dot_add)(vf_load(y + i + LANES), vf_load(dy + i + LANES), &dot1, &errors1);
-    }
-    if (i + LANES <= n) {
-        VK(dot_add)(vf_load(y + i), vf_load(dy + i), &dot0, &errors0);
-        i += LANES;
-    }
-    if (i < n)
-        VK(dot_add)(vf_load_part(y + i, n - i, 0), vf_load_part(dy + i, n - i, 0), &dot1, &errors1);
-    return vsum_total(VK(dot_exact)(dot0, errors0)) + vsum_total(VK(dot_exact)(dot1, errors1));
-}
-
-/* The row's output pass, one copy for each of add and temp 1, so that
-   neither is tested a vector. */
-static ALWAYS_INLINE void VK(row_backward_out)(const float *y, const float *dy, size_t n, vf high,
-                                               vf low, float temp, int add, float *dx)
-{
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES) {
-        vf d = add ? vf_load(dx + i) : high;
-        vf_store(dx + i,
-                 VK(backward_value)(vf_load(y + i), vf_load(dy + i), high, low, temp, add, d));
-    }
-    if (i < n) {
-        vf d = add ? vf_load_part(dx + i, n - i, 0) : high;
-        vf v = VK(backward_value)(vf_load_part(y + i, n - i, 0), vf_load_part(dy + i, n - i, 0),
-                                  high, low, temp, add, d);
-        vf_store_part(dx + i, v, n - i);
-    }
-}
-
-/* A row's dot as a float (high) plus its remainder (low), in every lane. */
-static inline void VK(row_dot_split)(const float *y, const float *dy, size_t n, vf *high, vf *low)
-{
-    double dot = VK(row_dot)(y, dy, n);
-    float h = (float)dot;
-    *high = vf_set1(h);
-    *low = vf_set1((float)(dot - h));
-}
-
-static void VK(softmax_backward_row)(const float *y, const float *dy, size_t n, float temp, int add,
-                                     float *dx)
-{
-    vf h, low;
-    VK(row_dot_split)(y, dy, n, &h, &low);
-    if (temp == 1.0f) {
-        if (add) VK(row_backward_out)(y, dy, n, h, low, 1.0f, 1, dx);
-        else VK(row_backward_out)(y, dy, n, h, low, 1.0f, 0, dx);
-    } else if (add) {
-        VK(row_backward_out)(y, dy, n, h, low, temp, 1, dx);
-    } else {
-        VK(row_backward_out)(y, dy, n, h, low, temp, 0, dx);
-    }
-}
-
-/* row_backward_out setting dx far larger than the cache: stores that go
-   around it (from the first 16-byte boundary, which they need), so that
-   writing dx costs no read of it. dx is 4-byte aligned. */
-static void VK(row_backward_stream)(const float *y, const float *dy, size_t n, vf high, vf low,
-                                    float temp, float *dx)
-{
-    size_t i = floats_before(dx, n, 16);
-    VK(row_backward_out)(y, dy, i, high, low, temp, 0, dx);
-    for (; i + LANES <= n; i += LANES) {
-        vf value = VK(backward_value)(vf_load(y + i), vf_load(dy + i), high, low, temp, 0, high);
-        vf_stream(dx + i, value);
-    }
-    VK(row_backward_out)(y + i, dy + i, n - i, high, low, temp, 0, dx + i);
-}
-
-/* softmax_backward_row's set over count rows, row r from offset[r] in y,
-   dy and dx, dx written around the cache. */
-static void VK(softmax_backward_rows_stream)(const float *y, const float *dy, const size_t *offset,
-                                             size_t count, size_t n, float temp, float *dx)
-{
-    for (size_t r = 0; r < count; ++r) {
-        size_t at = offset[r];
-        vf h, low;
-        VK(row_dot_split)(y + at, dy + at, n, &h, &low);
-        VK(row_backward_stream)(y + at, dy + at, n, h, low, temp, dx + at);
-    }
-    stream_fence();
-}
-
 static void VK(softmax_backward_lanes)(const float *y, const float *dy, const int32_t *index,
                                        size_t count, size_t n, size_t stride, float temp, int add,
                                        float *dx)
@@ -886,56 +510,6 @@ static void VK(softmax_backward_lanes)(const float *y, const float *dy, const in
     }
     layout a = VK(lanes_layout)(index, count, n, stride);
     VK(backward_group)(&a, y, dy, temp, add, dx);
-}
-
-/* The exact loss (blas.c's softmax_x_ent_exact): labels = the sum of the
-   unmasked truths; delta = (t - p*labels)/temp and error = -t*log(p) where t
-   is not SECRET_NUM (t - SECRET_NUM is 0 exactly where t is), 0 elsewhere.
-   Each vector is read before it is written, so delta may be pred and error
-   truth. */
-/* Vector j of the exact loss, given each value's group sum of labels as a
-   float (sum) plus its remainder (low). */
-static ALWAYS_INLINE void VK(x_ent_exact_vector)(const layout *a, size_t j, const float *pred,
-                                                 const float *truth, vf sum, vf low, float temp,
-                                                 float *delta, float *error)
-{
-    vf p = VK(get)(a, pred, j, 1), t = VK(get)(a, truth, j, 0);
-    vf kept = vf_sub(t, vf_set1((float)SECRET_NUM)), product = vf_mul(p, sum);
-    /* t - p*labels as the scalar path's double gives it: t - product is
-       exact where the two are close, and the product's rounding error and p
-       times the sum's remainder go back in. */
-    vf d = vf_sub(vf_add(vf_sub(t, product), vf_remainder(product, p, sum)), vf_mul(p, low));
-    if (temp != 1.0f) d = vf_div(d, vf_set1(temp));
-    VK(put)(a, delta, j, vf_where_nonzero(kept, d));
-    if (vf_all_zero(t)) { /* no label here, so no log (see x_ent_error) */
-        VK(put)(a, error, j, vf_set1(0));
-        return;
-    }
-    vf e = vf_sub(vf_set1(-0.0f), vf_mul(t, vf_log(p)));
-    VK(put)(a, error, j, vf_where_nonzero(t, vf_where_nonzero(kept, e)));
-}
-
-static ALWAYS_INLINE void VK(x_ent_exact_group)(const layout *a, const float *pred,
-                                                const float *truth, float temp, float *delta,
-                                                float *error)
-{
-    vf secret = vf_set1((float)SECRET_NUM);
-    vsum labels = vsum_zero();
-    for (size_t j = 0; j < a->vectors; ++j) {
-        vf t = VK(get)(a, truth, j, 0);
-        if (!vf_all_zero(t)) labels = vsum_add(labels, vf_where_nonzero(vf_sub(t, secret), t));
-    }
-    vf low, sum = VK(group_total)(a, labels, &low);
-    for (size_t j = 0; j < a->vectors; ++j) {
-        VK(x_ent_exact_vector)(a, j, pred, truth, sum, low, temp, delta, error);
-    }
-}
-
-static void VK(softmax_x_ent_exact_row)(const float *pred, const float *truth, size_t n, float temp,
-                                        float *delta, float *error)
-{
-    layout a = VK(row_layout)(n);
-    VK(x_ent_exact_group)(&a, pred, truth, temp, delta, error);
 }
 
 static void VK(softmax_x_ent_exact_lanes)(const float *pred, const float *truth,
@@ -1118,101 +692,6 @@ static void VK(softmax_backward_packed)(const float *y, const float *dy, size_t 
     VK(tiled)(add ? TILED_BACKWARD_ADD : TILED_BACKWARD_SET, NULL, y, dy, count, n, temp, dx);
 }
 
-/* --- the fused softmax cross-entropy (blas.c has the scalar version and
-   the formulas): the logits are read for the max, then for the sum, then
-   for the gradient, which is written once. --- */
-
-/* The weights of classes [k, k + count) (count up to 8; 1 without weights,
-   0 past count). */
-static inline vf VK(class_weights)(const struct cross_entropy *c, size_t k, size_t count)
-{
-    if (!c->weight) return vf_keep(vf_set1(1), count);
-    return count == LANES ? vf_load(c->weight + k) : vf_load_part(c->weight + k, count, 0);
-}
-
-/* The smoothing term's sum(w_k*(z_k - largest)) over one vector (terms of
-   weight 0 left out, as the scalar path leaves them out). */
-static inline vf VK(weighted_shift)(const struct cross_entropy *c, vf x, vf m, vf w)
-{
-    vf d = vf_sub(x, m);
-    return c->weight ? vf_where_nonzero(w, vf_mul(d, w)) : d;
-}
-
-static double VK(cross_entropy_row)(const struct cross_entropy *c, size_t r, const float *next)
-{
-    size_t n = c->classes;
-    const float *z = c->logits + r * n;
-    float *g = c->grad + r * n;
-    int64_t label = c->labels[r];
-    if (c->has_ignore && label == c->ignore_index) {
-        size_t i = 0;
-        for (; i + LANES <= n; i += LANES) vf_store(g + i, vf_set1(0));
-        if (i < n) vf_store_part(g + i, vf_set1(0), n - i);
-        if (c->losses) c->losses[r] = 0;
-        return 0;
-    }
-    scaling s = VK(scaling_for)(c->temp);
-    int smoothing = c->smooth != 0;
-    float largest = VK(row_max)(z, n);
-    vf m = vf_set1(largest);
-    vsum sum = vsum_zero(), dot = vsum_zero();
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES) {
-        if (next) prefetch(next + i);
-        vf x = vf_load(z + i);
-        sum = vsum_add(sum, VK(exp_of)(x, m, &s));
-        if (smoothing)
-            dot = vsum_add(dot, VK(weighted_shift)(c, x, m, VK(class_weights)(c, i, LANES)));
-    }
-    if (i < n) {
-        vf x = vf_load_part(z + i, n - i, largest);
-        sum = vsum_add(sum, vf_keep(VK(exp_of)(x, m, &s), n - i));
-        if (smoothing)
-            dot = vsum_add(dot, VK(weighted_shift)(c, x, m, VK(class_weights)(c, i, n - i)));
-    }
-    double total = vsum_total(sum);
-    double w_label = c->weight ? c->weight[label] : 1.0;
-    double s_label = ((double)z[label] - largest) / c->temp;
-    double target_sum = c->keep * w_label + c->smooth * c->weight_sum;
-    double dot_total = c->keep * w_label * s_label;
-    if (smoothing) dot_total += c->smooth * vsum_total(dot) / c->temp;
-    double loss = c->scale * (target_sum * log(total) - dot_total);
-    if (c->losses) c->losses[r] = (float)loss;
-    double factor = c->scale / c->temp;
-    vf coef_p = vf_set1((float)(factor * target_sum / total));
-    vf coef_w = vf_set1((float)(factor * c->smooth));
-    /* The label's own term, subtracted from its lane only. */
-    float pick[LANES] = {0};
-    size_t label_block = (size_t)label / LANES * LANES;
-    pick[(size_t)label - label_block] = (float)(factor * c->keep * w_label);
-    int stream = c->stream && ((uintptr_t)g & 31) == 0;
-    for (i = 0; i + LANES <= n; i += LANES) {
-        vf v = vf_mul(VK(exp_of)(vf_load(z + i), m, &s), coef_p);
-        if (smoothing) v = vf_sub(v, vf_mul(coef_w, VK(class_weights)(c, i, LANES)));
-        if (i == label_block) v = vf_sub(v, vf_load(pick));
-        if (stream) vf_stream(g + i, v);
-        else vf_store(g + i, v);
-    }
-    if (i < n) {
-        vf v = vf_mul(VK(exp_of)(vf_load_part(z + i, n - i, largest), m, &s), coef_p);
-        if (smoothing) v = vf_sub(v, vf_mul(coef_w, VK(class_weights)(c, i, n - i)));
-        if (i == label_block) v = vf_sub(v, vf_load(pick));
-        vf_store_part(g + i, v, n - i);
-    }
-    return loss;
-}
-
-static double VK(cross_entropy_rows)(const struct cross_entropy *c, size_t begin, size_t end)
-{
-    double total = 0;
-    for (size_t r = begin; r < end; ++r) {
-        const float *next = r + 1 < end ? c->logits + (r + 1) * c->classes : NULL;
-        total += VK(cross_entropy_row)(c, r, next);
-    }
-    if (c->stream) stream_fence();
-    return total;
-}
-
 /* Class k's weight in every lane (1 without weights). */
 static inline vf VK(class_weight)(const struct cross_entropy *c, size_t k)
 {
@@ -1349,58 +828,20 @@ static double VK(cross_entropy_tile)(const struct cross_entropy *c, size_t o, si
     return total;
 }
 
-/* y += alpha*x with the product rounded to float first, as Darknet's loop and
-   the scalar path compute it: a product that overflows is inf on every path. */
-static void VK(axpy)(size_t n, float alpha, const float *x, float *y)
-{
-    vf a = vf_set1(alpha);
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES) {
-        vf_store(y + i, vf_add(vf_mul(a, vf_load(x + i)), vf_load(y + i)));
-    }
-    if (i < n) {
-        vf v = vf_add(vf_mul(a, vf_load_part(x + i, n - i, 0)), vf_load_part(y + i, n - i, 0));
-        vf_store_part(y + i, v, n - i);
-    }
-}
-
-static double VK(sum)(const float *a, size_t n)
-{
-    vsum s0 = vsum_zero(), s1 = vsum_zero();
-    size_t i = 0;
-    for (; i + 2 * LANES <= n; i += 2 * LANES) {
-        s0 = vsum_add(s0, vf_load(a + i));
-        s1 = vsum_add(s1, vf_load(a + i + LANES));
-    }
-    for (; i + LANES <= n; i += LANES) s0 = vsum_add(s0, vf_load(a + i));
-    if (i < n) s1 = vsum_add(s1, vf_load_part(a + i, n - i, 0));
-    return vsum_total(s0) + vsum_total(s1);
-}
-
-const struct vector_kernels VK(vector_kernels) = {
-    .softmax_row = VK(softmax_row),
-    .softmax_rows_stream = VK(softmax_rows_stream),
+const struct lane_kernels VK(lane_kernels) = {
     .softmax_lanes = VK(softmax_lanes),
     .softmax_wide = VK(softmax_wide),
     .softmax_tree_rows = VK(softmax_tree_rows),
-    .log_softmax_row = VK(log_softmax_row),
     .log_softmax_lanes = VK(log_softmax_lanes),
     .log_softmax_block = VK(log_softmax_block),
     .log_softmax_gathered = VK(log_softmax_gathered),
-    .softmax_x_ent = VK(softmax_x_ent),
-    .softmax_backward_row = VK(softmax_backward_row),
-    .softmax_backward_rows_stream = VK(softmax_backward_rows_stream),
     .softmax_backward_lanes = VK(softmax_backward_lanes),
     .softmax_packed = VK(softmax_packed),
     .log_softmax_packed = VK(log_softmax_packed),
     .softmax_backward_packed = VK(softmax_backward_packed),
-    .softmax_x_ent_exact_row = VK(softmax_x_ent_exact_row),
     .softmax_x_ent_exact_lanes = VK(softmax_x_ent_exact_lanes),
     .softmax_x_ent_exact_tree_rows = VK(softmax_x_ent_exact_tree_rows),
     .softmax_tree_x_ent_exact_rows = VK(softmax_tree_x_ent_exact_rows),
-    .cross_entropy_rows = VK(cross_entropy_rows),
     .cross_entropy_lanes = VK(cross_entropy_lanes),
-    .axpy = VK(axpy),
-    .sum = VK(sum),
     .cross_entropy_tile = VK(cross_entropy_tile),
 };

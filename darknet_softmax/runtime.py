@@ -21,7 +21,11 @@ from .binding import (
 )
 
 KERNELS = {"scalar": lib.DS_KERNEL_SCALAR, "vector": lib.DS_KERNEL_VECTOR}
-INSTRUCTION_SETS = {"portable": lib.DS_ISA_PORTABLE, "avx2": lib.DS_ISA_AVX2}
+INSTRUCTION_SETS = {
+    "portable": lib.DS_ISA_PORTABLE,
+    "avx2": lib.DS_ISA_AVX2,
+    "avx512": lib.DS_ISA_AVX512,
+}
 MAX_THREADS = lib.DS_MAX_THREADS
 ENVIRONMENT_VARIABLE = "DARKNET_SOFTMAX_NUM_THREADS"
 
@@ -66,7 +70,7 @@ def instruction_sets() -> tuple[str, ...]:
     Returns
     -------
     tuple of str
-        Some of "portable" and "avx2".
+        Some of "portable", "avx2" and "avx512".
     """
     return tuple(name for name, code in INSTRUCTION_SETS.items() if lib.ds_isa_available(code))
 

@@ -108,3 +108,18 @@ def test_portable_kernels_are_sse2_alone():
     assert "softmax_row_portable" in portable and "softmax_row_avx2" in avx2
     assert [name for name in portable if uses_avx(functions[name])] == []
     assert uses_avx(functions["softmax_row_avx2"])
+
+
+@pytest.mark.skipif(
+    shutil.which("objdump") is None or platform.machine() != "x86_64",
+    reason="needs objdump and an x86-64 library",
+)
+def test_only_the_avx512_kernels_use_its_registers():
+    """AVX2 CPUs run the AVX2 kernels: no 512-bit register in them (nor in
+    the portable ones), while the AVX-512 row kernels have them."""
+    functions = functions_of(darknet_softmax._lib.__file__)
+    if "softmax_row_avx512" not in functions:
+        pytest.skip("the library carries no symbol table")
+    uses_zmm = {name for name, body in functions.items() if any("%zmm" in i for i in body)}
+    assert "softmax_row_avx512" in uses_zmm
+    assert [name for name in uses_zmm if "_avx2" in name or "_portable" in name] == []

@@ -211,7 +211,7 @@ int main(void)
     static const struct {
         const char *name;
         int isa;
-    } isas[] = {{"portable", DS_ISA_PORTABLE}, {"avx2", DS_ISA_AVX2}};
+    } isas[] = {{"portable", DS_ISA_PORTABLE}, {"avx2", DS_ISA_AVX2}, {"avx512", DS_ISA_AVX512}};
     int failures = 0;
     ds_set_kernel(DS_KERNEL_SCALAR);
     failures += check_path("scalar");
