@@ -136,44 +136,61 @@ struct gemm_work {
     size_t ldc;
     gemm_kernel *whole, *half;   /* the microkernels for whole tiles and half ones */
     gemm_narrow_kernel *narrow;  /* the one for the last NR/4 columns or fewer, or NULL */
+    gemm_pair_kernel *pair;      /* the one for two whole tiles side by side, or NULL */
     gemm_pack_panel *pack_panel; /* the transposing pack, or NULL */
     gemm_finish *finish;         /* run on each finished block of C, or NULL */
     void *context;               /* finish's */
     struct gemm_plan plan;
 };
 
-/* C's tiles in an mc x nc block from packed a and b; a partial tile is
-   computed whole (or its first half, when that holds it) into a scratch tile
-   and only its part is written. */
+/* One tile of C from panels a and b, cols (1 to NR) columns wide and rows
+   (1 to MR) high; a partial tile is computed whole (or its first half, when
+   that holds it) into a scratch tile and only its part is written. */
+static void gemm_tile(const struct gemm_work *w, size_t kc, const float *a, const float *b,
+                      size_t rows, size_t cols, float beta, float *tile)
+{
+    int half = cols <= GEMM_NR / 2;
+    gemm_kernel *kernel = half ? w->half : w->whole;
+    if (w->narrow && cols <= GEMM_NR / 4) {
+        w->narrow(kc, a, b, w->ALPHA, beta, tile, w->ldc, rows, cols);
+        return;
+    }
+    if (rows == GEMM_MR && cols == (half ? GEMM_NR / 2 : GEMM_NR)) {
+        kernel(kc, a, b, w->ALPHA, beta, tile, w->ldc, GEMM_MR);
+        return;
+    }
+    float scratch[GEMM_MR * GEMM_NR];
+    kernel(kc, a, b, 1, 0, scratch, GEMM_NR, rows);
+    for (size_t r = 0; r < rows; ++r) {
+        for (size_t s = 0; s < cols; ++s) {
+            float product = w->ALPHA * scratch[r * GEMM_NR + s], *out = tile + r * w->ldc + s;
+            *out = beta ? product + beta * *out : product;
+        }
+    }
+}
+
+/* C's tiles in an mc x nc block from packed a and b: two whole tiles side
+   by side at a time where the instruction set has a kernel for them. */
 static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t nc, const float *a,
                        const float *b, float beta, float *c)
 {
     for (size_t j = 0; j < nc; j += GEMM_NR) {
         size_t cols = smaller(GEMM_NR, nc - j);
-        int half = cols <= GEMM_NR / 2;
-        gemm_kernel *kernel = half ? w->half : w->whole;
+        int pair = w->pair && nc - j >= 2 * GEMM_NR;
         for (size_t i = 0; i < mc; i += GEMM_MR) {
             const float *a_panel = a + i * kc, *b_panel = b + j * kc;
             float *tile = c + i * w->ldc + j;
             size_t rows = smaller(GEMM_MR, mc - i);
-            if (w->narrow && cols <= GEMM_NR / 4) {
-                w->narrow(kc, a_panel, b_panel, w->ALPHA, beta, tile, w->ldc, rows, cols);
+            if (pair && rows == GEMM_MR) {
+                w->pair(kc, a_panel, b_panel, GEMM_NR * kc, w->ALPHA, beta, tile, w->ldc);
                 continue;
             }
-            if (rows == GEMM_MR && cols == (half ? GEMM_NR / 2 : GEMM_NR)) {
-                kernel(kc, a_panel, b_panel, w->ALPHA, beta, tile, w->ldc, GEMM_MR);
-                continue;
-            }
-            float scratch[GEMM_MR * GEMM_NR];
-            kernel(kc, a_panel, b_panel, 1, 0, scratch, GEMM_NR, rows);
-            for (size_t r = 0; r < rows; ++r) {
-                for (size_t s = 0; s < cols; ++s) {
-                    float product = w->ALPHA * scratch[r * GEMM_NR + s],
-                          *out = tile + r * w->ldc + s;
-                    *out = beta ? product + beta * *out : product;
-                }
-            }
+            gemm_tile(w, kc, a_panel, b_panel, rows, cols, beta, tile);
+            if (pair)
+                gemm_tile(w, kc, a_panel, b_panel + GEMM_NR * kc, rows, GEMM_NR, beta,
+                          tile + GEMM_NR);
         }
+        if (pair) j += GEMM_NR;
     }
 }
 
@@ -218,9 +235,14 @@ static void gemm_part(void *context, size_t part, size_t parts)
 
 static void choose_kernels(struct gemm_work *w)
 {
+    int isa = ds_get_isa();
+    w->pair = NULL;
+#if defined(DS_BUILD_AVX512)
+    if (isa == DS_ISA_AVX512) w->pair = gemm_kernel_avx512_pair;
+#endif
 #if defined(DS_BUILD_AVX2)
-    /* AVX-512 too runs the AVX2 microkernels: gemm has no wider ones. */
-    if (ds_get_isa() != DS_ISA_PORTABLE) {
+    /* AVX-512 runs AVX2's kernels where it has no pair of whole tiles. */
+    if (isa != DS_ISA_PORTABLE) {
         w->whole = gemm_kernel_avx2;
         w->half = gemm_kernel_avx2_half;
         w->narrow = gemm_kernel_avx2_narrow;

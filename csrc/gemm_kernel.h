@@ -27,6 +27,11 @@ typedef void gemm_kernel(size_t k, const float *a, const float *b, float alpha, 
 typedef void gemm_narrow_kernel(size_t k, const float *a, const float *b, float alpha, float beta,
                                 float *c, size_t ldc, size_t rows, size_t cols);
 
+/* Two whole tiles side by side: the one of b and the one of the next panel
+   of B, b_step floats on (rows 0 to MR-1, columns 0 to 2*NR-1 of c). */
+typedef void gemm_pair_kernel(size_t k, const float *a, const float *b, size_t b_step, float alpha,
+                              float beta, float *c, size_t ldc);
+
 /* One whole panel of gemm.c's pack from rows `row` floats apart whose
    columns are contiguous: `width` (MR or NR) rows of `cols` floats, row r at
    x + r*row, written column by column (width floats each) to out. Vectors
@@ -38,6 +43,9 @@ gemm_kernel gemm_kernel_portable, gemm_kernel_portable_half;
 gemm_kernel gemm_kernel_avx2, gemm_kernel_avx2_half;
 gemm_narrow_kernel gemm_kernel_avx2_narrow;
 gemm_pack_panel gemm_pack_panel_avx2;
+#endif
+#if defined(DS_BUILD_AVX512)
+gemm_pair_kernel gemm_kernel_avx512_pair;
 #endif
 
 #endif
