@@ -8,6 +8,7 @@ held to 1e-5 of the whole, not of each value near zero."""
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from . import reference
 from .gemm import gemm
@@ -324,12 +325,9 @@ _blas_threads = [None]
 
 
 def set_blas_threads(threads):
-    """NumPy's BLAS at `threads` (by threadpoolctl, when installed)."""
+    """NumPy's BLAS at `threads`: without the limit, its "1 thread" would run
+    on every core."""
     if _blas_threads[0] == threads:
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
         return
     threadpool_limits(threads, user_api="blas")
     _blas_threads[0] = threads
@@ -337,11 +335,6 @@ def set_blas_threads(threads):
 
 def numpy_blas():
     """The BLAS NumPy runs, for the report's header."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{config['name']} {config.get('version', '')} (threadpoolctl not installed)"
     blas = [info for info in threadpool_info() if info["user_api"] == "blas"]
     return ", ".join(
         f"{info['internal_api']} {info['version']} {info.get('architecture', '')}" for info in blas

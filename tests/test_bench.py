@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+import darknet_softmax as ds
 from darknet_softmax import bench, cli
 
 
@@ -74,6 +75,23 @@ def test_peers_are_compared_at_their_best_thread_count():
     assert ours[1]["x_torch"] == pytest.approx(0.6) and ours[2]["x_torch"] == pytest.approx(0.8)
     # the default layer is this engine: compared at the same thread count
     assert ours[1]["x_default"] == pytest.approx(2.0) and ours[2]["x_default"] == pytest.approx(4.0)
+
+
+def test_numpy_runs_at_the_thread_count_of_its_row():
+    """NumPy's BLAS left alone would run its "1 thread" rows on every core."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+    saved = ds.get_num_threads()
+    try:
+        bench.set_threads(1)
+        assert blas_threads() == {1}
+        bench.set_threads(2)
+        assert blas_threads() == {2}
+    finally:
+        bench.set_threads(saved)
 
 
 def test_targets_are_judged_at_one_thread_and_all_cores():
