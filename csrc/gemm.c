@@ -237,19 +237,22 @@ static void choose_kernels(struct gemm_work *w)
 {
     int isa = ds_get_isa();
     w->pair = NULL;
-#if defined(DS_BUILD_AVX512)
-    if (isa == DS_ISA_AVX512) w->pair = gemm_kernel_avx512_pair;
-#endif
 #if defined(DS_BUILD_AVX2)
-    /* AVX-512 runs AVX2's kernels where it has no pair of whole tiles. */
+    /* AVX-512 runs AVX2's kernels for half and narrow tiles, and its pack. */
     if (isa != DS_ISA_PORTABLE) {
         w->whole = gemm_kernel_avx2;
         w->half = gemm_kernel_avx2_half;
         w->narrow = gemm_kernel_avx2_narrow;
         w->pack_panel = gemm_pack_panel_avx2;
-        return;
     }
 #endif
+#if defined(DS_BUILD_AVX512)
+    if (isa == DS_ISA_AVX512) {
+        w->whole = gemm_kernel_avx512;
+        w->pair = gemm_kernel_avx512_pair;
+    }
+#endif
+    if (isa != DS_ISA_PORTABLE) return;
     w->whole = gemm_kernel_portable;
     w->half = gemm_kernel_portable_half;
     w->narrow = NULL;

@@ -45,6 +45,7 @@ gemm_narrow_kernel gemm_kernel_avx2_narrow;
 gemm_pack_panel gemm_pack_panel_avx2;
 #endif
 #if defined(DS_BUILD_AVX512)
+gemm_kernel gemm_kernel_avx512;
 gemm_pair_kernel gemm_kernel_avx512_pair;
 #endif
 
