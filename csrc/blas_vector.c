@@ -407,13 +407,13 @@ void grouped_cpu(enum group_op op, const float *input, const float *other, float
 
 static size_t tiled_columns(const size_t *group_size, const size_t *group_offset, size_t groups);
 
-/* The columns of scratch that eight transposed rows go through (see
-   tree_rows in vector_kernels_impl.h): the largest group and 16 more, and
-   TREE_WINDOW more so that the window seldom moves; all the columns, when
-   fewer. Small enough to stay in cache. */
-static size_t tree_window(const size_t *group_size, size_t groups, size_t columns)
+/* The columns of scratch that `lanes` transposed rows go through (see
+   tree_rows in vector_kernels_rows.h): the largest group and 2*lanes more,
+   and TREE_WINDOW more so that the window seldom moves; all the columns,
+   when fewer. Small enough to stay in cache. */
+static size_t tree_window(const size_t *group_size, size_t groups, size_t columns, size_t lanes)
 {
-    size_t largest = 0, lanes = LANES_PER_VECTOR;
+    size_t largest = 0;
     for (size_t g = 0; g < groups; ++g) largest = group_size[g] > largest ? group_size[g] : largest;
     size_t window = (largest + lanes - 1) / lanes * lanes + 2 * lanes + TREE_WINDOW;
     size_t all = (columns + lanes - 1) / lanes * lanes;
@@ -431,19 +431,22 @@ struct tree_groups {
     size_t window;         /* tree_window's */
 };
 
-static void block_rows(size_t b, size_t count, size_t inputs, size_t first, size_t *row);
+static void block_rows(size_t b, size_t count, size_t lanes, size_t inputs, size_t first,
+                       size_t *row);
 
-/* The exact loss over tiled groups: eight rows at a time, transposed. */
+/* The exact loss over tiled groups: a vector's lanes of rows at a time,
+   transposed. */
 static void x_ent_tiled_rows(const struct tree_groups *t, size_t b0, size_t b1, float *scratch)
 {
     const struct grouped *w = &t->w;
-    for (size_t b = b0; b < b1; b += LANES_PER_VECTOR) {
-        size_t row[LANES_PER_VECTOR];
-        size_t count = b1 - b < LANES_PER_VECTOR ? b1 - b : LANES_PER_VECTOR;
-        block_rows(b, count, w->batch_offset, t->first, row);
-        w->kernels->lanes->softmax_x_ent_exact_tree_rows(w->input, w->other, row, count, t->columns,
-                                                         t->window, t->group_size, w->groups,
-                                                         w->temp, w->output, w->error, scratch);
+    size_t lanes = w->kernels->rows->lanes;
+    for (size_t b = b0; b < b1; b += lanes) {
+        size_t row[MAX_LANES];
+        size_t count = b1 - b < lanes ? b1 - b : lanes;
+        block_rows(b, count, lanes, w->batch_offset, t->first, row);
+        w->kernels->rows->softmax_x_ent_exact_tree_rows(w->input, w->other, row, count, t->columns,
+                                                        t->window, t->group_size, w->groups,
+                                                        w->temp, w->output, w->error, scratch);
     }
 }
 
@@ -451,19 +454,20 @@ static void tree_groups_part(void *context, size_t part, size_t parts)
 {
     const struct tree_groups *t = context;
     struct grouped w = t->w;
-    size_t inputs = w.batch_offset, begin, end;
+    size_t inputs = w.batch_offset, begin, end, lanes = w.kernels->rows->lanes;
+    size_t floats = 2 * t->window * lanes;
+    if (w.op == OP_X_ENT_EXACT && t->columns && floats <= TREE_SCRATCH_MAX) {
+        pool_share((t->batch + lanes - 1) / lanes, part, parts, &begin, &end);
+        float *scratch = malloc(floats * sizeof(float));
+        if (scratch) {
+            x_ent_tiled_rows(t, begin * lanes, end * lanes < t->batch ? end * lanes : t->batch,
+                             scratch);
+            free(scratch);
+            return;
+        }
+    }
     pool_share((t->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
     struct block rows = {.fits = inputs <= INT32_MAX / LANES_PER_VECTOR};
-    size_t floats = 2 * t->window * LANES_PER_VECTOR;
-    float *scratch = w.op == OP_X_ENT_EXACT && t->columns && floats <= TREE_SCRATCH_MAX
-                         ? malloc(floats * sizeof(float))
-                         : NULL;
-    if (scratch) {
-        size_t b1 = end * LANES_PER_VECTOR < t->batch ? end * LANES_PER_VECTOR : t->batch;
-        x_ent_tiled_rows(t, begin * LANES_PER_VECTOR, b1, scratch);
-        free(scratch);
-        return;
-    }
     for (size_t b = begin * LANES_PER_VECTOR; b < end * LANES_PER_VECTOR && b < t->batch;
          b += LANES_PER_VECTOR) {
         rows.count = t->batch - b < LANES_PER_VECTOR ? t->batch - b : LANES_PER_VECTOR;
@@ -497,7 +501,8 @@ void tree_groups_cpu(enum group_op op, const float *input, const float *other, f
         .batch = batch,
         .first = groups ? group_offset[0] : 0,
         .columns = columns,
-        .window = tree_window(group_size, groups, columns)};
+        .window = 0};
+    t.window = tree_window(group_size, groups, columns, t.w.kernels->rows->lanes);
     if (vector) {
         pool_run(tree_groups_part, &t, parts_for(batch * inputs));
         return;
@@ -551,49 +556,48 @@ static void tree_block(const struct tree_work *w, size_t b0, size_t b1, size_t g
     }
 }
 
-/* Where the rows of a block of eight from row b start (at column first of
+/* Where the rows of a block of `lanes` from row b start (at column first of
    rows inputs apart); lanes past count repeat row b. */
-static void block_rows(size_t b, size_t count, size_t inputs, size_t first, size_t *row)
+static void block_rows(size_t b, size_t count, size_t lanes, size_t inputs, size_t first,
+                       size_t *row)
 {
-    for (size_t l = 0; l < LANES_PER_VECTOR; ++l)
-        row[l] = (b + (l < count ? l : 0)) * inputs + first;
+    for (size_t l = 0; l < lanes; ++l) row[l] = (b + (l < count ? l : 0)) * inputs + first;
 }
 
-/* Rows [b0, b1), eight at a time: transposed through scratch when the groups
-   tile (so every group, whatever its size, runs on whole vectors), else
-   group by group. */
+/* Rows [b0, b1), blocks of `lanes` (the row kernels') at a time: transposed
+   through scratch when the groups tile (so every group, whatever its size,
+   runs on whole vectors), else group by group. */
 static void tree_rows(const struct tree_work *w, size_t b0, size_t b1, float *scratch)
 {
-    for (size_t b = b0; b < b1; b += LANES_PER_VECTOR) {
-        size_t count = b1 - b < LANES_PER_VECTOR ? b1 - b : LANES_PER_VECTOR;
+    const struct row_kernels *k = w->kernels->rows;
+    for (size_t b = b0; b < b1; b += k->lanes) {
+        size_t count = b1 - b < k->lanes ? b1 - b : k->lanes;
         if (!scratch) {
             tree_block(w, b, b + count, 0, w->groups);
             continue;
         }
-        size_t row[LANES_PER_VECTOR];
-        block_rows(b, count, w->inputs, w->first, row);
+        size_t row[MAX_LANES];
+        block_rows(b, count, k->lanes, w->inputs, w->first, row);
         if (w->truth) {
-            w->kernels->lanes->softmax_tree_x_ent_exact_rows(
-                w->input, w->truth, row, count, w->columns, w->window, w->group_size, w->groups,
-                w->temp, w->output, w->delta, w->error, scratch);
+            k->softmax_tree_x_ent_exact_rows(w->input, w->truth, row, count, w->columns, w->window,
+                                             w->group_size, w->groups, w->temp, w->output, w->delta,
+                                             w->error, scratch);
         } else {
-            w->kernels->lanes->softmax_tree_rows(w->input, row, count, w->columns, w->window,
-                                                 w->group_size, w->groups, w->temp, w->output,
-                                                 scratch);
+            k->softmax_tree_rows(w->input, row, count, w->columns, w->window, w->group_size,
+                                 w->groups, w->temp, w->output, scratch);
         }
     }
 }
 
-/* The blocks of eight rows of a part, through scratch. */
+/* The blocks of rows of a part, through scratch. */
 static void tree_part_rows(const struct tree_work *w, size_t part, size_t parts, float *scratch)
 {
-    size_t begin, end;
-    pool_share((w->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
-    size_t b1 = end * LANES_PER_VECTOR < w->batch ? end * LANES_PER_VECTOR : w->batch;
-    tree_rows(w, begin * LANES_PER_VECTOR, b1, scratch);
+    size_t begin, end, lanes = w->kernels->rows->lanes;
+    pool_share((w->batch + lanes - 1) / lanes, part, parts, &begin, &end);
+    tree_rows(w, begin * lanes, end * lanes < w->batch ? end * lanes : w->batch, scratch);
 }
 
-/* By rows, a block of eight rows at a time (they stay in cache across all
+/* By rows, a block of rows at a time (they stay in cache across all
    groups); by groups when the batch is too small to share out. */
 static void tree_part(void *context, size_t part, size_t parts)
 {
@@ -604,7 +608,7 @@ static void tree_part(void *context, size_t part, size_t parts)
         tree_block(w, 0, w->batch, begin, end);
         return;
     }
-    size_t floats = w->window * LANES_PER_VECTOR;
+    size_t floats = w->window * w->kernels->rows->lanes;
     float *scratch =
         w->columns && floats <= TREE_SCRATCH_MAX ? malloc(floats * sizeof(float)) : NULL;
     tree_part_rows(w, part, parts, scratch);
@@ -636,6 +640,7 @@ static struct tree_work tree_work_for(const float *input, size_t batch, size_t i
                                       size_t groups, float temp, float *output)
 {
     size_t columns = tiled_columns(group_size, group_offset, groups);
+    const struct vector_kernels *kernels = vector_kernels_in_use();
     /* The fields in their order: the call's, how it runs, and the loss's. */
     struct tree_work w = {input,
                           output,
@@ -648,8 +653,8 @@ static struct tree_work tree_work_for(const float *input, size_t batch, size_t i
                           0,
                           groups ? group_offset[0] : 0,
                           columns,
-                          tree_window(group_size, groups, columns),
-                          vector_kernels_in_use(),
+                          tree_window(group_size, groups, columns, kernels->rows->lanes),
+                          kernels,
                           NULL,
                           NULL,
                           NULL,
@@ -663,8 +668,8 @@ void softmax_tree_vector(const float *input, size_t batch, size_t inputs, const 
 {
     struct tree_work w =
         tree_work_for(input, batch, inputs, group_size, group_offset, groups, temp, output);
-    size_t parts = parts_for(batch * inputs);
-    size_t blocks = (batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
+    size_t parts = parts_for(batch * inputs), lanes = w.kernels->rows->lanes;
+    size_t blocks = (batch + lanes - 1) / lanes;
     /* Tiled groups go by rows even when that leaves a thread idle: the
        transposed kernel is several times faster than any other. */
     w.by_rows = w.columns || blocks >= parts;
@@ -679,9 +684,9 @@ int softmax_tree_x_ent_exact_vector(const float *input, const float *truth, size
 {
     struct tree_work w =
         tree_work_for(input, batch, inputs, group_size, group_offset, groups, temp, output);
-    size_t blocks = (batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR;
+    size_t lanes = w.kernels->rows->lanes, blocks = (batch + lanes - 1) / lanes;
     size_t parts = parts_for(batch * inputs) < blocks ? parts_for(batch * inputs) : blocks;
-    w.floats = 3 * w.window * LANES_PER_VECTOR;
+    w.floats = 3 * w.window * lanes;
     if (!w.columns || !parts || w.floats > TREE_SCRATCH_MAX) return 0;
     w.scratch = malloc(parts * w.floats * sizeof(float));
     if (!w.scratch) return 0;

@@ -10,15 +10,17 @@
 
 #include "blas.h"
 
-/* The lanes of the lane kernels; the row kernels' vectors may be wider. */
-enum { LANES_PER_VECTOR = 8, TILE_POSITIONS = 64, BLOCK_POSITIONS = 1024 };
+/* The lanes of the lane kernels; the row kernels' vectors may be wider, up
+   to MAX_LANES. */
+enum { LANES_PER_VECTOR = 8, MAX_LANES = 16, TILE_POSITIONS = 64, BLOCK_POSITIONS = 1024 };
 
 /* struct cross_entropy (blas.h) reaches the kernels checked: position
    (o, i) of outer x inner has its classes at logits + o*classes*inner + i,
    inner floats apart. */
 
-/* The kernels over contiguous values, each instruction set at its widest
-   vectors (vector_kernels_rows.h). */
+/* The kernels that any vector width serves, each instruction set at its
+   widest (vector_kernels_rows.h): over contiguous values, and over the
+   tree's batch rows side by side, `lanes` at a time. */
 struct row_kernels {
     /* One softmax over n contiguous values. */
     void (*softmax_row)(const float *input, size_t n, float temp, float *output);
@@ -42,6 +44,28 @@ struct row_kernels {
     /* blas.c's softmax_x_ent_exact over n contiguous values. */
     void (*softmax_x_ent_exact_row)(const float *pred, const float *truth, size_t n, float temp,
                                     float *delta, float *error);
+    /* The floats of a vector: the rows the tree kernels take at once. */
+    size_t lanes;
+    /* Tree groups that tile columns [0, columns) of `lanes` rows, row l at
+       row[l] (lanes past count repeat row 0), by way of scratch
+       (lanes*window floats; window a multiple of lanes, at least the
+       largest group + 2*lanes). */
+    void (*softmax_tree_rows)(const float *input, const size_t *row, size_t count, size_t columns,
+                              size_t window, const size_t *group_size, size_t groups, float temp,
+                              float *output, float *scratch);
+    /* The exact loss over tree groups that tile columns [0, columns) of
+       `lanes` rows, as softmax_tree_rows lays them out (scratch: twice its). */
+    void (*softmax_x_ent_exact_tree_rows)(const float *pred, const float *truth, const size_t *row,
+                                          size_t count, size_t columns, size_t window,
+                                          const size_t *group_size, size_t groups, float temp,
+                                          float *delta, float *error, float *scratch);
+    /* softmax_tree_rows, then the exact loss on its output, in one pass
+       (scratch: three times softmax_tree_rows'). */
+    void (*softmax_tree_x_ent_exact_rows)(const float *input, const float *truth, const size_t *row,
+                                          size_t count, size_t columns, size_t window,
+                                          const size_t *group_size, size_t groups, float temp,
+                                          float *output, float *delta, float *error,
+                                          float *scratch);
     /* The fused loss of rows [begin, end) (inner is 1, labels given):
        returns the sum of their losses, in double. */
     double (*cross_entropy_rows)(const struct cross_entropy *c, size_t begin, size_t end);
@@ -62,12 +86,6 @@ struct lane_kernels {
        way of scratch (n*width floats): copied in, computed there, copied out. */
     void (*softmax_wide)(const float *input, size_t n, size_t stride, size_t width, float temp,
                          float *output, float *scratch);
-    /* Tree groups that tile columns [0, columns) of eight rows, row l at
-       row[l] (lanes past count repeat row 0), by way of scratch (8*window
-       floats; window a multiple of 8, at least the largest group + 16). */
-    void (*softmax_tree_rows)(const float *input, const size_t *row, size_t count, size_t columns,
-                              size_t window, const size_t *group_size, size_t groups, float temp,
-                              float *output, float *scratch);
     /* log_softmax over eight groups one apart, values stride apart (output
        may be input). */
     void (*log_softmax_lanes)(const float *input, size_t n, size_t stride, float temp,
@@ -100,19 +118,6 @@ struct lane_kernels {
     void (*softmax_x_ent_exact_lanes)(const float *pred, const float *truth, const int32_t *index,
                                       size_t count, size_t n, size_t stride, float temp,
                                       float *delta, float *error);
-    /* The exact loss over tree groups that tile columns [0, columns) of
-       eight rows, as softmax_tree_rows lays them out (scratch: twice its). */
-    void (*softmax_x_ent_exact_tree_rows)(const float *pred, const float *truth, const size_t *row,
-                                          size_t count, size_t columns, size_t window,
-                                          const size_t *group_size, size_t groups, float temp,
-                                          float *delta, float *error, float *scratch);
-    /* softmax_tree_rows, then the exact loss on its output, in one pass
-       (scratch: three times softmax_tree_rows'). */
-    void (*softmax_tree_x_ent_exact_rows)(const float *input, const float *truth, const size_t *row,
-                                          size_t count, size_t columns, size_t window,
-                                          const size_t *group_size, size_t groups, float temp,
-                                          float *output, float *delta, float *error,
-                                          float *scratch);
     /* The fused loss of count (1 to 8) positions side by side, from (o, i)
        (inner above 1, labels given): returns the sum of their losses. */
     double (*cross_entropy_lanes)(const struct cross_entropy *c, size_t o, size_t i, size_t count);

@@ -8,6 +8,8 @@
 #include "tree.h"
 #include "vector_kernels.h"
 
+_Static_assert(LANES <= MAX_LANES, "blas_vector.c holds a vector's lanes of rows in MAX_LANES");
+
 /* exp((x - largest)/temp). The quotient's rounding would add up to 5e-6 to
    the relative error of the smallest probabilities, so its exact remainder
    goes into the exponent too (dropped for a subnormal temp, whose inverse
@@ -437,6 +439,187 @@ static void VK(softmax_x_ent_exact_row)(const float *pred, const float *truth, s
     VK(x_ent_exact_group)(&a, pred, truth, temp, delta, error);
 }
 
+/* --- tree groups: LANES rows side by side, one a lane, each row's groups
+   tiling its columns --- */
+
+/* LANES groups whose element j sits at x[l + j*stride] for lane l: every
+   load and store is a whole vector. Inlined, so that the tree's walk, which
+   calls it on groups of every size, has its stride as a constant. */
+enum { FLOAT_SUM_MAX = 32 };
+
+static ALWAYS_INLINE void VK(lanes_contiguous)(const float *x, size_t n, size_t stride,
+                                               const scaling *s, float *output)
+{
+    vf largest = vf_load(x);
+    for (size_t j = 1; j < n; ++j) largest = vf_max(largest, vf_load(x + j * stride));
+    /* Up to FLOAT_SUM_MAX terms the float sum is within 2e-6 (31 roundings),
+       well inside the probabilities' 1e-5: no double needed. */
+    int in_float = n <= FLOAT_SUM_MAX;
+    vsum sum = vsum_zero();
+    vf float_sum = vf_set1(0);
+    for (size_t j = 0; j < n; ++j) {
+        vf e = VK(exp_of)(vf_load(x + j * stride), largest, s);
+        vf_store(output + j * stride, e);
+        if (in_float) float_sum = vf_add(float_sum, e);
+        else sum = vsum_add(sum, e);
+    }
+    vf scale = in_float ? vf_div(vf_set1(1), float_sum) : vsum_reciprocal(sum);
+    for (size_t j = 0; j < n; ++j) {
+        vf_store(output + j * stride, vf_mul(vf_load(output + j * stride), scale));
+    }
+}
+
+/* n rows of width floats (a multiple of LANES), from rows `from` apart to rows
+   `to` apart. */
+static void VK(copy_rows)(const float *x, size_t from, size_t n, size_t width, float *y, size_t to)
+{
+    for (size_t j = 0; j < n; ++j) {
+        for (size_t i = 0; i < width; i += LANES)
+            vf_store(y + j * to + i, vf_load(x + j * from + i));
+    }
+}
+
+/* Columns [c, c + LANES) of the rows (fewer at the end) into scratch (at column
+   c), transposed.
+   LANES rows (twice as many, with the truth) are more streams than the hardware
+   prefetcher follows: each row asks for its values this far ahead. */
+enum { TREE_PREFETCH = 128 };
+
+static void VK(tree_columns_in)(const float *input, const size_t *row, size_t columns, size_t c,
+                                float *scratch)
+{
+    size_t width = columns - c < LANES ? columns - c : LANES;
+    vf r[LANES];
+    for (size_t l = 0; l < LANES; ++l) {
+        const float *x = input + row[l] + c;
+        prefetch(x + TREE_PREFETCH);
+        r[l] = width == LANES ? vf_load(x) : vf_load_first(x, width);
+    }
+    vf_transpose(r);
+    for (size_t j = 0; j < width; ++j) vf_store(scratch + j * LANES, r[j]);
+}
+
+/* And back out, to the first count rows. */
+static void VK(tree_columns_out)(const float *scratch, const size_t *row, size_t count,
+                                 size_t columns, size_t c, float *output)
+{
+    size_t width = columns - c < LANES ? columns - c : LANES;
+    vf r[LANES];
+    for (size_t j = 0; j < LANES; ++j) r[j] = vf_load(scratch + (j < width ? j : 0) * LANES);
+    vf_transpose(r);
+    for (size_t l = 0; l < count; ++l) {
+        if (width == LANES) vf_store(output + row[l] + c, r[l]);
+        else vf_store_part(output + row[l] + c, r[l], width);
+    }
+}
+
+/* LANES groups of n values side by side, one vector a value (the tree's
+   transposed rows). */
+static inline layout VK(tile_layout)(size_t n)
+{
+    return VK(lanes_layout)(NULL, LANES, n, LANES);
+}
+
+/* What runs on LANES rows' transposed columns: the softmax, the exact
+   loss on a softmax's output, or both. Array k of in comes into area k of
+   scratch, and out[k] goes out of area k: the softmax has its input and
+   output in area 0; the loss its pred and delta in area 0, its truth and
+   error in area 1; both put the delta in area 2. */
+typedef struct {
+    const float *in[2];
+    float *out[3];
+    size_t ins, outs;
+    int softmax, loss;
+    float temp;
+} tree_pass;
+
+/* One group of n values at x in each lane, in place, each area area floats
+   further on. */
+static ALWAYS_INLINE void VK(tree_group)(const tree_pass *p, float *x, size_t n, size_t area,
+                                         const scaling *s)
+{
+    if (p->softmax) VK(lanes_contiguous)(x, n, LANES, s, x);
+    if (p->loss) {
+        layout a = VK(tile_layout)(n);
+        float *delta = p->outs == 3 ? x + 2 * area : x;
+        VK(x_ent_exact_group)(&a, x, x + area, p->temp, delta, x + area);
+    }
+}
+
+/* LANES rows (lanes past count repeat row 0) of groups that tile columns
+   [0, columns) one after another. The rows go through scratch transposed,
+   LANES columns at a time: a group runs on whole vectors, whatever its
+   size, once its last column is in, and columns go back out once every
+   group they hold is done. Each column goes out only after it came in, so
+   an output may be an input. Scratch holds an area of window*LANES floats
+   per array (window a multiple of LANES, at least the largest group +
+   2*LANES, so that it stays in cache): a window of columns from base, which moves up, the
+   columns not yet out taken along, when the next LANES do not fit. */
+static ALWAYS_INLINE void VK(tree_rows)(const tree_pass *p, const size_t *row, size_t count,
+                                        size_t columns, size_t window, const size_t *group_size,
+                                        size_t groups, float *scratch)
+{
+    scaling s = VK(scaling_for)(p->temp);
+    size_t area = window * LANES, areas = p->ins > p->outs ? p->ins : p->outs;
+    size_t g = 0, start = 0, out = 0, base = 0;
+    for (size_t in = 0; in < columns; in += LANES) {
+        if (in + LANES > base + window) {
+            for (size_t k = 0; k < areas; ++k)
+                VK(copy_rows)(scratch + k * area + (out - base) * LANES, LANES, in - out, LANES,
+                              scratch + k * area, LANES);
+            base = out;
+        }
+        for (size_t k = 0; k < p->ins; ++k)
+            VK(tree_columns_in)(p->in[k], row, columns, in,
+                                scratch + k * area + (in - base) * LANES);
+        size_t ready = in + LANES < columns ? in + LANES : columns;
+        for (; g < groups && start + group_size[g] <= ready; start += group_size[g++]) {
+            float *x = scratch + (start - base) * LANES;
+            if (group_size[g]) VK(tree_group)(p, x, group_size[g], area, &s);
+        }
+        for (; out < columns && (out + LANES <= start || start == columns); out += LANES) {
+            for (size_t k = 0; k < p->outs; ++k)
+                VK(tree_columns_out)(scratch + k * area + (out - base) * LANES, row, count, columns,
+                                     out, p->out[k]);
+        }
+    }
+}
+
+static void VK(softmax_tree_rows)(const float *input, const size_t *row, size_t count,
+                                  size_t columns, size_t window, const size_t *group_size,
+                                  size_t groups, float temp, float *output, float *scratch)
+{
+    tree_pass p = {.in = {input}, .out = {output}, .ins = 1, .outs = 1, .softmax = 1, .temp = temp};
+    VK(tree_rows)(&p, row, count, columns, window, group_size, groups, scratch);
+}
+
+static void VK(softmax_x_ent_exact_tree_rows)(const float *pred, const float *truth,
+                                              const size_t *row, size_t count, size_t columns,
+                                              size_t window, const size_t *group_size,
+                                              size_t groups, float temp, float *delta, float *error,
+                                              float *scratch)
+{
+    tree_pass p = {
+        .in = {pred, truth}, .out = {delta, error}, .ins = 2, .outs = 2, .loss = 1, .temp = temp};
+    VK(tree_rows)(&p, row, count, columns, window, group_size, groups, scratch);
+}
+
+static void VK(softmax_tree_x_ent_exact_rows)(const float *input, const float *truth,
+                                              const size_t *row, size_t count, size_t columns,
+                                              size_t window, const size_t *group_size,
+                                              size_t groups, float temp, float *output,
+                                              float *delta, float *error, float *scratch)
+{
+    tree_pass p = {.in = {input, truth},
+                   .out = {output, error, delta},
+                   .ins = 2,
+                   .outs = 3,
+                   .softmax = 1,
+                   .loss = 1,
+                   .temp = temp};
+    VK(tree_rows)(&p, row, count, columns, window, group_size, groups, scratch);
+}
+
 /* --- the fused softmax cross-entropy (blas.c has the scalar version and
    the formulas): the logits are read for the max, then for the sum, then
    for the gradient, which is written once. --- */
@@ -568,6 +751,10 @@ const struct row_kernels VK(row_kernels) = {
     .softmax_backward_row = VK(softmax_backward_row),
     .softmax_backward_rows_stream = VK(softmax_backward_rows_stream),
     .softmax_x_ent_exact_row = VK(softmax_x_ent_exact_row),
+    .lanes = LANES,
+    .softmax_tree_rows = VK(softmax_tree_rows),
+    .softmax_x_ent_exact_tree_rows = VK(softmax_x_ent_exact_tree_rows),
+    .softmax_tree_x_ent_exact_rows = VK(softmax_tree_x_ent_exact_rows),
     .cross_entropy_rows = VK(cross_entropy_rows),
     .axpy = VK(axpy),
     .sum = VK(sum),
