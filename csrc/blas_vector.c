@@ -16,7 +16,8 @@ enum {
        eight to a vector, one group a lane. */
     ROW_MIN = 16,
     /* Outputs this large go around the cache: softmax's rows (if the row
-       fits in scratch) and log_softmax's blocks. */
+       fits in scratch), log_softmax's rows (up to as long; not in place)
+       and its blocks. */
     STREAM_BYTES = 64 << 20,
     STREAM_ROW_MAX = 32768,
     /* softmax_backward's dx this large goes around the cache: y, dy and dx
@@ -115,6 +116,9 @@ static void rows_stream(const struct grouped *w, const size_t *offset, size_t co
     if (w->op == OP_SOFTMAX)
         w->kernels->rows->softmax_rows_stream(w->input, offset, count, w->n, w->temp, w->output,
                                               scratch);
+    else if (w->op == OP_LOG_SOFTMAX)
+        w->kernels->rows->log_softmax_rows_stream(w->input, offset, count, w->n, w->temp,
+                                                  w->output);
     else
         w->kernels->rows->softmax_backward_rows_stream(w->input, w->other, offset, count, w->n,
                                                        w->temp, w->output);
@@ -398,7 +402,9 @@ void grouped_cpu(enum group_op op, const float *input, const float *other, float
     }
     int large = w.count * n >= STREAM_BYTES / sizeof(float);
     int aligned = (uintptr_t)output % sizeof(float) == 0;
-    w.stream = (op == OP_SOFTMAX && w.rows && large && n <= STREAM_ROW_MAX && aligned)
+    /* log_softmax in place reads each row where it writes: no stream. */
+    int streamed_op = op == OP_SOFTMAX || (op == OP_LOG_SOFTMAX && output != input);
+    w.stream = (streamed_op && w.rows && large && n <= STREAM_ROW_MAX && aligned)
                || (op == OP_BACKWARD_SET && w.rows && aligned
                    && w.count * n >= BACKWARD_STREAM_BYTES / sizeof(float))
                || (!w.rows && large && block_width(&w));

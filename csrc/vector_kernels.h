@@ -31,6 +31,11 @@ struct row_kernels {
                                 float temp, float *output, float *scratch);
     /* log_softmax over n contiguous values (output may be input). */
     void (*log_softmax_row)(const float *input, size_t n, float temp, float *output);
+    /* count such log_softmaxes, row r from offset[r], for outputs far larger
+       than the cache (and not the input): written around it, as
+       softmax_rows_stream's. */
+    void (*log_softmax_rows_stream)(const float *input, const size_t *offset, size_t count,
+                                    size_t n, float temp, float *output);
     void (*softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
                           float *error);
     /* blas.c's softmax_backward over n contiguous values. The product is

@@ -164,26 +164,64 @@ static inline vf VK(shifted)(vf x, vf m, const scaling *s)
     return s->divide ? vf_div(d, s->temp) : d;
 }
 
+/* log(sum(exp((x - largest)/temp))) over a row, while next (or NULL), the
+   row after it, comes into cache. */
+static float VK(row_log_sum)(const float *x, size_t n, vf m, float largest, const scaling *s,
+                             const float *next)
+{
+    vsum sum = vsum_zero();
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        if (next) prefetch(next + i);
+        sum = vsum_add(sum, VK(exp_of)(vf_load(x + i), m, s));
+    }
+    if (i < n) {
+        vf e = VK(exp_of)(vf_load_part(x + i, n - i, largest), m, s);
+        sum = vsum_add(sum, vf_keep(e, n - i));
+    }
+    return (float)log(vsum_total(sum));
+}
+
+/* output = (x - largest)/temp - log_sum over n values. */
+static void VK(log_row_out)(const float *x, size_t n, vf m, float largest, vf log_sum,
+                            const scaling *s, float *output)
+{
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        vf_store(output + i, vf_sub(VK(shifted)(vf_load(x + i), m, s), log_sum));
+    if (i < n) {
+        vf v = vf_sub(VK(shifted)(vf_load_part(x + i, n - i, largest), m, s), log_sum);
+        vf_store_part(output + i, v, n - i);
+    }
+}
+
 static void VK(log_softmax_row)(const float *input, size_t n, float temp, float *output)
 {
     scaling s = VK(scaling_for)(temp);
     float largest = VK(row_max)(input, n);
-    vf m = vf_set1(largest);
-    vsum sum = vsum_zero();
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES) sum = vsum_add(sum, VK(exp_of)(vf_load(input + i), m, &s));
-    if (i < n) {
-        vf e = VK(exp_of)(vf_load_part(input + i, n - i, largest), m, &s);
-        sum = vsum_add(sum, vf_keep(e, n - i));
+    vf m = vf_set1(largest), log_sum = vf_set1(VK(row_log_sum)(input, n, m, largest, &s, NULL));
+    VK(log_row_out)(input, n, m, largest, log_sum, &s, output);
+}
+
+/* log_softmax_row over count rows, row r from offset[r], for an output far
+   larger than the cache (and not the input): each row's sum while the next
+   row comes into cache, its output around the cache (from the first
+   boundary streaming stores need), so that writing it costs no read. */
+static void VK(log_softmax_rows_stream)(const float *input, const size_t *offset, size_t count,
+                                        size_t n, float temp, float *output)
+{
+    scaling s = VK(scaling_for)(temp);
+    for (size_t r = 0; r < count; ++r) {
+        const float *x = input + offset[r], *next = r + 1 < count ? input + offset[r + 1] : NULL;
+        float *y = output + offset[r], largest = VK(row_max)(x, n);
+        vf m = vf_set1(largest), log_sum = vf_set1(VK(row_log_sum)(x, n, m, largest, &s, next));
+        size_t i = floats_before(y, n, STREAM_ALIGNMENT);
+        VK(log_row_out)(x, i, m, largest, log_sum, &s, y);
+        for (; i + LANES <= n; i += LANES)
+            vf_stream(y + i, vf_sub(VK(shifted)(vf_load(x + i), m, &s), log_sum));
+        VK(log_row_out)(x + i, n - i, m, largest, log_sum, &s, y + i);
     }
-    vf log_sum = vf_set1((float)log(vsum_total(sum)));
-    for (i = 0; i + LANES <= n; i += LANES) {
-        vf_store(output + i, vf_sub(VK(shifted)(vf_load(input + i), m, &s), log_sum));
-    }
-    if (i < n) {
-        vf v = vf_sub(VK(shifted)(vf_load_part(input + i, n - i, largest), m, &s), log_sum);
-        vf_store_part(output + i, v, n - i);
-    }
+    stream_fence();
 }
 
 /* -log(p) where t is not 0, else 0. A vector of truths that are all 0
@@ -747,6 +785,7 @@ const struct row_kernels VK(row_kernels) = {
     .softmax_row = VK(softmax_row),
     .softmax_rows_stream = VK(softmax_rows_stream),
     .log_softmax_row = VK(log_softmax_row),
+    .log_softmax_rows_stream = VK(log_softmax_rows_stream),
     .softmax_x_ent = VK(softmax_x_ent),
     .softmax_backward_row = VK(softmax_backward_row),
     .softmax_backward_rows_stream = VK(softmax_backward_rows_stream),

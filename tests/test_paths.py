@@ -74,6 +74,18 @@ def test_softmax_large(kernel_path, rng, batch, inputs, groups):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("in_place", [False, True])
+def test_log_softmax_large(kernel_path, rng, in_place):
+    """67 MB, rows of 4099 starting at each 16-byte alignment in turn: a new
+    output bypasses the cache, row by row; one in place does not."""
+    x = logits(rng, (4096, 4099))
+    expected = reference.log_softmax(x, 1, 2.0)
+    y = ds.log_softmax(x, temperature=2.0, out=x if in_place else None)
+    assert (y is x) == in_place
+    assert_close(y, expected, kind="log_softmax")
+
+
+@pytest.mark.slow
 def test_log_softmax_large_over_a_strided_axis(kernel_path, rng):
     """69 MB: the output bypasses the cache, a block at a time, its rows
     (7331 floats apart) 16-byte aligned or not in turn."""
