@@ -246,75 +246,30 @@ static inline vf vf_remainder(vf d, vf q, vf t)
     return _mm512_fnmadd_ps(q, t, d);
 }
 
-/* The AVX2 code's exp_lanes (see there). */
-static inline vf exp_lanes(vf x, vf correction, int corrected, int nonpositive)
-{
-    vf clamped = nonpositive ? x
-                             : _mm512_min_ps(_mm512_set1_ps(EXP_HIGHEST),
-                                             _mm512_max_ps(_mm512_set1_ps(EXP_LOWEST), x));
-    vf rounded = _mm512_fmadd_ps(clamped, _mm512_set1_ps(EXP_LOG2E), _mm512_set1_ps(ROUND_MAGIC));
-    vf n = _mm512_sub_ps(rounded, _mm512_set1_ps(ROUND_MAGIC));
-    vf r = _mm512_fnmadd_ps(n, _mm512_set1_ps(EXP_LN2_HI), clamped);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(EXP_LN2_LO), r);
-    if (corrected) r = _mm512_add_ps(r, correction);
-    vf p = _mm512_fmadd_ps(_mm512_set1_ps(EXP_C5), r, _mm512_set1_ps(EXP_C4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C1));
-    vf scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(rounded), 23));
-    vf result = _mm512_fmadd_ps(_mm512_mul_ps(r, scale), p, scale);
-    __mmask16 below = _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_LOWEST), _CMP_LT_OQ);
-    result = _mm512_mask_mov_ps(result, below, _mm512_setzero_ps());
-    if (nonpositive) return result;
-    __mmask16 above = _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_HIGHEST), _CMP_GT_OQ);
-    return _mm512_mask_mov_ps(result, above, _mm512_set1_ps(INFINITY));
-}
+/* What the exp and log below need, as AVX2's section gives it too. */
+/* clang-format off */
+typedef __mmask16 vmask;
+static inline vf vf_fmadd(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vf vf_fnmadd(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); }
+static inline vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+static inline vmask vf_less(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+static inline vmask vf_greater(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+static inline vmask vf_equal(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+/* Not a >= b: true where either is NaN. */
+static inline vmask vf_not_at_least(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_NGE_UQ); }
+static inline vf vf_select(vmask m, vf yes, vf no) { return _mm512_mask_blend_ps(m, no, yes); }
+static inline vf vf_keep_where(vmask m, vf v) { return _mm512_maskz_mov_ps(m, v); }
+static inline vf vf_zero_where(vmask m, vf v) { return _mm512_mask_mov_ps(v, m, _mm512_setzero_ps()); }
+/* The float whose bits are v's shifted up by 23. */
+static inline vf vf_shift_23(vf v) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(v), 23)); }
+/* clang-format on */
 
-static inline vf vf_exp(vf x)
+/* x = m * 2^e, m in [0.5, 1) (of x >= 0, finite): getexp and getmant,
+   which take subnormals as they are. */
+static inline vf vf_split_exponent(vf x, vf *e)
 {
-    return exp_lanes(x, x, 0, 0);
-}
-/* exp(x) and exp(x + correction) for x <= 0 or NaN. */
-static inline vf vf_exp_nonpositive(vf x)
-{
-    return exp_lanes(x, x, 0, 1);
-}
-static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
-{
-    return exp_lanes(x, correction, 1, 1);
-}
-
-/* The AVX2 code's vf_log, with the exponent and mantissa from getexp and
-   getmant, which take subnormals as they are: the same m and e, exactly. */
-static inline vf vf_log(vf x)
-{
-    /* floor(log2 x) + 1, and the mantissa in [0.5, 1): x = m * 2^e. */
-    vf e = _mm512_add_ps(_mm512_getexp_ps(x), _mm512_set1_ps(1.0f));
-    vf m = _mm512_getmant_ps(x, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_zero);
-    __mmask16 below = _mm512_cmp_ps_mask(m, _mm512_set1_ps(LOG_SQRTHF), _CMP_LT_OQ);
-    e = _mm512_mask_sub_ps(e, below, e, _mm512_set1_ps(1.0f));
-    m = _mm512_sub_ps(_mm512_mask_add_ps(m, below, m, m), _mm512_set1_ps(1.0f));
-    vf z = _mm512_mul_ps(m, m);
-    vf y = _mm512_fmadd_ps(_mm512_set1_ps(LOG_P0), m, _mm512_set1_ps(LOG_P1));
-    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(LOG_P2));
-    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(LOG_P3));
-    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(LOG_P4));
-    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(LOG_P5));
-    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(LOG_P6));
-    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(LOG_P7));
-    y = _mm512_fmadd_ps(y, m, _mm512_set1_ps(LOG_P8));
-    y = _mm512_mul_ps(_mm512_mul_ps(y, m), z);
-    y = _mm512_fmadd_ps(e, _mm512_set1_ps(EXP_LN2_LO), y);
-    y = _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), z, y);
-    vf result = _mm512_fmadd_ps(e, _mm512_set1_ps(EXP_LN2_HI), _mm512_add_ps(m, y));
-    /* log(0) = -inf, log(inf) = inf, log(x < 0) = log(NaN) = NaN. */
-    vf zero = _mm512_setzero_ps();
-    result = _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, zero, _CMP_EQ_OQ),
-                                _mm512_set1_ps(-INFINITY));
-    result =
-        _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ), x);
-    return _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(x, zero, _CMP_NGE_UQ),
-                              _mm512_set1_ps(NAN));
+    *e = _mm512_add_ps(_mm512_getexp_ps(x), _mm512_set1_ps(1.0f));
+    return _mm512_getmant_ps(x, _MM_MANT_NORM_p5_1, _MM_MANT_SIGN_zero);
 }
 
 #elif defined(DS_VECTOR_AVX2)
@@ -478,6 +433,44 @@ static inline vf vf_remainder(vf d, vf q, vf t)
     return _mm256_fnmadd_ps(q, t, d);
 }
 
+/* What the exp and log below need, as AVX-512's section gives it too. */
+/* clang-format off */
+typedef __m256 vmask;
+static inline vf vf_fmadd(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vf vf_fnmadd(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
+static inline vf vf_min(vf a, vf b) { return _mm256_min_ps(a, b); }
+static inline vmask vf_less(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+static inline vmask vf_greater(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+static inline vmask vf_equal(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
+/* Not a >= b: true where either is NaN. */
+static inline vmask vf_not_at_least(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_NGE_UQ); }
+static inline vf vf_select(vmask m, vf yes, vf no) { return _mm256_blendv_ps(no, yes, m); }
+static inline vf vf_keep_where(vmask m, vf v) { return _mm256_and_ps(m, v); }
+static inline vf vf_zero_where(vmask m, vf v) { return _mm256_andnot_ps(m, v); }
+/* The float whose bits are v's shifted up by 23. */
+static inline vf vf_shift_23(vf v) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(v), 23)); }
+/* clang-format on */
+
+/* x = m * 2^e, m in [0.5, 1) (of x >= 0, finite). Subnormals are scaled up
+   by 2^23 first so that their exponent is right. */
+static inline vf vf_split_exponent(vf x, vf *e)
+{
+    vf tiny = _mm256_cmp_ps(x, _mm256_set1_ps(1.17549435e-38f), _CMP_LT_OQ);
+    vf scaled = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(8388608.0f)), tiny);
+    __m256i bits = _mm256_castps_si256(scaled);
+    __m256i exponent = _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126));
+    *e = _mm256_sub_ps(_mm256_cvtepi32_ps(exponent), _mm256_and_ps(tiny, _mm256_set1_ps(23.0f)));
+    return _mm256_castsi256_ps(_mm256_or_si256(
+        _mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f000000)));
+}
+
+#endif
+
+#if defined(DS_VECTOR_AVX512) || defined(DS_VECTOR_AVX2)
+
+/* The exp and log of both instruction sets, each lane the same operations in
+   the same order, so that their results are the same bits. */
+
 /* exp(x + correction), where correction is far below an ulp of x: it goes
    into the reduced argument, where it counts. With nonpositive (x <= 0 or
    NaN, as in a softmax), four instructions fewer: below EXP_LOWEST the
@@ -485,24 +478,21 @@ static inline vf vf_remainder(vf d, vf q, vf t)
 static inline vf exp_lanes(vf x, vf correction, int corrected, int nonpositive)
 {
     /* max and min put x second, so a NaN passes through to the result. */
-    vf clamped = nonpositive ? x
-                             : _mm256_min_ps(_mm256_set1_ps(EXP_HIGHEST),
-                                             _mm256_max_ps(_mm256_set1_ps(EXP_LOWEST), x));
-    vf rounded = _mm256_fmadd_ps(clamped, _mm256_set1_ps(EXP_LOG2E), _mm256_set1_ps(ROUND_MAGIC));
-    vf n = _mm256_sub_ps(rounded, _mm256_set1_ps(ROUND_MAGIC));
-    vf r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_HI), clamped);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_LO), r);
-    if (corrected) r = _mm256_add_ps(r, correction);
-    vf p = _mm256_fmadd_ps(_mm256_set1_ps(EXP_C5), r, _mm256_set1_ps(EXP_C4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_C3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_C2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_C1));
-    vf scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(rounded), 23));
-    vf result = _mm256_fmadd_ps(_mm256_mul_ps(r, scale), p, scale);
-    result = _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(EXP_LOWEST), _CMP_LT_OQ), result);
+    vf clamped = nonpositive ? x : vf_min(vf_set1(EXP_HIGHEST), vf_max(vf_set1(EXP_LOWEST), x));
+    vf rounded = vf_fmadd(clamped, vf_set1(EXP_LOG2E), vf_set1(ROUND_MAGIC));
+    vf n = vf_sub(rounded, vf_set1(ROUND_MAGIC));
+    vf r = vf_fnmadd(n, vf_set1(EXP_LN2_HI), clamped);
+    r = vf_fnmadd(n, vf_set1(EXP_LN2_LO), r);
+    if (corrected) r = vf_add(r, correction);
+    vf p = vf_fmadd(vf_set1(EXP_C5), r, vf_set1(EXP_C4));
+    p = vf_fmadd(p, r, vf_set1(EXP_C3));
+    p = vf_fmadd(p, r, vf_set1(EXP_C2));
+    p = vf_fmadd(p, r, vf_set1(EXP_C1));
+    vf scale = vf_shift_23(rounded);
+    vf result = vf_fmadd(vf_mul(r, scale), p, scale);
+    result = vf_zero_where(vf_less(x, vf_set1(EXP_LOWEST)), result);
     if (nonpositive) return result;
-    return _mm256_blendv_ps(result, _mm256_set1_ps(INFINITY),
-                            _mm256_cmp_ps(x, _mm256_set1_ps(EXP_HIGHEST), _CMP_GT_OQ));
+    return vf_select(vf_greater(x, vf_set1(EXP_HIGHEST)), vf_set1(INFINITY), result);
 }
 
 static inline vf vf_exp(vf x)
@@ -527,50 +517,41 @@ static inline vf vf_exp_nonpositive_corrected(vf x, vf correction)
 static inline vf vf_exp_coarse(vf x)
 {
     /* max puts x second, so a NaN passes through. */
-    vf clamped = _mm256_max_ps(_mm256_set1_ps(EXP_LOWEST), x);
-    vf rounded = _mm256_fmadd_ps(clamped, _mm256_set1_ps(EXP_LOG2E), _mm256_set1_ps(ROUND_MAGIC));
-    vf n = _mm256_sub_ps(rounded, _mm256_set1_ps(ROUND_MAGIC));
-    vf r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2), clamped);
-    vf p = _mm256_fmadd_ps(_mm256_set1_ps(EXP_COARSE_C4), r, _mm256_set1_ps(EXP_COARSE_C3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_COARSE_C2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_COARSE_C1));
-    vf scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(rounded), 23));
-    return _mm256_fmadd_ps(_mm256_mul_ps(r, scale), p, scale);
+    vf clamped = vf_max(vf_set1(EXP_LOWEST), x);
+    vf rounded = vf_fmadd(clamped, vf_set1(EXP_LOG2E), vf_set1(ROUND_MAGIC));
+    vf n = vf_sub(rounded, vf_set1(ROUND_MAGIC));
+    vf r = vf_fnmadd(n, vf_set1(EXP_LN2), clamped);
+    vf p = vf_fmadd(vf_set1(EXP_COARSE_C4), r, vf_set1(EXP_COARSE_C3));
+    p = vf_fmadd(p, r, vf_set1(EXP_COARSE_C2));
+    p = vf_fmadd(p, r, vf_set1(EXP_COARSE_C1));
+    vf scale = vf_shift_23(rounded);
+    return vf_fmadd(vf_mul(r, scale), p, scale);
 }
 
 static inline vf vf_log(vf x)
 {
-    /* Subnormals are scaled up by 2^23 first so their exponent is right. */
-    vf tiny = _mm256_cmp_ps(x, _mm256_set1_ps(1.17549435e-38f), _CMP_LT_OQ);
-    vf scaled = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(8388608.0f)), tiny);
-    __m256i bits = _mm256_castps_si256(scaled);
-    __m256i exponent = _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126));
-    vf e = _mm256_sub_ps(_mm256_cvtepi32_ps(exponent), _mm256_and_ps(tiny, _mm256_set1_ps(23.0f)));
-    /* The mantissa as a float in [0.5, 1). */
-    vf m = _mm256_castsi256_ps(_mm256_or_si256(
-        _mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f000000)));
-    vf below = _mm256_cmp_ps(m, _mm256_set1_ps(LOG_SQRTHF), _CMP_LT_OQ);
-    e = _mm256_sub_ps(e, _mm256_and_ps(below, _mm256_set1_ps(1.0f)));
-    m = _mm256_sub_ps(_mm256_add_ps(m, _mm256_and_ps(below, m)), _mm256_set1_ps(1.0f));
-    vf z = _mm256_mul_ps(m, m);
-    vf y = _mm256_fmadd_ps(_mm256_set1_ps(LOG_P0), m, _mm256_set1_ps(LOG_P1));
-    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(LOG_P2));
-    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(LOG_P3));
-    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(LOG_P4));
-    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(LOG_P5));
-    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(LOG_P6));
-    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(LOG_P7));
-    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(LOG_P8));
-    y = _mm256_mul_ps(_mm256_mul_ps(y, m), z);
-    y = _mm256_fmadd_ps(e, _mm256_set1_ps(EXP_LN2_LO), y);
-    y = _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), z, y);
-    vf result = _mm256_fmadd_ps(e, _mm256_set1_ps(EXP_LN2_HI), _mm256_add_ps(m, y));
+    vf e, m = vf_split_exponent(x, &e);
+    vmask below = vf_less(m, vf_set1(LOG_SQRTHF));
+    e = vf_sub(e, vf_keep_where(below, vf_set1(1.0f)));
+    m = vf_sub(vf_add(m, vf_keep_where(below, m)), vf_set1(1.0f));
+    vf z = vf_mul(m, m);
+    vf y = vf_fmadd(vf_set1(LOG_P0), m, vf_set1(LOG_P1));
+    y = vf_fmadd(y, m, vf_set1(LOG_P2));
+    y = vf_fmadd(y, m, vf_set1(LOG_P3));
+    y = vf_fmadd(y, m, vf_set1(LOG_P4));
+    y = vf_fmadd(y, m, vf_set1(LOG_P5));
+    y = vf_fmadd(y, m, vf_set1(LOG_P6));
+    y = vf_fmadd(y, m, vf_set1(LOG_P7));
+    y = vf_fmadd(y, m, vf_set1(LOG_P8));
+    y = vf_mul(vf_mul(y, m), z);
+    y = vf_fmadd(e, vf_set1(EXP_LN2_LO), y);
+    y = vf_fnmadd(vf_set1(0.5f), z, y);
+    vf result = vf_fmadd(e, vf_set1(EXP_LN2_HI), vf_add(m, y));
     /* log(0) = -inf, log(inf) = inf, log(x < 0) = log(NaN) = NaN. */
-    result = _mm256_blendv_ps(result, _mm256_set1_ps(-INFINITY),
-                              _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ));
-    result = _mm256_blendv_ps(result, x, _mm256_cmp_ps(x, _mm256_set1_ps(INFINITY), _CMP_EQ_OQ));
-    return _mm256_blendv_ps(result, _mm256_set1_ps(NAN),
-                            _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NGE_UQ));
+    vf zero = vf_set1(0);
+    result = vf_select(vf_equal(x, zero), vf_set1(-INFINITY), result);
+    result = vf_select(vf_equal(x, vf_set1(INFINITY)), x, result);
+    return vf_select(vf_not_at_least(x, zero), vf_set1(NAN), result);
 }
 
 #else /* portable C */
