@@ -267,8 +267,10 @@ def test_shared_network_predicts_each_threads_own_input():
 
 def test_shared_network_trains_one_step_at_a_time():
     # Every train_batch is whole, so the total of seen items is exact and the
-    # weights stay finite; the order of the steps is the threads' to decide.
-    network = ds.parse_network_cfg(CFG, seed=0)
+    # weights and losses stay finite; the order of the steps is the threads'
+    # to decide. At CFG's rate some orders (about 1 run in 300) drive the
+    # logits past 88, where a probability is 0 and its loss -log(0) = inf.
+    network = ds.parse_network_cfg(CFG.replace("learning_rate=0.1", "learning_rate=0.02"), seed=0)
     data = [network_data(i, rows=8) for i in range(THREADS)]
 
     def work(i):
