@@ -400,18 +400,28 @@ static void VK(softmax_backward_row)(const float *y, const float *dy, size_t n, 
 
 /* row_backward_out setting dx far larger than the cache: stores that go
    around it (from the first boundary they need, STREAM_ALIGNMENT), so that
-   writing dx costs no read of it. dx is 4-byte aligned. */
+   writing dx costs no read of it, while the next row of y and dy, next
+   floats on (0: none), comes into cache. dx is 4-byte aligned. */
 static void VK(row_backward_stream)(const float *y, const float *dy, size_t n, vf high, vf low,
-                                    float temp, float *dx)
+                                    float temp, float *dx, ptrdiff_t next)
 {
     size_t i = floats_before(dx, n, STREAM_ALIGNMENT);
     VK(row_backward_out)(y, dy, i, high, low, temp, 0, dx);
     for (; i + LANES <= n; i += LANES) {
+        if (next) {
+            prefetch(y + next + i);
+            prefetch(dy + next + i);
+        }
         vf value = VK(backward_value)(vf_load(y + i), vf_load(dy + i), high, low, temp, 0, high);
         vf_stream(dx + i, value);
     }
     VK(row_backward_out)(y + i, dy + i, n - i, high, low, temp, 0, dx + i);
 }
+
+/* Rows this long fetch the next row's y and dy while they write theirs
+   (W4's rows of 10000: 7 to 15% faster in A/B runs; W2's rows of 256 no
+   faster). */
+enum { BACKWARD_PREFETCH_ROW = 1024 };
 
 /* softmax_backward_row's set over count rows, row r from offset[r] in y,
    dy and dx, dx written around the cache. */
@@ -422,7 +432,9 @@ static void VK(softmax_backward_rows_stream)(const float *y, const float *dy, co
         size_t at = offset[r];
         vf h, low;
         VK(row_dot_split)(y + at, dy + at, n, &h, &low);
-        VK(row_backward_stream)(y + at, dy + at, n, h, low, temp, dx + at);
+        int fetch = r + 1 < count && n >= BACKWARD_PREFETCH_ROW;
+        ptrdiff_t next = fetch ? (ptrdiff_t)offset[r + 1] - (ptrdiff_t)at : 0;
+        VK(row_backward_stream)(y + at, dy + at, n, h, low, temp, dx + at, next);
     }
     stream_fence();
 }

@@ -96,11 +96,13 @@ def test_log_softmax_large_over_a_strided_axis(kernel_path, rng):
 
 
 @pytest.mark.parametrize(
-    "batch, inputs, groups, temperature", [(600, 1001, 1, 2.0), (256, 4096, 16, 1.0)]
+    "batch, inputs, groups, temperature",
+    [(600, 1001, 1, 2.0), (256, 4096, 16, 1.0), (520, 2049, 1, 0.5)],
 )
 def test_softmax_backward_large(kernel_path, rng, batch, inputs, groups, temperature):
-    """2.3 and 4 MB of dx, a new array: written around the cache, rows of
-    1001 starting at each 16-byte alignment in turn."""
+    """2.3, 4 and 4.3 MB of dx, a new array: written around the cache, rows
+    of 1001 and 2049 starting at each 16-byte alignment in turn (those of
+    2049 fetching the next row meanwhile)."""
     y = ds.softmax(logits(rng, (batch, inputs)), groups, temperature)
     dy = logits(rng, y.shape, 1.0)
     assert_close(
