@@ -461,22 +461,22 @@ static void tree_groups_part(void *context, size_t part, size_t parts)
     const struct tree_groups *t = context;
     struct grouped w = t->w;
     size_t inputs = w.batch_offset, begin, end, lanes = w.kernels->rows->lanes;
+    /* Blocks of the tree kernels' rows (a multiple of eight), whichever way
+       the part then runs, so that the parts never share a row. */
+    pool_share((t->batch + lanes - 1) / lanes, part, parts, &begin, &end);
+    size_t b0 = begin * lanes, b1 = end * lanes < t->batch ? end * lanes : t->batch;
     size_t floats = 2 * t->window * lanes;
-    if (w.op == OP_X_ENT_EXACT && t->columns && floats <= TREE_SCRATCH_MAX) {
-        pool_share((t->batch + lanes - 1) / lanes, part, parts, &begin, &end);
-        float *scratch = malloc(floats * sizeof(float));
-        if (scratch) {
-            x_ent_tiled_rows(t, begin * lanes, end * lanes < t->batch ? end * lanes : t->batch,
-                             scratch);
-            free(scratch);
-            return;
-        }
+    float *scratch = w.op == OP_X_ENT_EXACT && t->columns && floats <= TREE_SCRATCH_MAX
+                         ? malloc(floats * sizeof(float))
+                         : NULL;
+    if (scratch) {
+        x_ent_tiled_rows(t, b0, b1, scratch);
+        free(scratch);
+        return;
     }
-    pool_share((t->batch + LANES_PER_VECTOR - 1) / LANES_PER_VECTOR, part, parts, &begin, &end);
     struct block rows = {.fits = inputs <= INT32_MAX / LANES_PER_VECTOR};
-    for (size_t b = begin * LANES_PER_VECTOR; b < end * LANES_PER_VECTOR && b < t->batch;
-         b += LANES_PER_VECTOR) {
-        rows.count = t->batch - b < LANES_PER_VECTOR ? t->batch - b : LANES_PER_VECTOR;
+    for (size_t b = b0; b < b1; b += LANES_PER_VECTOR) {
+        rows.count = b1 - b < LANES_PER_VECTOR ? b1 - b : LANES_PER_VECTOR;
         for (size_t l = 0; l < LANES_PER_VECTOR; ++l) {
             rows.distance[l] = rows.fits && l < rows.count ? (int32_t)(l * inputs) : 0;
         }

@@ -8,7 +8,9 @@
 #include "tree.h"
 #include "vector_kernels.h"
 
-_Static_assert(LANES <= MAX_LANES, "blas_vector.c holds a vector's lanes of rows in MAX_LANES");
+_Static_assert(LANES <= MAX_LANES && LANES % LANES_PER_VECTOR == 0,
+               "blas_vector.c holds a vector's lanes of rows in MAX_LANES, and splits "
+               "a block of them into the lane kernels' blocks");
 
 /* exp((x - largest)/temp). The quotient's rounding would add up to 5e-6 to
    the relative error of the smallest probabilities, so its exact remainder
