@@ -26,8 +26,8 @@ enum {
        traffic (measured on an 8 MB cache: 164 MB of dx 12-15% faster, 2 to
        16 MB up to 30%, never slower; below 2 MB no faster). */
     BACKWARD_STREAM_BYTES = 2 << 20,
-    /* Tree rows go through scratch (eight rows transposed) up to this many
-       floats: 32 MB, a million columns. */
+    /* Tree rows go through scratch (a vector's lanes of rows transposed) up
+       to this many floats: 32 MB, a million columns of eight rows. */
     TREE_SCRATCH_MAX = 8 << 20,
     /* Columns of tree scratch beyond the largest group's (see tree_window). */
     TREE_WINDOW = 256,
@@ -426,9 +426,10 @@ static size_t tree_window(const size_t *group_size, size_t groups, size_t column
     return window < all ? window : all;
 }
 
-/* The exact kernels over tree groups: blocks of eight rows shared out. In a
-   block, a short group runs on the eight rows side by side, one a lane; a
-   long one (or one whose rows lie too far apart for int32) row by row. */
+/* The exact kernels over tree groups: blocks of the tree kernels' rows
+   shared out, transposed when the groups tile; otherwise a short group runs
+   on eight rows side by side, one a lane, and a long one (or one whose rows
+   lie too far apart for int32) row by row. */
 struct tree_groups {
     struct grouped w; /* op, arrays, temp, kernels; batch_offset = inputs */
     const size_t *group_size, *group_offset;
