@@ -457,15 +457,25 @@ static void x_ent_tiled_rows(const struct tree_groups *t, size_t b0, size_t b1, 
     }
 }
 
+/* Rows [*b0, *b1) of part `part` of `parts`, the batch shared out in blocks
+   of `lanes` rows. */
+static void share_row_blocks(size_t batch, size_t lanes, size_t part, size_t parts, size_t *b0,
+                             size_t *b1)
+{
+    size_t begin, end;
+    pool_share((batch + lanes - 1) / lanes, part, parts, &begin, &end);
+    *b0 = begin * lanes;
+    *b1 = end * lanes < batch ? end * lanes : batch;
+}
+
 static void tree_groups_part(void *context, size_t part, size_t parts)
 {
     const struct tree_groups *t = context;
     struct grouped w = t->w;
-    size_t inputs = w.batch_offset, begin, end, lanes = w.kernels->rows->lanes;
+    size_t inputs = w.batch_offset, lanes = w.kernels->rows->lanes, b0, b1;
     /* Blocks of the tree kernels' rows (a multiple of eight), whichever way
        the part then runs, so that the parts never share a row. */
-    pool_share((t->batch + lanes - 1) / lanes, part, parts, &begin, &end);
-    size_t b0 = begin * lanes, b1 = end * lanes < t->batch ? end * lanes : t->batch;
+    share_row_blocks(t->batch, lanes, part, parts, &b0, &b1);
     size_t floats = 2 * t->window * lanes;
     float *scratch = w.op == OP_X_ENT_EXACT && t->columns && floats <= TREE_SCRATCH_MAX
                          ? malloc(floats * sizeof(float))
@@ -507,8 +517,7 @@ void tree_groups_cpu(enum group_op op, const float *input, const float *other, f
         .group_offset = group_offset,
         .batch = batch,
         .first = groups ? group_offset[0] : 0,
-        .columns = columns,
-        .window = 0};
+        .columns = columns};
     t.window = tree_window(group_size, groups, columns, t.w.kernels->rows->lanes);
     if (vector) {
         pool_run(tree_groups_part, &t, parts_for(batch * inputs));
@@ -599,9 +608,9 @@ static void tree_rows(const struct tree_work *w, size_t b0, size_t b1, float *sc
 /* The blocks of rows of a part, through scratch. */
 static void tree_part_rows(const struct tree_work *w, size_t part, size_t parts, float *scratch)
 {
-    size_t begin, end, lanes = w->kernels->rows->lanes;
-    pool_share((w->batch + lanes - 1) / lanes, part, parts, &begin, &end);
-    tree_rows(w, begin * lanes, end * lanes < w->batch ? end * lanes : w->batch, scratch);
+    size_t b0, b1;
+    share_row_blocks(w->batch, w->kernels->rows->lanes, part, parts, &b0, &b1);
+    tree_rows(w, b0, b1, scratch);
 }
 
 /* By rows, a block of rows at a time (they stay in cache across all

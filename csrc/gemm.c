@@ -235,9 +235,13 @@ static void gemm_part(void *context, size_t part, size_t parts)
 
 static void choose_kernels(struct gemm_work *w)
 {
-    int isa = ds_get_isa();
+    w->whole = gemm_kernel_portable;
+    w->half = gemm_kernel_portable_half;
+    w->narrow = NULL;
     w->pair = NULL;
+    w->pack_panel = NULL;
 #if defined(DS_BUILD_AVX2)
+    int isa = ds_get_isa();
     /* AVX-512 runs AVX2's kernels for half and narrow tiles, and its pack. */
     if (isa != DS_ISA_PORTABLE) {
         w->whole = gemm_kernel_avx2;
@@ -245,18 +249,13 @@ static void choose_kernels(struct gemm_work *w)
         w->narrow = gemm_kernel_avx2_narrow;
         w->pack_panel = gemm_pack_panel_avx2;
     }
-#endif
 #if defined(DS_BUILD_AVX512)
     if (isa == DS_ISA_AVX512) {
         w->whole = gemm_kernel_avx512;
         w->pair = gemm_kernel_avx512_pair;
     }
 #endif
-    if (isa != DS_ISA_PORTABLE) return;
-    w->whole = gemm_kernel_portable;
-    w->half = gemm_kernel_portable_half;
-    w->narrow = NULL;
-    w->pack_panel = NULL;
+#endif
 }
 
 /* Products of a million multiply-adds and up are split over the threads. */

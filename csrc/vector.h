@@ -240,12 +240,6 @@ static inline vf vsum_reciprocal(vsum s)
         (vsum){.low = _mm512_div_pd(one, s.low), .high = _mm512_div_pd(one, s.high)});
 }
 
-/* d - q*t, exactly (q = d/t rounded; the FMA rounds once, and the result is exact). */
-static inline vf vf_remainder(vf d, vf q, vf t)
-{
-    return _mm512_fnmadd_ps(q, t, d);
-}
-
 /* What the exp and log below need, as AVX2's section gives it too. */
 /* clang-format off */
 typedef __mmask16 vmask;
@@ -427,12 +421,6 @@ static inline vf vsum_reciprocal(vsum s)
         (vsum){.low = _mm256_div_pd(one, s.low), .high = _mm256_div_pd(one, s.high)});
 }
 
-/* d - q*t, exactly (q = d/t rounded; the FMA rounds once, and the result is exact). */
-static inline vf vf_remainder(vf d, vf q, vf t)
-{
-    return _mm256_fnmadd_ps(q, t, d);
-}
-
 /* What the exp and log below need, as AVX-512's section gives it too. */
 /* clang-format off */
 typedef __m256 vmask;
@@ -468,8 +456,14 @@ static inline vf vf_split_exponent(vf x, vf *e)
 
 #if defined(DS_VECTOR_AVX512) || defined(DS_VECTOR_AVX2)
 
-/* The exp and log of both instruction sets, each lane the same operations in
-   the same order, so that their results are the same bits. */
+/* What both instruction sets compute alike, each lane the same operations
+   in the same order, so that their results are the same bits. */
+
+/* d - q*t, exactly (q = d/t rounded; the FMA rounds once, and the result is exact). */
+static inline vf vf_remainder(vf d, vf q, vf t)
+{
+    return vf_fnmadd(q, t, d);
+}
 
 /* exp(x + correction), where correction is far below an ulp of x: it goes
    into the reduced argument, where it counts. With nonpositive (x <= 0 or

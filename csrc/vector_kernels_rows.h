@@ -168,9 +168,10 @@ static inline vf VK(shifted)(vf x, vf m, const scaling *s)
 
 /* log(sum(exp((x - largest)/temp))) over a row, while next (or NULL), the
    row after it, comes into cache. */
-static float VK(row_log_sum)(const float *x, size_t n, vf m, float largest, const scaling *s,
+static float VK(row_log_sum)(const float *x, size_t n, float largest, const scaling *s,
                              const float *next)
 {
+    vf m = vf_set1(largest);
     vsum sum = vsum_zero();
     size_t i = 0;
     for (; i + LANES <= n; i += LANES) {
@@ -185,14 +186,15 @@ static float VK(row_log_sum)(const float *x, size_t n, vf m, float largest, cons
 }
 
 /* output = (x - largest)/temp - log_sum over n values. */
-static void VK(log_row_out)(const float *x, size_t n, vf m, float largest, vf log_sum,
+static void VK(log_row_out)(const float *x, size_t n, float largest, float log_sum,
                             const scaling *s, float *output)
 {
+    vf m = vf_set1(largest), l = vf_set1(log_sum);
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
-        vf_store(output + i, vf_sub(VK(shifted)(vf_load(x + i), m, s), log_sum));
+        vf_store(output + i, vf_sub(VK(shifted)(vf_load(x + i), m, s), l));
     if (i < n) {
-        vf v = vf_sub(VK(shifted)(vf_load_part(x + i, n - i, largest), m, s), log_sum);
+        vf v = vf_sub(VK(shifted)(vf_load_part(x + i, n - i, largest), m, s), l);
         vf_store_part(output + i, v, n - i);
     }
 }
@@ -201,8 +203,8 @@ static void VK(log_softmax_row)(const float *input, size_t n, float temp, float 
 {
     scaling s = VK(scaling_for)(temp);
     float largest = VK(row_max)(input, n);
-    vf m = vf_set1(largest), log_sum = vf_set1(VK(row_log_sum)(input, n, m, largest, &s, NULL));
-    VK(log_row_out)(input, n, m, largest, log_sum, &s, output);
+    float log_sum = VK(row_log_sum)(input, n, largest, &s, NULL);
+    VK(log_row_out)(input, n, largest, log_sum, &s, output);
 }
 
 /* log_softmax_row over count rows, row r from offset[r], for an output far
@@ -216,12 +218,13 @@ static void VK(log_softmax_rows_stream)(const float *input, const size_t *offset
     for (size_t r = 0; r < count; ++r) {
         const float *x = input + offset[r], *next = r + 1 < count ? input + offset[r + 1] : NULL;
         float *y = output + offset[r], largest = VK(row_max)(x, n);
-        vf m = vf_set1(largest), log_sum = vf_set1(VK(row_log_sum)(x, n, m, largest, &s, next));
+        float log_sum = VK(row_log_sum)(x, n, largest, &s, next);
         size_t i = floats_before(y, n, STREAM_ALIGNMENT);
-        VK(log_row_out)(x, i, m, largest, log_sum, &s, y);
+        VK(log_row_out)(x, i, largest, log_sum, &s, y);
+        vf m = vf_set1(largest), l = vf_set1(log_sum);
         for (; i + LANES <= n; i += LANES)
-            vf_stream(y + i, vf_sub(VK(shifted)(vf_load(x + i), m, &s), log_sum));
-        VK(log_row_out)(x + i, n - i, m, largest, log_sum, &s, y + i);
+            vf_stream(y + i, vf_sub(VK(shifted)(vf_load(x + i), m, &s), l));
+        VK(log_row_out)(x + i, n - i, largest, log_sum, &s, y + i);
     }
     stream_fence();
 }
@@ -251,8 +254,8 @@ static void VK(softmax_x_ent)(size_t n, const float *pred, const float *truth, f
 }
 
 /* --- softmax_backward and the exact loss, each written once for two
-   layouts: a row of n contiguous values (vector j holds values 8j to 8j+7),
-   or up to eight groups side by side (vector j holds value j of each, stride
+   layouts: a row of n contiguous values (vector j holds values LANES*j on),
+   or up to LANES groups side by side (vector j holds value j of each, stride
    apart; lane l at index[l], or at l when index is NULL). --- */
 
 typedef struct {
@@ -531,10 +534,10 @@ static void VK(copy_rows)(const float *x, size_t from, size_t n, size_t width, f
     }
 }
 
-/* Columns [c, c + LANES) of the rows (fewer at the end) into scratch (at column
-   c), transposed.
-   LANES rows (twice as many, with the truth) are more streams than the hardware
-   prefetcher follows: each row asks for its values this far ahead. */
+/* Columns [c, c + LANES) of the rows (fewer at the end) into scratch (at
+   column c), transposed. LANES rows (twice as many, with the truth) are
+   more streams than the hardware prefetcher follows: each row asks for its
+   values this far ahead. */
 enum { TREE_PREFETCH = 128 };
 
 static void VK(tree_columns_in)(const float *input, const size_t *row, size_t columns, size_t c,
@@ -605,8 +608,9 @@ static ALWAYS_INLINE void VK(tree_group)(const tree_pass *p, float *x, size_t n,
    group they hold is done. Each column goes out only after it came in, so
    an output may be an input. Scratch holds an area of window*LANES floats
    per array (window a multiple of LANES, at least the largest group +
-   2*LANES, so that it stays in cache): a window of columns from base, which moves up, the
-   columns not yet out taken along, when the next LANES do not fit. */
+   2*LANES, so that it stays in cache): a window of columns from base,
+   which moves up, the columns not yet out taken along, when the next LANES
+   do not fit. */
 static ALWAYS_INLINE void VK(tree_rows)(const tree_pass *p, const size_t *row, size_t count,
                                         size_t columns, size_t window, const size_t *group_size,
                                         size_t groups, float *scratch)
@@ -676,7 +680,7 @@ static void VK(softmax_tree_x_ent_exact_rows)(const float *input, const float *t
    the formulas): the logits are read for the max, then for the sum, then
    for the gradient, which is written once. --- */
 
-/* The weights of classes [k, k + count) (count up to 8; 1 without weights,
+/* The weights of classes [k, k + count) (count up to LANES; 1 without weights,
    0 past count). */
 static inline vf VK(class_weights)(const struct cross_entropy *c, size_t k, size_t count)
 {
