@@ -18,6 +18,15 @@ enum { LANES_PER_VECTOR = 8, MAX_LANES = 16, TILE_POSITIONS = 64, BLOCK_POSITION
    (o, i) of outer x inner has its classes at logits + o*classes*inner + i,
    inner floats apart. */
 
+/* A block of log_softmax_block whose output is still to be written: each
+   group's largest value and the log of its sum. */
+struct pending_block {
+    const float *input;
+    float *output;
+    size_t count;
+    float largest[BLOCK_POSITIONS], log_sum[BLOCK_POSITIONS];
+};
+
 /* The kernels that any vector width serves, each instruction set at its
    widest (vector_kernels_rows.h): over contiguous values, and over the
    tree's batch rows side by side, `lanes` at a time. */
@@ -36,6 +45,17 @@ struct row_kernels {
        softmax_rows_stream's. */
     void (*log_softmax_rows_stream)(const float *input, const size_t *offset, size_t count,
                                     size_t n, float temp, float *output);
+    /* log_softmax over count (0 to BLOCK_POSITIONS) groups one apart, values
+       stride apart (output may be input), a call behind: it takes the
+       block's largest values and sums, and writes the output of the block
+       `pending` holds (if any) meanwhile, so that its stores run beside the
+       sums' arithmetic; then `pending` holds this block. A call with count 0
+       writes the last one. next (or NULL) is the input of the next call,
+       fetched meanwhile. With stream, the output goes around the cache
+       (where a row of it is 16-byte aligned). */
+    void (*log_softmax_block)(const float *input, size_t n, size_t stride, size_t count, float temp,
+                              float *output, const float *next, int stream,
+                              struct pending_block *pending);
     void (*softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
                           float *error);
     /* blas.c's softmax_backward over n contiguous values. The product is
@@ -95,12 +115,6 @@ struct lane_kernels {
        may be input). */
     void (*log_softmax_lanes)(const float *input, size_t n, size_t stride, float temp,
                               float *output);
-    /* log_softmax over count (1 to BLOCK_POSITIONS) groups one apart, values
-       stride apart (output may be input); next (or NULL) is the input of
-       the next call, fetched meanwhile. With stream, the output goes around
-       the cache (where a row of it is 16-byte aligned). */
-    void (*log_softmax_block)(const float *input, size_t n, size_t stride, size_t count, float temp,
-                              float *output, const float *next, int stream);
     /* log_softmax over count (1 to 8) groups anywhere, group l at
        input + index[l], values stride apart, by way of scratch (n*8 floats,
        at least 64). */

@@ -76,14 +76,6 @@ static ALWAYS_INLINE vsum VK(column_sum)(const float *p, size_t n, size_t stride
     return sum;
 }
 
-/* Each lane's log of its sum: log(high) + low/high, high the sum rounded to
-   float and low the remainder. */
-static inline vf VK(log_of)(vsum sum)
-{
-    vf low, high = vsum_split(sum, &low);
-    return vf_add(vf_log(high), vf_div(low, high));
-}
-
 /* log_softmax of eight groups side by side, values stride apart. The sum is
    of coarse exps (within 3.2e-6, but exp(0) = 1 exactly), so its log is
    within 3.2e-6*(1 - 1/sum) of log(sum): a third of the tolerance (1e-6 +
@@ -117,25 +109,6 @@ static void VK(log_softmax_lanes)(const float *input, size_t n, size_t stride, f
    of the next tile comes into cache; every pass after runs on the tile. --- */
 
 enum { TILE_VECTORS = TILE_POSITIONS / LANES };
-
-static inline size_t VK(tile_vectors)(size_t count)
-{
-    return (count + LANES - 1) / LANES;
-}
-
-/* Vector v of count positions from row: whole, or its first lanes (0 past count). */
-static inline vf VK(tile_load)(const float *row, size_t v, size_t count)
-{
-    size_t left = count - v * LANES;
-    return left >= LANES ? vf_load(row + v * LANES) : vf_load_first(row + v * LANES, left);
-}
-
-static inline void VK(tile_store)(float *row, size_t v, size_t count, vf value)
-{
-    size_t left = count - v * LANES;
-    if (left >= LANES) vf_store(row + v * LANES, value);
-    else vf_store_part(row + v * LANES, value, left);
-}
 
 /* count positions from x into tile, and each lane's largest class. next
    (or NULL) is where the next tile starts, in the same rows, and next_out
@@ -182,62 +155,6 @@ static ALWAYS_INLINE void VK(tile_sums)(float *tile, size_t n, size_t vectors, c
         float *column = tile + v * LANES;
         sums[v] = VK(column_sum)(column, n, width, largest[v], s, keep ? column : NULL);
     }
-}
-
-/* --- blocks: up to BLOCK_POSITIONS positions side by side, each with n
-   classes stride apart, walked row by row: a row's stretch of the block is
-   one contiguous run, so the hardware prefetchers follow one stream, not n
-   (rows a multiple of 4 KB apart, n at once, defeat them and the TLB), and
-   the block stays in cache from one pass to the next. --- */
-
-enum { BLOCK_VECTORS = BLOCK_POSITIONS / LANES };
-
-/* count floats from p into cache. */
-static inline void VK(prefetch_run)(const float *p, size_t count)
-{
-    for (size_t f = 0; f < count; f += 64 / sizeof(float)) prefetch(p + f); /* a cache line */
-}
-
-/* log_softmax of count (1 to BLOCK_POSITIONS) positions: max, sum and
-   output passes, each lane as log_lanes_scaled. The next block's input
-   (and output, unless streamed) comes into cache during the sum, the pass
-   with the most arithmetic to hide the fetch. */
-static void VK(log_softmax_block)(const float *input, size_t n, size_t stride, size_t count,
-                                  float temp, float *output, const float *next, int stream)
-{
-    scaling s = VK(scaling_for)(temp);
-    size_t vectors = VK(tile_vectors)(count), whole = count / LANES;
-    const float *next_out = next && !stream ? output + (next - input) : NULL;
-    vf largest[BLOCK_VECTORS], log_sum[BLOCK_VECTORS];
-    vsum sums[BLOCK_VECTORS];
-    for (size_t v = 0; v < vectors; ++v) largest[v] = vf_set1(-INFINITY), sums[v] = vsum_zero();
-    for (size_t k = 0; k < n; ++k) {
-        const float *x = input + k * stride;
-        for (size_t v = 0; v < vectors; ++v)
-            largest[v] = vf_max(largest[v], VK(tile_load)(x, v, count));
-    }
-    for (size_t k = 0; k < n; ++k) {
-        const float *x = input + k * stride;
-        if (next) VK(prefetch_run)(next + k * stride, count);
-        if (next_out) VK(prefetch_run)(next_out + k * stride, count);
-        for (size_t v = 0; v < vectors; ++v) {
-            vf shifted = VK(shifted)(VK(tile_load)(x, v, count), largest[v], &s);
-            sums[v] = vsum_add(sums[v], vf_exp_coarse(shifted));
-        }
-    }
-    for (size_t v = 0; v < vectors; ++v) log_sum[v] = VK(log_of)(sums[v]);
-    for (size_t k = 0; k < n; ++k) {
-        const float *x = input + k * stride;
-        float *y = output + k * stride;
-        int around = stream && ((uintptr_t)y & 15) == 0;
-        for (size_t v = 0; v < vectors; ++v) {
-            vf shifted = VK(shifted)(VK(tile_load)(x, v, count), largest[v], &s);
-            vf value = vf_sub(shifted, log_sum[v]);
-            if (around && v < whole) vf_stream(y + v * LANES, value);
-            else VK(tile_store)(y, v, count, value);
-        }
-    }
-    if (stream) stream_fence();
 }
 
 /* Up to eight groups of n <= 8 contiguous values, group l at p + index[l],
@@ -656,7 +573,6 @@ const struct lane_kernels VK(lane_kernels) = {
     .softmax_lanes = VK(softmax_lanes),
     .softmax_wide = VK(softmax_wide),
     .log_softmax_lanes = VK(log_softmax_lanes),
-    .log_softmax_block = VK(log_softmax_block),
     .log_softmax_gathered = VK(log_softmax_gathered),
     .softmax_backward_lanes = VK(softmax_backward_lanes),
     .softmax_packed = VK(softmax_packed),

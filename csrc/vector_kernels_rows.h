@@ -229,6 +229,103 @@ static void VK(log_softmax_rows_stream)(const float *input, const size_t *offset
     stream_fence();
 }
 
+/* Each lane's log of its sum: log(high) + low/high, high the sum rounded to
+   float and low the remainder. */
+static inline vf VK(log_of)(vsum sum)
+{
+    vf low, high = vsum_split(sum, &low);
+    return vf_add(vf_log(high), vf_div(low, high));
+}
+
+/* --- positions side by side, each with its classes stride apart: vector v
+   of a row holds positions [v*LANES, (v+1)*LANES) --- */
+
+static inline size_t VK(tile_vectors)(size_t count)
+{
+    return (count + LANES - 1) / LANES;
+}
+
+/* Vector v of count positions from row: whole, or its first lanes (0 past count). */
+static inline vf VK(tile_load)(const float *row, size_t v, size_t count)
+{
+    size_t left = count - v * LANES;
+    return left >= LANES ? vf_load(row + v * LANES) : vf_load_first(row + v * LANES, left);
+}
+
+static inline void VK(tile_store)(float *row, size_t v, size_t count, vf value)
+{
+    size_t left = count - v * LANES;
+    if (left >= LANES) vf_store(row + v * LANES, value);
+    else vf_store_part(row + v * LANES, value, left);
+}
+
+/* --- blocks: up to BLOCK_POSITIONS positions side by side, each with n
+   classes stride apart, walked row by row: a row's stretch of the block is
+   one contiguous run, so the hardware prefetchers follow one stream, not n
+   (rows a multiple of 4 KB apart, n at once, defeat them and the TLB), and
+   the block stays in cache from one pass to the next. --- */
+
+enum { BLOCK_VECTORS = BLOCK_POSITIONS / LANES };
+
+/* count floats from p into cache. */
+static inline void VK(prefetch_run)(const float *p, size_t count)
+{
+    for (size_t f = 0; f < count; f += 64 / sizeof(float)) prefetch(p + f); /* a cache line */
+}
+
+/* Row k of the pending block's output: each lane as log_lanes_scaled. */
+static ALWAYS_INLINE void VK(pending_row)(const struct pending_block *p, size_t k, size_t stride,
+                                          const scaling *s, int stream)
+{
+    const float *x = p->input + k * stride;
+    float *y = p->output + k * stride;
+    int around = stream && ((uintptr_t)y & 15) == 0;
+    size_t vectors = VK(tile_vectors)(p->count), whole = p->count / LANES;
+    for (size_t v = 0; v < vectors; ++v) {
+        vf shifted = VK(shifted)(VK(tile_load)(x, v, p->count), vf_load(p->largest + v * LANES), s);
+        vf value = vf_sub(shifted, vf_load(p->log_sum + v * LANES));
+        if (around && v < whole) vf_stream_16(y + v * LANES, value);
+        else VK(tile_store)(y, v, p->count, value);
+    }
+}
+
+/* log_softmax of count (0 to BLOCK_POSITIONS) positions, a call behind: the
+   max pass, then the sum pass, which writes the pending block's output row
+   by row beside its exps (the stores, to memory, would otherwise wait in a
+   pass of their own) and fetches the next block's input (and output,
+   unless streamed). */
+static void VK(log_softmax_block)(const float *input, size_t n, size_t stride, size_t count,
+                                  float temp, float *output, const float *next, int stream,
+                                  struct pending_block *pending)
+{
+    scaling s = VK(scaling_for)(temp);
+    size_t vectors = VK(tile_vectors)(count);
+    const float *next_out = next && !stream ? output + (next - input) : NULL;
+    vf largest[BLOCK_VECTORS];
+    vsum sums[BLOCK_VECTORS];
+    for (size_t v = 0; v < vectors; ++v) largest[v] = vf_set1(-INFINITY), sums[v] = vsum_zero();
+    for (size_t k = 0; k < n && count; ++k) {
+        const float *x = input + k * stride;
+        for (size_t v = 0; v < vectors; ++v)
+            largest[v] = vf_max(largest[v], VK(tile_load)(x, v, count));
+    }
+    for (size_t k = 0; k < n; ++k) {
+        if (next) VK(prefetch_run)(next + k * stride, count);
+        if (next_out) VK(prefetch_run)(next_out + k * stride, count);
+        if (pending->count) VK(pending_row)(pending, k, stride, &s, stream);
+        for (size_t v = 0; v < vectors; ++v) {
+            vf shifted = VK(shifted)(VK(tile_load)(input + k * stride, v, count), largest[v], &s);
+            sums[v] = vsum_add(sums[v], vf_exp_coarse(shifted));
+        }
+    }
+    for (size_t v = 0; v < vectors; ++v) {
+        vf_store(pending->largest + v * LANES, largest[v]);
+        vf_store(pending->log_sum + v * LANES, VK(log_of)(sums[v]));
+    }
+    pending->input = input, pending->output = output, pending->count = count;
+    if (stream) stream_fence();
+}
+
 /* -log(p) where t is not 0, else 0. A vector of truths that are all 0
    (most of them, where the truth is one-hot) takes no log. */
 static ALWAYS_INLINE vf VK(x_ent_error)(vf p, vf t)
@@ -804,6 +901,7 @@ const struct row_kernels VK(row_kernels) = {
     .softmax_rows_stream = VK(softmax_rows_stream),
     .log_softmax_row = VK(log_softmax_row),
     .log_softmax_rows_stream = VK(log_softmax_rows_stream),
+    .log_softmax_block = VK(log_softmax_block),
     .softmax_x_ent = VK(softmax_x_ent),
     .softmax_backward_row = VK(softmax_backward_row),
     .softmax_backward_rows_stream = VK(softmax_backward_rows_stream),
