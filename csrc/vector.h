@@ -180,14 +180,6 @@ static inline void vf_stream(float *p, vf v)
 {
     _mm512_stream_ps(p, v);
 }
-/* vf_stream where p is only 16-byte aligned. */
-static inline void vf_stream_16(float *p, vf v)
-{
-    _mm_stream_ps(p, _mm512_castps512_ps128(v));
-    _mm_stream_ps(p + 4, _mm512_extractf32x4_ps(v, 1));
-    _mm_stream_ps(p + 8, _mm512_extractf32x4_ps(v, 2));
-    _mm_stream_ps(p + 12, _mm512_extractf32x4_ps(v, 3));
-}
 static inline void stream_fence(void)
 {
     _mm_sfence();
@@ -370,15 +362,10 @@ static ALWAYS_INLINE void vf_transpose(vf *r)
 /* A store that bypasses the cache, as two halves: p is 16-byte aligned
    (the kernels start at a whole vector's boundary). */
 enum { STREAM_ALIGNMENT = 32 };
-/* p 16-byte aligned is enough. */
 static inline void vf_stream(float *p, vf v)
 {
     _mm_stream_ps(p, _mm256_castps256_ps128(v));
     _mm_stream_ps(p + 4, _mm256_extractf128_ps(v, 1));
-}
-static inline void vf_stream_16(float *p, vf v)
-{
-    vf_stream(p, v);
 }
 static inline void stream_fence(void)
 {
@@ -689,10 +676,6 @@ static inline void vf_transpose(vf *r)
 }
 enum { STREAM_ALIGNMENT = 32 };
 static inline void vf_stream(float *p, vf v)
-{
-    vf_store(p, v);
-}
-static inline void vf_stream_16(float *p, vf v)
 {
     vf_store(p, v);
 }

@@ -273,20 +273,46 @@ static inline void VK(prefetch_run)(const float *p, size_t count)
     for (size_t f = 0; f < count; f += 64 / sizeof(float)) prefetch(p + f); /* a cache line */
 }
 
-/* Row k of the pending block's output: each lane as log_lanes_scaled. */
+/* count (up to LANES) values of the pending block's output, from position
+   i of its row x: each lane as log_lanes_scaled. */
+static ALWAYS_INLINE vf VK(pending_values)(const struct pending_block *p, const float *x, size_t i,
+                                           size_t count, const scaling *s)
+{
+    if (count == LANES)
+        return vf_sub(VK(shifted)(vf_load(x + i), vf_load(p->largest + i), s),
+                      vf_load(p->log_sum + i));
+    vf largest = vf_load_first(p->largest + i, count);
+    vf shifted = VK(shifted)(vf_load_first(x + i, count), largest, s);
+    return vf_sub(shifted, vf_load_first(p->log_sum + i, count));
+}
+
+/* Positions [from, to) of the pending block's row x, to y. */
+static ALWAYS_INLINE void VK(pending_store)(const struct pending_block *p, const float *x, float *y,
+                                            size_t from, size_t to, const scaling *s)
+{
+    for (size_t i = from; i < to; i += LANES) {
+        size_t left = to - i < LANES ? to - i : LANES;
+        if (left == LANES) vf_store(y + i, VK(pending_values)(p, x, i, LANES, s));
+        else vf_store_part(y + i, VK(pending_values)(p, x, i, left, s), left);
+    }
+}
+
+/* Row k of the pending block's output. With stream, its whole cache lines
+   go around the cache; the lines it shares with the blocks beside it (its
+   stretch of a row starts anywhere) are stored as usual, since streaming
+   part of a line costs a read of the line in memory. */
 static ALWAYS_INLINE void VK(pending_row)(const struct pending_block *p, size_t k, size_t stride,
                                           const scaling *s, int stream)
 {
     const float *x = p->input + k * stride;
     float *y = p->output + k * stride;
-    int around = stream && ((uintptr_t)y & 15) == 0;
-    size_t vectors = VK(tile_vectors)(p->count), whole = p->count / LANES;
-    for (size_t v = 0; v < vectors; ++v) {
-        vf shifted = VK(shifted)(VK(tile_load)(x, v, p->count), vf_load(p->largest + v * LANES), s);
-        vf value = vf_sub(shifted, vf_load(p->log_sum + v * LANES));
-        if (around && v < whole) vf_stream_16(y + v * LANES, value);
-        else VK(tile_store)(y, v, p->count, value);
-    }
+    enum { LINE = 64 / sizeof(float) };
+    size_t head = stream ? floats_before(y, p->count, 64) : 0;
+    size_t lines = stream ? head + (p->count - head) / LINE * LINE : 0;
+    VK(pending_store)(p, x, y, 0, head, s);
+    for (size_t i = head; i < lines; i += LANES)
+        vf_stream(y + i, VK(pending_values)(p, x, i, LANES, s));
+    VK(pending_store)(p, x, y, lines, p->count, s);
 }
 
 /* log_softmax of count (0 to BLOCK_POSITIONS) positions, a call behind: the
