@@ -1,90 +1,29 @@
 /* gemm's microkernels and its transposing pack for AVX2 + FMA. Only this
    file is compiled for them; gemm.c calls them only on a CPU that has both. */
 #include "gemm_kernel.h"
+#include "target.h"
 
 #if defined(DS_BUILD_AVX2)
 
-#include <immintrin.h>
-#include <math.h>
+TARGET_BEGIN("avx2,fma")
 
-#define TARGET __attribute__((target("avx2,fma")))
+#define DS_VECTOR_AVX2 1
+#include "vector.h"
 
-/* c = scale*sum + keep*c, or scale*sum when beta is 0 (c is then not read). */
-static inline TARGET void store(float *c, __m256 sum, __m256 scale, __m256 keep, float beta)
+#include "gemm_kernel_tile.h"
+
+_Static_assert(GEMM_NR == 2 * LANES, "an AVX2 tile is two vectors wide");
+
+void gemm_kernel_avx2(size_t k, const float *a, const float *b, float alpha, float beta, float *c,
+                      size_t ldc, size_t rows)
 {
-    __m256 product = _mm256_mul_ps(scale, sum);
-    if (beta) product = _mm256_fmadd_ps(keep, _mm256_loadu_ps(c), product);
-    _mm256_storeu_ps(c, product);
+    tile_rows(k, a, b, LANES, alpha, beta, c, ldc, rows, 2);
 }
 
-/* The twelve sums are named, not an array: GCC keeps an array of vectors in
-   memory and stores it back at every step. With one half, or fewer rows,
-   the other sums, loads and stores are dead code the compiler drops. */
-#define STEP(r)                                                     \
-    if (r < rows) {                                                 \
-        x = _mm256_broadcast_ss(a + r);                             \
-        s##r##0 = _mm256_fmadd_ps(x, b0, s##r##0);                  \
-        if (halves == 2) s##r##1 = _mm256_fmadd_ps(x, b1, s##r##1); \
-    }
-
-#define STORE(r)                                                             \
-    if (r < rows) {                                                          \
-        store(c + r * ldc, s##r##0, scale, keep, beta);                      \
-        if (halves == 2) store(c + r * ldc + 8, s##r##1, scale, keep, beta); \
-    }
-
-_Static_assert(GEMM_MR == 6 && GEMM_NR == 16, "the AVX2 microkernel is 6 x 16");
-
-/* The tile's first `rows` rows and 8 * halves columns; both are constants
-   at each call. */
-static inline TARGET __attribute__((always_inline)) void tile(size_t k, const float *a,
-                                                              const float *b, float alpha,
-                                                              float beta, float *c, size_t ldc,
-                                                              size_t rows, int halves)
+void gemm_kernel_avx2_half(size_t k, const float *a, const float *b, float alpha, float beta,
+                           float *c, size_t ldc, size_t rows)
 {
-    __m256 s00 = _mm256_setzero_ps(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00;
-    __m256 s30 = s00, s31 = s00, s40 = s00, s41 = s00, s50 = s00, s51 = s00, x;
-    for (size_t p = 0; p < k; ++p, a += GEMM_MR, b += GEMM_NR) {
-        __m256 b0 = _mm256_loadu_ps(b), b1 = b0;
-        if (halves == 2) b1 = _mm256_loadu_ps(b + 8);
-        STEP(0);
-        STEP(1);
-        STEP(2);
-        STEP(3);
-        STEP(4);
-        STEP(5);
-    }
-    __m256 scale = _mm256_set1_ps(alpha), keep = _mm256_set1_ps(beta);
-    STORE(0);
-    STORE(1);
-    STORE(2);
-    STORE(3);
-    STORE(4);
-    STORE(5);
-}
-
-/* A partial panel's rows, rounded up to 2 or 4: its tile does a third or
-   two thirds of a whole tile's multiply-adds. */
-static inline TARGET __attribute__((always_inline)) void tile_rows(size_t k, const float *a,
-                                                                   const float *b, float alpha,
-                                                                   float beta, float *c, size_t ldc,
-                                                                   size_t rows, int halves)
-{
-    if (rows <= 2) tile(k, a, b, alpha, beta, c, ldc, 2, halves);
-    else if (rows <= 4) tile(k, a, b, alpha, beta, c, ldc, 4, halves);
-    else tile(k, a, b, alpha, beta, c, ldc, GEMM_MR, halves);
-}
-
-TARGET void gemm_kernel_avx2(size_t k, const float *a, const float *b, float alpha, float beta,
-                             float *c, size_t ldc, size_t rows)
-{
-    tile_rows(k, a, b, alpha, beta, c, ldc, rows, 2);
-}
-
-TARGET void gemm_kernel_avx2_half(size_t k, const float *a, const float *b, float alpha, float beta,
-                                  float *c, size_t ldc, size_t rows)
-{
-    tile_rows(k, a, b, alpha, beta, c, ldc, rows, 1);
+    tile_rows(k, a, b, LANES, alpha, beta, c, ldc, rows, 1);
 }
 
 /* The last columns of C, when no more than NR/4 are left: column j's sums
@@ -111,10 +50,8 @@ TARGET void gemm_kernel_avx2_half(size_t k, const float *a, const float *b, floa
 
 _Static_assert(GEMM_NR / 4 == 4, "the narrow kernel has four columns of sums");
 
-static inline TARGET __attribute__((always_inline)) void narrow(size_t k, const float *a,
-                                                                const float *b, float alpha,
-                                                                float beta, float *c, size_t ldc,
-                                                                size_t rows, int cols)
+static ALWAYS_INLINE void narrow(size_t k, const float *a, const float *b, float alpha, float beta,
+                                 float *c, size_t ldc, size_t rows, int cols)
 {
     __m128 lo0 = _mm_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0, lo2 = lo0, hi2 = lo0;
     __m128 lo3 = lo0, hi3 = lo0, v;
@@ -132,8 +69,8 @@ static inline TARGET __attribute__((always_inline)) void narrow(size_t k, const 
     NARROW_STORE(3);
 }
 
-TARGET void gemm_kernel_avx2_narrow(size_t k, const float *a, const float *b, float alpha,
-                                    float beta, float *c, size_t ldc, size_t rows, size_t cols)
+void gemm_kernel_avx2_narrow(size_t k, const float *a, const float *b, float alpha, float beta,
+                             float *c, size_t ldc, size_t rows, size_t cols)
 {
     if (cols == 1) narrow(k, a, b, alpha, beta, c, ldc, rows, 1);
     else if (cols == 2) narrow(k, a, b, alpha, beta, c, ldc, rows, 2);
@@ -142,7 +79,7 @@ TARGET void gemm_kernel_avx2_narrow(size_t k, const float *a, const float *b, fl
 }
 
 /* The 8 x 8 block of rows v[0..7] transposed in place: v[j] becomes column j. */
-static inline TARGET __attribute__((always_inline)) void transpose8(__m256 v[8])
+static ALWAYS_INLINE void transpose8(__m256 v[8])
 {
     __m256 t[8], u[8];
     for (int i = 0; i < 8; i += 2) {
@@ -163,9 +100,8 @@ static inline TARGET __attribute__((always_inline)) void transpose8(__m256 v[8])
 
 /* Columns [k, k + 8) of the panel, by blocks of eight rows (zeros past the
    last row); a column of a block of six is written as four floats and two. */
-static inline TARGET __attribute__((always_inline)) void pack_columns(const float *x, size_t row,
-                                                                      size_t k, size_t width,
-                                                                      float *out)
+static ALWAYS_INLINE void pack_columns(const float *x, size_t row, size_t k, size_t width,
+                                       float *out)
 {
     for (size_t h = 0; h < width; h += 8) {
         size_t rows = width - h < 8 ? width - h : 8;
@@ -185,9 +121,8 @@ static inline TARGET __attribute__((always_inline)) void pack_columns(const floa
     }
 }
 
-static inline TARGET __attribute__((always_inline)) void pack_panel(const float *x, size_t row,
-                                                                    size_t cols, size_t width,
-                                                                    float *out)
+static ALWAYS_INLINE void pack_panel(const float *x, size_t row, size_t cols, size_t width,
+                                     float *out)
 {
     size_t k = 0;
     for (; k + 8 <= cols; k += 8) pack_columns(x, row, k, width, out);
@@ -198,10 +133,12 @@ static inline TARGET __attribute__((always_inline)) void pack_panel(const float 
 
 _Static_assert(GEMM_MR == 6, "a panel of A is written as four floats and two");
 
-TARGET void gemm_pack_panel_avx2(const float *x, size_t row, size_t cols, size_t width, float *out)
+void gemm_pack_panel_avx2(const float *x, size_t row, size_t cols, size_t width, float *out)
 {
     if (width == GEMM_MR) pack_panel(x, row, cols, GEMM_MR, out);
     else pack_panel(x, row, cols, GEMM_NR, out);
 }
+
+TARGET_END
 
 #endif

@@ -1,14 +1,11 @@
 /* The vector kernels for AVX2 + FMA. Only this file is compiled for them;
    blas_vector.c calls it only on a CPU that has both. */
+#include "target.h"
 #include "vector_kernels.h"
 
 #if defined(DS_BUILD_AVX2)
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC target("avx2,fma")
-#endif
+TARGET_BEGIN("avx2,fma")
 
 #define DS_VECTOR_AVX2 1
 #include "vector.h"
@@ -16,8 +13,6 @@
 #define VK(name) name##_avx2
 #include "vector_kernels_impl.h"
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#endif
+TARGET_END
 
 #endif
