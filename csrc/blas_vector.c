@@ -127,7 +127,7 @@ static void rows_stream(const struct grouped *w, const size_t *offset, size_t co
 static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
 {
     /* softmax's streamed rows need scratch; without it, they run in cache. */
-    float *scratch = w->stream && w->op == OP_SOFTMAX ? malloc(w->n * sizeof(float)) : NULL;
+    float *scratch = w->stream && w->op == OP_SOFTMAX ? malloc(2 * w->n * sizeof(float)) : NULL;
     int stream = w->stream && (scratch || w->op != OP_SOFTMAX);
     size_t offset[STREAM_BATCH];
     for (size_t k = begin; k < end;) {

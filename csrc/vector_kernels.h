@@ -35,7 +35,8 @@ struct row_kernels {
     void (*softmax_row)(const float *input, size_t n, float temp, float *output);
     /* count such softmaxes, row r from offset[r], for outputs far larger than
        the cache: written around it, with the next row's fetch overlapping
-       the arithmetic. scratch holds n floats; output is 4-byte aligned. */
+       the arithmetic, and each row's stores overlapping the next row's.
+       scratch holds 2n floats; output is 4-byte aligned. */
     void (*softmax_rows_stream)(const float *input, const size_t *offset, size_t count, size_t n,
                                 float temp, float *output, float *scratch);
     /* log_softmax over n contiguous values (output may be input). */

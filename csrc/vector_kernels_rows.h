@@ -53,6 +53,26 @@ static float VK(row_max)(const float *x, size_t n)
     return vf_hmax(vf_max(vf_max(m0, m1), vf_max(m2, m3)));
 }
 
+/* A row whose output goes around the cache while the next row's exps are
+   computed: its exps times scale, vectors [at, end) streamed (from the
+   first boundary the stores need), the floats before and after stored as
+   usual. */
+typedef struct scaled_row {
+    const float *exps;
+    float *output;
+    float scale;
+    size_t at, end;
+} scaled_row;
+
+/* The next `count` floats (a whole number of vectors) of p's streamed part. */
+static ALWAYS_INLINE void VK(scaled_stream)(scaled_row *p, size_t count)
+{
+    vf s = vf_set1(p->scale);
+    size_t stop = p->at + count < p->end ? p->at + count : p->end;
+    for (; p->at < stop; p->at += LANES)
+        vf_stream(p->output + p->at, vf_mul(vf_load(p->exps + p->at), s));
+}
+
 /* Four vectors of row_exps from x + i, while the same stretch of the next
    row comes into cache; returns their float sum. */
 static ALWAYS_INLINE vf VK(exps4)(const float *x, size_t i, vf m, const scaling *s, float *exps,
@@ -74,15 +94,18 @@ static ALWAYS_INLINE vf VK(exps4)(const float *x, size_t i, vf m, const scaling 
 /* exps[i] = exp((x[i] - largest)/temp); returns their sum, kept in double
    (each run of eight vectors is added in float first, pairwise: at most 3
    roundings, 2e-7). With next, the row there comes into cache meanwhile,
-   so that fetching it overlaps the arithmetic of this one. */
+   so that fetching it overlaps the arithmetic of this one; with pending
+   (or NULL), eight vectors of its streamed part go beside each eight of
+   exps, so that those stores overlap it too. */
 static double VK(row_exps)(const float *x, size_t n, float largest, float temp, float *exps,
-                           const float *next)
+                           const float *next, scaled_row *pending)
 {
     scaling s = VK(scaling_for)(temp);
     vf m = vf_set1(largest);
     vsum sum = vsum_zero();
     size_t i = 0;
     for (; i + 8 * LANES <= n; i += 8 * LANES) {
+        if (pending) VK(scaled_stream)(pending, 8 * LANES);
         vf low = VK(exps4)(x, i, m, &s, exps, next);
         vf high = VK(exps4)(x, i + 4 * LANES, m, &s, exps, next);
         sum = vsum_add(sum, vf_add(low, high));
@@ -115,7 +138,7 @@ static void VK(row_scale)(const float *exps, size_t n, float scale, float *outpu
 static void VK(softmax_row)(const float *input, size_t n, float temp, float *output)
 {
     float largest = VK(row_max)(input, n);
-    float scale = (float)(1.0 / VK(row_exps)(input, n, largest, temp, output, NULL));
+    float scale = (float)(1.0 / VK(row_exps)(input, n, largest, temp, output, NULL, NULL));
     VK(row_scale)(output, n, scale, output);
 }
 
@@ -128,32 +151,40 @@ static inline size_t floats_before(const float *output, size_t n, uintptr_t boun
     return i < n ? i : n;
 }
 
-/* row_scale for an output far larger than the cache: stores that go around
-   it (from the first boundary they need, STREAM_ALIGNMENT), so that writing
-   the output costs no read of it. */
-static void VK(row_scale_stream)(const float *exps, size_t n, float scale, float *output)
+/* The row at output (n floats), its exps times scale, as a scaled_row. */
+static inline scaled_row VK(scaled_start)(const float *exps, size_t n, float scale, float *output)
 {
-    size_t i = floats_before(output, n, STREAM_ALIGNMENT);
-    VK(row_scale)(exps, i, scale, output);
-    vf s = vf_set1(scale);
-    for (; i + LANES <= n; i += LANES) vf_stream(output + i, vf_mul(vf_load(exps + i), s));
-    VK(row_scale)(exps + i, n - i, scale, output + i);
+    size_t at = floats_before(output, n, STREAM_ALIGNMENT);
+    return (scaled_row){exps, output, scale, at, at + (n - at) / LANES * LANES};
+}
+
+/* The rest of p's row: its streamed part, and the floats around it. */
+static void VK(scaled_finish)(scaled_row *p, size_t n)
+{
+    size_t at = floats_before(p->output, n, STREAM_ALIGNMENT);
+    VK(row_scale)(p->exps, at, p->scale, p->output);
+    VK(scaled_stream)(p, n);
+    VK(row_scale)(p->exps + p->end, n - p->end, p->scale, p->output + p->end);
 }
 
 /* Rows far larger than the cache: the max of row r (fetched into cache while
-   row r-1 computed), its exps into scratch while row r+1 is fetched, then
-   its output around the cache. scratch holds n floats; the output is 4-byte
-   aligned. */
+   row r-1 computed), then its exps into one half of scratch while row r+1
+   is fetched and row r-1's output (its exps in the other half) goes around
+   the cache; the last row's output after. scratch holds 2n floats; the
+   output is 4-byte aligned. */
 static void VK(softmax_rows_stream)(const float *input, const size_t *offset, size_t count,
                                     size_t n, float temp, float *output, float *scratch)
 {
+    scaled_row pending;
     for (size_t r = 0; r < count; ++r) {
         const float *x = input + offset[r];
         const float *next = r + 1 < count ? input + offset[r + 1] : NULL;
-        float largest = VK(row_max)(x, n);
-        double sum = VK(row_exps)(x, n, largest, temp, scratch, next);
-        VK(row_scale_stream)(scratch, n, (float)(1.0 / sum), output + offset[r]);
+        float *exps = scratch + r % 2 * n, largest = VK(row_max)(x, n);
+        double sum = VK(row_exps)(x, n, largest, temp, exps, next, r ? &pending : NULL);
+        if (r) VK(scaled_finish)(&pending, n);
+        pending = VK(scaled_start)(exps, n, (float)(1.0 / sum), output + offset[r]);
     }
+    if (count) VK(scaled_finish)(&pending, n);
     stream_fence();
 }
 
