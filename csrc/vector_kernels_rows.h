@@ -495,13 +495,44 @@ static ALWAYS_INLINE vf VK(backward_value)(vf y, vf dy, vf high, vf low, float t
     return add ? vf_add(dx, v) : v;
 }
 
-/* A row's dot in two chains of sums, so that their adds overlap. */
-static double VK(row_dot)(const float *y, const float *dy, size_t n)
+/* A row whose dx goes around the cache while the next row's dot is
+   computed: dx = backward_value over vectors [at, end) streamed (from the
+   first boundary the stores need), the floats before and after stored as
+   usual. */
+typedef struct backward_row {
+    const float *y, *dy;
+    float *dx;
+    vf high, low;
+    float temp;
+    size_t at, end;
+} backward_row;
+
+/* The next `count` floats (a whole number of vectors) of p's streamed part. */
+static ALWAYS_INLINE void VK(backward_stream)(backward_row *p, size_t count)
+{
+    size_t stop = p->at + count < p->end ? p->at + count : p->end;
+    for (; p->at < stop; p->at += LANES) {
+        vf y = vf_load(p->y + p->at), dy = vf_load(p->dy + p->at);
+        vf_stream(p->dx + p->at, VK(backward_value)(y, dy, p->high, p->low, p->temp, 0, p->high));
+    }
+}
+
+/* A row's dot in two chains of sums, so that their adds overlap. With
+   pending (or NULL), two vectors of its streamed dx go beside each two of
+   the dot; with next (0: none), the row that far on comes into cache
+   meanwhile. */
+static double VK(row_dot)(const float *y, const float *dy, size_t n, backward_row *pending,
+                          ptrdiff_t next)
 {
     vsum dot0 = vsum_zero(), dot1 = dot0;
     vf errors0 = vf_set1(0), errors1 = errors0;
     size_t i = 0;
     for (; i + 2 * LANES <= n; i += 2 * LANES) {
+        if (pending) VK(backward_stream)(pending, 2 * LANES);
+        for (size_t k = 0; next && k < 2 * LANES; k += 16) { /* each 64-byte line */
+            prefetch(y + next + i + k);
+            prefetch(dy + next + i + k);
+        }
         VK(dot_add)(vf_load(y + i), vf_load(dy + i), &dot0, &errors0);
         VK(dot_add)(vf_load(y + i + LANES), vf_load(dy + i + LANES), &dot1, &errors1);
     }
@@ -534,9 +565,10 @@ static ALWAYS_INLINE void VK(row_backward_out)(const float *y, const float *dy, 
 }
 
 /* A row's dot as a float (high) plus its remainder (low), in every lane. */
-static inline void VK(row_dot_split)(const float *y, const float *dy, size_t n, vf *high, vf *low)
+static inline void VK(row_dot_split)(const float *y, const float *dy, size_t n, vf *high, vf *low,
+                                     backward_row *pending, ptrdiff_t next)
 {
-    double dot = VK(row_dot)(y, dy, n);
+    double dot = VK(row_dot)(y, dy, n, pending, next);
     float h = (float)dot;
     *high = vf_set1(h);
     *low = vf_set1((float)(dot - h));
@@ -546,7 +578,7 @@ static void VK(softmax_backward_row)(const float *y, const float *dy, size_t n, 
                                      float *dx)
 {
     vf h, low;
-    VK(row_dot_split)(y, dy, n, &h, &low);
+    VK(row_dot_split)(y, dy, n, &h, &low, NULL, 0);
     if (temp == 1.0f) {
         if (add) VK(row_backward_out)(y, dy, n, h, low, 1.0f, 1, dx);
         else VK(row_backward_out)(y, dy, n, h, low, 1.0f, 0, dx);
@@ -557,44 +589,47 @@ static void VK(softmax_backward_row)(const float *y, const float *dy, size_t n, 
     }
 }
 
-/* row_backward_out setting dx far larger than the cache: stores that go
-   around it (from the first boundary they need, STREAM_ALIGNMENT), so that
-   writing dx costs no read of it, while the next row of y and dy, next
-   floats on (0: none), comes into cache. dx is 4-byte aligned. */
-static void VK(row_backward_stream)(const float *y, const float *dy, size_t n, vf high, vf low,
-                                    float temp, float *dx, ptrdiff_t next)
+/* The row of y, dy and dx as a backward_row, given its dot split. */
+static inline backward_row VK(backward_start)(const float *y, const float *dy, float *dx, size_t n,
+                                              vf high, vf low, float temp)
 {
-    size_t i = floats_before(dx, n, STREAM_ALIGNMENT);
-    VK(row_backward_out)(y, dy, i, high, low, temp, 0, dx);
-    for (; i + LANES <= n; i += LANES) {
-        if (next) {
-            prefetch(y + next + i);
-            prefetch(dy + next + i);
-        }
-        vf value = VK(backward_value)(vf_load(y + i), vf_load(dy + i), high, low, temp, 0, high);
-        vf_stream(dx + i, value);
-    }
-    VK(row_backward_out)(y + i, dy + i, n - i, high, low, temp, 0, dx + i);
+    size_t at = floats_before(dx, n, STREAM_ALIGNMENT);
+    return (backward_row){y, dy, dx, high, low, temp, at, at + (n - at) / LANES * LANES};
 }
 
-/* Rows this long fetch the next row's y and dy while they write theirs
+/* The rest of p's row: its streamed part, and the floats around it. */
+static void VK(backward_finish)(backward_row *p, size_t n)
+{
+    size_t at = floats_before(p->dx, n, STREAM_ALIGNMENT), end = p->end;
+    VK(row_backward_out)(p->y, p->dy, at, p->high, p->low, p->temp, 0, p->dx);
+    VK(backward_stream)(p, n);
+    VK(row_backward_out)(p->y + end, p->dy + end, n - end, p->high, p->low, p->temp, 0,
+                         p->dx + end);
+}
+
+/* Rows this long fetch the next row's y and dy while they compute theirs
    (W4's rows of 10000: 7 to 15% faster in A/B runs; W2's rows of 256 no
    faster). */
 enum { BACKWARD_PREFETCH_ROW = 1024 };
 
 /* softmax_backward_row's set over count rows, row r from offset[r] in y,
-   dy and dx, dx written around the cache. */
+   dy and dx: row r's dot while row r-1's dx goes around the cache (so that
+   those stores overlap the dot's arithmetic) and row r+1 comes into cache;
+   the last row's dx after. */
 static void VK(softmax_backward_rows_stream)(const float *y, const float *dy, const size_t *offset,
                                              size_t count, size_t n, float temp, float *dx)
 {
+    backward_row pending;
     for (size_t r = 0; r < count; ++r) {
         size_t at = offset[r];
-        vf h, low;
-        VK(row_dot_split)(y + at, dy + at, n, &h, &low);
         int fetch = r + 1 < count && n >= BACKWARD_PREFETCH_ROW;
         ptrdiff_t next = fetch ? (ptrdiff_t)offset[r + 1] - (ptrdiff_t)at : 0;
-        VK(row_backward_stream)(y + at, dy + at, n, h, low, temp, dx + at, next);
+        vf h, low;
+        VK(row_dot_split)(y + at, dy + at, n, &h, &low, r ? &pending : NULL, next);
+        if (r) VK(backward_finish)(&pending, n);
+        pending = VK(backward_start)(y + at, dy + at, dx + at, n, h, low, temp);
     }
+    if (count) VK(backward_finish)(&pending, n);
     stream_fence();
 }
 
