@@ -197,16 +197,38 @@ static inline vf VK(shifted)(vf x, vf m, const scaling *s)
     return s->divide ? vf_div(d, s->temp) : d;
 }
 
+/* A row whose output goes around the cache while the next row's sum is
+   computed: (x - largest)/temp - log_sum over vectors [at, end) streamed
+   (from the first boundary the stores need), the floats before and after
+   stored as usual. */
+typedef struct log_row {
+    const float *x;
+    float *y;
+    float largest, log_sum;
+    vf m, l; /* largest and log_sum in every lane */
+    size_t at, end;
+} log_row;
+
+/* The next `count` floats (a whole number of vectors) of p's streamed part. */
+static ALWAYS_INLINE void VK(log_stream)(log_row *p, size_t count, const scaling *s)
+{
+    size_t stop = p->at + count < p->end ? p->at + count : p->end;
+    for (; p->at < stop; p->at += LANES)
+        vf_stream(p->y + p->at, vf_sub(VK(shifted)(vf_load(p->x + p->at), p->m, s), p->l));
+}
+
 /* log(sum(exp((x - largest)/temp))) over a row, while next (or NULL), the
-   row after it, comes into cache. */
+   row after it, comes into cache, and a vector of pending's streamed
+   output (or NULL) goes beside each vector of exps. */
 static float VK(row_log_sum)(const float *x, size_t n, float largest, const scaling *s,
-                             const float *next)
+                             const float *next, log_row *pending)
 {
     vf m = vf_set1(largest);
     vsum sum = vsum_zero();
     size_t i = 0;
     for (; i + LANES <= n; i += LANES) {
         if (next) prefetch(next + i);
+        if (pending) VK(log_stream)(pending, LANES, s);
         sum = vsum_add(sum, VK(exp_of)(vf_load(x + i), m, s));
     }
     if (i < n) {
@@ -234,29 +256,51 @@ static void VK(log_softmax_row)(const float *input, size_t n, float temp, float 
 {
     scaling s = VK(scaling_for)(temp);
     float largest = VK(row_max)(input, n);
-    float log_sum = VK(row_log_sum)(input, n, largest, &s, NULL);
+    float log_sum = VK(row_log_sum)(input, n, largest, &s, NULL, NULL);
     VK(log_row_out)(input, n, largest, log_sum, &s, output);
 }
 
+/* The row at x, its output at y, as a log_row. */
+static inline log_row VK(log_start)(const float *x, float *y, size_t n, float largest,
+                                    float log_sum)
+{
+    size_t at = floats_before(y, n, STREAM_ALIGNMENT);
+    return (log_row){x,
+                     y,
+                     largest,
+                     log_sum,
+                     vf_set1(largest),
+                     vf_set1(log_sum),
+                     at,
+                     at + (n - at) / LANES * LANES};
+}
+
+/* The rest of p's row: its streamed part, and the floats around it. */
+static void VK(log_finish)(log_row *p, size_t n, const scaling *s)
+{
+    size_t at = floats_before(p->y, n, STREAM_ALIGNMENT), end = p->end;
+    VK(log_row_out)(p->x, at, p->largest, p->log_sum, s, p->y);
+    VK(log_stream)(p, n, s);
+    VK(log_row_out)(p->x + end, n - end, p->largest, p->log_sum, s, p->y + end);
+}
+
 /* log_softmax_row over count rows, row r from offset[r], for an output far
-   larger than the cache (and not the input): each row's sum while the next
-   row comes into cache, its output around the cache (from the first
-   boundary streaming stores need), so that writing it costs no read. */
+   larger than the cache (and not the input): row r's sum while row r+1
+   comes into cache and row r-1's output goes around the cache (so that
+   those stores overlap the sum's arithmetic); the last row's output after. */
 static void VK(log_softmax_rows_stream)(const float *input, const size_t *offset, size_t count,
                                         size_t n, float temp, float *output)
 {
     scaling s = VK(scaling_for)(temp);
+    log_row pending;
     for (size_t r = 0; r < count; ++r) {
         const float *x = input + offset[r], *next = r + 1 < count ? input + offset[r + 1] : NULL;
-        float *y = output + offset[r], largest = VK(row_max)(x, n);
-        float log_sum = VK(row_log_sum)(x, n, largest, &s, next);
-        size_t i = floats_before(y, n, STREAM_ALIGNMENT);
-        VK(log_row_out)(x, i, largest, log_sum, &s, y);
-        vf m = vf_set1(largest), l = vf_set1(log_sum);
-        for (; i + LANES <= n; i += LANES)
-            vf_stream(y + i, vf_sub(VK(shifted)(vf_load(x + i), m, &s), l));
-        VK(log_row_out)(x + i, n - i, largest, log_sum, &s, y + i);
+        float largest = VK(row_max)(x, n);
+        float log_sum = VK(row_log_sum)(x, n, largest, &s, next, r ? &pending : NULL);
+        if (r) VK(log_finish)(&pending, n, &s);
+        pending = VK(log_start)(x, output + offset[r], n, largest, log_sum);
     }
+    if (count) VK(log_finish)(&pending, n, &s);
     stream_fence();
 }
 
