@@ -410,27 +410,28 @@ FAMILY["W1"].append("W1-exact")
 
 def workloads(quick, names, tree, darknet19):
     """The workloads named, in order; `tree` is the WordTree of W5 (None when
-    W5 is not among them), `darknet19` the cfg of D19."""
-    rng = np.random.default_rng(0)
+    W5 is not among them), `darknet19` the cfg of D19. Each draws its data
+    from bench_gemm.seeded(its name)."""
     scale = 8 if quick else 1
+    rng = bench_gemm.seeded
 
     def grouped(kind, name, suffix=""):
         batch, inputs, groups = GROUPED[name]
         batch //= scale**2 if name == "W4" else scale
-        return lambda: kind(name + suffix, batch, inputs, groups, rng)
+        return lambda: kind(name + suffix, batch, inputs, groups, rng(name + suffix))
 
     make = {
         **{name: grouped(Grouped, name) for name in GROUPED},
         **{f"{name}-log": grouped(GroupedLog, name, "-log") for name in GROUPED},
         **{f"{name}-bwd": grouped(GroupedBackward, name, "-bwd") for name in GROUPED},
-        "W1-exact": lambda: ExactLayer("W1-exact", 128 // scale, 1000, rng),
-        "W5": lambda: TreeGroups("W5", 64 // scale, tree, rng),
-        "W5-exact": lambda: ExactLayer("W5-exact", 64 // scale, tree.n, rng, tree),
-        "S": lambda: Spatial("S", 16 // scale, 21, 64, 64, rng),
-        "CE1": lambda: CrossEntropy("CE1", (128 // scale, 1000), 1, None, rng),
-        "CE2": lambda: CrossEntropy("CE2", (4096 // scale**2, 10000), 1, None, rng),
-        "CE3": lambda: CrossEntropy("CE3", (8 // scale, 21, 128, 128), 1, 255, rng),
-        "LSM": lambda: LogSoftmaxAxis("LSM", (32 // scale, 81, 8732), rng),
+        "W1-exact": lambda: ExactLayer("W1-exact", 128 // scale, 1000, rng("W1-exact")),
+        "W5": lambda: TreeGroups("W5", 64 // scale, tree, rng("W5")),
+        "W5-exact": lambda: ExactLayer("W5-exact", 64 // scale, tree.n, rng("W5-exact"), tree),
+        "S": lambda: Spatial("S", 16 // scale, 21, 64, 64, rng("S")),
+        "CE1": lambda: CrossEntropy("CE1", (128 // scale, 1000), 1, None, rng("CE1")),
+        "CE2": lambda: CrossEntropy("CE2", (4096 // scale**2, 10000), 1, None, rng("CE2")),
+        "CE3": lambda: CrossEntropy("CE3", (8 // scale, 21, 128, 128), 1, 255, rng("CE3")),
+        "LSM": lambda: LogSoftmaxAxis("LSM", (32 // scale, 81, 8732), rng("LSM")),
         **bench_gemm.workloads(quick, darknet19, torch),
     }
     for name in names:

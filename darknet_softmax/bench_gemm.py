@@ -298,16 +298,22 @@ def torch_network(torch, network):
     return nn.Sequential(*modules).eval()
 
 
+def seeded(name):
+    """A generator seeded by a workload's name: its data are the same
+    whichever workloads run with it (and so is a peer's error, near the
+    tolerance for some)."""
+    return np.random.default_rng(list(name.encode()))
+
+
 def workloads(quick, darknet19, torch):
     """Each workload's maker by name; a quick run's are small. `darknet19` is
     the path of Darknet's darknet19.cfg; `torch` is PyTorch, or None."""
-    rng = np.random.default_rng(0)
     make: dict[str, Any] = {}
     for name, (m, n, k) in GEMM_SHAPES.items():
         product = (m // 16 + 3, n // 16 + 3, k // 16 + 3) if quick else (m, n, k)
         for layout in LAYOUTS:
             make[name + layout] = lambda w=name + layout, s=product, t=layout: Gemm(
-                w, s, t, rng, torch
+                w, s, t, seeded(w), torch
             )
     for name, (batch, h, w, c, filters, size, padding) in CONV_SHAPES.items():
         layer = (batch, h, w, c, filters, size, padding)
@@ -315,9 +321,9 @@ def workloads(quick, darknet19, torch):
             layer = (1, min(h, 9), min(w, 7), min(c, 5), min(filters, 6), size, padding)
         for way in ("F", "B"):
             make[name + way] = lambda w=name + way, s=layer, b=way == "B": Convolution(
-                w, s, b, rng, torch
+                w, s, b, seeded(w), torch
             )
-    make["D19"] = lambda: Darknet19("D19", darknet19, 64 if quick else 224, rng, torch)
+    make["D19"] = lambda: Darknet19("D19", darknet19, 64 if quick else 224, seeded("D19"), torch)
     return make
 
 
