@@ -52,8 +52,8 @@ struct row_kernels {
        `pending` holds (if any) meanwhile, so that its stores run beside the
        sums' arithmetic; then `pending` holds this block. A call with count 0
        writes the last one. next (or NULL) is the input of the next call,
-       fetched meanwhile. With stream, the output goes around the cache
-       (where a row of it is 16-byte aligned). */
+       fetched meanwhile. With stream, each row's stretch of the output
+       goes around the cache, its whole 64-byte lines. */
     void (*log_softmax_block)(const float *input, size_t n, size_t stride, size_t count, float temp,
                               float *output, const float *next, int stream,
                               struct pending_block *pending);

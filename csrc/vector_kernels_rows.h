@@ -53,24 +53,50 @@ static float VK(row_max)(const float *x, size_t n)
     return vf_hmax(vf_max(vf_max(m0, m1), vf_max(m2, m3)));
 }
 
+/* The floats of a 4-byte aligned output before its first `boundary`-byte
+   boundary (a power of 2), at most n: where streaming stores can start. */
+static inline size_t floats_before(const float *output, size_t n, uintptr_t boundary)
+{
+    size_t i = (size_t)((boundary - ((uintptr_t)output & (boundary - 1))) & (boundary - 1))
+               / sizeof(float);
+    return i < n ? i : n;
+}
+
+/* The part of a row that goes around the cache: whole vectors [head, end)
+   from its first STREAM_ALIGNMENT boundary, at how far its stores have
+   come; the floats before head and from end are stored as usual. */
+typedef struct streamed {
+    size_t head, at, end;
+} streamed;
+
+static inline streamed VK(streamed_part)(const float *output, size_t n)
+{
+    size_t head = floats_before(output, n, STREAM_ALIGNMENT);
+    return (streamed){head, head, head + (n - head) / LANES * LANES};
+}
+
+/* Where the next `count` floats (a whole number of vectors) of s stop. */
+static inline size_t streamed_stop(const streamed *s, size_t count)
+{
+    return s->at + count < s->end ? s->at + count : s->end;
+}
+
 /* A row whose output goes around the cache while the next row's exps are
-   computed: its exps times scale, vectors [at, end) streamed (from the
-   first boundary the stores need), the floats before and after stored as
-   usual. */
+   computed: its exps times scale. */
 typedef struct scaled_row {
     const float *exps;
     float *output;
     float scale;
-    size_t at, end;
+    streamed part;
 } scaled_row;
 
 /* The next `count` floats (a whole number of vectors) of p's streamed part. */
 static ALWAYS_INLINE void VK(scaled_stream)(scaled_row *p, size_t count)
 {
     vf s = vf_set1(p->scale);
-    size_t stop = p->at + count < p->end ? p->at + count : p->end;
-    for (; p->at < stop; p->at += LANES)
-        vf_stream(p->output + p->at, vf_mul(vf_load(p->exps + p->at), s));
+    size_t *at = &p->part.at;
+    for (size_t stop = streamed_stop(&p->part, count); *at < stop; *at += LANES)
+        vf_stream(p->output + *at, vf_mul(vf_load(p->exps + *at), s));
 }
 
 /* Four vectors of row_exps from x + i, while the same stretch of the next
@@ -142,29 +168,19 @@ static void VK(softmax_row)(const float *input, size_t n, float temp, float *out
     VK(row_scale)(output, n, scale, output);
 }
 
-/* The floats of a 4-byte aligned output before its first `boundary`-byte
-   boundary (a power of 2), at most n: where streaming stores can start. */
-static inline size_t floats_before(const float *output, size_t n, uintptr_t boundary)
-{
-    size_t i = (size_t)((boundary - ((uintptr_t)output & (boundary - 1))) & (boundary - 1))
-               / sizeof(float);
-    return i < n ? i : n;
-}
-
 /* The row at output (n floats), its exps times scale, as a scaled_row. */
 static inline scaled_row VK(scaled_start)(const float *exps, size_t n, float scale, float *output)
 {
-    size_t at = floats_before(output, n, STREAM_ALIGNMENT);
-    return (scaled_row){exps, output, scale, at, at + (n - at) / LANES * LANES};
+    return (scaled_row){exps, output, scale, VK(streamed_part)(output, n)};
 }
 
 /* The rest of p's row: its streamed part, and the floats around it. */
 static void VK(scaled_finish)(scaled_row *p, size_t n)
 {
-    size_t at = floats_before(p->output, n, STREAM_ALIGNMENT);
-    VK(row_scale)(p->exps, at, p->scale, p->output);
+    size_t end = p->part.end;
+    VK(row_scale)(p->exps, p->part.head, p->scale, p->output);
     VK(scaled_stream)(p, n);
-    VK(row_scale)(p->exps + p->end, n - p->end, p->scale, p->output + p->end);
+    VK(row_scale)(p->exps + end, n - end, p->scale, p->output + end);
 }
 
 /* Rows far larger than the cache: the max of row r (fetched into cache while
@@ -198,23 +214,21 @@ static inline vf VK(shifted)(vf x, vf m, const scaling *s)
 }
 
 /* A row whose output goes around the cache while the next row's sum is
-   computed: (x - largest)/temp - log_sum over vectors [at, end) streamed
-   (from the first boundary the stores need), the floats before and after
-   stored as usual. */
+   computed: (x - largest)/temp - log_sum. */
 typedef struct log_row {
     const float *x;
     float *y;
     float largest, log_sum;
     vf m, l; /* largest and log_sum in every lane */
-    size_t at, end;
+    streamed part;
 } log_row;
 
 /* The next `count` floats (a whole number of vectors) of p's streamed part. */
 static ALWAYS_INLINE void VK(log_stream)(log_row *p, size_t count, const scaling *s)
 {
-    size_t stop = p->at + count < p->end ? p->at + count : p->end;
-    for (; p->at < stop; p->at += LANES)
-        vf_stream(p->y + p->at, vf_sub(VK(shifted)(vf_load(p->x + p->at), p->m, s), p->l));
+    size_t *at = &p->part.at;
+    for (size_t stop = streamed_stop(&p->part, count); *at < stop; *at += LANES)
+        vf_stream(p->y + *at, vf_sub(VK(shifted)(vf_load(p->x + *at), p->m, s), p->l));
 }
 
 /* log(sum(exp((x - largest)/temp))) over a row, while next (or NULL), the
@@ -264,22 +278,15 @@ static void VK(log_softmax_row)(const float *input, size_t n, float temp, float 
 static inline log_row VK(log_start)(const float *x, float *y, size_t n, float largest,
                                     float log_sum)
 {
-    size_t at = floats_before(y, n, STREAM_ALIGNMENT);
-    return (log_row){x,
-                     y,
-                     largest,
-                     log_sum,
-                     vf_set1(largest),
-                     vf_set1(log_sum),
-                     at,
-                     at + (n - at) / LANES * LANES};
+    return (log_row){
+        x, y, largest, log_sum, vf_set1(largest), vf_set1(log_sum), VK(streamed_part)(y, n)};
 }
 
 /* The rest of p's row: its streamed part, and the floats around it. */
 static void VK(log_finish)(log_row *p, size_t n, const scaling *s)
 {
-    size_t at = floats_before(p->y, n, STREAM_ALIGNMENT), end = p->end;
-    VK(log_row_out)(p->x, at, p->largest, p->log_sum, s, p->y);
+    size_t end = p->part.end;
+    VK(log_row_out)(p->x, p->part.head, p->largest, p->log_sum, s, p->y);
     VK(log_stream)(p, n, s);
     VK(log_row_out)(p->x + end, n - end, p->largest, p->log_sum, s, p->y + end);
 }
@@ -540,24 +547,22 @@ static ALWAYS_INLINE vf VK(backward_value)(vf y, vf dy, vf high, vf low, float t
 }
 
 /* A row whose dx goes around the cache while the next row's dot is
-   computed: dx = backward_value over vectors [at, end) streamed (from the
-   first boundary the stores need), the floats before and after stored as
-   usual. */
+   computed: dx = backward_value. */
 typedef struct backward_row {
     const float *y, *dy;
     float *dx;
     vf high, low;
     float temp;
-    size_t at, end;
+    streamed part;
 } backward_row;
 
 /* The next `count` floats (a whole number of vectors) of p's streamed part. */
 static ALWAYS_INLINE void VK(backward_stream)(backward_row *p, size_t count)
 {
-    size_t stop = p->at + count < p->end ? p->at + count : p->end;
-    for (; p->at < stop; p->at += LANES) {
-        vf y = vf_load(p->y + p->at), dy = vf_load(p->dy + p->at);
-        vf_stream(p->dx + p->at, VK(backward_value)(y, dy, p->high, p->low, p->temp, 0, p->high));
+    size_t *at = &p->part.at;
+    for (size_t stop = streamed_stop(&p->part, count); *at < stop; *at += LANES) {
+        vf y = vf_load(p->y + *at), dy = vf_load(p->dy + *at);
+        vf_stream(p->dx + *at, VK(backward_value)(y, dy, p->high, p->low, p->temp, 0, p->high));
     }
 }
 
@@ -637,15 +642,14 @@ static void VK(softmax_backward_row)(const float *y, const float *dy, size_t n, 
 static inline backward_row VK(backward_start)(const float *y, const float *dy, float *dx, size_t n,
                                               vf high, vf low, float temp)
 {
-    size_t at = floats_before(dx, n, STREAM_ALIGNMENT);
-    return (backward_row){y, dy, dx, high, low, temp, at, at + (n - at) / LANES * LANES};
+    return (backward_row){y, dy, dx, high, low, temp, VK(streamed_part)(dx, n)};
 }
 
 /* The rest of p's row: its streamed part, and the floats around it. */
 static void VK(backward_finish)(backward_row *p, size_t n)
 {
-    size_t at = floats_before(p->dx, n, STREAM_ALIGNMENT), end = p->end;
-    VK(row_backward_out)(p->y, p->dy, at, p->high, p->low, p->temp, 0, p->dx);
+    size_t end = p->part.end;
+    VK(row_backward_out)(p->y, p->dy, p->part.head, p->high, p->low, p->temp, 0, p->dx);
     VK(backward_stream)(p, n);
     VK(row_backward_out)(p->y + end, p->dy + end, n - end, p->high, p->low, p->temp, 0,
                          p->dx + end);

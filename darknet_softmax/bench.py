@@ -413,25 +413,25 @@ def workloads(quick, names, tree, darknet19):
     W5 is not among them), `darknet19` the cfg of D19. Each draws its data
     from bench_gemm.seeded(its name)."""
     scale = 8 if quick else 1
-    rng = bench_gemm.seeded
+    seeded = bench_gemm.seeded
 
     def grouped(kind, name, suffix=""):
         batch, inputs, groups = GROUPED[name]
         batch //= scale**2 if name == "W4" else scale
-        return lambda: kind(name + suffix, batch, inputs, groups, rng(name + suffix))
+        return lambda: kind(name + suffix, batch, inputs, groups, seeded(name + suffix))
 
     make = {
         **{name: grouped(Grouped, name) for name in GROUPED},
         **{f"{name}-log": grouped(GroupedLog, name, "-log") for name in GROUPED},
         **{f"{name}-bwd": grouped(GroupedBackward, name, "-bwd") for name in GROUPED},
-        "W1-exact": lambda: ExactLayer("W1-exact", 128 // scale, 1000, rng("W1-exact")),
-        "W5": lambda: TreeGroups("W5", 64 // scale, tree, rng("W5")),
-        "W5-exact": lambda: ExactLayer("W5-exact", 64 // scale, tree.n, rng("W5-exact"), tree),
-        "S": lambda: Spatial("S", 16 // scale, 21, 64, 64, rng("S")),
-        "CE1": lambda: CrossEntropy("CE1", (128 // scale, 1000), 1, None, rng("CE1")),
-        "CE2": lambda: CrossEntropy("CE2", (4096 // scale**2, 10000), 1, None, rng("CE2")),
-        "CE3": lambda: CrossEntropy("CE3", (8 // scale, 21, 128, 128), 1, 255, rng("CE3")),
-        "LSM": lambda: LogSoftmaxAxis("LSM", (32 // scale, 81, 8732), rng("LSM")),
+        "W1-exact": lambda: ExactLayer("W1-exact", 128 // scale, 1000, seeded("W1-exact")),
+        "W5": lambda: TreeGroups("W5", 64 // scale, tree, seeded("W5")),
+        "W5-exact": lambda: ExactLayer("W5-exact", 64 // scale, tree.n, seeded("W5-exact"), tree),
+        "S": lambda: Spatial("S", 16 // scale, 21, 64, 64, seeded("S")),
+        "CE1": lambda: CrossEntropy("CE1", (128 // scale, 1000), 1, None, seeded("CE1")),
+        "CE2": lambda: CrossEntropy("CE2", (4096 // scale**2, 10000), 1, None, seeded("CE2")),
+        "CE3": lambda: CrossEntropy("CE3", (8 // scale, 21, 128, 128), 1, 255, seeded("CE3")),
+        "LSM": lambda: LogSoftmaxAxis("LSM", (32 // scale, 81, 8732), seeded("LSM")),
         **bench_gemm.workloads(quick, darknet19, torch),
     }
     for name in names:
