@@ -3,6 +3,9 @@ and writes what it promises. It times nothing that a test asserts on."""
 
 import json
 import os
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -246,3 +249,33 @@ def test_a_missing_darknet19_cfg_is_named(tmp_path, capsys):
         bench.main(["--quick", "--workloads", "D19", "--darknet19", str(tmp_path / "no.cfg")]) == 2
     )
     assert "--darknet19" in capsys.readouterr().err
+
+
+def test_gemm_ab_times_two_builds_in_one_process(tmp_path):
+    """tools/gemm_ab.py loads two builds side by side (here the same library
+    under two names) and prints a figure for each, each shape on its line."""
+    library = pathlib.Path(ds.__file__).with_name("_lib.abi3.so")
+    copy = tmp_path / "_lib.abi3.so"
+    copy.write_bytes(library.read_bytes())
+    tool = pathlib.Path(__file__).parents[1] / "tools" / "gemm_ab.py"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(tool),
+            str(library),
+            str(copy),
+            "--seconds",
+            "0.05",
+            "--shapes",
+            "G2NN,G2TN",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["G2NN", "G2TN"]
+    for line in lines[1:]:
+        figures = [field for field in line.split() if "/" in field]
+        assert len(figures) == 2
+        assert all(float(value) > 0 for figure in figures for value in figure.split("/"))

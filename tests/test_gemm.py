@@ -111,7 +111,7 @@ def test_products_split_over_threads_match_the_reference(rng, kernel_path, ta, t
 # --- the packed product: every layout and size around its blocking ---
 
 # csrc/gemm_kernel.h's tile (MR x NR) and csrc/gemm.c's blocks (KC, MC, NC)
-MR, NR, KC, MC, NC = 6, 16, 256, 144, 2048
+MR, NR, KC, MC, NC = 6, 16, 256, 144, 512
 SIZES = [1, 5, 7, 15, 16, 17, 33]
 LAYOUTS = [(0, 0), (0, 1), (1, 0), (1, 1)]
 

@@ -1,0 +1,91 @@
+"""Two or more builds of the library's gemm, timed in one process, their
+calls alternated: on a shared machine whose speed drifts by tens of percent
+from one minute to the next, each build then sees the same machine, where
+back-to-back benchmark runs would not.
+
+    python tools/gemm_ab.py OLD/_lib.abi3.so NEW/_lib.abi3.so [--threads 1]
+        [--seconds 3] [--shapes G3NN,G3TN]
+
+A build is the `darknet_softmax/_lib.abi3.so` of a checkout built in place
+(`python setup.py build_ext --inplace`). Prints, for each shape, each
+build's GFLOP/s from its fastest call and from its median one.
+"""
+
+import argparse
+import importlib.util
+import time
+
+import numpy as np
+
+# The benchmark's gemm rows (M, N, K) and layouts (TA, TB).
+SHAPES = {
+    f"G{i}{layout}": (shape, layout == "TN", layout == "NT")
+    for i, shape in enumerate(
+        [(256, 784, 1152), (128, 784, 256), (64, 3136, 576), (512, 49, 4608)], start=1
+    )
+    for layout in ("NN", "NT", "TN")
+}
+
+
+def load(path, index):
+    """The compiled module at `path`, under a name of its own, so that
+    several builds load side by side (each keeps its own thread pool)."""
+    spec = importlib.util.spec_from_file_location(f"build{index}._lib", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def calls(builds, shape, rng):
+    """One gemm call a build on the same operands, and its flops."""
+    (m, n, k), ta, tb = SHAPES[shape]
+    a = rng.standard_normal((k, m) if ta else (m, k), np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n), np.float32)
+    c = np.zeros((m, n), np.float32)
+    made = []
+    for build in builds:
+        ffi, lib = build.ffi, build.lib
+        pa, pb, pc = (ffi.from_buffer("float[]", x) for x in (a, b, c))
+        made.append(
+            lambda lib=lib, pa=pa, pb=pb, pc=pc: lib.gemm(
+                ta, tb, m, n, k, 1.0, pa, a.shape[1], pb, b.shape[1], 0.0, pc, n
+            )
+        )
+    return made, 2 * m * n * k
+
+
+def alternate(made, seconds):
+    """Each call's times, the calls taken in turn until `seconds` pass."""
+    for call in made:
+        call()
+    times = [[] for _ in made]
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for call, kept in zip(made, times):
+            begin = time.perf_counter()
+            call()
+            kept.append(time.perf_counter() - begin)
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("builds", nargs="+", help="the _lib.abi3.so of each build")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=3.0, help="a shape's time")
+    parser.add_argument("--shapes", default=",".join(SHAPES), help="of " + ", ".join(SHAPES))
+    args = parser.parse_args()
+    builds = [load(path, i) for i, path in enumerate(args.builds)]
+    for build in builds:
+        build.lib.ds_set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    print("GFLOP/s, fastest/median call, builds in the order given")
+    for shape in args.shapes.split(","):
+        made, flops = calls(builds, shape, rng)
+        times = alternate(made, args.seconds)
+        figures = [f"{flops / min(t) / 1e9:6.0f}/{flops / np.median(t) / 1e9:<4.0f}" for t in times]
+        print(f"{shape:5}", " ".join(figures), f"({len(times[0])} calls each)")
+
+
+if __name__ == "__main__":
+    main()
