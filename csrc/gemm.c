@@ -178,7 +178,7 @@ static void gemm_tile(const struct gemm_work *w, size_t kc, const float *a, cons
     int half = cols <= GEMM_NR / 2;
     gemm_kernel *kernel = half ? w->half : w->whole;
     if (w->narrow && cols <= GEMM_NR / 4) {
-        w->narrow(kc, a, b, w->ALPHA, beta, tile, w->ldc, rows, cols);
+        w->narrow(kc, a, b, w->ALPHA, beta, tile, w->ldc, rows, cols, 1);
         return;
     }
     if (rows == GEMM_MR && cols == (half ? GEMM_NR / 2 : GEMM_NR)) {
@@ -203,12 +203,19 @@ static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t n
     for (size_t j = 0; j < nc; j += GEMM_NR) {
         size_t cols = smaller(GEMM_NR, nc - j);
         int pair = w->pair && nc - j >= 2 * GEMM_NR;
+        size_t panels = w->narrow && cols <= GEMM_NR / 4 ? gemm_narrow_panels(cols) : 1;
         for (size_t i = 0; i < mc; i += GEMM_MR) {
             const float *a_panel = a + i * kc, *b_panel = b + j * kc;
             float *tile = c + i * w->ldc + j;
             size_t rows = smaller(GEMM_MR, mc - i);
             if (pair && rows == GEMM_MR) {
                 w->pair(kc, a_panel, b_panel, GEMM_NR * kc, w->ALPHA, beta, tile, w->ldc);
+                continue;
+            }
+            if (panels > 1 && mc - i >= panels * GEMM_MR) {
+                w->narrow(kc, a_panel, b_panel, w->ALPHA, beta, tile, w->ldc, GEMM_MR, cols,
+                          panels);
+                i += (panels - 1) * GEMM_MR;
                 continue;
             }
             gemm_tile(w, kc, a_panel, b_panel, rows, cols, beta, tile);

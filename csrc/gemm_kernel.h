@@ -23,9 +23,17 @@ typedef void gemm_kernel(size_t k, const float *a, const float *b, float alpha, 
 
 /* The tile's first `rows` rows and first `cols` columns (1 to NR/4), for
    the last columns of C: the rest of the tile is neither computed nor
-   written. */
+   written. With panels = gemm_narrow_panels(cols) (not 1), as many whole
+   tiles one below the other, from as many panels of A, MR*k floats apart. */
 typedef void gemm_narrow_kernel(size_t k, const float *a, const float *b, float alpha, float beta,
-                                float *c, size_t ldc, size_t rows, size_t cols);
+                                float *c, size_t ldc, size_t rows, size_t cols, size_t panels);
+
+/* How many tiles the narrow kernel takes at once for cols columns: enough
+   for eight registers of sums, which hide the multiply-add's latency. */
+static inline size_t gemm_narrow_panels(size_t cols)
+{
+    return cols == 1 ? 4 : cols == 2 ? 2 : 1;
+}
 
 /* Two whole tiles side by side: the one of b and the one of the next panel
    of B, b_step floats on (rows 0 to MR-1, columns 0 to 2*NR-1 of c). */

@@ -30,52 +30,89 @@ void gemm_kernel_avx2_half(size_t k, const float *a, const float *b, float alpha
    run down the tile's rows (rows 0 to 3 in one vector, 4 and 5 in another),
    so a step is a multiply-add of a column of A by one value of B, where the
    half kernel would multiply eight columns. Its products and their order
-   are the whole kernel's. */
-#define NARROW_STEP(j)                          \
-    if (j < cols) {                             \
-        v = _mm_broadcast_ss(b + j);            \
-        lo##j = _mm_fmadd_ps(top, v, lo##j);    \
-        hi##j = _mm_fmadd_ps(bottom, v, hi##j); \
+   are the whole kernel's. With one or two columns, two or four panels of A
+   (tiles q = 0 to 3, MR rows apart in C) go side by side, so that eight
+   sums, not two or four, hide the multiply-add's latency. */
+#define NARROW_FMA(q, j)                                 \
+    if (q < panels) {                                    \
+        lo##q##j = _mm_fmadd_ps(top##q, v, lo##q##j);    \
+        hi##q##j = _mm_fmadd_ps(bottom##q, v, hi##q##j); \
     }
 
-#define NARROW_STORE(j)                                             \
-    if (j < cols) {                                                 \
-        _mm_storeu_ps(sum, lo##j);                                  \
-        _mm_storeu_ps(sum + 4, hi##j);                              \
-        for (size_t r = 0; r < rows; ++r) {                         \
-            float product = alpha * sum[r], *out = c + r * ldc + j; \
-            *out = beta ? fmaf(beta, *out, product) : product;      \
-        }                                                           \
+#define NARROW_STEP(j)               \
+    if (j < cols) {                  \
+        v = _mm_broadcast_ss(b + j); \
+        NARROW_FMA(0, j)             \
+        NARROW_FMA(1, j)             \
+        NARROW_FMA(2, j)             \
+        NARROW_FMA(3, j)             \
     }
+
+#define NARROW_LOAD(q)                                                              \
+    if (q < panels) {                                                               \
+        top##q = _mm_loadu_ps(a + q * step);                                        \
+        bottom##q = _mm_castpd_ps(_mm_load_sd((const double *)(a + q * step + 4))); \
+    }
+
+#define NARROW_STORE(q, j)                                                          \
+    if (q < panels && j < cols) {                                                   \
+        _mm_storeu_ps(sum, lo##q##j);                                               \
+        _mm_storeu_ps(sum + 4, hi##q##j);                                           \
+        for (size_t r = 0; r < (q + 1 < panels ? GEMM_MR : rows); ++r) {            \
+            float product = alpha * sum[r], *out = c + (q * GEMM_MR + r) * ldc + j; \
+            *out = beta ? fmaf(beta, *out, product) : product;                      \
+        }                                                                           \
+    }
+
+#define NARROW_STORES(q) \
+    NARROW_STORE(q, 0)   \
+    NARROW_STORE(q, 1)   \
+    NARROW_STORE(q, 2)   \
+    NARROW_STORE(q, 3)
+
+#define NARROW_SUMS(q)                                                                          \
+    __m128 lo##q##0 = zero, lo##q##1 = zero, lo##q##2 = zero, lo##q##3 = zero, hi##q##0 = zero, \
+           hi##q##1 = zero, hi##q##2 = zero, hi##q##3 = zero, top##q = zero, bottom##q = zero
 
 _Static_assert(GEMM_NR / 4 == 4, "the narrow kernel has four columns of sums");
 
 static ALWAYS_INLINE void narrow(size_t k, const float *a, const float *b, float alpha, float beta,
-                                 float *c, size_t ldc, size_t rows, int cols)
+                                 float *c, size_t ldc, size_t rows, int cols, int panels)
 {
-    __m128 lo0 = _mm_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0, lo2 = lo0, hi2 = lo0;
-    __m128 lo3 = lo0, hi3 = lo0, v;
+    const __m128 zero = _mm_setzero_ps();
+    __m128 v;
+    NARROW_SUMS(0);
+    NARROW_SUMS(1);
+    NARROW_SUMS(2);
+    NARROW_SUMS(3);
+    size_t step = GEMM_MR * k; /* from one panel of A to the next */
     for (size_t p = 0; p < k; ++p, a += GEMM_MR, b += GEMM_NR) {
-        __m128 top = _mm_loadu_ps(a), bottom = _mm_castpd_ps(_mm_load_sd((const double *)(a + 4)));
+        NARROW_LOAD(0);
+        NARROW_LOAD(1);
+        NARROW_LOAD(2);
+        NARROW_LOAD(3);
         NARROW_STEP(0);
         NARROW_STEP(1);
         NARROW_STEP(2);
         NARROW_STEP(3);
     }
     float sum[8];
-    NARROW_STORE(0);
-    NARROW_STORE(1);
-    NARROW_STORE(2);
-    NARROW_STORE(3);
+    NARROW_STORES(0);
+    NARROW_STORES(1);
+    NARROW_STORES(2);
+    NARROW_STORES(3);
 }
 
+/* panels is 1, or gemm_narrow_panels(cols) whole panels. */
 void gemm_kernel_avx2_narrow(size_t k, const float *a, const float *b, float alpha, float beta,
-                             float *c, size_t ldc, size_t rows, size_t cols)
+                             float *c, size_t ldc, size_t rows, size_t cols, size_t panels)
 {
-    if (cols == 1) narrow(k, a, b, alpha, beta, c, ldc, rows, 1);
-    else if (cols == 2) narrow(k, a, b, alpha, beta, c, ldc, rows, 2);
-    else if (cols == 3) narrow(k, a, b, alpha, beta, c, ldc, rows, 3);
-    else narrow(k, a, b, alpha, beta, c, ldc, rows, 4);
+    if (cols == 1 && panels > 1) narrow(k, a, b, alpha, beta, c, ldc, rows, 1, 4);
+    else if (cols == 1) narrow(k, a, b, alpha, beta, c, ldc, rows, 1, 1);
+    else if (cols == 2 && panels > 1) narrow(k, a, b, alpha, beta, c, ldc, rows, 2, 2);
+    else if (cols == 2) narrow(k, a, b, alpha, beta, c, ldc, rows, 2, 1);
+    else if (cols == 3) narrow(k, a, b, alpha, beta, c, ldc, rows, 3, 1);
+    else narrow(k, a, b, alpha, beta, c, ldc, rows, 4, 1);
 }
 
 /* The 8 x 8 block of rows v[0..7] transposed in place: v[j] becomes column j. */

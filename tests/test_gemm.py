@@ -180,6 +180,28 @@ def test_blocking_edges_on_every_path(rng, kernel_path, ta, tb, m, n, k):
     check_product(rng, ta, tb, m, n, k, alpha=0.5, beta=2.0, pad=(1, 2, 3))
 
 
+@pytest.mark.parametrize("ta, tb", LAYOUTS)
+@pytest.mark.parametrize("m", [4 * MR, 4 * MR + 5, 9 * MR + 2])
+def test_a_column_is_the_same_bits_whatever_its_neighbours(rng, kernel_path, ta, tb, m):
+    """Each value of C is its own sequence of multiply-adds, the same in the
+    whole, half and narrow kernels: the first columns of a product, computed
+    alone (their last 1 to 4 by the narrow kernel, up to four tiles of rows
+    at once, or 8 by the half kernel), equal the same columns of a product
+    two tiles wide, bit for bit, and both match the reference."""
+    k = KC + 3
+    a, b, c, op_a, op_b = operands(rng, ta, tb, m, 2 * NR, k)
+    gemm(ta, tb, m, 2 * NR, k, 0.5, a, a.shape[1], b, b.shape[1], 0.0, c, 2 * NR)
+    scale = np.abs(c).max()
+    assert_close(
+        c, expected_product(op_a, op_b, c, 0.5, 0.0), atol=1e-5 * scale, rtol=0, kind="gemm"
+    )
+    for n in (1, 2, 3, 4, 8, NR + 1, NR + 2, NR + 3, NR + 4):
+        alone = np.full((m, n), np.nan, np.float32)
+        narrow_b = np.ascontiguousarray(op_b[:, :n].T if tb else op_b[:, :n])
+        gemm(ta, tb, m, n, k, 0.5, a, a.shape[1], narrow_b, narrow_b.shape[1], 0.0, alone, n)
+        assert np.array_equal(alone, c[:, :n]), n
+
+
 @pytest.mark.parametrize("alpha", [0.0, 1.0, -0.75])
 @pytest.mark.parametrize("beta", [0.0, 1.0, 2.5])
 @pytest.mark.parametrize("ta, tb", LAYOUTS)
