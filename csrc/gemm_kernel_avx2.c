@@ -30,9 +30,9 @@ void gemm_kernel_avx2_half(size_t k, const float *a, const float *b, float alpha
    run down the tile's rows (rows 0 to 3 in one vector, 4 and 5 in another),
    so a step is a multiply-add of a column of A by one value of B, where the
    half kernel would multiply eight columns. Its products and their order
-   are the whole kernel's. With one or two columns, two or four panels of A
-   (tiles q = 0 to 3, MR rows apart in C) go side by side, so that eight
-   sums, not two or four, hide the multiply-add's latency. */
+   are the whole kernel's. With one column four panels of A, and with two
+   two (tiles q = 0 to 3, MR rows apart in C), go side by side, so that
+   eight sums, not two or four, hide the multiply-add's latency. */
 #define NARROW_FMA(q, j)                                 \
     if (q < panels) {                                    \
         lo##q##j = _mm_fmadd_ps(top##q, v, lo##q##j);    \
