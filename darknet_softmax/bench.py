@@ -8,7 +8,8 @@ layer's (W1-exact, W5-exact); a name W1 to W5 runs all of its rows.
 
 Each implementation is checked against the float64 reference before it is
 timed; one that is wrong is reported, never timed. Every figure is the median
-of many calls, and every ratio compares two figures from the same run.
+of many calls (at one thread, the implementations' calls taken in turn), and
+every ratio compares two figures from the same run.
 
     python benchmarks/bench.py [--quick] [--workloads W1,W3] [--json FILE] [--plot FILE]
     darknet-softmax bench ...      (the same)
@@ -457,6 +458,29 @@ def median_seconds(call, repeats, budget, warm_up):
     return statistics.median(times), len(times)
 
 
+def alternated_medians(calls, repeats, budget, warm_up):
+    """For `calls` ({name: call}), each one's median and count of up to
+    `repeats` timed calls (at least 5, fewer once the rounds pass `budget`
+    seconds a call), the calls taken in turn after warm-up calls of each: on
+    a shared machine whose speed changes from one second to the next, the
+    change then falls on every implementation alike, where timing one after
+    the other lets it fall on one."""
+    for call in calls.values():
+        start = time.perf_counter()
+        while time.perf_counter() - start < warm_up:
+            call()
+    times: dict = {name: [] for name in calls}
+    begin = time.perf_counter()
+    while any(len(kept) < repeats for kept in times.values()) and (
+        min(map(len, times.values())) < 5 or time.perf_counter() - begin < budget * len(calls)
+    ):
+        for name, call in calls.items():
+            t0 = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - t0)
+    return {name: (statistics.median(kept), len(kept)) for name, kept in times.items()}
+
+
 def set_threads(threads):
     runtime.set_num_threads(threads)
     bench_gemm.set_blas_threads(threads)
@@ -467,12 +491,16 @@ def set_threads(threads):
 def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress, isas=()):
     """Rows of results for one workload: each implementation at each thread count,
     darknet_softmax again with each of `isas` (named "isa=NAME"), the
-    scalar path (one thread, as Darknet), and the copy at all cores."""
+    scalar path (one thread, as Darknet), and the copy at all cores. At one
+    thread the implementations' calls are timed in turn (alternated_medians);
+    at more, one implementation after the other, since a peer's threads spin
+    for a while after its call and would take cores from the next one."""
     expected = workload.expected()
     calls = workload.implementations()
     rows = []
 
-    def run(name, threads, call, check=True):
+    def checked(name, threads, call, check=True):
+        """The row of one implementation, its result checked, not yet timed."""
         progress.set_postfix_str(f"{workload.name} {name} {threads}t")
         workload.out.fill(np.nan)
         call()
@@ -487,11 +515,17 @@ def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress, 
             "error": error,
             "ok": error <= 1,
         }
-        if row["ok"]:
-            seconds, count = median_seconds(call, repeats, budget, warm_up)
-            row.update(seconds=seconds, repeats=count)
         rows.append(row)
         progress.update()
+        return row
+
+    def timed(row, figures):
+        row.update(seconds=figures[0], repeats=figures[1])
+
+    def run(name, threads, call, check=True):
+        row = checked(name, threads, call, check)
+        if row["ok"]:
+            timed(row, median_seconds(call, repeats, budget, warm_up))
 
     set_threads(cores)
     run("copy", cores, lambda: runtime.copy(workload.x, workload.out), check=False)
@@ -499,8 +533,14 @@ def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress, 
         run("scalar", 1, calls["darknet_softmax"])
     for threads in thread_counts:
         set_threads(threads)
-        for name, call in calls.items():
-            run(name, threads, call)
+        if threads == 1:
+            group = {name: checked(name, threads, call) for name, call in calls.items()}
+            ok = {name: call for name, call in calls.items() if group[name]["ok"]}
+            for name, figures in alternated_medians(ok, repeats, budget, warm_up).items():
+                timed(group[name], figures)
+        else:
+            for name, call in calls.items():
+                run(name, threads, call)
         for isa in isas:
             with runtime.settings(instruction_set=isa):
                 run(f"isa={isa}", threads, calls["darknet_softmax"])
