@@ -777,10 +777,14 @@ static void VK(copy_rows)(const float *x, size_t from, size_t n, size_t width, f
    values this far ahead. */
 enum { TREE_PREFETCH = 128 };
 
-static void VK(tree_columns_in)(const float *input, const size_t *row, size_t columns, size_t c,
-                                float *scratch)
+/* The block's rows, transposed, to scratch: whole or the first width
+   columns. Inlined with width a constant (LANES) for whole blocks, so that
+   r stays in registers: with a variable width GCC keeps r in memory and
+   copies it out with rep movsq, which made the exact tree loss's transposes
+   half its time. */
+static ALWAYS_INLINE void VK(columns_in)(const float *input, const size_t *row, size_t c,
+                                         size_t width, float *scratch)
 {
-    size_t width = columns - c < LANES ? columns - c : LANES;
     vf r[LANES];
     for (size_t l = 0; l < LANES; ++l) {
         const float *x = input + row[l] + c;
@@ -791,11 +795,17 @@ static void VK(tree_columns_in)(const float *input, const size_t *row, size_t co
     for (size_t j = 0; j < width; ++j) vf_store(scratch + j * LANES, r[j]);
 }
 
-/* And back out, to the first count rows. */
-static void VK(tree_columns_out)(const float *scratch, const size_t *row, size_t count,
-                                 size_t columns, size_t c, float *output)
+static void VK(tree_columns_in)(const float *input, const size_t *row, size_t columns, size_t c,
+                                float *scratch)
 {
-    size_t width = columns - c < LANES ? columns - c : LANES;
+    if (columns - c >= LANES) VK(columns_in)(input, row, c, LANES, scratch);
+    else VK(columns_in)(input, row, c, columns - c, scratch);
+}
+
+/* And back out, to the first count rows, as columns_in. */
+static ALWAYS_INLINE void VK(columns_out)(const float *scratch, const size_t *row, size_t count,
+                                          size_t c, size_t width, float *output)
+{
     vf r[LANES];
     for (size_t j = 0; j < LANES; ++j) r[j] = vf_load(scratch + (j < width ? j : 0) * LANES);
     vf_transpose(r);
@@ -803,6 +813,15 @@ static void VK(tree_columns_out)(const float *scratch, const size_t *row, size_t
         if (width == LANES) vf_store(output + row[l] + c, r[l]);
         else vf_store_part(output + row[l] + c, r[l], width);
     }
+}
+
+static void VK(tree_columns_out)(const float *scratch, const size_t *row, size_t count,
+                                 size_t columns, size_t c, float *output)
+{
+    if (columns - c >= LANES && count == LANES)
+        VK(columns_out)(scratch, row, LANES, c, LANES, output);
+    else if (columns - c >= LANES) VK(columns_out)(scratch, row, count, c, LANES, output);
+    else VK(columns_out)(scratch, row, count, c, columns - c, output);
 }
 
 /* LANES groups of n values side by side, one vector a value (the tree's

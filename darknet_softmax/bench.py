@@ -8,7 +8,7 @@ layer's (W1-exact, W5-exact); a name W1 to W5 runs all of its rows.
 
 Each implementation is checked against the float64 reference before it is
 timed; one that is wrong is reported, never timed. Every figure is the median
-of many calls (at one thread, the implementations' calls taken in turn), and
+of many calls (at one thread, the implementations taking turns), and
 every ratio compares two figures from the same run.
 
     python benchmarks/bench.py [--quick] [--workloads W1,W3] [--json FILE] [--plot FILE]
@@ -458,13 +458,16 @@ def median_seconds(call, repeats, budget, warm_up):
     return statistics.median(times), len(times)
 
 
-def alternated_medians(calls, repeats, budget, warm_up):
+def alternated_medians(calls, repeats, budget, warm_up, run=3):
     """For `calls` ({name: call}), each one's median and count of up to
     `repeats` timed calls (at least 5, fewer once the rounds pass `budget`
-    seconds a call), the calls taken in turn after warm-up calls of each: on
-    a shared machine whose speed changes from one second to the next, the
-    change then falls on every implementation alike, where timing one after
-    the other lets it fall on one."""
+    seconds a call), after warm-up calls of each. The implementations take
+    turns, `run` timed calls at a time, each run after one untimed call that
+    brings its data back into cache (a call right after another
+    implementation's would find its own evicted, and time that): on a shared
+    machine whose speed changes from one second to the next, the change then
+    falls on every implementation alike, where timing one after the other
+    lets it fall on one."""
     for call in calls.values():
         start = time.perf_counter()
         while time.perf_counter() - start < warm_up:
@@ -475,9 +478,11 @@ def alternated_medians(calls, repeats, budget, warm_up):
         min(map(len, times.values())) < 5 or time.perf_counter() - begin < budget * len(calls)
     ):
         for name, call in calls.items():
-            t0 = time.perf_counter()
             call()
-            times[name].append(time.perf_counter() - t0)
+            for _ in range(min(run, repeats - len(times[name]))):
+                t0 = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - t0)
     return {name: (statistics.median(kept), len(kept)) for name, kept in times.items()}
 
 
@@ -492,7 +497,7 @@ def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress, 
     """Rows of results for one workload: each implementation at each thread count,
     darknet_softmax again with each of `isas` (named "isa=NAME"), the
     scalar path (one thread, as Darknet), and the copy at all cores. At one
-    thread the implementations' calls are timed in turn (alternated_medians);
+    thread the implementations take turns (alternated_medians);
     at more, one implementation after the other, since a peer's threads spin
     for a while after its call and would take cores from the next one."""
     expected = workload.expected()

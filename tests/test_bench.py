@@ -283,18 +283,20 @@ def test_gemm_ab_times_two_builds_in_one_process(tmp_path):
 
 
 def test_alternated_medians_take_the_calls_in_turn():
-    """After each call's warm-up, the timed calls go round in the order
-    given, each as often as the others, up to the repeats asked for."""
+    """After each call's warm-up, the implementations take turns in the
+    order given, each turn an untimed call and then up to three timed ones,
+    until each has the repeats asked for."""
     order = []
     calls = {name: (lambda name=name: order.append(name)) for name in ("ours", "peer", "other")}
     figures = bench.alternated_medians(calls, repeats=7, budget=10.0, warm_up=0.0)
     assert {name: count for name, (_, count) in figures.items()} == dict.fromkeys(calls, 7)
-    assert order == ["ours", "peer", "other"] * 7
+    turns = [name for name in calls for _ in range(4)] * 2 + [n for n in calls for _ in range(2)]
+    assert order == turns
     assert all(seconds >= 0 for seconds, _ in figures.values())
 
 
 def test_alternated_medians_stop_at_the_budget_after_five_rounds():
     calls = {"slow": lambda: time.sleep(0.002), "fast": lambda: None}
     figures = bench.alternated_medians(calls, repeats=1000, budget=0.001, warm_up=0.0)
-    assert figures["slow"][1] == figures["fast"][1] == 5
+    assert figures["slow"][1] == figures["fast"][1] == 6  # two turns of three
     assert figures["slow"][0] > figures["fast"][0]
