@@ -780,8 +780,9 @@ enum { TREE_PREFETCH = 128 };
 /* The block's rows, transposed, to scratch: whole or the first width
    columns. Inlined with width a constant (LANES) for whole blocks, so that
    r stays in registers: with a variable width GCC keeps r in memory and
-   copies it out with rep movsq, which made the exact tree loss's transposes
-   half its time. */
+   copies it out with rep movsq (the exact layer's forward over the 9k tree,
+   batch 64: fastest call 2.3 to 2.8 ms against 2.8 to 3.4, in alternated
+   runs). */
 static ALWAYS_INLINE void VK(columns_in)(const float *input, const size_t *row, size_t c,
                                          size_t width, float *scratch)
 {
