@@ -78,7 +78,8 @@ static ALWAYS_INLINE vsum VK(column_sum)(const float *p, size_t n, size_t stride
 
 /* log_softmax of eight groups side by side, values stride apart. The sum is
    of coarse exps (within 3.2e-6, but exp(0) = 1 exactly), so its log is
-   within 3.2e-6*(1 - 1/sum) of log(sum): a third of the tolerance (1e-6 +
+   within 3.2e-6*(1 - 1/sum) of log(sum), plus the double sum's roundings
+   (2^-53 of the sum a term): a third of the tolerance (1e-6 +
    1e-5*|y|) of the output nearest 0, y = -log(sum), and 3.2e-6 of it. The
    log is taken of the sum as a float plus its remainder, so that a sum
    near 1 keeps its small log. The blocks compute each lane the same way,

@@ -209,6 +209,23 @@ def test_log_softmax_sum_is_within_its_stated_error(kernel_path, classes):
     assert (error <= bound).all()
 
 
+def test_log_softmax_keeps_the_sum_of_terms_below_the_sums_ulp(kernel_path):
+    """Where the largest logit dominates and 4095 others lie 16 to 24 below
+    it, each exp is below half an ulp of a float sum near 1: the sum holds
+    them in double, so -log(S) carries the test above's bound plus the
+    double sum's own roundings, half an ulp of 1 (2^-53) for each class
+    (4.5e-13, where the rest of the bound is 7e-13 to 2e-9 here)."""
+    classes = 4096
+    shift = np.linspace(-24, -16, 256, dtype=np.float32)
+    x = np.zeros((1, classes, shift.size), np.float32)
+    x[0, 1:] = shift
+    expected = reference.log_softmax_along(x, axis=1)[0, 0]
+    error = np.abs(ds.log_softmax(x, axis=1)[0, 0] - expected)
+    sums = np.exp(-expected)
+    bound = (3.2e-6 + 6e-8 * np.abs(shift)) * (1 - 1 / sums) + 2.5e-7 * np.abs(expected)
+    assert (error <= bound + classes * 2.0**-53).all()
+
+
 def test_log_softmax_over_a_strided_axis_on_two_threads_matches_one(rng):
     x = logits(rng, (3, 81, 700))
     with ds.runtime.settings(num_threads=1):
