@@ -17,14 +17,7 @@ import time
 
 import numpy as np
 
-# The benchmark's gemm rows (M, N, K) and layouts (TA, TB).
-SHAPES = {
-    f"G{i}{layout}": (shape, layout == "TN", layout == "NT")
-    for i, shape in enumerate(
-        [(256, 784, 1152), (128, 784, 256), (64, 3136, 576), (512, 49, 4608)], start=1
-    )
-    for layout in ("NN", "NT", "TN")
-}
+from darknet_softmax.bench_gemm import GEMM_NAMES, GEMM_SHAPES
 
 
 def load(path, index):
@@ -37,8 +30,9 @@ def load(path, index):
 
 
 def calls(builds, shape, rng):
-    """One gemm call a build on the same operands, and its flops."""
-    (m, n, k), ta, tb = SHAPES[shape]
+    """One gemm call a build on the same operands, and its flops: `shape`
+    is a benchmark row, G1NN to G4TN (its layout says which is transposed)."""
+    (m, n, k), ta, tb = GEMM_SHAPES[shape[:-2]], shape[-2] == "T", shape[-1] == "T"
     a = rng.standard_normal((k, m) if ta else (m, k), np.float32)
     b = rng.standard_normal((n, k) if tb else (k, n), np.float32)
     c = np.zeros((m, n), np.float32)
@@ -73,7 +67,9 @@ def main():
     parser.add_argument("builds", nargs="+", help="the _lib.abi3.so of each build")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=3.0, help="a shape's time")
-    parser.add_argument("--shapes", default=",".join(SHAPES), help="of " + ", ".join(SHAPES))
+    parser.add_argument(
+        "--shapes", default=",".join(GEMM_NAMES), help="of " + ", ".join(GEMM_NAMES)
+    )
     args = parser.parse_args()
     builds = [load(path, i) for i, path in enumerate(args.builds)]
     for build in builds:
