@@ -285,6 +285,7 @@ int softmax_cross_entropy_cpu(const struct cross_entropy *call, double *total, s
     /* The labels first, before anything is written: each in range or
        ignored, and the mean's divisor, the sum of their weights. */
     double valid = 0;
+    size_t counted = 0; /* without weights: a count, no chain of double adds */
     if (c.labels) {
         for (size_t p = 0; p < outer * inner; ++p) {
             int64_t label = c.labels[p];
@@ -293,9 +294,11 @@ int softmax_cross_entropy_cpu(const struct cross_entropy *call, double *total, s
                 *bad_label = p;
                 return DS_ERR_ARG;
             }
-            valid += weight ? weight[label] : 1.0;
+            if (weight) valid += weight[label];
+            else ++counted;
         }
     }
+    if (!weight) valid = (double)counted;
     if (c.mean_over_valid) c.scale /= valid;
     int status = DS_OK;
     /* The vector path compares labels as floats: exact up to 2^24 classes. */
