@@ -145,22 +145,10 @@ static void grouped_rows(const struct grouped *w, size_t begin, size_t end)
 /* The spatial layout (groups one apart, values `stride` apart): a block of
    eight groups is one vector from each of n rows that are often a multiple
    of 4 KB apart, so they share a few cache sets and evict each other between
-   passes. softmax copies a wider block into scratch first, row by row, and
-   back after: each pass then runs in cache. The width keeps scratch within
-   32 KB. */
-enum { WIDE_MAX = 64, WIDE_FLOATS = 8192 };
+   passes. */
 
-static size_t wide_width(const struct grouped *w)
-{
-    if (w->op != OP_SOFTMAX || w->group_offset != 1 || w->stride < w->groups
-        || w->n > WIDE_FLOATS / 16)
-        return 0;
-    size_t width = WIDE_FLOATS / w->n / LANES_PER_VECTOR * LANES_PER_VECTOR;
-    return width < WIDE_MAX ? width : WIDE_MAX;
-}
-
-/* log_softmax reads such a block row by row in place: its width, a whole
-   number of the row kernels' vectors, keeps the block (n rows of it) within
+/* softmax and log_softmax read a wider block row by row in place: its
+   width, a whole number of the row kernels' vectors, keeps the block (n rows of it) within
    128 KB, so that the passes after the first find it in cache while the
    next block comes in (32 and 64 KB measured 5 to 30% slower on the SSD
    head's shape, 96 to 256 KB alike). */
@@ -168,7 +156,7 @@ enum { BLOCK_BYTES = 128 << 10, BLOCK_MIN = 16 };
 
 static size_t block_width(const struct grouped *w)
 {
-    if (w->op != OP_LOG_SOFTMAX || w->group_offset != 1 || w->stride < w->groups) return 0;
+    if (w->op > OP_LOG_SOFTMAX || w->group_offset != 1 || w->stride < w->groups) return 0;
     size_t lanes = w->kernels->rows->lanes;
     size_t width = BLOCK_BYTES / sizeof(float) / w->n / lanes * lanes;
     if (width < BLOCK_MIN) return 0;
@@ -184,19 +172,20 @@ static size_t block_count(const struct grouped *w, size_t k, size_t end, size_t 
     return count < end - k ? count : end - k;
 }
 
-/* log_softmax of groups [k, end), a block at a time. */
-static void log_softmax_blocks(const struct grouped *w, size_t k, size_t end, size_t width)
+/* softmax or log_softmax of groups [k, end), a block at a time. */
+static void grouped_blocks(const struct grouped *w, size_t k, size_t end, size_t width)
 {
+    const struct row_kernels *rows = w->kernels->rows;
+    block_kernel *block = w->op == OP_SOFTMAX ? rows->softmax_block : rows->log_softmax_block;
     struct pending_block pending = {.count = 0};
     while (k < end) {
         size_t count = block_count(w, k, end, width), start = group_start(w, k);
         const float *next = k + count < end ? w->input + group_start(w, k + count) : NULL;
-        w->kernels->rows->log_softmax_block(w->input + start, w->n, w->stride, count, w->temp,
-                                            w->output + start, next, w->stream, &pending);
+        block(w->input + start, w->n, w->stride, count, w->temp, w->output + start, next, w->stream,
+              &pending);
         k += count;
     }
-    w->kernels->rows->log_softmax_block(NULL, w->n, w->stride, 0, w->temp, NULL, NULL, w->stream,
-                                        &pending);
+    block(NULL, w->n, w->stride, 0, w->temp, NULL, NULL, w->stream, &pending);
 }
 
 /* Up to eight groups, from group k on: their offsets, and each one's
@@ -305,28 +294,17 @@ static void grouped_lanes(const struct grouped *w, size_t begin, size_t end)
         grouped_runs(w, begin * LANES_PER_VECTOR, last);
         return;
     }
-    size_t blocks = block_width(w);
-    if (blocks) {
-        log_softmax_blocks(w, begin * LANES_PER_VECTOR, last, blocks);
+    size_t width = block_width(w);
+    if (width) {
+        grouped_blocks(w, begin * LANES_PER_VECTOR, last, width);
         return;
     }
-    size_t width = wide_width(w);
-    size_t floats = width ? w->n * width : 0;
-    if (!width && w->op == OP_LOG_SOFTMAX) floats = (w->n < 8 ? 8 : w->n) * LANES_PER_VECTOR;
+    size_t floats = w->op == OP_LOG_SOFTMAX ? (w->n < 8 ? 8 : w->n) * LANES_PER_VECTOR : 0;
     float *scratch = floats ? malloc(floats * sizeof(float)) : NULL;
-    for (size_t block = begin; block < end;) {
-        size_t k = block * LANES_PER_VECTOR, g = k % w->groups;
-        if (width && scratch && g + width <= w->groups && block + width / LANES_PER_VECTOR <= end) {
-            size_t start = group_start(w, k);
-            w->kernels->lanes->softmax_wide(w->input + start, w->n, w->stride, width, w->temp,
-                                            w->output + start, scratch);
-            block += width / LANES_PER_VECTOR;
-            continue;
-        }
+    for (size_t block = begin; block < end; ++block) {
         struct block b;
-        block_at(w, k, &b);
+        block_at(w, block * LANES_PER_VECTOR, &b);
         group_block(w, &b, scratch);
-        ++block;
     }
     free(scratch);
 }

@@ -18,14 +18,19 @@ enum { LANES_PER_VECTOR = 8, MAX_LANES = 16, TILE_POSITIONS = 64, BLOCK_POSITION
    (o, i) of outer x inner has its classes at logits + o*classes*inner + i,
    inner floats apart. */
 
-/* A block of log_softmax_block whose output is still to be written: each
-   group's largest value and the log of its sum. */
+/* A block of softmax_block or log_softmax_block whose output is still to be
+   written: each group's largest value and the reciprocal of its sum (the
+   log of its sum for log_softmax). */
 struct pending_block {
     const float *input;
     float *output;
     size_t count;
-    float largest[BLOCK_POSITIONS], log_sum[BLOCK_POSITIONS];
+    float largest[BLOCK_POSITIONS], term[BLOCK_POSITIONS];
 };
+
+typedef void block_kernel(const float *input, size_t n, size_t stride, size_t count, float temp,
+                          float *output, const float *next, int stream,
+                          struct pending_block *pending);
 
 /* The kernels that any vector width serves, each instruction set at its
    widest (vector_kernels_rows.h): over contiguous values, and over the
@@ -54,9 +59,9 @@ struct row_kernels {
        writes the last one. next (or NULL) is the input of the next call,
        fetched meanwhile. With stream, each row's stretch of the output
        goes around the cache, its whole 64-byte lines. */
-    void (*log_softmax_block)(const float *input, size_t n, size_t stride, size_t count, float temp,
-                              float *output, const float *next, int stream,
-                              struct pending_block *pending);
+    block_kernel *log_softmax_block;
+    /* The same for softmax. */
+    block_kernel *softmax_block;
     void (*softmax_x_ent)(size_t n, const float *pred, const float *truth, float *delta,
                           float *error);
     /* blas.c's softmax_backward over n contiguous values. The product is
@@ -108,10 +113,6 @@ struct lane_kernels {
        group l starts at offset[l] and steps by stride. */
     void (*softmax_lanes)(const float *input, const size_t *offset, size_t count, size_t n,
                           size_t stride, float temp, float *output);
-    /* width (a multiple of 8) groups side by side, values stride apart, by
-       way of scratch (n*width floats): copied in, computed there, copied out. */
-    void (*softmax_wide)(const float *input, size_t n, size_t stride, size_t width, float temp,
-                         float *output, float *scratch);
     /* log_softmax over eight groups one apart, values stride apart (output
        may be input). */
     void (*log_softmax_lanes)(const float *input, size_t n, size_t stride, float temp,

@@ -44,17 +44,6 @@ static void VK(lanes_gathered)(const float *x, const int32_t *index, size_t coun
     }
 }
 
-static void VK(softmax_wide)(const float *input, size_t n, size_t stride, size_t width, float temp,
-                             float *output, float *scratch)
-{
-    VK(copy_rows)(input, stride, n, width, scratch, width);
-    scaling s = VK(scaling_for)(temp);
-    for (size_t i = 0; i < width; i += LANES) {
-        VK(lanes_contiguous)(scratch + i, n, width, &s, scratch + i);
-    }
-    VK(copy_rows)(scratch, width, n, width, output, stride);
-}
-
 /* exp of the value at p less largest: with kept, exact and stored there;
    without, coarse (vf_exp_coarse), for a sum whose log alone is kept. */
 static ALWAYS_INLINE vf VK(exp_at)(const float *p, vf largest, const scaling *s, float *kept)
@@ -570,7 +559,6 @@ static double VK(cross_entropy_tile)(const struct cross_entropy *c, size_t o, si
 
 const struct lane_kernels VK(lane_kernels) = {
     .softmax_lanes = VK(softmax_lanes),
-    .softmax_wide = VK(softmax_wide),
     .log_softmax_lanes = VK(log_softmax_lanes),
     .log_softmax_gathered = VK(log_softmax_gathered),
     .softmax_backward_lanes = VK(softmax_backward_lanes),

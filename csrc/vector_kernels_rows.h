@@ -356,26 +356,30 @@ static inline void VK(prefetch_run)(const float *p, size_t count)
 }
 
 /* count (up to LANES) values of the pending block's output, from position
-   i of its row x: each lane as log_lanes_scaled. */
+   i of its row x: with log, each lane as log_lanes_scaled, else the exact
+   exp times the reciprocal of the sum, as the lane kernels' softmax. */
 static ALWAYS_INLINE vf VK(pending_values)(const struct pending_block *p, const float *x, size_t i,
-                                           size_t count, const scaling *s)
+                                           size_t count, const scaling *s, int log)
 {
-    if (count == LANES)
-        return vf_sub(VK(shifted)(vf_load(x + i), vf_load(p->largest + i), s),
-                      vf_load(p->log_sum + i));
-    vf largest = vf_load_first(p->largest + i, count);
-    vf shifted = VK(shifted)(vf_load_first(x + i, count), largest, s);
-    return vf_sub(shifted, vf_load_first(p->log_sum + i, count));
+    vf value, largest, term;
+    if (count == LANES) {
+        value = vf_load(x + i), largest = vf_load(p->largest + i), term = vf_load(p->term + i);
+    } else {
+        value = vf_load_first(x + i, count), largest = vf_load_first(p->largest + i, count);
+        term = vf_load_first(p->term + i, count);
+    }
+    if (log) return vf_sub(VK(shifted)(value, largest, s), term);
+    return vf_mul(VK(exp_of)(value, largest, s), term);
 }
 
 /* Positions [from, to) of the pending block's row x, to y. */
 static ALWAYS_INLINE void VK(pending_store)(const struct pending_block *p, const float *x, float *y,
-                                            size_t from, size_t to, const scaling *s)
+                                            size_t from, size_t to, const scaling *s, int log)
 {
     for (size_t i = from; i < to; i += LANES) {
         size_t left = to - i < LANES ? to - i : LANES;
-        if (left == LANES) vf_store(y + i, VK(pending_values)(p, x, i, LANES, s));
-        else vf_store_part(y + i, VK(pending_values)(p, x, i, left, s), left);
+        if (left == LANES) vf_store(y + i, VK(pending_values)(p, x, i, LANES, s, log));
+        else vf_store_part(y + i, VK(pending_values)(p, x, i, left, s, log), left);
     }
 }
 
@@ -384,27 +388,29 @@ static ALWAYS_INLINE void VK(pending_store)(const struct pending_block *p, const
    stretch of a row starts anywhere) are stored as usual, since streaming
    part of a line costs a read of the line in memory. */
 static ALWAYS_INLINE void VK(pending_row)(const struct pending_block *p, size_t k, size_t stride,
-                                          const scaling *s, int stream)
+                                          const scaling *s, int stream, int log)
 {
     const float *x = p->input + k * stride;
     float *y = p->output + k * stride;
     enum { LINE = 64 / sizeof(float) };
     size_t head = stream ? floats_before(y, p->count, 64) : 0;
     size_t lines = stream ? head + (p->count - head) / LINE * LINE : 0;
-    VK(pending_store)(p, x, y, 0, head, s);
+    VK(pending_store)(p, x, y, 0, head, s, log);
     for (size_t i = head; i < lines; i += LANES)
-        vf_stream(y + i, VK(pending_values)(p, x, i, LANES, s));
-    VK(pending_store)(p, x, y, lines, p->count, s);
+        vf_stream(y + i, VK(pending_values)(p, x, i, LANES, s, log));
+    VK(pending_store)(p, x, y, lines, p->count, s, log);
 }
 
-/* log_softmax of count (0 to BLOCK_POSITIONS) positions, a call behind: the
-   max pass, then the sum pass, which writes the pending block's output row
-   by row beside its exps (the stores, to memory, would otherwise wait in a
-   pass of their own) and fetches the next block's input (and output,
-   unless streamed). */
-static void VK(log_softmax_block)(const float *input, size_t n, size_t stride, size_t count,
-                                  float temp, float *output, const float *next, int stream,
-                                  struct pending_block *pending)
+/* softmax (log_softmax with log) of count (0 to BLOCK_POSITIONS)
+   positions, a call behind: the max pass, then the sum pass, which writes
+   the pending block's output row by row beside its exps (the stores, to
+   memory, would otherwise wait in a pass of their own) and fetches the
+   next block's input (and output, unless streamed). The softmax computes
+   its exact exps twice, for the sum and for the output, where keeping them
+   would take a block of scratch in cache. */
+static ALWAYS_INLINE void VK(block)(const float *input, size_t n, size_t stride, size_t count,
+                                    float temp, float *output, const float *next, int stream,
+                                    struct pending_block *pending, int log)
 {
     scaling s = VK(scaling_for)(temp);
     size_t vectors = VK(tile_vectors)(count);
@@ -420,18 +426,35 @@ static void VK(log_softmax_block)(const float *input, size_t n, size_t stride, s
     for (size_t k = 0; k < n; ++k) {
         if (next) VK(prefetch_run)(next + k * stride, count);
         if (next_out) VK(prefetch_run)(next_out + k * stride, count);
-        if (pending->count) VK(pending_row)(pending, k, stride, &s, stream);
+        if (pending->count) VK(pending_row)(pending, k, stride, &s, stream, log);
         for (size_t v = 0; v < vectors; ++v) {
-            vf shifted = VK(shifted)(VK(tile_load)(input + k * stride, v, count), largest[v], &s);
-            sums[v] = vsum_add(sums[v], vf_exp_coarse(shifted));
+            vf x = VK(tile_load)(input + k * stride, v, count);
+            vf e =
+                log ? vf_exp_coarse(VK(shifted)(x, largest[v], &s)) : VK(exp_of)(x, largest[v], &s);
+            sums[v] = vsum_add(sums[v], e);
         }
     }
     for (size_t v = 0; v < vectors; ++v) {
         vf_store(pending->largest + v * LANES, largest[v]);
-        vf_store(pending->log_sum + v * LANES, VK(log_of)(sums[v]));
+        vf term = log ? VK(log_of)(sums[v]) : vsum_reciprocal(sums[v]);
+        vf_store(pending->term + v * LANES, term);
     }
     pending->input = input, pending->output = output, pending->count = count;
     if (stream) stream_fence();
+}
+
+static void VK(softmax_block)(const float *input, size_t n, size_t stride, size_t count, float temp,
+                              float *output, const float *next, int stream,
+                              struct pending_block *pending)
+{
+    VK(block)(input, n, stride, count, temp, output, next, stream, pending, 0);
+}
+
+static void VK(log_softmax_block)(const float *input, size_t n, size_t stride, size_t count,
+                                  float temp, float *output, const float *next, int stream,
+                                  struct pending_block *pending)
+{
+    VK(block)(input, n, stride, count, temp, output, next, stream, pending, 1);
 }
 
 /* -log(p) where t is not 0, else 0. A vector of truths that are all 0
@@ -1061,6 +1084,7 @@ const struct row_kernels VK(row_kernels) = {
     .softmax_rows_stream = VK(softmax_rows_stream),
     .log_softmax_row = VK(log_softmax_row),
     .log_softmax_rows_stream = VK(log_softmax_rows_stream),
+    .softmax_block = VK(softmax_block),
     .log_softmax_block = VK(log_softmax_block),
     .softmax_x_ent = VK(softmax_x_ent),
     .softmax_backward_row = VK(softmax_backward_row),

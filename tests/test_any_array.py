@@ -156,7 +156,7 @@ def test_extreme_values_along_axis_0(kernel_path, values):
     assert_close(ds.log_softmax(x, axis=0), expected_log, kind="log_softmax")
 
 
-# log_softmax over axis 1 of (batch, classes, positions), the SSD head:
+# softmax and log_softmax over axis 1 of (batch, classes, positions), the SSD head:
 # positions around a vector and a tile of 64, batch 1, and class counts
 # around the tile's runs of eight, with 200 a tile of 40 positions and 513
 # too many classes for a tile; and positions past one block of 128 KB (1024
@@ -169,27 +169,35 @@ LOG_STRIDED = [
 ] + [(2, 21, 1100), (2, 81, 810), (1, 200, 333)]
 
 
+ALONG = [
+    (ds.softmax, reference.softmax_along, "probabilities"),
+    (ds.log_softmax, reference.log_softmax_along, "log_softmax"),
+]
+
+
 @pytest.mark.parametrize("shape", LOG_STRIDED, ids=str)
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
-def test_log_softmax_over_a_strided_axis(kernel_path, rng, shape, temperature):
+@pytest.mark.parametrize("function, along, kind", ALONG, ids=["softmax", "log_softmax"])
+def test_softmax_over_a_strided_axis(kernel_path, rng, shape, temperature, function, along, kind):
     x = logits(rng, shape)
-    expected = reference.log_softmax_along(x, axis=1, temperature=temperature)
-    assert_close(ds.log_softmax(x, axis=1, temperature=temperature), expected, kind="log_softmax")
-    ds.log_softmax(x, axis=1, temperature=temperature, out=x)  # in place
-    assert_close(x, expected, kind="log_softmax")
+    expected = along(x, axis=1, temperature=temperature)
+    assert_close(function(x, axis=1, temperature=temperature), expected, kind=kind)
+    function(x, axis=1, temperature=temperature, out=x)  # in place
+    assert_close(x, expected, kind=kind)
 
 
 @pytest.mark.parametrize(
     "values",
     [[-1e30, 1e30, 0.0, 1e30], [5.0] * 9, [-np.inf, 0.0, 1.0, -np.inf], [np.nan, 1.0, 2.0]],
 )
-def test_log_softmax_extremes_over_a_strided_axis(kernel_path, values):
+@pytest.mark.parametrize("function, along, kind", ALONG, ids=["softmax", "log_softmax"])
+def test_extremes_over_a_strided_axis(kernel_path, values, function, along, kind):
     """Each of 70 positions a rotation of the values: a tile and a part."""
     rotations = np.array([np.roll(values, p) for p in range(70)], np.float32)
     x = np.ascontiguousarray(rotations.T)[None]  # (1, classes, 70)
     with np.errstate(all="ignore"):
-        expected = reference.log_softmax_along(x, axis=1)
-    assert_close(ds.log_softmax(x, axis=1), expected, kind="log_softmax")
+        expected = along(x, axis=1)
+    assert_close(function(x, axis=1), expected, kind=kind)
 
 
 @pytest.mark.parametrize(
