@@ -821,7 +821,7 @@ static double loss_items(const struct loss_work *w, size_t begin, size_t end, fl
     for (size_t item = begin; item < end; ++item) {
         size_t o = item / w->items_per_outer, i = item % w->items_per_outer * w->width;
         size_t count = w->c->inner - i < w->width ? w->c->inner - i : w->width;
-        if (w->tiles) sum += w->kernels->lanes->cross_entropy_tile(w->c, o, i, count, tile);
+        if (w->tiles) sum += w->kernels->rows->cross_entropy_tile(w->c, o, i, count, tile);
         else sum += w->kernels->lanes->cross_entropy_lanes(w->c, o, i, count);
     }
     return sum;

@@ -100,6 +100,11 @@ struct row_kernels {
     /* The fused loss of rows [begin, end) (inner is 1, labels given):
        returns the sum of their losses, in double. */
     double (*cross_entropy_rows)(const struct cross_entropy *c, size_t begin, size_t end);
+    /* The fused loss of count (1 to TILE_POSITIONS) positions from (o, i),
+       their classes inner floats apart, by way of tile
+       (classes*TILE_POSITIONS floats of scratch): the sum of their losses. */
+    double (*cross_entropy_tile)(const struct cross_entropy *c, size_t o, size_t i, size_t count,
+                                 float *tile);
     /* y += alpha*x over n contiguous values. */
     void (*axpy)(size_t n, float alpha, const float *x, float *y);
     /* The sum of n floats, in double. */
@@ -142,10 +147,6 @@ struct lane_kernels {
     /* The fused loss of count (1 to 8) positions side by side, from (o, i)
        (inner above 1, labels given): returns the sum of their losses. */
     double (*cross_entropy_lanes)(const struct cross_entropy *c, size_t o, size_t i, size_t count);
-    /* cross_entropy_lanes for count (1 to TILE_POSITIONS) positions, by way
-       of tile (classes*TILE_POSITIONS floats of scratch). */
-    double (*cross_entropy_tile)(const struct cross_entropy *c, size_t o, size_t i, size_t count,
-                                 float *tile);
 };
 
 /* What one instruction set runs: its row kernels, and lane kernels that may

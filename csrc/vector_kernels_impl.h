@@ -44,27 +44,6 @@ static void VK(lanes_gathered)(const float *x, const int32_t *index, size_t coun
     }
 }
 
-/* exp of the value at p less largest: with kept, exact and stored there;
-   without, coarse (vf_exp_coarse), for a sum whose log alone is kept. */
-static ALWAYS_INLINE vf VK(exp_at)(const float *p, vf largest, const scaling *s, float *kept)
-{
-    if (!kept) return vf_exp_coarse(VK(shifted)(vf_load(p), largest, s));
-    vf e = VK(exp_of)(vf_load(p), largest, s);
-    vf_store(kept, e);
-    return e;
-}
-
-/* Each lane's sum of exp_at, in double, over n values stride apart from p
-   (kept, or NULL, likewise). */
-static ALWAYS_INLINE vsum VK(column_sum)(const float *p, size_t n, size_t stride, vf largest,
-                                         const scaling *s, float *kept)
-{
-    vsum sum = vsum_zero();
-    for (size_t k = 0; k < n; ++k, p += stride, kept = kept ? kept + stride : NULL)
-        sum = vsum_add(sum, VK(exp_at)(p, largest, s, kept));
-    return sum;
-}
-
 /* log_softmax of eight groups side by side, values stride apart. The sum is
    of coarse exps (within 3.2e-6, but exp(0) = 1 exactly), so its log is
    within 3.2e-6*(1 - 1/sum) of log(sum), plus the double sum's roundings
@@ -90,61 +69,6 @@ static void VK(log_softmax_lanes)(const float *input, size_t n, size_t stride, f
 {
     scaling s = VK(scaling_for)(temp);
     VK(log_lanes_scaled)(input, n, stride, &s, output);
-}
-
-/* --- tiles: up to TILE_POSITIONS positions side by side, each with n
-   classes stride apart. Rows a multiple of 4 KB apart share a few cache sets
-   and evict each other between passes, so each row's stretch is read once,
-   into a contiguous tile (n rows of whole vectors), while the same stretch
-   of the next tile comes into cache; every pass after runs on the tile. --- */
-
-enum { TILE_VECTORS = TILE_POSITIONS / LANES };
-
-/* count positions from x into tile, and each lane's largest class. next
-   (or NULL) is where the next tile starts, in the same rows, and next_out
-   where its output goes: both come into cache meanwhile, so that neither
-   its loads nor its stores wait on memory. Written for any count, and
-   copied for whole tiles, whose loops unroll and whose maxima stay in
-   registers. */
-static ALWAYS_INLINE void VK(tile_in_n)(const float *x, size_t n, size_t stride, size_t count,
-                                        const float *next, const float *next_out, float *tile,
-                                        vf *largest)
-{
-    size_t vectors = VK(tile_vectors)(count), width = vectors * LANES;
-    vf m[TILE_VECTORS];
-    for (size_t v = 0; v < vectors; ++v) m[v] = vf_set1(-INFINITY);
-    for (size_t k = 0; k < n; ++k) {
-        for (size_t f = 0; next && f < width; f += 64 / sizeof(float)) { /* a cache line */
-            prefetch(next + k * stride + f);
-            prefetch(next_out + k * stride + f);
-        }
-        for (size_t v = 0; v < vectors; ++v) {
-            vf value = VK(tile_load)(x + k * stride, v, count);
-            vf_store(tile + k * width + v * LANES, value);
-            m[v] = vf_max(m[v], value);
-        }
-    }
-    for (size_t v = 0; v < vectors; ++v) largest[v] = m[v];
-}
-
-static void VK(tile_in)(const float *x, size_t n, size_t stride, size_t count, const float *next,
-                        const float *next_out, float *tile, vf *largest)
-{
-    if (count == TILE_POSITIONS)
-        VK(tile_in_n)(x, n, stride, TILE_POSITIONS, next, next_out, tile, largest);
-    else VK(tile_in_n)(x, n, stride, count, next, next_out, tile, largest);
-}
-
-/* Each lane's sum of exps over the classes, one column of the tile at a
-   time; with keep, exact and in place of the tile's values. */
-static ALWAYS_INLINE void VK(tile_sums)(float *tile, size_t n, size_t vectors, const vf *largest,
-                                        const scaling *s, int keep, vsum *sums)
-{
-    size_t width = vectors * LANES;
-    for (size_t v = 0; v < vectors; ++v) {
-        float *column = tile + v * LANES;
-        sums[v] = VK(column_sum)(column, n, width, largest[v], s, keep ? column : NULL);
-    }
 }
 
 /* Up to eight groups of n <= 8 contiguous values, group l at p + index[l],
@@ -423,71 +347,6 @@ static void VK(softmax_backward_packed)(const float *y, const float *dy, size_t 
     VK(tiled)(add ? TILED_BACKWARD_ADD : TILED_BACKWARD_SET, NULL, y, dy, count, n, temp, dx);
 }
 
-/* Class k's weight in every lane (1 without weights). */
-static inline vf VK(class_weight)(const struct cross_entropy *c, size_t k)
-{
-    return vf_set1(c->weight ? c->weight[k] : 1.0f);
-}
-
-/* One vector of positions' terms of the gradient, lane by lane. */
-typedef struct {
-    vf coef, pick, valid, label;
-} lane_terms;
-
-/* The losses of count (1 to LANES) positions side by side from position, whose
-   classes start at x, step apart, from each lane's largest, sum of exps and
-   (with smoothing) sum of weighted shifts; returns their sum and sets t. */
-static double VK(lane_losses)(const struct cross_entropy *c, size_t position, size_t count,
-                              const float *x, size_t step, vf largest, vsum sum, vsum dot,
-                              lane_terms *t)
-{
-    const int64_t *labels = c->labels + position;
-    float at_label[LANES], weight[LANES], valid[LANES], label_lane[LANES];
-    for (size_t l = 0; l < LANES; ++l) {
-        int kept = l < count && !(c->has_ignore && labels[l] == c->ignore_index);
-        size_t label = kept ? (size_t)labels[l] : 0;
-        valid[l] = (float)kept;
-        label_lane[l] = kept ? (float)label : -1;
-        weight[l] = kept && c->weight ? c->weight[label] : 1;
-        at_label[l] = kept ? x[label * step + l] : 0;
-    }
-    /* The rest a vector at a time, in float: a scalar log and division a
-       position took a third of the loss's time where the classes are few
-       (21, a segmentation head's). */
-    vf temp = vf_set1(c->temp), keep = vf_set1((float)c->keep);
-    vf scale = vf_set1((float)c->scale), factor = vf_set1((float)(c->scale / c->temp));
-    vf keep_w = vf_mul(keep, vf_load(weight));
-    vf target = vf_add(keep_w, vf_set1((float)(c->smooth * c->weight_sum)));
-    vf s_label = vf_div(vf_sub(vf_load(at_label), largest), temp);
-    vf dot_total = vf_mul(keep_w, s_label);
-    if (c->smooth != 0)
-        dot_total =
-            vf_add(dot_total, vf_div(vf_mul(vf_set1((float)c->smooth), vsum_floats(dot)), temp));
-    vf ok = vf_load(valid);
-    vf loss =
-        vf_where_nonzero(ok, vf_mul(scale, vf_sub(vf_mul(target, VK(log_of)(sum)), dot_total)));
-    if (c->losses) vf_store_part(c->losses + position, loss, count);
-    *t = (lane_terms){
-        .coef = vf_where_nonzero(ok, vf_mul(vf_mul(factor, target), vsum_reciprocal(sum))),
-        .pick = vf_where_nonzero(ok, vf_mul(factor, keep_w)),
-        .valid = ok,
-        .label = vf_load(label_lane)};
-    return vsum_total(vsum_add(vsum_zero(), loss));
-}
-
-/* The gradient of class k for one vector of positions, from their exps. */
-static inline vf VK(lane_grad)(const struct cross_entropy *c, const lane_terms *t, vf e, size_t k)
-{
-    vf v = vf_mul(e, t->coef);
-    if (c->smooth != 0) {
-        vf coef_w = vf_set1((float)(c->scale / c->temp * c->smooth));
-        v = vf_sub(v, vf_mul(coef_w, VK(class_weight)(c, k)));
-    }
-    /* pick where this class is the lane's label, 0 elsewhere */
-    vf at_label = vf_sub(t->pick, vf_where_nonzero(vf_sub(t->label, vf_set1((float)k)), t->pick));
-    return vf_where_nonzero(t->valid, vf_sub(v, at_label));
-}
-
 /* count positions side by side, one a lane: the class axis runs down
    through memory, inner floats a step, so every load is a whole vector. */
 static double VK(cross_entropy_lanes)(const struct cross_entropy *c, size_t o, size_t i,
@@ -516,47 +375,6 @@ static double VK(cross_entropy_lanes)(const struct cross_entropy *c, size_t o, s
     return total;
 }
 
-/* The same for count (1 to TILE_POSITIONS) positions by way of a tile
-   (classes*TILE_POSITIONS floats of scratch): the logits are read once, the
-   exps kept in the tile for the gradient. */
-static double VK(cross_entropy_tile)(const struct cross_entropy *c, size_t o, size_t i,
-                                     size_t count, float *tile)
-{
-    size_t n = c->classes, stride = c->inner;
-    size_t vectors = VK(tile_vectors)(count), width = vectors * LANES;
-    const float *z = c->logits + o * n * stride + i;
-    float *g = c->grad + o * n * stride + i;
-    int more = i + 2 * count <= stride;
-    vf largest[TILE_VECTORS];
-    vsum sums[TILE_VECTORS], dots[TILE_VECTORS];
-    VK(tile_in)(z, n, stride, count, more ? z + count : NULL, more ? g + count : NULL, tile,
-                largest);
-    for (size_t v = 0; v < vectors; ++v) {
-        dots[v] = vsum_zero();
-        for (size_t k = 0; c->smooth != 0 && k < n; ++k) {
-            vf x = vf_load(tile + k * width + v * LANES);
-            dots[v] =
-                vsum_add(dots[v], VK(weighted_shift)(c, x, largest[v], VK(class_weight)(c, k)));
-        }
-    }
-    scaling s = VK(scaling_for)(c->temp);
-    VK(tile_sums)(tile, n, vectors, largest, &s, 1, sums);
-    lane_terms t[TILE_VECTORS];
-    double total = 0;
-    for (size_t v = 0; v < vectors; ++v) {
-        size_t lanes = count - v * LANES < LANES ? count - v * LANES : LANES;
-        total += VK(lane_losses)(c, o * stride + i + v * LANES, lanes, z + v * LANES, stride,
-                                 largest[v], sums[v], dots[v], &t[v]);
-    }
-    for (size_t k = 0; k < n; ++k) {
-        for (size_t v = 0; v < vectors; ++v) {
-            vf e = vf_load(tile + k * width + v * LANES);
-            VK(tile_store)(g + k * stride, v, count, VK(lane_grad)(c, &t[v], e, k));
-        }
-    }
-    return total;
-}
-
 const struct lane_kernels VK(lane_kernels) = {
     .softmax_lanes = VK(softmax_lanes),
     .log_softmax_lanes = VK(log_softmax_lanes),
@@ -567,5 +385,4 @@ const struct lane_kernels VK(lane_kernels) = {
     .softmax_backward_packed = VK(softmax_backward_packed),
     .softmax_x_ent_exact_lanes = VK(softmax_x_ent_exact_lanes),
     .cross_entropy_lanes = VK(cross_entropy_lanes),
-    .cross_entropy_tile = VK(cross_entropy_tile),
 };
