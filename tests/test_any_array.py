@@ -204,8 +204,9 @@ def test_extremes_over_a_strided_axis(kernel_path, values, function, along, kind
     "classes, lowest, highest, positions",
     [(n, -12, 0, 4096) for n in (2, 21, 81, 200, 512)] + [(4096, -24, -16, 256)],
 )
+@pytest.mark.parametrize("rows", [False, True], ids=["strided", "rows"])
 def test_log_softmax_sum_is_within_its_stated_error(
-    kernel_path, classes, lowest, highest, positions
+    kernel_path, classes, lowest, highest, positions, rows
 ):
     """The largest output, -log(S) with S the sum of exps, carries the
     coarse exp's error (3.2e-6 of the exps other than the largest, which is
@@ -214,12 +215,17 @@ def test_log_softmax_sum_is_within_its_stated_error(
     the double sum's own, half an ulp of 1 (2^-53) a class: each position's
     largest logit 0 and the others equal, from -12 to 0, so that S runs from
     1 + 6e-6 up; or 4095 others from -24 to -16, each below half an ulp of a
-    float sum near 1, which the sum must still hold."""
+    float sum near 1, which the sum must still hold. The same over rows
+    (classes contiguous)."""
     shift = np.linspace(lowest, highest, positions, dtype=np.float32)
     x = np.zeros((1, classes, shift.size), np.float32)
     x[0, 1:] = shift
     expected = reference.log_softmax_along(x, axis=1)[0, 0]
-    error = np.abs(ds.log_softmax(x, axis=1)[0, 0] - expected)
+    if rows:
+        actual = ds.log_softmax(np.ascontiguousarray(x[0].T))[:, 0]
+    else:
+        actual = ds.log_softmax(x, axis=1)[0, 0]
+    error = np.abs(actual - expected)
     sums = np.exp(-expected)
     bound = (3.2e-6 + 6e-8 * np.abs(shift)) * (1 - 1 / sums) + 2.5e-7 * np.abs(expected)
     assert (error <= bound + classes * 2.0**-53).all()
