@@ -231,13 +231,14 @@ def test_log_softmax_sum_is_within_its_stated_error(
     assert (error <= bound + classes * 2.0**-53).all()
 
 
-def test_log_softmax_over_a_strided_axis_on_two_threads_matches_one(rng):
+@pytest.mark.parametrize("function, along, kind", ALONG, ids=["softmax", "log_softmax"])
+def test_strided_axis_on_two_threads_matches_one(rng, function, along, kind):
     x = logits(rng, (3, 81, 700))
     with ds.runtime.settings(num_threads=1):
-        one = ds.log_softmax(x, axis=1)
+        one = function(x, axis=1)
     with ds.runtime.settings(num_threads=2):
-        two = ds.log_softmax(x, axis=1)
-    assert_close(two, reference.log_softmax_along(x, axis=1), kind="log_softmax")
+        two = function(x, axis=1)
+    assert_close(two, along(x, axis=1), kind=kind)
     assert np.array_equal(one, two)
 
 
