@@ -521,7 +521,6 @@ def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress, 
             "ok": error <= 1,
         }
         rows.append(row)
-        progress.update()
         return row
 
     def timed(row, figures):
@@ -830,11 +829,9 @@ def run(args):
     budget, warm_up = (0.01, 0.001) if args.quick else (1.0, 0.02)
     saved = runtime.get_kernel(), runtime.get_num_threads()
     rows = []
-    implementations = 3 + (torch is not None) + len(isas)
     with tqdm(
-        total=sum(len(FAMILY.get(name, [name])) for name in names)
-        * (2 + implementations * len(thread_counts)),
-        unit="run",
+        total=sum(len(FAMILY.get(name, [name])) for name in names),
+        unit="workload",
         file=sys.stderr,
         leave=False,
     ) as progress:
@@ -842,6 +839,7 @@ def run(args):
             rows += measure(
                 workload, thread_counts, cores, repeats, budget, warm_up, progress, isas
             )
+            progress.update()
     runtime.set_kernel(saved[0])
     runtime.set_num_threads(saved[1])
     add_figures(rows)
