@@ -159,14 +159,15 @@ def test_extreme_values_along_axis_0(kernel_path, values):
 # softmax and log_softmax over axis 1 of (batch, classes, positions), the SSD head:
 # positions around a vector and a tile of 64, batch 1, and class counts
 # around the tile's runs of eight, with 200 a tile of 40 positions and 513
-# too many classes for a tile; and positions past one block of 128 KB (1024
-# positions of 21 classes, 400 of 81, 160 of 200) with a ragged last block.
+# too many classes for a tile; and positions past one block of 256 KB (1024
+# positions of 21 classes, 800 of 81, 320 of 200, 16 of 3000) with a ragged
+# last block.
 LOG_STRIDED = [
     (batch, classes, positions)
     for positions in (1, 7, 8, 9, 63, 64, 65, 130)
     for classes in (1, 2, 8, 21, 81, 200, 513)
     for batch in (1, 2)
-] + [(2, 21, 1100), (2, 81, 810), (1, 200, 333)]
+] + [(2, 21, 1100), (2, 81, 810), (1, 200, 333), (1, 3000, 40)]
 
 
 ALONG = [
