@@ -86,13 +86,24 @@ def test_log_softmax_large(kernel_path, rng, in_place):
 
 
 @pytest.mark.slow
-def test_log_softmax_large_over_a_strided_axis(kernel_path, rng):
+@pytest.mark.parametrize(
+    "function, along, kind, in_place",
+    [
+        (ds.log_softmax, reference.log_softmax_along, "log_softmax", False),
+        (ds.softmax, reference.softmax_along, "probabilities", False),
+        (ds.softmax, reference.softmax_along, "probabilities", True),
+    ],
+    ids=["log_softmax", "softmax", "softmax in place"],
+)
+def test_large_over_a_strided_axis(kernel_path, rng, function, along, kind, in_place):
     """69 MB: the output bypasses the cache, a block at a time, its rows
-    (7331 floats apart) 16-byte aligned or not in turn."""
+    (7331 floats apart) 16-byte aligned or not in turn; softmax's in place
+    too, each block's output streamed over its own input."""
     x = logits(rng, (29, 81, 7331))
-    assert_close(
-        ds.log_softmax(x, axis=1), reference.log_softmax_along(x, axis=1), kind="log_softmax"
-    )
+    expected = along(x, axis=1)
+    y = function(x, axis=1, out=x if in_place else None)
+    assert (y is x) == in_place
+    assert_close(y, expected, kind=kind)
 
 
 @pytest.mark.parametrize(
