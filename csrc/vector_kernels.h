@@ -28,13 +28,15 @@ struct pending_block {
     float largest[BLOCK_POSITIONS], term[BLOCK_POSITIONS];
 };
 
+/* A block kernel: row_kernels' softmax_block and log_softmax_block. */
 typedef void block_kernel(const float *input, size_t n, size_t stride, size_t count, float temp,
                           float *output, const float *next, int stream,
                           struct pending_block *pending);
 
 /* The kernels that any vector width serves, each instruction set at its
-   widest (vector_kernels_rows.h): over contiguous values, and over the
-   tree's batch rows side by side, `lanes` at a time. */
+   widest (vector_kernels_rows.h): over contiguous values, over a strided
+   axis's blocks and tiles of positions, and over the tree's batch rows side
+   by side, `lanes` at a time. */
 struct row_kernels {
     /* One softmax over n contiguous values. */
     void (*softmax_row)(const float *input, size_t n, float temp, float *output);

@@ -1,9 +1,10 @@
-/* Internal: the kernels over contiguous values, written once against
-   vector.h and compiled once per instruction set, at its widest vectors
-   (LANES floats). The including file defines VK(name), which gives each
-   function its instruction set's suffix, and includes vector.h first; it
-   gets the table VK(row_kernels). No include guard: each vector_kernels_*.c
-   includes it, once. */
+/* Internal: the kernels over contiguous values (and over positions side by
+   side: a strided axis's blocks and tiles, a tree's rows), written once
+   against vector.h and compiled once per instruction set, at its widest
+   vectors (LANES floats). The including file defines VK(name), which gives
+   each function its instruction set's suffix, and includes vector.h first;
+   it gets the table VK(row_kernels). No include guard: each
+   vector_kernels_*.c includes it, once. */
 
 #include "tree.h"
 #include "vector_kernels.h"
