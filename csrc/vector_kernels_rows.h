@@ -214,6 +214,13 @@ static inline vf VK(shifted)(vf x, vf m, const scaling *s)
     return s->divide ? vf_div(d, s->temp) : d;
 }
 
+/* The coarse exp (vf_exp_coarse, within 3.2e-6) of x shifted: for a sum
+   whose log alone is kept (log_lanes_scaled gives the bound). */
+static ALWAYS_INLINE vf VK(exp_coarse_of)(vf x, vf m, const scaling *s)
+{
+    return vf_exp_coarse(VK(shifted)(x, m, s));
+}
+
 /* A row whose output goes around the cache while the next row's sum is
    computed: (x - largest)/temp - log_sum. */
 typedef struct log_row {
@@ -246,10 +253,10 @@ static float VK(row_log_sum)(const float *x, size_t n, float largest, const scal
     for (; i + LANES <= n; i += LANES) {
         if (next) prefetch(next + i);
         if (pending) VK(log_stream)(pending, LANES, s);
-        sum = vsum_add(sum, vf_exp_coarse(VK(shifted)(vf_load(x + i), m, s)));
+        sum = vsum_add(sum, VK(exp_coarse_of)(vf_load(x + i), m, s));
     }
     if (i < n) {
-        vf e = vf_exp_coarse(VK(shifted)(vf_load_part(x + i, n - i, largest), m, s));
+        vf e = VK(exp_coarse_of)(vf_load_part(x + i, n - i, largest), m, s);
         sum = vsum_add(sum, vf_keep(e, n - i));
     }
     return (float)log(vsum_total(sum));
@@ -434,8 +441,7 @@ static ALWAYS_INLINE void VK(block)(const float *input, size_t n, size_t stride,
         for (size_t v = 0; v < vectors; ++v) {
             if (next) prefetch(next + k * stride + v * LANES);
             vf x = VK(tile_load)(input + k * stride, v, count);
-            vf e =
-                log ? vf_exp_coarse(VK(shifted)(x, largest[v], &s)) : VK(exp_of)(x, largest[v], &s);
+            vf e = log ? VK(exp_coarse_of)(x, largest[v], &s) : VK(exp_of)(x, largest[v], &s);
             sums[v] = vsum_add(sums[v], e);
         }
     }
@@ -1064,10 +1070,10 @@ static double VK(cross_entropy_rows)(const struct cross_entropy *c, size_t begin
 }
 
 /* exp of the value at p less largest: with kept, exact and stored there;
-   without, coarse (vf_exp_coarse), for a sum whose log alone is kept. */
+   without, coarse (exp_coarse_of). */
 static ALWAYS_INLINE vf VK(exp_at)(const float *p, vf largest, const scaling *s, float *kept)
 {
-    if (!kept) return vf_exp_coarse(VK(shifted)(vf_load(p), largest, s));
+    if (!kept) return VK(exp_coarse_of)(vf_load(p), largest, s);
     vf e = VK(exp_of)(vf_load(p), largest, s);
     vf_store(kept, e);
     return e;
@@ -1084,11 +1090,12 @@ static ALWAYS_INLINE vsum VK(column_sum)(const float *p, size_t n, size_t stride
     return sum;
 }
 
-/* --- the fused loss over a strided class axis, by tiles: up to TILE_POSITIONS positions side by side, each with n
-   classes stride apart. Rows a multiple of 4 KB apart share a few cache sets
-   and evict each other between passes, so each row's stretch is read once,
-   into a contiguous tile (n rows of whole vectors), while the same stretch
-   of the next tile comes into cache; every pass after runs on the tile. --- */
+/* --- the fused loss over a strided class axis, by tiles: up to
+   TILE_POSITIONS positions side by side, each with n classes stride apart.
+   Rows a multiple of 4 KB apart share a few cache sets and evict each other
+   between passes, so each row's stretch is read once, into a contiguous
+   tile (n rows of whole vectors), while the same stretch of the next tile
+   comes into cache; every pass after runs on the tile. --- */
 
 enum { TILE_VECTORS = TILE_POSITIONS / LANES };
 
@@ -1128,14 +1135,14 @@ static void VK(tile_in)(const float *x, size_t n, size_t stride, size_t count, c
 }
 
 /* Each lane's sum of exps over the classes, one column of the tile at a
-   time; with keep, exact and in place of the tile's values. */
+   time, the exps exact and in place of the tile's values. */
 static ALWAYS_INLINE void VK(tile_sums)(float *tile, size_t n, size_t vectors, const vf *largest,
-                                        const scaling *s, int keep, vsum *sums)
+                                        const scaling *s, vsum *sums)
 {
     size_t width = vectors * LANES;
     for (size_t v = 0; v < vectors; ++v) {
         float *column = tile + v * LANES;
-        sums[v] = VK(column_sum)(column, n, width, largest[v], s, keep ? column : NULL);
+        sums[v] = VK(column_sum)(column, n, width, largest[v], s, column);
     }
 }
 
@@ -1228,7 +1235,7 @@ static double VK(cross_entropy_tile)(const struct cross_entropy *c, size_t o, si
         }
     }
     scaling s = VK(scaling_for)(c->temp);
-    VK(tile_sums)(tile, n, vectors, largest, &s, 1, sums);
+    VK(tile_sums)(tile, n, vectors, largest, &s, sums);
     lane_terms t[TILE_VECTORS];
     double total = 0;
     for (size_t v = 0; v < vectors; ++v) {
