@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 import darknet_softmax as ds
 
 # SPEC section 2: every path agrees with float64 to 1e-6 absolute plus 1e-5 relative.
-from darknet_softmax.reference import ATOL, RTOL
+from darknet_softmax.reference import ATOL, RTOL, log_softmax_along, softmax_along
 
 # Relative error is reported where the expected value is a normal float32.
 REL_FLOOR = 1e-30
@@ -38,6 +38,12 @@ TEMPERATURES = [1e-3, 0.5, 1.0, 2.0, 10.0]
 # element, one position of several channels, batch 1, odd sizes and
 # non-multiples of 8.
 IMAGE_SHAPES = [(1, 1, 1, 1), (1, 1, 1, 7), (2, 3, 5, 1), (1, 13, 13, 5), (2, 9, 17, 3)]
+# softmax and log_softmax over an axis: each function, its float64
+# reference and the kind its errors are reported under.
+ALONG = [
+    pytest.param(ds.softmax, softmax_along, "probabilities", id="softmax"),
+    pytest.param(ds.log_softmax, log_softmax_along, "log_softmax", id="log_softmax"),
+]
 EXTREMES = [
     [88.0, 89.0, 90.0, -88.0, -89.0, -90.0],
     [1e30, -1e30, 0.0, 1e30],
