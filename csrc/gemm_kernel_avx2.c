@@ -107,9 +107,11 @@ static ALWAYS_INLINE void narrow(size_t k, const float *a, const float *b, float
 void gemm_kernel_avx2_narrow(size_t k, const float *a, const float *b, float alpha, float beta,
                              float *c, size_t ldc, size_t rows, size_t cols, size_t panels)
 {
-    if (cols == 1 && panels > 1) narrow(k, a, b, alpha, beta, c, ldc, rows, 1, 4);
+    if (cols == 1 && panels > 1)
+        narrow(k, a, b, alpha, beta, c, ldc, rows, 1, (int)gemm_narrow_panels(1));
     else if (cols == 1) narrow(k, a, b, alpha, beta, c, ldc, rows, 1, 1);
-    else if (cols == 2 && panels > 1) narrow(k, a, b, alpha, beta, c, ldc, rows, 2, 2);
+    else if (cols == 2 && panels > 1)
+        narrow(k, a, b, alpha, beta, c, ldc, rows, 2, (int)gemm_narrow_panels(2));
     else if (cols == 2) narrow(k, a, b, alpha, beta, c, ldc, rows, 2, 1);
     else if (cols == 3) narrow(k, a, b, alpha, beta, c, ldc, rows, 3, 1);
     else narrow(k, a, b, alpha, beta, c, ldc, rows, 4, 1);
