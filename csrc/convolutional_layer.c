@@ -7,6 +7,7 @@
 #include "gemm.h"
 #include "gemm_blocks.h"
 #include "im2col.h"
+#include "im2col_walk.h"
 #include "layer_block.h"
 #include "status.h"
 
@@ -128,14 +129,22 @@ int forward_convolutional_layer(convolutional_layer *l, const network *net)
     if (!net->input || activate_array(NULL, 0, l->activation) != DS_OK) return DS_ERR_ARG;
     group_sizes g = group_sizes_of(l);
     size_t m = g.filters, k = g.column, n = g.positions, group_input = g.input;
+    /* Where gemm packs, it packs the im2col matrix from the image itself. */
+    int implicit = gemm_packs() && !direct(l);
     for (size_t i = 0; i < shape->batch; ++i) {
         for (size_t j = 0; j < l->groups; ++j) {
             const float *a = l->weights + j * l->nweights / l->groups;
-            const float *b = group_columns(l, net->input + (i * l->groups + j) * group_input);
+            const float *im = net->input + (i * l->groups + j) * group_input;
+            im2col_image image = {
+                im, shape->c / l->groups, shape->h, shape->w, l->size, l->stride, l->padding};
+            const float *b = implicit ? NULL : group_columns(l, im);
             float *c = l->output + (i * l->groups + j) * n * m;
             plane_finish finish = {l->biases + j * m, l->activation};
-            int status = gemm_then(0, 0, m, n, k, 1, a, k, b, n, 0, c, n,
-                                   l->batch_normalize ? NULL : finish_planes, &finish);
+            gemm_hooks hooks = {.pack_b = implicit ? im2col_panels : NULL,
+                                .b_context = &image,
+                                .finish = l->batch_normalize ? NULL : finish_planes,
+                                .finish_context = &finish};
+            int status = gemm_with(0, 0, m, n, k, 1, a, k, b, n, 0, c, n, &hooks);
             if (status != DS_OK) return status;
         }
     }

@@ -164,8 +164,7 @@ struct gemm_work {
     gemm_narrow_kernel *narrow;  /* the one for the last NR/4 columns or fewer, or NULL */
     gemm_pair_kernel *pair;      /* the one for two whole tiles side by side, or NULL */
     gemm_pack_panel *pack_panel; /* the transposing pack, or NULL */
-    gemm_finish *finish;         /* run on each finished block of C, or NULL */
-    void *context;               /* finish's */
+    gemm_hooks hooks;
     struct gemm_plan plan;
 };
 
@@ -236,15 +235,18 @@ static void gemm_region(const struct gemm_work *w, size_t m0, size_t m1, size_t 
         for (size_t p = 0; p < w->K; p += GEMM_KC) {
             size_t kc = smaller(GEMM_KC, w->K - p);
             float beta = p ? 1 : w->BETA; /* the later blocks add to the first */
-            pack(w->pack_panel, w->B + j * w->b_row + p * w->b_col, w->b_row, w->b_col, nc, kc,
-                 GEMM_NR, b);
+            if (w->hooks.pack_b) w->hooks.pack_b(w->hooks.b_context, p, kc, j, nc, GEMM_NR, b);
+            else
+                pack(w->pack_panel, w->B + j * w->b_row + p * w->b_col, w->b_row, w->b_col, nc, kc,
+                     GEMM_NR, b);
             for (size_t i = m0; i < m1; i += GEMM_MC) {
                 size_t mc = smaller(GEMM_MC, m1 - i);
                 pack(w->pack_panel, w->A + i * w->a_row + p * w->a_col, w->a_row, w->a_col, mc, kc,
                      GEMM_MR, a);
                 float *c = w->C + i * w->ldc + j;
                 gemm_block(w, kc, mc, nc, a, b, beta, c);
-                if (w->finish && p + kc == w->K) w->finish(w->context, c, w->ldc, i, mc, nc);
+                if (w->hooks.finish && p + kc == w->K)
+                    w->hooks.finish(w->hooks.finish_context, c, w->ldc, i, mc, nc);
             }
         }
     }
@@ -310,13 +312,17 @@ static int plan_gemm(size_t M, size_t N, size_t K, struct gemm_plan *plan)
     return plan->panels ? DS_OK : DS_ERR_NOMEM;
 }
 
-int gemm_then(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A, size_t lda,
-              const float *B, size_t ldb, float BETA, float *C, size_t ldc, gemm_finish *finish,
-              void *context)
+int gemm_packs(void)
 {
-    if (ds_get_kernel() == DS_KERNEL_SCALAR) {
+    return ds_get_kernel() != DS_KERNEL_SCALAR;
+}
+
+int gemm_with(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A, size_t lda,
+              const float *B, size_t ldb, float BETA, float *C, size_t ldc, const gemm_hooks *hooks)
+{
+    if (!gemm_packs()) {
         gemm_loops(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc);
-        if (finish) finish(context, C, ldc, 0, M, N);
+        if (hooks->finish) hooks->finish(hooks->finish_context, C, ldc, 0, M, N);
         return DS_OK;
     }
     struct gemm_plan plan;
@@ -334,8 +340,7 @@ int gemm_then(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const f
                              .b_col = TB ? 1 : ldb,
                              .C = C,
                              .ldc = ldc,
-                             .finish = finish,
-                             .context = context,
+                             .hooks = *hooks,
                              .plan = plan};
     choose_kernels(&work);
     pool_run(gemm_part, &work, plan.parts);
@@ -346,5 +351,6 @@ int gemm_then(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const f
 int gemm(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A, size_t lda,
          const float *B, size_t ldb, float BETA, float *C, size_t ldc)
 {
-    return gemm_then(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc, NULL, NULL);
+    gemm_hooks none = {0};
+    return gemm_with(TA, TB, M, N, K, ALPHA, A, lda, B, ldb, BETA, C, ldc, &none);
 }

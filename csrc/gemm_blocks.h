@@ -1,11 +1,14 @@
 #ifndef DARKNET_SOFTMAX_GEMM_BLOCKS_H
 #define DARKNET_SOFTMAX_GEMM_BLOCKS_H
 
-/* Internal (not part of the cffi cdef): gemm with a function run on each
-   block of C once it holds its final values, by the thread that computed it
-   and while the block is still in its cache. The convolutional layer adds
-   its biases and applies its activation there, where passes of their own
-   would read and write the whole output again on one thread. */
+/* Internal (not part of the cffi cdef): gemm with two hooks for the
+   convolutional layer. One packs op(B) from wherever it lies: the layer packs
+   each block of its im2col matrix straight from the image, where writing the
+   whole matrix and packing it again would take the memory twice. The other
+   runs on each block of C once it holds its final values, by the thread that
+   computed it and while the block is still in its cache: the layer adds its
+   biases and applies its activation there, where passes of their own would
+   read and write the whole output again on one thread. */
 
 #include <stddef.h>
 
@@ -13,10 +16,27 @@
    columns wide. */
 typedef void gemm_finish(void *context, float *c, size_t ldc, size_t row, size_t rows, size_t cols);
 
-/* gemm (gemm.h), then finish on every block of C, each once; finish may be
-   NULL. */
-int gemm_then(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A, size_t lda,
-              const float *B, size_t ldb, float BETA, float *C, size_t ldc, gemm_finish *finish,
-              void *context);
+/* Rows [k0, k0 + kc) and columns [j0, j0 + nc) of op(B), packed as gemm
+   packs them: panels of `width` columns, each holding its kc rows of width
+   floats one after another, zeros past column j0 + nc in the last. */
+typedef void gemm_pack_b(const void *context, size_t k0, size_t kc, size_t j0, size_t nc,
+                         size_t width, float *out);
+
+typedef struct gemm_hooks {
+    gemm_pack_b *pack_b; /* op(B) from this, B and TB unread; or NULL */
+    const void *b_context;
+    gemm_finish *finish; /* run on every block of C, each once; or NULL */
+    void *finish_context;
+} gemm_hooks;
+
+/* gemm (gemm.h) with hooks. pack_b is taken only where gemm packs (the
+   vector kernels, gemm_packs()); the scalar kernel reads B. */
+int gemm_with(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A, size_t lda,
+              const float *B, size_t ldb, float BETA, float *C, size_t ldc,
+              const gemm_hooks *hooks);
+
+/* Whether gemm packs its operands (the vector kernels) rather than running
+   Darknet's loops. */
+int gemm_packs(void);
 
 #endif

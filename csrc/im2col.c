@@ -108,3 +108,99 @@ void im2col_cpu(const float *data_im, size_t channels, size_t height, size_t wid
 {
     im2col_walk(data_im, channels, height, width, ksize, stride, pad, 1, data_col);
 }
+
+/* A matrix row of im2col_panels: its channel's first pixel, its kernel
+   offsets, and the entries of an output row inside the image. */
+struct matrix_row {
+    size_t channel, h_offset, w_offset, first, last;
+};
+
+static struct matrix_row row_of(const struct walk *k, size_t c)
+{
+    struct matrix_row r = {.channel = c / (k->ksize * k->ksize) * k->height * k->width,
+                           .h_offset = c / k->ksize % k->ksize,
+                           .w_offset = c % k->ksize};
+    inside_entries(k, r.w_offset, &r.first, &r.last);
+    return r;
+}
+
+static size_t clamp(size_t value, size_t lo, size_t hi)
+{
+    return value < lo ? lo : value > hi ? hi : value;
+}
+
+/* gemm's panel width on every path (GEMM_NR): a panel's run of pixels one
+   apart is one copy of this fixed size, which the compiler inlines. */
+enum { PANEL_WIDTH = 16 };
+
+/* Entries x0 to x0 + count - 1 of output row y in matrix row r, to dst:
+   walk_row's copy for part of a row. */
+static void row_entries(const struct walk *k, const struct matrix_row *r, size_t y, size_t x0,
+                        size_t count, float *dst)
+{
+    size_t row = y * k->stride + r->h_offset, lo = x0, hi = x0;
+    if (row >= k->pad && row - k->pad < k->height) {
+        lo = clamp(r->first, x0, x0 + count);
+        hi = clamp(r->last, lo, x0 + count);
+    }
+    /* Entry x's pixel, as in walk_row: an index that wraps in the padding. */
+    size_t line = r->channel + (row - k->pad) * k->width + r->w_offset - k->pad;
+    if (k->stride == 1 && count == PANEL_WIDTH && lo == x0 && hi == x0 + count) {
+        memcpy(dst, k->from + line + x0, PANEL_WIDTH * sizeof(float));
+        return;
+    }
+    for (size_t x = x0; x < lo; ++x) dst[x - x0] = 0;
+    for (size_t x = lo; x < hi; ++x) dst[x - x0] = k->from[line + x * k->stride];
+    for (size_t x = hi; x < x0 + count; ++x) dst[x - x0] = 0;
+}
+
+/* Matrix rows are decoded this many at a time, so that each panel takes
+   them from a table rather than dividing for every entry. */
+enum { PANEL_ROWS = 64 };
+
+static size_t least(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Columns [j, j + width) of the panel at out for matrix rows [k0, k0 + kc)
+   (table[i] is row k0 + i), zeros from column `end` on: runs that each lie
+   in one output row. */
+static void panel(const struct walk *k, const struct matrix_row *table, size_t kc, size_t j,
+                  size_t end, size_t width, float *out)
+{
+    for (size_t at = 0, count; at < width; at += count) {
+        size_t column = j + at;
+        if (column >= end) {
+            count = width - at;
+            for (size_t i = 0; i < kc; ++i) memset(out + i * width + at, 0, count * sizeof(float));
+            continue;
+        }
+        size_t y = column / k->width_col, x = column % k->width_col;
+        count = least(least(k->width_col - x, width - at), end - column);
+        for (size_t i = 0; i < kc; ++i)
+            row_entries(k, &table[i], y, x, count, out + i * width + at);
+    }
+}
+
+void im2col_panels(const void *context, size_t k0, size_t kc, size_t j0, size_t nc, size_t width,
+                   float *out)
+{
+    const im2col_image *im = context;
+    struct walk k = {.from = im->data,
+                     .channels = im->channels,
+                     .height = im->height,
+                     .width = im->width,
+                     .ksize = im->ksize,
+                     .stride = im->stride,
+                     .pad = im->pad,
+                     .height_col = positions(im->height, im->ksize, im->stride, im->pad),
+                     .width_col = positions(im->width, im->ksize, im->stride, im->pad)};
+    struct matrix_row table[PANEL_ROWS];
+    for (size_t i0 = 0; i0 < kc; i0 += PANEL_ROWS) {
+        size_t rows = least(kc - i0, PANEL_ROWS);
+        for (size_t i = 0; i < rows; ++i) table[i] = row_of(&k, k0 + i0 + i);
+        for (size_t j = 0; j < nc; j += width)
+            panel(&k, table, rows, j0 + j, j0 + nc, width, out + j * kc + i0 * width);
+    }
+}

@@ -12,4 +12,16 @@
 void im2col_walk(const float *from, size_t channels, size_t height, size_t width, size_t ksize,
                  size_t stride, size_t pad, int to_col, float *to);
 
+/* An image as im2col_cpu takes it: its arguments less the matrix. */
+typedef struct im2col_image {
+    const float *data;
+    size_t channels, height, width, ksize, stride, pad;
+} im2col_image;
+
+/* gemm's pack_b (gemm_blocks.h) over im2col_cpu's matrix of the image
+   `context` (an im2col_image): each entry straight from its pixel, or 0 in
+   the padding, without the matrix being written whole. */
+void im2col_panels(const void *context, size_t k0, size_t kc, size_t j0, size_t nc, size_t width,
+                   float *out);
+
 #endif

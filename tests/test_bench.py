@@ -268,14 +268,14 @@ def test_gemm_ab_times_two_builds_in_one_process(tmp_path):
             "--seconds",
             "0.05",
             "--shapes",
-            "G2NN,G2TN",
+            "G2NN,G2TN,C3F,C3B",
         ],
         capture_output=True,
         text=True,
         check=True,
     )
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines[1:]] == ["G2NN", "G2TN"]
+    assert [line.split()[0] for line in lines[1:]] == ["G2NN", "G2TN", "C3F", "C3B"]
     for line in lines[1:]:
         figures = [field for field in line.split() if "/" in field]
         assert len(figures) == 2

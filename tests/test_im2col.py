@@ -4,9 +4,12 @@ reference written from their definition, over odd sizes, strides and padding."""
 import numpy as np
 import pytest
 
+import darknet_softmax as ds
 from conftest import assert_close
 from darknet_softmax import runtime
 from darknet_softmax.binding import ffi, lib
+from darknet_softmax.gemm import gemm
+from darknet_softmax.layers import ConvolutionalLayer
 
 # (channels, height, width, ksize, stride, pad)
 SHAPES = [
@@ -123,3 +126,38 @@ def test_the_threaded_walk_matches_one_thread(rng, shape):
     lhs = float(np.dot(im2col_reference(image, *shape).ravel(), col.ravel()))
     rhs = float(np.dot(image.astype(np.float64), results[2][1] - before))
     assert lhs == pytest.approx(rhs, rel=1e-5, abs=1e-3)
+
+
+# (channels, height, width, ksize, stride, pad, filters): past gemm's blocks
+# of 256 matrix rows and 512 columns, output rows that end inside a packed
+# panel of 16 columns and rows wider than a block, strides 2 and 3, padding
+# wider than the kernel, and 1x1 kernels that are not read in place.
+PACKED_SHAPES = [
+    (32, 30, 29, 3, 1, 1, 20),
+    (12, 50, 47, 5, 2, 2, 8),
+    (5, 23, 31, 7, 3, 3, 7),
+    (3, 9, 600, 3, 1, 0, 4),
+    (1, 3, 3, 3, 1, 5, 1),
+    (2, 1, 40, 1, 2, 0, 3),
+    (4, 5, 6, 1, 1, 1, 3),
+]
+
+
+@pytest.mark.parametrize("shape", PACKED_SHAPES)
+def test_the_convolution_packs_the_matrix_im2col_writes(rng, kernel_path, shape):
+    """Where gemm packs its operands, the convolutional layer packs each
+    block of the im2col matrix straight from the image, the matrix never
+    written whole: its forward (linear, biases 0) is gemm over im2col_cpu's
+    matrix to the bit, on every path and thread count."""
+    channels, height, width, ksize, stride, pad, filters = shape
+    image = rng.standard_normal(channels * height * width).astype(np.float32)
+    layer = ConvolutionalLayer(
+        1, (height, width, channels), filters, ksize, stride, pad, activation="linear"
+    )
+    layer.weights[:] = rng.standard_normal(layer.weights.shape)
+    layer.forward(ds.NetworkContext(image[None]))
+    col = run_im2col(image, channels, height, width, ksize, stride, pad)
+    k, n = col.shape
+    product = np.full((filters, n), np.nan, np.float32)
+    gemm(0, 0, filters, n, k, 1.0, layer.weights, k, col, n, 0.0, product, n)
+    np.testing.assert_array_equal(layer.output.reshape(filters, n), product)

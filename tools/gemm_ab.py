@@ -1,14 +1,16 @@
-"""Two or more builds of the library's gemm, timed in one process, their
-calls alternated: on a shared machine whose speed drifts by tens of percent
-from one minute to the next, each build then sees the same machine, where
-back-to-back benchmark runs would not.
+"""Two or more builds of the library's gemm, or of its convolutional layer,
+timed in one process, their calls alternated: on a shared machine whose
+speed drifts by tens of percent from one minute to the next, each build then
+sees the same machine, where back-to-back benchmark runs would not.
 
     python tools/gemm_ab.py OLD/_lib.abi3.so NEW/_lib.abi3.so [--threads 1]
-        [--seconds 3] [--shapes G3NN,G3TN]
+        [--seconds 3] [--shapes G3NN,G3TN,C1F,C2B]
 
 A build is the `darknet_softmax/_lib.abi3.so` of a checkout built in place
-(`python setup.py build_ext --inplace`). Prints, for each shape, each
-build's GFLOP/s from its fastest call and from its median one.
+(`python setup.py build_ext --inplace`). A shape is a benchmark row: G1NN to
+G4TN a gemm, C1F to C4B a convolutional layer's forward or backward (linear,
+no batch normalisation). Prints, for each shape, each build's GFLOP/s from
+its fastest call and from its median one.
 """
 
 import argparse
@@ -17,7 +19,7 @@ import time
 
 import numpy as np
 
-from darknet_softmax.bench_gemm import GEMM_NAMES, GEMM_SHAPES
+from darknet_softmax.bench_gemm import CONV_SHAPES, GEMM_SHAPES, PRODUCTS
 
 
 def load(path, index):
@@ -30,8 +32,12 @@ def load(path, index):
 
 
 def calls(builds, shape, rng):
-    """One gemm call a build on the same operands, and its flops: `shape`
-    is a benchmark row, G1NN to G4TN (its layout says which is transposed)."""
+    """One call a build on the same operands, and its flops."""
+    return (conv_calls if shape[0] == "C" else gemm_calls)(builds, shape, rng)
+
+
+def gemm_calls(builds, shape, rng):
+    """`shape` G1NN to G4TN: its layout says which operand is transposed."""
     (m, n, k), ta, tb = GEMM_SHAPES[shape[:-2]], shape[-2] == "T", shape[-1] == "T"
     a = rng.standard_normal((k, m) if ta else (m, k), np.float32)
     b = rng.standard_normal((n, k) if tb else (k, n), np.float32)
@@ -46,6 +52,34 @@ def calls(builds, shape, rng):
             )
         )
     return made, 2 * m * n * k
+
+
+def conv_calls(builds, shape, rng):
+    """`shape` C1F to C4B: each build's own layer, with the same weights,
+    input and (backward) delta."""
+    batch, h, w, c, filters, size, padding = CONV_SHAPES[shape[:-1]]
+    backward = shape[-1] == "B"
+    x = rng.standard_normal(batch * h * w * c).astype(np.float32)
+    x_delta = np.zeros_like(x)
+    weights = rng.standard_normal(filters * c * size * size).astype(np.float32)
+    made = []
+    for build in builds:
+        ffi, lib = build.ffi, build.lib
+        made_layer = ffi.new("convolutional_layer **")
+        status = lib.make_convolutional_layer(
+            batch, h, w, c, filters, 1, size, 1, padding, lib.LINEAR, 0, 0, made_layer
+        )
+        assert status == lib.DS_OK, f"make_convolutional_layer: {status}"
+        layer = ffi.gc(made_layer[0], lib.free_layer)
+        ffi.buffer(layer.weights, weights.nbytes)[:] = weights.tobytes()
+        net = ffi.new("network *", {"train": 1})
+        net.input = ffi.from_buffer("float[]", x)
+        net.delta = ffi.from_buffer("float[]", x_delta)
+        run = lib.backward_convolutional_layer if backward else lib.forward_convolutional_layer
+        # net holds bare pointers: the call keeps the arrays they point into.
+        made.append(lambda run=run, layer=layer, net=net, keep=(x, x_delta): run(layer, net))
+    flops = 2 * batch * filters * c * size * size * layer.shape.out_h * layer.shape.out_w
+    return made, flops * (2 if backward else 1)
 
 
 def alternate(made, seconds):
@@ -67,9 +101,7 @@ def main():
     parser.add_argument("builds", nargs="+", help="the _lib.abi3.so of each build")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=3.0, help="a shape's time")
-    parser.add_argument(
-        "--shapes", default=",".join(GEMM_NAMES), help="of " + ", ".join(GEMM_NAMES)
-    )
+    parser.add_argument("--shapes", default=",".join(PRODUCTS), help="of " + ", ".join(PRODUCTS))
     args = parser.parse_args()
     builds = [load(path, i) for i, path in enumerate(args.builds)]
     for build in builds:
