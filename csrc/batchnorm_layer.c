@@ -16,17 +16,55 @@ static float to_float(double value)
     return (float)value;
 }
 
+/* The terms a row's sums add up. */
+enum term { VALUE, PRODUCT, SQUARED_DIFFERENCE, CENTRED_PRODUCT };
+
+static inline double term(enum term kind, const float *a, const float *b, double mean, size_t k)
+{
+    switch (kind) {
+    case VALUE: return a[k];
+    case PRODUCT: return (double)a[k] * b[k];
+    case SQUARED_DIFFERENCE: return ((double)a[k] - mean) * ((double)a[k] - mean);
+    case CENTRED_PRODUCT: return (double)b[k] * ((double)a[k] - mean);
+    }
+    return 0;
+}
+
+/* The sum of a row's n terms in eight partial sums, which the compiler
+   vectorises (one chain of double adds waits for each add: 0.7 ms of a 3x3
+   64->128 convolution's backward at 56x56 went to its bias sums). */
+enum { PARTIAL_SUMS = 8 };
+
+static inline double row_sum(enum term kind, const float *a, const float *b, double mean, size_t n)
+{
+    double partial[PARTIAL_SUMS] = {0}, sum = 0;
+    size_t k = 0;
+    for (; k + PARTIAL_SUMS <= n; k += PARTIAL_SUMS) {
+        for (size_t l = 0; l < PARTIAL_SUMS; ++l) partial[l] += term(kind, a, b, mean, k + l);
+    }
+    for (; k < n; ++k) sum += term(kind, a, b, mean, k);
+    for (size_t l = 0; l < PARTIAL_SUMS; ++l) sum += partial[l];
+    return sum;
+}
+
+/* The sum over filter f's rows of the batch (spatial values each) of their
+   terms, a from x and b from y (per value, as the kind reads them). */
+static inline double filter_sum(enum term kind, const float *x, const float *y, double mean,
+                                size_t batch, size_t filters, size_t spatial, size_t f)
+{
+    double sum = 0;
+    for (size_t j = 0; j < batch; ++j) {
+        size_t start = (j * filters + f) * spatial;
+        sum += row_sum(kind, x + start, y ? y + start : NULL, mean, spatial);
+    }
+    return sum;
+}
+
 void mean_cpu(const float *x, size_t batch, size_t filters, size_t spatial, float *mean)
 {
     double scale = 1. / ((double)batch * spatial);
-    for (size_t f = 0; f < filters; ++f) {
-        double sum = 0;
-        for (size_t b = 0; b < batch; ++b) {
-            const float *row = x + (b * filters + f) * spatial;
-            for (size_t k = 0; k < spatial; ++k) sum += row[k];
-        }
-        mean[f] = to_float(sum * scale);
-    }
+    for (size_t f = 0; f < filters; ++f)
+        mean[f] = to_float(filter_sum(VALUE, x, NULL, 0, batch, filters, spatial, f) * scale);
 }
 
 void variance_cpu(const float *x, const float *mean, size_t batch, size_t filters, size_t spatial,
@@ -36,14 +74,7 @@ void variance_cpu(const float *x, const float *mean, size_t batch, size_t filter
        the variance NaN (0 times inf), as in Darknet. */
     double scale = 1. / ((double)batch * spatial - 1);
     for (size_t f = 0; f < filters; ++f) {
-        double sum = 0;
-        for (size_t b = 0; b < batch; ++b) {
-            const float *row = x + (b * filters + f) * spatial;
-            for (size_t k = 0; k < spatial; ++k) {
-                double diff = (double)row[k] - mean[f];
-                sum += diff * diff;
-            }
-        }
+        double sum = filter_sum(SQUARED_DIFFERENCE, x, NULL, mean[f], batch, filters, spatial, f);
         variance[f] = to_float(sum * scale);
     }
 }
@@ -80,53 +111,25 @@ void add_bias(float *output, const float *biases, size_t batch, size_t n, size_t
     }
 }
 
-/* The sum over filter f of a[i], times b[i] when b is set. */
-static double filter_sum(const float *a, const float *b, size_t batch, size_t filters,
-                         size_t spatial, size_t f)
-{
-    double sum = 0;
-    for (size_t j = 0; j < batch; ++j) {
-        size_t start = (j * filters + f) * spatial;
-        for (size_t k = 0; k < spatial; ++k) {
-            sum += b ? (double)a[start + k] * b[start + k] : a[start + k];
-        }
-    }
-    return sum;
-}
-
 void backward_bias(float *bias_updates, const float *delta, size_t batch, size_t n, size_t size)
 {
     for (size_t f = 0; f < n; ++f)
-        bias_updates[f] += to_float(filter_sum(delta, NULL, batch, n, size, f));
+        bias_updates[f] += to_float(filter_sum(VALUE, delta, NULL, 0, batch, n, size, f));
 }
 
 void backward_scale_cpu(const float *x_norm, const float *delta, size_t batch, size_t n,
                         size_t size, float *scale_updates)
 {
     for (size_t f = 0; f < n; ++f) {
-        scale_updates[f] += to_float(filter_sum(delta, x_norm, batch, n, size, f));
+        scale_updates[f] += to_float(filter_sum(PRODUCT, delta, x_norm, 0, batch, n, size, f));
     }
-}
-
-/* The sum over filter f of delta*(x - mean[f]). */
-static double centred_sum(const float *x, const float *delta, const float *mean, size_t batch,
-                          size_t filters, size_t spatial, size_t f)
-{
-    double sum = 0;
-    for (size_t j = 0; j < batch; ++j) {
-        size_t start = (j * filters + f) * spatial;
-        for (size_t k = 0; k < spatial; ++k) {
-            sum += (double)delta[start + k] * ((double)x[start + k] - mean[f]);
-        }
-    }
-    return sum;
 }
 
 void mean_delta_cpu(const float *delta, const float *variance, size_t batch, size_t filters,
                     size_t spatial, float *mean_delta)
 {
     for (size_t f = 0; f < filters; ++f) {
-        double sum = filter_sum(delta, NULL, batch, filters, spatial, f);
+        double sum = filter_sum(VALUE, delta, NULL, 0, batch, filters, spatial, f);
         mean_delta[f] = to_float(sum * (-1. / sqrt(variance[f] + .00001f)));
     }
 }
@@ -136,7 +139,7 @@ void variance_delta_cpu(const float *x, const float *delta, const float *mean,
                         float *variance_delta)
 {
     for (size_t f = 0; f < filters; ++f) {
-        double sum = centred_sum(x, delta, mean, batch, filters, spatial, f);
+        double sum = filter_sum(CENTRED_PRODUCT, x, delta, mean[f], batch, filters, spatial, f);
         variance_delta[f] = to_float(sum * -.5 * pow(variance[f] + .00001f, -1.5));
     }
 }
@@ -186,7 +189,7 @@ void mean_delta_exact_cpu(const float *delta, const float *variance, size_t batc
                           size_t spatial, float *mean_delta)
 {
     for (size_t f = 0; f < filters; ++f) {
-        double sum = filter_sum(delta, NULL, batch, filters, spatial, f);
+        double sum = filter_sum(VALUE, delta, NULL, 0, batch, filters, spatial, f);
         mean_delta[f] = to_float(-sum / forward_divisor(variance[f]));
     }
 }
@@ -202,7 +205,7 @@ void variance_delta_exact_cpu(const float *x, const float *delta, const float *m
             continue;
         }
         double divisor = root + .000001f;
-        double sum = centred_sum(x, delta, mean, batch, filters, spatial, f);
+        double sum = filter_sum(CENTRED_PRODUCT, x, delta, mean[f], batch, filters, spatial, f);
         variance_delta[f] = to_float(-sum / (2 * root * divisor * divisor));
     }
 }
