@@ -88,16 +88,11 @@
 /* clang-format off */
 typedef __m512 vf;
 typedef struct { __m512d low, high; } vsum;   /* sixteen sums in double */
+/* The intrinsics both instruction sets name alike but for their width. */
+#define VF_PS(op) _mm512_##op##_ps
+#define VF_PD(op) _mm512_##op##_pd
+#define VF_CMP(a, b, predicate) _mm512_cmp_ps_mask(a, b, predicate)
 
-static inline vf vf_set1(float x) { return _mm512_set1_ps(x); }
-static inline vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
-static inline void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
-static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
-static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
-static inline vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
-static inline vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
-/* A NaN in b comes out (maxps returns its second operand on NaN). */
-static inline vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
 /* The first count (<= 16) lanes. */
 static inline __mmask16 lane_mask(size_t count) { return (__mmask16)((1u << count) - 1); }
 static inline __mmask16 nonzero(vf v) { return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ); }
@@ -232,25 +227,9 @@ static inline vf vsum_floats(vsum s)
                               _mm512_cvtpd_ps(s.high), 1);
 }
 
-/* (float)(1 / sum) in every lane. */
-static inline vf vsum_reciprocal(vsum s)
-{
-    __m512d one = _mm512_set1_pd(1.0);
-    return vsum_floats(
-        (vsum){.low = _mm512_div_pd(one, s.low), .high = _mm512_div_pd(one, s.high)});
-}
-
 /* What the exp and log below need, as AVX2's section gives it too. */
 /* clang-format off */
 typedef __mmask16 vmask;
-static inline vf vf_fmadd(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
-static inline vf vf_fnmadd(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); }
-static inline vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
-static inline vmask vf_less(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
-static inline vmask vf_greater(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
-static inline vmask vf_equal(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
-/* Not a >= b: true where either is NaN. */
-static inline vmask vf_not_at_least(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_NGE_UQ); }
 static inline vf vf_select(vmask m, vf yes, vf no) { return _mm512_mask_blend_ps(m, no, yes); }
 static inline vf vf_keep_where(vmask m, vf v) { return _mm512_maskz_mov_ps(m, v); }
 static inline vf vf_zero_where(vmask m, vf v) { return _mm512_mask_mov_ps(v, m, _mm512_setzero_ps()); }
@@ -274,16 +253,9 @@ static inline vf vf_split_exponent(vf x, vf *e)
 /* clang-format off */
 typedef __m256 vf;
 typedef struct { __m256d low, high; } vsum;   /* eight sums in double */
-
-static inline vf vf_set1(float x) { return _mm256_set1_ps(x); }
-static inline vf vf_load(const float *p) { return _mm256_loadu_ps(p); }
-static inline void vf_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
-static inline vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
-static inline vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
-static inline vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
-static inline vf vf_div(vf a, vf b) { return _mm256_div_ps(a, b); }
-/* A NaN in b comes out (maxps returns its second operand on NaN). */
-static inline vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+#define VF_PS(op) _mm256_##op##_ps
+#define VF_PD(op) _mm256_##op##_pd
+#define VF_CMP(a, b, predicate) _mm256_cmp_ps(a, b, predicate)
 /* clang-format on */
 
 static inline __m256i lane_mask(size_t count)
@@ -413,25 +385,9 @@ static inline vf vsum_floats(vsum s)
     return _mm256_insertf128_ps(_mm256_castps128_ps256(low), high, 1);
 }
 
-/* (float)(1 / sum) in every lane. */
-static inline vf vsum_reciprocal(vsum s)
-{
-    __m256d one = _mm256_set1_pd(1.0);
-    return vsum_floats(
-        (vsum){.low = _mm256_div_pd(one, s.low), .high = _mm256_div_pd(one, s.high)});
-}
-
 /* What the exp and log below need, as AVX-512's section gives it too. */
 /* clang-format off */
 typedef __m256 vmask;
-static inline vf vf_fmadd(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
-static inline vf vf_fnmadd(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
-static inline vf vf_min(vf a, vf b) { return _mm256_min_ps(a, b); }
-static inline vmask vf_less(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
-static inline vmask vf_greater(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
-static inline vmask vf_equal(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
-/* Not a >= b: true where either is NaN. */
-static inline vmask vf_not_at_least(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_NGE_UQ); }
 static inline vf vf_select(vmask m, vf yes, vf no) { return _mm256_blendv_ps(no, yes, m); }
 static inline vf vf_keep_where(vmask m, vf v) { return _mm256_and_ps(m, v); }
 static inline vf vf_zero_where(vmask m, vf v) { return _mm256_andnot_ps(m, v); }
@@ -458,6 +414,34 @@ static inline vf vf_split_exponent(vf x, vf *e)
 
 /* What both instruction sets compute alike, each lane the same operations
    in the same order, so that their results are the same bits. */
+
+/* One-line wrappers, read as a table. */
+/* clang-format off */
+static inline vf vf_set1(float x) { return VF_PS(set1)(x); }
+static inline vf vf_load(const float *p) { return VF_PS(loadu)(p); }
+static inline void vf_store(float *p, vf v) { VF_PS(storeu)(p, v); }
+static inline vf vf_add(vf a, vf b) { return VF_PS(add)(a, b); }
+static inline vf vf_sub(vf a, vf b) { return VF_PS(sub)(a, b); }
+static inline vf vf_mul(vf a, vf b) { return VF_PS(mul)(a, b); }
+static inline vf vf_div(vf a, vf b) { return VF_PS(div)(a, b); }
+/* A NaN in b comes out (maxps returns its second operand on NaN). */
+static inline vf vf_max(vf a, vf b) { return VF_PS(max)(a, b); }
+static inline vf vf_min(vf a, vf b) { return VF_PS(min)(a, b); }
+static inline vf vf_fmadd(vf a, vf b, vf c) { return VF_PS(fmadd)(a, b, c); }
+static inline vf vf_fnmadd(vf a, vf b, vf c) { return VF_PS(fnmadd)(a, b, c); }
+static inline vmask vf_less(vf a, vf b) { return VF_CMP(a, b, _CMP_LT_OQ); }
+static inline vmask vf_greater(vf a, vf b) { return VF_CMP(a, b, _CMP_GT_OQ); }
+static inline vmask vf_equal(vf a, vf b) { return VF_CMP(a, b, _CMP_EQ_OQ); }
+/* Not a >= b: true where either is NaN. */
+static inline vmask vf_not_at_least(vf a, vf b) { return VF_CMP(a, b, _CMP_NGE_UQ); }
+/* clang-format on */
+
+/* (float)(1 / sum) in every lane. */
+static inline vf vsum_reciprocal(vsum s)
+{
+    return vsum_floats((vsum){.low = VF_PD(div)(VF_PD(set1)(1.0), s.low),
+                              .high = VF_PD(div)(VF_PD(set1)(1.0), s.high)});
+}
 
 /* d - q*t, exactly (q = d/t rounded; the FMA rounds once, and the result is exact). */
 static inline vf vf_remainder(vf d, vf q, vf t)

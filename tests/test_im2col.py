@@ -128,18 +128,16 @@ def test_the_threaded_walk_matches_one_thread(rng, shape):
     assert lhs == pytest.approx(rhs, rel=1e-5, abs=1e-3)
 
 
-# (channels, height, width, ksize, stride, pad, filters): past gemm's blocks
-# of 256 matrix rows and 512 columns, output rows that end inside a packed
-# panel of 16 columns and rows wider than a block, strides 2 and 3, padding
-# wider than the kernel, and 1x1 kernels that are not read in place.
+# (channels, height, width, ksize, stride, pad, filters), past gemm's blocks
+# of 256 matrix rows and 512 columns and its panels of 16 columns.
 PACKED_SHAPES = [
-    (32, 30, 29, 3, 1, 1, 20),
-    (12, 50, 47, 5, 2, 2, 8),
-    (5, 23, 31, 7, 3, 3, 7),
-    (3, 9, 600, 3, 1, 0, 4),
-    (1, 3, 3, 3, 1, 5, 1),
-    (2, 1, 40, 1, 2, 0, 3),
-    (4, 5, 6, 1, 1, 1, 3),
+    pytest.param((32, 30, 29, 3, 1, 1, 20), id="rows-and-columns-past-a-block"),
+    pytest.param((12, 50, 47, 5, 2, 2, 8), id="stride-2"),
+    pytest.param((5, 23, 31, 7, 3, 3, 7), id="stride-3"),
+    pytest.param((3, 9, 600, 3, 1, 0, 4), id="output-row-wider-than-a-block"),
+    pytest.param((1, 3, 3, 3, 1, 5, 1), id="padding-wider-than-the-kernel"),
+    pytest.param((2, 1, 40, 1, 2, 0, 3), id="1x1-stride-2"),
+    pytest.param((4, 5, 6, 1, 1, 1, 3), id="1x1-padded"),
 ]
 
 
