@@ -100,6 +100,21 @@ static group_sizes group_sizes_of(const convolutional_layer *l)
                          .input = channels * shape->h * shape->w};
 }
 
+/* Where gemm packs, every group's weights (m x k, or k x m transposed)
+   packed whole, one group after another; NULL on the scalar path, and
+   where the memory cannot be had. */
+static float *packed_weights(const convolutional_layer *l, int transposed, size_t m, size_t k)
+{
+    if (!gemm_packs()) return NULL;
+    size_t rows = transposed ? k : m, cols = transposed ? m : k;
+    size_t floats = gemm_packed_a_floats(rows, cols);
+    float *packed = malloc(l->groups * floats * sizeof(float));
+    for (size_t j = 0; packed && j < l->groups; ++j)
+        gemm_pack_a(transposed, rows, cols, l->weights + j * l->nweights / l->groups,
+                    transposed ? rows : cols, packed + j * floats);
+    return packed;
+}
+
 /* Without batch normalisation, gemm's threads add the biases of the
    group's filters and apply the activation to each block of output planes
    as they finish it: add_bias and activate_array, on a block at a time. */
@@ -129,10 +144,14 @@ int forward_convolutional_layer(convolutional_layer *l, const network *net)
     if (!net->input || activate_array(NULL, 0, l->activation) != DS_OK) return DS_ERR_ARG;
     group_sizes g = group_sizes_of(l);
     size_t m = g.filters, k = g.column, n = g.positions, group_input = g.input;
-    /* Where gemm packs, it packs the im2col matrix from the image itself. */
+    /* Where gemm packs, each group's weights are packed once for all the
+       items, and the im2col matrix from the image itself. */
+    float *packed = packed_weights(l, 0, m, k);
+    if (gemm_packs() && !packed) return DS_ERR_NOMEM;
     int implicit = gemm_packs() && !direct(l);
-    for (size_t i = 0; i < shape->batch; ++i) {
-        for (size_t j = 0; j < l->groups; ++j) {
+    int status = DS_OK;
+    for (size_t i = 0; i < shape->batch && status == DS_OK; ++i) {
+        for (size_t j = 0; j < l->groups && status == DS_OK; ++j) {
             const float *a = l->weights + j * l->nweights / l->groups;
             const float *im = net->input + (i * l->groups + j) * group_input;
             im2col_image image = {
@@ -140,14 +159,16 @@ int forward_convolutional_layer(convolutional_layer *l, const network *net)
             const float *b = implicit ? NULL : group_columns(l, im);
             float *c = l->output + (i * l->groups + j) * n * m;
             plane_finish finish = {l->biases + j * m, l->activation};
-            gemm_hooks hooks = {.pack_b = implicit ? im2col_panels : NULL,
+            gemm_hooks hooks = {.packed_a = packed ? packed + j * gemm_packed_a_floats(m, k) : NULL,
+                                .pack_b = implicit ? im2col_panels : NULL,
                                 .b_context = &image,
                                 .finish = l->batch_normalize ? NULL : finish_planes,
                                 .finish_context = &finish};
-            int status = gemm_with(0, 0, m, n, k, 1, a, k, b, n, 0, c, n, &hooks);
-            if (status != DS_OK) return status;
+            status = gemm_with(0, 0, m, n, k, 1, a, k, b, n, 0, c, n, &hooks);
         }
     }
+    free(packed);
+    if (status != DS_OK) return status;
     if (!l->batch_normalize) return DS_OK;
     forward_batchnorm_layer(l->output, shape->batch, l->filters, n, net->train, l->exact, l->scales,
                             l->biases, l->mean, l->variance, l->rolling_mean, l->rolling_variance,
@@ -163,8 +184,14 @@ int backward_convolutional_layer(convolutional_layer *l, const network *net)
     if (!net->input) return DS_ERR_ARG;
     group_sizes g = group_sizes_of(l);
     size_t m = g.filters, n = g.column, k = g.positions, group_input = g.input;
+    /* The input delta's products share the transposed weights: packed once. */
+    float *packed = net->delta ? packed_weights(l, 1, m, n) : NULL;
+    if (net->delta && gemm_packs() && !packed) return DS_ERR_NOMEM;
     int status = gradient_array(l->output, shape->batch * shape->outputs, l->activation, l->delta);
-    if (status != DS_OK) return status;
+    if (status != DS_OK) {
+        free(packed);
+        return status;
+    }
     if (l->batch_normalize) {
         backward_batchnorm_layer(l->delta, shape->batch, l->filters, k, net->train, l->exact,
                                  l->scales, l->x, l->x_norm, l->mean, l->variance, l->rolling_mean,
@@ -182,12 +209,16 @@ int backward_convolutional_layer(convolutional_layer *l, const network *net)
             if (status != DS_OK || !net->delta) continue;
             const float *weights = l->weights + j * l->nweights / l->groups;
             float *imd = net->delta + (i * l->groups + j) * group_input;
+            gemm_hooks hooks = {.packed_a =
+                                    packed ? packed + j * gemm_packed_a_floats(n, m) : NULL};
             if (direct(l)) {
                 /* Darknet's BETA = 0 here overwrites what a shortcut or a
                    route had already added to net->delta; exact adds. */
-                status = gemm(1, 0, n, k, m, 1, weights, n, delta, k, l->exact ? 1 : 0, imd, k);
+                status = gemm_with(1, 0, n, k, m, 1, weights, n, delta, k, l->exact ? 1 : 0, imd, k,
+                                   &hooks);
             } else {
-                status = gemm(1, 0, n, k, m, 1, weights, n, delta, k, 0, l->workspace, k);
+                status =
+                    gemm_with(1, 0, n, k, m, 1, weights, n, delta, k, 0, l->workspace, k, &hooks);
                 if (status == DS_OK) {
                     col2im_cpu(l->workspace, shape->c / l->groups, shape->h, shape->w, l->size,
                                l->stride, l->padding, imd);
@@ -195,6 +226,7 @@ int backward_convolutional_layer(convolutional_layer *l, const network *net)
             }
         }
     }
+    free(packed);
     return status;
 }
 

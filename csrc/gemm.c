@@ -241,10 +241,14 @@ static void gemm_region(const struct gemm_work *w, size_t m0, size_t m1, size_t 
                      GEMM_NR, b);
             for (size_t i = m0; i < m1; i += GEMM_MC) {
                 size_t mc = smaller(GEMM_MC, m1 - i);
-                pack(w->pack_panel, w->A + i * w->a_row + p * w->a_col, w->a_row, w->a_col, mc, kc,
-                     GEMM_MR, a);
+                const float *a_block = a;
+                if (w->hooks.packed_a)
+                    a_block = w->hooks.packed_a + p * round_up(w->M, GEMM_MR) + i * kc;
+                else
+                    pack(w->pack_panel, w->A + i * w->a_row + p * w->a_col, w->a_row, w->a_col, mc,
+                         kc, GEMM_MR, a);
                 float *c = w->C + i * w->ldc + j;
-                gemm_block(w, kc, mc, nc, a, b, beta, c);
+                gemm_block(w, kc, mc, nc, a_block, b, beta, c);
                 if (w->hooks.finish && p + kc == w->K)
                     w->hooks.finish(w->hooks.finish_context, c, w->ldc, i, mc, nc);
             }
@@ -268,21 +272,29 @@ static void gemm_part(void *context, size_t part, size_t parts)
     else gemm_region(w, 0, w->M, begin, end, a, b);
 }
 
+/* The instruction set's transposing pack, or NULL. AVX-512 runs AVX2's. */
+static gemm_pack_panel *transposing_pack(void)
+{
+#if defined(DS_BUILD_AVX2)
+    if (ds_get_isa() != DS_ISA_PORTABLE) return gemm_pack_panel_avx2;
+#endif
+    return NULL;
+}
+
 static void choose_kernels(struct gemm_work *w)
 {
     w->whole = gemm_kernel_portable;
     w->half = gemm_kernel_portable_half;
     w->narrow = NULL;
     w->pair = NULL;
-    w->pack_panel = NULL;
+    w->pack_panel = transposing_pack();
 #if defined(DS_BUILD_AVX2)
     int isa = ds_get_isa();
-    /* AVX-512 runs AVX2's kernels for half and narrow tiles, and its pack. */
+    /* AVX-512 runs AVX2's kernels for half and narrow tiles. */
     if (isa != DS_ISA_PORTABLE) {
         w->whole = gemm_kernel_avx2;
         w->half = gemm_kernel_avx2_half;
         w->narrow = gemm_kernel_avx2_narrow;
-        w->pack_panel = gemm_pack_panel_avx2;
     }
 #if defined(DS_BUILD_AVX512)
     if (isa == DS_ISA_AVX512) {
@@ -293,8 +305,9 @@ static void choose_kernels(struct gemm_work *w)
 #endif
 }
 
-/* Products of a million multiply-adds and up are split over the threads. */
-enum { GEMM_THREADED_WORK = 1 << 20 };
+/* Products of a million multiply-adds and up are split over the threads,
+   and whole packs of op(A) of a million floats. */
+enum { GEMM_THREADED_WORK = 1 << 20, GEMM_THREADED_PACK = 1 << 20 };
 
 static int plan_gemm(size_t M, size_t N, size_t K, struct gemm_plan *plan)
 {
@@ -310,6 +323,41 @@ static int plan_gemm(size_t M, size_t N, size_t K, struct gemm_plan *plan)
                                .panel_floats = panel_floats,
                                .a_floats = a_floats};
     return plan->panels ? DS_OK : DS_ERR_NOMEM;
+}
+
+size_t gemm_packed_a_floats(size_t M, size_t K)
+{
+    return round_up(M, GEMM_MR) * K;
+}
+
+struct whole_pack {
+    gemm_pack_panel *pack_panel;
+    const float *A;
+    size_t a_row, a_col, M, K;
+    float *out;
+};
+
+/* Part `part` of the panels, in each block of GEMM_KC columns: gemm's
+   blocks of op(A), one after another, as gemm_region would pack them. */
+static void pack_part(void *context, size_t part, size_t parts)
+{
+    const struct whole_pack *w = context;
+    size_t first, last, rows = round_up(w->M, GEMM_MR);
+    pool_share(rows / GEMM_MR, part, parts, &first, &last);
+    size_t begin = first * GEMM_MR, end = smaller(w->M, last * GEMM_MR);
+    for (size_t p = 0; begin < end && p < w->K; p += GEMM_KC) {
+        size_t kc = smaller(GEMM_KC, w->K - p);
+        pack(w->pack_panel, w->A + begin * w->a_row + p * w->a_col, w->a_row, w->a_col, end - begin,
+             kc, GEMM_MR, w->out + p * rows + begin * kc);
+    }
+}
+
+void gemm_pack_a(int TA, size_t M, size_t K, const float *A, size_t lda, float *out)
+{
+    struct whole_pack w = {transposing_pack(), A, TA ? 1 : lda, TA ? lda : 1, M, K, out};
+    size_t panels = round_up(M, GEMM_MR) / GEMM_MR;
+    size_t parts = M * K < GEMM_THREADED_PACK ? 1 : smaller(pool_threads(), panels);
+    pool_run(pack_part, &w, parts);
 }
 
 int gemm_packs(void)

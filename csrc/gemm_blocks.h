@@ -23,14 +23,15 @@ typedef void gemm_pack_b(const void *context, size_t k0, size_t kc, size_t j0, s
                          size_t width, float *out);
 
 typedef struct gemm_hooks {
-    gemm_pack_b *pack_b; /* op(B) from this, B and TB unread; or NULL */
+    const float *packed_a; /* op(A) as gemm_pack_a packs it, A and TA unread; or NULL */
+    gemm_pack_b *pack_b;   /* op(B) from this, B and TB unread; or NULL */
     const void *b_context;
     gemm_finish *finish; /* run on every block of C, each once; or NULL */
     void *finish_context;
 } gemm_hooks;
 
-/* gemm (gemm.h) with hooks. pack_b is taken only where gemm packs (the
-   vector kernels, gemm_packs()); the scalar kernel reads B. */
+/* gemm (gemm.h) with hooks. packed_a and pack_b are taken only where gemm
+   packs (the vector kernels, gemm_packs()); the scalar kernel reads A and B. */
 int gemm_with(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const float *A, size_t lda,
               const float *B, size_t ldb, float BETA, float *C, size_t ldc,
               const gemm_hooks *hooks);
@@ -38,5 +39,11 @@ int gemm_with(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const f
 /* Whether gemm packs its operands (the vector kernels) rather than running
    Darknet's loops. */
 int gemm_packs(void);
+
+/* op(A), M x K, packed whole into out (gemm_packed_a_floats(M, K) floats),
+   for gemm_with's packed_a: the products of a convolution's items share
+   their weights, which each would otherwise pack again. */
+void gemm_pack_a(int TA, size_t M, size_t K, const float *A, size_t lda, float *out);
+size_t gemm_packed_a_floats(size_t M, size_t K);
 
 #endif

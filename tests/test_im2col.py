@@ -129,7 +129,8 @@ def test_the_threaded_walk_matches_one_thread(rng, shape):
 
 
 # (channels, height, width, ksize, stride, pad, filters), past gemm's blocks
-# of 256 matrix rows and 512 columns and its panels of 16 columns.
+# of 256 matrix rows and 512 columns and its panels of 16 columns, and
+# filters and matrix rows that do not fill its panels of 6 rows.
 PACKED_SHAPES = [
     pytest.param((32, 30, 29, 3, 1, 1, 20), id="rows-and-columns-past-a-block"),
     pytest.param((12, 50, 47, 5, 2, 2, 8), id="stride-2"),
@@ -138,6 +139,7 @@ PACKED_SHAPES = [
     pytest.param((1, 3, 3, 3, 1, 5, 1), id="padding-wider-than-the-kernel"),
     pytest.param((2, 1, 40, 1, 2, 0, 3), id="1x1-stride-2"),
     pytest.param((4, 5, 6, 1, 1, 1, 3), id="1x1-padded"),
+    pytest.param((300, 7, 9, 1, 1, 0, 5), id="1x1-read-in-place"),
 ]
 
 
@@ -159,3 +161,28 @@ def test_the_convolution_packs_the_matrix_im2col_writes(rng, kernel_path, shape)
     product = np.full((filters, n), np.nan, np.float32)
     gemm(0, 0, filters, n, k, 1.0, layer.weights, k, col, n, 0.0, product, n)
     np.testing.assert_array_equal(layer.output.reshape(filters, n), product)
+
+
+@pytest.mark.parametrize("shape", PACKED_SHAPES)
+def test_the_input_delta_is_col2im_of_the_product_darknet_writes(rng, kernel_path, shape):
+    """The backward pass's input delta, whose products share the transposed
+    weights (packed once for every item where gemm packs): col2im of gemm
+    over the weights and the delta, as Darknet computes it, to the bit."""
+    channels, height, width, ksize, stride, pad, filters = shape
+    image = rng.standard_normal(channels * height * width).astype(np.float32)
+    layer = ConvolutionalLayer(
+        1, (height, width, channels), filters, ksize, stride, pad, activation="linear"
+    )
+    layer.weights[:] = rng.standard_normal(layer.weights.shape)
+    net_delta = np.zeros((1, image.size), np.float32)
+    net = ds.NetworkContext(image[None], delta=net_delta, train=True)
+    layer.forward(net)
+    delta = rng.standard_normal(layer.delta.shape).astype(np.float32)
+    layer.delta[:] = delta
+    layer.backward(net)
+    k, n = run_im2col(image, channels, height, width, ksize, stride, pad).shape
+    product = np.full((k, n), np.nan, np.float32)
+    gemm(1, 0, k, n, filters, 1.0, layer.weights, k, delta, n, 0.0, product, n)
+    expected = np.zeros_like(image)
+    run_col2im(product, channels, height, width, ksize, stride, pad, expected)
+    np.testing.assert_array_equal(net_delta[0], expected)
