@@ -129,10 +129,6 @@ static size_t clamp(size_t value, size_t lo, size_t hi)
     return value < lo ? lo : value > hi ? hi : value;
 }
 
-/* gemm's panel width on every path (GEMM_NR): a panel's run of pixels one
-   apart is one copy of this fixed size, which the compiler inlines. */
-enum { PANEL_WIDTH = 16 };
-
 /* Entries x0 to x0 + count - 1 of output row y in matrix row r, to dst:
    walk_row's copy for part of a row. */
 static void row_entries(const struct walk *k, const struct matrix_row *r, size_t y, size_t x0,
@@ -145,42 +141,42 @@ static void row_entries(const struct walk *k, const struct matrix_row *r, size_t
     }
     /* Entry x's pixel, as in walk_row: an index that wraps in the padding. */
     size_t line = r->channel + (row - k->pad) * k->width + r->w_offset - k->pad;
-    if (k->stride == 1 && count == PANEL_WIDTH && lo == x0 && hi == x0 + count) {
-        memcpy(dst, k->from + line + x0, PANEL_WIDTH * sizeof(float));
-        return;
-    }
     for (size_t x = x0; x < lo; ++x) dst[x - x0] = 0;
     for (size_t x = lo; x < hi; ++x) dst[x - x0] = k->from[line + x * k->stride];
     for (size_t x = hi; x < x0 + count; ++x) dst[x - x0] = 0;
 }
-
-/* Matrix rows are decoded this many at a time, so that each panel takes
-   them from a table rather than dividing for every entry. */
-enum { PANEL_ROWS = 64 };
 
 static size_t least(size_t a, size_t b)
 {
     return a < b ? a : b;
 }
 
-/* Columns [j, j + width) of the panel at out for matrix rows [k0, k0 + kc)
-   (table[i] is row k0 + i), zeros from column `end` on: runs that each lie
-   in one output row. */
-static void panel(const struct walk *k, const struct matrix_row *table, size_t kc, size_t j,
-                  size_t end, size_t width, float *out)
+/* Matrix row r's entries in columns [j, j + count), to dst: a run for each
+   output row they cross. */
+static void row_columns(const struct walk *k, const struct matrix_row *r, size_t j, size_t count,
+                        float *dst)
 {
-    for (size_t at = 0, count; at < width; at += count) {
-        size_t column = j + at;
-        if (column >= end) {
-            count = width - at;
-            for (size_t i = 0; i < kc; ++i) memset(out + i * width + at, 0, count * sizeof(float));
-            continue;
-        }
-        size_t y = column / k->width_col, x = column % k->width_col;
-        count = least(least(k->width_col - x, width - at), end - column);
-        for (size_t i = 0; i < kc; ++i)
-            row_entries(k, &table[i], y, x, count, out + i * width + at);
+    for (size_t at = 0, run; at < count; at += run) {
+        size_t y = (j + at) / k->width_col, x = (j + at) % k->width_col;
+        run = least(k->width_col - x, count - at);
+        row_entries(k, r, y, x, run, dst + at);
     }
+}
+
+/* A matrix row's columns are put together this many at a time in a buffer
+   that stays in the L1 cache (as im2col's walk would write them, whole
+   output rows at a time), then copied to their panels: written straight
+   into the panels, rows narrower than a panel took a run for each piece. */
+enum { ROW_CHUNK = 512 };
+
+/* gemm's panel width on every path (GEMM_NR): a copy of this fixed size is
+   a few instructions, where one of any size is a call. */
+enum { PANEL_WIDTH = 16 };
+
+static void copy_to_panel(float *panel, const float *from, size_t width)
+{
+    if (width == PANEL_WIDTH) memcpy(panel, from, PANEL_WIDTH * sizeof(float));
+    else memcpy(panel, from, width * sizeof(float));
 }
 
 void im2col_panels(const void *context, size_t k0, size_t kc, size_t j0, size_t nc, size_t width,
@@ -196,11 +192,16 @@ void im2col_panels(const void *context, size_t k0, size_t kc, size_t j0, size_t 
                      .pad = im->pad,
                      .height_col = positions(im->height, im->ksize, im->stride, im->pad),
                      .width_col = positions(im->width, im->ksize, im->stride, im->pad)};
-    struct matrix_row table[PANEL_ROWS];
-    for (size_t i0 = 0; i0 < kc; i0 += PANEL_ROWS) {
-        size_t rows = least(kc - i0, PANEL_ROWS);
-        for (size_t i = 0; i < rows; ++i) table[i] = row_of(&k, k0 + i0 + i);
-        for (size_t j = 0; j < nc; j += width)
-            panel(&k, table, rows, j0 + j, j0 + nc, width, out + j * kc + i0 * width);
+    float line[ROW_CHUNK];
+    size_t chunk = ROW_CHUNK / width * width;
+    for (size_t j = 0; j < nc; j += chunk) {
+        size_t count = least(chunk, nc - j), panels = (count + width - 1) / width;
+        for (size_t i = 0; i < kc; ++i) {
+            struct matrix_row r = row_of(&k, k0 + i);
+            row_columns(&k, &r, j0 + j, count, line);
+            memset(line + count, 0, (panels * width - count) * sizeof(float));
+            for (size_t q = 0; q < panels; ++q)
+                copy_to_panel(out + (j + q * width) * kc + i * width, line + q * width, width);
+        }
     }
 }
