@@ -176,10 +176,6 @@ static void gemm_tile(const struct gemm_work *w, size_t kc, const float *a, cons
 {
     int half = cols <= GEMM_NR / 2;
     gemm_kernel *kernel = half ? w->half : w->whole;
-    if (w->narrow && cols <= GEMM_NR / 4) {
-        w->narrow(kc, a, b, w->ALPHA, beta, tile, w->ldc, rows, cols, 1);
-        return;
-    }
     if (rows == GEMM_MR && cols == (half ? GEMM_NR / 2 : GEMM_NR)) {
         kernel(kc, a, b, w->ALPHA, beta, tile, w->ldc, GEMM_MR);
         return;
@@ -194,6 +190,20 @@ static void gemm_tile(const struct gemm_work *w, size_t kc, const float *a, cons
     }
 }
 
+/* The last cols (1 to NR/4) columns of the tiles from a and b down, of
+   rows_left rows: as many tiles at once as the narrow kernel takes (a power
+   of two), the last of them maybe partial. Returns the rows done. */
+static size_t gemm_narrow_tiles(const struct gemm_work *w, size_t kc, size_t rows_left,
+                                const float *a, const float *b, size_t cols, float beta,
+                                float *tile)
+{
+    size_t tiles = (rows_left + GEMM_MR - 1) / GEMM_MR, take = 1;
+    while (take * 2 <= smaller(tiles, gemm_narrow_panels(cols))) take *= 2;
+    size_t last = smaller(GEMM_MR, rows_left - (take - 1) * GEMM_MR);
+    w->narrow(kc, a, b, w->ALPHA, beta, tile, w->ldc, last, cols, take);
+    return take * GEMM_MR;
+}
+
 /* C's tiles in an mc x nc block from packed a and b: two whole tiles side
    by side at a time where the instruction set has a kernel for them. */
 static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t nc, const float *a,
@@ -202,19 +212,18 @@ static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t n
     for (size_t j = 0; j < nc; j += GEMM_NR) {
         size_t cols = smaller(GEMM_NR, nc - j);
         int pair = w->pair && nc - j >= 2 * GEMM_NR;
-        size_t panels = w->narrow && cols <= GEMM_NR / 4 ? gemm_narrow_panels(cols) : 1;
-        for (size_t i = 0; i < mc; i += GEMM_MR) {
+        int narrow = w->narrow && cols <= GEMM_NR / 4;
+        for (size_t i = 0; i < mc;) {
             const float *a_panel = a + i * kc, *b_panel = b + j * kc;
             float *tile = c + i * w->ldc + j;
             size_t rows = smaller(GEMM_MR, mc - i);
-            if (pair && rows == GEMM_MR) {
-                w->pair(kc, a_panel, b_panel, GEMM_NR * kc, w->ALPHA, beta, tile, w->ldc);
+            if (narrow) {
+                i += gemm_narrow_tiles(w, kc, mc - i, a_panel, b_panel, cols, beta, tile);
                 continue;
             }
-            if (panels > 1 && mc - i >= panels * GEMM_MR) {
-                w->narrow(kc, a_panel, b_panel, w->ALPHA, beta, tile, w->ldc, GEMM_MR, cols,
-                          panels);
-                i += (panels - 1) * GEMM_MR;
+            i += GEMM_MR;
+            if (pair && rows == GEMM_MR) {
+                w->pair(kc, a_panel, b_panel, GEMM_NR * kc, w->ALPHA, beta, tile, w->ldc);
                 continue;
             }
             gemm_tile(w, kc, a_panel, b_panel, rows, cols, beta, tile);

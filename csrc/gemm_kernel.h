@@ -23,16 +23,17 @@ typedef void gemm_kernel(size_t k, const float *a, const float *b, float alpha, 
 
 /* The tile's first `rows` rows and first `cols` columns (1 to NR/4), for
    the last columns of C: the rest of the tile is neither computed nor
-   written. With panels = gemm_narrow_panels(cols) (not 1), as many whole
-   tiles one below the other, from as many panels of A, MR*k floats apart. */
+   written. With panels (a power of two up to gemm_narrow_panels(cols)) above
+   1, as many tiles one below the other, from as many panels of A, MR*k
+   floats apart; all but the last whole. */
 typedef void gemm_narrow_kernel(size_t k, const float *a, const float *b, float alpha, float beta,
                                 float *c, size_t ldc, size_t rows, size_t cols, size_t panels);
 
-/* How many tiles the narrow kernel takes at once for cols columns: enough
-   for eight registers of sums, which hide the multiply-add's latency. */
+/* The most tiles the narrow kernel takes at once for cols columns: enough
+   for eight vectors of sums, which hide the multiply-add's latency. */
 static inline size_t gemm_narrow_panels(size_t cols)
 {
-    return cols == 1 ? 4 : cols == 2 ? 2 : 1;
+    return cols == 1 ? 8 : cols == 2 ? 4 : 2;
 }
 
 /* Two whole tiles side by side: the one of b and the one of the next panel

@@ -27,94 +27,87 @@ void gemm_kernel_avx2_half(size_t k, const float *a, const float *b, float alpha
 }
 
 /* The last columns of C, when no more than NR/4 are left: column j's sums
-   run down the tile's rows (rows 0 to 3 in one vector, 4 and 5 in another),
-   so a step is a multiply-add of a column of A by one value of B, where the
-   half kernel would multiply eight columns. Its products and their order
-   are the whole kernel's. With one column four panels of A, and with two
-   two (tiles q = 0 to 3, MR rows apart in C), go side by side, so that
-   eight sums, not two or four, hide the multiply-add's latency. */
-#define NARROW_FMA(q, j)                                 \
-    if (q < panels) {                                    \
-        lo##q##j = _mm_fmadd_ps(top##q, v, lo##q##j);    \
-        hi##q##j = _mm_fmadd_ps(bottom##q, v, hi##q##j); \
-    }
+   run down a tile's six rows in one vector (two lanes idle), so a step is a
+   multiply-add of a column of A by one value of B, where the half kernel
+   would multiply eight columns. Its products and their order are the whole
+   kernel's. Up to gemm_narrow_panels(cols) tiles (q = 0 to panels - 1, MR
+   rows apart in C, their panels of A MR*k floats apart) go side by side, so
+   that eight sums hide the multiply-add's latency. */
+#define NARROW_FMA(q, j) \
+    if (q < panels && j < cols) s##q##j = _mm256_fmadd_ps(a##q, v##j, s##q##j);
 
-#define NARROW_STEP(j)               \
-    if (j < cols) {                  \
-        v = _mm_broadcast_ss(b + j); \
-        NARROW_FMA(0, j)             \
-        NARROW_FMA(1, j)             \
-        NARROW_FMA(2, j)             \
-        NARROW_FMA(3, j)             \
-    }
-
-#define NARROW_LOAD(q)                                                              \
-    if (q < panels) {                                                               \
-        top##q = _mm_loadu_ps(a + q * step);                                        \
-        bottom##q = _mm_castpd_ps(_mm_load_sd((const double *)(a + q * step + 4))); \
+#define NARROW_PANEL(q)                                                     \
+    if (q < panels) {                                                       \
+        a##q = _mm256_maskload_ps(a + q * step, six);                       \
+        NARROW_FMA(q, 0) NARROW_FMA(q, 1) NARROW_FMA(q, 2) NARROW_FMA(q, 3) \
     }
 
 #define NARROW_STORE(q, j)                                                          \
     if (q < panels && j < cols) {                                                   \
-        _mm_storeu_ps(sum, lo##q##j);                                               \
-        _mm_storeu_ps(sum + 4, hi##q##j);                                           \
+        _mm256_storeu_ps(sum, s##q##j);                                             \
         for (size_t r = 0; r < (q + 1 < panels ? GEMM_MR : rows); ++r) {            \
             float product = alpha * sum[r], *out = c + (q * GEMM_MR + r) * ldc + j; \
             *out = beta ? fmaf(beta, *out, product) : product;                      \
         }                                                                           \
     }
 
-#define NARROW_STORES(q) \
-    NARROW_STORE(q, 0)   \
-    NARROW_STORE(q, 1)   \
-    NARROW_STORE(q, 2)   \
-    NARROW_STORE(q, 3)
+#define NARROW_STORES(q) NARROW_STORE(q, 0) NARROW_STORE(q, 1) NARROW_STORE(q, 2) NARROW_STORE(q, 3)
 
-#define NARROW_SUMS(q)                                                                          \
-    __m128 lo##q##0 = zero, lo##q##1 = zero, lo##q##2 = zero, lo##q##3 = zero, hi##q##0 = zero, \
-           hi##q##1 = zero, hi##q##2 = zero, hi##q##3 = zero, top##q = zero, bottom##q = zero
+#define NARROW_SUMS(q) \
+    __m256 s##q##0 = zero, s##q##1 = zero, s##q##2 = zero, s##q##3 = zero, a##q = zero
 
 _Static_assert(GEMM_NR / 4 == 4, "the narrow kernel has four columns of sums");
+_Static_assert(GEMM_MR == 6, "a panel's column is six floats of a vector");
 
 static ALWAYS_INLINE void narrow(size_t k, const float *a, const float *b, float alpha, float beta,
                                  float *c, size_t ldc, size_t rows, int cols, int panels)
 {
-    const __m128 zero = _mm_setzero_ps();
-    __m128 v;
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
     NARROW_SUMS(0);
     NARROW_SUMS(1);
     NARROW_SUMS(2);
     NARROW_SUMS(3);
+    NARROW_SUMS(4);
+    NARROW_SUMS(5);
+    NARROW_SUMS(6);
+    NARROW_SUMS(7);
     size_t step = GEMM_MR * k; /* from one panel of A to the next */
     for (size_t p = 0; p < k; ++p, a += GEMM_MR, b += GEMM_NR) {
-        NARROW_LOAD(0);
-        NARROW_LOAD(1);
-        NARROW_LOAD(2);
-        NARROW_LOAD(3);
-        NARROW_STEP(0);
-        NARROW_STEP(1);
-        NARROW_STEP(2);
-        NARROW_STEP(3);
+        __m256 v0 = _mm256_broadcast_ss(b), v1 = v0, v2 = v0, v3 = v0;
+        if (cols > 1) v1 = _mm256_broadcast_ss(b + 1);
+        if (cols > 2) v2 = _mm256_broadcast_ss(b + 2);
+        if (cols > 3) v3 = _mm256_broadcast_ss(b + 3);
+        NARROW_PANEL(0);
+        NARROW_PANEL(1);
+        NARROW_PANEL(2);
+        NARROW_PANEL(3);
+        NARROW_PANEL(4);
+        NARROW_PANEL(5);
+        NARROW_PANEL(6);
+        NARROW_PANEL(7);
     }
     float sum[8];
     NARROW_STORES(0);
     NARROW_STORES(1);
     NARROW_STORES(2);
     NARROW_STORES(3);
+    NARROW_STORES(4);
+    NARROW_STORES(5);
+    NARROW_STORES(6);
+    NARROW_STORES(7);
 }
 
-/* panels is 1, or gemm_narrow_panels(cols) whole panels. */
+/* cols columns of panels tiles, each count a constant of its own copy. */
+#define NARROW_CASE(c, n) \
+    if (cols == c && panels == n) return narrow(k, a, b, alpha, beta, out, ldc, rows, c, n);
+
 void gemm_kernel_avx2_narrow(size_t k, const float *a, const float *b, float alpha, float beta,
-                             float *c, size_t ldc, size_t rows, size_t cols, size_t panels)
+                             float *out, size_t ldc, size_t rows, size_t cols, size_t panels)
 {
-    if (cols == 1 && panels > 1)
-        narrow(k, a, b, alpha, beta, c, ldc, rows, 1, (int)gemm_narrow_panels(1));
-    else if (cols == 1) narrow(k, a, b, alpha, beta, c, ldc, rows, 1, 1);
-    else if (cols == 2 && panels > 1)
-        narrow(k, a, b, alpha, beta, c, ldc, rows, 2, (int)gemm_narrow_panels(2));
-    else if (cols == 2) narrow(k, a, b, alpha, beta, c, ldc, rows, 2, 1);
-    else if (cols == 3) narrow(k, a, b, alpha, beta, c, ldc, rows, 3, 1);
-    else narrow(k, a, b, alpha, beta, c, ldc, rows, 4, 1);
+    NARROW_CASE(1, 8)
+    NARROW_CASE(1, 4) NARROW_CASE(1, 2) NARROW_CASE(1, 1) NARROW_CASE(2, 4) NARROW_CASE(2, 2)
+        NARROW_CASE(2, 1) NARROW_CASE(3, 2) NARROW_CASE(3, 1) NARROW_CASE(4, 2) NARROW_CASE(4, 1)
 }
 
 /* The 8 x 8 block of rows v[0..7] transposed in place: v[j] becomes column j. */
