@@ -99,15 +99,21 @@ static ALWAYS_INLINE void narrow(size_t k, const float *a, const float *b, float
 }
 
 /* cols columns of panels tiles, each count a constant of its own copy. */
-#define NARROW_CASE(c, n) \
-    if (cols == c && panels == n) return narrow(k, a, b, alpha, beta, out, ldc, rows, c, n);
+#define NARROW_CASE(c, n)                                   \
+    if (cols == c && panels == n) {                         \
+        narrow(k, a, b, alpha, beta, out, ldc, rows, c, n); \
+        return;                                             \
+    }
 
 void gemm_kernel_avx2_narrow(size_t k, const float *a, const float *b, float alpha, float beta,
                              float *out, size_t ldc, size_t rows, size_t cols, size_t panels)
 {
-    NARROW_CASE(1, 8)
-    NARROW_CASE(1, 4) NARROW_CASE(1, 2) NARROW_CASE(1, 1) NARROW_CASE(2, 4) NARROW_CASE(2, 2)
-        NARROW_CASE(2, 1) NARROW_CASE(3, 2) NARROW_CASE(3, 1) NARROW_CASE(4, 2) NARROW_CASE(4, 1)
+    /* clang-format off */
+    NARROW_CASE(1, 8) NARROW_CASE(1, 4) NARROW_CASE(1, 2) NARROW_CASE(1, 1)
+    NARROW_CASE(2, 4) NARROW_CASE(2, 2) NARROW_CASE(2, 1)
+    NARROW_CASE(3, 2) NARROW_CASE(3, 1)
+    NARROW_CASE(4, 2) NARROW_CASE(4, 1)
+    /* clang-format on */
 }
 
 /* The 8 x 8 block of rows v[0..7] transposed in place: v[j] becomes column j. */
