@@ -82,6 +82,16 @@ static size_t round_up(size_t n, size_t step)
     return (n + step - 1) / step * step;
 }
 
+/* The size of the blocks (at most `most`, a multiple of `step`) that split
+   `size` into as few as can be, all alike but the last: a plain split can
+   leave a sliver last (K = 576 in blocks of 256 leaves 64), which costs a
+   whole block's overheads for a few steps. */
+static size_t block_size(size_t size, size_t most, size_t step)
+{
+    size_t blocks = (size + most - 1) / most;
+    return smaller(most, round_up((size + blocks - 1) / blocks, step));
+}
+
 /* Packs rows [0, rows) and columns [0, cols) of a matrix whose value (i, k)
    is x[i*row + k*col] into panels of `width` rows: panel p holds, for each
    column k, rows p*width to p*width + width - 1, with zeros past the last
@@ -239,10 +249,11 @@ static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t n
 static void gemm_region(const struct gemm_work *w, size_t m0, size_t m1, size_t n0, size_t n1,
                         float *a, float *b)
 {
-    for (size_t j = n0; j < n1; j += GEMM_NC) {
-        size_t nc = smaller(GEMM_NC, n1 - j);
-        for (size_t p = 0; p < w->K; p += GEMM_KC) {
-            size_t kc = smaller(GEMM_KC, w->K - p);
+    size_t nc_step = block_size(n1 - n0, GEMM_NC, GEMM_NR), kc_step = block_size(w->K, GEMM_KC, 1);
+    for (size_t j = n0; j < n1; j += nc_step) {
+        size_t nc = smaller(nc_step, n1 - j);
+        for (size_t p = 0; p < w->K; p += kc_step) {
+            size_t kc = smaller(kc_step, w->K - p);
             float beta = p ? 1 : w->BETA; /* the later blocks add to the first */
             if (w->hooks.pack_b) w->hooks.pack_b(w->hooks.b_context, p, kc, j, nc, GEMM_NR, b);
             else
@@ -346,7 +357,7 @@ struct whole_pack {
     float *out;
 };
 
-/* Part `part` of the panels, in each block of GEMM_KC columns: gemm's
+/* Part `part` of the panels, in each block of columns: gemm's
    blocks of op(A), one after another, as gemm_region would pack them. */
 static void pack_part(void *context, size_t part, size_t parts)
 {
@@ -354,8 +365,9 @@ static void pack_part(void *context, size_t part, size_t parts)
     size_t first, last, rows = round_up(w->M, GEMM_MR);
     pool_share(rows / GEMM_MR, part, parts, &first, &last);
     size_t begin = first * GEMM_MR, end = smaller(w->M, last * GEMM_MR);
-    for (size_t p = 0; begin < end && p < w->K; p += GEMM_KC) {
-        size_t kc = smaller(GEMM_KC, w->K - p);
+    size_t kc_step = block_size(w->K, GEMM_KC, 1);
+    for (size_t p = 0; begin < end && p < w->K; p += kc_step) {
+        size_t kc = smaller(kc_step, w->K - p);
         pack(w->pack_panel, w->A + begin * w->a_row + p * w->a_col, w->a_row, w->a_col, end - begin,
              kc, GEMM_MR, w->out + p * rows + begin * kc);
     }
