@@ -1,14 +1,16 @@
 #ifndef DARKNET_SOFTMAX_GEMM_BLOCKS_H
 #define DARKNET_SOFTMAX_GEMM_BLOCKS_H
 
-/* Internal (not part of the cffi cdef): gemm with two hooks for the
-   convolutional layer. One packs op(B) from wherever it lies: the layer packs
-   each block of its im2col matrix straight from the image, where writing the
-   whole matrix and packing it again would take the memory twice. The other
-   runs on each block of C once it holds its final values, by the thread that
-   computed it and while the block is still in its cache: the layer adds its
-   biases and applies its activation there, where passes of their own would
-   read and write the whole output again on one thread. */
+/* Internal (not part of the cffi cdef): gemm with hooks for the
+   convolutional layer. op(A) may come packed already: the layer packs its
+   weights once for all its items' products. op(B) may be packed from
+   wherever it lies: the layer packs each block of its im2col matrix straight
+   from the image, where writing the whole matrix and packing it again would
+   take the memory twice. And a function may run on each block of C once it
+   holds its final values, by the thread that computed it and while the block
+   is still in its cache: the layer adds its biases and applies its
+   activation there, where passes of their own would read and write the whole
+   output again on one thread. */
 
 #include <stddef.h>
 
