@@ -20,6 +20,11 @@ static size_t positions(size_t size, size_t ksize, size_t stride, size_t pad)
     return (size + 2 * pad - ksize) / stride + 1;
 }
 
+static size_t least(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
 /* Splitting pays above this many matrix entries; below, one thread walks all. */
 enum { WALK_THREADED_ENTRIES = 1 << 16 };
 
@@ -32,44 +37,78 @@ static void inside_entries(const struct walk *k, size_t w_offset, size_t *first,
     size_t lo = w_offset >= k->pad ? 0 : (k->pad - w_offset + k->stride - 1) / k->stride;
     size_t end = k->width + k->pad;
     size_t hi = end > w_offset ? (end - w_offset + k->stride - 1) / k->stride : 0;
-    *last = hi < k->width_col ? hi : k->width_col;
-    *first = lo < *last ? lo : *last;
+    *last = least(hi, k->width_col);
+    *first = least(lo, *last);
 }
 
-/* One matrix row's entries (at `at`): copied from their pixels, 0 in the
-   padding (im2col), or added into their pixels (col2im). Entry w's pixel is
-   line + w*stride for first <= w < last of a row inside the image; size_t
-   wraps in the padding, so line is an index only there. */
-static void walk_row(const struct walk *k, size_t first, size_t last, int row_inside, size_t line,
-                     size_t at)
+/* A matrix row: its channel's first pixel, its kernel offsets, and the
+   entries of an output row inside the image. */
+struct matrix_row {
+    size_t channel, h_offset, w_offset, first, last;
+};
+
+static struct matrix_row row_of(const struct walk *k, size_t c)
+{
+    struct matrix_row r = {.channel = c / (k->ksize * k->ksize) * k->height * k->width,
+                           .h_offset = c / k->ksize % k->ksize,
+                           .w_offset = c % k->ksize};
+    inside_entries(k, r.w_offset, &r.first, &r.last);
+    return r;
+}
+
+/* Whether output row y of matrix row r reads a row inside the image, and
+   (*line) where: entry w's pixel is line + w*stride for first <= w < last.
+   size_t wraps in the padding, so line is an index only there. */
+static inline int image_line(const struct walk *k, const struct matrix_row *r, size_t y,
+                             size_t *line)
+{
+    size_t row = y * k->stride + r->h_offset;
+    *line = r->channel + (row - k->pad) * k->width + r->w_offset - k->pad;
+    return row >= k->pad && row - k->pad < k->height;
+}
+
+static size_t clamp(size_t value, size_t lo, size_t hi)
+{
+    return value < lo ? lo : value > hi ? hi : value;
+}
+
+/* Entries x0 to x0 + count - 1 of output row y in matrix row r, to dst:
+   copied from their pixels, 0 in the padding. */
+static inline void row_entries(const struct walk *k, const struct matrix_row *r, size_t y,
+                               size_t x0, size_t count, float *dst)
+{
+    size_t line, lo = x0, hi = x0;
+    if (image_line(k, r, y, &line)) {
+        lo = clamp(r->first, x0, x0 + count);
+        hi = clamp(r->last, lo, x0 + count);
+    }
+    for (size_t x = x0; x < lo; ++x) dst[x - x0] = 0;
+    for (size_t x = lo; x < hi; ++x) dst[x - x0] = k->from[line + x * k->stride];
+    for (size_t x = hi; x < x0 + count; ++x) dst[x - x0] = 0;
+}
+
+/* Output row y of matrix row r, its entries at `at`: copied from their
+   pixels (im2col), or added into them (col2im). */
+static void walk_row(const struct walk *k, const struct matrix_row *r, size_t y, size_t at)
 {
     if (k->to_col) {
-        float *entry = k->to + at;
-        if (!row_inside) first = last = 0;
-        for (size_t w = 0; w < first; ++w) entry[w] = 0;
-        for (size_t w = first; w < last; ++w) entry[w] = k->from[line + w * k->stride];
-        for (size_t w = last; w < k->width_col; ++w) entry[w] = 0;
-    } else if (row_inside) {
-        const float *entry = k->from + at;
-        for (size_t w = first; w < last; ++w) k->to[line + w * k->stride] += entry[w];
+        row_entries(k, r, y, 0, k->width_col, k->to + at);
+        return;
     }
+    size_t line;
+    if (!image_line(k, r, y, &line)) return;
+    const float *entry = k->from + at;
+    for (size_t w = r->first; w < r->last; ++w) k->to[line + w * k->stride] += entry[w];
 }
 
 /* Matrix rows [begin, end): each reads (or, for col2im, adds into) only its
    own channel. */
 static void walk_rows(const struct walk *k, size_t begin, size_t end)
 {
-    size_t area = k->height * k->width, kernel = k->ksize * k->ksize;
     for (size_t c = begin; c < end; ++c) {
-        size_t w_offset = c % k->ksize, h_offset = c / k->ksize % k->ksize, first, last;
-        inside_entries(k, w_offset, &first, &last);
-        size_t channel = c / kernel * area;
-        for (size_t h = 0; h < k->height_col; ++h) {
-            size_t row = h_offset + h * k->stride;
-            int row_inside = row >= k->pad && row - k->pad < k->height;
-            size_t line = channel + (row - k->pad) * k->width + w_offset - k->pad;
-            walk_row(k, first, last, row_inside, line, (c * k->height_col + h) * k->width_col);
-        }
+        struct matrix_row r = row_of(k, c);
+        for (size_t h = 0; h < k->height_col; ++h)
+            walk_row(k, &r, h, (c * k->height_col + h) * k->width_col);
     }
 }
 
@@ -98,7 +137,7 @@ void im2col_walk(const float *from, size_t channels, size_t height, size_t width
                      pad,  to_col,   to,     height_col, width_col};
     size_t rows = channels * ksize * ksize, entries = rows * height_col * width_col;
     size_t units = rows / rows_a_part_takes(&k);
-    size_t parts = pool_threads() < units ? pool_threads() : units;
+    size_t parts = least(pool_threads(), units);
     if (entries < WALK_THREADED_ENTRIES || parts < 2) walk_rows(&k, 0, rows);
     else pool_run(walk_part, &k, parts);
 }
@@ -107,48 +146,6 @@ void im2col_cpu(const float *data_im, size_t channels, size_t height, size_t wid
                 size_t stride, size_t pad, float *data_col)
 {
     im2col_walk(data_im, channels, height, width, ksize, stride, pad, 1, data_col);
-}
-
-/* A matrix row of im2col_panels: its channel's first pixel, its kernel
-   offsets, and the entries of an output row inside the image. */
-struct matrix_row {
-    size_t channel, h_offset, w_offset, first, last;
-};
-
-static struct matrix_row row_of(const struct walk *k, size_t c)
-{
-    struct matrix_row r = {.channel = c / (k->ksize * k->ksize) * k->height * k->width,
-                           .h_offset = c / k->ksize % k->ksize,
-                           .w_offset = c % k->ksize};
-    inside_entries(k, r.w_offset, &r.first, &r.last);
-    return r;
-}
-
-static size_t clamp(size_t value, size_t lo, size_t hi)
-{
-    return value < lo ? lo : value > hi ? hi : value;
-}
-
-/* Entries x0 to x0 + count - 1 of output row y in matrix row r, to dst:
-   walk_row's copy for part of a row. */
-static void row_entries(const struct walk *k, const struct matrix_row *r, size_t y, size_t x0,
-                        size_t count, float *dst)
-{
-    size_t row = y * k->stride + r->h_offset, lo = x0, hi = x0;
-    if (row >= k->pad && row - k->pad < k->height) {
-        lo = clamp(r->first, x0, x0 + count);
-        hi = clamp(r->last, lo, x0 + count);
-    }
-    /* Entry x's pixel, as in walk_row: an index that wraps in the padding. */
-    size_t line = r->channel + (row - k->pad) * k->width + r->w_offset - k->pad;
-    for (size_t x = x0; x < lo; ++x) dst[x - x0] = 0;
-    for (size_t x = lo; x < hi; ++x) dst[x - x0] = k->from[line + x * k->stride];
-    for (size_t x = hi; x < x0 + count; ++x) dst[x - x0] = 0;
-}
-
-static size_t least(size_t a, size_t b)
-{
-    return a < b ? a : b;
 }
 
 /* Matrix row r's entries in columns [j, j + count), to dst: a run for each
