@@ -92,6 +92,13 @@ static size_t block_size(size_t size, size_t most, size_t step)
     return smaller(most, round_up((size + blocks - 1) / blocks, step));
 }
 
+/* The depth of the blocks K is split into, which gemm_region packs op(A) in
+   and gemm_pack_a must pack it in too. */
+static size_t gemm_kc(size_t K)
+{
+    return block_size(K, GEMM_KC, 1);
+}
+
 /* Packs rows [0, rows) and columns [0, cols) of a matrix whose value (i, k)
    is x[i*row + k*col] into panels of `width` rows: panel p holds, for each
    column k, rows p*width to p*width + width - 1, with zeros past the last
@@ -249,7 +256,7 @@ static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t n
 static void gemm_region(const struct gemm_work *w, size_t m0, size_t m1, size_t n0, size_t n1,
                         float *a, float *b)
 {
-    size_t nc_step = block_size(n1 - n0, GEMM_NC, GEMM_NR), kc_step = block_size(w->K, GEMM_KC, 1);
+    size_t nc_step = block_size(n1 - n0, GEMM_NC, GEMM_NR), kc_step = gemm_kc(w->K);
     for (size_t j = n0; j < n1; j += nc_step) {
         size_t nc = smaller(nc_step, n1 - j);
         for (size_t p = 0; p < w->K; p += kc_step) {
@@ -334,7 +341,7 @@ static int plan_gemm(size_t M, size_t N, size_t K, struct gemm_plan *plan)
     int split_rows = M / GEMM_MR > N / GEMM_NR;
     size_t tiles = split_rows ? round_up(M, GEMM_MR) / GEMM_MR : round_up(N, GEMM_NR) / GEMM_NR;
     size_t parts = M * N * K < GEMM_THREADED_WORK ? 1 : smaller(pool_threads(), tiles);
-    size_t kc = smaller(GEMM_KC, K);
+    size_t kc = gemm_kc(K);
     size_t a_floats = round_up(smaller(GEMM_MC, M), GEMM_MR) * kc;
     size_t panel_floats = a_floats + round_up(smaller(GEMM_NC, N), GEMM_NR) * kc;
     *plan = (struct gemm_plan){.split_rows = split_rows,
@@ -365,7 +372,7 @@ static void pack_part(void *context, size_t part, size_t parts)
     size_t first, last, rows = round_up(w->M, GEMM_MR);
     pool_share(rows / GEMM_MR, part, parts, &first, &last);
     size_t begin = first * GEMM_MR, end = smaller(w->M, last * GEMM_MR);
-    size_t kc_step = block_size(w->K, GEMM_KC, 1);
+    size_t kc_step = gemm_kc(w->K);
     for (size_t p = 0; begin < end && p < w->K; p += kc_step) {
         size_t kc = smaller(kc_step, w->K - p);
         pack(w->pack_panel, w->A + begin * w->a_row + p * w->a_col, w->a_row, w->a_col, end - begin,

@@ -249,10 +249,10 @@ static inline vf vf_split_exponent(vf x, vf *e)
 
 #include <immintrin.h>
 
-/* One-line wrappers, read as a table. */
 /* clang-format off */
 typedef __m256 vf;
 typedef struct { __m256d low, high; } vsum;   /* eight sums in double */
+/* The intrinsics both instruction sets name alike but for their width. */
 #define VF_PS(op) _mm256_##op##_ps
 #define VF_PD(op) _mm256_##op##_pd
 #define VF_CMP(a, b, predicate) _mm256_cmp_ps(a, b, predicate)
