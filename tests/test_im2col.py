@@ -143,21 +143,28 @@ PACKED_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("shape", PACKED_SHAPES)
-def test_the_convolution_packs_the_matrix_im2col_writes(rng, kernel_path, shape):
-    """Where gemm packs its operands, the convolutional layer packs each
-    block of the im2col matrix straight from the image, the matrix never
-    written whole: its forward (linear, biases 0) is gemm over im2col_cpu's
-    matrix to the bit, on every path and thread count."""
+def linear_convolution(rng, shape):
+    """A linear convolutional layer of one item for a shape of PACKED_SHAPES,
+    its weights random, and an image for it."""
     channels, height, width, ksize, stride, pad, filters = shape
     image = rng.standard_normal(channels * height * width).astype(np.float32)
     layer = ConvolutionalLayer(
         1, (height, width, channels), filters, ksize, stride, pad, activation="linear"
     )
     layer.weights[:] = rng.standard_normal(layer.weights.shape)
+    return image, layer
+
+
+@pytest.mark.parametrize("shape", PACKED_SHAPES)
+def test_the_convolution_packs_the_matrix_im2col_writes(rng, kernel_path, shape):
+    """Where gemm packs its operands, the convolutional layer packs each
+    block of the im2col matrix straight from the image, the matrix never
+    written whole: its forward (linear, biases 0) is gemm over im2col_cpu's
+    matrix to the bit, on every path and thread count."""
+    image, layer = linear_convolution(rng, shape)
     layer.forward(ds.NetworkContext(image[None]))
-    col = run_im2col(image, channels, height, width, ksize, stride, pad)
-    k, n = col.shape
+    col = run_im2col(image, *shape[:6])
+    (k, n), filters = col.shape, shape[6]
     product = np.full((filters, n), np.nan, np.float32)
     gemm(0, 0, filters, n, k, 1.0, layer.weights, k, col, n, 0.0, product, n)
     np.testing.assert_array_equal(layer.output.reshape(filters, n), product)
@@ -168,21 +175,16 @@ def test_the_input_delta_is_col2im_of_the_product_darknet_writes(rng, kernel_pat
     """The backward pass's input delta, whose products share the transposed
     weights (packed once for every item where gemm packs): col2im of gemm
     over the weights and the delta, as Darknet computes it, to the bit."""
-    channels, height, width, ksize, stride, pad, filters = shape
-    image = rng.standard_normal(channels * height * width).astype(np.float32)
-    layer = ConvolutionalLayer(
-        1, (height, width, channels), filters, ksize, stride, pad, activation="linear"
-    )
-    layer.weights[:] = rng.standard_normal(layer.weights.shape)
+    image, layer = linear_convolution(rng, shape)
     net_delta = np.zeros((1, image.size), np.float32)
     net = ds.NetworkContext(image[None], delta=net_delta, train=True)
     layer.forward(net)
     delta = rng.standard_normal(layer.delta.shape).astype(np.float32)
     layer.delta[:] = delta
     layer.backward(net)
-    k, n = run_im2col(image, channels, height, width, ksize, stride, pad).shape
+    (k, n), filters = run_im2col(image, *shape[:6]).shape, shape[6]
     product = np.full((k, n), np.nan, np.float32)
     gemm(1, 0, k, n, filters, 1.0, layer.weights, k, delta, n, 0.0, product, n)
     expected = np.zeros_like(image)
-    run_col2im(product, channels, height, width, ksize, stride, pad, expected)
+    run_col2im(product, *shape[:6], expected)
     np.testing.assert_array_equal(net_delta[0], expected)
