@@ -276,11 +276,11 @@ static void grouped_runs(const struct grouped *w, size_t k, size_t end)
         const float *x = w->input + at;
         float *y = w->output + at;
         switch (w->op) {
-        case OP_SOFTMAX: kernels->lanes->softmax_packed(x, count, w->n, w->temp, y); break;
-        case OP_LOG_SOFTMAX: kernels->lanes->log_softmax_packed(x, count, w->n, w->temp, y); break;
+        case OP_SOFTMAX: kernels->packed->softmax_packed(x, count, w->n, w->temp, y); break;
+        case OP_LOG_SOFTMAX: kernels->packed->log_softmax_packed(x, count, w->n, w->temp, y); break;
         default:
-            kernels->lanes->softmax_backward_packed(x, w->other + at, count, w->n, w->temp,
-                                                    w->op == OP_BACKWARD, y);
+            kernels->packed->softmax_backward_packed(x, w->other + at, count, w->n, w->temp,
+                                                     w->op == OP_BACKWARD, y);
         }
         k = stop;
     }

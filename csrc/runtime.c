@@ -51,14 +51,20 @@ static const struct isa {
 #if defined(DS_BUILD_AVX2)
     {.code = DS_ISA_AVX512,
      .available = avx512_available,
-     .kernels = {.rows = &row_kernels_avx512, .lanes = &lane_kernels_avx2}},
+     .kernels = {.rows = &row_kernels_avx512,
+                 .lanes = &lane_kernels_avx2,
+                 .packed = &packed_kernels_avx512}},
     {.code = DS_ISA_AVX2,
      .available = avx2_available,
-     .kernels = {.rows = &row_kernels_avx2, .lanes = &lane_kernels_avx2}},
+     .kernels = {.rows = &row_kernels_avx2,
+                 .lanes = &lane_kernels_avx2,
+                 .packed = &packed_kernels_avx2}},
 #endif
     {.code = DS_ISA_PORTABLE,
      .available = portable_available,
-     .kernels = {.rows = &row_kernels_portable, .lanes = &lane_kernels_portable}},
+     .kernels = {.rows = &row_kernels_portable,
+                 .lanes = &lane_kernels_portable,
+                 .packed = &packed_kernels_portable}},
 };
 
 static const struct isa *in_use; /* NULL until first asked for */

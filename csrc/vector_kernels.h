@@ -135,13 +135,6 @@ struct lane_kernels {
     void (*softmax_backward_lanes)(const float *y, const float *dy, const int32_t *index,
                                    size_t count, size_t n, size_t stride, float temp, int add,
                                    float *dx);
-    /* count groups of n (1 to 8) values end to end (group g at g*n): softmax,
-       log_softmax (output may be input) and softmax_backward, as above. */
-    void (*softmax_packed)(const float *input, size_t count, size_t n, float temp, float *output);
-    void (*log_softmax_packed)(const float *input, size_t count, size_t n, float temp,
-                               float *output);
-    void (*softmax_backward_packed)(const float *y, const float *dy, size_t count, size_t n,
-                                    float temp, int add, float *dx);
     /* softmax_x_ent_exact_row over groups laid out as softmax_backward_lanes'. */
     void (*softmax_x_ent_exact_lanes)(const float *pred, const float *truth, const int32_t *index,
                                       size_t count, size_t n, size_t stride, float temp,
@@ -151,17 +144,32 @@ struct lane_kernels {
     double (*cross_entropy_lanes)(const struct cross_entropy *c, size_t o, size_t i, size_t count);
 };
 
+/* The kernels over count groups of n (1 to 8) values end to end (group g at
+   g*n): softmax, log_softmax (output may be input) and softmax_backward
+   (dx added to with add, else set), eight groups at a time through a
+   transposed tile (vector_kernels_impl.h) or, on AVX-512, sixteen through
+   permutes (vector_kernels_packed.h). */
+struct packed_kernels {
+    void (*softmax_packed)(const float *input, size_t count, size_t n, float temp, float *output);
+    void (*log_softmax_packed)(const float *input, size_t count, size_t n, float temp,
+                               float *output);
+    void (*softmax_backward_packed)(const float *y, const float *dy, size_t count, size_t n,
+                                    float temp, int add, float *dx);
+};
+
 /* What one instruction set runs: its row kernels, and lane kernels that may
    be another's (AVX-512 runs AVX2's, whose eight lanes the lane code is
    written for). */
 struct vector_kernels {
     const struct row_kernels *rows;
     const struct lane_kernels *lanes;
+    const struct packed_kernels *packed;
 };
 
 /* Plain C, for every CPU and compiler. */
 extern const struct row_kernels row_kernels_portable;
 extern const struct lane_kernels lane_kernels_portable;
+extern const struct packed_kernels packed_kernels_portable;
 
 /* AVX2 + FMA, and AVX-512 (F and DQ) rows, built where GCC or Clang targets
    x86-64 and used only where the CPU has them. */
@@ -170,6 +178,7 @@ extern const struct lane_kernels lane_kernels_portable;
 #define DS_BUILD_AVX512 1
 extern const struct row_kernels row_kernels_avx2, row_kernels_avx512;
 extern const struct lane_kernels lane_kernels_avx2;
+extern const struct packed_kernels packed_kernels_avx2, packed_kernels_avx512;
 #endif
 
 /* The table of the instruction set in use (runtime.c). */

@@ -1,6 +1,7 @@
 /* The row kernels for AVX-512 (F and DQ): vector_kernels_rows.h at sixteen
-   lanes. Only this file is compiled for AVX-512; runtime.c pairs its rows
-   with AVX2's lane kernels, and uses them only on a CPU that has all of it. */
+   lanes, and the packed kernels (vector_kernels_packed.h). Only this file is
+   compiled for AVX-512; runtime.c pairs them with AVX2's lane kernels, and
+   uses them only on a CPU that has all of it. */
 #include "target.h"
 #include "vector_kernels.h"
 
@@ -13,6 +14,8 @@ TARGET_BEGIN("avx512f,avx512dq,avx2,fma")
 
 #define VK(name) name##_avx512
 #include "vector_kernels_rows.h"
+/* After the rows: it takes their helpers. */
+#include "vector_kernels_packed.h"
 
 TARGET_END
 

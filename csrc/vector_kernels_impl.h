@@ -380,9 +380,12 @@ const struct lane_kernels VK(lane_kernels) = {
     .log_softmax_lanes = VK(log_softmax_lanes),
     .log_softmax_gathered = VK(log_softmax_gathered),
     .softmax_backward_lanes = VK(softmax_backward_lanes),
+    .softmax_x_ent_exact_lanes = VK(softmax_x_ent_exact_lanes),
+    .cross_entropy_lanes = VK(cross_entropy_lanes),
+};
+
+const struct packed_kernels VK(packed_kernels) = {
     .softmax_packed = VK(softmax_packed),
     .log_softmax_packed = VK(log_softmax_packed),
     .softmax_backward_packed = VK(softmax_backward_packed),
-    .softmax_x_ent_exact_lanes = VK(softmax_x_ent_exact_lanes),
-    .cross_entropy_lanes = VK(cross_entropy_lanes),
 };

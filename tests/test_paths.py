@@ -512,6 +512,46 @@ def test_threads_give_identical_results(rng, isa):
         assert np.array_equal(one, two)
 
 
+# Group counts around AVX-512's blocks of sixteen short groups and AVX2's of eight.
+SHORT_GROUP_COUNTS = [(1, 1), (1, 7), (1, 16), (3, 5), (2, 17), (5, 13)]
+
+
+@pytest.mark.skipif(
+    not {"avx2", "avx512"} <= set(ds.instruction_sets()), reason="this CPU has no AVX-512"
+)
+@pytest.mark.parametrize("n", range(1, 9))
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_short_groups_are_the_same_bits_on_avx512_as_on_avx2(rng, n, temperature):
+    """Groups of up to eight values end to end go sixteen at a time through
+    permutes on AVX-512 and eight at a time through a transposed tile on
+    AVX2; each lane is computed alike, so each group's softmax, log_softmax
+    and backward (set and added) are the same bits on both, extremes too."""
+    cases = []
+    for batch, groups in SHORT_GROUP_COUNTS:
+        x = logits(rng, (batch, groups * n))
+        x.flat[:: 2 * n + 1] = rng.choice([1e30, -1e30, -np.inf, np.nan], x.flat[:: 2 * n + 1].size)
+        dy = logits(rng, x.shape)
+        cases.append((x, ds.softmax(x, groups), dy, groups))
+    results = []
+    for isa in ("avx2", "avx512"):
+        with ds.runtime.settings(kernel="vector", instruction_set=isa, num_threads=1):
+            for x, y, dy, groups in cases:
+                added = np.ones_like(y)
+                ds.softmax_backward(y, dy, groups, temperature, out=added)
+                results.append(
+                    [
+                        ds.softmax(x, groups, temperature),
+                        ds.log_softmax(x, groups, temperature),
+                        ds.softmax_backward(y, dy, groups, temperature),
+                        added,
+                    ]
+                )
+    half = len(results) // 2
+    for avx2, avx512 in zip(results[:half], results[half:]):
+        for one, other in zip(avx2, avx512):
+            assert np.array_equal(one.view(np.uint32), other.view(np.uint32))
+
+
 def test_thread_count_setting():
     saved = ds.get_num_threads()
     try:
