@@ -53,24 +53,26 @@ static ALWAYS_INLINE vf VK(pick)(const vf *v, size_t n, size_t s, __m512i at)
     return _mm512_permutex2var_ps(v[2 * s], at, v[2 * s + 1 < n ? 2 * s + 1 : 2 * s]);
 }
 
+/* out[i], for i < n: lane l from lane at[i][l] of a pair of v's n vectors,
+   pair 0 or the last pair s whose mask[i][s] has lane l. */
+static ALWAYS_INLINE void VK(regroup)(const packing *p, const vf *v, const __m512i *at,
+                                      const __mmask16 (*mask)[PACKED_PAIRS], vf *out)
+{
+    for (size_t i = 0; i < p->n; ++i) {
+        out[i] = VK(pick)(v, p->n, 0, at[i]);
+        for (size_t s = 1; s < p->pairs; ++s)
+            out[i] = _mm512_mask_mov_ps(out[i], mask[i][s], VK(pick)(v, p->n, s, at[i]));
+    }
+}
+
 static ALWAYS_INLINE void VK(to_columns)(const packing *p, const vf *v, vf *column)
 {
-    for (size_t j = 0; j < p->n; ++j) {
-        column[j] = VK(pick)(v, p->n, 0, p->column_at[j]);
-        for (size_t s = 1; s < p->pairs; ++s)
-            column[j] = _mm512_mask_mov_ps(column[j], p->column_mask[j][s],
-                                           VK(pick)(v, p->n, s, p->column_at[j]));
-    }
+    VK(regroup)(p, v, p->column_at, p->column_mask, column);
 }
 
 static ALWAYS_INLINE void VK(from_columns)(const packing *p, const vf *column, vf *v)
 {
-    for (size_t k = 0; k < p->n; ++k) {
-        v[k] = VK(pick)(column, p->n, 0, p->natural_at[k]);
-        for (size_t t = 1; t < p->pairs; ++t)
-            v[k] = _mm512_mask_mov_ps(v[k], p->natural_mask[k][t],
-                                      VK(pick)(column, p->n, t, p->natural_at[k]));
-    }
+    VK(regroup)(p, column, p->natural_at, p->natural_mask, v);
 }
 
 /* Each group's value of a column vector, in vector k's lanes of that group. */
