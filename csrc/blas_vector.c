@@ -103,6 +103,14 @@ static void group_row(const struct grouped *w, size_t at, size_t n)
     }
 }
 
+/* Whether the groups are short and lie end to end along each row, for the
+   packed kernels. */
+static int grouped_packed(const struct grouped *w)
+{
+    return w->stride == 1 && w->n <= w->kernels->packed->longest && w->group_offset == w->n
+           && w->op <= OP_BACKWARD_SET;
+}
+
 static size_t group_start(const struct grouped *w, size_t k)
 {
     return k / w->groups * w->batch_offset + k % w->groups * w->group_offset;
@@ -256,13 +264,6 @@ static void group_block(const struct grouped *w, const struct block *b, float *s
     }
 }
 
-/* Whether the groups are short and lie end to end along each row, for the
-   packed kernels. */
-static int grouped_packed(const struct grouped *w)
-{
-    return w->stride == 1 && w->n <= LANES_PER_VECTOR && w->group_offset == w->n
-           && w->op <= OP_BACKWARD_SET;
-}
 
 /* Groups [k, end) of a packed layout, a run of them end to end at a time: a
    row's, or all rows' where the rows too lie end to end. */
@@ -370,6 +371,8 @@ static struct grouped grouped_work(enum group_op op, const float *input, const f
                         stride == 1 && n >= ROW_MIN,
                         0,
                         vector_kernels_in_use()};
+    /* Groups the packed kernels take run side by side, however long. */
+    if (grouped_packed(&w)) w.rows = 0;
     return w;
 }
 

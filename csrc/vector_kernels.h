@@ -144,12 +144,13 @@ struct lane_kernels {
     double (*cross_entropy_lanes)(const struct cross_entropy *c, size_t o, size_t i, size_t count);
 };
 
-/* The kernels over count groups of n (1 to 8) values end to end (group g at
-   g*n): softmax, log_softmax (output may be input) and softmax_backward
-   (dx added to with add, else set), eight groups at a time through a
-   transposed tile (vector_kernels_impl.h) or, on AVX-512, sixteen through
-   permutes (vector_kernels_packed.h). */
+/* The kernels over count groups of n (1 to longest) values end to end
+   (group g at g*n): softmax, log_softmax (output may be input) and
+   softmax_backward (dx added to with add, else set), eight groups of up to
+   8 at a time through a transposed tile (vector_kernels_impl.h) or, on
+   AVX-512, sixteen of up to 16 through permutes (vector_kernels_packed.h). */
 struct packed_kernels {
+    size_t longest;
     void (*softmax_packed)(const float *input, size_t count, size_t n, float temp, float *output);
     void (*log_softmax_packed)(const float *input, size_t count, size_t n, float temp,
                                float *output);

@@ -385,6 +385,7 @@ const struct lane_kernels VK(lane_kernels) = {
 };
 
 const struct packed_kernels VK(packed_kernels) = {
+    .longest = LANES,
     .softmax_packed = VK(softmax_packed),
     .log_softmax_packed = VK(log_softmax_packed),
     .softmax_backward_packed = VK(softmax_backward_packed),

@@ -1,17 +1,19 @@
 /* Internal: the packed kernels (softmax, log_softmax and softmax_backward
-   over groups of n <= 8 values lying end to end) at sixteen lanes, for
+   over groups of n <= 16 values lying end to end) at sixteen lanes, for
    AVX-512 only. A block of sixteen groups is n whole vectors as they lie in
    memory; two-source permutes (vpermt2ps, which AVX2 lacks) make them n
    columns, column j holding value j of each group, and put columns back.
-   AVX2's tiles (vector_kernels_impl.h) load a row a group and transpose
-   eight rows by eight: three times the shuffles a float, and vectors half
-   as wide. Each lane is computed as those tiles compute it, so that a
-   group's result is the same bits on either. vector_kernels_avx512.c
-   includes this after vector_kernels_rows.h, whose helpers it takes. */
+   AVX2's tiles (vector_kernels_impl.h), for n <= 8, load a row a group and
+   transpose eight rows by eight: three times the shuffles a float, and
+   vectors half as wide. Each lane is computed as those tiles compute it,
+   so that a group of 8 or fewer has the same bits on either. Groups of 9
+   to 16, which AVX2 gathers (or takes a row at a time), run here about
+   three times as fast as there. vector_kernels_avx512.c includes this
+   after vector_kernels_rows.h, whose helpers it takes. */
 
 _Static_assert(LANES == 16, "the packed kernels' permutes are AVX-512's");
 
-enum { PACKED_MAX = LANES_PER_VECTOR, PACKED_PAIRS = PACKED_MAX / 2 };
+enum { PACKED_MAX = LANES, PACKED_PAIRS = PACKED_MAX / 2 };
 
 /* Where a block's floats go. Column j takes lane g from float n*g + j, the
    float at column_at[j]'s lane g (vpermt2ps reads its low five bits) in the
@@ -113,6 +115,7 @@ static ALWAYS_INLINE void VK(softmax_packed_block)(const packing *p, const float
         c[j] = VK(exp_of)(c[j], largest, s);
         sum = vf_add(sum, c[j]);
     }
+    /* At most sixteen terms: the float sum is within 9e-7. */
     vf scale = vf_div(vf_set1(1), sum);
     for (size_t j = 0; j < p->n; ++j) c[j] = vf_mul(c[j], scale);
     VK(from_columns)(p, c, v);
@@ -210,7 +213,15 @@ static void VK(packed)(enum packed_op op, const float *x, const float *other, si
     case 5: VK(packed_n)(op, x, other, count, 5, temp, output); break;
     case 6: VK(packed_n)(op, x, other, count, 6, temp, output); break;
     case 7: VK(packed_n)(op, x, other, count, 7, temp, output); break;
-    default: VK(packed_n)(op, x, other, count, 8, temp, output); break;
+    case 8: VK(packed_n)(op, x, other, count, 8, temp, output); break;
+    case 9: VK(packed_n)(op, x, other, count, 9, temp, output); break;
+    case 10: VK(packed_n)(op, x, other, count, 10, temp, output); break;
+    case 11: VK(packed_n)(op, x, other, count, 11, temp, output); break;
+    case 12: VK(packed_n)(op, x, other, count, 12, temp, output); break;
+    case 13: VK(packed_n)(op, x, other, count, 13, temp, output); break;
+    case 14: VK(packed_n)(op, x, other, count, 14, temp, output); break;
+    case 15: VK(packed_n)(op, x, other, count, 15, temp, output); break;
+    default: VK(packed_n)(op, x, other, count, 16, temp, output); break;
     }
 }
 
@@ -233,6 +244,7 @@ static void VK(softmax_backward_packed)(const float *y, const float *dy, size_t 
 }
 
 const struct packed_kernels VK(packed_kernels) = {
+    .longest = PACKED_MAX,
     .softmax_packed = VK(softmax_packed),
     .log_softmax_packed = VK(log_softmax_packed),
     .softmax_backward_packed = VK(softmax_backward_packed),
