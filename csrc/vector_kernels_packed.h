@@ -1,15 +1,18 @@
 /* Internal: the packed kernels (softmax, log_softmax and softmax_backward
    over groups of n <= 16 values lying end to end) at sixteen lanes, for
    AVX-512 only. A block of sixteen groups is n whole vectors as they lie in
-   memory; two-source permutes (vpermt2ps, which AVX2 lacks) make them n
-   columns, column j holding value j of each group, and put columns back.
-   AVX2's tiles (vector_kernels_impl.h), for n <= 8, load a row a group and
-   transpose eight rows by eight: three times the shuffles a float, and
-   vectors half as wide. Each lane is computed as those tiles compute it,
-   so that a group of 8 or fewer has the same bits on either. Groups of 9
-   to 16, which AVX2 gathers (or takes a row at a time), run here about
-   three times as fast as there. vector_kernels_avx512.c includes this
-   after vector_kernels_rows.h, whose helpers it takes. */
+   memory; for n <= 8 two-source permutes (vpermt2ps, which AVX2 lacks)
+   make them n columns, column j holding value j of each group, and put
+   columns back; longer groups load a row from each group's start and
+   transpose sixteen rows by sixteen. AVX2's tiles (vector_kernels_impl.h),
+   for n <= 8, load a row a group and transpose eight rows by eight: three
+   times the shuffles a float of the permutes, and vectors half as wide.
+   Each lane is computed as those tiles compute it, so that a group of 8 or
+   fewer has the same bits on either. Groups of 9 to 16, which AVX2 gathers
+   (or takes a row at a time), ran three to four times as long that way
+   (alternated calls over (16384, 10) and (16384, 16)).
+   vector_kernels_avx512.c includes this after vector_kernels_rows.h, whose
+   helpers it takes. */
 
 _Static_assert(LANES == 16, "the packed kernels' permutes are AVX-512's");
 
@@ -101,13 +104,71 @@ static ALWAYS_INLINE void VK(packed_store)(const packing *p, float *y, size_t fl
     }
 }
 
+/* Longer groups take sixteen rows, row l the 16 floats from group l on,
+   through a 16 x 16 transpose: 4/n shuffles a float, where the permutes
+   take about n/16. */
+enum { PERMUTED_MAX = 8 };
+
+/* Row l whole where the floats from x that may be read (readable) hold it,
+   else its group alone; rows past the block's floats are zeros. */
+static ALWAYS_INLINE void VK(rows_to_columns)(const packing *p, const float *x, size_t floats,
+                                              size_t readable, vf *column)
+{
+    vf r[LANES];
+    for (size_t l = 0; l < LANES; ++l) {
+        size_t at = l * p->n;
+        if (at >= floats) r[l] = vf_set1(0);
+        else r[l] = at + LANES <= readable ? vf_load(x + at) : vf_load_first(x + at, p->n);
+    }
+    vf_transpose(r);
+    for (size_t j = 0; j < p->n; ++j) column[j] = r[j];
+}
+
+/* Each row's store runs into the next group, whose own store, later, puts
+   it right; none runs past the block's floats. */
+static ALWAYS_INLINE void VK(columns_to_rows)(const packing *p, const vf *column, size_t floats,
+                                              float *x)
+{
+    vf r[LANES];
+    for (size_t j = 0; j < LANES; ++j) r[j] = j < p->n ? column[j] : vf_set1(0);
+    vf_transpose(r);
+    for (size_t l = 0; l < LANES && l * p->n < floats; ++l) {
+        size_t at = l * p->n;
+        if (at + LANES <= floats) vf_store(x + at, r[l]);
+        else vf_store_part(x + at, r[l], p->n);
+    }
+}
+
+/* A block's columns from x; up to PERMUTED_MAX values a group, the vectors
+   they came from too. */
+static ALWAYS_INLINE void VK(block_in)(const packing *p, const float *x, size_t floats,
+                                       size_t readable, vf *v, vf *column)
+{
+    if (p->n > PERMUTED_MAX) {
+        VK(rows_to_columns)(p, x, floats, readable, column);
+        return;
+    }
+    VK(packed_load)(p, x, floats, v);
+    VK(to_columns)(p, v, column);
+}
+
+static ALWAYS_INLINE void VK(block_out)(const packing *p, const vf *column, size_t floats, float *y)
+{
+    if (p->n > PERMUTED_MAX) {
+        VK(columns_to_rows)(p, column, floats, y);
+        return;
+    }
+    vf v[PACKED_MAX];
+    VK(from_columns)(p, column, v);
+    VK(packed_store)(p, y, floats, v);
+}
+
 /* As softmax_tiled: every load before any store, so y may be x. */
 static ALWAYS_INLINE void VK(softmax_packed_block)(const packing *p, const float *x, size_t floats,
-                                                   const scaling *s, float *y)
+                                                   size_t readable, const scaling *s, float *y)
 {
     vf v[PACKED_MAX], c[PACKED_MAX];
-    VK(packed_load)(p, x, floats, v);
-    VK(to_columns)(p, v, c);
+    VK(block_in)(p, x, floats, readable, v, c);
     vf largest = c[0];
     for (size_t j = 1; j < p->n; ++j) largest = vf_max(largest, c[j]);
     vf sum = vf_set1(0);
@@ -118,23 +179,27 @@ static ALWAYS_INLINE void VK(softmax_packed_block)(const packing *p, const float
     /* At most sixteen terms: the float sum is within 9e-7. */
     vf scale = vf_div(vf_set1(1), sum);
     for (size_t j = 0; j < p->n; ++j) c[j] = vf_mul(c[j], scale);
-    VK(from_columns)(p, c, v);
-    VK(packed_store)(p, y, floats, v);
+    VK(block_out)(p, c, floats, y);
 }
 
-/* As log_lanes_scaled; each output computed where it lies, from its
-   group's largest value and log sum. */
+/* As log_lanes_scaled; up to PERMUTED_MAX values a group, each output
+   computed where it lies, from its group's largest value and log sum. */
 static ALWAYS_INLINE void VK(log_softmax_packed_block)(const packing *p, const float *x,
-                                                       size_t floats, const scaling *s, float *y)
+                                                       size_t floats, size_t readable,
+                                                       const scaling *s, float *y)
 {
     vf v[PACKED_MAX], c[PACKED_MAX];
-    VK(packed_load)(p, x, floats, v);
-    VK(to_columns)(p, v, c);
+    VK(block_in)(p, x, floats, readable, v, c);
     vf largest = vf_set1(-INFINITY);
     for (size_t j = 0; j < p->n; ++j) largest = vf_max(largest, c[j]);
     vsum sum = vsum_zero();
     for (size_t j = 0; j < p->n; ++j) sum = vsum_add(sum, VK(exp_coarse_of)(c[j], largest, s));
     vf log_sum = VK(log_of)(sum);
+    if (p->n > PERMUTED_MAX) {
+        for (size_t j = 0; j < p->n; ++j) c[j] = vf_sub(VK(shifted)(c[j], largest, s), log_sum);
+        VK(block_out)(p, c, floats, y);
+        return;
+    }
     for (size_t k = 0; k < p->n; ++k) {
         vf shifted = VK(shifted)(v[k], VK(spread)(p, largest, k), s);
         v[k] = vf_sub(shifted, VK(spread)(p, log_sum, k));
@@ -142,21 +207,27 @@ static ALWAYS_INLINE void VK(log_softmax_packed_block)(const packing *p, const f
     VK(packed_store)(p, y, floats, v);
 }
 
-/* As backward_tiled; dx computed where it lies, from its group's dot. */
+/* As backward_tiled; up to PERMUTED_MAX values a group, dx computed where
+   it lies, from its group's dot. */
 static ALWAYS_INLINE void VK(backward_packed_block)(const packing *p, const float *y,
-                                                    const float *dy, size_t floats, float temp,
-                                                    int add, float *dx)
+                                                    const float *dy, size_t floats, size_t readable,
+                                                    float temp, int add, float *dx)
 {
-    vf vy[PACKED_MAX], vdy[PACKED_MAX], cy[PACKED_MAX], cdy[PACKED_MAX];
-    VK(packed_load)(p, y, floats, vy);
-    VK(packed_load)(p, dy, floats, vdy);
-    VK(to_columns)(p, vy, cy);
-    VK(to_columns)(p, vdy, cdy);
+    vf vy[PACKED_MAX], vdy[PACKED_MAX], cy[PACKED_MAX], cdy[PACKED_MAX], out[PACKED_MAX];
+    VK(block_in)(p, y, floats, readable, vy, cy);
+    VK(block_in)(p, dy, floats, readable, vdy, cdy);
     vsum dot = vsum_zero();
     vf errors = vf_set1(0);
     for (size_t j = 0; j < p->n; ++j) VK(dot_add)(cy[j], cdy[j], &dot, &errors);
     vf low, high = vsum_split(VK(dot_exact)(dot, errors), &low);
-    vf out[PACKED_MAX];
+    if (p->n > PERMUTED_MAX) {
+        vf unused[PACKED_MAX];
+        if (add) VK(block_in)(p, dx, floats, floats, unused, out);
+        for (size_t j = 0; j < p->n; ++j)
+            out[j] = VK(backward_value)(cy[j], cdy[j], high, low, temp, add, add ? out[j] : high);
+        VK(block_out)(p, out, floats, dx);
+        return;
+    }
     if (add) VK(packed_load)(p, dx, floats, out);
     for (size_t k = 0; k < p->n; ++k) {
         vf h = VK(spread)(p, high, k), l = VK(spread)(p, low, k);
@@ -168,19 +239,19 @@ static ALWAYS_INLINE void VK(backward_packed_block)(const packing *p, const floa
 enum packed_op { PACKED_SOFTMAX, PACKED_LOG_SOFTMAX, PACKED_BACKWARD_SET, PACKED_BACKWARD_ADD };
 
 /* A block of `floats` from x (y for the backward, other its dy) into
-   output (dx). */
+   output (dx); `readable` floats from x (and other) may be read. */
 static ALWAYS_INLINE void VK(packed_block)(enum packed_op op, const packing *p, const float *x,
-                                           const float *other, size_t floats, const scaling *s,
-                                           float temp, float *output)
+                                           const float *other, size_t floats, size_t readable,
+                                           const scaling *s, float temp, float *output)
 {
     switch (op) {
-    case PACKED_SOFTMAX: VK(softmax_packed_block)(p, x, floats, s, output); break;
-    case PACKED_LOG_SOFTMAX: VK(log_softmax_packed_block)(p, x, floats, s, output); break;
+    case PACKED_SOFTMAX: VK(softmax_packed_block)(p, x, floats, readable, s, output); break;
+    case PACKED_LOG_SOFTMAX: VK(log_softmax_packed_block)(p, x, floats, readable, s, output); break;
     case PACKED_BACKWARD_SET:
-        VK(backward_packed_block)(p, x, other, floats, temp, 0, output);
+        VK(backward_packed_block)(p, x, other, floats, readable, temp, 0, output);
         break;
     case PACKED_BACKWARD_ADD:
-        VK(backward_packed_block)(p, x, other, floats, temp, 1, output);
+        VK(backward_packed_block)(p, x, other, floats, readable, temp, 1, output);
         break;
     }
 }
@@ -195,11 +266,11 @@ static ALWAYS_INLINE void VK(packed_n)(enum packed_op op, const float *x, const 
     scaling s = VK(scaling_for)(temp);
     size_t g = 0;
     for (; g + LANES <= count; g += LANES)
-        VK(packed_block)(op, &p, x + g * n, other ? other + g * n : NULL, LANES * n, &s, temp,
-                         output + g * n);
+        VK(packed_block)(op, &p, x + g * n, other ? other + g * n : NULL, LANES * n,
+                         (count - g) * n, &s, temp, output + g * n);
     if (g < count)
-        VK(packed_block)(op, &p, x + g * n, other ? other + g * n : NULL, (count - g) * n, &s, temp,
-                         output + g * n);
+        VK(packed_block)(op, &p, x + g * n, other ? other + g * n : NULL, (count - g) * n,
+                         (count - g) * n, &s, temp, output + g * n);
 }
 
 static void VK(packed)(enum packed_op op, const float *x, const float *other, size_t count,
