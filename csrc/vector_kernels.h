@@ -148,7 +148,8 @@ struct lane_kernels {
    (group g at g*n): softmax, log_softmax (output may be input) and
    softmax_backward (dx added to with add, else set), eight groups of up to
    8 at a time through a transposed tile (vector_kernels_impl.h) or, on
-   AVX-512, sixteen of up to 16 through permutes (vector_kernels_packed.h). */
+   AVX-512, sixteen of up to 32 through permutes and transposes
+   (vector_kernels_packed.h). */
 struct packed_kernels {
     size_t longest;
     void (*softmax_packed)(const float *input, size_t count, size_t n, float temp, float *output);

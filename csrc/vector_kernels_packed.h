@@ -1,5 +1,5 @@
 /* Internal: the packed kernels (softmax, log_softmax and softmax_backward
-   over groups of n <= 16 values lying end to end) at sixteen lanes, for
+   over groups of n <= 32 values lying end to end) at sixteen lanes, for
    AVX-512 only. A block of sixteen groups is n whole vectors as they lie in
    memory; for n <= 8 two-source permutes (vpermt2ps, which AVX2 lacks)
    make them n columns, column j holding value j of each group, and put
@@ -8,15 +8,21 @@
    for n <= 8, load a row a group and transpose eight rows by eight: three
    times the shuffles a float of the permutes, and vectors half as wide.
    Each lane is computed as those tiles compute it, so that a group of 8 or
-   fewer has the same bits on either. Groups of 9 to 16, which AVX2 gathers
-   (or takes a row at a time), ran three to four times as long that way
-   (alternated calls over (16384, 10) and (16384, 16)).
+   fewer has the same bits on either. Groups of 9 to 15, gathered eight at
+   a time into AVX2's lanes, and of 16 to 32, a row at a time through the
+   row kernels, took three to four times as long (alternated calls over
+   (16384, 10) and (16384, 16)), and twice as long at 20; softmax_backward
+   of 20 and more takes as long either way, its exact dot ruling.
    vector_kernels_avx512.c includes this after vector_kernels_rows.h, whose
    helpers it takes. */
 
 _Static_assert(LANES == 16, "the packed kernels' permutes are AVX-512's");
 
-enum { PACKED_MAX = LANES, PACKED_PAIRS = PACKED_MAX / 2 };
+/* Up to PERMUTED_MAX values a group, the block's floats are permuted into
+   columns; longer groups, up to PACKED_MAX, take sixteen rows, row l the
+   floats from group l on, through a 16 x 16 transpose a sixteen values:
+   4/n shuffles a float (for n <= 16), where the permutes take about n/16. */
+enum { PERMUTED_MAX = 8, PERMUTED_PAIRS = PERMUTED_MAX / 2, PACKED_MAX = 2 * LANES };
 
 /* Where a block's floats go. Column j takes lane g from float n*g + j, the
    float at column_at[j]'s lane g (vpermt2ps reads its low five bits) in the
@@ -27,14 +33,14 @@ enum { PACKED_MAX = LANES, PACKED_PAIRS = PACKED_MAX / 2 };
    names. */
 typedef struct {
     size_t n, pairs;
-    __m512i column_at[PACKED_MAX], natural_at[PACKED_MAX], group_at[PACKED_MAX];
-    __mmask16 column_mask[PACKED_MAX][PACKED_PAIRS], natural_mask[PACKED_MAX][PACKED_PAIRS];
+    __m512i column_at[PERMUTED_MAX], natural_at[PERMUTED_MAX], group_at[PERMUTED_MAX];
+    __mmask16 column_mask[PERMUTED_MAX][PERMUTED_PAIRS], natural_mask[PERMUTED_MAX][PERMUTED_PAIRS];
 } packing;
 
 static ALWAYS_INLINE packing VK(packing_for)(size_t n)
 {
     packing p = {.n = n, .pairs = (n + 1) / 2};
-    for (size_t j = 0; j < n; ++j) {
+    for (size_t j = 0; j < n && n <= PERMUTED_MAX; ++j) {
         int32_t at[LANES], natural[LANES], group[LANES];
         for (size_t s = 0; s < p.pairs; ++s) p.column_mask[j][s] = p.natural_mask[j][s] = 0;
         for (size_t l = 0; l < LANES; ++l) {
@@ -61,7 +67,7 @@ static ALWAYS_INLINE vf VK(pick)(const vf *v, size_t n, size_t s, __m512i at)
 /* out[i], for i < n: lane l from lane at[i][l] of a pair of v's n vectors,
    pair 0 or the last pair s whose mask[i][s] has lane l. */
 static ALWAYS_INLINE void VK(regroup)(const packing *p, const vf *v, const __m512i *at,
-                                      const __mmask16 (*mask)[PACKED_PAIRS], vf *out)
+                                      const __mmask16 (*mask)[PERMUTED_PAIRS], vf *out)
 {
     for (size_t i = 0; i < p->n; ++i) {
         out[i] = VK(pick)(v, p->n, 0, at[i]);
@@ -104,38 +110,45 @@ static ALWAYS_INLINE void VK(packed_store)(const packing *p, float *y, size_t fl
     }
 }
 
-/* Longer groups take sixteen rows, row l the 16 floats from group l on,
-   through a 16 x 16 transpose: 4/n shuffles a float, where the permutes
-   take about n/16. */
-enum { PERMUTED_MAX = 8 };
-
-/* Row l whole where the floats from x that may be read (readable) hold it,
-   else its group alone; rows past the block's floats are zeros. */
+/* Row l, half h: the sixteen floats from value 16h of group l, whole where
+   the floats from x that may be read (readable) hold them, else the
+   group's alone; rows past the block's floats are zeros. */
 static ALWAYS_INLINE void VK(rows_to_columns)(const packing *p, const float *x, size_t floats,
                                               size_t readable, vf *column)
 {
-    vf r[LANES];
-    for (size_t l = 0; l < LANES; ++l) {
-        size_t at = l * p->n;
-        if (at >= floats) r[l] = vf_set1(0);
-        else r[l] = at + LANES <= readable ? vf_load(x + at) : vf_load_first(x + at, p->n);
+    size_t n = p->n;
+    for (size_t h = 0; h * LANES < n; ++h) {
+        size_t values = n - h * LANES < LANES ? n - h * LANES : LANES;
+        vf r[LANES];
+        for (size_t l = 0; l < LANES; ++l) {
+            size_t at = l * n + h * LANES;
+            if (l * n >= floats) r[l] = vf_set1(0);
+            else r[l] = at + LANES <= readable ? vf_load(x + at) : vf_load_first(x + at, values);
+        }
+        vf_transpose(r);
+        for (size_t j = 0; j < values; ++j) column[h * LANES + j] = r[j];
     }
-    vf_transpose(r);
-    for (size_t j = 0; j < p->n; ++j) column[j] = r[j];
 }
 
-/* Each row's store runs into the next group, whose own store, later, puts
-   it right; none runs past the block's floats. */
+/* A group of fewer than sixteen stores its row whole, running into the
+   next group, whose own store, later, puts it right (but none runs past
+   the block's floats); the second half of a longer one stores its values
+   alone, the next group's first half being stored already. */
 static ALWAYS_INLINE void VK(columns_to_rows)(const packing *p, const vf *column, size_t floats,
                                               float *x)
 {
-    vf r[LANES];
-    for (size_t j = 0; j < LANES; ++j) r[j] = j < p->n ? column[j] : vf_set1(0);
-    vf_transpose(r);
-    for (size_t l = 0; l < LANES && l * p->n < floats; ++l) {
-        size_t at = l * p->n;
-        if (at + LANES <= floats) vf_store(x + at, r[l]);
-        else vf_store_part(x + at, r[l], p->n);
+    size_t n = p->n;
+    for (size_t h = 0; h * LANES < n; ++h) {
+        size_t values = n - h * LANES < LANES ? n - h * LANES : LANES;
+        vf r[LANES];
+        for (size_t j = 0; j < LANES; ++j) r[j] = j < values ? column[h * LANES + j] : vf_set1(0);
+        vf_transpose(r);
+        for (size_t l = 0; l < LANES && l * n < floats; ++l) {
+            size_t at = l * n + h * LANES;
+            int whole = values == LANES || (n < LANES && at + LANES <= floats);
+            if (whole) vf_store(x + at, r[l]);
+            else vf_store_part(x + at, r[l], values);
+        }
     }
 }
 
@@ -176,7 +189,7 @@ static ALWAYS_INLINE void VK(softmax_packed_block)(const packing *p, const float
         c[j] = VK(exp_of)(c[j], largest, s);
         sum = vf_add(sum, c[j]);
     }
-    /* At most sixteen terms: the float sum is within 9e-7. */
+    /* At most 32 terms: the float sum is within 1.9e-6. */
     vf scale = vf_div(vf_set1(1), sum);
     for (size_t j = 0; j < p->n; ++j) c[j] = vf_mul(c[j], scale);
     VK(block_out)(p, c, floats, y);
@@ -273,6 +286,14 @@ static ALWAYS_INLINE void VK(packed_n)(enum packed_op op, const float *x, const 
                          (count - g) * n, &s, temp, output + g * n);
 }
 
+/* Groups longer than 16, in one copy for any n: they spill their columns
+   to the stack whatever it does. */
+static void VK(packed_long)(enum packed_op op, const float *x, const float *other, size_t count,
+                            size_t n, float temp, float *output)
+{
+    VK(packed_n)(op, x, other, count, n, temp, output);
+}
+
 static void VK(packed)(enum packed_op op, const float *x, const float *other, size_t count,
                        size_t n, float temp, float *output)
 {
@@ -292,7 +313,8 @@ static void VK(packed)(enum packed_op op, const float *x, const float *other, si
     case 13: VK(packed_n)(op, x, other, count, 13, temp, output); break;
     case 14: VK(packed_n)(op, x, other, count, 14, temp, output); break;
     case 15: VK(packed_n)(op, x, other, count, 15, temp, output); break;
-    default: VK(packed_n)(op, x, other, count, 16, temp, output); break;
+    case 16: VK(packed_n)(op, x, other, count, 16, temp, output); break;
+    default: VK(packed_long)(op, x, other, count, n, temp, output); break;
     }
 }
 
