@@ -12,8 +12,9 @@ enum {
     /* A thread is worth waking for this many floats or more. */
     PART_ELEMENTS = 16384,
     PARTS_PER_THREAD = 4,
-    /* Contiguous groups this long take the row kernel; shorter ones sit
-       eight to a vector, one group a lane. */
+    /* Contiguous groups this long take the row kernel, unless they lie end
+       to end and the packed kernels take them; shorter ones sit eight to a
+       vector, one group a lane. */
     ROW_MIN = 16,
     /* Outputs this large go around the cache: softmax's rows (if the row
        fits in scratch), log_softmax's rows (up to as long; not in place)
@@ -263,7 +264,6 @@ static void group_block(const struct grouped *w, const struct block *b, float *s
         return;
     }
 }
-
 
 /* Groups [k, end) of a packed layout, a run of them end to end at a time: a
    row's, or all rows' where the rows too lie end to end. */

@@ -246,7 +246,7 @@ static ALWAYS_INLINE void VK(log_stream)(log_row *p, size_t count, const scaling
    bound): the exact exp made W1's log_softmax about 9% slower. Each run
    of eight vectors is added in float first, pairwise, where a double add
    a vector (two conversions and two adds) made W1's and W2's log_softmax
-   10 to 15% slower; those sums leave out the exps of the largest value
+   9 to 14% slower; those sums leave out the exps of the largest value
    (exactly 1: a lane with one would round away what is added to it), and
    count them instead. So the float sums hold only sum - (count of the
    largest), a part of it each: 3 roundings, within 1.8e-7 of that part,
