@@ -20,8 +20,9 @@ _Static_assert(LANES == 16, "the packed kernels' permutes are AVX-512's");
 
 /* Up to PERMUTED_MAX values a group, the block's floats are permuted into
    columns; longer groups, up to PACKED_MAX, take sixteen rows, row l the
-   floats from group l on, through a 16 x 16 transpose a sixteen values:
-   4/n shuffles a float (for n <= 16), where the permutes take about n/16. */
+   floats from group l on, through a 16 x 16 transpose for each sixteen
+   values: 4/n shuffles a float (for n <= 16), where the permutes take
+   about n/16. */
 enum { PERMUTED_MAX = 8, PERMUTED_PAIRS = PERMUTED_MAX / 2, PACKED_MAX = 2 * LANES };
 
 /* Where a block's floats go. Column j takes lane g from float n*g + j, the
@@ -40,6 +41,7 @@ typedef struct {
 static ALWAYS_INLINE packing VK(packing_for)(size_t n)
 {
     packing p = {.n = n, .pairs = (n + 1) / 2};
+    /* Column j and vector j, for each j < n. */
     for (size_t j = 0; j < n && n <= PERMUTED_MAX; ++j) {
         int32_t at[LANES], natural[LANES], group[LANES];
         for (size_t s = 0; s < p.pairs; ++s) p.column_mask[j][s] = p.natural_mask[j][s] = 0;
