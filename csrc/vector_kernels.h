@@ -146,10 +146,11 @@ struct lane_kernels {
 
 /* The kernels over count groups of n (1 to longest) values end to end
    (group g at g*n): softmax, log_softmax (output may be input) and
-   softmax_backward (dx added to with add, else set), eight groups of up to
-   8 at a time through a transposed tile (vector_kernels_impl.h) or, on
-   AVX-512, sixteen of up to 32 through permutes and transposes
-   (vector_kernels_packed.h). */
+   softmax_backward (dx added to with add, else set), LANES groups at a
+   time in columns (vector_kernels_columns.h): up to 8 values through a
+   transposed tile (vector_kernels_impl.h) or, on AVX-512, permutes
+   (vector_kernels_packed.h); longer groups through transposes, up to 16
+   on AVX2 and 32 on AVX-512. */
 struct packed_kernels {
     size_t longest;
     void (*softmax_packed)(const float *input, size_t count, size_t n, float temp, float *output);

@@ -14,7 +14,8 @@ TARGET_BEGIN("avx512f,avx512dq,avx2,fma")
 
 #define VK(name) name##_avx512
 #include "vector_kernels_rows.h"
-/* After the rows: it takes their helpers. */
+/* After the rows, and in this order: each takes the helpers before it. */
+#include "vector_kernels_columns.h"
 #include "vector_kernels_packed.h"
 
 TARGET_END

@@ -8,6 +8,8 @@
    once. */
 
 #include "vector_kernels_rows.h"
+/* After the rows: it takes their helpers. */
+#include "vector_kernels_columns.h"
 
 _Static_assert(LANES == LANES_PER_VECTOR, "the lane kernels are eight lanes wide");
 
@@ -160,16 +162,7 @@ static ALWAYS_INLINE void VK(softmax_tiled)(const tiling *t, const float *input,
     size_t n = t->n;
     vf r[LANES];
     VK(tiling_rows_in)(t, input, r);
-    vf largest = r[0];
-    for (size_t j = 1; j < n; ++j) largest = vf_max(largest, r[j]);
-    vf sum = vf_set1(0);
-    for (size_t j = 0; j < n; ++j) {
-        r[j] = VK(exp_of)(r[j], largest, s);
-        sum = vf_add(sum, r[j]);
-    }
-    /* At most eight terms: the float sum is within 4e-7. */
-    vf scale = vf_div(vf_set1(1), sum);
-    for (size_t j = 0; j < n; ++j) r[j] = vf_mul(r[j], scale);
+    VK(softmax_columns)(r, n, s);
     VK(tiling_rows_out)(t, r, output);
 }
 
@@ -182,10 +175,7 @@ static ALWAYS_INLINE void VK(backward_tiled)(const tiling *t, const float *y, co
     VK(tiling_rows_in)(t, y, ry);
     VK(tiling_rows_in)(t, dy, rdy);
     if (add) VK(tiling_rows_in)(t, dx, rdx);
-    vsum dot = vsum_zero();
-    vf errors = vf_set1(0);
-    for (size_t j = 0; j < n; ++j) VK(dot_add)(ry[j], rdy[j], &dot, &errors);
-    vf low, high = vsum_split(VK(dot_exact)(dot, errors), &low);
+    vf low, high = VK(backward_dot)(ry, rdy, n, &low);
     for (size_t j = 0; j < LANES; ++j) {
         if (j >= n) rdx[j] = vf_set1(0);
         else rdx[j] = VK(backward_value)(ry[j], rdy[j], high, low, temp, add, add ? rdx[j] : high);
@@ -193,25 +183,22 @@ static ALWAYS_INLINE void VK(backward_tiled)(const tiling *t, const float *y, co
     VK(tiling_rows_out)(t, rdx, dx);
 }
 
-/* What a tiling computes. */
-enum tiled_op { TILED_SOFTMAX, TILED_LOG_SOFTMAX, TILED_BACKWARD_SET, TILED_BACKWARD_ADD };
-
 /* One block of up to eight groups from x (y for the backward, other its dy)
    into output (dx). */
-static ALWAYS_INLINE void VK(tiled_block)(enum tiled_op op, const tiling *t, const float *x,
+static ALWAYS_INLINE void VK(tiled_block)(enum column_op op, const tiling *t, const float *x,
                                           const float *other, const scaling *s, float temp,
                                           float *output)
 {
     float tile[LANES * LANES];
     switch (op) {
-    case TILED_SOFTMAX: VK(softmax_tiled)(t, x, s, output); break;
-    case TILED_LOG_SOFTMAX:
+    case COLUMN_SOFTMAX: VK(softmax_tiled)(t, x, s, output); break;
+    case COLUMN_LOG_SOFTMAX:
         VK(tiling_in)(t, x, tile);
         VK(log_lanes_scaled)(tile, t->n, LANES, s, tile);
         VK(tiling_out)(t, tile, output);
         break;
-    case TILED_BACKWARD_SET: VK(backward_tiled)(t, x, other, temp, 0, output); break;
-    case TILED_BACKWARD_ADD: VK(backward_tiled)(t, x, other, temp, 1, output); break;
+    case COLUMN_BACKWARD_SET: VK(backward_tiled)(t, x, other, temp, 0, output); break;
+    case COLUMN_BACKWARD_ADD: VK(backward_tiled)(t, x, other, temp, 1, output); break;
     }
 }
 
@@ -220,7 +207,7 @@ static ALWAYS_INLINE void VK(tiled_block)(enum tiled_op op, const tiling *t, con
    each row loaded whole wherever the groups go on past it. Such whole
    blocks take a constant tiling, so that their loops unroll and their
    tests fold away. */
-static ALWAYS_INLINE void VK(tiled_n)(enum tiled_op op, const int32_t *index, const float *x,
+static ALWAYS_INLINE void VK(tiled_n)(enum column_op op, const int32_t *index, const float *x,
                                       const float *other, size_t count, const size_t n, float temp,
                                       float *output)
 {
@@ -240,7 +227,7 @@ static ALWAYS_INLINE void VK(tiled_n)(enum tiled_op op, const int32_t *index, co
 }
 
 /* One copy of the above for each n, so that the registers stay registers. */
-static void VK(tiled)(enum tiled_op op, const int32_t *index, const float *x, const float *other,
+static void VK(tiled)(enum column_op op, const int32_t *index, const float *x, const float *other,
                       size_t count, size_t n, float temp, float *output)
 {
     switch (n) {
@@ -260,7 +247,8 @@ static void VK(softmax_backward_lanes)(const float *y, const float *dy, const in
                                        float *dx)
 {
     if (index && stride == 1 && n <= LANES) {
-        VK(tiled)(add ? TILED_BACKWARD_ADD : TILED_BACKWARD_SET, index, y, dy, count, n, temp, dx);
+        VK(tiled)(add ? COLUMN_BACKWARD_ADD : COLUMN_BACKWARD_SET, index, y, dy, count, n, temp,
+                  dx);
         return;
     }
     layout a = VK(lanes_layout)(index, count, n, stride);
@@ -294,7 +282,7 @@ static void VK(log_softmax_gathered)(const float *input, const int32_t *index, s
                                      float *scratch)
 {
     if (index && stride == 1 && n <= LANES) {
-        VK(tiled)(TILED_LOG_SOFTMAX, index, input, NULL, count, n, temp, output);
+        VK(tiled)(COLUMN_LOG_SOFTMAX, index, input, NULL, count, n, temp, output);
         return;
     }
     scaling s = VK(scaling_for)(temp);
@@ -323,28 +311,32 @@ static void VK(softmax_lanes)(const float *input, const size_t *offset, size_t c
     int32_t index[LANES];
     for (size_t l = 0; l < LANES; ++l) index[l] = (int32_t)(offset[l < count ? l : 0] - low);
     if (stride == 1 && n <= LANES) {
-        VK(tiled)(TILED_SOFTMAX, index, input + low, NULL, count, n, temp, output + low);
+        VK(tiled)(COLUMN_SOFTMAX, index, input + low, NULL, count, n, temp, output + low);
         return;
     }
     VK(lanes_gathered)(input + low, index, count, n, stride, temp, output + low);
 }
 
-static void VK(softmax_packed)(const float *input, size_t count, size_t n, float temp,
-                               float *output)
-{
-    VK(tiled)(TILED_SOFTMAX, NULL, input, NULL, count, n, temp, output);
-}
+/* The longest groups end to end the packed kernels take. AVX2 takes groups
+   of 9 to 16 through vector_kernels_columns.h's transposes, where it
+   gathered them into lanes or took the row kernel (alternated calls over
+   (16384, n): softmax 1.6x faster at 10 values, 2.3x at 16); longer ones
+   it takes a row at a time, since the transposes' copy for any n lost
+   there (softmax_backward of 20 values 15% slower). The portable
+   transpose goes through memory: it takes none (10 values 15% slower). */
+#if defined(DS_VECTOR_AVX2)
+#define PACKED_LONGEST 16
+#else
+#define PACKED_LONGEST LANES
+#endif
 
-static void VK(log_softmax_packed)(const float *input, size_t count, size_t n, float temp,
-                                   float *output)
+/* Groups end to end: up to eight values through the tiles, longer ones
+   through the transposes. */
+static void VK(packed)(enum column_op op, const float *x, const float *other, size_t count,
+                       size_t n, float temp, float *output)
 {
-    VK(tiled)(TILED_LOG_SOFTMAX, NULL, input, NULL, count, n, temp, output);
-}
-
-static void VK(softmax_backward_packed)(const float *y, const float *dy, size_t count, size_t n,
-                                        float temp, int add, float *dx)
-{
-    VK(tiled)(add ? TILED_BACKWARD_ADD : TILED_BACKWARD_SET, NULL, y, dy, count, n, temp, dx);
+    if (n <= LANES) VK(tiled)(op, NULL, x, other, count, n, temp, output);
+    else VK(transposed)(op, x, other, count, n, temp, output);
 }
 
 /* count positions side by side, one a lane: the class axis runs down
@@ -385,7 +377,7 @@ const struct lane_kernels VK(lane_kernels) = {
 };
 
 const struct packed_kernels VK(packed_kernels) = {
-    .longest = LANES,
+    .longest = PACKED_LONGEST,
     .softmax_packed = VK(softmax_packed),
     .log_softmax_packed = VK(log_softmax_packed),
     .softmax_backward_packed = VK(softmax_backward_packed),

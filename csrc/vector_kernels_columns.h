@@ -1,0 +1,180 @@
+/* Internal: softmax, log_softmax and softmax_backward over groups of n
+   values (up to COLUMNS_MAX) lying end to end, LANES groups at a time, in
+   columns: column j holds value j of each group. The arithmetic of a
+   block's columns is written here once; the groups of 9 and more come into
+   columns by transposes (a row from each group's start, LANES floats of
+   it at a time), the shorter ones by the including file's own way (the
+   tiles of vector_kernels_impl.h, the permutes of vector_kernels_packed.h).
+   Each lane is computed as vector_kernels_impl.h's tiles compute it.
+   Included after vector_kernels_rows.h, whose helpers it takes. */
+
+enum { COLUMNS_MAX = 32 };
+
+enum column_op { COLUMN_SOFTMAX, COLUMN_LOG_SOFTMAX, COLUMN_BACKWARD_SET, COLUMN_BACKWARD_ADD };
+
+/* softmax of n columns, in place. */
+static ALWAYS_INLINE void VK(softmax_columns)(vf *c, size_t n, const scaling *s)
+{
+    vf largest = c[0];
+    for (size_t j = 1; j < n; ++j) largest = vf_max(largest, c[j]);
+    vf sum = vf_set1(0);
+    for (size_t j = 0; j < n; ++j) {
+        c[j] = VK(exp_of)(c[j], largest, s);
+        sum = vf_add(sum, c[j]);
+    }
+    /* At most 32 terms: the float sum is within 1.9e-6. */
+    vf scale = vf_div(vf_set1(1), sum);
+    for (size_t j = 0; j < n; ++j) c[j] = vf_mul(c[j], scale);
+}
+
+/* Each group's log sum, and its largest value (as log_lanes_scaled). */
+static ALWAYS_INLINE vf VK(log_terms)(const vf *c, size_t n, const scaling *s, vf *largest)
+{
+    *largest = vf_set1(-INFINITY);
+    for (size_t j = 0; j < n; ++j) *largest = vf_max(*largest, c[j]);
+    vsum sum = vsum_zero();
+    for (size_t j = 0; j < n; ++j) sum = vsum_add(sum, VK(exp_coarse_of)(c[j], *largest, s));
+    return VK(log_of)(sum);
+}
+
+/* Each group's dot of y and dy, as a float (returned) and its remainder. */
+static ALWAYS_INLINE vf VK(backward_dot)(const vf *y, const vf *dy, size_t n, vf *low)
+{
+    vsum dot = vsum_zero();
+    vf errors = vf_set1(0);
+    for (size_t j = 0; j < n; ++j) VK(dot_add)(y[j], dy[j], &dot, &errors);
+    return vsum_split(VK(dot_exact)(dot, errors), low);
+}
+
+/* Part h of row l: the LANES floats from value h*LANES of group l, whole
+   where the floats from x that may be read (readable) hold them, else the
+   group's alone; rows past the block's floats are zeros. */
+static ALWAYS_INLINE void VK(rows_to_columns)(const float *x, size_t n, size_t floats,
+                                              size_t readable, vf *column)
+{
+    for (size_t h = 0; h * LANES < n; ++h) {
+        size_t values = n - h * LANES < LANES ? n - h * LANES : LANES;
+        vf r[LANES];
+        for (size_t l = 0; l < LANES; ++l) {
+            size_t at = l * n + h * LANES;
+            if (l * n >= floats) r[l] = vf_set1(0);
+            else r[l] = at + LANES <= readable ? vf_load(x + at) : vf_load_first(x + at, values);
+        }
+        vf_transpose(r);
+        for (size_t j = 0; j < values; ++j) column[h * LANES + j] = r[j];
+    }
+}
+
+/* A part of fewer than LANES values stores its row whole, running into
+   the next group, whose own store, later, puts it right (but none runs
+   past the block's floats), unless the group goes on past it: then the
+   next group's first part is stored already, and it stores its values
+   alone. */
+static ALWAYS_INLINE void VK(columns_to_rows)(const vf *column, size_t n, size_t floats, float *x)
+{
+    for (size_t h = 0; h * LANES < n; ++h) {
+        size_t values = n - h * LANES < LANES ? n - h * LANES : LANES;
+        vf r[LANES];
+        for (size_t j = 0; j < LANES; ++j) r[j] = j < values ? column[h * LANES + j] : vf_set1(0);
+        vf_transpose(r);
+        for (size_t l = 0; l < LANES && l * n < floats; ++l) {
+            size_t at = l * n + h * LANES;
+            int whole = values == LANES || (n < LANES && at + LANES <= floats);
+            if (whole) vf_store(x + at, r[l]);
+            else vf_store_part(x + at, r[l], values);
+        }
+    }
+}
+
+/* A block of `floats` from x (y for the backward, other its dy) into
+   output (dx); `readable` floats from x (and other) may be read. Every
+   load comes before any store, so output may be x. */
+static ALWAYS_INLINE void VK(transposed_block)(enum column_op op, size_t n, const float *x,
+                                               const float *other, size_t floats, size_t readable,
+                                               const scaling *s, float temp, float *output)
+{
+    vf c[COLUMNS_MAX], d[COLUMNS_MAX], out[COLUMNS_MAX];
+    VK(rows_to_columns)(x, n, floats, readable, c);
+    if (op == COLUMN_SOFTMAX) {
+        VK(softmax_columns)(c, n, s);
+        VK(columns_to_rows)(c, n, floats, output);
+        return;
+    }
+    if (op == COLUMN_LOG_SOFTMAX) {
+        vf largest, log_sum = VK(log_terms)(c, n, s, &largest);
+        for (size_t j = 0; j < n; ++j) c[j] = vf_sub(VK(shifted)(c[j], largest, s), log_sum);
+        VK(columns_to_rows)(c, n, floats, output);
+        return;
+    }
+    int add = op == COLUMN_BACKWARD_ADD;
+    VK(rows_to_columns)(other, n, floats, readable, d);
+    vf low, high = VK(backward_dot)(c, d, n, &low);
+    if (add) VK(rows_to_columns)(output, n, floats, floats, out);
+    for (size_t j = 0; j < n; ++j)
+        out[j] = VK(backward_value)(c[j], d[j], high, low, temp, add, add ? out[j] : high);
+    VK(columns_to_rows)(out, n, floats, output);
+}
+
+/* count groups of n values, LANES at a time; whole blocks a copy of their
+   own, so that the tests of a block's end fold away. */
+static ALWAYS_INLINE void VK(transposed_n)(enum column_op op, const float *x, const float *other,
+                                           size_t count, const size_t n, float temp, float *output)
+{
+    scaling s = VK(scaling_for)(temp);
+    size_t g = 0;
+    for (; g + LANES <= count; g += LANES)
+        VK(transposed_block)(op, n, x + g * n, other ? other + g * n : NULL, LANES * n,
+                             (count - g) * n, &s, temp, output + g * n);
+    if (g < count)
+        VK(transposed_block)(op, n, x + g * n, other ? other + g * n : NULL, (count - g) * n,
+                             (count - g) * n, &s, temp, output + g * n);
+}
+
+/* Groups longer than 16, in one copy for any n: they spill their columns
+   to the stack whatever it does. */
+static void VK(transposed_long)(enum column_op op, const float *x, const float *other, size_t count,
+                                size_t n, float temp, float *output)
+{
+    VK(transposed_n)(op, x, other, count, n, temp, output);
+}
+
+/* Groups of 9 to COLUMNS_MAX values; up to 16, n a constant in each copy,
+   so that the loops unroll and the columns stay in registers. */
+static void VK(transposed)(enum column_op op, const float *x, const float *other, size_t count,
+                           size_t n, float temp, float *output)
+{
+    switch (n) {
+    case 9: VK(transposed_n)(op, x, other, count, 9, temp, output); break;
+    case 10: VK(transposed_n)(op, x, other, count, 10, temp, output); break;
+    case 11: VK(transposed_n)(op, x, other, count, 11, temp, output); break;
+    case 12: VK(transposed_n)(op, x, other, count, 12, temp, output); break;
+    case 13: VK(transposed_n)(op, x, other, count, 13, temp, output); break;
+    case 14: VK(transposed_n)(op, x, other, count, 14, temp, output); break;
+    case 15: VK(transposed_n)(op, x, other, count, 15, temp, output); break;
+    case 16: VK(transposed_n)(op, x, other, count, 16, temp, output); break;
+    default: VK(transposed_long)(op, x, other, count, n, temp, output); break;
+    }
+}
+
+/* The packed kernels' entry points, over the including file's VK(packed),
+   which puts groups of each length in columns its own way. */
+static void VK(packed)(enum column_op op, const float *x, const float *other, size_t count,
+                       size_t n, float temp, float *output);
+
+static void VK(softmax_packed)(const float *input, size_t count, size_t n, float temp,
+                               float *output)
+{
+    VK(packed)(COLUMN_SOFTMAX, input, NULL, count, n, temp, output);
+}
+
+static void VK(log_softmax_packed)(const float *input, size_t count, size_t n, float temp,
+                                   float *output)
+{
+    VK(packed)(COLUMN_LOG_SOFTMAX, input, NULL, count, n, temp, output);
+}
+
+static void VK(softmax_backward_packed)(const float *y, const float *dy, size_t count, size_t n,
+                                        float temp, int add, float *dx)
+{
+    VK(packed)(add ? COLUMN_BACKWARD_ADD : COLUMN_BACKWARD_SET, y, dy, count, n, temp, dx);
+}
