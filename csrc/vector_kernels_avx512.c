@@ -14,6 +14,9 @@ TARGET_BEGIN("avx512f,avx512dq,avx2,fma")
 
 #define VK(name) name##_avx512
 #include "vector_kernels_rows.h"
+/* Groups of 9 to 32 values end to end through vector_kernels_columns.h's
+   transposes. */
+#define COLUMNS_TRANSPOSED 32
 /* After the rows, and in this order: each takes the helpers before it. */
 #include "vector_kernels_columns.h"
 #include "vector_kernels_packed.h"

@@ -8,7 +8,15 @@
    Each lane is computed as vector_kernels_impl.h's tiles compute it.
    Included after vector_kernels_rows.h, whose helpers it takes. */
 
+/* The including file defines COLUMNS_TRANSPOSED, the longest groups it
+   takes through the transposes (at most COLUMNS_MAX), or takes groups of
+   up to 8 values alone. */
 enum { COLUMNS_MAX = 32 };
+#if defined(COLUMNS_TRANSPOSED)
+enum { PACKED_LONGEST = COLUMNS_TRANSPOSED };
+#else
+enum { PACKED_LONGEST = 8 };
+#endif
 
 enum column_op { COLUMN_SOFTMAX, COLUMN_LOG_SOFTMAX, COLUMN_BACKWARD_SET, COLUMN_BACKWARD_ADD };
 
@@ -46,6 +54,7 @@ static ALWAYS_INLINE vf VK(backward_dot)(const vf *y, const vf *dy, size_t n, vf
     return vsum_split(VK(dot_exact)(dot, errors), low);
 }
 
+#if defined(COLUMNS_TRANSPOSED)
 /* Part h of row l: the LANES floats from value h*LANES of group l, whole
    where the floats from x that may be read (readable) hold them, else the
    group's alone; rows past the block's floats are zeros. */
@@ -130,6 +139,7 @@ static ALWAYS_INLINE void VK(transposed_n)(enum column_op op, const float *x, co
                              (count - g) * n, &s, temp, output + g * n);
 }
 
+#if COLUMNS_TRANSPOSED > 16
 /* Groups longer than 16, in one copy for any n: they spill their columns
    to the stack whatever it does. */
 static void VK(transposed_long)(enum column_op op, const float *x, const float *other, size_t count,
@@ -137,13 +147,30 @@ static void VK(transposed_long)(enum column_op op, const float *x, const float *
 {
     VK(transposed_n)(op, x, other, count, n, temp, output);
 }
+#endif
 
-/* Groups of 9 to COLUMNS_MAX values; up to 16, n a constant in each copy,
-   so that the loops unroll and the columns stay in registers. */
-static void VK(transposed)(enum column_op op, const float *x, const float *other, size_t count,
-                           size_t n, float temp, float *output)
+#endif
+
+/* The including file's way with groups of up to 8 values (its tiles, or
+   its permutes), n a constant. */
+static ALWAYS_INLINE void VK(short_n)(enum column_op op, const float *x, const float *other,
+                                      size_t count, size_t n, float temp, float *output);
+
+/* Groups of up to COLUMNS_MAX values end to end; up to 16, n a constant in
+   each copy, so that the loops unroll and the columns stay in registers. */
+static void VK(packed)(enum column_op op, const float *x, const float *other, size_t count,
+                       size_t n, float temp, float *output)
 {
     switch (n) {
+    case 1: VK(short_n)(op, x, other, count, 1, temp, output); break;
+    case 2: VK(short_n)(op, x, other, count, 2, temp, output); break;
+    case 3: VK(short_n)(op, x, other, count, 3, temp, output); break;
+    case 4: VK(short_n)(op, x, other, count, 4, temp, output); break;
+    case 5: VK(short_n)(op, x, other, count, 5, temp, output); break;
+    case 6: VK(short_n)(op, x, other, count, 6, temp, output); break;
+    case 7: VK(short_n)(op, x, other, count, 7, temp, output); break;
+    case 8: VK(short_n)(op, x, other, count, 8, temp, output); break;
+#if defined(COLUMNS_TRANSPOSED)
     case 9: VK(transposed_n)(op, x, other, count, 9, temp, output); break;
     case 10: VK(transposed_n)(op, x, other, count, 10, temp, output); break;
     case 11: VK(transposed_n)(op, x, other, count, 11, temp, output); break;
@@ -152,15 +179,14 @@ static void VK(transposed)(enum column_op op, const float *x, const float *other
     case 14: VK(transposed_n)(op, x, other, count, 14, temp, output); break;
     case 15: VK(transposed_n)(op, x, other, count, 15, temp, output); break;
     case 16: VK(transposed_n)(op, x, other, count, 16, temp, output); break;
+#if COLUMNS_TRANSPOSED > 16
     default: VK(transposed_long)(op, x, other, count, n, temp, output); break;
+#endif
+#endif
     }
 }
 
-/* The packed kernels' entry points, over the including file's VK(packed),
-   which puts groups of each length in columns its own way. */
-static void VK(packed)(enum column_op op, const float *x, const float *other, size_t count,
-                       size_t n, float temp, float *output);
-
+/* The packed kernels' entry points. */
 static void VK(softmax_packed)(const float *input, size_t count, size_t n, float temp,
                                float *output)
 {

@@ -8,6 +8,17 @@
    once. */
 
 #include "vector_kernels_rows.h"
+/* The longest groups end to end the packed kernels take through
+   vector_kernels_columns.h's transposes. AVX2 takes groups of 9 to 16
+   there, where it gathered them into lanes or took the row kernel
+   (alternated calls over (16384, n): softmax 1.6x faster at 10 values,
+   2.3x at 16); longer ones it takes a row at a time, since the transposes'
+   copy for any n lost there (softmax_backward of 20 values 15% slower).
+   The portable transpose goes through memory: it takes none (10 values 15%
+   slower), and compiles none (its copies for each n took minutes). */
+#if defined(DS_VECTOR_AVX2)
+#define COLUMNS_TRANSPOSED 16
+#endif
 /* After the rows: it takes their helpers. */
 #include "vector_kernels_columns.h"
 
@@ -317,26 +328,12 @@ static void VK(softmax_lanes)(const float *input, const size_t *offset, size_t c
     VK(lanes_gathered)(input + low, index, count, n, stride, temp, output + low);
 }
 
-/* The longest groups end to end the packed kernels take. AVX2 takes groups
-   of 9 to 16 through vector_kernels_columns.h's transposes, where it
-   gathered them into lanes or took the row kernel (alternated calls over
-   (16384, n): softmax 1.6x faster at 10 values, 2.3x at 16); longer ones
-   it takes a row at a time, since the transposes' copy for any n lost
-   there (softmax_backward of 20 values 15% slower). The portable
-   transpose goes through memory: it takes none (10 values 15% slower). */
-#if defined(DS_VECTOR_AVX2)
-#define PACKED_LONGEST 16
-#else
-#define PACKED_LONGEST LANES
-#endif
-
-/* Groups end to end: up to eight values through the tiles, longer ones
-   through the transposes. */
-static void VK(packed)(enum column_op op, const float *x, const float *other, size_t count,
-                       size_t n, float temp, float *output)
+/* Groups end to end of up to eight values take the tiles, through the
+   copies for each n that the groups at an index take too. */
+static ALWAYS_INLINE void VK(short_n)(enum column_op op, const float *x, const float *other,
+                                      size_t count, const size_t n, float temp, float *output)
 {
-    if (n <= LANES) VK(tiled)(op, NULL, x, other, count, n, temp, output);
-    else VK(transposed)(op, x, other, count, n, temp, output);
+    VK(tiled)(op, NULL, x, other, count, n, temp, output);
 }
 
 /* count positions side by side, one a lane: the class axis runs down

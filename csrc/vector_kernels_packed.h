@@ -173,8 +173,8 @@ static ALWAYS_INLINE void VK(packed_block)(enum column_op op, const packing *p, 
 /* count groups of n values, sixteen at a time; n a constant in each copy,
    and whole blocks a copy of their own, so that the loops unroll, the
    vectors stay in registers and the tests of a block's end fold away. */
-static ALWAYS_INLINE void VK(packed_n)(enum column_op op, const float *x, const float *other,
-                                       size_t count, const size_t n, float temp, float *output)
+static ALWAYS_INLINE void VK(short_n)(enum column_op op, const float *x, const float *other,
+                                      size_t count, const size_t n, float temp, float *output)
 {
     packing p = VK(packing_for)(n);
     scaling s = VK(scaling_for)(temp);
@@ -187,24 +187,8 @@ static ALWAYS_INLINE void VK(packed_n)(enum column_op op, const float *x, const 
                          output + g * n);
 }
 
-static void VK(packed)(enum column_op op, const float *x, const float *other, size_t count,
-                       size_t n, float temp, float *output)
-{
-    switch (n) {
-    case 1: VK(packed_n)(op, x, other, count, 1, temp, output); break;
-    case 2: VK(packed_n)(op, x, other, count, 2, temp, output); break;
-    case 3: VK(packed_n)(op, x, other, count, 3, temp, output); break;
-    case 4: VK(packed_n)(op, x, other, count, 4, temp, output); break;
-    case 5: VK(packed_n)(op, x, other, count, 5, temp, output); break;
-    case 6: VK(packed_n)(op, x, other, count, 6, temp, output); break;
-    case 7: VK(packed_n)(op, x, other, count, 7, temp, output); break;
-    case 8: VK(packed_n)(op, x, other, count, 8, temp, output); break;
-    default: VK(transposed)(op, x, other, count, n, temp, output); break;
-    }
-}
-
 const struct packed_kernels VK(packed_kernels) = {
-    .longest = COLUMNS_MAX,
+    .longest = PACKED_LONGEST,
     .softmax_packed = VK(softmax_packed),
     .log_softmax_packed = VK(log_softmax_packed),
     .softmax_backward_packed = VK(softmax_backward_packed),
