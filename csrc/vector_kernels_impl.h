@@ -13,9 +13,9 @@
    there, where it gathered them into lanes or took the row kernel
    (alternated calls over (16384, n): softmax 1.6x faster at 10 values,
    2.3x at 16); longer ones it takes a row at a time, since the transposes'
-   copy for any n lost there (softmax_backward of 20 values 15% slower).
-   The portable transpose goes through memory: it takes none (10 values 15%
-   slower), and compiles none (its copies for each n took minutes). */
+   copy for any n lost there (softmax_backward of 20 values 18% slower).
+   The portable transpose goes through memory: it takes none (10 values 18
+   to 25% slower), and compiles none (its copies for each n took minutes). */
 #if defined(DS_VECTOR_AVX2)
 #define COLUMNS_TRANSPOSED 16
 #endif
