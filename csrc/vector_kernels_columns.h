@@ -6,7 +6,8 @@
    it at a time), the shorter ones by the including file's own way (the
    tiles of vector_kernels_impl.h, the permutes of vector_kernels_packed.h).
    Each lane is computed as vector_kernels_impl.h's tiles compute it.
-   Included after vector_kernels_rows.h, whose helpers it takes. */
+   Included after vector_kernels_rows.h, whose helpers it takes; the
+   including file gets the table VK(packed_kernels). */
 
 /* The including file defines COLUMNS_TRANSPOSED, the longest groups it
    takes through the transposes (at most COLUMNS_MAX), or takes groups of
@@ -17,6 +18,15 @@ enum { PACKED_LONGEST = COLUMNS_TRANSPOSED };
 #else
 enum { PACKED_LONGEST = 8 };
 #endif
+
+/* The cases of a switch on n from k to k + 7, case n calling way(n): a
+   copy of a function for each n, n a constant in each, so that its loops
+   unroll and its vectors stay in registers. */
+#define CASE_OF(way, k) \
+    case k: way(k); break;
+#define CASES_OF_2(way, k) CASE_OF(way, k) CASE_OF(way, (k) + 1)
+#define CASES_OF_4(way, k) CASES_OF_2(way, k) CASES_OF_2(way, (k) + 2)
+#define CASES_OF_8(way, k) CASES_OF_4(way, k) CASES_OF_4(way, (k) + 4)
 
 enum column_op { COLUMN_SOFTMAX, COLUMN_LOG_SOFTMAX, COLUMN_BACKWARD_SET, COLUMN_BACKWARD_ADD };
 
@@ -157,33 +167,23 @@ static ALWAYS_INLINE void VK(short_n)(enum column_op op, const float *x, const f
                                       size_t count, size_t n, float temp, float *output);
 
 /* Groups of up to COLUMNS_MAX values end to end; up to 16, n a constant in
-   each copy, so that the loops unroll and the columns stay in registers. */
+   each copy. */
 static void VK(packed)(enum column_op op, const float *x, const float *other, size_t count,
                        size_t n, float temp, float *output)
 {
+#define SHORT_N(k) VK(short_n)(op, x, other, count, k, temp, output)
+#define TRANSPOSED_N(k) VK(transposed_n)(op, x, other, count, k, temp, output)
     switch (n) {
-    case 1: VK(short_n)(op, x, other, count, 1, temp, output); break;
-    case 2: VK(short_n)(op, x, other, count, 2, temp, output); break;
-    case 3: VK(short_n)(op, x, other, count, 3, temp, output); break;
-    case 4: VK(short_n)(op, x, other, count, 4, temp, output); break;
-    case 5: VK(short_n)(op, x, other, count, 5, temp, output); break;
-    case 6: VK(short_n)(op, x, other, count, 6, temp, output); break;
-    case 7: VK(short_n)(op, x, other, count, 7, temp, output); break;
-    case 8: VK(short_n)(op, x, other, count, 8, temp, output); break;
+        CASES_OF_8(SHORT_N, 1)
 #if defined(COLUMNS_TRANSPOSED)
-    case 9: VK(transposed_n)(op, x, other, count, 9, temp, output); break;
-    case 10: VK(transposed_n)(op, x, other, count, 10, temp, output); break;
-    case 11: VK(transposed_n)(op, x, other, count, 11, temp, output); break;
-    case 12: VK(transposed_n)(op, x, other, count, 12, temp, output); break;
-    case 13: VK(transposed_n)(op, x, other, count, 13, temp, output); break;
-    case 14: VK(transposed_n)(op, x, other, count, 14, temp, output); break;
-    case 15: VK(transposed_n)(op, x, other, count, 15, temp, output); break;
-    case 16: VK(transposed_n)(op, x, other, count, 16, temp, output); break;
+        CASES_OF_8(TRANSPOSED_N, 9)
 #if COLUMNS_TRANSPOSED > 16
     default: VK(transposed_long)(op, x, other, count, n, temp, output); break;
 #endif
 #endif
     }
+#undef SHORT_N
+#undef TRANSPOSED_N
 }
 
 /* The packed kernels' entry points. */
@@ -204,3 +204,10 @@ static void VK(softmax_backward_packed)(const float *y, const float *dy, size_t 
 {
     VK(packed)(add ? COLUMN_BACKWARD_ADD : COLUMN_BACKWARD_SET, y, dy, count, n, temp, dx);
 }
+
+const struct packed_kernels VK(packed_kernels) = {
+    .longest = PACKED_LONGEST,
+    .softmax_packed = VK(softmax_packed),
+    .log_softmax_packed = VK(log_softmax_packed),
+    .softmax_backward_packed = VK(softmax_backward_packed),
+};

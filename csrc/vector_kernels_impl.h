@@ -3,9 +3,9 @@
    vector_kernels_rows.h, and the kernels over groups side by side, one a
    lane, which it shares its helpers with. The including file defines
    VK(name), which gives each function its instruction set's suffix, and
-   includes vector.h first; it gets the tables VK(row_kernels) and
-   VK(lane_kernels). No include guard: each vector_kernels_*.c includes it,
-   once. */
+   includes vector.h first; it gets the tables VK(row_kernels),
+   VK(packed_kernels) and VK(lane_kernels). No include guard: each
+   vector_kernels_*.c includes it, once. */
 
 #include "vector_kernels_rows.h"
 /* The longest groups end to end the packed kernels take through
@@ -237,20 +237,15 @@ static ALWAYS_INLINE void VK(tiled_n)(enum column_op op, const int32_t *index, c
     }
 }
 
-/* One copy of the above for each n, so that the registers stay registers. */
+/* One copy of the above for each n (1 to 8). */
 static void VK(tiled)(enum column_op op, const int32_t *index, const float *x, const float *other,
                       size_t count, size_t n, float temp, float *output)
 {
+#define TILED_N(k) VK(tiled_n)(op, index, x, other, count, k, temp, output)
     switch (n) {
-    case 1: VK(tiled_n)(op, index, x, other, count, 1, temp, output); break;
-    case 2: VK(tiled_n)(op, index, x, other, count, 2, temp, output); break;
-    case 3: VK(tiled_n)(op, index, x, other, count, 3, temp, output); break;
-    case 4: VK(tiled_n)(op, index, x, other, count, 4, temp, output); break;
-    case 5: VK(tiled_n)(op, index, x, other, count, 5, temp, output); break;
-    case 6: VK(tiled_n)(op, index, x, other, count, 6, temp, output); break;
-    case 7: VK(tiled_n)(op, index, x, other, count, 7, temp, output); break;
-    default: VK(tiled_n)(op, index, x, other, count, 8, temp, output); break;
+        CASES_OF_8(TILED_N, 1)
     }
+#undef TILED_N
 }
 
 static void VK(softmax_backward_lanes)(const float *y, const float *dy, const int32_t *index,
@@ -371,11 +366,4 @@ const struct lane_kernels VK(lane_kernels) = {
     .softmax_backward_lanes = VK(softmax_backward_lanes),
     .softmax_x_ent_exact_lanes = VK(softmax_x_ent_exact_lanes),
     .cross_entropy_lanes = VK(cross_entropy_lanes),
-};
-
-const struct packed_kernels VK(packed_kernels) = {
-    .longest = PACKED_LONGEST,
-    .softmax_packed = VK(softmax_packed),
-    .log_softmax_packed = VK(log_softmax_packed),
-    .softmax_backward_packed = VK(softmax_backward_packed),
 };

@@ -186,10 +186,3 @@ static ALWAYS_INLINE void VK(short_n)(enum column_op op, const float *x, const f
         VK(packed_block)(op, &p, x + g * n, other ? other + g * n : NULL, (count - g) * n, &s, temp,
                          output + g * n);
 }
-
-const struct packed_kernels VK(packed_kernels) = {
-    .longest = PACKED_LONGEST,
-    .softmax_packed = VK(softmax_packed),
-    .log_softmax_packed = VK(log_softmax_packed),
-    .softmax_backward_packed = VK(softmax_backward_packed),
-};
