@@ -208,6 +208,11 @@ def image_shape(name, shape):
     return tuple(count(f"{name}[{i}]", value) for i, value in enumerate(shape))
 
 
+def image_input(batch, shape):
+    """An image layer's batch (a count) and its input's shape (image_shape)."""
+    return count("batch", batch), image_shape("shape", shape)
+
+
 def number(name, value, minimum=None, finite=True):
     """A real number (never a bool), as a float: finite where `finite`, and at
     least `minimum` where one is given."""

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import reference
-from ..binding import count, image_shape
+from ..binding import image_input
 from .base import CLayer
 
 
@@ -40,7 +40,7 @@ class AvgpoolLayer(CLayer):
     apart = ("delta", "output")
 
     def __init__(self, batch: int, shape: tuple) -> None:
-        batch, shape = count("batch", batch), image_shape("shape", shape)
+        batch, shape = image_input(batch, shape)
         self._make(batch, *shape)
         self._map((batch, shape[2]))
         self.shape = shape

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import batchnorm, reference
 from ..activations import ACTIVATIONS, activation_code
-from ..binding import count, counts, flag, image_shape
+from ..binding import count, counts, flag, image_input
 from .base import Option, choice, integer, switch
 from .weighted import BATCHNORM_SAVED, WeightedLayer
 
@@ -133,7 +133,7 @@ class ConvolutionalLayer(WeightedLayer):
         seed: Optional[int] = None,
         exact: bool = False,
     ) -> None:
-        batch, (h, w, c) = count("batch", batch), image_shape("shape", shape)
+        batch, (h, w, c) = image_input(batch, shape)
         filters, size, stride, groups = counts(
             filters=filters, size=size, stride=stride, groups=groups
         )

@@ -5,7 +5,7 @@ from typing import Optional
 import numpy as np
 
 from .. import reference
-from ..binding import count, flag, image_shape, number
+from ..binding import count, flag, image_input, number
 from .base import CLayer, Option, generator_seed, integer, real, switch
 
 # What Darknet's crop keeps for its image loader and this engine does not
@@ -85,8 +85,7 @@ class CropLayer(CLayer):
         noadjust: bool = False,
         seed: Optional[int] = None,
     ) -> None:
-        batch = count("batch", batch)
-        shape = image_shape("shape", shape)
+        batch, shape = image_input(batch, shape)
         crop_height, crop_width = count("crop_height", crop_height), count("crop_width", crop_width)
         check_crop(shape, crop_height, crop_width)
         flip, noadjust = flag("flip", flip), flag("noadjust", noadjust)

@@ -5,7 +5,7 @@ from typing import Optional
 import numpy as np
 
 from .. import reference
-from ..binding import count, image_shape
+from ..binding import count, image_input
 from .base import CLayer, Option, integer
 
 # Darknet's values are ints; the C refuses larger ones.
@@ -110,7 +110,7 @@ class MaxpoolLayer(CLayer):
         stride: int = 1,
         padding: Optional[int] = None,
     ) -> None:
-        batch, shape = count("batch", batch), image_shape("shape", shape)
+        batch, shape = image_input(batch, shape)
         size, stride, padding = maxpool_options(size, stride, padding)
         out_h, out_w, _ = output_shape(shape, size, stride, padding)
         layer = self._make(batch, *shape, size, stride, padding)

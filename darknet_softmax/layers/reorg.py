@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import reference
-from ..binding import count, flag, image_shape
+from ..binding import count, flag, image_input
 from .base import CLayer, Option, integer, switch
 
 
@@ -70,8 +70,7 @@ class ReorgLayer(CLayer):
         extra: int = 0,
         exact: bool = False,
     ) -> None:
-        batch = count("batch", batch)
-        shape = image_shape("shape", shape)
+        batch, shape = image_input(batch, shape)
         stride, extra = count("stride", stride), count("extra", extra, minimum=0)
         reverse, flatten, exact = (
             flag("reverse", reverse),

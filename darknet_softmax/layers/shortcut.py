@@ -10,11 +10,11 @@ from ..binding import (
     Floats,
     check_distinct,
     check_size,
-    count,
     ffi,
     flag,
     float_array,
     float_ptr,
+    image_input,
     image_shape,
     number,
 )
@@ -111,8 +111,8 @@ class ShortcutLayer(CLayer):
         exact: bool = False,
         index: Optional[int] = None,
     ) -> None:
-        batch = count("batch", batch)
-        shape, from_shape = image_shape("shape", shape), image_shape("from_shape", from_shape)
+        batch, shape = image_input(batch, shape)
+        from_shape = image_shape("from_shape", from_shape)
         check_shapes(shape, from_shape)
         code = activation_code(activation)
         alpha, beta = number("alpha", alpha), number("beta", beta)
