@@ -55,6 +55,13 @@ static ALWAYS_INLINE vf VK(log_terms)(const vf *c, size_t n, const scaling *s, v
     return VK(log_of)(sum);
 }
 
+/* log_softmax of n columns, in place (each lane as log_lanes_scaled). */
+static ALWAYS_INLINE void VK(log_softmax_columns)(vf *c, size_t n, const scaling *s)
+{
+    vf largest, log_sum = VK(log_terms)(c, n, s, &largest);
+    for (size_t j = 0; j < n; ++j) c[j] = vf_sub(VK(shifted)(c[j], largest, s), log_sum);
+}
+
 /* Each group's dot of y and dy, as a float (returned) and its remainder. */
 static ALWAYS_INLINE vf VK(backward_dot)(const vf *y, const vf *dy, size_t n, vf *low)
 {
@@ -114,14 +121,9 @@ static ALWAYS_INLINE void VK(transposed_block)(enum column_op op, size_t n, cons
 {
     vf c[COLUMNS_MAX], d[COLUMNS_MAX], out[COLUMNS_MAX];
     VK(rows_to_columns)(x, n, floats, readable, c);
-    if (op == COLUMN_SOFTMAX) {
-        VK(softmax_columns)(c, n, s);
-        VK(columns_to_rows)(c, n, floats, output);
-        return;
-    }
-    if (op == COLUMN_LOG_SOFTMAX) {
-        vf largest, log_sum = VK(log_terms)(c, n, s, &largest);
-        for (size_t j = 0; j < n; ++j) c[j] = vf_sub(VK(shifted)(c[j], largest, s), log_sum);
+    if (op == COLUMN_SOFTMAX || op == COLUMN_LOG_SOFTMAX) {
+        if (op == COLUMN_SOFTMAX) VK(softmax_columns)(c, n, s);
+        else VK(log_softmax_columns)(c, n, s);
         VK(columns_to_rows)(c, n, floats, output);
         return;
     }

@@ -164,16 +164,19 @@ static ALWAYS_INLINE void VK(backward_group)(const layout *a, const float *y, co
 
 /* --- groups of n <= 8 contiguous values, eight at a time through a tiling --- */
 
-/* The softmax of a tiling's groups, in registers (n a constant, so that
-   they stay there). Every load comes before any store, so the output may
-   be the input. */
+/* The softmax (or, with log, log_softmax) of a tiling's groups, in
+   registers (n a constant, so that they stay there). Every load comes
+   before any store, so the output may be the input. */
 static ALWAYS_INLINE void VK(softmax_tiled)(const tiling *t, const float *input, const scaling *s,
-                                            float *output)
+                                            int log, float *output)
 {
-    size_t n = t->n;
     vf r[LANES];
     VK(tiling_rows_in)(t, input, r);
-    VK(softmax_columns)(r, n, s);
+    if (log) VK(log_softmax_columns)(r, t->n, s);
+    else VK(softmax_columns)(r, t->n, s);
+    /* Zeros past the groups' values: a constant the compiler folds into the
+       transpose back. */
+    for (size_t j = t->n; j < LANES; ++j) r[j] = vf_set1(0);
     VK(tiling_rows_out)(t, r, output);
 }
 
@@ -200,14 +203,9 @@ static ALWAYS_INLINE void VK(tiled_block)(enum column_op op, const tiling *t, co
                                           const float *other, const scaling *s, float temp,
                                           float *output)
 {
-    float tile[LANES * LANES];
     switch (op) {
-    case COLUMN_SOFTMAX: VK(softmax_tiled)(t, x, s, output); break;
-    case COLUMN_LOG_SOFTMAX:
-        VK(tiling_in)(t, x, tile);
-        VK(log_lanes_scaled)(tile, t->n, LANES, s, tile);
-        VK(tiling_out)(t, tile, output);
-        break;
+    case COLUMN_SOFTMAX: VK(softmax_tiled)(t, x, s, 0, output); break;
+    case COLUMN_LOG_SOFTMAX: VK(softmax_tiled)(t, x, s, 1, output); break;
     case COLUMN_BACKWARD_SET: VK(backward_tiled)(t, x, other, temp, 0, output); break;
     case COLUMN_BACKWARD_ADD: VK(backward_tiled)(t, x, other, temp, 1, output); break;
     }
