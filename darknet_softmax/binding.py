@@ -63,16 +63,21 @@ def float_array(name, array, writable=False, empty_ok=False):
         raise TypeError(f"{name} must be a numpy.ndarray of float32, not {type(array).__name__}")
     if array.dtype != np.float32:
         raise TypeError(f"{name} must have dtype float32, not {array.dtype}")
-    if not array.flags.c_contiguous:
+    flags = array.flags
+    if not flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
-    if not array.flags.aligned:
+    if not flags.aligned:
         # C reads floats whole; a view at an odd byte offset would be undefined behaviour.
         raise ValueError(f"{name} must be aligned to 4 bytes (copy it with numpy.array)")
     if array.size == 0 and not empty_ok:
         raise ValueError(f"{name} must not be empty")
-    if writable and not array.flags.writeable:
+    if writable and not flags.writeable:
         raise ValueError(f"{name} must be writable")
     return array
+
+
+# float32 in the machine's byte order (a dtype equals it only in that order).
+_FLOAT32 = np.dtype(np.float32)
 
 
 def real_array(name: str, array: object) -> Floats:
@@ -81,14 +86,10 @@ def real_array(name: str, array: object) -> Floats:
     data: a float32, C-contiguous, aligned ndarray. A float32 array that is
     already one is returned as it is (no copy); anything else is converted
     once, into a new array. Empty arrays are taken."""
-    if (
-        isinstance(array, np.ndarray)
-        and array.dtype == np.float32
-        and array.dtype.isnative
-        and array.flags.c_contiguous
-        and array.flags.aligned
-    ):
-        return array
+    if isinstance(array, np.ndarray) and array.dtype == _FLOAT32:  # native float32
+        flags = array.flags
+        if flags.c_contiguous and flags.aligned:
+            return array
     try:
         values = np.asarray(array)
     except (TypeError, ValueError):
@@ -123,7 +124,7 @@ def output_array(name, out, like, reads=(), same_ok=True):
     float_array(name, out, writable=True, empty_ok=True)
     check_shape(name, out, like.shape)
     for read in reads:
-        check_distinct(read, (name, out), same_ok=same_ok)
+        check_pair(read, (name, out), same_ok)
     return out
 
 
@@ -158,14 +159,20 @@ def same_memory(a, b):
 def check_distinct(*named_arrays, same_ok=True):
     """Pairs may be disjoint or, where `same_ok`, the same memory (in place);
     never partly overlapping."""
-    for i, (name_a, a) in enumerate(named_arrays):
-        for name_b, b in named_arrays[i + 1 :]:
-            if a is None or b is None or not np.may_share_memory(a, b):
-                continue
-            if not same_memory(a, b):
-                raise ValueError(f"{name_a} and {name_b} overlap without being the same array")
-            if not same_ok:
-                raise ValueError(f"{name_a} and {name_b} must be different arrays")
+    for i, named in enumerate(named_arrays):
+        for other in named_arrays[i + 1 :]:
+            check_pair(named, other, same_ok)
+
+
+def check_pair(named_a, named_b, same_ok=True):
+    """check_distinct for one pair of (name, array)."""
+    a, b = named_a[1], named_b[1]
+    if a is None or b is None or not np.may_share_memory(a, b):
+        return
+    if not same_memory(a, b):
+        raise ValueError(f"{named_a[0]} and {named_b[0]} overlap without being the same array")
+    if not same_ok:
+        raise ValueError(f"{named_a[0]} and {named_b[0]} must be different arrays")
 
 
 # Darknet's "no label" truth (csrc/tree.h): masked by the tree softmax and the masked cost.
@@ -256,6 +263,8 @@ _FLOAT32_INFINITE_FROM = 2.0**128 - 2.0**103
 
 def temperature_value(value):
     """A finite temperature above 0 that stays above 0 in float32."""
+    if type(value) is float and _FLOAT32_ZERO_BELOW < value < _FLOAT32_INFINITE_FROM:
+        return value  # the common case, without number()'s checks
     value = number("temperature", value, finite=False)
     if not _FLOAT32_ZERO_BELOW < value < _FLOAT32_INFINITE_FROM:
         raise ValueError(f"temperature must be finite and above 0 in float32, not {value!r}")
@@ -274,9 +283,12 @@ def locked(method):
     return run
 
 
+_FLOATS = ffi.typeof("float[]")
+
+
 def float_ptr(array):
     """A `float *` to the array's memory, valid while `array` lives."""
-    return ffi.from_buffer("float[]", array)
+    return ffi.from_buffer(_FLOATS, array)
 
 
 def flag(name, value):
