@@ -9,7 +9,9 @@
 #include "im2col.h"
 #include "im2col_walk.h"
 #include "layer_block.h"
+#include "runtime.h"
 #include "status.h"
+#include "threadpool.h"
 
 /* The per-filter buffers, filters floats each, one after another in the
    block's one per-filter buffer: biases and bias_updates always, the rest
@@ -133,9 +135,73 @@ static void finish_planes(void *context, float *c, size_t ldc, size_t row, size_
     }
 }
 
-/* Darknet's loop: for each item and group, the group's filters (m rows of
-   k weights) times the im2col of the group's channels (k rows of n columns),
-   into the group's m output planes. */
+/* The forward pass's products: for each item and group, the group's
+   filters (m rows of k weights) times the im2col of the group's channels (k
+   rows of n columns), into the group's m output planes. */
+typedef struct forward_work {
+    const convolutional_layer *l;
+    const float *input;
+    const float *packed; /* each group's weights packed (gemm_pack_a), or NULL */
+    int serial;          /* each product on one thread, the products side by side */
+    int status[DS_MAX_THREADS];
+} forward_work;
+
+/* Product p of the forward pass: item p / groups, group p % groups. */
+static int forward_product(const forward_work *w, size_t p)
+{
+    const convolutional_layer *l = w->l;
+    const layer_shape *shape = &l->shape;
+    group_sizes g = group_sizes_of(l);
+    size_t m = g.filters, k = g.column, n = g.positions, j = p % l->groups;
+    const float *a = l->weights + j * l->nweights / l->groups;
+    const float *im = w->input + p * g.input;
+    /* Where gemm packs, the im2col matrix is packed from the image itself. */
+    int implicit = gemm_packs() && !direct(l);
+    im2col_image image = {im,        shape->c / l->groups, shape->h, shape->w, l->size, l->stride,
+                          l->padding};
+    const float *b = implicit ? NULL : group_columns(l, im);
+    float *c = l->output + p * n * m;
+    plane_finish finish = {l->biases + j * m, l->activation};
+    gemm_hooks hooks = {.packed_a = w->packed ? w->packed + j * gemm_packed_a_floats(m, k) : NULL,
+                        .pack_b = implicit ? im2col_panels : NULL,
+                        .b_context = &image,
+                        .finish = l->batch_normalize ? NULL : finish_planes,
+                        .finish_context = &finish,
+                        .serial = w->serial};
+    return gemm_with(0, 0, m, n, k, 1, a, k, b, n, 0, c, n, &hooks);
+}
+
+/* A share of the products, each on this thread. */
+static void forward_part(void *context, size_t part, size_t parts)
+{
+    forward_work *w = context;
+    size_t begin, end;
+    pool_share(w->l->shape.batch * w->l->groups, part, parts, &begin, &end);
+    int status = DS_OK;
+    for (size_t p = begin; p < end && status == DS_OK; ++p) status = forward_product(w, p);
+    w->status[part] = status;
+}
+
+/* Where the products share out evenly over the threads, each thread takes
+   its share whole, packing its own im2col blocks; else (a batch of one, say)
+   the threads share each product, each packing every block of its im2col
+   matrix. Darknet runs the products one after another. */
+static int forward_products(forward_work *w)
+{
+    size_t products = w->l->shape.batch * w->l->groups, threads = pool_threads();
+    w->serial = gemm_packs() && threads > 1 && products % threads == 0;
+    if (!w->serial) {
+        int status = DS_OK;
+        for (size_t p = 0; p < products && status == DS_OK; ++p) status = forward_product(w, p);
+        return status;
+    }
+    pool_run(forward_part, w, threads);
+    for (size_t part = 0; part < threads; ++part) {
+        if (w->status[part] != DS_OK) return w->status[part];
+    }
+    return DS_OK;
+}
+
 int forward_convolutional_layer(convolutional_layer *l, const network *net)
 {
     const layer_shape *shape = &l->shape;
@@ -143,33 +209,16 @@ int forward_convolutional_layer(convolutional_layer *l, const network *net)
        cannot report it. */
     if (!net->input || activate_array(NULL, 0, l->activation) != DS_OK) return DS_ERR_ARG;
     group_sizes g = group_sizes_of(l);
-    size_t m = g.filters, k = g.column, n = g.positions, group_input = g.input;
     /* Where gemm packs, each group's weights are packed once for all the
-       items, and the im2col matrix from the image itself. */
-    float *packed = packed_weights(l, 0, m, k);
-    if (gemm_packs() && !packed) return DS_ERR_NOMEM;
-    int implicit = gemm_packs() && !direct(l);
-    int status = DS_OK;
-    for (size_t i = 0; i < shape->batch && status == DS_OK; ++i) {
-        for (size_t j = 0; j < l->groups && status == DS_OK; ++j) {
-            const float *a = l->weights + j * l->nweights / l->groups;
-            const float *im = net->input + (i * l->groups + j) * group_input;
-            im2col_image image = {
-                im, shape->c / l->groups, shape->h, shape->w, l->size, l->stride, l->padding};
-            const float *b = implicit ? NULL : group_columns(l, im);
-            float *c = l->output + (i * l->groups + j) * n * m;
-            plane_finish finish = {l->biases + j * m, l->activation};
-            gemm_hooks hooks = {.packed_a = packed ? packed + j * gemm_packed_a_floats(m, k) : NULL,
-                                .pack_b = implicit ? im2col_panels : NULL,
-                                .b_context = &image,
-                                .finish = l->batch_normalize ? NULL : finish_planes,
-                                .finish_context = &finish};
-            status = gemm_with(0, 0, m, n, k, 1, a, k, b, n, 0, c, n, &hooks);
-        }
-    }
-    free(packed);
+       items. */
+    forward_work w = {
+        .l = l, .input = net->input, .packed = packed_weights(l, 0, g.filters, g.column)};
+    if (gemm_packs() && !w.packed) return DS_ERR_NOMEM;
+    int status = forward_products(&w);
+    free((float *)w.packed);
     if (status != DS_OK) return status;
     if (!l->batch_normalize) return DS_OK;
+    size_t n = g.positions;
     forward_batchnorm_layer(l->output, shape->batch, l->filters, n, net->train, l->exact, l->scales,
                             l->biases, l->mean, l->variance, l->rolling_mean, l->rolling_variance,
                             l->x, l->x_norm);

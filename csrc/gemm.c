@@ -336,11 +336,11 @@ static void choose_kernels(struct gemm_work *w)
    and whole packs of op(A) of a million floats. */
 enum { GEMM_THREADED_WORK = 1 << 20, GEMM_THREADED_PACK = 1 << 20 };
 
-static int plan_gemm(size_t M, size_t N, size_t K, struct gemm_plan *plan)
+static int plan_gemm(size_t M, size_t N, size_t K, int serial, struct gemm_plan *plan)
 {
     int split_rows = M / GEMM_MR > N / GEMM_NR;
     size_t tiles = split_rows ? round_up(M, GEMM_MR) / GEMM_MR : round_up(N, GEMM_NR) / GEMM_NR;
-    size_t parts = M * N * K < GEMM_THREADED_WORK ? 1 : smaller(pool_threads(), tiles);
+    size_t parts = serial || M * N * K < GEMM_THREADED_WORK ? 1 : smaller(pool_threads(), tiles);
     size_t kc = gemm_kc(K);
     size_t a_floats = round_up(smaller(GEMM_MC, M), GEMM_MR) * kc;
     size_t panel_floats = a_floats + round_up(smaller(GEMM_NC, N), GEMM_NR) * kc;
@@ -402,7 +402,7 @@ int gemm_with(int TA, int TB, size_t M, size_t N, size_t K, float ALPHA, const f
         return DS_OK;
     }
     struct gemm_plan plan;
-    if (plan_gemm(M, N, K, &plan) != DS_OK) return DS_ERR_NOMEM;
+    if (plan_gemm(M, N, K, hooks->serial, &plan) != DS_OK) return DS_ERR_NOMEM;
     struct gemm_work work = {.M = M,
                              .N = N,
                              .K = K,

@@ -30,6 +30,7 @@ typedef struct gemm_hooks {
     const void *b_context;
     gemm_finish *finish; /* run on every block of C, each once; or NULL */
     void *finish_context;
+    int serial; /* 1: on the calling thread alone (its caller runs products side by side) */
 } gemm_hooks;
 
 /* gemm (gemm.h) with hooks. packed_a and pack_b are taken only where gemm

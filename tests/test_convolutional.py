@@ -206,6 +206,33 @@ def test_products_above_the_threading_threshold_on_every_path(rng, kernel_path, 
     assert_close(net_delta, input_delta, atol=atol, rtol=1e-4, kind=kind)
 
 
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param((4, 12, 13, 20, 40, 3, 1, 1, 1), id="4-items-side-by-side"),
+        pytest.param((3, 12, 13, 20, 40, 3, 1, 1, 1), id="3-items-each-split"),
+        pytest.param((2, 16, 16, 64, 80, 1, 1, 0, 2), id="1x1-direct-groups2"),
+    ],
+)
+@pytest.mark.parametrize("isa", ds.runtime.INSTRUCTION_SETS)
+def test_forward_is_the_same_bits_at_any_thread_count(rng, config, isa):
+    """At two threads the forward products run side by side, a share of the
+    items each, where their count divides evenly, else each split over the
+    threads: either way every output is the one-thread result to the bit."""
+    if isa not in ds.instruction_sets():
+        pytest.skip(f"this build or CPU has no {isa}")
+    layer, x = make(rng, config, "leaky")
+    outputs = []
+    for threads in (1, 2):
+        layer.output[:] = np.nan  # so that a product left undone shows
+        with ds.runtime.settings(kernel="vector", instruction_set=isa, num_threads=threads):
+            layer.forward(ds.NetworkContext(x))
+        outputs.append(layer.output.copy())
+    expected, _ = expected_forward(layer, x, False, None, None)
+    assert_close(outputs[0], expected, atol=tolerance(layer) * 4, rtol=1e-5, kind="convolutional")
+    np.testing.assert_array_equal(outputs[1], outputs[0])
+
+
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
 def test_every_activation_in_the_threads_blocks(rng, kernel_path, activation):
     """Without batch normalisation, the threads of a product above the
