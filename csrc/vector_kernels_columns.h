@@ -114,12 +114,13 @@ static ALWAYS_INLINE void VK(columns_to_rows)(const vf *column, size_t n, size_t
 
 /* A block of `floats` from x (y for the backward, other its dy) into
    output (dx); `readable` floats from x (and other) may be read. Every
-   load comes before any store, so output may be x. */
+   load comes before any store (the backward's of a group before its own
+   stores), so output may be x. */
 static ALWAYS_INLINE void VK(transposed_block)(enum column_op op, size_t n, const float *x,
                                                const float *other, size_t floats, size_t readable,
                                                const scaling *s, float temp, float *output)
 {
-    vf c[COLUMNS_MAX], d[COLUMNS_MAX], out[COLUMNS_MAX];
+    vf c[COLUMNS_MAX], d[COLUMNS_MAX];
     VK(rows_to_columns)(x, n, floats, readable, c);
     if (op == COLUMN_SOFTMAX || op == COLUMN_LOG_SOFTMAX) {
         if (op == COLUMN_SOFTMAX) VK(softmax_columns)(c, n, s);
@@ -127,13 +128,18 @@ static ALWAYS_INLINE void VK(transposed_block)(enum column_op op, size_t n, cons
         VK(columns_to_rows)(c, n, floats, output);
         return;
     }
-    int add = op == COLUMN_BACKWARD_ADD;
     VK(rows_to_columns)(other, n, floats, readable, d);
     vf low, high = VK(backward_dot)(c, d, n, &low);
-    if (add) VK(rows_to_columns)(output, n, floats, floats, out);
-    for (size_t j = 0; j < n; ++j)
-        out[j] = VK(backward_value)(c[j], d[j], high, low, temp, add, add ? out[j] : high);
-    VK(columns_to_rows)(out, n, floats, output);
+    /* Each group's dx where its values lie, its dot (lane l of high and
+       low) in every lane: no transpose back. Each group's loads and
+       stores stay within it. */
+    float highs[LANES], lows[LANES];
+    vf_store(highs, high);
+    vf_store(lows, low);
+    for (size_t l = 0; l < LANES && l * n < floats; ++l) {
+        VK(row_backward_out)(x + l * n, other + l * n, n, vf_set1(highs[l]), vf_set1(lows[l]), temp,
+                             op == COLUMN_BACKWARD_ADD, output + l * n);
+    }
 }
 
 /* count groups of n values, LANES at a time; whole blocks a copy of their
