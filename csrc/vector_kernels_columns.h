@@ -113,26 +113,34 @@ static ALWAYS_INLINE void VK(columns_to_rows)(const vf *column, size_t n, size_t
 }
 
 /* A block of `floats` from x (y for the backward, other its dy) into
-   output (dx); `readable` floats from x (and other) may be read. Every
-   load comes before any store (the backward's of a group before its own
-   stores), so output may be x. */
+   output (dx); `readable` floats from x (and other) may be read. softmax
+   transposes its columns back; log_softmax and the backward write each
+   group where it lies, from its values and its log sum or dot (lane l of
+   the columns' result, in every lane), with no transpose back, each
+   group's loads and stores within it. Every load of a group comes before
+   its stores, so output may be x. */
 static ALWAYS_INLINE void VK(transposed_block)(enum column_op op, size_t n, const float *x,
                                                const float *other, size_t floats, size_t readable,
                                                const scaling *s, float temp, float *output)
 {
     vf c[COLUMNS_MAX], d[COLUMNS_MAX];
     VK(rows_to_columns)(x, n, floats, readable, c);
-    if (op == COLUMN_SOFTMAX || op == COLUMN_LOG_SOFTMAX) {
-        if (op == COLUMN_SOFTMAX) VK(softmax_columns)(c, n, s);
-        else VK(log_softmax_columns)(c, n, s);
+    if (op == COLUMN_SOFTMAX) {
+        VK(softmax_columns)(c, n, s);
         VK(columns_to_rows)(c, n, floats, output);
+        return;
+    }
+    if (op == COLUMN_LOG_SOFTMAX) {
+        vf largest, log_sum = VK(log_terms)(c, n, s, &largest);
+        float largests[LANES], log_sums[LANES];
+        vf_store(largests, largest);
+        vf_store(log_sums, log_sum);
+        for (size_t l = 0; l < LANES && l * n < floats; ++l)
+            VK(log_row_out)(x + l * n, n, largests[l], log_sums[l], s, output + l * n);
         return;
     }
     VK(rows_to_columns)(other, n, floats, readable, d);
     vf low, high = VK(backward_dot)(c, d, n, &low);
-    /* Each group's dx where its values lie, its dot (lane l of high and
-       low) in every lane: no transpose back. Each group's loads and
-       stores stay within it. */
     float highs[LANES], lows[LANES];
     vf_store(highs, high);
     vf_store(lows, low);

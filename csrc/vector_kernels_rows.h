@@ -289,8 +289,8 @@ static float VK(row_log_sum)(const float *x, size_t n, float largest, const scal
 }
 
 /* output = (x - largest)/temp - log_sum over n values. */
-static void VK(log_row_out)(const float *x, size_t n, float largest, float log_sum,
-                            const scaling *s, float *output)
+static ALWAYS_INLINE void VK(log_row_out)(const float *x, size_t n, float largest, float log_sum,
+                                          const scaling *s, float *output)
 {
     vf m = vf_set1(largest), l = vf_set1(log_sum);
     size_t i = 0;
