@@ -108,8 +108,9 @@ static void group_row(const struct grouped *w, size_t at, size_t n)
    packed kernels. */
 static int grouped_packed(const struct grouped *w)
 {
-    return w->stride == 1 && w->n <= w->kernels->packed->longest && w->group_offset == w->n
-           && w->op <= OP_BACKWARD_SET;
+    const struct packed_kernels *packed = w->kernels->packed;
+    size_t longest = w->op == OP_SOFTMAX ? packed->softmax_longest : packed->longest;
+    return w->stride == 1 && w->n <= longest && w->group_offset == w->n && w->op <= OP_BACKWARD_SET;
 }
 
 static size_t group_start(const struct grouped *w, size_t k)

@@ -144,15 +144,16 @@ struct lane_kernels {
     double (*cross_entropy_lanes)(const struct cross_entropy *c, size_t o, size_t i, size_t count);
 };
 
-/* The kernels over count groups of n (1 to longest) values end to end
-   (group g at g*n): softmax, log_softmax (output may be input) and
-   softmax_backward (dx added to with add, else set), LANES groups at a
-   time in columns (vector_kernels_columns.h): up to 8 values through a
-   transposed tile (vector_kernels_impl.h) or, on AVX-512, permutes
+/* The kernels over count groups of n (1 to longest; softmax's to
+   softmax_longest) values end to end (group g at g*n): softmax,
+   log_softmax (output may be input) and softmax_backward (dx added to
+   with add, else set), LANES groups at a time in columns
+   (vector_kernels_columns.h): up to 8 values through a transposed tile
+   (vector_kernels_impl.h) or, on AVX-512, permutes
    (vector_kernels_packed.h); longer groups through transposes, up to 16
-   on AVX2 and 32 on AVX-512. */
+   on AVX2 and 64 on AVX-512 (softmax's to 56). */
 struct packed_kernels {
-    size_t longest;
+    size_t longest, softmax_longest;
     void (*softmax_packed)(const float *input, size_t count, size_t n, float temp, float *output);
     void (*log_softmax_packed)(const float *input, size_t count, size_t n, float temp,
                                float *output);

@@ -10,13 +10,22 @@
    including file gets the table VK(packed_kernels). */
 
 /* The including file defines COLUMNS_TRANSPOSED, the longest groups it
-   takes through the transposes (at most COLUMNS_MAX), or takes groups of
-   up to 8 values alone. */
-enum { COLUMNS_MAX = 32 };
+   takes through the transposes (at most COLUMNS_MAX), and may define
+   COLUMNS_SOFTMAX, fewer for softmax; or takes groups of up to 8 values
+   alone. */
+enum { COLUMNS_MAX = 64 };
 #if defined(COLUMNS_TRANSPOSED)
 enum { PACKED_LONGEST = COLUMNS_TRANSPOSED };
 #else
 enum { PACKED_LONGEST = 8 };
+#endif
+/* The longest groups softmax takes here, where the including file says
+   (COLUMNS_SOFTMAX): its output goes back through the transposes, which
+   past some length cost more than the row kernel. */
+#if defined(COLUMNS_SOFTMAX)
+enum { SOFTMAX_LONGEST = COLUMNS_SOFTMAX };
+#else
+enum { SOFTMAX_LONGEST = PACKED_LONGEST };
 #endif
 
 /* The cases of a switch on n from k to k + 7, case n calling way(n): a
@@ -40,7 +49,8 @@ static ALWAYS_INLINE void VK(softmax_columns)(vf *c, size_t n, const scaling *s)
         c[j] = VK(exp_of)(c[j], largest, s);
         sum = vf_add(sum, c[j]);
     }
-    /* At most 32 terms: the float sum is within 1.9e-6. */
+    /* At most SOFTMAX_LONGEST (56) terms, the largest 1: the float sum is
+       within 56 roundings of it, 3.4e-6. */
     vf scale = vf_div(vf_set1(1), sum);
     for (size_t j = 0; j < n; ++j) c[j] = vf_mul(c[j], scale);
 }
@@ -223,6 +233,7 @@ static void VK(softmax_backward_packed)(const float *y, const float *dy, size_t 
 
 const struct packed_kernels VK(packed_kernels) = {
     .longest = PACKED_LONGEST,
+    .softmax_longest = SOFTMAX_LONGEST,
     .softmax_packed = VK(softmax_packed),
     .log_softmax_packed = VK(log_softmax_packed),
     .softmax_backward_packed = VK(softmax_backward_packed),
