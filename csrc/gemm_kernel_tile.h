@@ -38,6 +38,14 @@ _Static_assert(GEMM_MR == 6, "the tile has six rows of sums");
 static ALWAYS_INLINE void tile(size_t k, const float *a, const float *b, size_t second, float alpha,
                                float beta, float *c, size_t ldc, size_t rows, int vectors)
 {
+    /* The tile of C that beta reads at the end comes into cache meanwhile:
+       a C larger than the cache (a convolution's weight gradient, 4.7 MB
+       for 3x3 256->512) would be waited for there, tile by tile (C2B 7 to
+       9% faster; the others alike). Its first and last floats a row. */
+    for (size_t r = 0; beta && r < rows; ++r) {
+        prefetch(c + r * ldc);
+        prefetch(c + r * ldc + vectors * LANES - 1);
+    }
     vf s00 = vf_set1(0), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00;
     vf s30 = s00, s31 = s00, s40 = s00, s41 = s00, s50 = s00, s51 = s00, x;
     for (size_t p = 0; p < k; ++p, a += GEMM_MR, b += GEMM_NR) {
