@@ -141,8 +141,8 @@ static void finish_planes(void *context, float *c, size_t ldc, size_t row, size_
 typedef struct forward_work {
     const convolutional_layer *l;
     const float *input;
-    const float *packed; /* each group's weights packed (gemm_pack_a), or NULL */
-    int serial;          /* each product on one thread, the products side by side */
+    float *packed; /* each group's weights packed (gemm_pack_a), or NULL */
+    int serial;    /* each product on one thread, the products side by side */
     int status[DS_MAX_THREADS];
 } forward_work;
 
@@ -215,7 +215,7 @@ int forward_convolutional_layer(convolutional_layer *l, const network *net)
         .l = l, .input = net->input, .packed = packed_weights(l, 0, g.filters, g.column)};
     if (gemm_packs() && !w.packed) return DS_ERR_NOMEM;
     int status = forward_products(&w);
-    free((float *)w.packed);
+    free(w.packed);
     if (status != DS_OK) return status;
     if (!l->batch_normalize) return DS_OK;
     size_t n = g.positions;
