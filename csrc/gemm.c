@@ -239,14 +239,11 @@ static void gemm_block(const struct gemm_work *w, size_t kc, size_t mc, size_t n
                 continue;
             }
             i += GEMM_MR;
-            if (pair && rows == GEMM_MR) {
-                w->pair(kc, a_panel, b_panel, GEMM_NR * kc, w->ALPHA, beta, tile, w->ldc);
+            if (pair) {
+                w->pair(kc, a_panel, b_panel, GEMM_NR * kc, w->ALPHA, beta, tile, w->ldc, rows);
                 continue;
             }
             gemm_tile(w, kc, a_panel, b_panel, rows, cols, beta, tile);
-            if (pair)
-                gemm_tile(w, kc, a_panel, b_panel + GEMM_NR * kc, rows, GEMM_NR, beta,
-                          tile + GEMM_NR);
         }
         if (pair) j += GEMM_NR;
     }

@@ -36,10 +36,11 @@ static inline size_t gemm_narrow_panels(size_t cols)
     return cols == 1 ? 8 : cols == 2 ? 4 : 2;
 }
 
-/* Two whole tiles side by side: the one of b and the one of the next panel
-   of B, b_step floats on (rows 0 to MR-1, columns 0 to 2*NR-1 of c). */
+/* Two tiles side by side, whole across: the one of b and the one of the
+   next panel of B, b_step floats on (rows 0 to rows-1, up to MR, columns 0
+   to 2*NR-1 of c). */
 typedef void gemm_pair_kernel(size_t k, const float *a, const float *b, size_t b_step, float alpha,
-                              float beta, float *c, size_t ldc);
+                              float beta, float *c, size_t ldc, size_t rows);
 
 /* One whole panel of gemm.c's pack from rows `row` floats apart whose
    columns are contiguous: `width` (MR or NR) rows of `cols` floats, row r at

@@ -25,7 +25,7 @@ static ALWAYS_INLINE void tile_store(float *c, vf sum, vf scale, vf keep, float 
     }
 
 #define STORE(r)                                                                       \
-    if (r < rows) {                                                                    \
+    if (r < stored) {                                                                  \
         tile_store(c + r * ldc, s##r##0, scale, keep, beta);                           \
         if (vectors == 2) tile_store(c + r * ldc + LANES, s##r##1, scale, keep, beta); \
     }
@@ -34,16 +34,18 @@ _Static_assert(GEMM_MR == 6, "the tile has six rows of sums");
 
 /* The first `rows` rows of C at c, one vector (LANES columns) or two wide,
    from the panels a and b: the second vector's values of B are `second`
-   floats after the first's. rows and vectors are constants at each call. */
-static ALWAYS_INLINE void tile(size_t k, const float *a, const float *b, size_t second, float alpha,
-                               float beta, float *c, size_t ldc, size_t rows, int vectors)
+   floats after the first's; the first `stored` (up to rows) are written.
+   rows and vectors are constants at each call. */
+static ALWAYS_INLINE void tile_stored(size_t k, const float *a, const float *b, size_t second,
+                                      float alpha, float beta, float *c, size_t ldc, size_t rows,
+                                      size_t stored, int vectors)
 {
     /* The tile of C that beta reads at the end comes into cache meanwhile:
        a C larger than the cache (a convolution's weight gradient, 4.7 MB
        for 3x3 256->512) would be waited for there, tile by tile (C2B 7 to
        15% faster at one thread; the others alike). Its first and last
        floats a row. */
-    for (size_t r = 0; beta && r < rows; ++r) {
+    for (size_t r = 0; beta && r < stored; ++r) {
         prefetch(c + r * ldc);
         prefetch(c + r * ldc + vectors * LANES - 1);
     }
@@ -70,6 +72,12 @@ static ALWAYS_INLINE void tile(size_t k, const float *a, const float *b, size_t 
 
 #undef STEP
 #undef STORE
+
+static ALWAYS_INLINE void tile(size_t k, const float *a, const float *b, size_t second, float alpha,
+                               float beta, float *c, size_t ldc, size_t rows, int vectors)
+{
+    tile_stored(k, a, b, second, alpha, beta, c, ldc, rows, rows, vectors);
+}
 
 /* A partial panel's rows, rounded up to 2 or 4: its tile does a third or
    two thirds of a whole tile's multiply-adds. */

@@ -10,12 +10,13 @@ from conftest import assert_close
 from darknet_softmax import reference
 from darknet_softmax.gemm import gemm
 
-# Each size against the 6 x 16 microkernel, its 8-wide half and its 1-to-4
-# wide narrow kernel: one row or column, short last panels (5 and 8 rows are
-# 6 - 1 and 6 + 2), last tiles of 7, 1, 4 and 3 columns (7, 33, 20, 51), a
-# product wide enough to split over the threads; K from a single step to
-# more than one block (300).
-SHAPES = list(itertools.product((1, 5, 8, 17), (1, 7, 20, 33, 51, 1000), (1, 3, 79, 300)))
+# Each size against the 6 x 16 microkernel (on AVX-512 also two of its
+# tiles side by side), its 8-wide half and its 1-to-4 wide narrow kernel: one
+# row or column; last panels of 5, 2 and 3 rows (5, 8, 9) and one of 4, which
+# the side-by-side kernel computes as 6, 2 or 4 rows and writes in part; last
+# tiles of 7, 1, 4 and 3 columns (7, 33, 20, 51); a product wide enough to
+# split over the threads; K from a single step to more than one block (300).
+SHAPES = list(itertools.product((1, 4, 5, 8, 9, 17), (1, 7, 20, 33, 51, 1000), (1, 3, 79, 300)))
 
 
 def product_bound(a, b, ta, tb, alpha):
