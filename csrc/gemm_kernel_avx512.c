@@ -24,15 +24,12 @@ void gemm_kernel_avx512(size_t k, const float *a, const float *b, float alpha, f
 }
 
 /* Two tiles side by side: twelve registers of sums, which hide the two FMA
-   units' latency, where one tile has six; a partial panel's rows rounded
-   up as tile_rows rounds them (eight sums for 3 or 4 rows, where a single
-   tile has four), only `rows` of them written. */
+   units' latency, where one tile has six; a partial panel too (eight sums
+   for 3 or 4 rows, where a single tile has four). */
 void gemm_kernel_avx512_pair(size_t k, const float *a, const float *b, size_t b_step, float alpha,
                              float beta, float *c, size_t ldc, size_t rows)
 {
-    if (rows <= 2) tile_stored(k, a, b, b_step, alpha, beta, c, ldc, 2, rows, 2);
-    else if (rows <= 4) tile_stored(k, a, b, b_step, alpha, beta, c, ldc, 4, rows, 2);
-    else tile_stored(k, a, b, b_step, alpha, beta, c, ldc, GEMM_MR, rows, 2);
+    tile_rows(k, a, b, b_step, alpha, beta, c, ldc, rows, 2);
 }
 
 TARGET_END

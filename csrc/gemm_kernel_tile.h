@@ -18,14 +18,14 @@ static ALWAYS_INLINE void tile_store(float *c, vf sum, vf scale, vf keep, float 
    memory and stores it back at every step. With one vector a row, or fewer
    rows, the other sums, loads and stores are dead code the compiler drops. */
 #define STEP(r)                                               \
-    if (r < rows) {                                           \
+    if (r < computed) {                                       \
         x = vf_set1(a[r]);                                    \
         s##r##0 = vf_fmadd(x, b0, s##r##0);                   \
         if (vectors == 2) s##r##1 = vf_fmadd(x, b1, s##r##1); \
     }
 
 #define STORE(r)                                                                       \
-    if (r < stored) {                                                                  \
+    if (r < rows) {                                                                    \
         tile_store(c + r * ldc, s##r##0, scale, keep, beta);                           \
         if (vectors == 2) tile_store(c + r * ldc + LANES, s##r##1, scale, keep, beta); \
     }
@@ -34,18 +34,19 @@ _Static_assert(GEMM_MR == 6, "the tile has six rows of sums");
 
 /* The first `rows` rows of C at c, one vector (LANES columns) or two wide,
    from the panels a and b: the second vector's values of B are `second`
-   floats after the first's; the first `stored` (up to rows) are written.
-   rows and vectors are constants at each call. */
-static ALWAYS_INLINE void tile_stored(size_t k, const float *a, const float *b, size_t second,
-                                      float alpha, float beta, float *c, size_t ldc, size_t rows,
-                                      size_t stored, int vectors)
+   floats after the first's. The first `computed` rows (rows or more, up to
+   MR) are computed, of which `rows` are written; computed and vectors are
+   constants at each call. */
+static ALWAYS_INLINE void tile(size_t k, const float *a, const float *b, size_t second, float alpha,
+                               float beta, float *c, size_t ldc, size_t computed, size_t rows,
+                               int vectors)
 {
     /* The tile of C that beta reads at the end comes into cache meanwhile:
        a C larger than the cache (a convolution's weight gradient, 4.7 MB
        for 3x3 256->512) would be waited for there, tile by tile (C2B 7 to
        15% faster at one thread; the others alike). Its first and last
        floats a row. */
-    for (size_t r = 0; beta && r < stored; ++r) {
+    for (size_t r = 0; beta && r < rows; ++r) {
         prefetch(c + r * ldc);
         prefetch(c + r * ldc + vectors * LANES - 1);
     }
@@ -73,19 +74,14 @@ static ALWAYS_INLINE void tile_stored(size_t k, const float *a, const float *b, 
 #undef STEP
 #undef STORE
 
-static ALWAYS_INLINE void tile(size_t k, const float *a, const float *b, size_t second, float alpha,
-                               float beta, float *c, size_t ldc, size_t rows, int vectors)
-{
-    tile_stored(k, a, b, second, alpha, beta, c, ldc, rows, rows, vectors);
-}
-
-/* A partial panel's rows, rounded up to 2 or 4: its tile does a third or
-   two thirds of a whole tile's multiply-adds. */
+/* A panel's rows, computed as 2, 4 or 6: a partial panel's tile does a
+   third or two thirds of a whole tile's multiply-adds; its own rows are
+   written. */
 static ALWAYS_INLINE void tile_rows(size_t k, const float *a, const float *b, size_t second,
                                     float alpha, float beta, float *c, size_t ldc, size_t rows,
                                     int vectors)
 {
-    if (rows <= 2) tile(k, a, b, second, alpha, beta, c, ldc, 2, vectors);
-    else if (rows <= 4) tile(k, a, b, second, alpha, beta, c, ldc, 4, vectors);
-    else tile(k, a, b, second, alpha, beta, c, ldc, GEMM_MR, vectors);
+    if (rows <= 2) tile(k, a, b, second, alpha, beta, c, ldc, 2, rows, vectors);
+    else if (rows <= 4) tile(k, a, b, second, alpha, beta, c, ldc, 4, rows, vectors);
+    else tile(k, a, b, second, alpha, beta, c, ldc, GEMM_MR, rows, vectors);
 }
