@@ -263,9 +263,8 @@ _FLOAT32_INFINITE_FROM = 2.0**128 - 2.0**103
 
 def temperature_value(value):
     """A finite temperature above 0 that stays above 0 in float32."""
-    if type(value) is float and _FLOAT32_ZERO_BELOW < value < _FLOAT32_INFINITE_FROM:
-        return value  # the common case, without number()'s checks
-    value = number("temperature", value, finite=False)
+    if type(value) is not float:  # a plain float is number()'s result already
+        value = number("temperature", value, finite=False)
     if not _FLOAT32_ZERO_BELOW < value < _FLOAT32_INFINITE_FROM:
         raise ValueError(f"temperature must be finite and above 0 in float32, not {value!r}")
     return value
