@@ -1,7 +1,8 @@
 """The speed benchmark: the workloads W1 to W5 of SPEC section 6, a spatial
 case, the fused loss (CE1 to CE3) and log_softmax over axis 1 (LSM), at one
-thread and at all cores, against a plain copy of the same array
-(the memory floor), NumPy, Darknet's scalar loop and PyTorch (when installed).
+thread and at all cores, against the memory floor (a plain copy of the same
+array; for softmax_backward, which reads two arrays, an axpy too), NumPy,
+Darknet's scalar loop and PyTorch (when installed).
 W1 to W4 also run log_softmax (W1-log ...) and softmax_backward (W1-bwd ...),
 and W1 and W5 the exact layer's forward and backward against the default
 layer's (W1-exact, W5-exact); a name W1 to W5 runs all of its rows.
@@ -30,6 +31,7 @@ from tqdm import tqdm
 from . import bench_gemm, reference, runtime
 from .arguments import ArgumentParser, fail, integer
 from .kernels import (
+    axpy,
     log_softmax,
     softmax,
     softmax_backward,
@@ -63,7 +65,10 @@ TARGETS = {
     "LSM": [("torch", 0.5)],
     **bench_gemm.TARGETS,
 }
-RATIO_TO = ["copy", "numpy", "scalar", "torch", "default"]
+RATIO_TO = ["copy", "axpy", "numpy", "scalar", "torch", "default"]
+# The memory floors, measured at all cores only: a plain copy of the input,
+# and for softmax_backward (two arrays read, one written) an axpy.
+FLOORS = ("copy", "axpy")
 # Peers, each compared at its best thread count: their threads can lose on a busy machine.
 AT_BEST = ("numpy", "torch")
 
@@ -105,6 +110,11 @@ class Workload:
 
     def implementations(self):
         raise NotImplementedError
+
+    def floors(self):
+        """The memory floors' calls, by name: what no kernel that reads and
+        writes these arrays can beat."""
+        return {"copy": lambda: runtime.copy(self.x, self.out)}
 
 
 class Grouped(Workload):
@@ -161,6 +171,7 @@ class GroupedBackward(Grouped):
         self.y = softmax(self.x, groups)
         self.dy = rng.standard_normal(self.x.shape, dtype=np.float32)
         self.last = None
+        self.sink = self.y.copy()  # the axpy's, which adds 0 * dy to it
 
     def expected(self):
         return reference.softmax_backward(self.y, self.dy, self.groups)
@@ -188,6 +199,12 @@ class GroupedBackward(Grouped):
 
             calls["torch"] = theirs
         return calls
+
+    def floors(self):
+        """The copy, and an axpy, which reads dy and y (its copy) and writes
+        y, as the backward reads y and dy and writes dx: in place, it saves
+        the read of a new line that a third array costs, so it is a floor."""
+        return {**super().floors(), "axpy": lambda: axpy(0.0, self.dy, self.sink)}
 
 
 class ExactLayer(Workload):
@@ -496,7 +513,7 @@ def set_threads(threads):
 def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress, isas=()):
     """Rows of results for one workload: each implementation at each thread count,
     darknet_softmax again with each of `isas` (named "isa=NAME"), the
-    scalar path (one thread, as Darknet), and the copy at all cores. At one
+    scalar path (one thread, as Darknet), and the floors. At one
     thread the implementations take turns (alternated_medians);
     at more, one implementation after the other, since a peer's threads spin
     for a while after its call and would take cores from the next one."""
@@ -531,12 +548,12 @@ def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress, 
         if row["ok"]:
             timed(row, median_seconds(call, repeats, budget, warm_up))
 
-    set_threads(cores)
-    run("copy", cores, lambda: runtime.copy(workload.x, workload.out), check=False)
     with runtime.settings(kernel="scalar"):
         run("scalar", 1, calls["darknet_softmax"])
     for threads in thread_counts:
         set_threads(threads)
+        for name, call in workload.floors().items():
+            run(name, threads, call, check=False)
         if threads == 1:
             group = {name: checked(name, threads, call) for name, call in calls.items()}
             ok = {name: call for name, call in calls.items() if group[name]["ok"]}
@@ -577,9 +594,11 @@ def isa_summary(rows):
 
 def add_figures(rows):
     """ns per element, GB/s (one read and one write of every float) and the
-    ratios to the copy, the scalar path, the default layer at the same threads,
-    and NumPy and PyTorch at their best thread count up to this row's: at one
-    thread their one thread, at all cores the faster of one and all."""
+    ratios to the floors at all cores, the scalar path, the default layer at
+    the same threads, and NumPy and PyTorch at their best thread count up to
+    this row's: at one thread their one thread, at all cores the faster of
+    one and all."""
+    cores = max((row["threads"] for row in rows), default=1)
     for row in rows:
         if "seconds" not in row:
             continue
@@ -594,7 +613,9 @@ def add_figures(rows):
                 and r["implementation"] == other
                 and "seconds" in r
                 and (
-                    other in ("copy", "scalar")
+                    r["threads"] == cores
+                    if other in FLOORS
+                    else other == "scalar"
                     or r["threads"] == row["threads"]
                     or (other in AT_BEST and r["threads"] < row["threads"])
                 )
@@ -627,9 +648,11 @@ def format_table(rows):
 
 def target_summary(rows, thread_counts, quick=False):
     """Each speed target: the ratio measured and whether it is met, at one
-    thread and at all cores. Against the copy (on all cores) only all cores
+    thread and at all cores. Against a floor (on all cores) only all cores
     are judged; other thread counts, and a quick run's small arrays, are shown
-    for reference."""
+    for reference. A target not met is set beside the workload's floor at
+    the same thread count (its time over the same other time), which says
+    how far the memory alone is from the target."""
     lines = [
         "targets (darknet_softmax time / other time; the copy at all cores, "
         f"{' and '.join(AT_BEST)} at their best thread count up to the row's):"
@@ -647,11 +670,12 @@ def target_summary(rows, thread_counts, quick=False):
             ]
             for other, limit in targets if ours else []:
                 ratio = ours[0].get(f"x_{other}")
+                floor = floor_ratio(rows, ours[0], other, ratio)
                 verdict = (
                     "for reference"
                     if quick
                     or threads not in judged
-                    or (other == "copy" and threads != max(thread_counts))
+                    or (other in FLOORS and threads != max(thread_counts))
                     else "n/a"
                     if ratio is None
                     else "met"
@@ -666,14 +690,33 @@ def target_summary(rows, thread_counts, quick=False):
                         "target": limit,
                         "ratio": ratio,
                         "verdict": verdict,
+                        "floor": floor,
                     }
                 )
                 shown = "-" if ratio is None else f"{ratio:.3f}"
+                if floor is not None and verdict == "NOT met":
+                    verdict += f" (the floor alone: {floor:.3f})"
                 lines.append(
                     f"  {workload} {threads} thr vs {other:<6} target <= {limit:<5} "
                     f"measured {shown:>6}  {verdict}"
                 )
     return "\n".join(lines), verdicts
+
+
+def floor_ratio(rows, ours, other, ratio):
+    """The workload's floor (its axpy, else its copy) at ours' thread count
+    over `other`'s time that `ratio` was measured against; None without them."""
+    floors = {
+        r["implementation"]: r["seconds"]
+        for r in rows
+        if r["workload"] == ours["workload"]
+        and r["implementation"] in FLOORS
+        and r["threads"] == ours["threads"]
+        and "seconds" in r
+    }
+    if other in FLOORS or ratio is None or not floors:
+        return None
+    return ratio * floors.get("axpy", floors.get("copy")) / ours["seconds"]
 
 
 def plot(rows, path):
@@ -703,7 +746,7 @@ def plot(rows, path):
                     for r in timed
                     if r["workload"] == workload
                     and r["implementation"] == name
-                    and (name in ("copy", "scalar") or r["threads"] == threads)
+                    and (name == "scalar" or r["threads"] == threads)
                 ]
                 values.append(match[0]["ns_per_element"] if match else np.nan)
             axis.bar(np.arange(len(workloads)) + i * width, values, width, label=name)
@@ -849,7 +892,7 @@ def run(args):
         f"torch {torch.__version__ if torch else 'not installed'}; median of up to {repeats}"
     )
     print(
-        "ratios are this row's time over the other's (the copy: all cores; scalar: "
+        "ratios are this row's time over the other's (the copy and axpy: all cores; scalar: "
         "Darknet's loop, 1 thread)"
     )
     print(f"numpy's BLAS: {bench_gemm.numpy_blas()}")

@@ -34,8 +34,10 @@ def test_quick_run_checks_and_reports_every_implementation(tmp_path, capsys):
             (row["implementation"], row["threads"]) for row in rows if row["workload"] == workload
         }
         peer = "default" if workload.endswith("exact") else "numpy"
+        # the floors at each thread count: softmax_backward's reads two arrays
+        floors = ("copy", "axpy") if workload.endswith("bwd") else ("copy",)
         assert {
-            ("copy", results["cores"]),
+            *((floor, threads) for floor in floors for threads in {1, results["cores"]}),
             ("scalar", 1),
             ("darknet_softmax", 1),
             (peer, 1),
@@ -43,6 +45,7 @@ def test_quick_run_checks_and_reports_every_implementation(tmp_path, capsys):
     for row in rows:
         assert row["ok"] and row["error"] <= 1
         assert row["ns_per_element"] > 0 and row["x_copy"] > 0 and row["x_scalar"] > 0
+        assert ("x_axpy" in row) == (row["workload"] == "W3-bwd")
     exact = [r for r in rows if r["workload"] == "W5-exact" and r["implementation"] != "copy"]
     assert all(row["x_default"] > 0 for row in exact)
     assert {(target["workload"], target["threads"]) for target in results["targets"]} == {
@@ -128,6 +131,35 @@ def test_targets_are_judged_at_one_thread_and_all_cores():
     assert {v for _, _, v in verdicts(quick=True)} == {"for reference"}
     del rows[2]["x_torch"]
     assert verdicts()[4] == (4, "torch", "n/a")
+
+
+def test_a_target_not_met_is_set_beside_the_floor_at_its_thread_count(capsys):
+    rows = [
+        {"workload": "W1-bwd", "implementation": name, "threads": threads, "seconds": seconds}
+        for name, threads, seconds in (
+            ("copy", 1, 0.2),
+            ("axpy", 1, 0.4),
+            ("darknet_softmax", 1, 1.2),
+            ("torch", 1, 1.0),
+            ("copy", 2, 0.1),
+            ("axpy", 2, 0.3),
+            ("darknet_softmax", 2, 0.5),
+            ("torch", 2, 1.0),
+        )
+    ]
+    for row in rows:
+        row["elements"] = 1
+    bench.add_figures(rows)
+    # the ratios to the floors are to their all-core figure
+    assert rows[2]["x_axpy"] == pytest.approx(4.0) and rows[2]["x_copy"] == pytest.approx(12.0)
+    summary, verdicts = bench.target_summary(rows, [1, 2])
+    # the axpy, not the copy, over torch at the row's thread count
+    assert [(v["verdict"], v["floor"]) for v in verdicts] == [
+        ("NOT met", pytest.approx(0.4)),
+        ("met", pytest.approx(0.3)),
+    ]
+    assert "measured  1.200  NOT met (the floor alone: 0.400)" in summary
+    assert "measured  0.500  met\n" in summary + "\n"
 
 
 def test_a_wrong_implementation_is_not_timed(tmp_path, monkeypatch):
