@@ -52,6 +52,11 @@ static ALWAYS_INLINE void tile(size_t k, const float *a, const float *b, size_t 
     }
     vf s00 = vf_set1(0), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00;
     vf s30 = s00, s31 = s00, s40 = s00, s41 = s00, s50 = s00, s51 = s00, x;
+    /* Four steps a loop: the pointer steps and the loop's test come once
+       for 48 multiply-adds, where GCC leaves one step a loop (AVX-512, one
+       thread, alternated: G1NN and G3NN 5%, G2NN 11%, C2F and C2B 2%; AVX2
+       alike, C1F 6%). */
+#pragma GCC unroll 4
     for (size_t p = 0; p < k; ++p, a += GEMM_MR, b += GEMM_NR) {
         vf b0 = vf_load(b), b1 = b0;
         if (vectors == 2) b1 = vf_load(b + second);
