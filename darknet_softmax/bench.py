@@ -28,16 +28,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from . import bench_gemm, reference, runtime
+from . import bench_gemm, kernels, reference, runtime
 from .arguments import ArgumentParser, fail, integer
-from .kernels import (
-    axpy,
-    log_softmax,
-    softmax,
-    softmax_backward,
-    softmax_cpu,
-    softmax_cross_entropy,
-)
 from .layers import NetworkContext, SoftmaxLayer
 from .tree import YOLO9000_TREE, read_tree
 
@@ -121,7 +113,7 @@ class Grouped(Workload):
     """(batch, inputs, groups): a softmax over each of `groups` slices of a row."""
 
     kernel, numpy_kernel, torch_kernel = (
-        staticmethod(softmax),
+        staticmethod(kernels.softmax),
         staticmethod(numpy_softmax),
         "_softmax",
     )
@@ -154,7 +146,7 @@ class Grouped(Workload):
 class GroupedLog(Grouped):
     """log_softmax over the groups of a Grouped workload."""
 
-    kernel, numpy_kernel = staticmethod(log_softmax), staticmethod(numpy_log_softmax)
+    kernel, numpy_kernel = staticmethod(kernels.log_softmax), staticmethod(numpy_log_softmax)
     torch_kernel = "_log_softmax"
 
     def expected(self):
@@ -168,7 +160,7 @@ class GroupedBackward(Grouped):
 
     def __init__(self, name, batch, inputs, groups, rng):
         super().__init__(name, batch, inputs, groups, rng)
-        self.y = softmax(self.x, groups)
+        self.y = kernels.softmax(self.x, groups)
         self.dy = rng.standard_normal(self.x.shape, dtype=np.float32)
         self.last = None
         self.sink = self.y.copy()  # the axpy's, which adds 0 * dy to it
@@ -183,7 +175,7 @@ class GroupedBackward(Grouped):
         y, dy, groups, grouped = self.y, self.dy, self.groups, self.grouped
 
         def ours():
-            self.last = softmax_backward(y, dy, groups)
+            self.last = kernels.softmax_backward(y, dy, groups)
 
         def numpy_backward():
             gy, gdy = y.reshape(grouped), dy.reshape(grouped)
@@ -204,7 +196,7 @@ class GroupedBackward(Grouped):
         """The copy, and an axpy, which reads dy and y (its copy) and writes
         y, as the backward reads y and dy and writes dx: in place, it saves
         the read of a new line that a third array costs, so it is a floor."""
-        return {**super().floors(), "axpy": lambda: axpy(0.0, self.dy, self.sink)}
+        return {**super().floors(), "axpy": lambda: kernels.axpy(0.0, self.dy, self.sink)}
 
 
 class ExactLayer(Workload):
@@ -267,7 +259,7 @@ class Spatial(Workload):
         x, out = self.x, self.out
         batch, c, positions = x.shape
         calls = {
-            "darknet_softmax": lambda: softmax_cpu(
+            "darknet_softmax": lambda: kernels.softmax_cpu(
                 x.ravel(), c, batch, c * positions, positions, 1, positions, 1.0, out.ravel()
             ),
             "numpy": lambda: numpy_softmax(x, out, 1),
@@ -345,7 +337,7 @@ class CrossEntropy(Workload):
         x, labels, axis, ignore = self.x, self.labels, self.axis, self.ignore_index
 
         def ours():
-            self.last = softmax_cross_entropy(x, labels, axis=axis, ignore_index=ignore)[1]
+            self.last = kernels.softmax_cross_entropy(x, labels, axis=axis, ignore_index=ignore)[1]
 
         calls = {"darknet_softmax": ours}
         if torch is not None:
@@ -376,7 +368,7 @@ class LogSoftmaxAxis(Workload):
     def implementations(self):
         x, out = self.x, self.out
         calls = {
-            "darknet_softmax": lambda: log_softmax(x, out=out, axis=1),
+            "darknet_softmax": lambda: kernels.log_softmax(x, out=out, axis=1),
             "numpy": lambda: numpy_log_softmax(x, out, 1),
         }
         if torch is not None:

@@ -59,21 +59,23 @@ def test_quick_run_checks_and_reports_every_implementation(tmp_path, capsys):
     assert f"instruction set {results['instruction_set']}" in printed
 
 
-def test_peers_are_compared_at_their_best_thread_count():
+def timed_rows(workload, seconds):
+    """Benchmark rows of one element each, from each implementation's
+    seconds at one thread and at two, with their figures added."""
     rows = [
-        {"workload": "W1", "implementation": name, "threads": threads, "seconds": seconds}
-        for name, threads, seconds in (
-            ("darknet_softmax", 1, 0.6),
-            ("darknet_softmax", 2, 0.4),
-            ("torch", 1, 1.0),
-            ("torch", 2, 4.0),
-            ("default", 1, 0.3),
-            ("default", 2, 0.1),
-        )
+        {"workload": workload, "implementation": name, "threads": threads, "seconds": time}
+        for name, times in seconds.items()
+        for threads, time in zip((1, 2), times)
     ]
     for row in rows:
         row["elements"] = 1
-    bench.add_figures(rows)
+    return bench.add_figures(rows)
+
+
+def test_peers_are_compared_at_their_best_thread_count():
+    rows = timed_rows(
+        "W1", {"darknet_softmax": (0.6, 0.4), "torch": (1.0, 4.0), "default": (0.3, 0.1)}
+    )
     ours = {row["threads"]: row for row in rows if row["implementation"] == "darknet_softmax"}
     # at one thread the peer's one thread; at all cores its faster of one and all
     assert ours[1]["x_torch"] == pytest.approx(0.6) and ours[2]["x_torch"] == pytest.approx(0.4)
@@ -134,24 +136,17 @@ def test_targets_are_judged_at_one_thread_and_all_cores():
 
 
 def test_a_target_not_met_is_set_beside_the_floor_at_its_thread_count(capsys):
-    rows = [
-        {"workload": "W1-bwd", "implementation": name, "threads": threads, "seconds": seconds}
-        for name, threads, seconds in (
-            ("copy", 1, 0.2),
-            ("axpy", 1, 0.4),
-            ("darknet_softmax", 1, 1.2),
-            ("torch", 1, 1.0),
-            ("copy", 2, 0.1),
-            ("axpy", 2, 0.3),
-            ("darknet_softmax", 2, 0.5),
-            ("torch", 2, 1.0),
-        )
-    ]
-    for row in rows:
-        row["elements"] = 1
-    bench.add_figures(rows)
+    seconds = {
+        "copy": (0.2, 0.1),
+        "axpy": (0.4, 0.3),
+        "darknet_softmax": (1.2, 0.5),
+        "torch": (1, 1),
+    }
+    rows = timed_rows("W1-bwd", seconds)
     # the ratios to the floors are to their all-core figure
-    assert rows[2]["x_axpy"] == pytest.approx(4.0) and rows[2]["x_copy"] == pytest.approx(12.0)
+    ours = rows[4]
+    assert ours["implementation"] == "darknet_softmax" and ours["threads"] == 1
+    assert ours["x_axpy"] == pytest.approx(4.0) and ours["x_copy"] == pytest.approx(12.0)
     summary, verdicts = bench.target_summary(rows, [1, 2])
     # the axpy, not the copy, over torch at the row's thread count
     assert [(v["verdict"], v["floor"]) for v in verdicts] == [
