@@ -642,9 +642,9 @@ def target_summary(rows, thread_counts, quick=False):
     """Each speed target: the ratio measured and whether it is met, at one
     thread and at all cores. Against a floor (on all cores) only all cores
     are judged; other thread counts, and a quick run's small arrays, are shown
-    for reference. A target not met is set beside the workload's floor at
-    the same thread count (its time over the same other time), which says
-    how far the memory alone is from the target."""
+    for reference. A target against NumPy or PyTorch not met is set beside
+    the workload's floor at the same thread count (its time over the same
+    peer's), which says how far the memory alone is from the target."""
     lines = [
         "targets (darknet_softmax time / other time; the copy at all cores, "
         f"{' and '.join(AT_BEST)} at their best thread count up to the row's):"
@@ -697,7 +697,8 @@ def target_summary(rows, thread_counts, quick=False):
 
 def floor_ratio(rows, ours, other, ratio):
     """The workload's floor (its axpy, else its copy) at ours' thread count
-    over `other`'s time that `ratio` was measured against; None without them."""
+    over the time of `other` (NumPy or PyTorch) that `ratio` was measured
+    against; None without them, or against another row of ours."""
     floors = {
         r["implementation"]: r["seconds"]
         for r in rows
@@ -706,7 +707,7 @@ def floor_ratio(rows, ours, other, ratio):
         and r["threads"] == ours["threads"]
         and "seconds" in r
     }
-    if other in FLOORS or ratio is None or not floors:
+    if other not in AT_BEST or ratio is None or not floors:
         return None
     return ratio * floors.get("axpy", floors.get("copy")) / ours["seconds"]
 

@@ -155,6 +155,11 @@ def test_a_target_not_met_is_set_beside_the_floor_at_its_thread_count(capsys):
     ]
     assert "measured  1.200  NOT met (the floor alone: 0.400)" in summary
     assert "measured  0.500  met\n" in summary + "\n"
+    # against another row of ours (the default layer) there is no floor to give
+    rows = timed_rows(
+        "W1-exact", {"copy": (0.1, 0.1), "darknet_softmax": (2, 2), "default": (1, 1)}
+    )
+    assert {v["floor"] for v in bench.target_summary(rows, [1, 2])[1]} == {None}
 
 
 def test_a_wrong_implementation_is_not_timed(tmp_path, monkeypatch):
