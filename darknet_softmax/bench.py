@@ -58,8 +58,9 @@ TARGETS = {
     **bench_gemm.TARGETS,
 }
 RATIO_TO = ["copy", "axpy", "numpy", "scalar", "torch", "default"]
-# The memory floors, measured at all cores only: a plain copy of the input,
-# and for softmax_backward (two arrays read, one written) an axpy.
+# The memory floors, measured at each thread count (the ratios to them are
+# to their figure at all cores): a plain copy of the input, and for
+# softmax_backward (two arrays read, one written) an axpy.
 FLOORS = ("copy", "axpy")
 # Peers, each compared at its best thread count: their threads can lose on a busy machine.
 AT_BEST = ("numpy", "torch")
@@ -104,8 +105,8 @@ class Workload:
         raise NotImplementedError
 
     def floors(self):
-        """The memory floors' calls, by name: what no kernel that reads and
-        writes these arrays can beat."""
+        """The memory floors' calls, by name: what a kernel that reads and
+        writes these arrays through the cache cannot beat."""
         return {"copy": lambda: runtime.copy(self.x, self.out)}
 
 
