@@ -190,13 +190,10 @@ static int forward_products(forward_work *w)
 {
     size_t products = w->l->shape.batch * w->l->groups, threads = pool_threads();
     w->serial = gemm_packs() && threads > 1 && products % threads == 0;
-    if (!w->serial) {
-        int status = DS_OK;
-        for (size_t p = 0; p < products && status == DS_OK; ++p) status = forward_product(w, p);
-        return status;
-    }
-    pool_run(forward_part, w, threads);
-    for (size_t part = 0; part < threads; ++part) {
+    /* One part runs on this thread, whose products then share the pool. */
+    size_t parts = w->serial ? threads : 1;
+    pool_run(forward_part, w, parts);
+    for (size_t part = 0; part < parts; ++part) {
         if (w->status[part] != DS_OK) return w->status[part];
     }
     return DS_OK;
