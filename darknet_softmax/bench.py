@@ -700,6 +700,8 @@ def floor_ratio(rows, ours, other, ratio):
     """The workload's floor (its axpy, else its copy) at ours' thread count
     over the time of `other` (NumPy or PyTorch) that `ratio` was measured
     against; None without them, or against another row of ours."""
+    if other not in AT_BEST or ratio is None:
+        return None
     floors = {
         r["implementation"]: r["seconds"]
         for r in rows
@@ -708,7 +710,7 @@ def floor_ratio(rows, ours, other, ratio):
         and r["threads"] == ours["threads"]
         and "seconds" in r
     }
-    if other not in AT_BEST or ratio is None or not floors:
+    if not floors:
         return None
     return ratio * floors.get("axpy", floors.get("copy")) / ours["seconds"]
 

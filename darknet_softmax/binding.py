@@ -54,6 +54,10 @@ def check_status(status, function):
         raise error(f"{function}: {meaning}")
 
 
+# float32 in the machine's byte order (a dtype equals it only in that order).
+_FLOAT32 = np.dtype(np.float32)
+
+
 def float_array(name, array, writable=False, empty_ok=False):
     """`array` as Darknet takes data: a C-contiguous, non-empty (unless
     `empty_ok`) float32 ndarray. Arrays that are written (`out=`) and the flat
@@ -61,7 +65,7 @@ def float_array(name, array, writable=False, empty_ok=False):
     go through `real_array`."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of float32, not {type(array).__name__}")
-    if array.dtype != np.float32:
+    if array.dtype != _FLOAT32:
         raise TypeError(f"{name} must have dtype float32, not {array.dtype}")
     flags = array.flags
     if not flags.c_contiguous:
@@ -74,10 +78,6 @@ def float_array(name, array, writable=False, empty_ok=False):
     if writable and not flags.writeable:
         raise ValueError(f"{name} must be writable")
     return array
-
-
-# float32 in the machine's byte order (a dtype equals it only in that order).
-_FLOAT32 = np.dtype(np.float32)
 
 
 def real_array(name: str, array: object) -> Floats:

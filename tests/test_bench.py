@@ -135,7 +135,7 @@ def test_targets_are_judged_at_one_thread_and_all_cores():
     assert verdicts()[4] == (4, "torch", "n/a")
 
 
-def test_a_target_not_met_is_set_beside_the_floor_at_its_thread_count(capsys):
+def test_a_target_not_met_is_set_beside_the_floor_at_its_thread_count():
     seconds = {
         "copy": (0.2, 0.1),
         "axpy": (0.4, 0.3),
