@@ -802,7 +802,9 @@ def build_parser(parser=None):
     )
     parser.add_argument("--tree", default=str(YOLO9000_TREE), help="the .tree file for W5")
     parser.add_argument(
-        "--darknet19", default=bench_gemm.DARKNET19, help="Darknet's darknet19.cfg, for D19"
+        "--darknet19",
+        default=bench_gemm.DARKNET19,
+        help="the cfg of D19 (default: Darknet's darknet19.cfg, shipped with the package)",
     )
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--plot", metavar="FILE", help="write a PNG chart (needs matplotlib)")

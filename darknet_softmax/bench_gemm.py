@@ -5,6 +5,7 @@ NumPy's matmul and PyTorch. Each is checked against its float64 reference,
 relative to the largest value: a float32 sum of thousands of products is
 held to 1e-5 of the whole, not of each value near zero."""
 
+import pathlib
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,8 @@ CONV_SHAPES = {
     "C3": (8, 14, 14, 512, 256, 1, 0),
     "C4": (1, 224, 224, 3, 32, 3, 1),
 }
-DARKNET19 = "../shared/data/darknet-cfg/darknet19.cfg"  # beside the checkout
+# Darknet's cfg/darknet19.cfg, shipped with the package (data/DARKNET.md).
+DARKNET19 = str(pathlib.Path(__file__).resolve().parent / "data" / "darknet19.cfg")
 
 GEMM_NAMES = tuple(name + layout for name in GEMM_SHAPES for layout in LAYOUTS)
 CONV_NAMES = tuple(name + way for name in CONV_SHAPES for way in ("F", "B"))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import darknet_softmax as ds
-from darknet_softmax import bench, cli
+from darknet_softmax import bench, bench_gemm, cli
 
 
 def run_quick(tmp_path, *extra):
@@ -254,27 +254,22 @@ def test_gemm_and_convolution_rows_check_before_they_time(tmp_path, capsys):
     assert "GFLOP/s" in printed and "numpy's BLAS" in printed
 
 
-def test_darknet19_row_checks_before_it_times(tmp_path):
-    from conftest import darknet_cfg
-
-    cfg = darknet_cfg("darknet19.cfg")
-    path = tmp_path / "bench.json"
-    status = bench.main(
-        [
-            "--quick",
-            "--repeats",
-            "1",
-            "--workloads",
-            "D19",
-            "--darknet19",
-            str(cfg),
-            "--json",
-            str(path),
-        ]
-    )
-    rows = json.loads(path.read_text())["rows"]
+def test_darknet19_row_checks_before_it_times(tmp_path, monkeypatch):
+    """D19 runs with no --darknet19 from any folder: the cfg ships with the package."""
+    monkeypatch.chdir(tmp_path)
+    status = bench.main(["--quick", "--repeats", "1", "--workloads", "D19", "--json", "b.json"])
+    rows = json.loads((tmp_path / "b.json").read_text())["rows"]
     assert status == 0 and {row["workload"] for row in rows} == {"D19"}
     assert all(row["ok"] for row in rows)
+    assert "darknet19 forward 64x64" in rows[0]["label"]
+
+
+def test_the_shipped_darknet19_cfg_is_darknets():
+    from conftest import darknet_cfg
+
+    shipped = pathlib.Path(bench_gemm.DARKNET19)
+    assert shipped.parent == pathlib.Path(ds.__file__).resolve().parent / "data"
+    assert shipped.read_bytes() == darknet_cfg("darknet19.cfg").read_bytes()
 
 
 def test_a_missing_darknet19_cfg_is_named(tmp_path, capsys):

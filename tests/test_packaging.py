@@ -115,6 +115,7 @@ def test_sdist_carries_the_docs_benchmarks_and_tools(sdist_names):
         "examples/tree_example.py",
         "darknet_softmax/data/digits.csv.gz",
         "darknet_softmax/data/9k.tree",
+        "darknet_softmax/data/darknet19.cfg",
     ]:
         assert path in sdist_names, path
     assert not [name for name in sdist_names if "__pycache__" in name or name.endswith(".so")]
