@@ -585,6 +585,18 @@ def isa_summary(rows):
     return "\n".join(["instruction sets (time over the default's):", *lines]) if lines else ""
 
 
+def compared_with(other, theirs, ours, cores):
+    """Whether `theirs`, a row of implementation `other`, is one that `ours`
+    is compared with: a floor at all cores, the scalar path (one thread),
+    another implementation at ours' thread count, and a peer (AT_BEST) at
+    fewer threads too, so that its best time up to ours' is taken."""
+    if other in FLOORS:
+        return theirs["threads"] == cores
+    if other == "scalar" or theirs["threads"] == ours["threads"]:
+        return True
+    return other in AT_BEST and theirs["threads"] < ours["threads"]
+
+
 def add_figures(rows):
     """ns per element, GB/s (one read and one write of every float) and the
     ratios to the floors at all cores, the scalar path, the default layer at
@@ -605,13 +617,7 @@ def add_figures(rows):
                 if r["workload"] == row["workload"]
                 and r["implementation"] == other
                 and "seconds" in r
-                and (
-                    r["threads"] == cores
-                    if other in FLOORS
-                    else other == "scalar"
-                    or r["threads"] == row["threads"]
-                    or (other in AT_BEST and r["threads"] < row["threads"])
-                )
+                and compared_with(other, r, row, cores)
             ]
             if match:
                 row[f"x_{other}"] = row["seconds"] / min(match)
