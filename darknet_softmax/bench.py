@@ -453,6 +453,14 @@ def workloads(quick, names, tree, darknet19):
 # --- checking and timing ---
 
 
+def untimed(call, seconds):
+    """`call` once, then again until `seconds` have passed."""
+    start = time.perf_counter()
+    call()
+    while time.perf_counter() - start < seconds:
+        call()
+
+
 def median_seconds(call, repeats, budget, warm_up):
     """The median of `repeats` timed calls (fewer if they pass `budget` seconds),
     after warm-up calls that also let other thread pools go back to sleep."""
@@ -496,6 +504,30 @@ def alternated_medians(calls, repeats, budget, warm_up, run=3):
     return {name: (statistics.median(kept), len(kept)) for name, kept in times.items()}
 
 
+def rounds_medians(calls, repeats, budget, settle, rounds=3):
+    """For `calls` ({name: call}) at more than one thread, each one's median
+    and count of up to `repeats` timed calls: `rounds` rounds in which the
+    implementations take turns, each timing up to repeats/rounds calls
+    (fewer once budget/rounds seconds pass, two at least) after untimed calls
+    that fill `settle` seconds, long enough for the threads of the peer
+    before it, which spin for a while after its calls, to go back to sleep.
+    A slow spell of the shared machine (a core taken for a second) then
+    falls on one turn of one implementation, not on all of its calls."""
+    times: dict = {name: [] for name in calls}
+    share = -(-repeats // rounds)
+    for _ in range(rounds):
+        for name, call in calls.items():
+            untimed(call, settle)
+            begin = time.perf_counter()
+            for count in range(min(share, repeats - len(times[name]))):
+                if count >= 2 and time.perf_counter() - begin > budget / rounds:
+                    break
+                t0 = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - t0)
+    return {name: (statistics.median(kept), len(kept)) for name, kept in times.items()}
+
+
 def set_threads(threads):
     runtime.set_num_threads(threads)
     bench_gemm.set_blas_threads(threads)
@@ -503,13 +535,15 @@ def set_threads(threads):
         torch.set_num_threads(threads)
 
 
-def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress, isas=()):
+def measure(workload, thread_counts, cores, repeats, timing, progress, isas=()):
     """Rows of results for one workload: each implementation at each thread count,
     darknet_softmax again with each of `isas` (named "isa=NAME"), the
-    scalar path (one thread, as Darknet), and the floors. At one
-    thread the implementations take turns (alternated_medians);
-    at more, one implementation after the other, since a peer's threads spin
-    for a while after its call and would take cores from the next one."""
+    scalar path (one thread, as Darknet), and the floors. At one thread the
+    implementations take turns a few calls at a time (alternated_medians);
+    at more, in a few long turns (rounds_medians), since a peer's threads
+    spin for a while after its call and would take cores from the next one.
+    `timing` holds the budget, warm-up and settle seconds."""
+    budget, warm_up, settle = timing
     expected = workload.expected()
     calls = workload.implementations()
     rows = []
@@ -547,14 +581,14 @@ def measure(workload, thread_counts, cores, repeats, budget, warm_up, progress, 
         set_threads(threads)
         for name, call in workload.floors().items():
             run(name, threads, call, check=False)
+        group = {name: checked(name, threads, call) for name, call in calls.items()}
+        ok = {name: call for name, call in calls.items() if group[name]["ok"]}
         if threads == 1:
-            group = {name: checked(name, threads, call) for name, call in calls.items()}
-            ok = {name: call for name, call in calls.items() if group[name]["ok"]}
-            for name, figures in alternated_medians(ok, repeats, budget, warm_up).items():
-                timed(group[name], figures)
+            medians = alternated_medians(ok, repeats, budget, warm_up)
         else:
-            for name, call in calls.items():
-                run(name, threads, call)
+            medians = rounds_medians(ok, repeats, budget, settle)
+        for name, figures in medians.items():
+            timed(group[name], figures)
         for isa in isas:
             with runtime.settings(instruction_set=isa):
                 run(f"isa={isa}", threads, calls["darknet_softmax"])
@@ -873,7 +907,9 @@ def run(args):
     cores = args.threads or runtime.get_num_threads()
     thread_counts = sorted({1, cores})
     repeats = args.repeats or (5 if args.quick else 200)
-    budget, warm_up = (0.01, 0.001) if args.quick else (1.0, 0.02)
+    # The settle outlasts the peers' spinning threads (OpenBLAS's spin for
+    # about 2^28 cycles, 0.07 s at 3.7 GHz).
+    timing = (0.01, 0.001, 0.001) if args.quick else (1.0, 0.02, 0.25)
     saved = runtime.get_kernel(), runtime.get_num_threads()
     rows = []
     with tqdm(
@@ -883,9 +919,7 @@ def run(args):
         leave=False,
     ) as progress:
         for workload in workloads(args.quick, names, tree, args.darknet19):
-            rows += measure(
-                workload, thread_counts, cores, repeats, budget, warm_up, progress, isas
-            )
+            rows += measure(workload, thread_counts, cores, repeats, timing, progress, isas)
             progress.update()
     runtime.set_kernel(saved[0])
     runtime.set_num_threads(saved[1])

@@ -322,6 +322,39 @@ def test_alternated_medians_take_the_calls_in_turn():
     assert all(seconds >= 0 for seconds, _ in figures.values())
 
 
+def turns_of(log):
+    """The runs of one name in a log of (name, time) calls."""
+    turns: list = []
+    for name, at in log:
+        if not turns or turns[-1][0][0] != name:
+            turns.append([])
+        turns[-1].append((name, at))
+    return turns
+
+
+def test_rounds_medians_take_long_turns_each_after_the_settle():
+    """Three rounds of turns in the order given, each turn's timed calls
+    (repeats/rounds of them) after untimed calls that fill the settle."""
+    log = []
+    calls = {n: (lambda n=n: log.append((n, time.perf_counter()))) for n in ("ours", "peer")}
+    figures = bench.rounds_medians(calls, repeats=8, budget=10.0, settle=0.01)
+    assert {name: count for name, (_, count) in figures.items()} == dict.fromkeys(calls, 8)
+    turns = turns_of(log)
+    assert [turn[0][0] for turn in turns] == ["ours", "peer"] * 3
+    for turn, timed in zip(turns, (3, 3, 3, 3, 2, 2)):
+        first_timed = turn[-timed]  # each turn ends in its timed calls: 3, 3, then 2
+        assert len(turn) > timed + 1 and first_timed[1] - turn[0][1] >= 0.01
+    assert all(seconds >= 0 for seconds, _ in figures.values())
+
+
+def test_rounds_medians_keep_two_calls_a_turn_past_the_budget():
+    calls = {"slow": lambda: time.sleep(0.002), "fast": lambda: None}
+    figures = bench.rounds_medians(calls, repeats=1000, budget=0.001, settle=0.0)
+    assert figures["slow"][1] == 6  # two calls in each of three turns
+    assert figures["fast"][1] > 6
+    assert figures["slow"][0] > figures["fast"][0]
+
+
 def test_alternated_medians_stop_at_the_budget_after_five_rounds():
     calls = {"slow": lambda: time.sleep(0.002), "fast": lambda: None}
     figures = bench.alternated_medians(calls, repeats=1000, budget=0.001, warm_up=0.0)
