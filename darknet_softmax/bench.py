@@ -464,9 +464,7 @@ def untimed(call, seconds):
 def median_seconds(call, repeats, budget, warm_up):
     """The median of `repeats` timed calls (fewer if they pass `budget` seconds),
     after warm-up calls that also let other thread pools go back to sleep."""
-    start = time.perf_counter()
-    while time.perf_counter() - start < warm_up:
-        call()
+    untimed(call, warm_up)
     times: list[float] = []
     begin = time.perf_counter()
     while len(times) < repeats and (len(times) < 5 or time.perf_counter() - begin < budget):
@@ -907,8 +905,9 @@ def run(args):
     cores = args.threads or runtime.get_num_threads()
     thread_counts = sorted({1, cores})
     repeats = args.repeats or (5 if args.quick else 200)
-    # The settle outlasts the peers' spinning threads (OpenBLAS's spin for
-    # about 2^28 cycles, 0.07 s at 3.7 GHz).
+    # The settle outlasts the peers' spinning threads: 20 ms after NumPy's
+    # last call our 2-thread product still took twice its time, a quarter
+    # second after it, its usual time (64x3136x576, Zen 4, 2026-12-02).
     timing = (0.01, 0.001, 0.001) if args.quick else (1.0, 0.02, 0.25)
     saved = runtime.get_kernel(), runtime.get_num_threads()
     rows = []
