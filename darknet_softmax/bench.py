@@ -454,11 +454,15 @@ def workloads(quick, names, tree, darknet19):
 
 
 def untimed(call, seconds):
-    """`call` once, then again until `seconds` have passed."""
+    """`call` again and again until `seconds` have passed (not at all for 0)."""
     start = time.perf_counter()
-    call()
     while time.perf_counter() - start < seconds:
         call()
+
+
+def medians(times):
+    """Each name's median and count of its timed calls ({name: seconds})."""
+    return {name: (statistics.median(kept), len(kept)) for name, kept in times.items()}
 
 
 def median_seconds(call, repeats, budget, warm_up):
@@ -485,9 +489,7 @@ def alternated_medians(calls, repeats, budget, warm_up, run=3):
     falls on every implementation alike, where timing one after the other
     lets it fall on one."""
     for call in calls.values():
-        start = time.perf_counter()
-        while time.perf_counter() - start < warm_up:
-            call()
+        untimed(call, warm_up)
     times: dict = {name: [] for name in calls}
     begin = time.perf_counter()
     while any(len(kept) < repeats for kept in times.values()) and (
@@ -499,7 +501,7 @@ def alternated_medians(calls, repeats, budget, warm_up, run=3):
                 t0 = time.perf_counter()
                 call()
                 times[name].append(time.perf_counter() - t0)
-    return {name: (statistics.median(kept), len(kept)) for name, kept in times.items()}
+    return medians(times)
 
 
 def rounds_medians(calls, repeats, budget, settle, rounds=3):
@@ -523,7 +525,7 @@ def rounds_medians(calls, repeats, budget, settle, rounds=3):
                 t0 = time.perf_counter()
                 call()
                 times[name].append(time.perf_counter() - t0)
-    return {name: (statistics.median(kept), len(kept)) for name, kept in times.items()}
+    return medians(times)
 
 
 def set_threads(threads):
@@ -582,10 +584,10 @@ def measure(workload, thread_counts, cores, repeats, timing, progress, isas=()):
         group = {name: checked(name, threads, call) for name, call in calls.items()}
         ok = {name: call for name, call in calls.items() if group[name]["ok"]}
         if threads == 1:
-            medians = alternated_medians(ok, repeats, budget, warm_up)
+            results = alternated_medians(ok, repeats, budget, warm_up)
         else:
-            medians = rounds_medians(ok, repeats, budget, settle)
-        for name, figures in medians.items():
+            results = rounds_medians(ok, repeats, budget, settle)
+        for name, figures in results.items():
             timed(group[name], figures)
         for isa in isas:
             with runtime.settings(instruction_set=isa):
