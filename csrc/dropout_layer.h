@@ -18,9 +18,9 @@ typedef struct dropout_layer {
     float probability;
     float scale;
     float *rand;
+    uint64_t state;
     float *output;
     float *delta;
-    uint64_t state;
 } dropout_layer;
 
 /* 0 <= probability < 1; scale = 1/(1 - probability), Darknet's scaling. */

@@ -622,3 +622,11 @@ def test_exact_network_reaches_the_layer():
     net = ds.Network.from_cfg(SMALL_CFG.replace("decay=0.0005", "decay=0.0005\nexact=1"))
     assert net.layers[0].exact and net.layers[1].exact and net.layers[2].exact
     assert not ds.Network.from_cfg(SMALL_CFG).layers[0].exact
+
+
+def test_repr_shows_the_constructors_arguments_but_the_seed():
+    layer = ConvolutionalLayer(2, (5, 5, 3), filters=4, size=3, stride=2, padding=1, seed=7)
+    assert repr(layer) == (
+        "ConvolutionalLayer(batch=2, shape=(5, 5, 3), filters=4, size=3, stride=2, padding=1, "
+        "groups=1, activation='logistic', batch_normalize=False, exact=False)"
+    )

@@ -116,6 +116,9 @@ def test_cfg_network_starting_with_a_crop(rng):
     crop, connected, _ = net.layers
     assert net._shapes[0] == (4, 3, 2)
     assert crop.describe() == "4 x 3, flip; unused: angle=7, shift=0.2"
+    assert repr(crop).endswith(
+        "noadjust=False, unused={'angle': 7.0, 'saturation': 1.0, 'exposure': 1.0, 'shift': 0.2})"
+    )
     x = rng.standard_normal((2, 60)).astype(np.float32)
     assert_close(net.predict(x), net.reference_predict(x), kind="crop network")
     truth = np.eye(2, 4, dtype=np.float32)
@@ -134,7 +137,11 @@ def test_bad_options():
     with pytest.raises(ValueError, match="crop_height must be at least 1"):
         CropLayer(1, (2, 2, 1), 0, 1)
     with pytest.raises(ValueError, match="angle must be finite"):
-        CropLayer(1, (2, 2, 1), angle=np.nan)
+        CropLayer(1, (2, 2, 1), unused={"angle": np.nan})
+    with pytest.raises(ValueError, match="unused: expected options among angle, .*, not 'hue'"):
+        CropLayer(1, (2, 2, 1), unused={"hue": 0.1})
+    with pytest.raises(TypeError, match="unused must be a dict or None, not list"):
+        CropLayer(1, (2, 2, 1), unused=[("angle", 7)])
     with pytest.raises(TypeError, match="flip must be True or False"):
         CropLayer(1, (2, 2, 1), flip=1)
     layer = CropLayer(2, (2, 2, 1))

@@ -36,7 +36,6 @@ class AvgpoolLayer(CLayer):
     sections = ("avgpool", "avg")
     # no options: CLayer.options is empty
     fields = {int: "h w c"}
-    shown = "batch shape"
     apart = ("delta", "output")
 
     def __init__(self, batch: int, shape: tuple) -> None:

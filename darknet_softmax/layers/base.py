@@ -14,6 +14,7 @@ A layer class is also its row of the layer table (`darknet_softmax.layers`):
 its `kind`, its cfg `sections`, its `options` with Darknet's defaults, its
 `weights_layout` in files, and `build`, which makes it from those options."""
 
+import inspect
 import re
 import threading
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional
@@ -227,7 +228,8 @@ class CLayer:
     fields: ClassVar[dict] = {}
     # The buffers that become read-only properties, views of C memory: "name ...".
     buffers: ClassVar[str] = ""
-    # The attributes `repr` shows, in order.
+    # The attributes `repr` shows, in order; by default the constructor's
+    # parameters but `seed` (a layer keeps its generator, not what started it).
     shown: ClassVar[str] = "batch"
     # The buffers backward keeps `net.delta` apart from, in order; None: all.
     apart: ClassVar[Optional[tuple]] = ("output", "delta")
@@ -247,6 +249,9 @@ class CLayer:
                 setattr(cls, name, _field(name, kind))
         for name in cls.__dict__.get("buffers", "").split():
             setattr(cls, name, _buffer(name))
+        if "shown" not in cls.__dict__ and "__init__" in cls.__dict__:
+            parameters = inspect.signature(cls.__init__).parameters
+            cls.shown = " ".join(name for name in parameters if name not in ("self", "seed"))
 
     def __new__(cls, *args, **kwargs):
         self = super().__new__(cls)

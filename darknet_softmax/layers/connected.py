@@ -71,7 +71,6 @@ class ConnectedLayer(WeightedLayer):
         "batch_normalize": Option(switch, False),
     }
     old_transposed = "weights"  # (inputs, outputs) in files of version 1000 and up
-    shown = "batch inputs outputs activation batch_normalize exact"
 
     def __init__(
         self,

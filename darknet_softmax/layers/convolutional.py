@@ -117,7 +117,6 @@ class ConvolutionalLayer(WeightedLayer):
         "activation": Option(choice(ACTIVATIONS), "logistic"),
     }
     fields = {int: "filters size stride padding groups"}
-    shown = "batch shape filters size stride padding groups activation batch_normalize exact"
 
     def __init__(
         self,

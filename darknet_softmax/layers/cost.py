@@ -70,7 +70,6 @@ class CostLayer(CLayer):
     sections = ("cost",)
     options = {"type": Option(choice(COST_TYPES), "sse"), "scale": Option(real(), 1.0)}
     fields = {float: "scale cost"}
-    shown = "batch inputs type scale"
     apart = ("delta",)
 
     def __init__(self, batch: int, inputs: int, type: str = "sse", scale: float = 1.0) -> None:

@@ -21,8 +21,9 @@ class CropLayer(CLayer):
     mirror left-right) for the whole batch from the layer's generator,
     started from `seed`; `dh`, `dw` and `flipped` give the last forward's.
 
-    `angle`, `saturation`, `exposure` and `shift` are kept but unused: Darknet
-    applies them in its image loader, which this engine does not have.
+    Darknet's `angle`, `saturation`, `exposure` and `shift` are kept in
+    `unused` (as `Network.unused` keeps the [net] ones) but not applied:
+    Darknet applies them in its image loader, which this engine does not have.
 
     The layer has no delta (`delta` is None): as in Darknet, its backward does
     nothing and the layer after it gets no delta to pass back.
@@ -37,13 +38,14 @@ class CropLayer(CLayer):
         The window's size (at least 1, at most the input's h and w).
     flip : bool, default False
         In training, mirror left-right at random.
-    angle, saturation, exposure, shift : float
-        Kept, unused (finite).
     noadjust : bool, default False
         Keep x rather than 2*x - 1.
     seed : int, optional
         Starts the generator of the offsets and flips (at least 0, taken
         modulo 2**64); fresh entropy when None.
+    unused : dict, optional
+        Values for `angle`, `saturation`, `exposure` and `shift` (finite),
+        each Darknet's default where left out; kept, not applied.
 
     Raises
     ------
@@ -51,8 +53,8 @@ class CropLayer(CLayer):
         If an argument has the wrong type, or `shape` is not an (h, w, c)
         tuple.
     ValueError
-        If a size is below 1, the window does not fit in the input, or an
-        unused option is not finite.
+        If a size is below 1, the window does not fit in the input, or
+        `unused` names another option or holds a value that is not finite.
     """
 
     kind = "crop"
@@ -61,14 +63,10 @@ class CropLayer(CLayer):
         "crop_height": Option(integer(1), 1),
         "crop_width": Option(integer(1), 1),
         "flip": Option(switch, False),
-        "angle": Option(real(), 0.0),
-        "saturation": Option(real(), 1.0),
-        "exposure": Option(real(), 1.0),
-        "shift": Option(real(), 0.0),
+        **{name: Option(real(), default) for name, default in UNUSED.items()},
         "noadjust": Option(switch, False),
     }
     fields = {int: "dh dw", bool: "flip noadjust flipped"}
-    shown = "batch shape crop_height crop_width flip noadjust"
     apart = ()
 
     def __init__(
@@ -78,21 +76,15 @@ class CropLayer(CLayer):
         crop_height: int = 1,
         crop_width: int = 1,
         flip: bool = False,
-        angle: float = 0.0,
-        saturation: float = 1.0,
-        exposure: float = 1.0,
-        shift: float = 0.0,
         noadjust: bool = False,
         seed: Optional[int] = None,
+        unused: Optional[dict] = None,
     ) -> None:
         batch, shape = image_input(batch, shape)
         crop_height, crop_width = count("crop_height", crop_height), count("crop_width", crop_width)
         check_crop(shape, crop_height, crop_width)
         flip, noadjust = flag("flip", flip), flag("noadjust", noadjust)
-        self.unused = {
-            name: number(name, value)
-            for name, value in zip(UNUSED, (angle, saturation, exposure, shift))
-        }
+        self.unused = {**UNUSED, **unused_options(unused)}
         seed = generator_seed(seed)
         h, w, c = shape
         self._make(batch, h, w, c, crop_height, crop_width, flip, noadjust, seed)
@@ -112,7 +104,9 @@ class CropLayer(CLayer):
 
     @classmethod
     def build(cls, options, params):
-        return cls(params.batch, params.shape, seed=params.seed, **options)
+        used = {name: value for name, value in options.items() if name not in UNUSED}
+        unused = {name: options[name] for name in UNUSED}
+        return cls(params.batch, params.shape, seed=params.seed, unused=unused, **used)
 
     def reference(self, input, outputs):
         """Outside training: the centre window."""
@@ -127,9 +121,6 @@ class CropLayer(CLayer):
         changed = [f"{k}={v:g}" for k, v in self.unused.items() if v != UNUSED[k]]
         return detail + (f"; unused: {', '.join(changed)}" if changed else "")
 
-    def _fields(self):
-        return {**super()._fields(), **self.unused}
-
 
 def check_crop(shape, crop_height, crop_width):
     h, w, _ = shape
@@ -138,6 +129,18 @@ def check_crop(shape, crop_height, crop_width):
             f"crop_height x crop_width ({crop_height} x {crop_width}) must fit in the input "
             f"({h} x {w}); Darknet would read outside it"
         )
+
+
+def unused_options(unused):
+    """`unused`, checked: {option among UNUSED: its finite value}."""
+    if unused is None:
+        return {}
+    if not isinstance(unused, dict):
+        raise TypeError(f"unused must be a dict or None, not {type(unused).__name__}")
+    for name in unused:
+        if name not in UNUSED:
+            raise ValueError(f"unused: expected options among {', '.join(UNUSED)}, not {name!r}")
+    return {name: number(name, value) for name, value in unused.items()}
 
 
 # --- the float64 reference of the layer ---

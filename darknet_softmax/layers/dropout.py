@@ -61,7 +61,6 @@ class DropoutLayer(CLayer):
     options = {"probability": Option(real(lambda v: 0 <= v < 1, "a number in [0, 1)"), 0.5)}
     buffers = "rand"
     fields = {float: "probability scale"}
-    shown = "batch inputs probability"
 
     def __init__(
         self, batch: int, inputs: int, probability: float = 0.5, seed: Optional[int] = None

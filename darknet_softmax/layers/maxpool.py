@@ -99,7 +99,6 @@ class MaxpoolLayer(CLayer):
     }
     fields = {int: "h w c size stride padding out_h out_w"}
     buffers = "indexes"
-    shown = "batch shape size stride padding"
     apart = ("delta", "output")
 
     def __init__(

@@ -58,7 +58,6 @@ class ReorgLayer(CLayer):
         "extra": Option(integer(0), 0),
     }
     fields = {int: "stride extra", bool: "reverse flatten exact"}
-    shown = "batch shape stride reverse flatten extra exact"
 
     def __init__(
         self,

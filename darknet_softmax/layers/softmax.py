@@ -94,7 +94,6 @@ class SoftmaxLayer(CLayer):
     }
     buffers = "loss"
     fields = {int: "groups", bool: "noloss spatial exact", float: "cost"}
-    shown = "batch inputs groups temperature tree noloss spatial shape exact"
 
     def __init__(
         self,
