@@ -230,7 +230,7 @@ class CLayer:
     buffers: ClassVar[str] = ""
     # The attributes `repr` shows, in order; by default the constructor's
     # parameters but `seed` (a layer keeps its generator, not what started it).
-    shown: ClassVar[str] = "batch"
+    shown: ClassVar[str]
     # The buffers backward keeps `net.delta` apart from, in order; None: all.
     apart: ClassVar[Optional[tuple]] = ("output", "delta")
 
